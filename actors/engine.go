@@ -1,0 +1,275 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"switchboard/providers"
+	"switchboard/providers/llm"
+	"switchboard/store"
+)
+
+// Sender sends one message through the Twilio REST API and returns
+// Twilio's message SID.
+type Sender interface {
+	Send(ctx context.Context, cfg providers.TwilioConfig, m OutMessage) (sid string, err error)
+}
+
+// OutMessage is one outbound SMS/WhatsApp message.
+type OutMessage struct {
+	From, To, Body string
+	StatusCallback string
+}
+
+// SendFailure classifies a failed send.
+type SendFailure struct {
+	Retryable bool   // worth another attempt (429, 5xx, connection refused)
+	Code      int    // Twilio error code, 0 if none
+	OptedOut  bool   // the recipient has opted out (21610)
+	Message   string // short reason, no secrets
+}
+
+// Options configure an Engine.
+type Options struct {
+	Store  store.Store
+	Sender Sender
+	// Classify explains a Sender error.
+	Classify func(error) SendFailure
+	// Split cuts a reply into parts Twilio accepts, in order.
+	Split  func(string) []string
+	LLM    *llm.Cache
+	Logger *slog.Logger
+
+	SessionTimeout     time.Duration // idle time after which a conversation ends
+	Debounce           time.Duration // burst-merging window, 0 = off
+	DebounceMax        int           // most texts merged into one turn (default 10)
+	LLMErrorReply      string        // sent when the LLM fails; "" = nothing
+	HistoryLimit       int           // messages of history sent to the LLM (default 40)
+	PublicBaseURL      string        // for status callbacks, when set
+	SendRatePerNumber  float64       // messages/s per sender number, 0 = unlimited
+	MaxConcurrentSends int           // global cap on concurrent REST calls
+	SendMaxAttempts    int           // attempts for retryable failures
+	SendTimeout        time.Duration // one REST call
+	RetryBaseDelay     time.Duration // first backoff (default 250ms)
+	RetryMaxDelay      time.Duration // backoff cap (default 10s)
+	Shards             int           // registry actors (default 2×GOMAXPROCS)
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Engine runs the sessions. It is the only way the rest of the program
+// talks to the actor system.
+type Engine struct {
+	opts   Options
+	log    *slog.Logger
+	system *actor.ActorSystem
+	shards []*actor.PID
+	seed   maphash.Seed
+
+	inbox *batcher[*store.InboundMessage, store.InboundResult]
+	turns *batcher[*store.Turn, struct{}]
+	out   *outbound
+	live  *liveSessions
+	cfg   *configCache
+
+	pending  atomic.Int64 // delivered inbound messages whose turn is not complete
+	closing  atomic.Bool
+	shutdown sync.Once
+	turnWG   sync.WaitGroup
+}
+
+// ErrClosing is returned by Accept while the engine drains.
+var ErrClosing = errors.New("actors: engine is shutting down")
+
+// New starts an Engine: its actor system, registries and committers.
+func New(opts Options) (*Engine, error) {
+	if opts.Store == nil || opts.Sender == nil || opts.LLM == nil || opts.Classify == nil || opts.Split == nil {
+		return nil, errors.New("actors: Store, Sender, Classify, Split and LLM are required")
+	}
+	if opts.SessionTimeout <= 0 {
+		return nil, errors.New("actors: SessionTimeout must be positive")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.HistoryLimit <= 0 {
+		opts.HistoryLimit = 40
+	}
+	if opts.DebounceMax <= 0 {
+		opts.DebounceMax = 10
+	}
+	if opts.MaxConcurrentSends <= 0 {
+		opts.MaxConcurrentSends = 64
+	}
+	if opts.SendMaxAttempts <= 0 {
+		opts.SendMaxAttempts = 6
+	}
+	if opts.SendTimeout <= 0 {
+		opts.SendTimeout = 15 * time.Second
+	}
+	if opts.RetryBaseDelay <= 0 {
+		opts.RetryBaseDelay = 250 * time.Millisecond
+	}
+	if opts.RetryMaxDelay <= 0 {
+		opts.RetryMaxDelay = 10 * time.Second
+	}
+	if opts.Shards <= 0 {
+		opts.Shards = 2 * runtime.GOMAXPROCS(0)
+	}
+	logger := opts.Logger.With("component", "actors")
+	e := &Engine{
+		opts: opts,
+		log:  logger,
+		seed: maphash.MakeSeed(),
+		live: newLiveSessions(),
+		cfg:  newConfigCache(opts.Store, time.Second),
+	}
+	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return opts.Logger.With("component", "protoactor")
+	}))
+	e.inbox = newBatcher(256, opts.Store.CommitInbound)
+	e.turns = newBatcher(256, func(ctx context.Context, ts []*store.Turn) ([]struct{}, error) {
+		return make([]struct{}, len(ts)), opts.Store.CommitTurns(ctx, ts)
+	})
+	e.out = newOutbound(e)
+
+	// A failing registry resumes with its map intact: restarting it would
+	// stop every session it supervises.
+	guardian := actor.NewOneForOneStrategy(1000, time.Minute, func(reason any) actor.Directive {
+		logger.Error("registry failed; resuming", "reason", fmt.Sprint(reason))
+		return actor.ResumeDirective
+	})
+	root := e.system.Root.WithGuardian(guardian)
+	for i := 0; i < opts.Shards; i++ {
+		pid := root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRegistry(e) },
+			actor.WithSupervisor(sessionSupervisor(logger))))
+		e.shards = append(e.shards, pid)
+	}
+	return e, nil
+}
+
+// Accept commits an inbound message durably (batched with concurrent
+// callers) and, unless it is a duplicate, hands it to its session. When
+// Accept returns nil the message will get exactly one turn.
+func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.InboundResult, error) {
+	if e.closing.Load() {
+		return store.InboundResult{}, ErrClosing
+	}
+	m.State = store.InboundPending
+	if m.ReceivedAt.IsZero() {
+		m.ReceivedAt = e.opts.Now().UTC()
+	}
+	res, err := e.inbox.do(ctx, m)
+	if err != nil {
+		return res, err
+	}
+	if !res.Duplicate {
+		m.ID = res.ID
+		e.Deliver(m)
+	}
+	return res, nil
+}
+
+// Deliver hands an already-committed inbound message to its session.
+func (e *Engine) Deliver(m *store.InboundMessage) {
+	e.pending.Add(1)
+	e.system.Root.Send(e.shardFor(m.Key()), &deliver{msg: m})
+}
+
+// Recover re-delivers what a previous run left unfinished: unsent outbox
+// rows first, then committed inbound messages that never got their turn,
+// each in commit order. Call it before accepting webhooks.
+func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
+	rows, err := e.opts.Store.PendingOutbox(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("actors: recover outbox: %w", err)
+	}
+	byKey := map[store.SessionKey][]*store.OutboundMessage{}
+	var order []store.SessionKey
+	for _, r := range rows {
+		k := store.SessionKey{ProjectID: r.ProjectID, ChannelProviderID: r.ProviderID, To: r.From, From: r.To}
+		if _, ok := byKey[k]; !ok {
+			order = append(order, k)
+		}
+		byKey[k] = append(byKey[k], r)
+	}
+	for _, k := range order {
+		e.pending.Add(1)
+		e.system.Root.Send(e.shardFor(k), &resumeSends{key: k, rows: byKey[k]})
+	}
+	msgs, err := e.opts.Store.PendingInbound(ctx)
+	if err != nil {
+		return 0, len(rows), fmt.Errorf("actors: recover inbox: %w", err)
+	}
+	for _, m := range msgs {
+		e.Deliver(m)
+	}
+	return len(msgs), len(rows), nil
+}
+
+// Pending returns how many delivered messages (and resumed sends) are not
+// yet fully processed.
+func (e *Engine) Pending() int64 { return e.pending.Load() }
+
+// LiveSessions returns the number of live session actors.
+func (e *Engine) LiveSessions() int { return e.live.count() }
+
+// Close drains: it refuses new messages, waits (until ctx ends) for every
+// delivered message's turn and sends to finish, then stops the actors.
+// It returns ctx's error if the drain did not finish in time.
+func (e *Engine) Close(ctx context.Context) error {
+	e.closing.Store(true)
+	var err error
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+drain:
+	for e.pending.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("actors: drain: %d messages unfinished: %w", e.pending.Load(), ctx.Err())
+			break drain
+		case <-tick.C:
+		}
+	}
+	e.shutdown.Do(func() {
+		e.system.Shutdown()
+		e.inbox.close()
+		e.turns.close()
+	})
+	return err
+}
+
+func (e *Engine) shardFor(k store.SessionKey) *actor.PID {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	h.WriteString(k.ProjectID)
+	h.WriteByte(0)
+	h.WriteString(k.ChannelProviderID)
+	h.WriteByte(0)
+	h.WriteString(k.To)
+	h.WriteByte(0)
+	h.WriteString(k.From)
+	return e.shards[h.Sum64()%uint64(len(e.shards))]
+}
+
+// sessionSupervisor restarts a panicking session (its state survives in
+// the sessionState the registry holds) and stops it after repeated
+// failures so a poison message cannot loop forever.
+func sessionSupervisor(logger *slog.Logger) actor.SupervisorStrategy {
+	return actor.NewOneForOneStrategy(5, time.Minute, func(reason any) actor.Directive {
+		logger.Error("session failed; restarting", "reason", fmt.Sprint(reason))
+		return actor.RestartDirective
+	})
+}

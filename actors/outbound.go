@@ -1,0 +1,186 @@
+package actors
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"switchboard/providers"
+	"switchboard/store"
+)
+
+// outbound sends outbox rows through Twilio: retries what is safe to retry
+// with exponential backoff and jitter, honours a per-sender-number rate
+// limit and a global cap on concurrent REST calls, and records every
+// send's final state on the row and in the conversation's events.
+type outbound struct {
+	e   *Engine
+	sem chan struct{}
+
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+func newOutbound(e *Engine) *outbound {
+	return &outbound{e: e, sem: make(chan struct{}, e.opts.MaxConcurrentSends), limiters: map[string]*rate.Limiter{}}
+}
+
+func (o *outbound) limiter(from string) *rate.Limiter {
+	if o.e.opts.SendRatePerNumber <= 0 {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l := o.limiters[from]
+	if l == nil {
+		burst := max(1, int(o.e.opts.SendRatePerNumber))
+		l = rate.NewLimiter(rate.Limit(o.e.opts.SendRatePerNumber), burst)
+		o.limiters[from] = l
+	}
+	return l
+}
+
+// sendRows sends a turn's outbox rows in order and returns how many were
+// accepted by Twilio. After an opt-out error the remaining parts are
+// skipped.
+func (e *Engine) sendRows(ctx context.Context, cfg *providers.TwilioConfig, rows []*store.OutboundMessage, cbBase string) int {
+	sent := 0
+	optedOut := false
+	for _, r := range rows {
+		if r.State != store.OutboxPending {
+			continue
+		}
+		if cfg == nil {
+			e.finishRow(ctx, r, store.OutboxUpdate{ID: r.ID, State: store.OutboxFailed, ErrorMessage: "channel provider unavailable"})
+			continue
+		}
+		if optedOut {
+			e.finishRow(ctx, r, store.OutboxUpdate{ID: r.ID, State: store.OutboxSkipped, ErrorMessage: "recipient opted out"})
+			continue
+		}
+		upd, out := e.out.send(ctx, *cfg, r, statusCallback(cbBase, r.ProviderID))
+		if out {
+			optedOut = true
+			if err := e.opts.Store.SetOptOut(ctx, r.ProviderID, r.To, true); err != nil {
+				e.log.Error("record opt-out", "conversation_id", r.ConversationID, "err", err)
+			}
+		}
+		e.finishRow(ctx, r, upd)
+		if upd.State == store.OutboxSent {
+			sent++
+		}
+	}
+	return sent
+}
+
+// resumeSends sends outbox rows a previous run left pending.
+func (e *Engine) resumeSends(rows []*store.OutboundMessage) {
+	ctx := context.Background()
+	if len(rows) == 0 {
+		return
+	}
+	_, cfg, err := e.channel(ctx, rows[0].ProviderID)
+	if err != nil {
+		e.log.Error("resume sends: channel provider", "err", err)
+		cfg = nil
+	}
+	e.sendRows(ctx, cfg, rows, e.opts.PublicBaseURL)
+}
+
+// finishRow stores a send's final state on its row and as a delivery event.
+func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u store.OutboxUpdate) {
+	r.State, r.Attempts, r.ErrorCode, r.TwilioSID = u.State, u.Attempts, u.ErrorCode, u.TwilioSID
+	if err := e.opts.Store.UpdateOutbox(ctx, u); err != nil {
+		e.log.Error("update outbox", "conversation_id", r.ConversationID, "outbox_id", r.ID, "err", err)
+	}
+	data := map[string]any{"outboxId": r.ID, "state": u.State, "attempts": u.Attempts, "part": r.Part, "parts": r.Parts}
+	if u.TwilioSID != "" {
+		data["messageSid"] = u.TwilioSID
+	}
+	if u.ErrorCode != 0 {
+		data["errorCode"] = u.ErrorCode
+	}
+	if u.ErrorMessage != "" {
+		data["error"] = u.ErrorMessage
+	}
+	if err := e.opts.Store.AppendEvents(ctx, []store.Event{jsonEvent(r.ConversationID, store.EventDelivery, data, e.opts.Now().UTC())}); err != nil {
+		e.log.Error("record delivery", "conversation_id", r.ConversationID, "err", err)
+	}
+	if u.State == store.OutboxFailed {
+		e.log.Warn("send failed", "conversation_id", r.ConversationID, "to", maskNumber(r.To),
+			"error_code", u.ErrorCode, "attempts", u.Attempts, "err", u.ErrorMessage)
+	}
+}
+
+// send delivers one row, retrying retryable failures. It reports whether
+// the recipient turned out to be opted out.
+func (o *outbound) send(ctx context.Context, cfg providers.TwilioConfig, r *store.OutboundMessage, callback string) (store.OutboxUpdate, bool) {
+	e := o.e
+	upd := store.OutboxUpdate{ID: r.ID, Attempts: r.Attempts}
+	msg := OutMessage{From: r.From, To: r.To, Body: r.Body, StatusCallback: callback}
+	for {
+		if l := o.limiter(r.From); l != nil {
+			if err := l.Wait(ctx); err != nil {
+				upd.State, upd.ErrorMessage = store.OutboxFailed, "rate limiter: "+err.Error()
+				return upd, false
+			}
+		}
+		o.sem <- struct{}{}
+		sctx, cancel := context.WithTimeout(ctx, e.opts.SendTimeout)
+		upd.Attempts++
+		sid, err := e.opts.Sender.Send(sctx, cfg, msg)
+		cancel()
+		<-o.sem
+		if err == nil {
+			upd.State, upd.TwilioSID, upd.ErrorCode, upd.ErrorMessage = store.OutboxSent, sid, 0, ""
+			return upd, false
+		}
+		f := e.opts.Classify(err)
+		upd.ErrorCode, upd.ErrorMessage = f.Code, f.Message
+		if !f.Retryable || upd.Attempts >= e.opts.SendMaxAttempts {
+			upd.State = store.OutboxFailed
+			return upd, f.OptedOut
+		}
+		e.log.Debug("send retry", "conversation_id", r.ConversationID, "attempt", upd.Attempts, "error_code", f.Code, "err", f.Message)
+		if !sleepCtx(ctx, o.backoff(upd.Attempts)) {
+			upd.State = store.OutboxFailed
+			return upd, false
+		}
+	}
+}
+
+// backoff is exponential with full jitter: a random delay in
+// [base·2^(n-1)/2, base·2^(n-1)], capped.
+func (o *outbound) backoff(attempt int) time.Duration {
+	d := o.e.opts.RetryBaseDelay << min(attempt-1, 20)
+	if d > o.e.opts.RetryMaxDelay || d <= 0 {
+		d = o.e.opts.RetryMaxDelay
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// maskNumber hides the middle of a phone number: +1555…4567.
+func maskNumber(s string) string {
+	prefix := ""
+	if len(s) > 9 && s[:9] == "whatsapp:" {
+		prefix, s = s[:9], s[9:]
+	}
+	if len(s) <= 8 {
+		return prefix + "…"
+	}
+	return prefix + s[:5] + "…" + s[len(s)-4:]
+}

@@ -1,0 +1,130 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"switchboard/store"
+)
+
+// registry owns the map session key → session for its shard of keys. It is
+// the only sender of inbound messages to sessions, so it knows exactly how
+// many it forwarded to each: that count is what the expiry handshake
+// compares against.
+type registry struct {
+	e      *Engine
+	byKey  map[store.SessionKey]*regEntry
+	byPID  map[string]*regEntry // pid.Id → entry
+	props  *actor.Props
+	nextID uint64
+}
+
+type regEntry struct {
+	pid       *actor.PID
+	state     *sessionState
+	forwarded uint64
+	stopping  bool
+	buffer    []any // *deliver or *resumeSends held while the session stops
+}
+
+func newRegistry(e *Engine) *registry {
+	return &registry{
+		e:     e,
+		byKey: map[store.SessionKey]*regEntry{},
+		byPID: map[string]*regEntry{},
+	}
+}
+
+// Receive implements actor.Actor.
+func (r *registry) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *deliver:
+		r.route(ctx, m.msg.Key(), m)
+	case *resumeSends:
+		r.route(ctx, m.key, m)
+	case *stopRequest:
+		r.onStopRequest(ctx, m)
+	case *actor.Terminated:
+		r.onTerminated(ctx, m)
+	}
+}
+
+// route forwards work to the key's session, spawning it if needed, or
+// buffers it while the session is stopping.
+func (r *registry) route(ctx actor.Context, key store.SessionKey, m any) {
+	ent := r.byKey[key]
+	if ent == nil {
+		ent = r.spawn(ctx, key)
+	}
+	if ent.stopping {
+		ent.buffer = append(ent.buffer, m)
+		return
+	}
+	r.forward(ctx, ent, m)
+}
+
+func (r *registry) forward(ctx actor.Context, ent *regEntry, m any) {
+	if _, ok := m.(*deliver); ok {
+		ent.forwarded++
+	}
+	ctx.Send(ent.pid, m)
+}
+
+func (r *registry) spawn(ctx actor.Context, key store.SessionKey) *regEntry {
+	st := &sessionState{id: store.NewID("sess_"), key: key}
+	e := r.e
+	props := actor.PropsFromProducer(func() actor.Actor { return &session{e: e, s: st} })
+	// Unnamed spawn: a successor never collides with a stopping predecessor.
+	pid := ctx.Spawn(props)
+	ent := &regEntry{pid: pid, state: st}
+	r.byKey[key] = ent
+	r.byPID[pid.Id] = ent
+	e.live.add(st)
+	return ent
+}
+
+// onStopRequest grants an idle session leave to stop only if it has
+// processed everything forwarded to it; from then on messages for its key
+// are buffered for the successor.
+func (r *registry) onStopRequest(ctx actor.Context, m *stopRequest) {
+	ent := r.byPID[m.who.Id]
+	if ent == nil || ent.stopping {
+		return
+	}
+	if ent.forwarded != m.processed {
+		ctx.Send(m.who, &stopDenied{})
+		return
+	}
+	ent.stopping = true
+	ctx.Send(m.who, &stopGranted{})
+}
+
+// onTerminated removes a stopped session and, if work arrived while it was
+// stopping, spawns its successor and hands it that work in order.
+func (r *registry) onTerminated(ctx actor.Context, m *actor.Terminated) {
+	ent := r.byPID[m.Who.Id]
+	if ent == nil {
+		return
+	}
+	delete(r.byPID, m.Who.Id)
+	key := ent.state.key
+	if r.byKey[key] == ent {
+		delete(r.byKey, key)
+	}
+	r.e.live.remove(ent.state)
+	if !ent.stopping {
+		// Stopped by its supervisor after repeated failures: what it had
+		// queued stays pending in the store and is retried on restart.
+		r.e.log.Error("session stopped unexpectedly", "session_id", ent.state.id)
+		lost := len(ent.state.queue)
+		if lost > 0 {
+			r.e.pending.Add(int64(-lost))
+		}
+	}
+	if len(ent.buffer) == 0 {
+		return
+	}
+	next := r.spawn(ctx, key)
+	for _, b := range ent.buffer {
+		r.forward(ctx, next, b)
+	}
+}

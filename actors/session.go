@@ -1,0 +1,218 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"switchboard/store"
+)
+
+// session owns one sender's conversation. It processes inbound messages
+// strictly in order, one turn at a time; the turn itself (database, LLM,
+// Twilio) runs on its own goroutine and reports back with turnDone, so the
+// mailbox never blocks on I/O. All state lives in s, which survives a
+// supervisor restart.
+type session struct {
+	e *Engine
+	s *sessionState
+}
+
+// Receive implements actor.Actor.
+func (a *session) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.armIdle(ctx, a.e.opts.SessionTimeout)
+	case *actor.Restarting:
+		a.e.log.Warn("session restarting", "session_id", a.s.id)
+	case *deliver:
+		a.onDeliver(ctx, m.msg)
+	case *resumeSends:
+		a.s.resume = append(a.s.resume, m.rows...)
+		a.maybeStart(ctx)
+	case *turnDone:
+		a.onTurnDone(ctx, m)
+	case *debounceTick:
+		a.s.debounceArmed = false
+		a.maybeStart(ctx)
+	case *idleCheck:
+		a.onIdle(ctx)
+	case *stopDenied:
+		a.s.stopRequested = false
+		a.checkIdle(ctx)
+	case *stopGranted:
+		a.onStopGranted(ctx)
+	case *conversationEnded:
+		ctx.Stop(ctx.Self())
+	}
+}
+
+func (a *session) onDeliver(ctx actor.Context, m *store.InboundMessage) {
+	s := a.s
+	s.processed++
+	s.messagesIn.Add(1)
+	s.lastInbound.Store(a.e.opts.Now().UnixNano())
+	s.stopRequested = false
+	s.queue = append(s.queue, m)
+	s.queueDepth.Store(int32(len(s.queue)))
+	a.armIdle(ctx, a.e.opts.SessionTimeout)
+	a.maybeStart(ctx)
+}
+
+// maybeStart starts the next turn if none is running: resumed sends from a
+// previous run first, then queued messages in arrival order.
+func (a *session) maybeStart(ctx actor.Context) {
+	s := a.s
+	if s.busy || s.ending {
+		return
+	}
+	self := ctx.Self()
+	e := a.e
+	if len(s.resume) > 0 {
+		rows := s.resume
+		s.resume = nil
+		s.busy = true
+		e.turnWG.Add(1)
+		go func() {
+			defer e.turnWG.Done()
+			e.resumeSends(rows)
+			e.pending.Add(-1)
+			e.system.Root.Send(self, &turnDone{conv: nil, consumed: 0, keepConv: true})
+		}()
+		return
+	}
+	if len(s.queue) == 0 {
+		return
+	}
+	n := 1
+	if d := e.opts.Debounce; d > 0 {
+		// Merge a burst: wait until the newest text is d old (or the cap is
+		// reached), then answer all queued texts in one turn.
+		last := time.Unix(0, s.lastInbound.Load())
+		if wait := d - e.opts.Now().Sub(last); wait > 0 && len(s.queue) < e.opts.DebounceMax {
+			if !s.debounceArmed {
+				s.debounceArmed = true
+				time.AfterFunc(wait, func() { e.system.Root.Send(self, &debounceTick{}) })
+			}
+			return
+		}
+		n = min(len(s.queue), e.opts.DebounceMax)
+	}
+	batch := append([]*store.InboundMessage(nil), s.queue[:n]...)
+	var conv *convState
+	if s.conv != nil {
+		c := *s.conv
+		conv = &c
+	}
+	in := turnInput{
+		key:         s.key,
+		sessionID:   s.id,
+		conv:        conv,
+		msgs:        batch,
+		lastInbound: time.Unix(0, s.lastInbound.Load()),
+	}
+	s.busy = true
+	e.turnWG.Add(1)
+	go func() {
+		defer e.turnWG.Done()
+		out := e.runTurn(in)
+		e.pending.Add(int64(-n))
+		e.system.Root.Send(self, &turnDone{conv: out.conv, consumed: n, replies: out.replies})
+	}()
+}
+
+func (a *session) onTurnDone(ctx actor.Context, m *turnDone) {
+	s := a.s
+	s.busy = false
+	if m.consumed > 0 {
+		s.queue = s.queue[m.consumed:]
+		if len(s.queue) == 0 {
+			s.queue = nil // release the backing array of a burst
+		}
+		s.queueDepth.Store(int32(len(s.queue)))
+		s.turns.Add(1)
+	}
+	if !m.keepConv {
+		s.conv = m.conv
+	}
+	s.messagesOut.Add(uint64(m.replies))
+	a.maybeStart(ctx)
+	if !s.busy {
+		a.checkIdle(ctx)
+	}
+}
+
+// checkIdle expires the session if it is idle past its timeout, else arms
+// the timer for the time left.
+func (a *session) checkIdle(ctx actor.Context) {
+	s := a.s
+	if s.busy || s.ending || s.stopRequested || len(s.queue) > 0 || len(s.resume) > 0 {
+		return
+	}
+	idle := a.e.opts.Now().Sub(time.Unix(0, s.lastInbound.Load()))
+	if s.lastInbound.Load() == 0 {
+		idle = a.e.opts.SessionTimeout // never got a message (resumed sends only)
+	}
+	if left := a.e.opts.SessionTimeout - idle; left > 0 {
+		a.armIdle(ctx, left)
+		return
+	}
+	// Ask the registry for leave to stop. Until it answers, messages keep
+	// flowing normally; it refuses if it forwarded anything not yet seen.
+	s.stopRequested = true
+	ctx.Send(ctx.Parent(), &stopRequest{who: ctx.Self(), processed: s.processed})
+}
+
+// onIdle handles the idle timer. The timer can deliver stale checks (a
+// reset races with a firing), so it only triggers a check against
+// lastInbound.
+func (a *session) onIdle(ctx actor.Context) {
+	if a.s.busy {
+		return // turnDone re-checks
+	}
+	a.checkIdle(ctx)
+}
+
+func (a *session) onStopGranted(ctx actor.Context) {
+	s := a.s
+	s.ending = true
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
+	self := ctx.Self()
+	e := a.e
+	var conv *convState
+	if s.conv != nil {
+		c := *s.conv
+		conv = &c
+	}
+	key := s.key
+	e.turnWG.Add(1)
+	go func() {
+		defer e.turnWG.Done()
+		e.expireConversation(key, conv)
+		e.system.Root.Send(self, &conversationEnded{})
+	}()
+}
+
+// armIdle (re)arms the idle timer to fire after d.
+//
+// Why not the actor's ReceiveTimeout: in the pinned protoactor-go its timer
+// goroutine writes the actor context's fields (CancelReceiveTimeout from
+// receiveTimeoutHandler) while the mailbox goroutine reads them, a data race
+// the race detector reports, and every user message re-arms it. One
+// time.AfterFunc per session gives the same semantics (a timer, no
+// goroutine while idle), is reset only by inbound user messages, and its
+// tick is an ordinary message, so it is race-free.
+func (a *session) armIdle(ctx actor.Context, d time.Duration) {
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	s := a.s
+	if s.idleTimer == nil {
+		self, root := ctx.Self(), a.e.system.Root
+		s.idleTimer = time.AfterFunc(d, func() { root.Send(self, &idleCheck{}) })
+		return
+	}
+	s.idleTimer.Reset(d)
+}

@@ -1,0 +1,414 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"switchboard/providers"
+	"switchboard/providers/llm"
+	"switchboard/store"
+)
+
+// turnInput is a snapshot of what a turn needs; the turn goroutine never
+// touches the session's own state.
+type turnInput struct {
+	key         store.SessionKey
+	sessionID   string
+	conv        *convState // nil: find or start the conversation
+	msgs        []*store.InboundMessage
+	lastInbound time.Time
+}
+
+type turnOutput struct {
+	conv    *convState
+	replies int
+}
+
+// Keywords Twilio treats specially on long codes (whole body,
+// case-insensitive). The engine records them and never calls the LLM.
+var (
+	optOutWords = map[string]bool{"STOP": true, "STOPALL": true, "UNSUBSCRIBE": true, "CANCEL": true, "END": true, "QUIT": true}
+	optInWords  = map[string]bool{"START": true, "UNSTOP": true}
+	helpWords   = map[string]bool{"HELP": true}
+)
+
+func keyword(body string) string {
+	w := strings.ToUpper(strings.TrimSpace(body))
+	if optOutWords[w] || optInWords[w] || helpWords[w] {
+		return w
+	}
+	return ""
+}
+
+// runTurn runs one AI turn for the batch of messages: it finds or starts
+// the conversation, asks the LLM, commits events, inbound state and outbox
+// parts atomically, then sends the parts in order. It never panics: a
+// failure is recorded and answered with the apology reply.
+func (e *Engine) runTurn(in turnInput) (out turnOutput) {
+	ctx := context.Background()
+	out.conv = in.conv
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("turn panicked", "session_id", in.sessionID, "panic", fmt.Sprint(r))
+			// Poison message: mark it consumed so it does not loop.
+			e.commitTurn(ctx, in.sessionID, &store.Turn{InboundIDs: inboundIDs(in.msgs)})
+		}
+	}()
+	now := e.opts.Now().UTC()
+	deadline := in.lastInbound.Add(e.opts.SessionTimeout).UTC()
+	first := in.msgs[0]
+
+	conv, opening, err := e.ensureConversation(ctx, in, now)
+	if err != nil {
+		e.log.Error("turn: no conversation", "session_id", in.sessionID, "message_sid", first.MessageSID, "err", err)
+		// A missing stage or provider will not fix itself: consume the
+		// messages so they do not block the session forever.
+		e.commitTurn(ctx, in.sessionID, &store.Turn{InboundIDs: inboundIDs(in.msgs)})
+		return out
+	}
+	out.conv = conv
+
+	turn := &store.Turn{ConversationID: conv.id, InboundIDs: inboundIDs(in.msgs), Deadline: deadline}
+	texts := make([]string, 0, len(in.msgs))
+	var media []string
+	for _, m := range in.msgs {
+		turn.Events = append(turn.Events, messageEvent(conv.id, "user", m.Body, m.MediaURLs, now))
+		if m.Body != "" {
+			texts = append(texts, m.Body)
+		}
+		media = append(media, m.MediaURLs...)
+	}
+	text := strings.Join(texts, "\n")
+	conv.turns++
+
+	channelProv, twCfg, err := e.channel(ctx, in.key.ChannelProviderID)
+	_ = channelProv
+	if err != nil {
+		e.log.Error("turn: channel provider", "session_id", in.sessionID, "err", err)
+	}
+	from := first.To
+	if from == "" && twCfg != nil {
+		from = twCfg.FromNumber
+	}
+	to := first.From
+	optedOut, err := e.opts.Store.IsOptedOut(ctx, in.key.ChannelProviderID, to)
+	if err != nil {
+		e.log.Warn("turn: opt-out lookup", "session_id", in.sessionID, "err", err)
+	}
+
+	var replies []string
+	endReason := ""
+	switch kw := keyword(text); {
+	case len(in.msgs) == 1 && optOutWords[kw]:
+		if err := e.opts.Store.SetOptOut(ctx, in.key.ChannelProviderID, to, true); err != nil {
+			e.log.Error("turn: record opt-out", "session_id", in.sessionID, "err", err)
+		}
+		turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventOptOut, map[string]string{"keyword": kw}, now))
+		endReason = "opt_out"
+	case len(in.msgs) == 1 && optInWords[kw]:
+		if err := e.opts.Store.SetOptOut(ctx, in.key.ChannelProviderID, to, false); err != nil {
+			e.log.Error("turn: record opt-in", "session_id", in.sessionID, "err", err)
+		}
+		turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventOptIn, map[string]string{"keyword": kw}, now))
+	case len(in.msgs) == 1 && helpWords[kw]:
+		// Twilio answers HELP itself on long codes.
+	case optedOut:
+		turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventDelivery,
+			map[string]any{"state": store.OutboxSkipped, "reason": "recipient opted out"}, now))
+	case text == "" && len(media) > 0:
+		replies = opening
+		reply := e.mediaReply(ctx, in.key.ProjectID, conv.stageID)
+		if reply != "" {
+			replies = append(replies, reply)
+			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", reply, nil, now))
+		}
+	default:
+		replies = opening
+		reply, err := e.complete(ctx, in, conv, text, first.From)
+		if err != nil {
+			e.log.Warn("turn: llm failed", "session_id", in.sessionID, "conversation_id", conv.id, "err", err)
+			turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventError,
+				map[string]string{"source": "llm", "error": err.Error()}, now))
+			reply = e.opts.LLMErrorReply
+		}
+		if reply != "" {
+			replies = append(replies, reply)
+			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", reply, nil, now))
+		}
+	}
+	if len(opening) > 0 && len(replies) == 0 {
+		replies = opening // opening still goes out ahead of a keyword
+	}
+
+	cbBase := e.opts.PublicBaseURL
+	if cbBase == "" {
+		cbBase = first.CallbackBase
+	}
+	for _, r := range replies {
+		parts := e.opts.Split(r)
+		for i, p := range parts {
+			row := &store.OutboundMessage{
+				ProjectID: in.key.ProjectID, ConversationID: conv.id, ProviderID: in.key.ChannelProviderID,
+				From: from, To: to, Body: p, Part: i + 1, Parts: len(parts), State: store.OutboxPending,
+			}
+			if optedOut || endReason != "" {
+				row.State = store.OutboxSkipped
+			}
+			turn.Outbox = append(turn.Outbox, row)
+		}
+	}
+	if !e.commitTurn(ctx, in.sessionID, turn) {
+		return out
+	}
+	if endReason != "" {
+		e.endConversation(ctx, conv.id, endReason)
+		out.conv = nil
+	}
+	out.replies = e.sendRows(ctx, twCfg, turn.Outbox, cbBase)
+	return out
+}
+
+// commitTurn commits through the group committer, retrying a failing
+// database for a while. It reports whether the turn was committed; if not,
+// the messages stay pending and are retried on the next start.
+func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn) bool {
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		_, err := e.turns.do(ctx, t)
+		if err == nil {
+			return true
+		}
+		if attempt >= 8 || errors.Is(err, errBatcherClosed) {
+			e.log.Error("turn: commit failed; messages stay pending", "session_id", sessionID, "err", err)
+			return false
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// ensureConversation returns the session's conversation, loading the
+// active one from the store or starting a new one. A conversation whose
+// deadline passed (the server was down) is ended and replaced. For a new
+// conversation on a generate_response stage it also returns the opening
+// message(s).
+func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.Time) (*convState, []string, error) {
+	if in.conv != nil {
+		return in.conv, nil, nil
+	}
+	c, err := e.opts.Store.ActiveConversation(ctx, in.key)
+	switch {
+	case err == nil && !c.Deadline.IsZero() && !c.Deadline.After(now):
+		e.endConversation(ctx, c.ID, "inactivity_timeout")
+	case err == nil:
+		cs := &convState{id: c.ID, stageID: c.StageID, agentID: c.AgentID, deadline: c.Deadline}
+		if msgs, err := e.opts.Store.RecentMessages(ctx, c.ID, 100000); err == nil {
+			for _, ev := range msgs {
+				var d store.MessageData
+				if json.Unmarshal(ev.EventData, &d) == nil && d.Role == "user" {
+					cs.turns++
+				}
+			}
+		}
+		return cs, nil, nil
+	case store.ErrorCode(err) != store.ENOTFOUND:
+		return nil, nil, err
+	}
+
+	first := in.msgs[0]
+	stage, err := e.cfg.stage(ctx, in.key.ProjectID, first.StageID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stage %s: %w", first.StageID, err)
+	}
+	agentID := stage.AgentID
+	if first.AgentID != "" {
+		agentID = first.AgentID
+	}
+	channel := "sms"
+	if strings.HasPrefix(first.From, "whatsapp:") {
+		channel = "whatsapp"
+	}
+	meta, _ := json.Marshal(map[string]string{"channel": channel, "profileName": first.ProfileName})
+	conv := &store.Conversation{
+		ProjectID: in.key.ProjectID, StageID: stage.ID, AgentID: agentID, UserID: first.From,
+		ChannelProviderID: in.key.ChannelProviderID, ChannelAddress: first.To,
+		Status: store.ConversationActive, Metadata: meta,
+		Deadline: in.lastInbound.Add(e.opts.SessionTimeout).UTC(),
+	}
+	start := jsonEvent("", store.EventConversationStart, map[string]string{"stageId": stage.ID, "agentId": agentID, "channel": channel}, now)
+	if err := e.opts.Store.CreateConversation(ctx, conv, start); err != nil {
+		if store.ErrorCode(err) == store.ECONFLICT {
+			// Someone else started one for this key; continue it.
+			if c, err2 := e.opts.Store.ActiveConversation(ctx, in.key); err2 == nil {
+				return &convState{id: c.ID, stageID: c.StageID, agentID: c.AgentID, deadline: c.Deadline}, nil, nil
+			}
+		}
+		return nil, nil, fmt.Errorf("create conversation: %w", err)
+	}
+	cs := &convState{id: conv.ID, stageID: stage.ID, agentID: agentID, deadline: conv.Deadline}
+	var opening []string
+	if stage.EnterBehavior == store.EnterGenerateResponse {
+		text, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first.From)
+		if err != nil {
+			e.log.Warn("turn: opening message failed", "conversation_id", conv.ID, "err", err)
+		} else if text != "" {
+			opening = []string{text}
+			ev := messageEvent(conv.ID, "assistant", text, nil, now)
+			if err := e.opts.Store.AppendEvents(ctx, []store.Event{ev}); err != nil {
+				e.log.Warn("turn: record opening", "conversation_id", conv.ID, "err", err)
+			}
+		}
+	}
+	return cs, opening, nil
+}
+
+// complete asks the stage's LLM for the reply to text.
+func (e *Engine) complete(ctx context.Context, in turnInput, conv *convState, text, from string) (string, error) {
+	stage, err := e.cfg.stage(ctx, in.key.ProjectID, conv.stageID)
+	if err != nil {
+		return "", fmt.Errorf("stage: %w", err)
+	}
+	return e.completeRaw(ctx, stage, conv.agentID, conv, []string{text}, text, conv.turns, from)
+}
+
+func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID string, conv *convState, user []string, text string, turnNo int, from string) (reply string, err error) {
+	prov, err := e.cfg.provider(ctx, stage.LLMProviderID)
+	if err != nil {
+		return "", fmt.Errorf("llm provider: %w", err)
+	}
+	client, err := e.opts.LLM.Get(prov)
+	if err != nil {
+		return "", fmt.Errorf("llm provider %s: %w", prov.ID, err)
+	}
+	system := stage.Prompt
+	if agentID != "" {
+		if a, err := e.cfg.agent(ctx, stage.ProjectID, agentID); err == nil && a.Prompt != "" {
+			if system != "" {
+				system += "\n\n"
+			}
+			system += a.Prompt
+		}
+	}
+	req := llm.Request{
+		Model:          stage.LLMSettings.Model,
+		Temperature:    stage.LLMSettings.DefaultTemperature,
+		MaxTokens:      stage.LLMSettings.DefaultMaxTokens,
+		Text:           text,
+		Turn:           turnNo,
+		From:           from,
+		ConversationID: conv.id,
+	}
+	if system != "" {
+		req.Messages = append(req.Messages, llm.Message{Role: "system", Content: system})
+	}
+	if prov.APIType != store.APITypeScripted && conv.id != "" {
+		// Idle sessions keep no history in memory: load it for the turn.
+		hist, err := e.opts.Store.RecentMessages(ctx, conv.id, e.opts.HistoryLimit)
+		if err != nil {
+			return "", fmt.Errorf("history: %w", err)
+		}
+		for _, ev := range hist {
+			var d store.MessageData
+			if json.Unmarshal(ev.EventData, &d) == nil && d.Text != "" {
+				req.Messages = append(req.Messages, llm.Message{Role: d.Role, Content: d.Text})
+			}
+		}
+	}
+	for _, u := range user {
+		req.Messages = append(req.Messages, llm.Message{Role: "user", Content: u})
+	}
+	timeout := 60 * time.Second
+	if t := stage.LLMSettings.Timeout; t != nil && *t > 0 {
+		timeout = time.Duration(*t) * time.Millisecond
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			reply, err = "", fmt.Errorf("llm provider %s panicked: %v", prov.ID, r)
+		}
+	}()
+	return client.Complete(cctx, req)
+}
+
+// mediaReply is the answer to a media-only message: the stage's
+// metadata.mediaReply if set, else a text-only notice.
+func (e *Engine) mediaReply(ctx context.Context, projectID, stageID string) string {
+	const def = "Sorry, I can only read text messages. Please send your question as text."
+	stage, err := e.cfg.stage(ctx, projectID, stageID)
+	if err != nil || len(stage.Metadata) == 0 {
+		return def
+	}
+	var md struct {
+		MediaReply *string `json:"mediaReply"`
+	}
+	if json.Unmarshal(stage.Metadata, &md) == nil && md.MediaReply != nil {
+		return *md.MediaReply
+	}
+	return def
+}
+
+// channel loads a channel provider and its Twilio config.
+func (e *Engine) channel(ctx context.Context, id string) (*store.Provider, *providers.TwilioConfig, error) {
+	p, err := e.cfg.provider(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cfg providers.TwilioConfig
+	if err := json.Unmarshal(p.Config, &cfg); err != nil {
+		return nil, nil, fmt.Errorf("provider %s config: %w", id, err)
+	}
+	return p, &cfg, nil
+}
+
+// expireConversation ends an idle session's conversation.
+func (e *Engine) expireConversation(key store.SessionKey, conv *convState) {
+	ctx := context.Background()
+	id := ""
+	if conv != nil {
+		id = conv.id
+	} else if c, err := e.opts.Store.ActiveConversation(ctx, key); err == nil {
+		id = c.ID
+	}
+	if id != "" {
+		e.endConversation(ctx, id, "inactivity_timeout")
+	}
+}
+
+func (e *Engine) endConversation(ctx context.Context, id, reason string) {
+	details, _ := json.Marshal(map[string]string{"reason": reason})
+	end := jsonEvent(id, store.EventConversationEnd, map[string]string{"reason": reason}, e.opts.Now().UTC())
+	if err := e.opts.Store.EndConversation(ctx, id, details, end); err != nil {
+		e.log.Error("end conversation", "conversation_id", id, "err", err)
+	}
+}
+
+// statusCallback is the StatusCallback URL for sends of a provider.
+func statusCallback(base, providerID string) string {
+	if base == "" {
+		return ""
+	}
+	return base + "/api/twilio/messaging/status?channelProviderId=" + url.QueryEscape(providerID)
+}
+
+func inboundIDs(msgs []*store.InboundMessage) []int64 {
+	ids := make([]int64, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	return ids
+}
+
+func messageEvent(convID, role, text string, media []string, at time.Time) store.Event {
+	return jsonEvent(convID, store.EventMessage, store.MessageData{Role: role, Text: text, MediaURL: media}, at)
+}
+
+func jsonEvent(convID, typ string, data any, at time.Time) store.Event {
+	b, _ := json.Marshal(data)
+	return store.Event{ConversationID: convID, EventType: typ, EventData: b, CreatedAt: at}
+}

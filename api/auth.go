@@ -1,0 +1,342 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"switchboard/store"
+)
+
+// HashKey returns the stored form of a secret token or API key value: the
+// hex SHA-256 of it. The webhook looks API keys up by this hash.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// randomToken returns 32 random bytes, base64url-encoded without padding.
+func randomToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("api: random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// operatorKey is the context key of the authenticated operator.
+type operatorKey struct{}
+
+// currentOperator returns the operator authenticated for r (nil on public
+// routes).
+func currentOperator(r *http.Request) *store.Operator {
+	op, _ := r.Context().Value(operatorKey{}).(*store.Operator)
+	return op
+}
+
+var errBadToken = store.Errorf(store.EUNAUTHORIZED, "invalid or expired token")
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// authenticate resolves the request's bearer access token to an active
+// operator, else EUNAUTHORIZED.
+func (s *Server) authenticate(r *http.Request) (*store.Operator, error) {
+	raw := bearerToken(r)
+	if raw == "" {
+		return nil, store.Errorf(store.EUNAUTHORIZED, "missing bearer token")
+	}
+	tok, err := s.st.GetToken(r.Context(), HashKey(raw), s.now())
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api: get token: %w", err)
+	}
+	if tok.Kind != store.TokenAccess {
+		return nil, errBadToken
+	}
+	op, err := s.st.GetOperator(r.Context(), tok.OperatorID)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api: get operator: %w", err)
+	}
+	if !op.IsActive {
+		return nil, store.Errorf(store.EUNAUTHORIZED, "operator is inactive")
+	}
+	return op, nil
+}
+
+// checkPassword enforces the password rules: 8 to 72 bytes (bcrypt's
+// limit).
+func checkPassword(field, pw string) error {
+	if len(pw) < 8 {
+		return store.FieldError(field, "must be at least 8 characters")
+	}
+	if len(pw) > 72 {
+		return store.FieldError(field, "must be at most 72 bytes")
+	}
+	return nil
+}
+
+func (s *Server) hashPassword(pw string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), s.opts.BcryptCost)
+	if err != nil {
+		return "", fmt.Errorf("api: hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// dummyHash is compared against when a login names an unknown operator, so
+// that unknown ids and wrong passwords take the same time.
+func (s *Server) dummyHash() []byte {
+	s.dummyM.Do(func() {
+		s.dummy, _ = bcrypt.GenerateFromPassword([]byte("switchboard: no such operator"), s.opts.BcryptCost)
+	})
+	return s.dummy
+}
+
+// tokenResponse is the body of setup, login and refresh.
+type tokenResponse struct {
+	Operator     *store.Operator `json:"operator"`
+	AccessToken  string          `json:"accessToken"`
+	RefreshToken string          `json:"refreshToken"`
+	TokenType    string          `json:"tokenType"`
+	ExpiresIn    int64           `json:"expiresIn"` // seconds until the access token expires
+}
+
+// issueTokens stores a new access/refresh pair for op.
+func (s *Server) issueTokens(ctx context.Context, op *store.Operator) (*tokenResponse, error) {
+	now := s.now()
+	resp := &tokenResponse{Operator: publicOperator(op), TokenType: "Bearer", ExpiresIn: int64(s.opts.AccessTokenTTL.Seconds())}
+	for _, t := range []struct {
+		kind string
+		dst  *string
+		ttl  time.Duration
+	}{
+		{store.TokenAccess, &resp.AccessToken, s.opts.AccessTokenTTL},
+		{store.TokenRefresh, &resp.RefreshToken, s.opts.RefreshTokenTTL},
+	} {
+		raw, err := randomToken()
+		if err != nil {
+			return nil, err
+		}
+		tok := &store.Token{Hash: HashKey(raw), OperatorID: op.ID, Kind: t.kind, CreatedAt: now, ExpiresAt: now.Add(t.ttl)}
+		if err := s.st.CreateToken(ctx, tok); err != nil {
+			return nil, fmt.Errorf("api: create %s token: %w", t.kind, err)
+		}
+		*t.dst = raw
+	}
+	return resp, nil
+}
+
+func (s *Server) setupStatus(w http.ResponseWriter, r *http.Request) error {
+	n, err := s.st.CountOperators(r.Context())
+	if err != nil {
+		return fmt.Errorf("api: count operators: %w", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"isSetup": n > 0})
+	return nil
+}
+
+var errSetupDone = store.Errorf(store.ECONFLICT, "setup is already complete")
+
+func (s *Server) initialOperator(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		ID       string `json:"id"`
+		Name     string `json:"name"`
+		Password string `json:"password"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	// Answer a repeated setup quickly, before paying for bcrypt; the
+	// atomic CreateFirstOperator below settles races.
+	if n, err := s.st.CountOperators(r.Context()); err != nil {
+		return fmt.Errorf("api: count operators: %w", err)
+	} else if n > 0 {
+		return errSetupDone
+	}
+	op, err := s.newOperator(body.ID, body.Name, body.Password, []string{RoleSuperAdmin})
+	if err != nil {
+		return err
+	}
+	if err := s.st.CreateFirstOperator(r.Context(), op); err != nil {
+		if store.ErrorCode(err) == store.ECONFLICT {
+			return errSetupDone
+		}
+		return fmt.Errorf("api: create first operator: %w", err)
+	}
+	resp, err := s.issueTokens(r.Context(), op)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, resp)
+	return nil
+}
+
+// newOperator validates the fields of a new operator and returns it with
+// its password hashed.
+func (s *Server) newOperator(id, name, password string, roles []string) (*store.Operator, error) {
+	id, err := newID(strings.TrimSpace(id), store.PrefixOperator)
+	if err != nil {
+		return nil, err
+	}
+	if name, err = requireName("name", name); err != nil {
+		return nil, err
+	}
+	if err := checkPassword("password", password); err != nil {
+		return nil, err
+	}
+	if roles, err = checkRoles(roles); err != nil {
+		return nil, err
+	}
+	hash, err := s.hashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	return &store.Operator{
+		Meta:         store.Meta{ID: id, CreatedAt: now, UpdatedAt: now, Version: 1},
+		Name:         name,
+		PasswordHash: hash,
+		Roles:        roles,
+		IsActive:     true,
+	}, nil
+}
+
+var errBadCredentials = store.Errorf(store.EUNAUTHORIZED, "invalid id or password")
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		ID       string `json:"id"`
+		Password string `json:"password"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	if body.ID == "" {
+		return store.FieldError("id", "required")
+	}
+	if body.Password == "" {
+		return store.FieldError("password", "required")
+	}
+	op, err := s.st.GetOperator(r.Context(), body.ID)
+	switch {
+	case store.ErrorCode(err) == store.ENOTFOUND:
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(body.Password))
+		return errBadCredentials
+	case err != nil:
+		return fmt.Errorf("api: get operator: %w", err)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(op.PasswordHash), []byte(body.Password)) != nil || !op.IsActive {
+		return errBadCredentials
+	}
+	resp, err := s.issueTokens(r.Context(), op)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// refresh trades a refresh token for a new pair. The old refresh token is
+// deleted first, so of two concurrent refreshes with one token only one
+// wins.
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		RefreshToken string `json:"refreshToken"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	if body.RefreshToken == "" {
+		return store.FieldError("refreshToken", "required")
+	}
+	hash := HashKey(body.RefreshToken)
+	tok, err := s.st.GetToken(r.Context(), hash, s.now())
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return errBadToken
+	}
+	if err != nil {
+		return fmt.Errorf("api: get token: %w", err)
+	}
+	if tok.Kind != store.TokenRefresh {
+		return errBadToken
+	}
+	if err := s.st.DeleteToken(r.Context(), hash); err != nil {
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			return errBadToken
+		}
+		return fmt.Errorf("api: delete token: %w", err)
+	}
+	op, err := s.st.GetOperator(r.Context(), tok.OperatorID)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return errBadToken
+	}
+	if err != nil {
+		return fmt.Errorf("api: get operator: %w", err)
+	}
+	if !op.IsActive {
+		return store.Errorf(store.EUNAUTHORIZED, "operator is inactive")
+	}
+	resp, err := s.issueTokens(r.Context(), op)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// logout deletes the caller's access token and, when the body names it,
+// the caller's refresh token.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		RefreshToken string `json:"refreshToken"`
+	}
+	if err := decodeOptionalBody(r, &body); err != nil {
+		return err
+	}
+	op := currentOperator(r)
+	if err := s.st.DeleteToken(r.Context(), HashKey(bearerToken(r))); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+		return fmt.Errorf("api: delete token: %w", err)
+	}
+	if body.RefreshToken != "" {
+		hash := HashKey(body.RefreshToken)
+		tok, err := s.st.GetToken(r.Context(), hash, s.now())
+		if err == nil && tok.OperatorID == op.ID {
+			if err := s.st.DeleteToken(r.Context(), hash); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+				return fmt.Errorf("api: delete token: %w", err)
+			}
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// me answers the authenticated operator with its permissions.
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
+	op := currentOperator(r)
+	writeJSON(w, http.StatusOK, struct {
+		*store.Operator
+		Permissions []string `json:"permissions"`
+	}{publicOperator(op), Permissions(op.Roles)})
+	return nil
+}

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestHealthAndReadiness(t *testing.T) {
+	e := newEnv(t)
+	e.do("GET", "/healthz", "", nil).want(http.StatusOK)
+	e.do("GET", "/readyz", "", nil).want(http.StatusOK)
+	if err := e.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.do("GET", "/readyz", "", nil).wantError(http.StatusServiceUnavailable)
+	e.do("GET", "/healthz", "", nil).want(http.StatusOK)
+}
+
+func TestSetup(t *testing.T) {
+	e := newEnv(t)
+	if got := e.do("GET", "/api/setup/status", "", nil).want(http.StatusOK).obj()["isSetup"]; got != false {
+		t.Fatalf("isSetup = %v before setup", got)
+	}
+	e.do("POST", "/api/setup/initial-operator", "", map[string]any{"id": "admin", "name": "Admin", "password": "short"}).wantField("password")
+	e.do("POST", "/api/setup/initial-operator", "", map[string]any{"id": "admin", "name": 7, "password": "long-enough"}).wantField("name")
+	e.do("POST", "/api/setup/initial-operator", "", map[string]any{"id": "admin", "password": "long-enough"}).wantField("name")
+
+	r := e.do("POST", "/api/setup/initial-operator", "", map[string]any{
+		"id": "admin", "name": "Admin", "password": "admin-password", "email": "ignored@example.com",
+	}).want(http.StatusCreated)
+	m := r.obj()
+	op, _ := m["operator"].(map[string]any)
+	if op["id"] != "admin" || op["name"] != "Admin" || op["isActive"] != true {
+		t.Fatalf("operator = %v", op)
+	}
+	if roles, _ := op["roles"].([]any); len(roles) != 1 || roles[0] != "super_admin" {
+		t.Fatalf("roles = %v, want [super_admin]", op["roles"])
+	}
+	for _, k := range []string{"createdAt", "updatedAt", "version"} {
+		if _, ok := op[k]; !ok {
+			t.Fatalf("operator lacks %s: %v", k, op)
+		}
+	}
+	if strings.Contains(string(r.body), "$2a$") || strings.Contains(strings.ToLower(string(r.body)), "passwordhash") {
+		t.Fatalf("response leaks the password hash: %s", r.body)
+	}
+	if m["accessToken"] == "" || m["refreshToken"] == "" || m["expiresIn"] != float64(3600) {
+		t.Fatalf("token fields = %v", m)
+	}
+	if got := e.do("GET", "/api/setup/status", "", nil).want(http.StatusOK).obj()["isSetup"]; got != true {
+		t.Fatalf("isSetup = %v after setup", got)
+	}
+	e.do("POST", "/api/setup/initial-operator", "", map[string]any{"id": "other", "name": "Other", "password": "other-password"}).wantError(http.StatusConflict)
+	// The access token from setup works.
+	e.do("GET", "/api/projects", r.str("accessToken"), nil).want(http.StatusOK)
+}
+
+func TestInitialOperatorRace(t *testing.T) {
+	e := newEnv(t)
+	const n = 6
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- e.do("POST", "/api/setup/initial-operator", "", map[string]any{
+				"id": fmt.Sprintf("admin%d", i), "name": "Admin", "password": "admin-password",
+			}).code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	created := 0
+	for c := range codes {
+		switch c {
+		case http.StatusCreated:
+			created++
+		case http.StatusConflict:
+		default:
+			t.Fatalf("concurrent setup answered %d", c)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d concurrent setups succeeded, want 1", created)
+	}
+	if items := e.do("GET", "/api/setup/status", "", nil).want(http.StatusOK).obj(); items["isSetup"] != true {
+		t.Fatal("not set up")
+	}
+}
+
+func TestLogin(t *testing.T) {
+	e := newEnv(t)
+	e.setup()
+	r := e.do("POST", "/api/auth/login", "", map[string]any{"id": "admin", "password": "admin-password"}).want(http.StatusOK)
+	m := r.obj()
+	if m["accessToken"] == "" || m["refreshToken"] == "" || m["expiresIn"] != float64(3600) {
+		t.Fatalf("login body = %v", m)
+	}
+	if op, _ := m["operator"].(map[string]any); op["id"] != "admin" {
+		t.Fatalf("login operator = %v", m["operator"])
+	}
+	wrong := e.do("POST", "/api/auth/login", "", map[string]any{"id": "admin", "password": "wrong-password"}).wantError(http.StatusUnauthorized)
+	unknown := e.do("POST", "/api/auth/login", "", map[string]any{"id": "nobody", "password": "wrong-password"}).wantError(http.StatusUnauthorized)
+	if wrong != unknown {
+		t.Fatalf("wrong password says %q, unknown id says %q: an oracle", wrong, unknown)
+	}
+	e.do("POST", "/api/auth/login", "", map[string]any{"id": "admin"}).wantField("password")
+	e.do("POST", "/api/auth/login", "", `{"id": "admin", "password": `).wantError(http.StatusBadRequest)
+}
+
+func TestBearerAuth(t *testing.T) {
+	e := newEnv(t)
+	tok := e.setup()
+	e.do("GET", "/api/projects", "", nil).wantError(http.StatusUnauthorized)
+	if h := e.do("GET", "/api/projects", "", nil).hdr.Get("WWW-Authenticate"); !strings.HasPrefix(h, "Bearer") {
+		t.Fatalf("WWW-Authenticate = %q", h)
+	}
+	e.do("GET", "/api/projects", "not-a-token", nil).wantError(http.StatusUnauthorized)
+	e.do("GET", "/api/projects", tok, nil).want(http.StatusOK)
+	e.advance(time.Hour + time.Second)
+	e.do("GET", "/api/projects", tok, nil).wantError(http.StatusUnauthorized)
+}
+
+func TestRefreshRotatesTokens(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("POST", "/api/setup/initial-operator", "", map[string]any{"id": "admin", "name": "Admin", "password": "admin-password"}).want(http.StatusCreated)
+	access, refresh := r.str("accessToken"), r.str("refreshToken")
+
+	// An access token is no refresh token, and vice versa.
+	e.do("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": access}).wantError(http.StatusUnauthorized)
+	e.do("GET", "/api/projects", refresh, nil).wantError(http.StatusUnauthorized)
+	e.do("POST", "/api/auth/refresh", "", map[string]any{}).wantField("refreshToken")
+
+	n := e.do("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": refresh}).want(http.StatusOK)
+	if n.str("accessToken") == access || n.str("refreshToken") == refresh {
+		t.Fatal("refresh returned the old tokens")
+	}
+	e.do("GET", "/api/projects", n.str("accessToken"), nil).want(http.StatusOK)
+	// The old refresh token is gone.
+	e.do("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": refresh}).wantError(http.StatusUnauthorized)
+	// The new one works once.
+	e.do("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": n.str("refreshToken")}).want(http.StatusOK)
+
+	// Refresh tokens expire too.
+	late := e.do("POST", "/api/auth/login", "", map[string]any{"id": "admin", "password": "admin-password"}).want(http.StatusOK).str("refreshToken")
+	e.advance(31 * 24 * time.Hour)
+	e.do("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": late}).wantError(http.StatusUnauthorized)
+}
+
+func TestLogout(t *testing.T) {
+	e := newEnv(t)
+	e.setup()
+	r := e.do("POST", "/api/auth/login", "", map[string]any{"id": "admin", "password": "admin-password"}).want(http.StatusOK)
+	access, refresh := r.str("accessToken"), r.str("refreshToken")
+	e.do("POST", "/api/auth/logout", "", nil).wantError(http.StatusUnauthorized)
+	e.do("POST", "/api/auth/logout", access, map[string]any{"refreshToken": refresh}).want(http.StatusNoContent)
+	e.do("GET", "/api/projects", access, nil).wantError(http.StatusUnauthorized)
+	e.do("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": refresh}).wantError(http.StatusUnauthorized)
+}
+
+func TestMe(t *testing.T) {
+	e := newEnv(t)
+	admin := e.setup()
+	tok := e.operator(admin, "vera", "viewer")
+	m := e.do("GET", "/api/auth/me", tok, nil).want(http.StatusOK).obj()
+	if m["id"] != "vera" {
+		t.Fatalf("me = %v", m)
+	}
+	perms, _ := m["permissions"].([]any)
+	if len(perms) != 6 || perms[0] != "agent:read" {
+		t.Fatalf("viewer permissions = %v", perms)
+	}
+}
+
+func TestInactiveOperatorIsUnauthorized(t *testing.T) {
+	e := newEnv(t)
+	admin := e.setup()
+	tok := e.operator(admin, "dev", "developer")
+	e.do("GET", "/api/projects", tok, nil).want(http.StatusOK)
+	v := e.do("GET", "/api/operators/dev", admin, nil).want(http.StatusOK).version()
+	e.do("PUT", "/api/operators/dev", admin, map[string]any{"isActive": false, "version": v}).want(http.StatusOK)
+	e.do("GET", "/api/projects", tok, nil).wantError(http.StatusUnauthorized)
+	msg := e.do("POST", "/api/auth/login", "", map[string]any{"id": "dev", "password": "password-dev"}).wantError(http.StatusUnauthorized)
+	if msg != "invalid id or password" {
+		t.Fatalf("inactive login says %q", msg)
+	}
+}
+
+func TestRouting(t *testing.T) {
+	e := newEnv(t)
+	tok := e.setup()
+	// Routes registered after the API on the same router still get
+	// /api/twilio/... (the webhook package owns it).
+	reached := false
+	e.router.HandleFunc("/api/twilio/messaging/webhook", func(w http.ResponseWriter, _ *http.Request) {
+		reached = true
+		w.WriteHeader(http.StatusOK)
+	}).Methods("POST")
+	e.do("POST", "/api/twilio/messaging/webhook?apiKey=x", "", nil).want(http.StatusOK)
+	if !reached {
+		t.Fatal("the webhook route was shadowed by the API")
+	}
+
+	e.do("GET", "/api/nope", tok, nil).wantError(http.StatusNotFound)
+	e.do("GET", "/api/projects/p/nope/deeper", "", nil).wantError(http.StatusNotFound)
+	r := e.do("PATCH", "/api/projects", tok, nil)
+	r.wantError(http.StatusMethodNotAllowed)
+	if allow := r.hdr.Get("Allow"); allow != "POST, GET" {
+		t.Fatalf("Allow = %q", allow)
+	}
+	e.do("PATCH", "/api/projects/p1/stages/s1", tok, nil).wantError(http.StatusMethodNotAllowed)
+	e.do("DELETE", "/api/setup/status", "", nil).wantError(http.StatusMethodNotAllowed)
+}
+
+func TestBodyRules(t *testing.T) {
+	e := newEnv(t)
+	tok := e.setup()
+	e.do("POST", "/api/projects", tok, `{"name":`).wantError(http.StatusBadRequest)
+	e.do("POST", "/api/projects", tok, `["x"]`).wantError(http.StatusBadRequest)
+	e.do("POST", "/api/projects", tok, ``).wantError(http.StatusBadRequest)
+	e.do("POST", "/api/projects", tok, `{"name":"a"} {"name":"b"}`).wantError(http.StatusBadRequest)
+	big := `{"name":"big","description":"` + strings.Repeat("x", 1<<20) + `"}`
+	msg := e.do("POST", "/api/projects", tok, big).wantError(http.StatusBadRequest)
+	if !strings.Contains(msg, "exceeds") {
+		t.Fatalf("oversized body error = %q", msg)
+	}
+	e.do("GET", "/api/projects?limit=abc", tok, nil).wantField("limit")
+	e.do("GET", "/api/projects?offset=-1", tok, nil).wantField("offset")
+}

@@ -1,0 +1,65 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Conversations are created by the session engine; the API reads and
+// deletes them.
+
+func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error {
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	proj, err := s.pathProject(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	cs, total, err := s.st.ListConversations(r.Context(), proj.ID, opts)
+	if err != nil {
+		return fmt.Errorf("api: list conversations: %w", err)
+	}
+	writeList(w, cs, total, opts)
+	return nil
+}
+
+func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.st.GetConversation(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"))
+	if err != nil {
+		return fmt.Errorf("api: get conversation: %w", err)
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// listEvents answers a page of a conversation's events, oldest first.
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.st.GetConversation(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"))
+	if err != nil {
+		return fmt.Errorf("api: get conversation: %w", err)
+	}
+	es, total, err := s.st.ListEvents(r.Context(), c.ID, opts)
+	if err != nil {
+		return fmt.Errorf("api: list events: %w", err)
+	}
+	writeList(w, es, total, opts)
+	return nil
+}
+
+func (s *Server) deleteConversation(w http.ResponseWriter, r *http.Request) error {
+	version, err := deleteVersion(r)
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteConversation(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"), version); err != nil {
+		return fmt.Errorf("api: delete conversation: %w", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,223 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"switchboard/store"
+)
+
+// decodeBody decodes the JSON object in the request body into dst. Unknown
+// fields are ignored (Bonsai clients send fields Switchboard does not use);
+// a known field of the wrong type is an EINVALID FieldError naming it;
+// malformed JSON, a non-object body and an oversized body are EINVALID.
+func decodeBody(r *http.Request, dst any) error {
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(b, dst)
+}
+
+// readBody reads the whole (size-limited) request body.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, store.Errorf(store.EINVALID, "request body exceeds %d bytes", mb.Limit)
+		}
+		return nil, store.Errorf(store.EINVALID, "cannot read request body")
+	}
+	return b, nil
+}
+
+// decodeJSON is decodeBody over bytes already read.
+func decodeJSON(b []byte, dst any) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return store.Errorf(store.EINVALID, "request body must be a JSON object")
+	}
+	if err := json.Unmarshal(b, dst); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field := te.Field
+			if field == "" {
+				field = "body"
+			}
+			return store.FieldError(field, "must be %s", jsonKind(te.Type))
+		}
+		var fe *store.Error
+		if errors.As(err, &fe) {
+			return fe
+		}
+		return store.Errorf(store.EINVALID, "malformed JSON: %v", err)
+	}
+	return nil
+}
+
+// jsonKind names the JSON kind a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "of another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "of another type"
+}
+
+// nullable is a JSON field that tells "absent" (Set false) from null
+// (Set and Null) from a value. PUT bodies use it where null means "reset".
+type nullable[T any] struct {
+	Set   bool
+	Null  bool
+	Value T
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *nullable[T]) UnmarshalJSON(b []byte) error {
+	n.Set = true
+	if string(b) == "null" {
+		n.Null = true
+		return nil
+	}
+	return json.Unmarshal(b, &n.Value)
+}
+
+// versionBody is the part of PUT and DELETE bodies naming the expected
+// version.
+type versionBody struct {
+	Version *int64 `json:"version"`
+}
+
+// requireVersion returns *v or a FieldError when the version is missing or
+// not positive.
+func requireVersion(v *int64) (int64, error) {
+	if v == nil {
+		return 0, store.FieldError("version", "required")
+	}
+	if *v < 1 {
+		return 0, store.FieldError("version", "must be a positive integer")
+	}
+	return *v, nil
+}
+
+// decodeOptionalBody is decodeBody for requests whose body may be empty;
+// an empty body leaves dst as it is.
+func decodeOptionalBody(r *http.Request, dst any) error {
+	b, err := readBody(r)
+	if err != nil || len(bytes.TrimSpace(b)) == 0 {
+		return err
+	}
+	return decodeJSON(b, dst)
+}
+
+// deleteVersion reads a DELETE's expected version from the JSON body
+// {"version":N} or, when the body is empty, from ?version=N.
+func deleteVersion(r *http.Request) (int64, error) {
+	var vb versionBody
+	if err := decodeOptionalBody(r, &vb); err != nil {
+		return 0, err
+	}
+	if vb.Version == nil {
+		if q := r.URL.Query().Get("version"); q != "" {
+			v, err := strconv.ParseInt(q, 10, 64)
+			if err != nil {
+				return 0, store.FieldError("version", "must be a positive integer")
+			}
+			vb.Version = &v
+		}
+	}
+	return requireVersion(vb.Version)
+}
+
+// listOptions reads ?offset and ?limit (store defaults and caps apply).
+func listOptions(r *http.Request) (store.ListOptions, error) {
+	var o store.ListOptions
+	q := r.URL.Query()
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"offset", &o.Offset}, {"limit", &o.Limit}} {
+		s := q.Get(p.name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return o, store.FieldError(p.name, "must be a non-negative integer")
+		}
+		*p.dst = n
+	}
+	return o.Normalize(), nil
+}
+
+// pathVar returns a route variable.
+func pathVar(r *http.Request, name string) string {
+	return mux.Vars(r)[name]
+}
+
+// idRe is what a client-chosen resource ID may look like.
+var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$`)
+
+// newID returns the client-chosen id if valid, or a fresh ID with prefix
+// when the client chose none.
+func newID(chosen, prefix string) (string, error) {
+	if chosen == "" {
+		return store.NewID(prefix), nil
+	}
+	if !idRe.MatchString(chosen) {
+		return "", store.FieldError("id", "must be 1-128 letters, digits or . _ @ + : - and start with a letter or digit")
+	}
+	return chosen, nil
+}
+
+// requireName trims a required name field and checks it.
+func requireName(field, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", store.FieldError(field, "required")
+	}
+	if len(name) > 200 {
+		return "", store.FieldError(field, "must be at most 200 characters")
+	}
+	return name, nil
+}
+
+// objectOrNull checks that raw, when present, is a JSON object or null; it
+// returns nil for null or absent.
+func objectOrNull(field string, raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		return nil, store.FieldError(field, "must be an object")
+	}
+	return raw, nil
+}

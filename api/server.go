@@ -1,0 +1,215 @@
+// Package api is Switchboard's operator-facing HTTP API: setup and auth,
+// role-based access control, and the Bonsai-compatible CRUD of operators,
+// providers, projects, agents, stages, API keys and conversations, plus
+// /healthz and /readyz. Handlers are thin: parse, check permission, call the
+// store, respond; every error goes through writeError, the one place that
+// maps store error codes to HTTP statuses.
+//
+// The Twilio webhook (/api/twilio/...) belongs to package webhook; the
+// catch-all that answers unknown /api routes deliberately does not match
+// that prefix, so the webhook's routes may be mounted before or after.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"golang.org/x/crypto/bcrypt"
+
+	"switchboard/store"
+)
+
+// maxBodyBytes caps every request body the API reads.
+const maxBodyBytes = 1 << 20
+
+// Options tune the server. Zero values take the documented defaults.
+type Options struct {
+	// AccessTokenTTL is how long an access token is valid (default 1h).
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is how long a refresh token is valid (default 30 days).
+	RefreshTokenTTL time.Duration
+	// BcryptCost is the password hashing cost (default bcrypt.DefaultCost;
+	// tests use bcrypt.MinCost).
+	BcryptCost int
+	// Now is the clock (default time.Now); tests inject their own.
+	Now func() time.Time
+}
+
+// Server serves the operator API. Build it with New and mount it with
+// Register.
+type Server struct {
+	st     store.Store
+	log    *slog.Logger
+	opts   Options
+	now    func() time.Time
+	dummy  []byte // a bcrypt hash compared against when the operator is unknown
+	dummyM sync.Once
+}
+
+// New returns a Server over st. A nil logger discards logs.
+func New(st store.Store, logger *slog.Logger, opts Options) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.AccessTokenTTL <= 0 {
+		opts.AccessTokenTTL = time.Hour
+	}
+	if opts.RefreshTokenTTL <= 0 {
+		opts.RefreshTokenTTL = 30 * 24 * time.Hour
+	}
+	if opts.BcryptCost == 0 {
+		opts.BcryptCost = bcrypt.DefaultCost
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Server{st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() }}
+}
+
+// apiHandler is a handler that returns its error instead of writing it, so
+// that writeError is the only place errors become responses.
+type apiHandler func(w http.ResponseWriter, r *http.Request) error
+
+// Register mounts /healthz, /readyz and every /api route except the
+// Twilio-facing /api/twilio/... prefix on r. Unknown /api routes answer 404
+// and wrong methods 405, both as JSON.
+func (s *Server) Register(r *mux.Router) {
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+
+	// Every route is mounted on r itself with its full path: gorilla/mux
+	// v1.8.1 subrouters lose method mismatches (a subrouter's inherited
+	// prefix matcher clears ErrMethodMismatch), so 404 and 405 are decided
+	// by a catch-all mounted last, which excludes the webhook's prefix.
+	a := &routes{r: r, paths: mux.NewRouter(), methods: map[string][]string{}}
+	const get, post, put, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
+	s.route(a, get, "/setup/status", "", s.setupStatus)
+	s.route(a, post, "/setup/initial-operator", "", s.initialOperator)
+	s.route(a, post, "/auth/login", "", s.login)
+	s.route(a, post, "/auth/refresh", "", s.refresh)
+	s.route(a, post, "/auth/logout", authOnly, s.logout)
+	s.route(a, get, "/auth/me", authOnly, s.me)
+
+	s.route(a, post, "/operators", perm(entOperator, actWrite), s.createOperator)
+	s.route(a, get, "/operators", perm(entOperator, actRead), s.listOperators)
+	s.route(a, get, "/operators/{id}", perm(entOperator, actRead), s.getOperator)
+	s.route(a, put, "/operators/{id}", perm(entOperator, actWrite), s.updateOperator)
+	s.route(a, del, "/operators/{id}", perm(entOperator, actDelete), s.deleteOperator)
+
+	s.route(a, post, "/providers", perm(entProvider, actWrite), s.createProvider)
+	s.route(a, get, "/providers", perm(entProvider, actRead), s.listProviders)
+	s.route(a, get, "/providers/{id}", perm(entProvider, actRead), s.getProvider)
+	s.route(a, put, "/providers/{id}", perm(entProvider, actWrite), s.updateProvider)
+	s.route(a, del, "/providers/{id}", perm(entProvider, actDelete), s.deleteProvider)
+
+	s.route(a, post, "/projects", perm(entProject, actWrite), s.createProject)
+	s.route(a, get, "/projects", perm(entProject, actRead), s.listProjects)
+	s.route(a, get, "/projects/{id}", perm(entProject, actRead), s.getProject)
+	s.route(a, put, "/projects/{id}", perm(entProject, actWrite), s.updateProject)
+	s.route(a, del, "/projects/{id}", perm(entProject, actDelete), s.deleteProject)
+
+	s.route(a, post, "/projects/{projectId}/agents", perm(entAgent, actWrite), s.createAgent)
+	s.route(a, get, "/projects/{projectId}/agents", perm(entAgent, actRead), s.listAgents)
+	s.route(a, get, "/projects/{projectId}/agents/{id}", perm(entAgent, actRead), s.getAgent)
+	s.route(a, put, "/projects/{projectId}/agents/{id}", perm(entAgent, actWrite), s.updateAgent)
+	s.route(a, del, "/projects/{projectId}/agents/{id}", perm(entAgent, actDelete), s.deleteAgent)
+
+	s.route(a, post, "/projects/{projectId}/stages", perm(entStage, actWrite), s.createStage)
+	s.route(a, get, "/projects/{projectId}/stages", perm(entStage, actRead), s.listStages)
+	s.route(a, get, "/projects/{projectId}/stages/{id}", perm(entStage, actRead), s.getStage)
+	s.route(a, put, "/projects/{projectId}/stages/{id}", perm(entStage, actWrite), s.updateStage)
+	s.route(a, del, "/projects/{projectId}/stages/{id}", perm(entStage, actDelete), s.deleteStage)
+
+	s.route(a, post, "/api-keys", perm(entAPIKey, actWrite), s.createAPIKey)
+	s.route(a, get, "/api-keys", perm(entAPIKey, actRead), s.listAPIKeys)
+	s.route(a, get, "/api-keys/{id}", perm(entAPIKey, actRead), s.getAPIKey)
+	s.route(a, put, "/api-keys/{id}", perm(entAPIKey, actWrite), s.updateAPIKey)
+	s.route(a, del, "/api-keys/{id}", perm(entAPIKey, actDelete), s.deleteAPIKey)
+	s.route(a, post, "/projects/{projectId}/api-keys", perm(entAPIKey, actWrite), s.createAPIKey)
+	s.route(a, get, "/projects/{projectId}/api-keys", perm(entAPIKey, actRead), s.listAPIKeys)
+	s.route(a, get, "/projects/{projectId}/api-keys/{id}", perm(entAPIKey, actRead), s.getAPIKey)
+	s.route(a, put, "/projects/{projectId}/api-keys/{id}", perm(entAPIKey, actWrite), s.updateAPIKey)
+	s.route(a, del, "/projects/{projectId}/api-keys/{id}", perm(entAPIKey, actDelete), s.deleteAPIKey)
+
+	s.route(a, get, "/projects/{projectId}/conversations", perm(entConversation, actRead), s.listConversations)
+	s.route(a, get, "/projects/{projectId}/conversations/{id}", perm(entConversation, actRead), s.getConversation)
+	s.route(a, get, "/projects/{projectId}/conversations/{id}/events", perm(entConversation, actRead), s.listEvents)
+	s.route(a, del, "/projects/{projectId}/conversations/{id}", perm(entConversation, actDelete), s.deleteConversation)
+
+	r.PathPrefix("/api").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {
+		p := req.URL.Path
+		return p != "/api/twilio" && !strings.HasPrefix(p, "/api/twilio/")
+	}).HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var m mux.RouteMatch
+		if a.paths.Match(req, &m) && m.Route != nil {
+			tpl, _ := m.Route.GetPathTemplate()
+			w.Header().Set("Allow", strings.Join(a.methods[tpl], ", "))
+			writeErrorBody(w, http.StatusMethodNotAllowed, "method "+req.Method+" not allowed on "+req.URL.Path, nil)
+			return
+		}
+		s.writeError(w, req, store.Errorf(store.ENOTFOUND, "no route %s %s", req.Method, req.URL.Path))
+	})
+}
+
+// routes collects the API's routes: the handlers on the application's
+// router, and the path templates alone (for telling 404 from 405).
+type routes struct {
+	r       *mux.Router
+	paths   *mux.Router
+	methods map[string][]string // path template → allowed methods
+}
+
+// authOnly marks a route that needs a valid token but no permission.
+const authOnly = "*"
+
+// route mounts h for method and path. required is "" for a public route,
+// authOnly, or the permission the caller must hold.
+func (s *Server) route(a *routes, method, path, required string, h apiHandler) {
+	path = "/api" + path
+	if _, ok := a.methods[path]; !ok {
+		a.paths.Path(path)
+	}
+	a.methods[path] = append(a.methods[path], method)
+	a.r.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		req.Body = http.MaxBytesReader(w, req.Body, maxBodyBytes)
+		if required != "" {
+			op, err := s.authenticate(req)
+			if err != nil {
+				s.writeError(w, req, err)
+				return
+			}
+			if required != authOnly && !hasPermission(op.Roles, required) {
+				s.writeError(w, req, &store.Error{
+					Code:    store.EFORBIDDEN,
+					Message: "missing permission " + required,
+					Details: map[string]string{"permission": required},
+				})
+				return
+			}
+			req = req.WithContext(context.WithValue(req.Context(), operatorKey{}, op))
+		}
+		if err := h(w, req); err != nil {
+			s.writeError(w, req, err)
+		}
+	})).Methods(method)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		writeErrorBody(w, http.StatusServiceUnavailable, "store unavailable", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

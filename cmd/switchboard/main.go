@@ -1,0 +1,108 @@
+// Command switchboard runs AI conversations over SMS and WhatsApp through
+// Twilio Messaging.
+//
+//	switchboard [serve]   run the server (default)
+//	switchboard version   print the version
+//
+// Configuration comes from the environment; `switchboard --help` lists it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"switchboard/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the process exit code: 0 on
+// success, 1 on a runtime failure, 2 on a usage or configuration error.
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			usage(stdout, cmd)
+			return 0
+		}
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "switchboard", version)
+		return 0
+	case "help":
+		usage(stdout, "")
+		return 0
+	default:
+		fmt.Fprintf(stderr, "switchboard: unknown command %q\n\n", cmd)
+		usage(stderr, "")
+		return 2
+	}
+}
+
+func usage(w io.Writer, cmd string) {
+	switch cmd {
+	case "serve":
+		fmt.Fprint(w, `Usage: switchboard serve
+
+Runs the HTTP server: the operator API (/api/...), the Twilio webhook
+(/api/twilio/messaging/webhook), /healthz, /readyz and /metrics.
+
+Environment:
+`+config.Help())
+	default:
+		fmt.Fprint(w, `Usage: switchboard [command]
+
+Commands:
+  serve     run the server (default)
+  version   print the version
+
+Run 'switchboard serve --help' for the configuration.
+
+Environment:
+`+config.Help())
+	}
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "switchboard serve: unexpected argument %q\n", args[0])
+		return 2
+	}
+	cfg, err := config.Load(os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	m := NewMain(cfg, stdout, stderr)
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "switchboard:", err)
+		return 1
+	}
+	<-ctx.Done()
+	stop()
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(stderr, "switchboard: shutdown:", err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return 1
+		}
+	}
+	return 0
+}

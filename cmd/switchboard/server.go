@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"switchboard/actors"
+	"switchboard/api"
+	"switchboard/config"
+	"switchboard/providers"
+	"switchboard/providers/llm"
+	"switchboard/providers/twilio"
+	"switchboard/store"
+	"switchboard/store/postgres"
+	"switchboard/store/sqlite"
+	"switchboard/webhook"
+)
+
+// Main is the whole program: tests can start and stop it in-process.
+type Main struct {
+	cfg    *config.Config
+	stdout io.Writer
+	log    *slog.Logger
+
+	store   store.Store
+	sender  *twilio.Sender
+	engine  *actors.Engine
+	http    *http.Server
+	metrics *http.Server
+	// Addr is the address the server listens on, known after Run.
+	Addr string
+}
+
+// NewMain returns a Main for cfg; logs go to stderr.
+func NewMain(cfg *config.Config, stdout, stderr io.Writer) *Main {
+	return &Main{cfg: cfg, stdout: stdout, log: newLogger(cfg, stderr)}
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run opens the store, starts the engine, re-delivers unfinished work and
+// starts listening. It returns once the server accepts requests.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.cfg
+	var err error
+	if cfg.PostgresURL != "" {
+		m.store, err = postgres.Open(ctx, cfg.PostgresURL)
+	} else {
+		m.store, err = sqlite.Open(ctx, cfg.SQLitePath)
+	}
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	m.sender = twilio.NewSender(twilio.SenderOptions{
+		DefaultBaseURL:      cfg.TwilioAPIBaseURL,
+		Timeout:             cfg.SendTimeout,
+		MaxIdleConnsPerHost: cfg.MaxConcurrentSends,
+	})
+	m.engine, err = actors.New(actors.Options{
+		Store:              m.store,
+		Sender:             twilioSender{m.sender},
+		Classify:           classify,
+		Split:              func(s string) []string { return twilio.Split(s, twilio.MaxBodyLength) },
+		LLM:                llm.NewCache(llm.Options{}),
+		Logger:             m.log,
+		SessionTimeout:     cfg.SessionTimeout,
+		Debounce:           cfg.Debounce,
+		LLMErrorReply:      cfg.LLMErrorReply,
+		PublicBaseURL:      cfg.PublicBaseURL,
+		SendRatePerNumber:  cfg.SendRatePerNumber,
+		MaxConcurrentSends: cfg.MaxConcurrentSends,
+		SendMaxAttempts:    cfg.SendMaxAttempts,
+		SendTimeout:        cfg.SendTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	in, out, err := m.engine.Recover(ctx)
+	if err != nil {
+		return err
+	}
+	if in > 0 || out > 0 {
+		m.log.Info("recovered unfinished work", "inbound", in, "outbox", out)
+	}
+
+	r := mux.NewRouter()
+	webhook.New(webhook.Options{
+		Store:         m.store,
+		Engine:        m.engine,
+		Logger:        m.log,
+		Metrics:       webhook.NewMetrics(reg),
+		PublicBaseURL: cfg.PublicBaseURL,
+		TrustProxy:    cfg.TrustProxy,
+		FailureRate:   cfg.WebhookFailureRate,
+	}).Register(r)
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if cfg.MetricsAddr == "" {
+		r.Handle("/metrics", metricsHandler).Methods(http.MethodGet)
+	}
+	api.New(m.store, m.log, api.Options{}).Register(r)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m.Addr = ln.Addr().String()
+	m.http = &http.Server{
+		Handler:           r,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("http server", "err", err)
+			os.Exit(1)
+		}
+	}()
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		mr := http.NewServeMux()
+		mr.Handle("/metrics", metricsHandler)
+		m.metrics = &http.Server{Handler: mr, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = m.metrics.Serve(mln) }()
+		m.log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	db := "sqlite"
+	if cfg.PostgresURL != "" {
+		db = "postgres"
+	}
+	m.log.Info("switchboard listening", "addr", m.Addr, "store", db, "session_timeout", cfg.SessionTimeout)
+	fmt.Fprintf(m.stdout, "switchboard: listening on http://%s\n", m.Addr)
+	return nil
+}
+
+// Close drains: it stops accepting requests, lets in-flight webhooks
+// finish, waits for in-flight turns and sends (bounded by
+// SHUTDOWN_TIMEOUT_MS), then closes the store.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if m.http != nil {
+		errs = append(errs, m.http.Shutdown(ctx))
+	}
+	if m.metrics != nil {
+		_ = m.metrics.Shutdown(ctx)
+	}
+	if m.engine != nil {
+		errs = append(errs, m.engine.Close(ctx))
+	}
+	if m.sender != nil {
+		m.sender.Close()
+	}
+	if m.store != nil {
+		errs = append(errs, m.store.Close())
+	}
+	err := errors.Join(errs...)
+	if err == nil {
+		m.log.Info("switchboard stopped cleanly")
+	}
+	return err
+}
+
+// twilioSender adapts twilio.Sender to the engine's Sender.
+type twilioSender struct{ s *twilio.Sender }
+
+func (t twilioSender) Send(ctx context.Context, cfg providers.TwilioConfig, m actors.OutMessage) (string, error) {
+	res, err := t.s.Send(ctx, cfg, twilio.Message{From: m.From, To: m.To, Body: m.Body, StatusCallback: m.StatusCallback})
+	return res.SID, err
+}
+
+// classify explains a send failure to the engine. Failures of unknown
+// outcome (the request was written but no answer read) are not retried:
+// Twilio may have accepted the message, and a double text is worse than a
+// recorded failure.
+func classify(err error) actors.SendFailure {
+	var se *twilio.SendError
+	if errors.As(err, &se) {
+		return actors.SendFailure{
+			Retryable: se.Class == twilio.ClassRetryable,
+			Code:      se.Code,
+			OptedOut:  se.OptedOut(),
+			Message:   se.Message,
+		}
+	}
+	return actors.SendFailure{Retryable: twilio.Classify(err) == twilio.ClassRetryable, Message: err.Error()}
+}

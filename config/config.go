@@ -1,0 +1,289 @@
+// Package config turns the environment into a validated Config. There are
+// no globals: Load reads a lookup function, so tests pass a map.
+//
+// Every option is a row in the options table below (name, default, help,
+// parser). A bad value stops start-up with an error that names the variable;
+// nothing silently falls back to a default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is Switchboard's validated configuration.
+type Config struct {
+	Addr        string // SWITCHBOARD_ADDR
+	DatabaseURL string // DATABASE_URL as given
+	// Exactly one of SQLitePath and PostgresURL is set.
+	SQLitePath  string
+	PostgresURL string
+
+	LogLevel  string // debug|info|warn|error
+	LogFormat string // text|json
+
+	SessionTimeout   time.Duration // TWILIO_MESSAGING_SESSION_TIMEOUT_MS
+	PublicBaseURL    string        // PUBLIC_BASE_URL, no trailing slash
+	TrustProxy       bool          // TRUST_PROXY
+	TwilioAPIBaseURL string        // TWILIO_API_BASE_URL
+
+	SendRatePerNumber  float64       // TWILIO_SEND_RATE_PER_NUMBER, messages/s per sender number, 0 = unlimited
+	MaxConcurrentSends int           // TWILIO_MAX_CONCURRENT_SENDS
+	SendMaxAttempts    int           // TWILIO_SEND_MAX_ATTEMPTS
+	SendTimeout        time.Duration // TWILIO_SEND_TIMEOUT_MS
+	Debounce           time.Duration // TWILIO_MESSAGING_DEBOUNCE_MS, 0 = off
+
+	LLMErrorReply string // LLM_ERROR_REPLY, "" = send nothing on LLM failure
+
+	MetricsAddr             string // METRICS_ADDR, "" = serve /metrics on Addr
+	MetricsSessionSeriesMax int    // METRICS_SESSION_SERIES_MAX, 0 = off
+
+	WebhookFailureRate float64 // WEBHOOK_FAILURE_RATE_LIMIT: rejected webhooks/s per client IP before 429
+	ShutdownTimeout    time.Duration
+}
+
+// option is one row of the options table.
+type option struct {
+	name   string
+	def    string
+	help   string
+	secret bool
+	set    func(c *Config, v string) error
+}
+
+// options is the table of every environment variable Switchboard reads.
+var options = []option{
+	{name: "SWITCHBOARD_ADDR", def: ":3000", help: "address the HTTP server listens on", set: func(c *Config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("must be host:port, got %q", v)
+		}
+		c.Addr = v
+		return nil
+	}},
+	{name: "DATABASE_URL", def: "sqlite:./data/switchboard.db", help: "sqlite:PATH or postgres://user:pass@host/db", secret: true, set: setDatabase},
+	{name: "LOG_LEVEL", def: "info", help: "debug, info, warn or error", set: func(c *Config, v string) error {
+		return oneOf(&c.LogLevel, strings.ToLower(v), "debug", "info", "warn", "error")
+	}},
+	{name: "LOG_FORMAT", def: "text", help: "text or json", set: func(c *Config, v string) error {
+		return oneOf(&c.LogFormat, strings.ToLower(v), "text", "json")
+	}},
+	{name: "TWILIO_MESSAGING_SESSION_TIMEOUT_MS", def: "1800000", help: "idle time in ms after which a conversation ends", set: func(c *Config, v string) error {
+		return positiveMillis(&c.SessionTimeout, v)
+	}},
+	{name: "PUBLIC_BASE_URL", def: "", help: "public scheme://host[:port][/prefix] Twilio posts to; used to check signatures (default: from the request)", set: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			return fmt.Errorf("must be an absolute http(s) URL without query, got %q", v)
+		}
+		c.PublicBaseURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{name: "TRUST_PROXY", def: "true", help: "honour X-Forwarded-Proto/Host when rebuilding the public URL", set: func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false, got %q", v)
+		}
+		c.TrustProxy = b
+		return nil
+	}},
+	{name: "TWILIO_API_BASE_URL", def: "https://api.twilio.com", help: "Twilio REST base URL when a provider has no apiBaseUrl", set: func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("must be an absolute http(s) URL, got %q", v)
+		}
+		c.TwilioAPIBaseURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{name: "TWILIO_SEND_RATE_PER_NUMBER", def: "0", help: "max messages/s sent from one sender number (0 = unlimited; Twilio queues beyond its own limits)", set: func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("must be a number >= 0, got %q", v)
+		}
+		c.SendRatePerNumber = f
+		return nil
+	}},
+	{name: "TWILIO_MAX_CONCURRENT_SENDS", def: "64", help: "global cap on concurrent Twilio REST calls", set: func(c *Config, v string) error {
+		return positiveInt(&c.MaxConcurrentSends, v)
+	}},
+	{name: "TWILIO_SEND_MAX_ATTEMPTS", def: "6", help: "attempts per outbound message for retryable failures (429, 5xx, connection refused)", set: func(c *Config, v string) error {
+		return positiveInt(&c.SendMaxAttempts, v)
+	}},
+	{name: "TWILIO_SEND_TIMEOUT_MS", def: "15000", help: "timeout of one Twilio REST call in ms", set: func(c *Config, v string) error {
+		return positiveMillis(&c.SendTimeout, v)
+	}},
+	{name: "TWILIO_MESSAGING_DEBOUNCE_MS", def: "0", help: "merge texts arriving within this many ms into one turn (0 = off)", set: func(c *Config, v string) error {
+		return nonNegativeMillis(&c.Debounce, v)
+	}},
+	{name: "LLM_ERROR_REPLY", def: "Sorry, I couldn't answer that just now. Please try again in a moment.", help: "reply sent when the LLM fails or times out (empty = send nothing)", set: func(c *Config, v string) error {
+		c.LLMErrorReply = v
+		return nil
+	}},
+	{name: "METRICS_ADDR", def: "", help: "separate host:port for /metrics (default: served on SWITCHBOARD_ADDR)", set: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("must be host:port, got %q", v)
+		}
+		c.MetricsAddr = v
+		return nil
+	}},
+	{name: "METRICS_SESSION_SERIES_MAX", def: "1000", help: "max sessions exported as per-session series (0 = off)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("must be an integer >= 0, got %q", v)
+		}
+		c.MetricsSessionSeriesMax = n
+		return nil
+	}},
+	{name: "WEBHOOK_FAILURE_RATE_LIMIT", def: "20", help: "rejected webhook requests/s allowed per client IP before answering 429 (valid Twilio traffic is never limited)", set: func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return fmt.Errorf("must be a number > 0, got %q", v)
+		}
+		c.WebhookFailureRate = f
+		return nil
+	}},
+	{name: "SHUTDOWN_TIMEOUT_MS", def: "25000", help: "on SIGTERM, how long to finish in-flight turns and sends", set: func(c *Config, v string) error {
+		return positiveMillis(&c.ShutdownTimeout, v)
+	}},
+}
+
+// Load reads and validates the configuration through lookup (os.LookupEnv
+// in production). For every variable NAME, NAME_FILE names a file whose
+// trimmed content is used instead (for secrets). All problems are reported
+// together, each naming its variable.
+func Load(lookup func(string) (string, bool)) (*Config, error) {
+	c := &Config{}
+	var errs []error
+	for _, o := range options {
+		v, ok := lookup(o.name)
+		if path, fok := lookup(o.name + "_FILE"); fok && path != "" {
+			if ok {
+				errs = append(errs, fmt.Errorf("config: %s and %s_FILE are both set", o.name, o.name))
+				continue
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("config: %s_FILE: %w", o.name, err))
+				continue
+			}
+			v, ok = strings.TrimSpace(string(b)), true
+		}
+		if !ok {
+			v = o.def
+		}
+		if err := o.set(c, strings.TrimSpace(v)); err != nil {
+			shown := err.Error()
+			if o.secret {
+				shown = "invalid value (not shown)"
+				if e := new(secretSafeError); errors.As(err, &e) {
+					shown = e.msg
+				}
+			}
+			errs = append(errs, fmt.Errorf("config: %s %s", o.name, shown))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Help returns the table of variables for --help output.
+func Help() string {
+	var b strings.Builder
+	for _, o := range options {
+		def := o.def
+		if def == "" {
+			def = "(unset)"
+		}
+		fmt.Fprintf(&b, "  %-36s %s\n  %-36s default: %s\n", o.name, o.help, "", def)
+	}
+	b.WriteString("  Any NAME may instead be read from a file named by NAME_FILE.\n")
+	return b.String()
+}
+
+// Names lists every variable Switchboard reads (for documentation tests).
+func Names() []string {
+	out := make([]string, len(options))
+	for i, o := range options {
+		out[i] = o.name
+	}
+	return out
+}
+
+// secretSafeError is an error whose message is safe to print for a secret
+// variable (it does not contain the value).
+type secretSafeError struct{ msg string }
+
+func (e *secretSafeError) Error() string { return e.msg }
+
+func setDatabase(c *Config, v string) error {
+	c.DatabaseURL = v
+	switch {
+	case strings.HasPrefix(v, "sqlite:"):
+		p := strings.TrimPrefix(v, "sqlite:")
+		p = strings.TrimPrefix(p, "//")
+		if p == "" {
+			return &secretSafeError{"must name a file: sqlite:PATH"}
+		}
+		c.SQLitePath = filepath.Clean(p)
+	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" {
+			return &secretSafeError{"must be a valid postgres://user:pass@host[:port]/db URL"}
+		}
+		c.PostgresURL = v
+	default:
+		return &secretSafeError{"must start with sqlite: or postgres://"}
+	}
+	return nil
+}
+
+func oneOf(dst *string, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			*dst = v
+			return nil
+		}
+	}
+	return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, ", "), v)
+}
+
+func positiveInt(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("must be a positive integer, got %q", v)
+	}
+	*dst = n
+	return nil
+}
+
+func positiveMillis(dst *time.Duration, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > int64(365*24*time.Hour/time.Millisecond) {
+		return fmt.Errorf("must be a positive integer (milliseconds), got %q", v)
+	}
+	*dst = time.Duration(n) * time.Millisecond
+	return nil
+}
+
+func nonNegativeMillis(dst *time.Duration, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > int64(24*time.Hour/time.Millisecond) {
+		return fmt.Errorf("must be an integer >= 0 (milliseconds), got %q", v)
+	}
+	*dst = time.Duration(n) * time.Millisecond
+	return nil
+}

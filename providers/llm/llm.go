@@ -1,0 +1,206 @@
+// Package llm holds the clients of Switchboard's LLM providers (DESIGN §4):
+// openai-legacy (any OpenAI-compatible Chat Completions endpoint), ollama,
+// and scripted, the built-in offline provider that answers from rules.
+//
+// A Client produces one final text per Request; nothing is streamed. The
+// total time a call may take comes from the caller's context (the stage's
+// llmSettings.timeout), so the shared HTTP client sets only connection-level
+// timeouts.
+package llm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"switchboard/store"
+)
+
+// Message roles.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// Message is one entry of a chat: the system prompt, an earlier turn, or the
+// new user text.
+type Message struct {
+	Role    string `json:"role"` // RoleSystem, RoleUser or RoleAssistant
+	Content string `json:"content"`
+}
+
+// Request is one AI turn. Model, Messages, Temperature and MaxTokens go to
+// network providers; Text, Turn, From and ConversationID are the template
+// data of the scripted provider (which ignores the rest).
+type Request struct {
+	Model       string
+	Messages    []Message // [system, …history, user]
+	Temperature *float64  // nil: the provider's default
+	MaxTokens   *int      // nil: the provider's default
+
+	Text           string // the user's new text
+	Turn           int    // 1-based number of this user text in its conversation
+	From           string // the sender address
+	ConversationID string
+}
+
+// Client answers a Request with one final text. Implementations are safe
+// for concurrent use.
+type Client interface {
+	Complete(ctx context.Context, req Request) (string, error)
+}
+
+// ClientFunc adapts a function to Client, for fakes in other packages'
+// tests.
+type ClientFunc func(ctx context.Context, req Request) (string, error)
+
+// Complete calls f.
+func (f ClientFunc) Complete(ctx context.Context, req Request) (string, error) {
+	return f(ctx, req)
+}
+
+// DefaultMaxResponseBytes caps the body of an LLM response that is read,
+// so a broken or hostile endpoint cannot exhaust memory.
+const DefaultMaxResponseBytes = 4 << 20
+
+// Options configure the clients New builds.
+type Options struct {
+	// HTTPClient is used by network providers. Share one between all
+	// clients so connections are pooled. Nil means a process-wide default
+	// from DefaultHTTPClient.
+	HTTPClient *http.Client
+	// MaxResponseBytes caps a response body; <= 0 means
+	// DefaultMaxResponseBytes.
+	MaxResponseBytes int64
+}
+
+func (o Options) withDefaults() Options {
+	if o.HTTPClient == nil {
+		o.HTTPClient = sharedHTTPClient()
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	return o
+}
+
+// sharedHTTPClient is the default used when Options.HTTPClient is nil: one
+// per process, so that clients built without options still share a pool.
+var sharedHTTPClient = sync.OnceValue(NewHTTPClient)
+
+// NewHTTPClient returns an HTTP client suited to LLM calls: a pooled
+// transport with many idle connections per host (turns of many sessions go
+// to the same endpoint) and dial/TLS timeouts. It has no overall timeout:
+// a call is bounded by its context.
+func NewHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
+}
+
+// New builds the client of the LLM provider p according to its APIType.
+// A bad configuration is a store EINVALID error naming the field; scripted
+// rules and templates are compiled here, once.
+func New(p *store.Provider, opts Options) (Client, error) {
+	if p == nil {
+		return nil, store.Errorf(store.EINVALID, "llm: no provider")
+	}
+	if p.ProviderType != "" && p.ProviderType != store.ProviderTypeLLM {
+		return nil, store.FieldError("providerType", "provider %s is %q, not an llm provider", p.ID, p.ProviderType)
+	}
+	opts = opts.withDefaults()
+	switch p.APIType {
+	case store.APITypeOpenAILegacy:
+		return newOpenAI(p.Config, opts)
+	case store.APITypeOllama:
+		return newOllama(p.Config, opts)
+	case store.APITypeScripted:
+		return newScripted(p.Config)
+	default:
+		return nil, store.FieldError("apiType", "unsupported llm apiType %q", p.APIType)
+	}
+}
+
+// decodeConfig unmarshals a provider config; empty or null means all
+// defaults.
+func decodeConfig(raw json.RawMessage, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return &store.Error{
+			Code:    store.EINVALID,
+			Message: "config: " + err.Error(),
+			Details: map[string]string{"field": "config", "reason": err.Error()},
+		}
+	}
+	return nil
+}
+
+// Cache hands out one Client per provider, rebuilding it when the
+// provider's Version changes. The engine calls Get on every turn, so a hit
+// takes no lock. Safe for concurrent use.
+type Cache struct {
+	opts    Options
+	clients sync.Map // provider ID → *cacheEntry
+}
+
+type cacheEntry struct {
+	version int64
+	client  Client
+}
+
+// NewCache returns an empty cache whose clients are built with opts.
+func NewCache(opts Options) *Cache {
+	return &Cache{opts: opts.withDefaults()}
+}
+
+// Get returns the client of p, building it on first use and whenever
+// p.Version differs from the cached one's. Build errors are not cached.
+func (c *Cache) Get(p *store.Provider) (Client, error) {
+	if p == nil {
+		return nil, store.Errorf(store.EINVALID, "llm: no provider")
+	}
+	if v, ok := c.clients.Load(p.ID); ok {
+		if e := v.(*cacheEntry); e.version == p.Version {
+			return e.client, nil
+		}
+	}
+	client, err := New(p, c.opts)
+	if err != nil {
+		return nil, fmt.Errorf("llm: provider %s: %w", p.ID, err)
+	}
+	fresh := &cacheEntry{version: p.Version, client: client}
+	for {
+		v, loaded := c.clients.LoadOrStore(p.ID, fresh)
+		if !loaded {
+			break
+		}
+		old := v.(*cacheEntry)
+		// A caller holding an older read of the provider must not evict
+		// the newer client; it still gets a client for what it read.
+		if old.version >= p.Version || c.clients.CompareAndSwap(p.ID, old, fresh) {
+			break
+		}
+	}
+	return client, nil
+}
+
+// Forget drops the cached client of a provider (for example after it was
+// deleted).
+func (c *Cache) Forget(providerID string) {
+	c.clients.Delete(providerID)
+}

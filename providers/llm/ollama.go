@@ -1,0 +1,77 @@
+package llm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"switchboard/providers"
+	"switchboard/store"
+)
+
+// DefaultOllamaBaseURL is the base URL of an ollama provider with no
+// baseUrl.
+const DefaultOllamaBaseURL = "http://127.0.0.1:11434"
+
+// ollamaClient talks to Ollama's native chat API.
+type ollamaClient struct {
+	ep endpoint
+}
+
+var _ Client = (*ollamaClient)(nil)
+
+func newOllama(raw json.RawMessage, opts Options) (*ollamaClient, error) {
+	var cfg providers.OllamaConfig
+	if err := decodeConfig(raw, &cfg); err != nil {
+		return nil, err
+	}
+	base, err := parseBaseURL(cfg.BaseURL, DefaultOllamaBaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return &ollamaClient{ep: endpoint{
+		apiType:  store.APITypeOllama,
+		url:      base + "/api/chat",
+		apiKey:   cfg.APIKey,
+		client:   opts.HTTPClient,
+		maxBytes: opts.MaxResponseBytes,
+	}}, nil
+}
+
+type ollamaOptions struct {
+	Temperature *float64 `json:"temperature,omitempty"`
+	NumPredict  *int     `json:"num_predict,omitempty"`
+}
+
+type ollamaRequest struct {
+	Model    string         `json:"model"`
+	Messages []Message      `json:"messages"`
+	Stream   bool           `json:"stream"`
+	Options  *ollamaOptions `json:"options,omitempty"`
+}
+
+type ollamaResponse struct {
+	Message *struct {
+		Content string `json:"content"`
+	} `json:"message"`
+	DoneReason string `json:"done_reason"`
+}
+
+// Complete posts the chat and returns the message's content.
+func (c *ollamaClient) Complete(ctx context.Context, req Request) (string, error) {
+	body := ollamaRequest{Model: req.Model, Messages: req.Messages}
+	if req.Temperature != nil || req.MaxTokens != nil {
+		body.Options = &ollamaOptions{Temperature: req.Temperature, NumPredict: req.MaxTokens}
+	}
+	var resp ollamaResponse
+	if err := c.ep.post(ctx, body, &resp); err != nil {
+		return "", err
+	}
+	if resp.Message == nil {
+		return "", fmt.Errorf("llm: ollama: response has no message")
+	}
+	if resp.Message.Content == "" {
+		return "", fmt.Errorf("llm: ollama: done_reason %q: %w", resp.DoneReason, ErrEmptyReply)
+	}
+	return resp.Message.Content, nil
+}

@@ -1,0 +1,100 @@
+package providers
+
+import (
+	"encoding/json"
+	"strings"
+
+	"switchboard/store"
+)
+
+// secretKeys are the config keys (of any apiType) whose values are secrets:
+// the API never shows them in full.
+var secretKeys = []string{"authToken", "apiKey"}
+
+// maskPrefix starts every masked secret. It is not valid in a real Twilio
+// token or API key, so a masked value sent back can be recognised.
+const maskPrefix = "••••"
+
+// MaskSecret returns the display form of a secret: "••••" followed by its
+// last four characters when it is long enough (12+ characters) that they
+// give nothing useful away, else "••••" alone. "" stays "".
+func MaskSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	r := []rune(s)
+	if len(r) < 12 {
+		return maskPrefix
+	}
+	return maskPrefix + string(r[len(r)-4:])
+}
+
+// MaskConfig returns a copy of a provider config with every secret value
+// (authToken, apiKey) replaced by MaskSecret of it. A config that is not a
+// JSON object is returned unchanged.
+func MaskConfig(raw json.RawMessage) json.RawMessage {
+	m, ok := objectMap(raw)
+	if !ok {
+		return raw
+	}
+	changed := false
+	for _, k := range secretKeys {
+		var s string
+		if v, ok := m[k]; ok && json.Unmarshal(v, &s) == nil && s != "" {
+			m[k], _ = json.Marshal(MaskSecret(s))
+			changed = true
+		}
+	}
+	if !changed {
+		return raw
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+// RestoreSecrets lets a client send back a config it read (with masked
+// secrets): every secret in next whose value is exactly the mask of the
+// same secret in prev is replaced by prev's real value. A value that looks
+// masked but does not match prev is rejected, so a mask is never stored as
+// a secret. Fields are named "config.<key>" in errors.
+func RestoreSecrets(next, prev json.RawMessage) (json.RawMessage, error) {
+	m, ok := objectMap(next)
+	if !ok {
+		return next, nil
+	}
+	old, _ := objectMap(prev)
+	changed := false
+	for _, k := range secretKeys {
+		var s string
+		v, ok := m[k]
+		if !ok || json.Unmarshal(v, &s) != nil || !strings.HasPrefix(s, maskPrefix) {
+			continue
+		}
+		var was string
+		if ov, ok := old[k]; ok && json.Unmarshal(ov, &was) == nil && was != "" && MaskSecret(was) == s {
+			m[k] = ov
+			changed = true
+			continue
+		}
+		return nil, store.FieldError("config."+k, "is a masked value that does not match the stored secret; send the real secret")
+	}
+	if !changed {
+		return next, nil
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return nil, store.FieldError("config", "must be a JSON object")
+	}
+	return out, nil
+}
+
+func objectMap(raw json.RawMessage) (map[string]json.RawMessage, bool) {
+	var m map[string]json.RawMessage
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil || m == nil {
+		return nil, false
+	}
+	return m, true
+}

@@ -1,0 +1,317 @@
+package twilio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	twclient "github.com/twilio/twilio-go/client"
+	openapi "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"switchboard/providers"
+)
+
+// DefaultAPIBaseURL is Twilio's REST API.
+const DefaultAPIBaseURL = "https://api.twilio.com"
+
+// Defaults of SenderOptions.
+const (
+	DefaultSendTimeout         = 10 * time.Second // twilio-go's own default
+	DefaultDialTimeout         = 5 * time.Second
+	DefaultMaxIdleConnsPerHost = 64
+	DefaultIdleConnTimeout     = 90 * time.Second
+)
+
+// maxCachedClients bounds the client cache; rotating credentials must not
+// make it grow without end.
+const maxCachedClients = 4096
+
+// SenderOptions configures a Sender. Zero values take the defaults above.
+type SenderOptions struct {
+	// DefaultBaseURL is TWILIO_API_BASE_URL: where requests go for
+	// providers without an apiBaseUrl. Empty means DefaultAPIBaseURL.
+	DefaultBaseURL string
+	// Timeout bounds one REST call, from dialing to the decoded answer.
+	Timeout time.Duration
+	// DialTimeout bounds establishing a connection.
+	DialTimeout time.Duration
+	// MaxIdleConnsPerHost is how many keep-alive connections are pooled per
+	// host; set it near the number of concurrent sends.
+	MaxIdleConnsPerHost int
+	// MaxConnsPerHost caps connections per host (0: no cap); the global cap
+	// on concurrent REST calls belongs to the caller.
+	MaxConnsPerHost int
+	// IdleConnTimeout closes pooled connections idle for this long.
+	IdleConnTimeout time.Duration
+	// Transport replaces the Sender's own pooled transport when set (for
+	// example to add instrumentation). The Sender still redirects hosts and
+	// binds contexts on top of it.
+	Transport http.RoundTripper
+}
+
+// Message is one outbound SMS or WhatsApp message.
+type Message struct {
+	From           string // empty: the provider's fromNumber
+	To             string
+	Body           string
+	StatusCallback string // where Twilio posts delivery status updates
+	MediaURLs      []string
+}
+
+// Result is Twilio's answer to an accepted message.
+type Result struct {
+	SID         string // "SM…"
+	Status      string // usually "queued"
+	NumSegments int    // 0 when Twilio did not say
+}
+
+// Sender sends messages through Twilio's REST API with twilio-go. It owns one
+// pooled HTTP transport shared by every provider, and keeps one twilio-go
+// client per (account SID, auth token, base URL). It is safe for concurrent
+// use.
+//
+// twilio-go has neither a base-URL option nor a context parameter: its client
+// builds every request against https://api.twilio.com with
+// context.Background(). The Sender therefore gives twilio-go, for each call,
+// an http.Client whose RoundTripper rewrites the scheme and host (and
+// prepends the path of the base URL) and replaces the request's context with
+// the caller's, bounded by Timeout. Cancelling the caller's context aborts
+// the call at any stage. The RoundTripper also reads error answers into
+// memory and releases their connection, which twilio-go itself never does
+// (it does not close the body of an error answer), and records whether the
+// request was written, which is what makes a transport failure safe to retry.
+type Sender struct {
+	opts        SenderOptions
+	defaultBase string
+	rt          http.RoundTripper
+	owned       *http.Transport // nil when opts.Transport was given
+
+	mu      sync.RWMutex
+	clients map[clientKey]*clientEntry
+}
+
+type clientKey struct{ accountSID, authToken, baseURL string }
+
+// clientEntry is the cached twilio-go client of one key. tmpl carries the
+// credentials and account; each call copies it and binds its own
+// http.Client.
+type clientEntry struct {
+	tmpl twclient.Client
+	base *url.URL // nil: Twilio's own API, no rewriting
+	err  error    // an invalid base URL, reported by every Send
+}
+
+// NewSender returns a Sender with its own pooled transport.
+func NewSender(opts SenderOptions) *Sender {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultSendTimeout
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	if opts.MaxIdleConnsPerHost <= 0 {
+		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if opts.IdleConnTimeout <= 0 {
+		opts.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	s := &Sender{
+		opts:        opts,
+		defaultBase: strings.TrimRight(opts.DefaultBaseURL, "/"),
+		clients:     make(map[clientKey]*clientEntry),
+	}
+	if s.defaultBase == "" {
+		s.defaultBase = DefaultAPIBaseURL
+	}
+	if opts.Transport != nil {
+		s.rt = opts.Transport
+	} else {
+		s.owned = &http.Transport{
+			Proxy: http.ProxyFromEnvironment,
+			DialContext: (&net.Dialer{
+				Timeout:   opts.DialTimeout,
+				KeepAlive: 30 * time.Second,
+			}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          max(100, 4*opts.MaxIdleConnsPerHost),
+			MaxIdleConnsPerHost:   opts.MaxIdleConnsPerHost,
+			MaxConnsPerHost:       opts.MaxConnsPerHost,
+			IdleConnTimeout:       opts.IdleConnTimeout,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}
+		s.rt = s.owned
+	}
+	return s
+}
+
+// Close releases the pooled connections. Sends may still be made afterwards;
+// they open new connections.
+func (s *Sender) Close() {
+	if s.owned != nil {
+		s.owned.CloseIdleConnections()
+	}
+}
+
+// ValidateBaseURL checks a Twilio API base URL (apiBaseUrl,
+// TWILIO_API_BASE_URL): absolute http or https, with a host, and no query or
+// fragment.
+func ValidateBaseURL(s string) error {
+	_, err := parseBaseURL(s)
+	return err
+}
+
+func parseBaseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("twilio: invalid API base URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("twilio: API base URL %q must be http(s)://host[:port][/path]", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("twilio: API base URL %q must not carry credentials, a query or a fragment", s)
+	}
+	return u, nil
+}
+
+// baseURLFor applies the precedence: the provider's apiBaseUrl, else
+// TWILIO_API_BASE_URL, else Twilio's.
+func (s *Sender) baseURLFor(cfg providers.TwilioConfig) string {
+	if cfg.APIBaseURL != "" {
+		return strings.TrimRight(cfg.APIBaseURL, "/")
+	}
+	return s.defaultBase
+}
+
+// client returns the cached client entry of a provider configuration.
+func (s *Sender) client(cfg providers.TwilioConfig) *clientEntry {
+	key := clientKey{cfg.AccountSID, cfg.AuthToken, s.baseURLFor(cfg)}
+	s.mu.RLock()
+	e := s.clients[key]
+	s.mu.RUnlock()
+	if e != nil {
+		return e
+	}
+
+	e = &clientEntry{tmpl: twclient.Client{Credentials: twclient.NewCredentials(cfg.AccountSID, cfg.AuthToken)}}
+	e.tmpl.SetAccountSid(cfg.AccountSID)
+	if key.baseURL != DefaultAPIBaseURL {
+		e.base, e.err = parseBaseURL(key.baseURL)
+	}
+	s.mu.Lock()
+	if prev := s.clients[key]; prev != nil {
+		e = prev
+	} else {
+		if len(s.clients) >= maxCachedClients {
+			clear(s.clients)
+		}
+		s.clients[key] = e
+	}
+	s.mu.Unlock()
+	return e
+}
+
+// Send sends msg with the provider cfg and returns Twilio's answer. Every
+// failure is a *SendError whose Class says whether a retry is safe. ctx
+// bounds and cancels the call; the Sender's Timeout applies on top.
+func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Message) (Result, error) {
+	from := msg.From
+	if from == "" {
+		from = cfg.FromNumber
+	}
+	switch {
+	case msg.To == "":
+		return Result{}, &SendError{Code: 21604, Class: ClassPermanent, Message: "a To address is required"}
+	case from == "":
+		return Result{}, &SendError{Code: 21603, Class: ClassPermanent, Message: "a From address is required"}
+	case msg.Body == "" && len(msg.MediaURLs) == 0:
+		return Result{}, &SendError{Code: CodeBodyRequired, Class: ClassPermanent, Message: "a body or media is required"}
+	}
+	e := s.client(cfg)
+	if e.err != nil {
+		return Result{}, &SendError{Class: ClassPermanent, Message: e.err.Error(), Err: e.err}
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, &SendError{Class: ClassRetryable, Message: "not sent: " + err.Error(), Err: err}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	bt := &boundTransport{ctx: ctx, base: e.base, next: s.rt}
+	c := e.tmpl // a copy: credentials shared, http.Client per call
+	c.HTTPClient = &http.Client{Transport: bt, CheckRedirect: noRedirect}
+	api := openapi.NewApiService(&twclient.RequestHandler{Client: &c})
+
+	params := &openapi.CreateMessageParams{}
+	params.SetPathAccountSid(cfg.AccountSID)
+	params.SetTo(msg.To)
+	params.SetFrom(from)
+	if msg.Body != "" {
+		params.SetBody(msg.Body)
+	}
+	if msg.StatusCallback != "" {
+		params.SetStatusCallback(msg.StatusCallback)
+	}
+	if len(msg.MediaURLs) > 0 {
+		params.SetMediaUrl(msg.MediaURLs)
+	}
+
+	m, err := api.CreateMessage(params)
+	if err != nil {
+		return Result{}, sendError(err, bt)
+	}
+	var res Result
+	if m.Sid != nil {
+		res.SID = *m.Sid
+	}
+	if m.Status != nil {
+		res.Status = *m.Status
+	}
+	if m.NumSegments != nil {
+		res.NumSegments, _ = strconv.Atoi(*m.NumSegments)
+	}
+	if res.SID == "" {
+		return res, &SendError{Status: bt.status, Class: ClassUnknown, Message: "answer carries no message sid"}
+	}
+	return res, nil
+}
+
+// sendError turns what twilio-go returned into a *SendError.
+func sendError(err error, bt *boundTransport) *SendError {
+	var rest *twclient.TwilioRestError
+	if errors.As(err, &rest) {
+		status := rest.Status
+		if status == 0 {
+			status = bt.status
+		}
+		return &SendError{Status: status, Code: rest.Code, Message: rest.Message, Class: ClassifyStatus(status, rest.Code), Err: err}
+	}
+	var v1 *twclient.RestErrorV1
+	if errors.As(err, &v1) {
+		status := v1.HttpStatusCode
+		if status == 0 {
+			status = bt.status
+		}
+		return &SendError{Status: status, Code: v1.Code, Message: v1.Message, Class: ClassifyStatus(status, v1.Code), Err: err}
+	}
+	if bt.status != 0 {
+		// An answer arrived but could not be decoded: an error page from a
+		// proxy, or a garbled success.
+		class := ClassUnknown
+		if bt.status >= 400 {
+			class = ClassifyStatus(bt.status, 0)
+		}
+		return &SendError{Status: bt.status, Class: class, Message: "unreadable answer: " + err.Error(), Err: err}
+	}
+	return &SendError{Class: classifyTransport(err), Message: err.Error(), Err: err}
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

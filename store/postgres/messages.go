@@ -1,0 +1,551 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"switchboard/store"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const (
+	inboundCols  = `id, provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id, from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id`
+	outboundCols = `id, conversation_id, provider_id, from_address, to_address, body, part, parts, state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at`
+	eventCols    = `id, conversation_id, event_type, event_data, created_at`
+	convCols     = `id, project_id, stage_id, agent_id, user_id, channel_provider_id, channel_address, status, status_details, metadata, deadline, created_at, updated_at, version`
+)
+
+// Hot-path statements, written once with $n placeholders; pgx prepares
+// and caches them per connection.
+var (
+	sqlInsInbound = `INSERT INTO inbound_messages (provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id,
+		from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', '') ON CONFLICT DO NOTHING RETURNING id`
+	sqlDupBySID    = `SELECT id FROM inbound_messages WHERE provider_id = $1 AND message_sid = $2 AND message_sid <> ''`
+	sqlDupByToken  = `SELECT id FROM inbound_messages WHERE idempotency_token = $1 AND idempotency_token <> ''`
+	sqlInsEvent    = `INSERT INTO events (conversation_id, event_type, event_data, created_at) VALUES ($1, $2, $3, $4) RETURNING id`
+	sqlDoneInbound = `UPDATE inbound_messages SET state = 'done', conversation_id = $1 WHERE id = $2`
+	sqlInsOutbound = `INSERT INTO outbound_messages (conversation_id, provider_id, from_address, to_address, body, part, parts,
+		state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`
+	sqlTouchConv    = `UPDATE conversations SET deadline = COALESCE($1::timestamptz, deadline), updated_at = $2 WHERE id = $3`
+	sqlUpdateOutbox = `UPDATE outbound_messages SET state = $1, attempts = $2, error_code = $3, error_message = $4, twilio_sid = $5, updated_at = $6 WHERE id = $7`
+)
+
+// ---- Conversations and events.
+
+func scanConversation(s scanner) (*store.Conversation, error) {
+	var c store.Conversation
+	var details, metadata *string
+	var d, cr, u time.Time
+	if err := s.Scan(&c.ID, &c.ProjectID, &c.StageID, &c.AgentID, &c.UserID, &c.ChannelProviderID, &c.ChannelAddress,
+		&c.Status, &details, &metadata, &d, &cr, &u, &c.Version); err != nil {
+		return nil, err
+	}
+	c.StatusDetails, c.Metadata = jsonBytes(details), jsonBytes(metadata)
+	c.Deadline, c.CreatedAt, c.UpdatedAt = utc(d), utc(cr), utc(u)
+	return &c, nil
+}
+
+func scanEvent(s scanner) (*store.Event, error) {
+	var e store.Event
+	var data *string
+	var c time.Time
+	if err := s.Scan(&e.ID, &e.ConversationID, &e.EventType, &data, &c); err != nil {
+		return nil, err
+	}
+	e.EventData, e.CreatedAt = jsonBytes(data), utc(c)
+	return &e, nil
+}
+
+func convRef(projectID, id string) ref {
+	return ref{table: "conversations", what: "conversation", id: id, projectID: projectID, scoped: true}
+}
+
+// eventTime fills in e.CreatedAt (now when zero) and returns it.
+func eventTime(e *store.Event, at time.Time) time.Time {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = at
+	} else {
+		e.CreatedAt = e.CreatedAt.UTC().Truncate(time.Microsecond)
+	}
+	return e.CreatedAt
+}
+
+// insertEvent appends e, filling its ID and (when zero) CreatedAt.
+func insertEvent(ctx context.Context, q querier, e *store.Event, at time.Time) error {
+	err := q.QueryRow(ctx, sqlInsEvent, e.ConversationID, e.EventType, jsonText(e.EventData), eventTime(e, at)).Scan(&e.ID)
+	if pgCode(err) == pgForeignKeyViolation {
+		return notFound("conversation", e.ConversationID)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: append event: %w", err)
+	}
+	return nil
+}
+
+// CreateConversation stores c as active with its start event. A session
+// key that already has an active conversation is ECONFLICT.
+func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, start store.Event) error {
+	m := newMeta(c.Meta, store.PrefixConversation)
+	err := db.inTx(ctx, "create conversation", func(tx pgx.Tx) error {
+		_, err := rb(tx).Exec(ctx, `INSERT INTO conversations (`+convCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
+			jsonText(c.StatusDetails), jsonText(c.Metadata), c.Deadline, m.CreatedAt, m.UpdatedAt, m.Version)
+		if err != nil {
+			if pgCode(err) == pgUniqueViolation {
+				return store.Errorf(store.ECONFLICT, "the session already has an active conversation")
+			}
+			return writeErr("create conversation", "conversation", err)
+		}
+		start.ConversationID = m.ID
+		if start.EventType == "" {
+			start.EventType = store.EventConversationStart
+		}
+		return insertEvent(ctx, tx, &start, m.CreatedAt)
+	})
+	if err != nil {
+		return err
+	}
+	c.Meta = m
+	c.Status = store.ConversationActive
+	c.Deadline = c.Deadline.UTC().Truncate(time.Microsecond)
+	return nil
+}
+
+// GetConversation returns the conversation with the id in the project.
+func (db *DB) GetConversation(ctx context.Context, projectID, id string) (*store.Conversation, error) {
+	return get(ctx, db, convRef(projectID, id), convCols, scanConversation)
+}
+
+// ListConversations returns a page of the project's conversations and their total.
+func (db *DB) ListConversations(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.Conversation, int, error) {
+	return list(ctx, db, "list conversations", convCols, "conversations", ` WHERE project_id = ?`, []any{projectID}, opts, scanConversation)
+}
+
+// DeleteConversation deletes a conversation and its events.
+func (db *DB) DeleteConversation(ctx context.Context, projectID, id string, version int64) error {
+	return db.remove(ctx, convRef(projectID, id), version)
+}
+
+// ActiveConversation returns the active conversation of the session key.
+func (db *DB) ActiveConversation(ctx context.Context, key store.SessionKey) (*store.Conversation, error) {
+	c, err := scanConversation(rb(db.pool).QueryRow(ctx, `SELECT `+convCols+` FROM conversations
+		WHERE project_id = ? AND channel_provider_id = ? AND channel_address = ? AND user_id = ? AND status = 'active'`,
+		key.ProjectID, key.ChannelProviderID, key.To, key.From))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "no active conversation")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: active conversation: %w", err)
+	}
+	return c, nil
+}
+
+// EndConversation marks an active conversation finished and appends end;
+// a conversation that is not active is left alone.
+func (db *DB) EndConversation(ctx context.Context, id string, details json.RawMessage, end store.Event) error {
+	return db.inTx(ctx, "end conversation", func(tx pgx.Tx) error {
+		t := now()
+		res, err := tx.Exec(ctx, `UPDATE conversations SET status = 'finished', status_details = $1, updated_at = $2, version = version + 1
+			WHERE id = $3 AND status = 'active'`, jsonText(details), t, id)
+		if err != nil {
+			return fmt.Errorf("postgres: end conversation: %w", err)
+		}
+		if res.RowsAffected() == 0 {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1)`, id).Scan(&exists); err != nil {
+				return fmt.Errorf("postgres: end conversation: %w", err)
+			}
+			if !exists {
+				return notFound("conversation", id)
+			}
+			return nil
+		}
+		end.ConversationID = id
+		if end.EventType == "" {
+			end.EventType = store.EventConversationEnd
+		}
+		return insertEvent(ctx, tx, &end, t)
+	})
+}
+
+// ListEvents returns a page of a conversation's events in order.
+func (db *DB) ListEvents(ctx context.Context, conversationID string, opts store.ListOptions) ([]*store.Event, int, error) {
+	opts = opts.Normalize()
+	var total int
+	if err := rb(db.pool).QueryRow(ctx, `SELECT COUNT(*) FROM events WHERE conversation_id = ?`, conversationID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("postgres: list events: %w", err)
+	}
+	if total == 0 || opts.Offset >= total {
+		return []*store.Event{}, total, nil
+	}
+	evs, err := queryAll(ctx, rb(db.pool), "list events", `SELECT `+eventCols+` FROM events WHERE conversation_id = ? ORDER BY id LIMIT ? OFFSET ?`,
+		[]any{conversationID, opts.Limit, opts.Offset}, scanEvent)
+	if evs == nil {
+		evs = []*store.Event{}
+	}
+	return evs, total, err
+}
+
+// RecentMessages returns the last limit message events of a conversation,
+// oldest first.
+func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit int) ([]*store.Event, error) {
+	if limit <= 0 {
+		return []*store.Event{}, nil
+	}
+	evs, err := queryAll(ctx, rb(db.pool), "recent messages", `SELECT `+eventCols+` FROM events
+		WHERE conversation_id = ? AND event_type = 'message' ORDER BY id DESC LIMIT ?`, []any{conversationID, limit}, scanEvent)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(evs)
+	if evs == nil {
+		evs = []*store.Event{}
+	}
+	return evs, nil
+}
+
+// AppendEvents appends events in one transaction (one pipeline), filling
+// their IDs and (when zero) CreatedAt. An unknown conversation is
+// ENOTFOUND.
+func (db *DB) AppendEvents(ctx context.Context, events []store.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	t := now()
+	b := &pgx.Batch{}
+	for i := range events {
+		e := &events[i]
+		b.Queue(sqlInsEvent, e.ConversationID, e.EventType, jsonText(e.EventData), eventTime(e, t))
+	}
+	ids := make([]int64, len(events))
+	err := db.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+		for i := range events {
+			if err := br.QueryRow().Scan(&ids[i]); err != nil {
+				if pgCode(err) == pgForeignKeyViolation {
+					return notFound("conversation", events[i].ConversationID)
+				}
+				return fmt.Errorf("postgres: append events: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range events {
+		events[i].ID = ids[i]
+	}
+	return nil
+}
+
+// sendBatch sends b as one pipeline, which PostgreSQL runs as one implicit
+// transaction, and reads its results with read.
+func (db *DB) sendBatch(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	br := db.pool.SendBatch(ctx, b)
+	err := read(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("postgres: batch: %w", cerr)
+	}
+	return err
+}
+
+// ---- Inbound messages.
+
+func scanInbound(s scanner) (*store.InboundMessage, error) {
+	var m store.InboundMessage
+	var media *string
+	var r time.Time
+	if err := s.Scan(&m.ID, &m.ProviderID, &m.MessageSID, &m.IdempotencyToken, &m.ProjectID, &m.StageID, &m.AgentID,
+		&m.From, &m.To, &m.Body, &media, &m.ProfileName, &r, &m.State, &m.ConversationID); err != nil {
+		return nil, err
+	}
+	var err error
+	if m.MediaURLs, err = parseList(media); err != nil {
+		return nil, err
+	}
+	m.ReceivedAt = utc(r)
+	return &m, nil
+}
+
+// CommitInbound stores msgs in one transaction: a single pipeline of
+// INSERT ... ON CONFLICT DO NOTHING RETURNING id. Duplicates — by provider
+// and MessageSid, or by non-empty idempotency token, including repeats
+// within msgs — insert nothing and are then looked up. A deadlock between
+// two batches racing on the same messages in different orders is retried.
+func (db *DB) CommitInbound(ctx context.Context, msgs []*store.InboundMessage) ([]store.InboundResult, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	var results []store.InboundResult
+	var err error
+	for attempt := 0; ; attempt++ {
+		results, err = db.commitInbound(ctx, msgs)
+		if c := pgCode(err); (c == pgDeadlockDetected || c == pgSerializationFail) && attempt < 5 {
+			continue
+		}
+		break
+	}
+	if err != nil {
+		return nil, err
+	}
+	t := now()
+	for i, m := range msgs {
+		m.ID = results[i].ID
+		if !results[i].Duplicate {
+			m.State = store.InboundPending
+			if m.ReceivedAt.IsZero() {
+				m.ReceivedAt = t
+			} else {
+				m.ReceivedAt = m.ReceivedAt.UTC().Truncate(time.Microsecond)
+			}
+		}
+	}
+	return results, nil
+}
+
+func (db *DB) commitInbound(ctx context.Context, msgs []*store.InboundMessage) ([]store.InboundResult, error) {
+	results := make([]store.InboundResult, len(msgs))
+	t := now()
+	b := &pgx.Batch{}
+	for _, m := range msgs {
+		received := m.ReceivedAt
+		if received.IsZero() {
+			received = t
+		}
+		b.Queue(sqlInsInbound, m.ProviderID, m.MessageSID, m.IdempotencyToken, m.ProjectID, m.StageID, m.AgentID,
+			m.From, m.To, m.Body, listText(m.MediaURLs), m.ProfileName, received)
+	}
+	var dups []int
+	err := db.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+		for i := range msgs {
+			err := br.QueryRow().Scan(&results[i].ID)
+			if errors.Is(err, pgx.ErrNoRows) {
+				dups = append(dups, i)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("postgres: commit inbound: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The originals of the duplicates are committed now (by this batch or
+	// an earlier one): find them.
+	for _, i := range dups {
+		m := msgs[i]
+		err := pgx.ErrNoRows
+		if m.MessageSID != "" {
+			err = db.pool.QueryRow(ctx, sqlDupBySID, m.ProviderID, m.MessageSID).Scan(&results[i].ID)
+		}
+		if errors.Is(err, pgx.ErrNoRows) && m.IdempotencyToken != "" {
+			err = db.pool.QueryRow(ctx, sqlDupByToken, m.IdempotencyToken).Scan(&results[i].ID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("postgres: commit inbound: find original of duplicate: %w", err)
+		}
+		results[i].Duplicate = true
+	}
+	return results, nil
+}
+
+// PendingInbound returns every pending inbound message in ID order.
+func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, error) {
+	return queryAll(ctx, rb(db.pool), "pending inbound", `SELECT `+inboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanInbound)
+}
+
+// CommitTurns commits turns in one transaction whose statements go out as
+// one pipeline. A turn whose conversation does not exist is ENOTFOUND and
+// nothing is committed.
+func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
+	if len(turns) == 0 {
+		return nil
+	}
+	t := now()
+	b := &pgx.Batch{}
+	for _, turn := range turns {
+		var deadline *time.Time
+		if !turn.Deadline.IsZero() {
+			deadline = &turn.Deadline
+		}
+		b.Queue(sqlTouchConv, deadline, t, turn.ConversationID)
+		for i := range turn.Events {
+			e := &turn.Events[i]
+			if e.ConversationID == "" {
+				e.ConversationID = turn.ConversationID
+			}
+			b.Queue(sqlInsEvent, e.ConversationID, e.EventType, jsonText(e.EventData), eventTime(e, t))
+		}
+		for _, id := range turn.InboundIDs {
+			b.Queue(sqlDoneInbound, turn.ConversationID, id)
+		}
+		for _, o := range turn.Outbox {
+			if o.ConversationID == "" {
+				o.ConversationID = turn.ConversationID
+			}
+			if o.State == "" {
+				o.State = store.OutboxPending
+			}
+			b.Queue(sqlInsOutbound, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
+				o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, t, t)
+		}
+	}
+	// An explicit transaction: a missing conversation is only seen as zero
+	// rows updated, after the pipeline ran, and must undo the whole batch.
+	return db.inTx(ctx, "commit turns", func(tx pgx.Tx) error {
+		br := tx.SendBatch(ctx, b)
+		err := readTurns(br, turns)
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("postgres: commit turns: %w", cerr)
+		}
+		if err != nil {
+			return err
+		}
+		for _, turn := range turns {
+			for _, o := range turn.Outbox {
+				o.CreatedAt, o.UpdatedAt = t, t
+			}
+		}
+		return nil
+	})
+}
+
+func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
+	for _, turn := range turns {
+		res, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("postgres: commit turns: %w", err)
+		}
+		if res.RowsAffected() == 0 {
+			return notFound("conversation", turn.ConversationID)
+		}
+		for i := range turn.Events {
+			if err := br.QueryRow().Scan(&turn.Events[i].ID); err != nil {
+				if pgCode(err) == pgForeignKeyViolation {
+					return notFound("conversation", turn.Events[i].ConversationID)
+				}
+				return fmt.Errorf("postgres: commit turns: append event: %w", err)
+			}
+		}
+		for range turn.InboundIDs {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("postgres: commit turns: mark inbound done: %w", err)
+			}
+		}
+		for _, o := range turn.Outbox {
+			if err := br.QueryRow().Scan(&o.ID); err != nil {
+				return fmt.Errorf("postgres: commit turns: insert outbox: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// ---- Outbox.
+
+func scanOutbound(s scanner) (*store.OutboundMessage, error) {
+	var o store.OutboundMessage
+	var c, u time.Time
+	if err := s.Scan(&o.ID, &o.ConversationID, &o.ProviderID, &o.From, &o.To, &o.Body, &o.Part, &o.Parts, &o.State,
+		&o.Attempts, &o.ErrorCode, &o.ErrorMessage, &o.TwilioSID, &o.DeliveryStatus, &c, &u); err != nil {
+		return nil, err
+	}
+	o.CreatedAt, o.UpdatedAt = utc(c), utc(u)
+	return &o, nil
+}
+
+// PendingOutbox returns every pending outbox row in ID order.
+func (db *DB) PendingOutbox(ctx context.Context) ([]*store.OutboundMessage, error) {
+	return queryAll(ctx, rb(db.pool), "pending outbox", `SELECT `+outboundCols+` FROM outbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanOutbound)
+}
+
+// UpdateOutbox records a send attempt's result.
+func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
+	res, err := db.pool.Exec(ctx, sqlUpdateOutbox, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, now(), u.ID)
+	if err != nil {
+		return fmt.Errorf("postgres: update outbox: %w", err)
+	}
+	if res.RowsAffected() == 0 {
+		return store.Errorf(store.ENOTFOUND, "outbound message %d not found", u.ID)
+	}
+	return nil
+}
+
+// GetOutbound returns the outbox row with the id.
+func (db *DB) GetOutbound(ctx context.Context, id int64) (*store.OutboundMessage, error) {
+	o, err := scanOutbound(rb(db.pool).QueryRow(ctx, `SELECT `+outboundCols+` FROM outbound_messages WHERE id = ?`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "outbound message %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get outbound: %w", err)
+	}
+	return o, nil
+}
+
+// deliveryRank orders delivery statuses so that a late callback never
+// moves a message back (Twilio may deliver "sent" after "delivered").
+func deliveryRank(expr string) string {
+	return `(CASE ` + expr + ` WHEN '' THEN 0 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'undelivered' THEN 3
+		WHEN 'failed' THEN 3 WHEN 'read' THEN 4 ELSE 1 END)`
+}
+
+// SetDeliveryStatus records a status callback on the (latest) outbox row
+// with the Twilio SID and returns it. A status ranking below the stored
+// one (sent after delivered) is ignored; a non-zero errorCode is kept.
+func (db *DB) SetDeliveryStatus(ctx context.Context, twilioSID, status string, errorCode int) (*store.OutboundMessage, error) {
+	o, err := scanOutbound(db.pool.QueryRow(ctx, `UPDATE outbound_messages SET
+			delivery_status = CASE WHEN `+deliveryRank("$1::text")+` >= `+deliveryRank("delivery_status")+` THEN $1::text ELSE delivery_status END,
+			error_code = CASE WHEN $2::integer <> 0 THEN $2::integer ELSE error_code END,
+			updated_at = $3
+		WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = $4 AND twilio_sid <> '' ORDER BY id DESC LIMIT 1)
+		RETURNING `+outboundCols, status, errorCode, now(), twilioSID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "no outbound message with that twilio sid")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: set delivery status: %w", err)
+	}
+	return o, nil
+}
+
+// ListOutbound returns a conversation's outbox rows in ID order.
+func (db *DB) ListOutbound(ctx context.Context, conversationID string) ([]*store.OutboundMessage, error) {
+	return queryAll(ctx, rb(db.pool), "list outbound", `SELECT `+outboundCols+` FROM outbound_messages WHERE conversation_id = ? ORDER BY id`,
+		[]any{conversationID}, scanOutbound)
+}
+
+// ---- Opt-outs.
+
+// SetOptOut records whether the address opted out of the channel provider.
+func (db *DB) SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error {
+	_, err := rb(db.pool).Exec(ctx, `INSERT INTO opt_outs (provider_id, address, opted_out, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (provider_id, address) DO UPDATE SET opted_out = excluded.opted_out, updated_at = excluded.updated_at`,
+		providerID, address, optedOut, now())
+	if err != nil {
+		return fmt.Errorf("postgres: set opt-out: %w", err)
+	}
+	return nil
+}
+
+// IsOptedOut reports whether the address opted out of the channel provider.
+func (db *DB) IsOptedOut(ctx context.Context, providerID, address string) (bool, error) {
+	var out bool
+	err := rb(db.pool).QueryRow(ctx, `SELECT opted_out FROM opt_outs WHERE provider_id = ? AND address = ?`, providerID, address).Scan(&out)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("postgres: is opted out: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,144 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/store"
+	"switchboard/store/postgres"
+	"switchboard/store/storetest"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// envURL names the variable that points the tests at a PostgreSQL server.
+const envURL = "SWITCHBOARD_TEST_POSTGRES_URL"
+
+// testURL returns the server URL, skipping the test only when it is unset.
+func testURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv(envURL)
+	if u == "" {
+		t.Skip("PostgreSQL NOT tested: set " + envURL + " (e.g. postgres://postgres@127.0.0.1:5433/switchboard_test?sslmode=disable) to run the store conformance suite against a real server")
+	}
+	return u
+}
+
+// withSearchPath returns base with search_path set to schema.
+func withSearchPath(t *testing.T, base, schema string) string {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", envURL, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// newSchema creates an empty schema, dropped at cleanup, and returns a URL
+// whose connections use it.
+func newSchema(t *testing.T, base string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("PostgreSQL at %s is unreachable: %v", envURL, err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return withSearchPath(t, base, schema)
+}
+
+func openSchema(t *testing.T, base string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), newSchema(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	base := testURL(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return openSchema(t, base) })
+}
+
+// TestReopen checks that migrations are recorded and not applied twice.
+func TestReopen(t *testing.T) {
+	base := testURL(t)
+	u := newSchema(t, base)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &store.Project{Name: "kept"}
+	if err := db.CreateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = postgres.Open(ctx, u)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if _, err := db.GetProject(ctx, p.ID); err != nil {
+		t.Fatalf("project lost on reopen: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("migration 1 recorded %d times", n)
+	}
+}
+
+// TestUnreachable checks that Open fails fast and clearly when nothing
+// listens at the address.
+func TestUnreachable(t *testing.T) {
+	start := time.Now()
+	_, err := postgres.Open(context.Background(), "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if err == nil {
+		t.Fatal("Open succeeded with no server")
+	}
+	if !strings.HasPrefix(err.Error(), "postgres: connect to 127.0.0.1:1") {
+		t.Fatalf("unclear error: %v", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("Open took %v to fail", d)
+	}
+}

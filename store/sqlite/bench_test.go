@@ -1,0 +1,116 @@
+package sqlite_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"switchboard/store"
+	"switchboard/store/sqlite"
+)
+
+func openBench(b *testing.B, sync string) *sqlite.DB {
+	b.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), sqlite.WithSynchronous(sync))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+func benchInbound(i int) *store.InboundMessage {
+	return &store.InboundMessage{ProviderID: "prov_bench", MessageSID: fmt.Sprintf("SM%032d", i), IdempotencyToken: fmt.Sprintf("tok%d", i),
+		ProjectID: "proj_bench", StageID: "stag_bench", From: fmt.Sprintf("+1555%07d", i%1000), To: "+15550000001",
+		Body: "Hello, what are your opening hours today?", ProfileName: "Sender"}
+}
+
+// reportPerMessage reports the time and rate per message of a benchmark
+// that handled msgs messages.
+func reportPerMessage(b *testing.B, msgs int) {
+	d := b.Elapsed()
+	b.ReportMetric(float64(d.Nanoseconds())/float64(msgs), "ns/msg")
+	b.ReportMetric(float64(msgs)/d.Seconds(), "msgs/s")
+}
+
+// BenchmarkCommitInbound measures the durable inbox: one CommitInbound
+// (one transaction) per batch.
+func BenchmarkCommitInbound(b *testing.B) {
+	for _, sync := range []string{"FULL", "NORMAL"} {
+		for _, size := range []int{1, 64} {
+			b.Run(fmt.Sprintf("sync=%s/batch=%d", sync, size), func(b *testing.B) {
+				db := openBench(b, sync)
+				ctx := context.Background()
+				n := 0
+				batch := make([]*store.InboundMessage, size)
+				b.ResetTimer()
+				for b.Loop() {
+					for j := range batch {
+						batch[j] = benchInbound(n)
+						n++
+					}
+					if _, err := db.CommitInbound(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportPerMessage(b, n)
+			})
+		}
+	}
+}
+
+// BenchmarkCommitTurns measures committing AI turns: per message, one
+// inbound marked done, two message events, one outbox row and a deadline,
+// one transaction per batch.
+func BenchmarkCommitTurns(b *testing.B) {
+	for _, size := range []int{1, 64} {
+		b.Run(fmt.Sprintf("sync=FULL/batch=%d", size), func(b *testing.B) {
+			db := openBench(b, "FULL")
+			ctx := context.Background()
+			proj := &store.Project{Name: "bench"}
+			if err := db.CreateProject(ctx, proj); err != nil {
+				b.Fatal(err)
+			}
+			convs := make([]*store.Conversation, 64)
+			for i := range convs {
+				convs[i] = &store.Conversation{ProjectID: proj.ID, StageID: "stag_bench", UserID: fmt.Sprintf("+1555%07d", i),
+					ChannelProviderID: "prov_bench", ChannelAddress: "+15550000001", Deadline: time.Now().Add(time.Hour)}
+				if err := db.CreateConversation(ctx, convs[i], store.Event{EventType: store.EventConversationStart}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			user, _ := json.Marshal(store.MessageData{Role: "user", Text: "Hello, what are your opening hours today?"})
+			reply, _ := json.Marshal(store.MessageData{Role: "assistant", Text: "You said: Hello, what are your opening hours today?"})
+			n := 0
+			turns := make([]*store.Turn, size)
+			in := make([]*store.InboundMessage, size)
+			for b.Loop() {
+				// The inbox rows the turns consume; committed off the clock.
+				b.StopTimer()
+				for j := range in {
+					in[j] = benchInbound(n + j)
+				}
+				if _, err := db.CommitInbound(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for j := range turns {
+					c := convs[(n+j)%len(convs)]
+					turns[j] = &store.Turn{ConversationID: c.ID, InboundIDs: []int64{in[j].ID},
+						Events: []store.Event{{EventType: store.EventMessage, EventData: user}, {EventType: store.EventMessage, EventData: reply}},
+						Outbox: []*store.OutboundMessage{{ProviderID: "prov_bench", From: c.ChannelAddress, To: c.UserID,
+							Body: "You said: Hello, what are your opening hours today?", Part: 1, Parts: 1}},
+						Deadline: time.Now().Add(30 * time.Minute)}
+				}
+				n += size
+				if err := db.CommitTurns(ctx, turns); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportPerMessage(b, n)
+		})
+	}
+}

@@ -1,0 +1,506 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"switchboard/store"
+)
+
+const (
+	inboundCols  = `id, provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id, from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id`
+	outboundCols = `id, conversation_id, provider_id, from_address, to_address, body, part, parts, state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at`
+	eventCols    = `id, conversation_id, event_type, event_data, created_at`
+	convCols     = `id, project_id, stage_id, agent_id, user_id, channel_provider_id, channel_address, status, status_details, metadata, deadline, created_at, updated_at, version`
+)
+
+// prepare prepares the hot-path statements on the writer connection;
+// transactions reuse them through Tx.StmtContext without re-preparing,
+// because the writer has a single connection.
+func (db *DB) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		dst *(*sql.Stmt)
+		sql string
+	}{
+		{&db.insInbound, `INSERT INTO inbound_messages (provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id,
+			from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', '') ON CONFLICT DO NOTHING`},
+		{&db.dupBySID, `SELECT id FROM inbound_messages WHERE provider_id = ? AND message_sid = ? AND message_sid <> ''`},
+		{&db.dupByToken, `SELECT id FROM inbound_messages WHERE idempotency_token = ? AND idempotency_token <> ''`},
+		{&db.insEvent, `INSERT INTO events (conversation_id, event_type, event_data, created_at) VALUES (?, ?, ?, ?)`},
+		{&db.doneInbound, `UPDATE inbound_messages SET state = 'done', conversation_id = ? WHERE id = ?`},
+		{&db.insOutbound, `INSERT INTO outbound_messages (conversation_id, provider_id, from_address, to_address, body, part, parts,
+			state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&db.touchConv, `UPDATE conversations SET deadline = COALESCE(?, deadline), updated_at = ? WHERE id = ?`},
+		{&db.updateOutbox, `UPDATE outbound_messages SET state = ?, attempts = ?, error_code = ?, error_message = ?, twilio_sid = ?, updated_at = ? WHERE id = ?`},
+	} {
+		s, err := db.writer.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		*p.dst = s
+	}
+	return nil
+}
+
+// ---- Conversations and events.
+
+func scanConversation(s scanner) (*store.Conversation, error) {
+	var c store.Conversation
+	var details, metadata sql.NullString
+	var d, cr, u int64
+	if err := s.Scan(&c.ID, &c.ProjectID, &c.StageID, &c.AgentID, &c.UserID, &c.ChannelProviderID, &c.ChannelAddress,
+		&c.Status, &details, &metadata, &d, &cr, &u, &c.Version); err != nil {
+		return nil, err
+	}
+	c.StatusDetails, c.Metadata = jsonBytes(details), jsonBytes(metadata)
+	c.Deadline, c.CreatedAt, c.UpdatedAt = fromMicros(d), fromMicros(cr), fromMicros(u)
+	return &c, nil
+}
+
+func scanEvent(s scanner) (*store.Event, error) {
+	var e store.Event
+	var data sql.NullString
+	var c int64
+	if err := s.Scan(&e.ID, &e.ConversationID, &e.EventType, &data, &c); err != nil {
+		return nil, err
+	}
+	e.EventData, e.CreatedAt = jsonBytes(data), fromMicros(c)
+	return &e, nil
+}
+
+func convRef(projectID, id string) ref {
+	return ref{table: "conversations", what: "conversation", id: id, projectID: projectID, scoped: true}
+}
+
+// insertEvent appends e with the prepared statement ins, filling its ID
+// and (when zero) CreatedAt.
+func insertEvent(ctx context.Context, ins *sql.Stmt, e *store.Event, at time.Time) error {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = at
+	} else {
+		e.CreatedAt = e.CreatedAt.UTC().Truncate(time.Microsecond)
+	}
+	res, err := ins.ExecContext(ctx, e.ConversationID, e.EventType, jsonText(e.EventData), micros(e.CreatedAt))
+	if err != nil {
+		if isForeignKey(err) {
+			return notFound("conversation", e.ConversationID)
+		}
+		return fmt.Errorf("sqlite: append event: %w", err)
+	}
+	if e.ID, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("sqlite: append event: %w", err)
+	}
+	return nil
+}
+
+// CreateConversation stores c as active with its start event. A session
+// key that already has an active conversation is ECONFLICT.
+func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, start store.Event) error {
+	m := newMeta(c.Meta, store.PrefixConversation)
+	err := db.inTx(ctx, "create conversation", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO conversations (`+convCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
+			jsonText(c.StatusDetails), jsonText(c.Metadata), micros(c.Deadline), micros(m.CreatedAt), micros(m.UpdatedAt), m.Version)
+		if err != nil {
+			if isUnique(err) {
+				return store.Errorf(store.ECONFLICT, "the session already has an active conversation")
+			}
+			return writeErr("create conversation", "conversation", err)
+		}
+		start.ConversationID = m.ID
+		if start.EventType == "" {
+			start.EventType = store.EventConversationStart
+		}
+		return insertEvent(ctx, tx.StmtContext(ctx, db.insEvent), &start, m.CreatedAt)
+	})
+	if err != nil {
+		return err
+	}
+	c.Meta = m
+	c.Status = store.ConversationActive
+	c.Deadline = c.Deadline.UTC().Truncate(time.Microsecond)
+	return nil
+}
+
+// GetConversation returns the conversation with the id in the project.
+func (db *DB) GetConversation(ctx context.Context, projectID, id string) (*store.Conversation, error) {
+	return get(ctx, db, convRef(projectID, id), convCols, scanConversation)
+}
+
+// ListConversations returns a page of the project's conversations and their total.
+func (db *DB) ListConversations(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.Conversation, int, error) {
+	return list(ctx, db, "list conversations", convCols, "conversations", ` WHERE project_id = ?`, []any{projectID}, opts, scanConversation)
+}
+
+// DeleteConversation deletes a conversation and its events.
+func (db *DB) DeleteConversation(ctx context.Context, projectID, id string, version int64) error {
+	return db.remove(ctx, convRef(projectID, id), version)
+}
+
+// ActiveConversation returns the active conversation of the session key.
+func (db *DB) ActiveConversation(ctx context.Context, key store.SessionKey) (*store.Conversation, error) {
+	c, err := scanConversation(db.reader.QueryRowContext(ctx, `SELECT `+convCols+` FROM conversations
+		WHERE project_id = ? AND channel_provider_id = ? AND channel_address = ? AND user_id = ? AND status = 'active'`,
+		key.ProjectID, key.ChannelProviderID, key.To, key.From))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "no active conversation")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: active conversation: %w", err)
+	}
+	return c, nil
+}
+
+// EndConversation marks an active conversation finished and appends end;
+// a conversation that is not active is left alone.
+func (db *DB) EndConversation(ctx context.Context, id string, details json.RawMessage, end store.Event) error {
+	return db.inTx(ctx, "end conversation", func(tx *sql.Tx) error {
+		t := now()
+		res, err := tx.ExecContext(ctx, `UPDATE conversations SET status = 'finished', status_details = ?, updated_at = ?, version = version + 1
+			WHERE id = ? AND status = 'active'`, jsonText(details), micros(t), id)
+		if err != nil {
+			return fmt.Errorf("sqlite: end conversation: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, id).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return notFound("conversation", id)
+			}
+			if err != nil {
+				return fmt.Errorf("sqlite: end conversation: %w", err)
+			}
+			return nil
+		}
+		end.ConversationID = id
+		if end.EventType == "" {
+			end.EventType = store.EventConversationEnd
+		}
+		return insertEvent(ctx, tx.StmtContext(ctx, db.insEvent), &end, t)
+	})
+}
+
+// ListEvents returns a page of a conversation's events in order.
+func (db *DB) ListEvents(ctx context.Context, conversationID string, opts store.ListOptions) ([]*store.Event, int, error) {
+	opts = opts.Normalize()
+	var total int
+	if err := db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE conversation_id = ?`, conversationID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: list events: %w", err)
+	}
+	if total == 0 || opts.Offset >= total {
+		return []*store.Event{}, total, nil
+	}
+	evs, err := queryAll(ctx, db.reader, "list events", `SELECT `+eventCols+` FROM events WHERE conversation_id = ? ORDER BY id LIMIT ? OFFSET ?`,
+		[]any{conversationID, opts.Limit, opts.Offset}, scanEvent)
+	if evs == nil {
+		evs = []*store.Event{}
+	}
+	return evs, total, err
+}
+
+// RecentMessages returns the last limit message events of a conversation,
+// oldest first.
+func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit int) ([]*store.Event, error) {
+	if limit <= 0 {
+		return []*store.Event{}, nil
+	}
+	evs, err := queryAll(ctx, db.reader, "recent messages", `SELECT `+eventCols+` FROM events
+		WHERE conversation_id = ? AND event_type = 'message' ORDER BY id DESC LIMIT ?`, []any{conversationID, limit}, scanEvent)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(evs)
+	if evs == nil {
+		evs = []*store.Event{}
+	}
+	return evs, nil
+}
+
+// AppendEvents appends events in one transaction, filling their IDs and
+// (when zero) CreatedAt. An unknown conversation is ENOTFOUND.
+func (db *DB) AppendEvents(ctx context.Context, events []store.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return db.inTx(ctx, "append events", func(tx *sql.Tx) error {
+		ins := tx.StmtContext(ctx, db.insEvent)
+		t := now()
+		for i := range events {
+			if err := insertEvent(ctx, ins, &events[i], t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ---- Inbound messages.
+
+func scanInbound(s scanner) (*store.InboundMessage, error) {
+	var m store.InboundMessage
+	var media sql.NullString
+	var r int64
+	if err := s.Scan(&m.ID, &m.ProviderID, &m.MessageSID, &m.IdempotencyToken, &m.ProjectID, &m.StageID, &m.AgentID,
+		&m.From, &m.To, &m.Body, &media, &m.ProfileName, &r, &m.State, &m.ConversationID); err != nil {
+		return nil, err
+	}
+	var err error
+	if m.MediaURLs, err = parseList(media); err != nil {
+		return nil, err
+	}
+	m.ReceivedAt = fromMicros(r)
+	return &m, nil
+}
+
+// CommitInbound stores msgs in one transaction. Duplicates — by provider
+// and MessageSid, or by non-empty idempotency token, including repeats
+// within msgs — are detected by the unique indexes (INSERT ... ON CONFLICT
+// DO NOTHING) and reported with the original's ID.
+func (db *DB) CommitInbound(ctx context.Context, msgs []*store.InboundMessage) ([]store.InboundResult, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	results := make([]store.InboundResult, len(msgs))
+	err := db.inTx(ctx, "commit inbound", func(tx *sql.Tx) error {
+		ins := tx.StmtContext(ctx, db.insInbound)
+		var bySID, byToken *sql.Stmt
+		t := now()
+		for i, m := range msgs {
+			received := m.ReceivedAt
+			if received.IsZero() {
+				received = t
+			}
+			res, err := ins.ExecContext(ctx, m.ProviderID, m.MessageSID, m.IdempotencyToken, m.ProjectID, m.StageID, m.AgentID,
+				m.From, m.To, m.Body, listText(m.MediaURLs), m.ProfileName, micros(received))
+			if err != nil {
+				return fmt.Errorf("sqlite: commit inbound: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("sqlite: commit inbound: %w", err)
+			}
+			if n == 1 {
+				id, err := res.LastInsertId()
+				if err != nil {
+					return fmt.Errorf("sqlite: commit inbound: %w", err)
+				}
+				results[i] = store.InboundResult{ID: id}
+				continue
+			}
+			// A duplicate: find the original.
+			var id int64
+			err = sql.ErrNoRows
+			if m.MessageSID != "" {
+				if bySID == nil {
+					bySID = tx.StmtContext(ctx, db.dupBySID)
+				}
+				err = bySID.QueryRowContext(ctx, m.ProviderID, m.MessageSID).Scan(&id)
+			}
+			if errors.Is(err, sql.ErrNoRows) && m.IdempotencyToken != "" {
+				if byToken == nil {
+					byToken = tx.StmtContext(ctx, db.dupByToken)
+				}
+				err = byToken.QueryRowContext(ctx, m.IdempotencyToken).Scan(&id)
+			}
+			if err != nil {
+				return fmt.Errorf("sqlite: commit inbound: find original of duplicate: %w", err)
+			}
+			results[i] = store.InboundResult{ID: id, Duplicate: true}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t := now()
+	for i, m := range msgs {
+		m.ID = results[i].ID
+		if !results[i].Duplicate {
+			m.State = store.InboundPending
+			if m.ReceivedAt.IsZero() {
+				m.ReceivedAt = t
+			}
+		}
+	}
+	return results, nil
+}
+
+// PendingInbound returns every pending inbound message in ID order.
+func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, error) {
+	return queryAll(ctx, db.reader, "pending inbound", `SELECT `+inboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanInbound)
+}
+
+// CommitTurns commits turns in one transaction with the prepared
+// statements of the hot path. A turn whose conversation does not exist is
+// ENOTFOUND and nothing is committed.
+func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
+	if len(turns) == 0 {
+		return nil
+	}
+	return db.inTx(ctx, "commit turns", func(tx *sql.Tx) error {
+		touch := tx.StmtContext(ctx, db.touchConv)
+		var insEvent, done, insOut *sql.Stmt
+		t := now()
+		for _, turn := range turns {
+			var deadline any
+			if !turn.Deadline.IsZero() {
+				deadline = micros(turn.Deadline)
+			}
+			res, err := touch.ExecContext(ctx, deadline, micros(t), turn.ConversationID)
+			if err != nil {
+				return fmt.Errorf("sqlite: commit turns: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return notFound("conversation", turn.ConversationID)
+			}
+			for i := range turn.Events {
+				if insEvent == nil {
+					insEvent = tx.StmtContext(ctx, db.insEvent)
+				}
+				e := &turn.Events[i]
+				if e.ConversationID == "" {
+					e.ConversationID = turn.ConversationID
+				}
+				if err := insertEvent(ctx, insEvent, e, t); err != nil {
+					return err
+				}
+			}
+			for _, id := range turn.InboundIDs {
+				if done == nil {
+					done = tx.StmtContext(ctx, db.doneInbound)
+				}
+				if _, err := done.ExecContext(ctx, turn.ConversationID, id); err != nil {
+					return fmt.Errorf("sqlite: commit turns: mark inbound done: %w", err)
+				}
+			}
+			for _, o := range turn.Outbox {
+				if insOut == nil {
+					insOut = tx.StmtContext(ctx, db.insOutbound)
+				}
+				if o.ConversationID == "" {
+					o.ConversationID = turn.ConversationID
+				}
+				if o.State == "" {
+					o.State = store.OutboxPending
+				}
+				o.CreatedAt, o.UpdatedAt = t, t
+				res, err := insOut.ExecContext(ctx, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
+					o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, micros(t), micros(t))
+				if err != nil {
+					return fmt.Errorf("sqlite: commit turns: insert outbox: %w", err)
+				}
+				if o.ID, err = res.LastInsertId(); err != nil {
+					return fmt.Errorf("sqlite: commit turns: insert outbox: %w", err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// ---- Outbox.
+
+func scanOutbound(s scanner) (*store.OutboundMessage, error) {
+	var o store.OutboundMessage
+	var c, u int64
+	if err := s.Scan(&o.ID, &o.ConversationID, &o.ProviderID, &o.From, &o.To, &o.Body, &o.Part, &o.Parts, &o.State,
+		&o.Attempts, &o.ErrorCode, &o.ErrorMessage, &o.TwilioSID, &o.DeliveryStatus, &c, &u); err != nil {
+		return nil, err
+	}
+	o.CreatedAt, o.UpdatedAt = fromMicros(c), fromMicros(u)
+	return &o, nil
+}
+
+// PendingOutbox returns every pending outbox row in ID order.
+func (db *DB) PendingOutbox(ctx context.Context) ([]*store.OutboundMessage, error) {
+	return queryAll(ctx, db.reader, "pending outbox", `SELECT `+outboundCols+` FROM outbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanOutbound)
+}
+
+// UpdateOutbox records a send attempt's result.
+func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
+	res, err := db.updateOutbox.ExecContext(ctx, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, micros(now()), u.ID)
+	if err != nil {
+		return fmt.Errorf("sqlite: update outbox: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.Errorf(store.ENOTFOUND, "outbound message %d not found", u.ID)
+	}
+	return nil
+}
+
+// GetOutbound returns the outbox row with the id.
+func (db *DB) GetOutbound(ctx context.Context, id int64) (*store.OutboundMessage, error) {
+	o, err := scanOutbound(db.reader.QueryRowContext(ctx, `SELECT `+outboundCols+` FROM outbound_messages WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "outbound message %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get outbound: %w", err)
+	}
+	return o, nil
+}
+
+// deliveryRank orders delivery statuses so that a late callback never
+// moves a message back (Twilio may deliver "sent" after "delivered").
+func deliveryRank(expr string) string {
+	return `(CASE ` + expr + ` WHEN '' THEN 0 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'undelivered' THEN 3
+		WHEN 'failed' THEN 3 WHEN 'read' THEN 4 ELSE 1 END)`
+}
+
+// SetDeliveryStatus records a status callback on the (latest) outbox row
+// with the Twilio SID and returns it. A status ranking below the stored
+// one (sent after delivered) is ignored; a non-zero errorCode is kept.
+func (db *DB) SetDeliveryStatus(ctx context.Context, twilioSID, status string, errorCode int) (*store.OutboundMessage, error) {
+	o, err := scanOutbound(db.writer.QueryRowContext(ctx, `UPDATE outbound_messages SET
+			delivery_status = CASE WHEN `+deliveryRank("?1")+` >= `+deliveryRank("delivery_status")+` THEN ?1 ELSE delivery_status END,
+			error_code = CASE WHEN ?2 <> 0 THEN ?2 ELSE error_code END,
+			updated_at = ?3
+		WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = ?4 AND twilio_sid <> '' ORDER BY id DESC LIMIT 1)
+		RETURNING `+outboundCols, status, errorCode, micros(now()), twilioSID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.Errorf(store.ENOTFOUND, "no outbound message with that twilio sid")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: set delivery status: %w", err)
+	}
+	return o, nil
+}
+
+// ListOutbound returns a conversation's outbox rows in ID order.
+func (db *DB) ListOutbound(ctx context.Context, conversationID string) ([]*store.OutboundMessage, error) {
+	return queryAll(ctx, db.reader, "list outbound", `SELECT `+outboundCols+` FROM outbound_messages WHERE conversation_id = ? ORDER BY id`,
+		[]any{conversationID}, scanOutbound)
+}
+
+// ---- Opt-outs.
+
+// SetOptOut records whether the address opted out of the channel provider.
+func (db *DB) SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error {
+	_, err := db.writer.ExecContext(ctx, `INSERT INTO opt_outs (provider_id, address, opted_out, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (provider_id, address) DO UPDATE SET opted_out = excluded.opted_out, updated_at = excluded.updated_at`,
+		providerID, address, optedOut, micros(now()))
+	if err != nil {
+		return fmt.Errorf("sqlite: set opt-out: %w", err)
+	}
+	return nil
+}
+
+// IsOptedOut reports whether the address opted out of the channel provider.
+func (db *DB) IsOptedOut(ctx context.Context, providerID, address string) (bool, error) {
+	var out bool
+	err := db.reader.QueryRowContext(ctx, `SELECT opted_out FROM opt_outs WHERE provider_id = ? AND address = ?`, providerID, address).Scan(&out)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite: is opted out: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,432 @@
+// Package store holds Switchboard's domain records and the Store interface
+// that persists them. It imports only the standard library; store/sqlite and
+// store/postgres implement Store, and store/storetest is the conformance
+// suite both pass.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// ID prefixes of the resources.
+const (
+	PrefixProject      = "proj_"
+	PrefixAgent        = "agnt_"
+	PrefixStage        = "stag_"
+	PrefixProvider     = "prov_"
+	PrefixAPIKey       = "akey_"
+	PrefixConversation = "conv_"
+	PrefixOperator     = "oper_"
+)
+
+// NewID returns prefix followed by 24 hex digits (96 random bits).
+func NewID(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// Meta is the bookkeeping every resource carries. Version starts at 1 and
+// grows by one on every update; updates and deletes name the version they
+// expect and fail with ECONFLICT on a mismatch.
+type Meta struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	Version   int64     `json:"version"`
+}
+
+// ListOptions selects a page of a list. Limit <= 0 means the store default
+// (50); the store caps Limit at 1000.
+type ListOptions struct {
+	Offset int
+	Limit  int
+}
+
+// Normalize returns opts with defaults and caps applied.
+func (o ListOptions) Normalize() ListOptions {
+	if o.Offset < 0 {
+		o.Offset = 0
+	}
+	if o.Limit <= 0 {
+		o.Limit = 50
+	}
+	if o.Limit > 1000 {
+		o.Limit = 1000
+	}
+	return o
+}
+
+// Operator is a person who manages Switchboard through the API.
+type Operator struct {
+	Meta
+	Name         string   `json:"name"`
+	PasswordHash string   `json:"-"`
+	Roles        []string `json:"roles"`
+	IsActive     bool     `json:"isActive"`
+}
+
+// Token kinds.
+const (
+	TokenAccess  = "access"
+	TokenRefresh = "refresh"
+)
+
+// Token is an operator's bearer token. Only the SHA-256 hash of the token
+// value is stored.
+type Token struct {
+	Hash       string
+	OperatorID string
+	Kind       string
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+}
+
+// Provider types and API types.
+const (
+	ProviderTypeLLM     = "llm"
+	ProviderTypeChannel = "channel"
+
+	APITypeTwilioMessaging = "twilio_messaging"
+	APITypeOpenAILegacy    = "openai-legacy"
+	APITypeOllama          = "ollama"
+	APITypeScripted        = "scripted"
+)
+
+// Provider is a configured external service: an LLM or a channel (Twilio).
+// Config is the apiType-specific JSON, validated by package providers.
+type Provider struct {
+	Meta
+	Name         string          `json:"name"`
+	Description  string          `json:"description"`
+	ProviderType string          `json:"providerType"`
+	APIType      string          `json:"apiType"`
+	Config       json.RawMessage `json:"config"`
+	Tags         []string        `json:"tags"`
+}
+
+// Project groups agents, stages, API keys and conversations.
+type Project struct {
+	Meta
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// Agent is a persona that a stage (or a webhook's agentId) can give the AI.
+type Agent struct {
+	Meta
+	ProjectID   string `json:"projectId"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Prompt      string `json:"prompt"`
+}
+
+// Enter behaviours of a stage.
+const (
+	EnterAwaitUserInput   = "await_user_input"
+	EnterGenerateResponse = "generate_response"
+)
+
+// LLMSettings are a stage's model parameters. Timeout is in milliseconds.
+type LLMSettings struct {
+	Model              string   `json:"model"`
+	DefaultTemperature *float64 `json:"defaultTemperature,omitempty"`
+	DefaultMaxTokens   *int     `json:"defaultMaxTokens,omitempty"`
+	Timeout            *int     `json:"timeout,omitempty"`
+}
+
+// Stage is an LLM-backed prompt a conversation runs on.
+type Stage struct {
+	Meta
+	ProjectID     string          `json:"projectId"`
+	Name          string          `json:"name"`
+	Description   string          `json:"description"`
+	Prompt        string          `json:"prompt"`
+	LLMProviderID string          `json:"llmProviderId"`
+	LLMSettings   LLMSettings     `json:"llmSettings"`
+	AgentID       string          `json:"agentId,omitempty"`
+	EnterBehavior string          `json:"enterBehavior"`
+	Metadata      json.RawMessage `json:"metadata,omitempty"`
+}
+
+// APIKey authorises webhook traffic for a project. Only KeyHash (SHA-256 of
+// the key value) is stored. A nil AllowedChannels or AllowedFeatures means
+// "all allowed".
+type APIKey struct {
+	Meta
+	ProjectID       string          `json:"projectId"`
+	Name            string          `json:"name"`
+	KeyHash         string          `json:"-"`
+	KeyPreview      string          `json:"keyPreview"`
+	IsActive        bool            `json:"isActive"`
+	AllowedChannels []string        `json:"allowedChannels"`
+	AllowedFeatures []string        `json:"allowedFeatures"`
+	Metadata        json.RawMessage `json:"metadata,omitempty"`
+	LastUsedAt      *time.Time      `json:"lastUsedAt,omitempty"`
+}
+
+// Conversation statuses.
+const (
+	ConversationActive   = "active"
+	ConversationFinished = "finished"
+)
+
+// Conversation is one run of a stage with one user on one channel.
+// UserID is the sender address as Twilio gives it; ChannelAddress is the
+// number the user texted (the inbound To). Deadline is when it ends if no
+// inbound message arrives before; it survives restarts.
+type Conversation struct {
+	Meta
+	ProjectID         string          `json:"projectId"`
+	StageID           string          `json:"stageId"`
+	AgentID           string          `json:"agentId,omitempty"`
+	UserID            string          `json:"userId"`
+	ChannelProviderID string          `json:"channelProviderId"`
+	ChannelAddress    string          `json:"-"`
+	Status            string          `json:"status"`
+	StatusDetails     json.RawMessage `json:"statusDetails,omitempty"`
+	Metadata          json.RawMessage `json:"metadata,omitempty"`
+	Deadline          time.Time       `json:"deadline"`
+}
+
+// Conversation event types.
+const (
+	EventMessage           = "message"
+	EventConversationStart = "conversation_start"
+	EventConversationEnd   = "conversation_end"
+	EventError             = "error"
+	EventDelivery          = "delivery"
+	EventOptOut            = "opt_out"
+	EventOptIn             = "opt_in"
+)
+
+// Event is an entry in a conversation's history. Seq orders the events of
+// one conversation.
+type Event struct {
+	ID             int64           `json:"id"`
+	ConversationID string          `json:"conversationId"`
+	EventType      string          `json:"eventType"`
+	EventData      json.RawMessage `json:"eventData"`
+	CreatedAt      time.Time       `json:"createdAt"`
+}
+
+// MessageData is the EventData of an EventMessage event.
+type MessageData struct {
+	Role     string   `json:"role"` // "user" or "assistant"
+	Text     string   `json:"text"`
+	MediaURL []string `json:"mediaUrls,omitempty"`
+}
+
+// SessionKey identifies one sender's session: a sender texting two numbers
+// has two independent sessions.
+type SessionKey struct {
+	ProjectID         string
+	ChannelProviderID string
+	To                string // our number, as Twilio gives it
+	From              string // the sender, as Twilio gives it
+}
+
+// Inbound message states.
+const (
+	InboundPending = "pending" // committed, its turn not yet done
+	InboundDone    = "done"    // its turn is complete
+)
+
+// InboundMessage is a committed webhook delivery. ID orders messages by
+// commit; a pending message gets exactly one turn, across restarts.
+type InboundMessage struct {
+	ID               int64
+	ProviderID       string
+	MessageSID       string
+	IdempotencyToken string
+	ProjectID        string
+	StageID          string
+	AgentID          string
+	From             string
+	To               string
+	Body             string
+	MediaURLs        []string
+	ProfileName      string
+	ReceivedAt       time.Time
+	State            string
+	ConversationID   string
+
+	// CallbackBase is the public scheme://host the webhook was reached at,
+	// used to build status-callback URLs. It is not stored.
+	CallbackBase string
+}
+
+// Key returns the session key of m.
+func (m *InboundMessage) Key() SessionKey {
+	return SessionKey{ProjectID: m.ProjectID, ChannelProviderID: m.ProviderID, To: m.To, From: m.From}
+}
+
+// Outbox states.
+const (
+	OutboxPending = "pending" // written, not yet accepted by Twilio
+	OutboxSent    = "sent"    // Twilio accepted it (has a SID)
+	OutboxFailed  = "failed"  // permanently failed or retries exhausted
+	OutboxSkipped = "skipped" // not attempted (recipient opted out)
+)
+
+// OutboundMessage is one part of a reply in the outbox. Parts of one
+// conversation are sent in ID order.
+type OutboundMessage struct {
+	ID             int64
+	ProjectID      string
+	ConversationID string
+	ProviderID     string
+	From           string
+	To             string
+	Body           string
+	Part           int // 1-based part number
+	Parts          int
+	State          string
+	Attempts       int
+	ErrorCode      int
+	ErrorMessage   string
+	TwilioSID      string
+	DeliveryStatus string // from status callbacks: queued, sent, delivered, undelivered, failed, read
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// InboundResult is the outcome of committing one inbound message.
+type InboundResult struct {
+	ID        int64 // the stored message's ID (the original's, for a duplicate)
+	Duplicate bool  // same provider + MessageSid, or same idempotency token, seen before
+}
+
+// Turn is everything one AI turn writes, committed atomically: the events
+// it appends, the inbound messages it consumed, the outbox parts it adds,
+// and the conversation's new deadline.
+type Turn struct {
+	ConversationID string
+	InboundIDs     []int64
+	Events         []Event
+	Outbox         []*OutboundMessage // IDs are filled in on commit
+	Deadline       time.Time
+}
+
+// OutboxUpdate records a send attempt's result.
+type OutboxUpdate struct {
+	ID           int64
+	State        string
+	Attempts     int
+	ErrorCode    int
+	ErrorMessage string
+	TwilioSID    string
+}
+
+// Store persists everything. Implementations are safe for concurrent use.
+// Lookups of missing records return ENOTFOUND; version mismatches ECONFLICT.
+type Store interface {
+	// Ping checks that the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+
+	// Operators and tokens.
+	CountOperators(ctx context.Context) (int, error)
+	// CreateFirstOperator creates op only if no operator exists yet
+	// (atomically); otherwise ECONFLICT.
+	CreateFirstOperator(ctx context.Context, op *Operator) error
+	CreateOperator(ctx context.Context, op *Operator) error
+	GetOperator(ctx context.Context, id string) (*Operator, error)
+	ListOperators(ctx context.Context, opts ListOptions) ([]*Operator, int, error)
+	UpdateOperator(ctx context.Context, op *Operator, version int64) error
+	DeleteOperator(ctx context.Context, id string, version int64) error
+	CreateToken(ctx context.Context, t *Token) error
+	// GetToken returns the unexpired token with the hash, else ENOTFOUND.
+	GetToken(ctx context.Context, hash string, now time.Time) (*Token, error)
+	DeleteToken(ctx context.Context, hash string) error
+
+	// Providers.
+	CreateProvider(ctx context.Context, p *Provider) error
+	GetProvider(ctx context.Context, id string) (*Provider, error)
+	ListProviders(ctx context.Context, opts ListOptions) ([]*Provider, int, error)
+	UpdateProvider(ctx context.Context, p *Provider, version int64) error
+	DeleteProvider(ctx context.Context, id string, version int64) error
+
+	// Projects. Deleting a project deletes its agents, stages, keys and
+	// conversations.
+	CreateProject(ctx context.Context, p *Project) error
+	GetProject(ctx context.Context, id string) (*Project, error)
+	ListProjects(ctx context.Context, opts ListOptions) ([]*Project, int, error)
+	UpdateProject(ctx context.Context, p *Project, version int64) error
+	DeleteProject(ctx context.Context, id string, version int64) error
+
+	// Agents, scoped by project.
+	CreateAgent(ctx context.Context, a *Agent) error
+	GetAgent(ctx context.Context, projectID, id string) (*Agent, error)
+	ListAgents(ctx context.Context, projectID string, opts ListOptions) ([]*Agent, int, error)
+	UpdateAgent(ctx context.Context, a *Agent, version int64) error
+	DeleteAgent(ctx context.Context, projectID, id string, version int64) error
+
+	// Stages, scoped by project.
+	CreateStage(ctx context.Context, s *Stage) error
+	GetStage(ctx context.Context, projectID, id string) (*Stage, error)
+	ListStages(ctx context.Context, projectID string, opts ListOptions) ([]*Stage, int, error)
+	UpdateStage(ctx context.Context, s *Stage, version int64) error
+	DeleteStage(ctx context.Context, projectID, id string, version int64) error
+
+	// API keys. projectID "" lists keys of all projects.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
+	GetAPIKeyByHash(ctx context.Context, hash string) (*APIKey, error)
+	ListAPIKeys(ctx context.Context, projectID string, opts ListOptions) ([]*APIKey, int, error)
+	UpdateAPIKey(ctx context.Context, k *APIKey, version int64) error
+	DeleteAPIKey(ctx context.Context, id string, version int64) error
+
+	// Conversations.
+	// CreateConversation stores c (status active) and its conversation_start event.
+	CreateConversation(ctx context.Context, c *Conversation, start Event) error
+	GetConversation(ctx context.Context, projectID, id string) (*Conversation, error)
+	ListConversations(ctx context.Context, projectID string, opts ListOptions) ([]*Conversation, int, error)
+	DeleteConversation(ctx context.Context, projectID, id string, version int64) error
+	// ActiveConversation returns the active conversation of a session key, else ENOTFOUND.
+	ActiveConversation(ctx context.Context, key SessionKey) (*Conversation, error)
+	// EndConversation marks an active conversation finished with the
+	// given statusDetails and appends the end event; ending a conversation
+	// that is not active is a no-op.
+	EndConversation(ctx context.Context, id string, details json.RawMessage, end Event) error
+	// ListEvents returns a conversation's events in order.
+	ListEvents(ctx context.Context, conversationID string, opts ListOptions) ([]*Event, int, error)
+	// RecentMessages returns the last limit EventMessage events of a
+	// conversation, oldest first.
+	RecentMessages(ctx context.Context, conversationID string, limit int) ([]*Event, error)
+	// AppendEvents appends events to a conversation.
+	AppendEvents(ctx context.Context, events []Event) error
+
+	// Inbound messages (the durable inbox).
+	// CommitInbound stores a batch of messages in one transaction, setting
+	// each message's ID; a message whose (ProviderID, MessageSID) or
+	// non-empty IdempotencyToken was seen before is reported Duplicate and
+	// not stored again.
+	CommitInbound(ctx context.Context, msgs []*InboundMessage) ([]InboundResult, error)
+	// PendingInbound returns every pending inbound message in ID order.
+	PendingInbound(ctx context.Context) ([]*InboundMessage, error)
+
+	// CommitTurns commits a batch of turns, each atomically: events
+	// appended, inbound messages marked done (with their conversation),
+	// outbox rows inserted (IDs set), conversation deadline updated.
+	CommitTurns(ctx context.Context, turns []*Turn) error
+
+	// Outbox.
+	// PendingOutbox returns every pending outbox row in ID order.
+	PendingOutbox(ctx context.Context) ([]*OutboundMessage, error)
+	UpdateOutbox(ctx context.Context, u OutboxUpdate) error
+	GetOutbound(ctx context.Context, id int64) (*OutboundMessage, error)
+	// SetDeliveryStatus records a status callback for the message with
+	// that Twilio SID; it returns the row (ENOTFOUND if unknown).
+	SetDeliveryStatus(ctx context.Context, twilioSID, status string, errorCode int) (*OutboundMessage, error)
+	ListOutbound(ctx context.Context, conversationID string) ([]*OutboundMessage, error)
+
+	// Opt-outs, per channel provider and recipient address.
+	SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error
+	IsOptedOut(ctx context.Context, providerID, address string) (bool, error)
+}
