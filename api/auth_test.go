@@ -161,6 +161,10 @@ func TestLogout(t *testing.T) {
 	e.do("POST", "/api/auth/logout", access, map[string]any{"refreshToken": refresh}).want(http.StatusNoContent)
 	e.do("GET", "/api/projects", access, nil).wantError(http.StatusUnauthorized)
 	e.do("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": refresh}).wantError(http.StatusUnauthorized)
+	// Without a body only the access token goes.
+	other := e.login("admin", "admin-password")
+	e.do("POST", "/api/auth/logout", other, nil).want(http.StatusNoContent)
+	e.do("GET", "/api/projects", other, nil).wantError(http.StatusUnauthorized)
 }
 
 func TestMe(t *testing.T) {

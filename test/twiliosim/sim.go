@@ -684,6 +684,7 @@ func writeError(w http.ResponseWriter, status, code int, msg string) {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
+	b = append(b, '\n') // as json.Encoder writes it
 	if err != nil {
 		http.Error(w, "twiliosim: encode: "+err.Error(), http.StatusInternalServerError)
 		return
