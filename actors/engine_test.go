@@ -322,8 +322,9 @@ func TestExpiryRace(t *testing.T) {
 	const n = 300
 	for i := 0; i < n; i++ {
 		f.text("+15555550000", fmt.Sprint(i))
-		if i%7 == 0 {
-			time.Sleep(time.Duration(i%5) * time.Millisecond)
+		time.Sleep(time.Duration(i%7) * time.Millisecond)
+		if i%10 == 9 { // long enough for the session to expire
+			time.Sleep(30 * time.Millisecond)
 		}
 	}
 	checkFor(t, 20*time.Second, func() error {
@@ -348,9 +349,10 @@ func TestExpiryRace(t *testing.T) {
 		return nil
 	})
 	cs := f.conversations()
-	if len(cs) < 2 {
-		t.Logf("only %d conversations: the race was not exercised much", len(cs))
+	if len(cs) < 5 {
+		t.Fatalf("only %d conversations: the expiry race was not exercised", len(cs))
 	}
+	t.Logf("%d messages over %d conversations", n, len(cs))
 	users := 0
 	for _, c := range cs {
 		if c.Status != store.ConversationFinished {

@@ -334,8 +334,11 @@ func TestExpiryRaceEndToEnd(t *testing.T) {
 	const n = 150
 	for i := 0; i < n; i++ {
 		l.mustText(t, "+15551230006", fmt.Sprint(i))
-		if i%10 == 0 {
-			time.Sleep(time.Duration(i%7) * time.Millisecond)
+		// Pauses around the timeout make expiries race with deliveries.
+		// Every tenth pause is long enough for the session to expire.
+		time.Sleep(time.Duration(i%13) * time.Millisecond)
+		if i%10 == 9 {
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	got := l.waitReplies(t, "+15551230006", n, 30*time.Second)
@@ -370,6 +373,9 @@ func TestExpiryRaceEndToEnd(t *testing.T) {
 	}
 	if users != n {
 		t.Fatalf("%d user messages recorded across %d conversations, want %d", users, len(cs), n)
+	}
+	if len(cs) < 5 {
+		t.Fatalf("only %d conversations: the expiry race was not exercised", len(cs))
 	}
 	t.Logf("%d messages over %d conversations", n, len(cs))
 }

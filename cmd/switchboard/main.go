@@ -42,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serve(args, stdout, stderr)
+	case "phone":
+		return phone(args, os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "switchboard", version)
 		return 0
@@ -69,7 +71,8 @@ Environment:
 		fmt.Fprint(w, `Usage: switchboard [command]
 
 Commands:
-  serve     run the server (default)
+  serve     run the server (default); --demo sets up a demo line
+  phone     SMS/WhatsApp phone emulator in the terminal
   version   print the version
 
 Run 'switchboard serve --help' for the configuration.
@@ -80,9 +83,15 @@ Environment:
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprintf(stderr, "switchboard serve: unexpected argument %q\n", args[0])
-		return 2
+	demo := false
+	for _, a := range args {
+		switch a {
+		case "--demo", "-demo":
+			demo = true
+		default:
+			fmt.Fprintf(stderr, "switchboard serve: unexpected argument %q\n", a)
+			return 2
+		}
 	}
 	cfg, err := config.Load(os.LookupEnv)
 	if err != nil {
@@ -92,6 +101,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	m := NewMain(cfg, stdout, stderr)
+	m.Demo = demo
 	if err := m.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "switchboard:", err)
 		return 1

@@ -41,6 +41,8 @@ type Main struct {
 	metrics *http.Server
 	// Addr is the address the server listens on, known after Run.
 	Addr string
+	// Demo makes Run set up the demo line (see demo.go) once listening.
+	Demo bool
 }
 
 // NewMain returns a Main for cfg; logs go to stderr.
@@ -160,6 +162,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.log.Info("switchboard listening", "addr", m.Addr, "store", db, "session_timeout", cfg.SessionTimeout)
 	fmt.Fprintf(m.stdout, "switchboard: listening on http://%s\n", m.Addr)
+	if m.Demo {
+		if err := m.setupDemo(ctx); err != nil {
+			return fmt.Errorf("demo setup: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -177,9 +177,12 @@ func ClassifyStatus(status, code int) Class {
 // of the request reached the network, which makes a retry safe.
 type notWrittenError struct{ err error }
 
+// Error implements error.
 func (e *notWrittenError) Error() string {
 	return "twilio: request not sent: " + e.err.Error()
 }
+
+// Unwrap returns the transport's error.
 func (e *notWrittenError) Unwrap() error { return e.err }
 
 // classifyTransport classifies an error that carries no Twilio answer.

@@ -270,7 +270,7 @@ func countingTransport(dials *atomic.Int64) *http.Transport {
 // TestSendReusesConnections checks that error answers, which twilio-go never
 // closes, and successes both give their connection back to the pool.
 func TestSendReusesConnections(t *testing.T) {
-	sim := startSim(t, twiliosim.Options{})
+	sim := startSim(t, twiliosim.Options{PadResponses: 8 << 10})
 	var dials atomic.Int64
 	tr := countingTransport(&dials)
 	t.Cleanup(tr.CloseIdleConnections)

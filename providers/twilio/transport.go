@@ -11,7 +11,8 @@ import (
 	"sync/atomic"
 )
 
-// maxErrorBody bounds how much of an error answer is kept.
+// maxErrorBody bounds how much of an error answer is kept, and how much of
+// an answer is drained on close to keep its connection.
 const maxErrorBody = 64 << 10
 
 // boundTransport is the per-call RoundTripper the Sender gives twilio-go: it
@@ -83,6 +84,6 @@ type drainCloser struct{ io.ReadCloser }
 
 // Close implements io.Closer.
 func (d *drainCloser) Close() error {
-	_, _ = io.CopyN(io.Discard, d.ReadCloser, 4<<10)
+	_, _ = io.CopyN(io.Discard, d.ReadCloser, maxErrorBody)
 	return d.ReadCloser.Close()
 }

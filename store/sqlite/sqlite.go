@@ -58,6 +58,7 @@ type options struct {
 	synchronous string
 	busyTimeout time.Duration
 	readers     int
+	cacheKiB    int
 }
 
 // Option tunes Open.
@@ -81,10 +82,17 @@ func WithReaders(n int) Option {
 	return func(o *options) { o.readers = n }
 }
 
+// WithWriterCache sets the page cache of the writer connection in KiB
+// (default 64 MiB): the hot path rewrites index pages of many
+// conversations, and re-reading them from the file costs system calls.
+func WithWriterCache(kib int) Option {
+	return func(o *options) { o.cacheKiB = kib }
+}
+
 // Open opens (creating it and its folder if needed) the SQLite database at
 // path and applies the pending migrations.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	o := options{synchronous: "FULL", busyTimeout: 5 * time.Second, readers: max(4, runtime.GOMAXPROCS(0))}
+	o := options{synchronous: "FULL", busyTimeout: 5 * time.Second, readers: max(4, runtime.GOMAXPROCS(0)), cacheKiB: 64 << 10}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -107,10 +115,19 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	common.Add("_pragma", "foreign_keys(1)")
 	common.Add("_pragma", "synchronous("+strings.ToUpper(o.synchronous)+")")
 
+	// The path goes into a file: URI, escaped so that '#', '?' and '%' in
+	// it are not taken for URI syntax.
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	uri := (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs), OmitHost: true}).String()
+
 	wq := cloneValues(common)
 	wq.Add("_pragma", "journal_mode(WAL)")
+	wq.Add("_pragma", "cache_size(-"+strconv.Itoa(o.cacheKiB)+")")
 	wq.Set("_txlock", "immediate")
-	writer, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
+	writer, err := sql.Open("sqlite", uri+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -133,7 +150,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 
 	rq := cloneValues(common)
 	rq.Add("_pragma", "query_only(1)")
-	reader, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	reader, err := sql.Open("sqlite", uri+"?"+rq.Encode())
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

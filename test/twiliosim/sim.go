@@ -68,6 +68,10 @@ type Options struct {
 	// HoldTimeout is how long a timeout fault holds a request before giving
 	// up with a 504 (default 60 s). Close releases held requests at once.
 	HoldTimeout time.Duration
+	// PadResponses appends this many spaces (valid JSON white space) to
+	// every JSON answer, which exercises clients that stop reading at the end
+	// of the JSON value and so may pin or lose their connection.
+	PadResponses int
 	// Logger receives callback failures (default: discarded).
 	Logger *slog.Logger
 }
@@ -423,7 +427,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Twilio-Request-Id", newSID("RQ"))
 	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
 	if !ok {
-		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
+		s.writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 		return
 	}
 	sid, resource, _ := strings.Cut(rest, "/")
@@ -433,9 +437,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(resource, "Messages/") && strings.HasSuffix(resource, ".json") && r.Method == http.MethodGet:
 		s.fetchMessage(w, r, sid, strings.TrimSuffix(strings.TrimPrefix(resource, "Messages/"), ".json"))
 	case resource == "Messages.json" || strings.HasPrefix(resource, "Messages/"):
-		writeError(w, http.StatusMethodNotAllowed, 20004, "Method not allowed")
+		s.writeError(w, http.StatusMethodNotAllowed, 20004, "Method not allowed")
 	default:
-		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
+		s.writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 	}
 }
 
@@ -447,7 +451,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, sid string
 	s.mu.Unlock()
 	if !hasAuth || !known || user != sid || pass != token {
 		s.recordFailure(Attempt{AccountSID: sid, Status: http.StatusUnauthorized, Code: 20003})
-		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+		s.writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
 		return "", false
 	}
 	return token, true
@@ -459,10 +463,10 @@ func (s *Server) fetchMessage(w http.ResponseWriter, r *http.Request, sid, msgSI
 	}
 	m, ok := s.Message(msgSID)
 	if !ok || m.AccountSID != sid {
-		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
+		s.writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 		return
 	}
-	writeJSON(w, http.StatusOK, messageJSON(m))
+	s.writeJSON(w, http.StatusOK, messageJSON(m))
 }
 
 // createMessage handles POST Messages.json.
@@ -483,6 +487,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 	latency := s.latency
 	s.mu.Unlock()
 	if latency > 0 && !s.pause(r.Context(), latency) {
+		abort(r)
 		return
 	}
 
@@ -566,7 +571,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 	if hook != nil {
 		hook(cloneMessage(m))
 	}
-	writeJSON(w, http.StatusCreated, messageJSON(m))
+	s.writeJSON(w, http.StatusCreated, messageJSON(m))
 
 	if s.opts.Callbacks && m.StatusCallback != "" {
 		job := callbackJob{msg: m, token: token, errorCode: deliveryCode}
@@ -622,7 +627,17 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request, att Attempt) {
 	att.Status, att.Code, att.Injected = http.StatusGatewayTimeout, 0, true
 	s.recordFailure(att)
 	if s.pause(r.Context(), s.opts.HoldTimeout) {
-		writeError(w, http.StatusGatewayTimeout, 20504, "Gateway timeout")
+		s.writeError(w, http.StatusGatewayTimeout, 20504, "Gateway timeout")
+		return
+	}
+	abort(r)
+}
+
+// abort drops the connection of a request the server gives up on while the
+// client still waits (Close), so that it never reads an empty 200.
+func abort(r *http.Request) {
+	if r.Context().Err() == nil {
+		panic(http.ErrAbortHandler)
 	}
 }
 
@@ -630,7 +645,7 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request, att Attempt) {
 func (s *Server) reject(w http.ResponseWriter, att Attempt, status, code int, msg string, injected bool) {
 	att.Status, att.Code, att.Injected = status, code, injected
 	s.recordFailure(att)
-	writeError(w, status, code, msg)
+	s.writeError(w, status, code, msg)
 }
 
 func (s *Server) recordFailure(att Attempt) {
@@ -673,8 +688,8 @@ type twilioError struct {
 	Status   int    `json:"status"`
 }
 
-func writeError(w http.ResponseWriter, status, code int, msg string) {
-	writeJSON(w, status, twilioError{
+func (s *Server) writeError(w http.ResponseWriter, status, code int, msg string) {
+	s.writeJSON(w, status, twilioError{
 		Code:     code,
 		Message:  msg,
 		MoreInfo: "https://www.twilio.com/docs/errors/" + strconv.Itoa(code),
@@ -682,12 +697,15 @@ func writeError(w http.ResponseWriter, status, code int, msg string) {
 	})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
-	b = append(b, '\n') // as json.Encoder writes it
 	if err != nil {
 		http.Error(w, "twiliosim: encode: "+err.Error(), http.StatusInternalServerError)
 		return
+	}
+	b = append(b, '\n') // as json.Encoder writes it
+	if s.opts.PadResponses > 0 {
+		b = append(b, strings.Repeat(" ", s.opts.PadResponses)...)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
