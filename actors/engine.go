@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/providers"
 	"switchboard/providers/llm"
@@ -64,6 +65,8 @@ type Options struct {
 	Shards             int           // registry actors (default 2×GOMAXPROCS)
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Registerer receives the engine's metrics (nil: none).
+	Registerer prometheus.Registerer
 }
 
 // Engine runs the sessions. It is the only way the rest of the program
@@ -76,10 +79,11 @@ type Engine struct {
 	seed   maphash.Seed
 
 	inbox *batcher[*store.InboundMessage, store.InboundResult]
-	turns *batcher[*store.Turn, struct{}]
+	turns *batcher[*store.Turn, error]
 	out   *outbound
 	live  *liveSessions
 	cfg   *configCache
+	m     *metrics
 
 	pending  atomic.Int64 // delivered inbound messages whose turn is not complete
 	closing  atomic.Bool
@@ -140,10 +144,21 @@ func New(opts Options) (*Engine, error) {
 		return opts.Logger.With("component", "protoactor")
 	}))
 	e.inbox = newBatcher(256, opts.Store.CommitInbound)
-	e.turns = newBatcher(256, func(ctx context.Context, ts []*store.Turn) ([]struct{}, error) {
-		return make([]struct{}, len(ts)), opts.Store.CommitTurns(ctx, ts)
+	e.turns = newBatcher(256, func(ctx context.Context, ts []*store.Turn) ([]error, error) {
+		err := opts.Store.CommitTurns(ctx, ts)
+		if err == nil || len(ts) == 1 {
+			return make([]error, len(ts)), err
+		}
+		// One bad turn (say, its conversation was deleted) must not fail
+		// the others that shared its transaction: commit them one by one.
+		errs := make([]error, len(ts))
+		for i, t := range ts {
+			errs[i] = opts.Store.CommitTurns(ctx, []*store.Turn{t})
+		}
+		return errs, nil
 	})
 	e.out = newOutbound(e)
+	e.m = newMetrics(opts.Registerer, e)
 
 	// A failing registry resumes with its map intact: restarting it would
 	// stop every session it supervises.
@@ -171,7 +186,9 @@ func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.Inb
 	if m.ReceivedAt.IsZero() {
 		m.ReceivedAt = e.opts.Now().UTC()
 	}
+	start := time.Now()
 	res, err := e.inbox.do(ctx, m)
+	e.m.storeOp("commit_inbound", start)
 	if err != nil {
 		return res, err
 	}

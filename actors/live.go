@@ -26,8 +26,9 @@ type SessionStats struct {
 // actor. Counters read by the metrics walk are atomic; everything else is
 // touched only by the session actor.
 type sessionState struct {
-	id  string
-	key store.SessionKey
+	id      string
+	key     store.SessionKey
+	created int64 // unix nanoseconds
 
 	messagesIn  atomic.Uint64
 	messagesOut atomic.Uint64

@@ -46,7 +46,7 @@ func (o *outbound) limiter(from string) *rate.Limiter {
 // sendRows sends a turn's outbox rows in order and returns how many were
 // accepted by Twilio. After an opt-out error the remaining parts are
 // skipped.
-func (e *Engine) sendRows(ctx context.Context, cfg *providers.TwilioConfig, rows []*store.OutboundMessage, cbBase string) int {
+func (e *Engine) sendRows(ctx context.Context, cfg *providers.TwilioConfig, rows []*store.OutboundMessage, cbBase string, received time.Time) int {
 	sent := 0
 	optedOut := false
 	for _, r := range rows {
@@ -64,14 +64,18 @@ func (e *Engine) sendRows(ctx context.Context, cfg *providers.TwilioConfig, rows
 		upd, out := e.out.send(ctx, *cfg, r, statusCallback(cbBase, r.ProviderID))
 		if out {
 			optedOut = true
+			e.m.optOut()
 			if err := e.opts.Store.SetOptOut(ctx, r.ProviderID, r.To, true); err != nil {
 				e.log.Error("record opt-out", "conversation_id", r.ConversationID, "err", err)
 			}
 		}
-		e.finishRow(ctx, r, upd)
 		if upd.State == store.OutboxSent {
+			if sent == 0 && !received.IsZero() {
+				e.m.reply(e.opts.Now().Sub(received))
+			}
 			sent++
 		}
+		e.finishRow(ctx, r, upd)
 	}
 	return sent
 }
@@ -87,13 +91,17 @@ func (e *Engine) resumeSends(rows []*store.OutboundMessage) {
 		e.log.Error("resume sends: channel provider", "err", err)
 		cfg = nil
 	}
-	e.sendRows(ctx, cfg, rows, e.opts.PublicBaseURL)
+	e.sendRows(ctx, cfg, rows, e.opts.PublicBaseURL, time.Time{})
 }
 
 // finishRow stores a send's final state on its row and as a delivery event.
 func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u store.OutboxUpdate) {
 	r.State, r.Attempts, r.ErrorCode, r.TwilioSID = u.State, u.Attempts, u.ErrorCode, u.TwilioSID
-	if err := e.opts.Store.UpdateOutbox(ctx, u); err != nil {
+	e.m.send(u.State, u.ErrorCode)
+	start := time.Now()
+	err := e.opts.Store.UpdateOutbox(ctx, u)
+	e.m.storeOp("update_outbox", start)
+	if err != nil {
 		e.log.Error("update outbox", "conversation_id", r.ConversationID, "outbox_id", r.ID, "err", err)
 	}
 	data := map[string]any{"outboxId": r.ID, "state": u.State, "attempts": u.Attempts, "part": r.Part, "parts": r.Parts}
@@ -144,6 +152,7 @@ func (o *outbound) send(ctx context.Context, cfg providers.TwilioConfig, r *stor
 			upd.State = store.OutboxFailed
 			return upd, f.OptedOut
 		}
+		e.m.retry()
 		e.log.Debug("send retry", "conversation_id", r.ConversationID, "attempt", upd.Attempts, "error_code", f.Code, "err", f.Message)
 		if !sleepCtx(ctx, o.backoff(upd.Attempts)) {
 			upd.State = store.OutboxFailed

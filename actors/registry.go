@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"switchboard/store"
@@ -70,7 +72,7 @@ func (r *registry) forward(ctx actor.Context, ent *regEntry, m any) {
 }
 
 func (r *registry) spawn(ctx actor.Context, key store.SessionKey) *regEntry {
-	st := &sessionState{id: store.NewID("sess_"), key: key}
+	st := &sessionState{id: store.NewID("sess_"), key: key, created: time.Now().UnixNano()}
 	e := r.e
 	props := actor.PropsFromProducer(func() actor.Actor { return &session{e: e, s: st} })
 	// Unnamed spawn: a successor never collides with a stopping predecessor.
@@ -79,6 +81,7 @@ func (r *registry) spawn(ctx actor.Context, key store.SessionKey) *regEntry {
 	r.byKey[key] = ent
 	r.byPID[pid.Id] = ent
 	e.live.add(st)
+	e.m.sessionStarted()
 	return ent
 }
 
@@ -111,6 +114,7 @@ func (r *registry) onTerminated(ctx actor.Context, m *actor.Terminated) {
 		delete(r.byKey, key)
 	}
 	r.e.live.remove(ent.state)
+	r.e.m.sessionEnded(time.Duration(time.Now().UnixNano()-ent.state.created), ent.stopping)
 	if !ent.stopping {
 		// Stopped by its supervisor after repeated failures: what it had
 		// queued stays pending in the store and is retried on restart.

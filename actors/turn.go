@@ -108,12 +108,14 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 		if err := e.opts.Store.SetOptOut(ctx, in.key.ChannelProviderID, to, true); err != nil {
 			e.log.Error("turn: record opt-out", "session_id", in.sessionID, "err", err)
 		}
+		e.m.optOut()
 		turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventOptOut, map[string]string{"keyword": kw}, now))
 		endReason = "opt_out"
 	case len(in.msgs) == 1 && optInWords[kw]:
 		if err := e.opts.Store.SetOptOut(ctx, in.key.ChannelProviderID, to, false); err != nil {
 			e.log.Error("turn: record opt-in", "session_id", in.sessionID, "err", err)
 		}
+		e.m.optIn()
 		turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventOptIn, map[string]string{"keyword": kw}, now))
 	case len(in.msgs) == 1 && helpWords[kw]:
 		// Twilio answers HELP itself on long codes.
@@ -162,30 +164,48 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 			turn.Outbox = append(turn.Outbox, row)
 		}
 	}
-	if !e.commitTurn(ctx, in.sessionID, turn) {
+	if ok, gone := e.commitTurn(ctx, in.sessionID, turn); !ok {
+		if gone {
+			out.conv = nil
+		}
 		return out
 	}
 	if endReason != "" {
 		e.endConversation(ctx, conv.id, endReason)
 		out.conv = nil
 	}
-	out.replies = e.sendRows(ctx, twCfg, turn.Outbox, cbBase)
+	out.replies = e.sendRows(ctx, twCfg, turn.Outbox, cbBase, first.ReceivedAt)
 	return out
 }
 
 // commitTurn commits through the group committer, retrying a failing
 // database for a while. It reports whether the turn was committed; if not,
-// the messages stay pending and are retried on the next start.
-func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn) bool {
+// the messages stay pending and are retried on the next start. If the
+// conversation was deleted meanwhile, the messages are consumed without it
+// and convGone is set.
+func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn) (committed, convGone bool) {
 	delay := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		_, err := e.turns.do(ctx, t)
+		start := time.Now()
+		itemErr, err := e.turns.do(ctx, t)
+		e.m.storeOp("commit_turns", start)
 		if err == nil {
-			return true
+			err = itemErr
+		}
+		if err == nil {
+			return !convGone, convGone
+		}
+		if store.ErrorCode(err) == store.ENOTFOUND && t.ConversationID != "" {
+			// The conversation was deleted under the turn: consume the
+			// messages without it.
+			e.log.Warn("turn: conversation gone; messages consumed", "session_id", sessionID, "conversation_id", t.ConversationID)
+			t = &store.Turn{InboundIDs: t.InboundIDs}
+			convGone = true
+			continue
 		}
 		if attempt >= 8 || errors.Is(err, errBatcherClosed) {
 			e.log.Error("turn: commit failed; messages stay pending", "session_id", sessionID, "err", err)
-			return false
+			return false, convGone
 		}
 		time.Sleep(delay)
 		delay = min(2*delay, 2*time.Second)
@@ -328,10 +348,12 @@ func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID st
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			reply, err = "", fmt.Errorf("llm provider %s panicked: %v", prov.ID, r)
 		}
+		e.m.llmCall(prov.APIType, time.Since(start), err)
 	}()
 	return client.Complete(cctx, req)
 }

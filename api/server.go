@@ -139,6 +139,7 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, get, "/projects/{projectId}/conversations", perm(entConversation, actRead), s.listConversations)
 	s.route(a, get, "/projects/{projectId}/conversations/{id}", perm(entConversation, actRead), s.getConversation)
 	s.route(a, get, "/projects/{projectId}/conversations/{id}/events", perm(entConversation, actRead), s.listEvents)
+	s.route(a, get, "/projects/{projectId}/conversations/{id}/messages", perm(entConversation, actRead), s.listOutbound)
 	s.route(a, del, "/projects/{projectId}/conversations/{id}", perm(entConversation, actDelete), s.deleteConversation)
 
 	r.PathPrefix("/api").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {

@@ -414,6 +414,10 @@ type Store interface {
 	// CommitTurns commits a batch of turns, each atomically: events
 	// appended, inbound messages marked done (with their conversation),
 	// outbox rows inserted (IDs set), conversation deadline updated.
+	// A bare turn (ConversationID "") only marks its InboundIDs done, with
+	// an empty conversation, and touches no conversation; one that carries
+	// Events or Outbox is EINVALID. A turn naming a missing conversation
+	// fails the whole batch with ENOTFOUND and nothing is committed.
 	CommitTurns(ctx context.Context, turns []*Turn) error
 
 	// Outbox.

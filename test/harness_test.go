@@ -414,3 +414,6 @@ func newSim(t *testing.T, opts twiliosim.Options) *twiliosim.Server {
 	t.Cleanup(sim.Close)
 	return sim
 }
+
+// httpClient is the tests' HTTP client.
+var httpClient = &http.Client{Timeout: 30 * time.Second}

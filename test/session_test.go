@@ -31,13 +31,16 @@ func TestSMSHappyPath(t *testing.T) {
 	if len(cs) != 1 || cs[0].UserID != "+15551234567" || cs[0].Status != "active" || cs[0].StageID != l.StageID {
 		t.Fatalf("conversations %+v", cs)
 	}
-	var kinds []string
-	for _, e := range l.events(t, cs[0].ID) {
-		kinds = append(kinds, e.EventType)
-	}
-	if strings.Join(kinds, ",") != "conversation_start,message,message,delivery" {
-		t.Fatalf("events %v", kinds)
-	}
+	checkFor(t, 10*time.Second, func() error {
+		var kinds []string
+		for _, e := range l.events(t, cs[0].ID) {
+			kinds = append(kinds, e.EventType)
+		}
+		if strings.Join(kinds, ",") != "conversation_start,message,message,delivery" {
+			return fmt.Errorf("events %v", kinds)
+		}
+		return nil
+	})
 }
 
 func TestWhatsAppHappyPath(t *testing.T) {
@@ -149,7 +152,9 @@ func TestWebhookRejections(t *testing.T) {
 	}
 	with := func(k, v string) url.Values { q := base(); q.Set(k, v); return q }
 	without := func(k string) url.Values { q := base(); q.Del(k); return q }
-	params := func() url.Values { return twiliosim.InboundParamsFor(l.AccountSID, "+15551230003", l.Number, "hi", twiliosim.NewMessageSID()) }
+	params := func() url.Values {
+		return twiliosim.InboundParamsFor(l.AccountSID, "+15551230003", l.Number, "hi", twiliosim.NewMessageSID())
+	}
 
 	cases := []struct {
 		name   string

@@ -97,10 +97,12 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxConcurrentSends: cfg.MaxConcurrentSends,
 		SendMaxAttempts:    cfg.SendMaxAttempts,
 		SendTimeout:        cfg.SendTimeout,
+		Registerer:         reg,
 	})
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(m.engine.NewSessionCollector(cfg.MetricsSessionSeriesMax))
 	in, out, err := m.engine.Recover(ctx)
 	if err != nil {
 		return err

@@ -235,20 +235,11 @@ func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Messa
 	case msg.Body == "" && len(msg.MediaURLs) == 0:
 		return Result{}, &SendError{Code: CodeBodyRequired, Class: ClassPermanent, Message: "a body or media is required"}
 	}
-	e := s.client(cfg)
-	if e.err != nil {
-		return Result{}, &SendError{Class: ClassPermanent, Message: e.err.Error(), Err: e.err}
+	api, bt, cancel, serr := s.begin(ctx, cfg)
+	if serr != nil {
+		return Result{}, serr
 	}
-	if err := ctx.Err(); err != nil {
-		return Result{}, &SendError{Class: ClassRetryable, Message: "not sent: " + err.Error(), Err: err}
-	}
-
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	bt := &boundTransport{ctx: ctx, base: e.base, next: s.rt}
-	c := e.tmpl // a copy: credentials shared, http.Client per call
-	c.HTTPClient = &http.Client{Transport: bt, CheckRedirect: noRedirect}
-	api := openapi.NewApiService(&twclient.RequestHandler{Client: &c})
 
 	params := &openapi.CreateMessageParams{}
 	params.SetPathAccountSid(cfg.AccountSID)
@@ -282,6 +273,27 @@ func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Messa
 		return res, &SendError{Status: bt.status, Class: ClassUnknown, Message: "answer carries no message sid"}
 	}
 	return res, nil
+}
+
+// begin prepares one REST call with the provider cfg: a twilio-go API
+// service whose http.Client is bound, through a fresh boundTransport, to ctx
+// bounded by the Sender's Timeout. The caller must call cancel when the call
+// is over, and reads the transport's status when classifying errors. The
+// transport is per call so that its status and written flag describe this
+// call alone.
+func (s *Sender) begin(ctx context.Context, cfg providers.TwilioConfig) (*openapi.ApiService, *boundTransport, context.CancelFunc, *SendError) {
+	e := s.client(cfg)
+	if e.err != nil {
+		return nil, nil, nil, &SendError{Class: ClassPermanent, Message: e.err.Error(), Err: e.err}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, nil, &SendError{Class: ClassRetryable, Message: "not sent: " + err.Error(), Err: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	bt := &boundTransport{ctx: ctx, base: e.base, next: s.rt}
+	c := e.tmpl // a copy: credentials shared, http.Client per call
+	c.HTTPClient = &http.Client{Transport: bt, CheckRedirect: noRedirect}
+	return openapi.NewApiService(&twclient.RequestHandler{Client: &c}), bt, cancel, nil
 }
 
 // sendError turns what twilio-go returned into a *SendError.

@@ -15,7 +15,7 @@ import (
 
 const (
 	inboundCols  = `id, provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id, from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id`
-	outboundCols = `id, conversation_id, provider_id, from_address, to_address, body, part, parts, state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at`
+	outboundCols = `id, project_id, conversation_id, provider_id, from_address, to_address, body, part, parts, state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at`
 	eventCols    = `id, conversation_id, event_type, event_data, created_at`
 	convCols     = `id, project_id, stage_id, agent_id, user_id, channel_provider_id, channel_address, status, status_details, metadata, deadline, created_at, updated_at, version`
 )
@@ -30,9 +30,9 @@ var (
 	sqlDupByToken  = `SELECT id FROM inbound_messages WHERE idempotency_token = $1 AND idempotency_token <> ''`
 	sqlInsEvent    = `INSERT INTO events (conversation_id, event_type, event_data, created_at) VALUES ($1, $2, $3, $4) RETURNING id`
 	sqlDoneInbound = `UPDATE inbound_messages SET state = 'done', conversation_id = $1 WHERE id = $2`
-	sqlInsOutbound = `INSERT INTO outbound_messages (conversation_id, provider_id, from_address, to_address, body, part, parts,
+	sqlInsOutbound = `INSERT INTO outbound_messages (project_id, conversation_id, provider_id, from_address, to_address, body, part, parts,
 		state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`
 	sqlTouchConv    = `UPDATE conversations SET deadline = COALESCE($1::timestamptz, deadline), updated_at = $2 WHERE id = $3`
 	sqlUpdateOutbox = `UPDATE outbound_messages SET state = $1, attempts = $2, error_code = $3, error_message = $4, twilio_sid = $5, updated_at = $6 WHERE id = $7`
 )
@@ -363,21 +363,38 @@ func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, erro
 	return queryAll(ctx, rb(db.pool), "pending inbound", `SELECT `+inboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanInbound)
 }
 
+// checkTurns rejects a bare turn (no conversation) that carries events or
+// outbox rows: they would belong to no conversation.
+func checkTurns(turns []*store.Turn) error {
+	for _, turn := range turns {
+		if turn.ConversationID == "" && (len(turn.Events) > 0 || len(turn.Outbox) > 0) {
+			return store.Errorf(store.EINVALID, "a turn without a conversation may not carry events or outbox rows")
+		}
+	}
+	return nil
+}
+
 // CommitTurns commits turns in one transaction whose statements go out as
 // one pipeline. A turn whose conversation does not exist is ENOTFOUND and
-// nothing is committed.
+// nothing is committed. A bare turn (no ConversationID) only marks its
+// inbound messages done.
 func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	if len(turns) == 0 {
 		return nil
 	}
+	if err := checkTurns(turns); err != nil {
+		return err
+	}
 	t := now()
 	b := &pgx.Batch{}
 	for _, turn := range turns {
-		var deadline *time.Time
-		if !turn.Deadline.IsZero() {
-			deadline = &turn.Deadline
+		if turn.ConversationID != "" {
+			var deadline *time.Time
+			if !turn.Deadline.IsZero() {
+				deadline = &turn.Deadline
+			}
+			b.Queue(sqlTouchConv, deadline, t, turn.ConversationID)
 		}
-		b.Queue(sqlTouchConv, deadline, t, turn.ConversationID)
 		for i := range turn.Events {
 			e := &turn.Events[i]
 			if e.ConversationID == "" {
@@ -395,9 +412,12 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 			if o.State == "" {
 				o.State = store.OutboxPending
 			}
-			b.Queue(sqlInsOutbound, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
+			b.Queue(sqlInsOutbound, o.ProjectID, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
 				o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, t, t)
 		}
+	}
+	if b.Len() == 0 {
+		return nil // only bare turns without inbound messages
 	}
 	// An explicit transaction: a missing conversation is only seen as zero
 	// rows updated, after the pipeline ran, and must undo the whole batch.
@@ -421,12 +441,14 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 
 func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 	for _, turn := range turns {
-		res, err := br.Exec()
-		if err != nil {
-			return fmt.Errorf("postgres: commit turns: %w", err)
-		}
-		if res.RowsAffected() == 0 {
-			return notFound("conversation", turn.ConversationID)
+		if turn.ConversationID != "" {
+			res, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("postgres: commit turns: %w", err)
+			}
+			if res.RowsAffected() == 0 {
+				return notFound("conversation", turn.ConversationID)
+			}
 		}
 		for i := range turn.Events {
 			if err := br.QueryRow().Scan(&turn.Events[i].ID); err != nil {
@@ -455,7 +477,7 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 func scanOutbound(s scanner) (*store.OutboundMessage, error) {
 	var o store.OutboundMessage
 	var c, u time.Time
-	if err := s.Scan(&o.ID, &o.ConversationID, &o.ProviderID, &o.From, &o.To, &o.Body, &o.Part, &o.Parts, &o.State,
+	if err := s.Scan(&o.ID, &o.ProjectID, &o.ConversationID, &o.ProviderID, &o.From, &o.To, &o.Body, &o.Part, &o.Parts, &o.State,
 		&o.Attempts, &o.ErrorCode, &o.ErrorMessage, &o.TwilioSID, &o.DeliveryStatus, &c, &u); err != nil {
 		return nil, err
 	}

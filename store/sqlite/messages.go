@@ -14,7 +14,7 @@ import (
 
 const (
 	inboundCols  = `id, provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id, from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id`
-	outboundCols = `id, conversation_id, provider_id, from_address, to_address, body, part, parts, state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at`
+	outboundCols = `id, project_id, conversation_id, provider_id, from_address, to_address, body, part, parts, state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at`
 	eventCols    = `id, conversation_id, event_type, event_data, created_at`
 	convCols     = `id, project_id, stage_id, agent_id, user_id, channel_provider_id, channel_address, status, status_details, metadata, deadline, created_at, updated_at, version`
 )
@@ -34,9 +34,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.dupByToken, `SELECT id FROM inbound_messages WHERE idempotency_token = ? AND idempotency_token <> ''`},
 		{&db.insEvent, `INSERT INTO events (conversation_id, event_type, event_data, created_at) VALUES (?, ?, ?, ?)`},
 		{&db.doneInbound, `UPDATE inbound_messages SET state = 'done', conversation_id = ? WHERE id = ?`},
-		{&db.insOutbound, `INSERT INTO outbound_messages (conversation_id, provider_id, from_address, to_address, body, part, parts,
+		{&db.insOutbound, `INSERT INTO outbound_messages (project_id, conversation_id, provider_id, from_address, to_address, body, part, parts,
 			state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&db.touchConv, `UPDATE conversations SET deadline = COALESCE(?, deadline), updated_at = ? WHERE id = ?`},
 		{&db.updateOutbox, `UPDATE outbound_messages SET state = ?, attempts = ?, error_code = ?, error_message = ?, twilio_sid = ?, updated_at = ? WHERE id = ?`},
 	} {
@@ -337,28 +337,47 @@ func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, erro
 	return queryAll(ctx, db.reader, "pending inbound", `SELECT `+inboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanInbound)
 }
 
+// checkTurns rejects a bare turn (no conversation) that carries events or
+// outbox rows: they would belong to no conversation.
+func checkTurns(turns []*store.Turn) error {
+	for _, turn := range turns {
+		if turn.ConversationID == "" && (len(turn.Events) > 0 || len(turn.Outbox) > 0) {
+			return store.Errorf(store.EINVALID, "a turn without a conversation may not carry events or outbox rows")
+		}
+	}
+	return nil
+}
+
 // CommitTurns commits turns in one transaction with the prepared
 // statements of the hot path. A turn whose conversation does not exist is
-// ENOTFOUND and nothing is committed.
+// ENOTFOUND and nothing is committed. A bare turn (no ConversationID) only
+// marks its inbound messages done.
 func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	if len(turns) == 0 {
 		return nil
 	}
+	if err := checkTurns(turns); err != nil {
+		return err
+	}
 	return db.inTx(ctx, "commit turns", func(tx *sql.Tx) error {
-		touch := tx.StmtContext(ctx, db.touchConv)
-		var insEvent, done, insOut *sql.Stmt
+		var touch, insEvent, done, insOut *sql.Stmt
 		t := now()
 		for _, turn := range turns {
-			var deadline any
-			if !turn.Deadline.IsZero() {
-				deadline = micros(turn.Deadline)
-			}
-			res, err := touch.ExecContext(ctx, deadline, micros(t), turn.ConversationID)
-			if err != nil {
-				return fmt.Errorf("sqlite: commit turns: %w", err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return notFound("conversation", turn.ConversationID)
+			if turn.ConversationID != "" {
+				if touch == nil {
+					touch = tx.StmtContext(ctx, db.touchConv)
+				}
+				var deadline any
+				if !turn.Deadline.IsZero() {
+					deadline = micros(turn.Deadline)
+				}
+				res, err := touch.ExecContext(ctx, deadline, micros(t), turn.ConversationID)
+				if err != nil {
+					return fmt.Errorf("sqlite: commit turns: %w", err)
+				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					return notFound("conversation", turn.ConversationID)
+				}
 			}
 			for i := range turn.Events {
 				if insEvent == nil {
@@ -391,7 +410,7 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 					o.State = store.OutboxPending
 				}
 				o.CreatedAt, o.UpdatedAt = t, t
-				res, err := insOut.ExecContext(ctx, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
+				res, err := insOut.ExecContext(ctx, o.ProjectID, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
 					o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, micros(t), micros(t))
 				if err != nil {
 					return fmt.Errorf("sqlite: commit turns: insert outbox: %w", err)
@@ -410,7 +429,7 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 func scanOutbound(s scanner) (*store.OutboundMessage, error) {
 	var o store.OutboundMessage
 	var c, u int64
-	if err := s.Scan(&o.ID, &o.ConversationID, &o.ProviderID, &o.From, &o.To, &o.Body, &o.Part, &o.Parts, &o.State,
+	if err := s.Scan(&o.ID, &o.ProjectID, &o.ConversationID, &o.ProviderID, &o.From, &o.To, &o.Body, &o.Part, &o.Parts, &o.State,
 		&o.Attempts, &o.ErrorCode, &o.ErrorMessage, &o.TwilioSID, &o.DeliveryStatus, &c, &u); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -98,5 +99,24 @@ func TestOpenBadSynchronous(t *testing.T) {
 	_, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"), sqlite.WithSynchronous("SOMETIMES"))
 	if err == nil || !strings.HasPrefix(err.Error(), "sqlite: ") {
 		t.Fatalf("err = %v, want a sqlite: error", err)
+	}
+}
+
+// TestOddPath checks that URI syntax characters in the path are taken
+// literally.
+func TestOddPath(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "a #b?c=1&d %41")
+	path := filepath.Join(dir, "x#y.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateProject(ctx, &store.Project{Name: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at %q: %v", path, err)
 	}
 }

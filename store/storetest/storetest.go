@@ -48,6 +48,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InboundDedupeConcurrent", testInboundDedupeConcurrent},
 		{"CommitTurns", testCommitTurns},
 		{"CommitTurnsUnknownConversation", testCommitTurnsUnknownConversation},
+		{"CommitTurnsBare", testCommitTurnsBare},
+		{"CommitTurnsBareInvalid", testCommitTurnsBareInvalid},
 		{"Outbox", testOutbox},
 		{"DeliveryStatus", testDeliveryStatus},
 		{"OptOuts", testOptOuts},
@@ -152,15 +154,15 @@ func inbound(sid string) *store.InboundMessage {
 
 // crud describes one versioned resource for the shared CRUD checks.
 type crud[T any] struct {
-	prefix string
-	make   func(i int) *T       // a new, valid, unsaved record
-	meta   func(*T) *store.Meta // its Meta
-	change func(*T)             // an update to apply
-	create func(*T) error       //
-	get    func(id string) (*T, error)
-	list   func(store.ListOptions) ([]*T, int, error)
-	update func(*T, int64) error //
-	delete func(id string, version int64) error
+	prefix string                                     // the ID prefix
+	make   func(i int) *T                             // a new, valid, unsaved record
+	meta   func(*T) *store.Meta                       // its Meta
+	change func(*T)                                   // changes every updatable field
+	create func(*T) error                             // the store's Create
+	get    func(id string) (*T, error)                // Get, scoped where the resource is
+	list   func(store.ListOptions) ([]*T, int, error) // List, scoped likewise
+	update func(*T, int64) error                      // Update
+	delete func(id string, version int64) error       // Delete, scoped likewise
 }
 
 // checkCRUD runs the checks every versioned resource shares: create (with
@@ -1097,7 +1099,7 @@ func testCommitTurns(t *testing.T, s store.Store) {
 
 	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
 	out := func(conv string, part, parts int) *store.OutboundMessage {
-		return &store.OutboundMessage{ConversationID: conv, ProviderID: "prov_chan", From: "+15550000001", To: "+15551112222",
+		return &store.OutboundMessage{ProjectID: proj.ID, ConversationID: conv, ProviderID: "prov_chan", From: "+15550000001", To: "+15551112222",
 			Body: fmt.Sprintf("part %d", part), Part: part, Parts: parts, State: store.OutboxPending}
 	}
 	t1 := &store.Turn{ConversationID: c1.ID, InboundIDs: []int64{msgs[0].ID, msgs[1].ID},
@@ -1138,9 +1140,14 @@ func testCommitTurns(t *testing.T, s store.Store) {
 		t.Fatalf("%d pending outbox, want 3", len(po))
 	}
 	wantEqual(t, "stored outbox row", po[0], t1.Outbox[0])
+	for _, o := range po {
+		if o.ProjectID != proj.ID {
+			t.Fatalf("pending outbox row %d has project %q, want %q", o.ID, o.ProjectID, proj.ID)
+		}
+	}
 	lo, err := s.ListOutbound(ctx, c1.ID)
 	must(t, err)
-	if len(lo) != 2 || lo[0].Part != 1 || lo[1].Part != 2 {
+	if len(lo) != 2 || lo[0].Part != 1 || lo[1].Part != 2 || lo[0].ProjectID != proj.ID || lo[1].ProjectID != proj.ID {
 		t.Fatalf("c1 outbound %+v", lo)
 	}
 	// Deadline updated on c1; c2 keeps its own (a zero Turn.Deadline).
@@ -1186,6 +1193,101 @@ func testCommitTurnsUnknownConversation(t *testing.T, s store.Store) {
 	}
 }
 
+// testCommitTurnsBare checks that a bare turn (no conversation) only marks
+// its inbound messages done, alongside a normal turn in the same batch, and
+// that it does not shield the batch from a missing conversation.
+func testCommitTurnsBare(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	proj := newProject(t, s, "p")
+	c := newConversation(t, s, proj.ID, "+15551112222")
+	msgs := []*store.InboundMessage{inbound("SM1"), inbound("SM2"), inbound("SM3"), inbound("SM4"), inbound("SM5")}
+	_, err := s.CommitInbound(ctx, msgs)
+	must(t, err)
+
+	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	bare := &store.Turn{InboundIDs: []int64{msgs[0].ID, msgs[1].ID}, Deadline: deadline.Add(time.Hour)}
+	normal := &store.Turn{ConversationID: c.ID, InboundIDs: []int64{msgs[2].ID}, Events: []store.Event{messageEvent("user", "hi")},
+		Outbox:   []*store.OutboundMessage{{ProjectID: proj.ID, ProviderID: "prov_chan", To: "+15551112222", Body: "hello", Part: 1, Parts: 1}},
+		Deadline: deadline}
+	must(t, s.CommitTurns(ctx, []*store.Turn{bare, normal}))
+
+	pending, err := s.PendingInbound(ctx)
+	must(t, err)
+	if len(pending) != 2 || pending[0].ID != msgs[3].ID || pending[1].ID != msgs[4].ID {
+		t.Fatalf("pending after bare + normal turn: %+v", pending)
+	}
+	if normal.Events[0].ID == 0 || normal.Outbox[0].ID == 0 {
+		t.Fatalf("normal turn not filled in: %+v", normal)
+	}
+	po, err := s.PendingOutbox(ctx)
+	must(t, err)
+	if len(po) != 1 || po[0].ConversationID != c.ID || po[0].ProjectID != proj.ID {
+		t.Fatalf("pending outbox %+v", po)
+	}
+	// The normal turn's deadline wins; the bare turn's is ignored.
+	g, err := s.GetConversation(ctx, proj.ID, c.ID)
+	must(t, err)
+	if !g.Deadline.Equal(deadline) {
+		t.Fatalf("deadline %v, want %v", g.Deadline, deadline)
+	}
+	_, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+	must(t, err)
+	if total != 2 {
+		t.Fatalf("%d events, want 2 (start + message)", total)
+	}
+
+	// A lone bare turn, and one with nothing to do, commit too.
+	must(t, s.CommitTurns(ctx, []*store.Turn{{InboundIDs: []int64{msgs[3].ID}}}))
+	must(t, s.CommitTurns(ctx, []*store.Turn{{}}))
+	pending, err = s.PendingInbound(ctx)
+	must(t, err)
+	if len(pending) != 1 || pending[0].ID != msgs[4].ID {
+		t.Fatalf("pending after lone bare turn: %+v", pending)
+	}
+
+	// A bare turn does not save a batch naming a missing conversation.
+	missing := &store.Turn{ConversationID: "conv_missing"}
+	wantCode(t, s.CommitTurns(ctx, []*store.Turn{{InboundIDs: []int64{msgs[4].ID}}, missing}), store.ENOTFOUND)
+	pending, err = s.PendingInbound(ctx)
+	must(t, err)
+	if len(pending) != 1 || pending[0].ID != msgs[4].ID {
+		t.Fatalf("pending after failed batch: %+v", pending)
+	}
+}
+
+// testCommitTurnsBareInvalid checks that a bare turn carrying events or
+// outbox rows is EINVALID and fails its batch without committing anything.
+func testCommitTurnsBareInvalid(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	proj := newProject(t, s, "p")
+	c := newConversation(t, s, proj.ID, "+15551112222")
+	msgs := []*store.InboundMessage{inbound("SM1"), inbound("SM2")}
+	_, err := s.CommitInbound(ctx, msgs)
+	must(t, err)
+	for name, bad := range map[string]*store.Turn{
+		"events": {InboundIDs: []int64{msgs[1].ID}, Events: []store.Event{messageEvent("user", "x")}},
+		"outbox": {InboundIDs: []int64{msgs[1].ID}, Outbox: []*store.OutboundMessage{{ProviderID: "prov_chan", To: "+1", Body: "x", Part: 1, Parts: 1}}},
+	} {
+		good := &store.Turn{ConversationID: c.ID, InboundIDs: []int64{msgs[0].ID}, Events: []store.Event{messageEvent("user", "a")}}
+		wantCode(t, s.CommitTurns(ctx, []*store.Turn{good, bad}), store.EINVALID)
+		pending, err := s.PendingInbound(ctx)
+		must(t, err)
+		if len(pending) != 2 {
+			t.Fatalf("bare turn with %s: %d pending after a rejected batch, want 2", name, len(pending))
+		}
+		po, err := s.PendingOutbox(ctx)
+		must(t, err)
+		if len(po) != 0 {
+			t.Fatalf("bare turn with %s: %d outbox rows after a rejected batch", name, len(po))
+		}
+		_, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+		must(t, err)
+		if total != 1 {
+			t.Fatalf("bare turn with %s: %d events after a rejected batch, want 1", name, total)
+		}
+	}
+}
+
 // commitOutbox puts n pending outbox rows in a conversation.
 func commitOutbox(t *testing.T, s store.Store, n int) (*store.Conversation, []*store.OutboundMessage) {
 	t.Helper()
@@ -1193,7 +1295,7 @@ func commitOutbox(t *testing.T, s store.Store, n int) (*store.Conversation, []*s
 	c := newConversation(t, s, proj.ID, "+15551112222")
 	turn := &store.Turn{ConversationID: c.ID}
 	for i := range n {
-		turn.Outbox = append(turn.Outbox, &store.OutboundMessage{ProviderID: "prov_chan", From: "+15550000001",
+		turn.Outbox = append(turn.Outbox, &store.OutboundMessage{ProjectID: proj.ID, ProviderID: "prov_chan", From: "+15550000001",
 			To: "+15551112222", Body: fmt.Sprintf("b%d", i), Part: i + 1, Parts: n})
 	}
 	must(t, s.CommitTurns(t.Context(), []*store.Turn{turn}))
@@ -1206,6 +1308,14 @@ func testOutbox(t *testing.T, s store.Store) {
 	for _, o := range rows {
 		if o.ConversationID != c.ID || o.State != store.OutboxPending {
 			t.Fatalf("defaults not applied: %+v", o)
+		}
+	}
+	for _, o := range rows {
+		got, err := s.GetOutbound(ctx, o.ID)
+		must(t, err)
+		wantEqual(t, "stored outbox row", got, o)
+		if got.ProjectID != c.ProjectID {
+			t.Fatalf("outbox row project %q, want %q", got.ProjectID, c.ProjectID)
 		}
 	}
 	must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: rows[0].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMout1"}))
@@ -1222,7 +1332,7 @@ func testOutbox(t *testing.T, s store.Store) {
 	}
 	pending, err := s.PendingOutbox(ctx)
 	must(t, err)
-	if len(pending) != 2 || pending[0].ID != rows[1].ID || pending[1].ID != rows[2].ID {
+	if len(pending) != 2 || pending[0].ID != rows[1].ID || pending[1].ID != rows[2].ID || pending[0].ProjectID != c.ProjectID {
 		t.Fatalf("pending outbox %+v", pending)
 	}
 	must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: rows[2].ID, State: store.OutboxFailed, Attempts: 1, ErrorCode: 21211, ErrorMessage: "invalid"}))
@@ -1236,7 +1346,7 @@ func testOutbox(t *testing.T, s store.Store) {
 	wantCode(t, err, store.ENOTFOUND)
 	list, err := s.ListOutbound(ctx, c.ID)
 	must(t, err)
-	if len(list) != 3 || list[0].ID != rows[0].ID || list[2].State != store.OutboxFailed {
+	if len(list) != 3 || list[0].ID != rows[0].ID || list[2].State != store.OutboxFailed || list[2].ProjectID != c.ProjectID {
 		t.Fatalf("list outbound %+v", list)
 	}
 	list, err = s.ListOutbound(ctx, "conv_missing")
@@ -1248,13 +1358,13 @@ func testOutbox(t *testing.T, s store.Store) {
 
 func testDeliveryStatus(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	_, rows := commitOutbox(t, s, 2)
+	c, rows := commitOutbox(t, s, 2)
 	must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: rows[0].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMa"}))
 	must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: rows[1].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMb"}))
 
 	o, err := s.SetDeliveryStatus(ctx, "SMa", "sent", 0)
 	must(t, err)
-	if o.ID != rows[0].ID || o.DeliveryStatus != "sent" || o.TwilioSID != "SMa" {
+	if o.ID != rows[0].ID || o.DeliveryStatus != "sent" || o.TwilioSID != "SMa" || o.ProjectID != c.ProjectID {
 		t.Fatalf("after sent: %+v", o)
 	}
 	o, err = s.SetDeliveryStatus(ctx, "SMa", "delivered", 0)

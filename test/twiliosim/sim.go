@@ -2,7 +2,9 @@
 // the load generator and the phone emulator. It is the only fake in
 // Switchboard and speaks Twilio's real wire format: it accepts
 // POST /2010-04-01/Accounts/{Sid}/Messages.json with HTTP Basic auth and
-// answers with Twilio's Message JSON or error JSON, records what it received,
+// answers with Twilio's Message JSON or error JSON, lists messages with
+// GET Messages.json (filters, paging) and fetches one with
+// GET Messages/{MessageSid}.json, records what it received,
 // injects faults (429, 5xx, timeouts, permanent error codes, latency), posts
 // signed status callbacks, and signs inbound webhooks exactly as Twilio
 // does.
@@ -131,6 +133,8 @@ type Server struct {
 	failures   []Attempt
 	callbacks  []Callback
 	failQueue  []failSpec
+	listFails  []failSpec // FailNextList
+	listCalls  int
 	fixed      *failSpec
 	recipients map[string]int // To -> error code
 	faults     Faults
@@ -254,6 +258,27 @@ func (s *Server) FailNext(n, status, code int) {
 	s.mu.Unlock()
 }
 
+// FailNextList makes the next n authenticated message list calls (GET
+// Messages.json) fail with HTTP status and Twilio code; status 0 makes them
+// time out instead. List calls are kept apart from FailNext, SetFixedError
+// and the random faults so that tests of sending are not disturbed by a
+// reconciliation reading the list, and the other way round.
+func (s *Server) FailNextList(n, status, code int) {
+	s.mu.Lock()
+	for range n {
+		s.listFails = append(s.listFails, failSpec{status, code})
+	}
+	s.mu.Unlock()
+}
+
+// ListCalls returns how many message list calls (GET Messages.json) were
+// made, answered or not, including unauthenticated ones.
+func (s *Server) ListCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listCalls
+}
+
 // SetFixedError makes every call (after authentication) fail with HTTP
 // status and Twilio code until SetFixedError(0, 0) clears it. For every call
 // to time out, use Faults{RateTimeout: 1}.
@@ -308,6 +333,7 @@ func (s *Server) SetOnMessage(fn func(Message)) {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.messages, s.failures, s.callbacks, s.failQueue = nil, nil, nil, nil
+	s.listFails, s.listCalls = nil, 0
 	s.bySID = make(map[string]int)
 	s.count = 0
 	s.fixed = nil
@@ -434,6 +460,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case resource == "Messages.json" && r.Method == http.MethodPost:
 		s.createMessage(w, r, sid)
+	case resource == "Messages.json" && r.Method == http.MethodGet:
+		s.listMessages(w, r, sid)
 	case strings.HasPrefix(resource, "Messages/") && strings.HasSuffix(resource, ".json") && r.Method == http.MethodGet:
 		s.fetchMessage(w, r, sid, strings.TrimSuffix(strings.TrimPrefix(resource, "Messages/"), ".json"))
 	case resource == "Messages.json" || strings.HasPrefix(resource, "Messages/"):

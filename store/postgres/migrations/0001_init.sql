@@ -158,6 +158,7 @@ CREATE INDEX inbound_pending ON inbound_messages (id) WHERE state = 'pending';
 
 CREATE TABLE outbound_messages (
 	id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	project_id      TEXT NOT NULL DEFAULT '',
 	conversation_id TEXT NOT NULL,
 	provider_id     TEXT NOT NULL,
 	from_address    TEXT NOT NULL,

@@ -157,6 +157,7 @@ CREATE INDEX inbound_pending ON inbound_messages (id) WHERE state = 'pending';
 
 CREATE TABLE outbound_messages (
 	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	project_id      TEXT NOT NULL DEFAULT '',
 	conversation_id TEXT NOT NULL,
 	provider_id     TEXT NOT NULL,
 	from_address    TEXT NOT NULL,

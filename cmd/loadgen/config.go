@@ -1,0 +1,203 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// config is the load test as the flags describe it.
+type config struct {
+	server           string
+	operatorID       string
+	operatorPassword string
+
+	senders        int
+	messages       int
+	duration       time.Duration
+	rate           float64
+	concurrency    int
+	thinkTime      time.Duration
+	whatsappShare  float64
+	duplicateShare float64
+	burstSize      int
+	burstShare     float64
+	requestTimeout time.Duration
+	seed           uint64
+
+	fault429       float64
+	fault5xx       float64
+	faultTimeout   float64
+	simLatency     time.Duration
+	simAddr        string
+	simHoldTimeout time.Duration
+	callbacks      bool
+
+	drainTimeout time.Duration
+	settle       time.Duration
+
+	jsonPath   string
+	htmlPath   string
+	quiet      bool
+	noProgress bool
+
+	spawn     bool
+	serverBin string
+	serverEnv listFlag
+	serverLog string
+	serverPID int
+
+	project    string
+	stage      string
+	provider   string
+	apiKey     string
+	authToken  string
+	accountSID string
+	number     string
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+const usageHeader = `Usage: loadgen [flags]
+
+Load tester for Switchboard. It sets up a line through the REST API (or
+reuses the ids given), runs an embedded simulated Twilio that receives the
+replies, and drives the webhook with signed deliveries from N simulated
+senders, each sending its messages in order. It measures acknowledgement
+latency (webhook sent → answer) and webhook-to-reply latency (webhook sent →
+reply received by the simulated Twilio), throughput and status codes, and
+checks the invariants: every accepted message answered exactly once, replies
+in per-sender order, replayed duplicates not answered twice, nothing answered
+that was not sent. Exit code 1 when an invariant breaks, 2 on a usage or
+set-up error, 0 otherwise.
+
+Example (one command, builds nothing; the server binary is started and stopped):
+  go build -o /tmp/sb/switchboard ./cmd/switchboard
+  go run ./cmd/loadgen --spawn --server-bin /tmp/sb/switchboard \
+      --senders 200 --messages 20 --rate 2000 --html report.html
+
+Flags:
+`
+
+// parseFlags parses args (without the program name).
+func parseFlags(args []string, out io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprint(out, usageHeader)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.server, "server", "http://127.0.0.1:3000", "base URL of the Switchboard server (ignored with --spawn)")
+	fs.StringVar(&c.operatorID, "operator-id", "admin", "operator id: created as the initial operator if the server has none, else logged in")
+	fs.StringVar(&c.operatorPassword, "operator-password", "correct horse battery", "operator password (8 to 72 bytes)")
+
+	fs.IntVar(&c.senders, "senders", 20, "number of simulated senders (distinct From addresses)")
+	fs.IntVar(&c.messages, "messages", 10, "messages per sender (0 = unlimited, then --duration bounds the run)")
+	fs.DurationVar(&c.duration, "duration", 0, "stop starting new messages after this long (0 = no limit; --messages bounds the run)")
+	fs.Float64Var(&c.rate, "rate", 0, "target webhook deliveries per second, all senders together (0 = as fast as --concurrency allows)")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "maximum webhook requests in flight")
+	fs.DurationVar(&c.thinkTime, "think-time", 0, "pause of each sender between acknowledged messages (uniformly 0.5x to 1.5x)")
+	fs.Float64Var(&c.whatsappShare, "whatsapp-share", 0, "fraction of senders using whatsapp: addresses (they text whatsapp:<number>)")
+	fs.Float64Var(&c.duplicateShare, "duplicate-share", 0, "fraction of deliveries replayed with the same MessageSid after their answer, as Twilio retries")
+	fs.IntVar(&c.burstSize, "burst-size", 3, "messages in one per-sender burst (sent concurrently, no think time)")
+	fs.Float64Var(&c.burstShare, "burst-share", 0, "fraction of a sender's sends that start a burst of --burst-size messages")
+	fs.DurationVar(&c.requestTimeout, "request-timeout", 10*time.Second, "timeout of one webhook request")
+	fs.Uint64Var(&c.seed, "seed", 0, "seed of the random choices (0 = random)")
+
+	fs.Float64Var(&c.fault429, "fault-429", 0, "fraction of the server's sends the simulated Twilio answers 429 (code 20429)")
+	fs.Float64Var(&c.fault5xx, "fault-5xx", 0, "fraction of the server's sends the simulated Twilio answers 500/502/503")
+	fs.Float64Var(&c.faultTimeout, "fault-timeout", 0, "fraction of the server's sends the simulated Twilio holds unanswered (see --sim-hold-timeout)")
+	fs.DurationVar(&c.simLatency, "sim-latency", 0, "latency the simulated Twilio adds to each send")
+	fs.StringVar(&c.simAddr, "sim-addr", "127.0.0.1:0", "listen address of the embedded simulated Twilio; must be reachable from the server")
+	fs.DurationVar(&c.simHoldTimeout, "sim-hold-timeout", 5*time.Second, "how long a timeout fault holds a send before answering 504")
+	fs.BoolVar(&c.callbacks, "callbacks", false, "the simulated Twilio posts status callbacks (sent, delivered) to the server")
+
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "after the last send, how long to wait for outstanding replies")
+	fs.DurationVar(&c.settle, "settle", 500*time.Millisecond, "after the last reply, how long to keep listening for duplicate replies")
+
+	fs.StringVar(&c.jsonPath, "json", "", "write the JSON report (with per-second time series) to this file")
+	fs.StringVar(&c.htmlPath, "html", "", "write the self-contained HTML report (charts) to this file")
+	fs.BoolVar(&c.quiet, "quiet", false, "print no progress and no summary table, only broken invariants and errors")
+	fs.BoolVar(&c.noProgress, "no-progress", false, "no progress bar (it is also off when stderr is not a terminal)")
+
+	fs.BoolVar(&c.spawn, "spawn", false, "start --server-bin with a temporary SQLite database on a free loopback port, measure its RSS and CPU, stop it with SIGTERM at the end")
+	fs.StringVar(&c.serverBin, "server-bin", "", "switchboard binary for --spawn")
+	fs.Var(&c.serverEnv, "server-env", "extra KEY=VALUE environment for the spawned server (repeatable), e.g. TWILIO_SEND_TIMEOUT_MS=2000")
+	fs.StringVar(&c.serverLog, "server-log", "", "with --spawn, write the server's log to this file (default: a temporary file, shown on failure)")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "without --spawn, pid of a local server to sample RSS and CPU from /proc")
+
+	fs.StringVar(&c.project, "project", "", "reuse this project id instead of creating one")
+	fs.StringVar(&c.stage, "stage", "", "reuse this stage id (its LLM provider should be scripted with defaultReply \"R{{.Turn}}: {{.Text}}\")")
+	fs.StringVar(&c.provider, "provider", "", "reuse this Twilio channel provider id (its apiBaseUrl must point at --sim-addr; needs --auth-token, --account-sid, --number)")
+	fs.StringVar(&c.apiKey, "api-key", "", "reuse this API key value")
+	fs.StringVar(&c.authToken, "auth-token", "", "Twilio auth token of the provider (default: generated)")
+	fs.StringVar(&c.accountSID, "account-sid", "", "Twilio account SID of the provider (default: generated)")
+	fs.StringVar(&c.number, "number", "+15550001000", "the provider's fromNumber (E.164); WhatsApp senders text whatsapp:<number>")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("loadgen: unexpected arguments %q", fs.Args())
+	}
+	return c, c.validate()
+}
+
+// validate checks the flags together; its errors name the flag.
+func (c *config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("loadgen: "+format, args...)) }
+	if c.senders < 1 {
+		bad("--senders must be at least 1, got %d", c.senders)
+	}
+	if c.messages < 0 {
+		bad("--messages must not be negative, got %d", c.messages)
+	}
+	if c.messages == 0 && c.duration <= 0 {
+		bad("the run must be bounded: give --messages or --duration")
+	}
+	if c.concurrency < 1 {
+		bad("--concurrency must be at least 1, got %d", c.concurrency)
+	}
+	if c.rate < 0 {
+		bad("--rate must not be negative, got %v", c.rate)
+	}
+	if c.burstSize < 1 {
+		bad("--burst-size must be at least 1, got %d", c.burstSize)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"--whatsapp-share", c.whatsappShare}, {"--duplicate-share", c.duplicateShare}, {"--burst-share", c.burstShare},
+		{"--fault-429", c.fault429}, {"--fault-5xx", c.fault5xx}, {"--fault-timeout", c.faultTimeout}} {
+		if f.v < 0 || f.v > 1 {
+			bad("%s must be a fraction in [0, 1], got %v", f.name, f.v)
+		}
+	}
+	if c.drainTimeout <= 0 || c.requestTimeout <= 0 {
+		bad("--drain-timeout and --request-timeout must be positive")
+	}
+	if c.spawn && c.serverBin == "" {
+		bad("--spawn needs --server-bin")
+	}
+	if c.provider != "" && (c.authToken == "" || c.accountSID == "") {
+		bad("--provider needs --auth-token and --account-sid")
+	}
+	if c.apiKey != "" && (c.project == "" && c.stage == "") {
+		bad("--api-key needs --stage (or --project) of the key's project")
+	}
+	for _, kv := range c.serverEnv {
+		if !strings.Contains(kv, "=") {
+			bad("--server-env wants KEY=VALUE, got %q", kv)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,333 @@
+// Package report records the latencies and rates of a load test and renders
+// the results: a summary table for the terminal, a JSON document and a
+// self-contained HTML page with inline SVG charts.
+//
+// Latencies are kept in HDR histograms (microsecond resolution, three
+// significant digits overall; two per one-second slice of the time series).
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"switchboard/cmd/loadgen/internal/check"
+)
+
+// Histogram bounds, in microseconds: 1 µs to 10 minutes.
+const (
+	minMicros = 1
+	maxMicros = 10 * 60 * 1_000_000
+)
+
+// Latency summarises one latency histogram, in milliseconds.
+type Latency struct {
+	Count       int64             `json:"count"`
+	MinMs       float64           `json:"minMs"`
+	MeanMs      float64           `json:"meanMs"`
+	P50Ms       float64           `json:"p50Ms"`
+	P90Ms       float64           `json:"p90Ms"`
+	P99Ms       float64           `json:"p99Ms"`
+	P999Ms      float64           `json:"p999Ms"`
+	MaxMs       float64           `json:"maxMs"`
+	Percentiles []PercentilePoint `json:"percentiles"`
+	Histogram   []Bin             `json:"histogram"`
+}
+
+// PercentilePoint is the latency at one percentile.
+type PercentilePoint struct {
+	Percentile float64 `json:"percentile"`
+	Ms         float64 `json:"ms"`
+}
+
+// Bin is one bar of a log-binned latency histogram: Count values in
+// [FromMs, ToMs).
+type Bin struct {
+	FromMs float64 `json:"fromMs"`
+	ToMs   float64 `json:"toMs"`
+	Count  int64   `json:"count"`
+}
+
+// Point is one second of the time series, counted from the start of the
+// load. Latency percentiles are of the samples completed in that second.
+type Point struct {
+	Second     int     `json:"second"`
+	Sent       int64   `json:"sent"`
+	Acked      int64   `json:"acked"`
+	Replied    int64   `json:"replied"`
+	AckP50Ms   float64 `json:"ackP50Ms"`
+	AckP99Ms   float64 `json:"ackP99Ms"`
+	ReplyP50Ms float64 `json:"replyP50Ms"`
+	ReplyP99Ms float64 `json:"replyP99Ms"`
+}
+
+// ProcSample is one reading of the server process, T seconds after the
+// start of the load.
+type ProcSample struct {
+	T          float64 `json:"t"`
+	RSSBytes   int64   `json:"rssBytes"`
+	CPUSeconds float64 `json:"cpuSeconds"`
+}
+
+// ServerStats is what was measured of the server process (known when the
+// load generator spawned it or was given its pid).
+type ServerStats struct {
+	PID          int     `json:"pid"`
+	PeakRSSBytes int64   `json:"peakRssBytes"`
+	CPUSeconds   float64 `json:"cpuSeconds"` // during the load and the drain
+	// CPUMicrosPerMessage is CPUSeconds over the messages answered.
+	CPUMicrosPerMessage float64      `json:"cpuMicrosPerMessage"`
+	Samples             []ProcSample `json:"samples"`
+}
+
+// SimStats is what the embedded simulated Twilio saw.
+type SimStats struct {
+	Messages       int   `json:"messages"`       // Messages.json calls accepted
+	InjectedFaults int64 `json:"injectedFaults"` // 429/5xx/timeouts answered on purpose
+	Callbacks      int   `json:"callbacks"`      // status callbacks posted
+}
+
+// Report is the whole result of a run; it is also the JSON document.
+type Report struct {
+	Tool      string            `json:"tool"`
+	StartedAt time.Time         `json:"startedAt"`
+	Command   []string          `json:"command"`
+	Config    map[string]string `json:"config"`
+	ServerURL string            `json:"serverUrl"`
+	Spawned   bool              `json:"spawned"`
+
+	// LoadSeconds is the sending phase; DrainSeconds the wait for the
+	// outstanding replies after it.
+	LoadSeconds  float64 `json:"loadSeconds"`
+	DrainSeconds float64 `json:"drainSeconds"`
+
+	Requests        int64            `json:"requests"`   // webhook deliveries, replays included
+	Duplicates      int64            `json:"duplicates"` // replayed deliveries (same MessageSid)
+	Non200          int64            `json:"non200"`
+	TransportErrors int64            `json:"transportErrors"`
+	StatusCodes     map[string]int64 `json:"statusCodes"`
+	Errors          map[string]int64 `json:"errors,omitempty"`
+
+	Check check.Result `json:"check"`
+
+	// RequestRate is webhook deliveries per second of the load phase;
+	// Throughput is messages answered per second from the first send to the
+	// last reply (the end-to-end figure).
+	RequestRate float64 `json:"requestRate"`
+	Throughput  float64 `json:"throughput"`
+
+	Ack   Latency `json:"ack"`
+	Reply Latency `json:"reply"`
+
+	Series []Point      `json:"series"`
+	Server *ServerStats `json:"server,omitempty"`
+	Sim    SimStats     `json:"sim"`
+	OK     bool         `json:"ok"`
+	Notes  []string     `json:"notes,omitempty"`
+}
+
+// WriteJSON writes the report as indented JSON.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("report: encode json: %w", err)
+	}
+	return nil
+}
+
+// second is one slice of the time series.
+type second struct {
+	sent, acked, replied int64
+	ack, reply           *hdrhistogram.Histogram
+}
+
+// Recorder collects latencies and counts during a run. Its methods are
+// safe for concurrent use.
+type Recorder struct {
+	mu    sync.Mutex
+	start time.Time
+	ack   *hdrhistogram.Histogram
+	reply *hdrhistogram.Histogram
+	secs  []*second
+	last  time.Time // the latest reply
+}
+
+// NewRecorder returns a Recorder whose time series starts at start.
+func NewRecorder(start time.Time) *Recorder {
+	return &Recorder{
+		start: start,
+		ack:   hdrhistogram.New(minMicros, maxMicros, 3),
+		reply: hdrhistogram.New(minMicros, maxMicros, 3),
+	}
+}
+
+// Start returns the start of the time series.
+func (r *Recorder) Start() time.Time { return r.start }
+
+// slot returns the series slice for time at; r.mu must be held.
+func (r *Recorder) slot(at time.Time) *second {
+	i := int(at.Sub(r.start) / time.Second)
+	if i < 0 {
+		i = 0
+	}
+	for len(r.secs) <= i {
+		r.secs = append(r.secs, &second{})
+	}
+	return r.secs[i]
+}
+
+func micros(d time.Duration) int64 {
+	us := d.Microseconds()
+	return min(max(us, minMicros), maxMicros)
+}
+
+// Sent counts one webhook delivery started at at.
+func (r *Recorder) Sent(at time.Time) {
+	r.mu.Lock()
+	r.slot(at).sent++
+	r.mu.Unlock()
+}
+
+// Ack records a webhook acknowledgement received at at after d.
+func (r *Recorder) Ack(at time.Time, d time.Duration) {
+	us := micros(d)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_ = r.ack.RecordValue(us)
+	s := r.slot(at)
+	s.acked++
+	if s.ack == nil {
+		s.ack = hdrhistogram.New(minMicros, maxMicros, 2)
+	}
+	_ = s.ack.RecordValue(us)
+}
+
+// Reply records a reply received at at, d after its message was sent.
+func (r *Recorder) Reply(at time.Time, d time.Duration) {
+	us := micros(d)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_ = r.reply.RecordValue(us)
+	s := r.slot(at)
+	s.replied++
+	if s.reply == nil {
+		s.reply = hdrhistogram.New(minMicros, maxMicros, 2)
+	}
+	_ = s.reply.RecordValue(us)
+	if at.After(r.last) {
+		r.last = at
+	}
+}
+
+// LastReply returns when the latest reply arrived (zero if none).
+func (r *Recorder) LastReply() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// Snapshot returns the counts so far and the current p99 of both
+// latencies, for progress display.
+func (r *Recorder) Snapshot() (acked, replied int64, ackP99, replyP99 time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ack.TotalCount(), r.reply.TotalCount(),
+		time.Duration(r.ack.ValueAtQuantile(99)) * time.Microsecond,
+		time.Duration(r.reply.ValueAtQuantile(99)) * time.Microsecond
+}
+
+// Fill sets the report's latency summaries and time series.
+func (r *Recorder) Fill(rep *Report) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep.Ack = summarize(r.ack)
+	rep.Reply = summarize(r.reply)
+	rep.Series = make([]Point, len(r.secs))
+	for i, s := range r.secs {
+		p := Point{Second: i, Sent: s.sent, Acked: s.acked, Replied: s.replied}
+		if s.ack != nil {
+			p.AckP50Ms, p.AckP99Ms = ms(s.ack.ValueAtQuantile(50)), ms(s.ack.ValueAtQuantile(99))
+		}
+		if s.reply != nil {
+			p.ReplyP50Ms, p.ReplyP99Ms = ms(s.reply.ValueAtQuantile(50)), ms(s.reply.ValueAtQuantile(99))
+		}
+		rep.Series[i] = p
+	}
+}
+
+func ms(us int64) float64 { return float64(us) / 1000 }
+
+// percentiles are the points of the percentile-distribution chart.
+var percentiles = []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97.5, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100}
+
+// binsPerDecade is the resolution of the log-binned histogram.
+const binsPerDecade = 5
+
+// summarize turns a histogram of microseconds into a Latency.
+func summarize(h *hdrhistogram.Histogram) Latency {
+	l := Latency{Count: h.TotalCount()}
+	if l.Count == 0 {
+		return l
+	}
+	l.MinMs, l.MeanMs, l.MaxMs = ms(h.Min()), h.Mean()/1000, ms(h.Max())
+	l.P50Ms, l.P90Ms = ms(h.ValueAtQuantile(50)), ms(h.ValueAtQuantile(90))
+	l.P99Ms, l.P999Ms = ms(h.ValueAtQuantile(99)), ms(h.ValueAtQuantile(99.9))
+	for _, p := range percentiles {
+		l.Percentiles = append(l.Percentiles, PercentilePoint{Percentile: p, Ms: ms(h.ValueAtQuantile(p))})
+	}
+	l.Histogram = logBins(h.Distribution())
+	return l
+}
+
+// logBins regroups HDR bars (in µs) into binsPerDecade bins per decade,
+// from the first to the last non-empty one.
+func logBins(bars []hdrhistogram.Bar) []Bin {
+	counts := map[int]int64{}
+	lo, hi := math.MaxInt, math.MinInt
+	for _, b := range bars {
+		if b.Count == 0 {
+			continue
+		}
+		v := float64(max(b.From, 1))
+		k := int(math.Floor(math.Log10(v) * binsPerDecade))
+		counts[k] += b.Count
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	if len(counts) == 0 {
+		return nil
+	}
+	out := make([]Bin, 0, hi-lo+1)
+	for k := lo; k <= hi; k++ {
+		from := math.Pow(10, float64(k)/binsPerDecade) / 1000
+		to := math.Pow(10, float64(k+1)/binsPerDecade) / 1000
+		out = append(out, Bin{FromMs: round3(from), ToMs: round3(to), Count: counts[k]})
+	}
+	return out
+}
+
+// round3 rounds to three significant digits (for readable bin edges).
+func round3(v float64) float64 {
+	r, err := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
+	if err != nil {
+		return v
+	}
+	return r
+}
+
+// SortedKeys returns m's keys in order, for stable output.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"switchboard/cmd/loadgen/internal/report"
+)
+
+// spawned is a switchboard server started by loadgen.
+type spawned struct {
+	cmd     *exec.Cmd
+	dir     string
+	logPath string
+	logFile *os.File
+	URL     string
+	exited  chan struct{}
+	err     error
+}
+
+// spawnServer starts bin with a temporary SQLite database on a free
+// loopback port and waits until it prints its address.
+func spawnServer(bin string, env []string, logPath string) (*spawned, error) {
+	dir, err := os.MkdirTemp("", "loadgen-server")
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: temp dir: %w", err)
+	}
+	if logPath == "" {
+		logPath = filepath.Join(dir, "server.log")
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("loadgen: server log: %w", err)
+	}
+	s := &spawned{dir: dir, logPath: logPath, logFile: logFile, exited: make(chan struct{})}
+	s.cmd = exec.Command(bin, "serve")
+	s.cmd.Env = append(os.Environ(),
+		"SWITCHBOARD_ADDR=127.0.0.1:0",
+		"DATABASE_URL=sqlite:"+filepath.Join(dir, "switchboard.db"),
+		"LOG_LEVEL=warn",
+	)
+	s.cmd.Env = append(s.cmd.Env, env...)
+	s.cmd.Stderr = logFile
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		s.cleanup()
+		return nil, fmt.Errorf("loadgen: server stdout: %w", err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		s.cleanup()
+		return nil, fmt.Errorf("loadgen: start %s: %w", bin, err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "switchboard: listening on "); ok {
+				select {
+				case ready <- strings.TrimSpace(u):
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.exited)
+	}()
+	select {
+	case s.URL = <-ready:
+		return s, nil
+	case <-s.exited:
+		err := fmt.Errorf("loadgen: server exited during start-up (%v):\n%s", s.err, s.logTail(30))
+		s.cleanup()
+		return nil, err
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		err := fmt.Errorf("loadgen: server did not report its address within 30 s:\n%s", s.logTail(30))
+		s.cleanup()
+		return nil, err
+	}
+}
+
+// PID returns the server's process id.
+func (s *spawned) PID() int { return s.cmd.Process.Pid }
+
+// stop sends SIGTERM and waits (then SIGKILL after timeout); it returns the
+// exit code and removes the temporary database.
+func (s *spawned) stop(timeout time.Duration) (int, error) {
+	defer s.cleanup()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(timeout):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		return -1, fmt.Errorf("loadgen: server did not exit within %s of SIGTERM; killed", timeout)
+	}
+	code := s.cmd.ProcessState.ExitCode()
+	if code != 0 {
+		return code, fmt.Errorf("loadgen: server exited with code %d after SIGTERM:\n%s", code, s.logTail(20))
+	}
+	return 0, nil
+}
+
+// logTail returns the last n lines of the server's log.
+func (s *spawned) logTail(n int) string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (s *spawned) cleanup() {
+	_ = s.logFile.Close()
+	_ = os.RemoveAll(s.dir)
+}
+
+// userHZ is the unit of utime/stime in /proc/<pid>/stat; Linux exports
+// USER_HZ = 100 to user space on every architecture Go supports.
+const userHZ = 100
+
+// procStat reads a process's CPU time (user + system) and its resident
+// set size and high-water mark from /proc.
+func procStat(pid int) (cpuSeconds float64, rss, hwm int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("loadgen: read stat: %w", err)
+	}
+	cpuSeconds, err = parseStatCPU(b)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("loadgen: read status: %w", err)
+	}
+	rss, hwm = parseStatusKB(st, "VmRSS:"), parseStatusKB(st, "VmHWM:")
+	return cpuSeconds, rss, hwm, nil
+}
+
+// parseStatCPU returns utime+stime in seconds from /proc/<pid>/stat. The
+// command name (field 2) may hold spaces and parentheses, so fields are
+// counted from the last ')'.
+func parseStatCPU(b []byte) (float64, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("loadgen: malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	if len(f) < 13 {
+		return 0, errors.New("loadgen: short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("loadgen: /proc stat times: %w", err)
+	}
+	return float64(ut+st) / userHZ, nil
+}
+
+// parseStatusKB returns a "Key:   123 kB" line of /proc/<pid>/status in
+// bytes (0 if absent).
+func parseStatusKB(b []byte, key string) int64 {
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, key); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				v, _ := strconv.ParseInt(f[0], 10, 64)
+				return v * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// sampler reads a process's CPU and memory periodically.
+type sampler struct {
+	pid   int
+	start time.Time
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu       sync.Mutex
+	samples  []report.ProcSample
+	peak     int64
+	cpuStart float64
+	cpuLast  float64
+	err      error
+}
+
+// startSampler takes a first reading now and then one every interval.
+func startSampler(pid int, start time.Time, interval time.Duration) (*sampler, error) {
+	s := &sampler{pid: pid, start: start, stop: make(chan struct{}), done: make(chan struct{})}
+	cpu, _, _, err := procStat(pid)
+	if err != nil {
+		return nil, err
+	}
+	s.cpuStart = cpu
+	s.take()
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				s.take()
+			case <-s.stop:
+				return
+			}
+		}
+	}()
+	return s, nil
+}
+
+func (s *sampler) take() {
+	cpu, rss, hwm, err := procStat(s.pid)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.err = err
+		return
+	}
+	s.samples = append(s.samples, report.ProcSample{T: time.Since(s.start).Seconds(), RSSBytes: rss, CPUSeconds: cpu - s.cpuStart})
+	s.peak = max(s.peak, rss, hwm)
+	s.cpuLast = cpu
+}
+
+// finish takes a last reading, stops sampling and returns the stats with
+// CPU per message computed over answered messages.
+func (s *sampler) finish(answered int) *report.ServerStats {
+	close(s.stop)
+	<-s.done
+	s.take()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &report.ServerStats{PID: s.pid, PeakRSSBytes: s.peak, CPUSeconds: s.cpuLast - s.cpuStart, Samples: s.samples}
+	if answered > 0 {
+		st.CPUMicrosPerMessage = st.CPUSeconds * 1e6 / float64(answered)
+	}
+	return st
+}

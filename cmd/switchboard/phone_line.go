@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// phoneKeyName names the API keys the phone creates for itself on a demo
+// server; it deletes its key when it exits.
+const phoneKeyName = "switchboard phone"
+
+// phoneLine is the Twilio number the phone plays: where to post webhooks and
+// the credentials the server's REST sends will carry.
+type phoneLine struct {
+	Webhook    string // full webhook URL, query string included
+	AuthToken  string // signs webhooks; the server's sends authenticate with it
+	AccountSID string
+	Number     string // the Twilio number (inbound To), E.164 or whatsapp:+E.164
+	APIBaseURL string // where the server sends (demo discovery only)
+	Desc       string
+
+	close func(ctx context.Context) // releases what discovery created
+}
+
+// Close releases what discovery created (the phone's API key).
+func (l *phoneLine) Close(ctx context.Context) {
+	if l.close != nil {
+		l.close(ctx)
+	}
+}
+
+// apiClient is a minimal client of the operator API.
+type apiClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// do calls the API and decodes a JSON answer into out; a status other than
+// want is an error carrying the server's message.
+func (c *apiClient) do(ctx context.Context, method, path string, body, out any, want int) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("phone: encode %s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return fmt.Errorf("phone: %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("phone: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != want {
+		return &apiStatusError{Method: method, Path: path, Status: resp.StatusCode, Body: strings.TrimSpace(string(b))}
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("phone: decode %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// apiStatusError is an unexpected answer of the operator API.
+type apiStatusError struct {
+	Method, Path string
+	Status       int
+	Body         string
+}
+
+func (e *apiStatusError) Error() string {
+	return fmt.Sprintf("phone: %s %s: HTTP %d: %s", e.Method, e.Path, e.Status, e.Body)
+}
+
+type named struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
+}
+
+// discoverDemo finds the demo line of a `serve --demo` server through its
+// API: it logs in as the demo operator, finds the demo project, stage and
+// Twilio provider by name, and creates an API key of its own (key values
+// are shown only once, so the demo's key cannot be read back). The auth
+// token is the demo's public constant: the API masks provider secrets.
+func discoverDemo(ctx context.Context, client *http.Client, server, operator, password string) (*phoneLine, error) {
+	server = strings.TrimRight(server, "/")
+	c := &apiClient{base: server, http: client}
+	var auth struct {
+		AccessToken string `json:"accessToken"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/auth/login", map[string]string{"id": operator, "password": password}, &auth, http.StatusOK)
+	if err != nil {
+		if se, ok := err.(*apiStatusError); ok && se.Status == http.StatusUnauthorized {
+			return nil, fmt.Errorf("phone: %s is not a demo server (login as %q refused); start it with `switchboard serve --demo`, or pass --webhook and --auth-token", server, operator)
+		}
+		return nil, fmt.Errorf("phone: cannot reach the server at %s: %w", server, err)
+	}
+	c.token = auth.AccessToken
+
+	var projects struct{ Items []named }
+	if err := c.do(ctx, http.MethodGet, "/api/projects?limit=1000", nil, &projects, http.StatusOK); err != nil {
+		return nil, err
+	}
+	proj := findNamed(projects.Items, demoProjectName)
+	if proj == nil {
+		return nil, fmt.Errorf("phone: no project %q on %s; restart the server with --demo", demoProjectName, server)
+	}
+	var stages struct{ Items []named }
+	if err := c.do(ctx, http.MethodGet, "/api/projects/"+url.PathEscape(proj.ID)+"/stages?limit=1000", nil, &stages, http.StatusOK); err != nil {
+		return nil, err
+	}
+	stage := findNamed(stages.Items, demoStageName)
+	if stage == nil {
+		return nil, fmt.Errorf("phone: no stage %q in the demo project; restart the server with --demo", demoStageName)
+	}
+	var provs struct {
+		Items []struct {
+			named
+			Config struct {
+				AccountSID string `json:"accountSid"`
+				FromNumber string `json:"fromNumber"`
+				APIBaseURL string `json:"apiBaseUrl"`
+			} `json:"config"`
+		}
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/providers?limit=1000", nil, &provs, http.StatusOK); err != nil {
+		return nil, err
+	}
+	l := &phoneLine{AuthToken: demoAuthToken}
+	for _, p := range provs.Items {
+		if p.Name == demoChannelName {
+			l.AccountSID, l.Number, l.APIBaseURL = p.Config.AccountSID, p.Config.FromNumber, p.Config.APIBaseURL
+			l.Webhook = p.ID // completed below
+		}
+	}
+	if l.Webhook == "" {
+		return nil, fmt.Errorf("phone: no provider %q on %s; restart the server with --demo", demoChannelName, server)
+	}
+	providerID := l.Webhook
+
+	var key struct {
+		named
+		Key string `json:"key"`
+	}
+	body := map[string]any{"name": phoneKeyName, "keySettings": map[string]any{"allowedChannels": []string{"twilio_messaging"}}}
+	keysPath := "/api/projects/" + url.PathEscape(proj.ID) + "/api-keys"
+	if err := c.do(ctx, http.MethodPost, keysPath, body, &key, http.StatusCreated); err != nil {
+		return nil, err
+	}
+	if key.Key == "" {
+		return nil, fmt.Errorf("phone: the server returned no API key value")
+	}
+	l.Webhook = server + "/api/twilio/messaging/webhook?" + url.Values{
+		"apiKey": {key.Key}, "stageId": {stage.ID}, "channelProviderId": {providerID},
+	}.Encode()
+	l.Desc = fmt.Sprintf("demo line %s (project %s, stage %s) on %s", l.Number, proj.ID, stage.ID, server)
+	l.close = func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_ = c.do(ctx, http.MethodDelete, keysPath+"/"+url.PathEscape(key.ID)+"?version="+strconv.FormatInt(key.Version, 10), nil, nil, http.StatusNoContent)
+	}
+	return l, nil
+}
+
+func findNamed(items []named, name string) *named {
+	for i := range items {
+		if items[i].Name == name {
+			return &items[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/test/twiliosim"
+)
+
+// scrape returns the samples of a /metrics page: "name{labels}" → value.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+func count(m map[string]float64, prefix string) int {
+	n := 0
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestMetricsMoveWithTraffic(t *testing.T) {
+	sim := newSim(t, twiliosim.Options{})
+	s := startServer(t, "", map[string]string{"TWILIO_MESSAGING_SESSION_TIMEOUT_MS": "1500", "WEBHOOK_FAILURE_RATE_LIMIT": "1000"})
+	l := setupLine(t, s, sim, lineOptions{})
+	before := scrape(t, s.URL+"/metrics")
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "switchboard_sessions_active"} {
+		if _, ok := before[name]; !ok {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		l.mustText(t, fmt.Sprintf("+1555600000%d", i), "hi")
+	}
+	if code, _ := l.post(l.Webhook, twiliosim.InboundParamsFor(l.AccountSID, "+15556000009", l.Number, "x", twiliosim.NewMessageSID()), http.Header{"X-Twilio-Signature": {"forged"}}); code != 403 {
+		t.Fatalf("forged webhook: %d", code)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if sim.Count() != 3 {
+			return fmt.Errorf("%d replies", sim.Count())
+		}
+		return nil
+	})
+	var after map[string]float64
+	checkFor(t, 10*time.Second, func() error {
+		after = scrape(t, s.URL+"/metrics")
+		if after[`switchboard_outbound_sends_total{error_code="0",result="sent"}`] != 3 {
+			return fmt.Errorf("sends %v", after[`switchboard_outbound_sends_total{error_code="0",result="sent"}`])
+		}
+		return nil
+	})
+	checks := map[string]float64{
+		`switchboard_webhooks_total{outcome="accepted"}`:                  3,
+		`switchboard_webhooks_total{outcome="bad_signature"}`:             1,
+		`switchboard_webhook_signature_failures_total{reason="mismatch"}`: 1,
+		`switchboard_sessions_created_total`:                              3,
+		`switchboard_sessions_active`:                                     3,
+		`switchboard_turns_total{provider_type="scripted"}`:               3,
+		`switchboard_webhook_to_reply_seconds_count`:                      3,
+		`switchboard_llm_latency_seconds_count{provider_type="scripted"}`: 3,
+		`switchboard_session_series_exported`:                             3,
+	}
+	for k, want := range checks {
+		if got := after[k]; got != want {
+			t.Errorf("%s = %v, want %v", k, got, want)
+		}
+	}
+	if n := count(after, "switchboard_session_messages_in{"); n != 3 {
+		t.Fatalf("%d per-session series, want 3", n)
+	}
+	if page := fmt.Sprint(after); strings.Contains(page, "+1555600000") || strings.Contains(page, "5556000") {
+		t.Fatal("a phone number appears in the metrics")
+	}
+	// After expiry the per-session series vanish.
+	checkFor(t, 10*time.Second, func() error {
+		m := scrape(t, s.URL+"/metrics")
+		if n := count(m, "switchboard_session_messages_in{"); n != 0 {
+			return fmt.Errorf("%d per-session series remain", n)
+		}
+		if m["switchboard_sessions_expired_total"] != 3 || m["switchboard_sessions_active"] != 0 {
+			return fmt.Errorf("expired %v active %v", m["switchboard_sessions_expired_total"], m["switchboard_sessions_active"])
+		}
+		if m["switchboard_session_lifetime_seconds_count"] != 3 {
+			return fmt.Errorf("lifetimes %v", m["switchboard_session_lifetime_seconds_count"])
+		}
+		return nil
+	})
+}
+
+func TestMetricsSessionCapAndSeparateListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maddr := ln.Addr().String()
+	ln.Close()
+	sim := newSim(t, twiliosim.Options{})
+	s := startServer(t, "", map[string]string{"METRICS_SESSION_SERIES_MAX": "5", "METRICS_ADDR": maddr})
+	l := setupLine(t, s, sim, lineOptions{})
+	for i := 0; i < 12; i++ {
+		l.mustText(t, fmt.Sprintf("+155570000%02d", i), "hi")
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if sim.Count() != 12 {
+			return fmt.Errorf("%d replies", sim.Count())
+		}
+		return nil
+	})
+	m := scrape(t, "http://"+maddr+"/metrics")
+	if n := count(m, "switchboard_session_turns{"); n != 5 {
+		t.Fatalf("%d per-session series, want the cap of 5", n)
+	}
+	if m["switchboard_sessions_active"] != 12 {
+		t.Fatalf("sessions_active %v", m["switchboard_sessions_active"])
+	}
+	resp, err := httpClient.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Fatal("/metrics still served on the main listener with METRICS_ADDR set")
+	}
+}
