@@ -25,6 +25,13 @@ type Sender interface {
 	Send(ctx context.Context, cfg providers.TwilioConfig, m OutMessage) (sid string, err error)
 }
 
+// Finder is implemented by a Sender that can tell whether Twilio already
+// accepted a message. Crash recovery uses it so that a reply accepted just
+// before a crash, but not yet recorded as sent, is not sent twice.
+type Finder interface {
+	FindSent(ctx context.Context, cfg providers.TwilioConfig, m OutMessage, since time.Time) (sid string, found bool, err error)
+}
+
 // OutMessage is one outbound SMS/WhatsApp message.
 type OutMessage struct {
 	From, To, Body string

@@ -80,7 +80,9 @@ func (e *Engine) sendRows(ctx context.Context, cfg *providers.TwilioConfig, rows
 	return sent
 }
 
-// resumeSends sends outbox rows a previous run left pending.
+// resumeSends sends outbox rows a previous run left pending. A row may
+// have been accepted by Twilio just before the crash: when the Sender can
+// look messages up, such rows are recorded as sent instead of sent again.
 func (e *Engine) resumeSends(rows []*store.OutboundMessage) {
 	ctx := context.Background()
 	if len(rows) == 0 {
@@ -91,7 +93,38 @@ func (e *Engine) resumeSends(rows []*store.OutboundMessage) {
 		e.log.Error("resume sends: channel provider", "err", err)
 		cfg = nil
 	}
+	if f, ok := e.opts.Sender.(Finder); ok && cfg != nil {
+		for _, r := range rows {
+			if r.State != store.OutboxPending {
+				continue
+			}
+			if sid, found := e.findSent(ctx, f, *cfg, r); found {
+				e.log.Info("resume sends: already accepted by Twilio before the restart", "conversation_id", r.ConversationID, "outbox_id", r.ID)
+				e.finishRow(ctx, r, store.OutboxUpdate{ID: r.ID, State: store.OutboxSent, Attempts: r.Attempts, TwilioSID: sid})
+			}
+		}
+	}
 	e.sendRows(ctx, cfg, rows, e.opts.PublicBaseURL, time.Time{})
+}
+
+// findSent asks Twilio whether r was already accepted, retrying a failing
+// lookup like a send. If Twilio cannot be asked, the row is sent: a rare
+// double text beats a silently dropped reply.
+func (e *Engine) findSent(ctx context.Context, f Finder, cfg providers.TwilioConfig, r *store.OutboundMessage) (string, bool) {
+	m := OutMessage{From: r.From, To: r.To, Body: r.Body}
+	for attempt := 1; ; attempt++ {
+		sid, found, err := f.FindSent(ctx, cfg, m, r.CreatedAt)
+		if err == nil {
+			return sid, found
+		}
+		if !e.opts.Classify(err).Retryable || attempt >= e.opts.SendMaxAttempts {
+			e.log.Warn("resume sends: cannot tell whether Twilio has the message; sending it", "outbox_id", r.ID, "err", err)
+			return "", false
+		}
+		if !sleepCtx(ctx, e.out.backoff(attempt)) {
+			return "", false
+		}
+	}
 }
 
 // finishRow stores a send's final state on its row and as a delivery event.

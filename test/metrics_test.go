@@ -2,10 +2,13 @@ package test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,6 +101,20 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	for k, want := range checks {
 		if got := after[k]; got != want {
 			t.Errorf("%s = %v, want %v", k, got, want)
+		}
+	}
+	// Every series the Grafana dashboard queries exists.
+	dash, err := os.ReadFile("../deploy/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(dash) {
+		t.Fatal("dashboard is not valid JSON")
+	}
+	for _, name := range regexp.MustCompile(`switchboard_[a-z_]+`).FindAllString(string(dash), -1) {
+		if count(after, name) == 0 && name != "switchboard_sessions_expired_total" && name != "switchboard_session_lifetime_seconds_bucket" &&
+			name != "switchboard_llm_errors_total" && name != "switchboard_opt_outs_total" && name != "switchboard_outbound_retries_total" {
+			t.Errorf("dashboard queries %s, which /metrics does not serve", name)
 		}
 	}
 	if n := count(after, "switchboard_session_messages_in{"); n != 3 {

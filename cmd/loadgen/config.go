@@ -49,6 +49,7 @@ type config struct {
 	serverEnv listFlag
 	serverLog string
 	serverPID int
+	cpuProfile string
 
 	project    string
 	stage      string
@@ -57,7 +58,13 @@ type config struct {
 	authToken  string
 	accountSID string
 	number     string
+
+	// values are every flag's value as text, secrets masked, for the report.
+	values map[string]string
 }
+
+// secretFlags are masked in reports.
+var secretFlags = map[string]bool{"operator-password": true, "auth-token": true, "api-key": true}
 
 // listFlag is a repeatable string flag.
 type listFlag []string
@@ -134,6 +141,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.serverLog, "server-log", "", "with --spawn, write the server's log to this file (default: a temporary file, shown on failure)")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "without --spawn, pid of a local server to sample RSS and CPU from /proc")
 
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write loadgen's own CPU profile (pprof) to this file, to see what the load generator costs")
 	fs.StringVar(&c.project, "project", "", "reuse this project id instead of creating one")
 	fs.StringVar(&c.stage, "stage", "", "reuse this stage id (its LLM provider should be scripted with defaultReply \"R{{.Turn}}: {{.Text}}\")")
 	fs.StringVar(&c.provider, "provider", "", "reuse this Twilio channel provider id (its apiBaseUrl must point at --sim-addr; needs --auth-token, --account-sid, --number)")
@@ -145,6 +153,14 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	c.values = make(map[string]string)
+	fs.VisitAll(func(f *flag.Flag) {
+		v := f.Value.String()
+		if secretFlags[f.Name] && v != "" {
+			v = "(set)"
+		}
+		c.values[f.Name] = v
+	})
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("loadgen: unexpected arguments %q", fs.Args())
 	}

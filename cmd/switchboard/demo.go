@@ -35,7 +35,7 @@ const (
 	demoChannelName      = "Switchboard demo phone"
 	demoAPIKeyName       = "demo"
 	demoAccountSID       = "ACde000000000000000000000000000000"
-	demoAuthToken        = "demo-auth-token-for-local-use-only"
+	demoAuthToken        = "demoAuthTokenForLocalUseOnly0001" // twilio-go accepts only [A-Za-z0-9]
 	demoNumber           = "+15005550006"
 	defaultPhoneAddr     = "127.0.0.1:3001"
 	defaultOpenAIModel   = "gpt-4o-mini"

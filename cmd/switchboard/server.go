@@ -209,6 +209,12 @@ func (t twilioSender) Send(ctx context.Context, cfg providers.TwilioConfig, m ac
 	return res.SID, err
 }
 
+// FindSent implements actors.Finder.
+func (t twilioSender) FindSent(ctx context.Context, cfg providers.TwilioConfig, m actors.OutMessage, since time.Time) (string, bool, error) {
+	res, found, err := t.s.FindSent(ctx, cfg, twilio.Message{From: m.From, To: m.To, Body: m.Body}, since)
+	return res.SID, found, err
+}
+
 // classify explains a send failure to the engine. Failures of unknown
 // outcome (the request was written but no answer read) are not retried:
 // Twilio may have accepted the message, and a double text is worse than a

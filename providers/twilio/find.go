@@ -54,7 +54,10 @@ func (s *Sender) FindSent(ctx context.Context, cfg providers.TwilioConfig, msg M
 	params.SetPathAccountSid(cfg.AccountSID)
 	params.SetTo(msg.To)
 	params.SetFrom(from)
-	params.SetDateSentAfter(after)
+	// No DateSent filter: Twilio filters on date_sent, which is still null
+	// for a message that was only queued when we crashed — exactly the ones
+	// we look for. Results come newest first, so date_created is checked
+	// on each message instead.
 	params.SetPageSize(FindPageSize)
 
 	var token, page string

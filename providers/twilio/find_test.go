@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -165,5 +166,34 @@ func TestFindSentErrors(t *testing.T) {
 	_, _, err = s.FindSent(ctx, config("http://127.0.0.1:1"), msg, time.Now())
 	if se := sendErr(t, err); !se.Temporary() {
 		t.Fatalf("refused: %+v", se)
+	}
+}
+
+// TestFindSentChecksDates uses a server that ignores the filters: FindSent
+// must still skip a message created before since minus the skew, and must
+// have asked for the right window.
+func TestFindSentChecksDates(t *testing.T) {
+	since := time.Date(2025, 3, 4, 5, 6, 7, 800_000_000, time.UTC)
+	var query string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		query = r.URL.RawQuery
+		old := since.Add(-3 * time.Second).Format(time.RFC1123Z)
+		recent := since.Add(-time.Second).Format(time.RFC1123Z)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"messages":[
+			{"sid":"SMold","body":"hi","status":"delivered","date_created":%q},
+			{"sid":"SMrecent","body":"hi","status":"failed","date_created":%q}
+		],"next_page_uri":null,"page":0,"page_size":100,"start":0,"end":1}`, old, recent)
+	}))
+	t.Cleanup(srv.Close)
+	s := newSender(t, twilio.SenderOptions{})
+
+	got, found, err := s.FindSent(context.Background(), config(srv.URL), twilio.Message{To: testTo, Body: "hi"}, since)
+	if err != nil || !found || got.SID != "SMrecent" || got.Status != "failed" {
+		t.Fatalf("FindSent = %+v, %v, %v; want SMrecent", got, found, err)
+	}
+	q, _ := url.ParseQuery(query)
+	if q.Has("DateSent>") || q.Get("To") != testTo || q.Get("From") != testFrom || q.Get("PageSize") != "100" {
+		t.Fatalf("query %q", query)
 	}
 }

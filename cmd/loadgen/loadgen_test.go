@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/cmd/loadgen/internal/check"
+	"switchboard/cmd/loadgen/internal/report"
+)
+
+// serverBin is the switchboard binary built once for the end-to-end tests.
+var serverBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "loadgen-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	serverBin = filepath.Join(dir, "switchboard")
+	build := exec.Command("go", "build", "-o", serverBin, "switchboard/cmd/switchboard")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build switchboard:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runLoadgen runs the program in-process with a generous deadline and
+// returns its exit code and output.
+func runLoadgen(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code = run(ctx, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func readReport(t *testing.T, path string) report.Report {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r report.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("report is not JSON: %v", err)
+	}
+	return r
+}
+
+func TestSpawnedRunKeepsInvariants(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath, htmlPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html")
+	code, stdout, stderr := runLoadgen(t, "--spawn", "--server-bin", serverBin,
+		"--senders", "20", "--messages", "5", "--concurrency", "16",
+		"--duplicate-share", "0.2", "--whatsapp-share", "0.25", "--burst-share", "0.3", "--burst-size", "2",
+		"--fault-429", "0.1", "--callbacks", "--seed", "7",
+		"--server-env", "TWILIO_MESSAGING_SESSION_TIMEOUT_MS=600000",
+		"--json", jsonPath, "--html", htmlPath, "--no-progress")
+	if code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r := readReport(t, jsonPath)
+	if !r.OK || r.Check.Messages != 100 || r.Check.Accepted != 100 || r.Check.Answered != 100 || r.Check.Replies != 100 {
+		t.Fatalf("check = %+v", r.Check)
+	}
+	if r.Duplicates == 0 || r.Check.Replayed == 0 || r.Requests != 100+r.Duplicates {
+		t.Fatalf("requests %d, duplicates %d, replayed %d", r.Requests, r.Duplicates, r.Check.Replayed)
+	}
+	if r.Non200 != 0 || r.StatusCodes["200"] != r.Requests {
+		t.Fatalf("status codes %v, non-200 %d, errors %v", r.StatusCodes, r.Non200, r.Errors)
+	}
+	if r.Sim.Messages != 100 || r.Sim.InjectedFaults == 0 {
+		t.Fatalf("sim = %+v (want 100 sends and some injected 429s)", r.Sim)
+	}
+	if r.Ack.Count != r.Requests || r.Reply.Count != 100 || r.Reply.P50Ms <= 0 || r.Reply.MaxMs < r.Reply.P99Ms || r.Ack.P99Ms <= 0 {
+		t.Fatalf("latencies: ack %+v, reply %+v", r.Ack, r.Reply)
+	}
+	var sent int64
+	for _, p := range r.Series {
+		sent += p.Sent
+	}
+	if sent != r.Requests {
+		t.Fatalf("series counts %d deliveries, want %d", sent, r.Requests)
+	}
+	if r.Server == nil || r.Server.PeakRSSBytes <= 0 || r.Server.CPUSeconds <= 0 || r.Server.CPUMicrosPerMessage <= 0 {
+		t.Fatalf("server stats = %+v", r.Server)
+	}
+	if len(r.Check.Invariants) != 5 {
+		t.Fatalf("invariants = %+v", r.Check.Invariants)
+	}
+	for _, want := range []string{"reply latency", "p99.9", "server peak RSS", "replies in per-sender order: ok"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	html, err := os.ReadFile(htmlPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(html, []byte("<svg")) || !bytes.Contains(html, []byte("all invariants hold")) {
+		t.Fatalf("HTML report lacks charts or verdict")
+	}
+}
+
+// TestBrokenInvariantExitsOne points loadgen at a stage whose replies do
+// not echo the text, so no accepted message is ever answered as expected.
+func TestBrokenInvariantExitsOne(t *testing.T) {
+	srv, err := spawnServer(serverBin, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = srv.stop(30 * time.Second) })
+	ctx := context.Background()
+	api := &apiClient{base: srv.URL, http: srvClient()}
+	if err := login(ctx, api, "admin", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	var rec struct{ ID string }
+	if err := api.call(ctx, "POST", "/api/projects", map[string]any{"name": "p"}, &rec, 201); err != nil {
+		t.Fatal(err)
+	}
+	project := rec.ID
+	if err := api.call(ctx, "POST", "/api/providers", map[string]any{"name": "wrong", "providerType": "llm", "apiType": "scripted",
+		"config": map[string]any{"defaultReply": "R{{.Turn}}: not {{.Text}}"}}, &rec, 201); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.call(ctx, "POST", "/api/projects/"+project+"/stages", map[string]any{"name": "s", "prompt": "x", "llmProviderId": rec.ID,
+		"llmSettings": map[string]any{"model": "m"}}, &rec, 201); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	jsonPath := filepath.Join(dir, "r.json")
+	code, stdout, stderr := runLoadgen(t, "--server", srv.URL, "--project", project, "--stage", rec.ID,
+		"--senders", "3", "--messages", "2", "--drain-timeout", "2s", "--settle", "0", "--json", jsonPath, "--quiet")
+	if code != exitInvariant {
+		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitInvariant, stdout, stderr)
+	}
+	if stdout != "" {
+		t.Errorf("--quiet printed a summary:\n%s", stdout)
+	}
+	for _, want := range []string{"INVARIANT BROKEN: " + check.InvAnswered, "INVARIANT BROKEN: " + check.InvNothingExtra, "not 0-0"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	r := readReport(t, jsonPath)
+	if r.OK || r.Check.Accepted != 6 || r.Check.Answered != 0 {
+		t.Fatalf("check = %+v", r.Check)
+	}
+}
+
+func TestBadFlagsExitTwo(t *testing.T) {
+	for _, args := range [][]string{
+		{"--senders", "0"},
+		{"--messages", "0"},
+		{"--duplicate-share", "1.5"},
+		{"--spawn"},
+		{"--provider", "p1"},
+		{"--server-env", "NOEQUALS"},
+		{"stray"},
+	} {
+		code, _, stderr := runLoadgen(t, args...)
+		if code != exitSetup || !strings.Contains(stderr, "loadgen") && !strings.Contains(stderr, "flag") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+	if code, _, stderr := runLoadgen(t, "--help"); code != exitOK || !strings.Contains(stderr, "--duplicate-share") && !strings.Contains(stderr, "-duplicate-share") {
+		t.Errorf("--help: exit %d, stderr lacks the flags", code)
+	}
+}
+
+func TestUnreachableServerExitsTwo(t *testing.T) {
+	code, _, stderr := runLoadgen(t, "--server", "http://127.0.0.1:1", "--senders", "1", "--messages", "1")
+	if code != exitSetup || !strings.Contains(stderr, "loadgen:") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func srvClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }

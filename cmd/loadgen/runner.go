@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"switchboard/cmd/loadgen/internal/check"
+	"switchboard/cmd/loadgen/internal/report"
+	"switchboard/test/twiliosim"
+)
+
+// runner drives one load test against a set-up line.
+type runner struct {
+	cfg     *config
+	line    *line
+	client  *http.Client
+	chk     *check.Checker
+	rec     *report.Recorder
+	limiter *rate.Limiter // nil: no rate target
+	sem     chan struct{}
+
+	requests   atomic.Int64
+	duplicates atomic.Int64
+	non200     atomic.Int64
+	transport  atomic.Int64
+	started    atomic.Int64 // messages whose first delivery was sent
+
+	mu    sync.Mutex
+	codes map[string]int64
+	errs  map[string]int64
+}
+
+// newRunner prepares the HTTP client, limiter and bookkeeping.
+func newRunner(cfg *config, l *line, chk *check.Checker, rec *report.Recorder) *runner {
+	r := &runner{
+		cfg: cfg, line: l, chk: chk, rec: rec,
+		sem:   make(chan struct{}, cfg.concurrency),
+		codes: make(map[string]int64),
+		errs:  make(map[string]int64),
+		client: &http.Client{
+			Timeout: cfg.requestTimeout,
+			Transport: &http.Transport{
+				MaxIdleConns:        cfg.concurrency * 2,
+				MaxIdleConnsPerHost: cfg.concurrency * 2,
+				IdleConnTimeout:     90 * time.Second,
+				DisableCompression:  true,
+			},
+		},
+	}
+	if cfg.rate > 0 {
+		r.limiter = rate.NewLimiter(rate.Limit(cfg.rate), max(1, int(cfg.rate/200)))
+	}
+	return r
+}
+
+// senderAddress returns sender i's From address and the To it texts. The
+// run id keeps senders of different runs against one server apart.
+func senderAddress(runID, i int, whatsapp bool, number string) (from, to string) {
+	from = fmt.Sprintf("+1556%03d%06d", runID%1000, i)
+	if whatsapp {
+		return "whatsapp:" + from, "whatsapp:" + number
+	}
+	return from, number
+}
+
+// messageText is the unique body of sender i's seq-th message; the scripted
+// reply echoes it.
+func messageText(i, seq int) string { return strconv.Itoa(i) + "-" + strconv.Itoa(seq) }
+
+// totalMessages is the run's message count when it is count-bounded (0
+// when only --duration bounds it).
+func (r *runner) totalMessages() int64 {
+	return int64(r.cfg.messages) * int64(r.cfg.senders)
+}
+
+// run starts every sender and returns when all of them stopped: they sent
+// their messages, or stop ended.
+func (r *runner) run(stop context.Context, runID int, seed uint64) {
+	var wg sync.WaitGroup
+	for i := range r.cfg.senders {
+		rng := rand.New(rand.NewPCG(seed, uint64(i)))
+		whatsapp := float64(i) < r.cfg.whatsappShare*float64(r.cfg.senders)
+		from, to := senderAddress(runID, i, whatsapp, r.line.Number)
+		wg.Go(func() { r.sender(stop, i, from, to, rng) })
+	}
+	wg.Wait()
+	r.client.CloseIdleConnections()
+}
+
+// sender sends sender i's messages in order: one group at a time (a single
+// message, or a burst sent concurrently), each group after the previous
+// one was acknowledged, with think time between groups.
+func (r *runner) sender(stop context.Context, i int, from, to string, rng *rand.Rand) {
+	seq := 0
+	for group := 0; ; group++ {
+		if stop.Err() != nil || (r.cfg.messages > 0 && seq >= r.cfg.messages) {
+			return
+		}
+		n := 1
+		if r.cfg.burstShare > 0 && rng.Float64() < r.cfg.burstShare {
+			n = r.cfg.burstSize
+		}
+		if r.cfg.messages > 0 {
+			n = min(n, r.cfg.messages-seq)
+		}
+		if n == 1 {
+			r.message(stop, from, to, messageText(i, seq), group, rng.Float64() < r.cfg.duplicateShare)
+		} else {
+			var wg sync.WaitGroup
+			for k := range n {
+				text, replay := messageText(i, seq+k), rng.Float64() < r.cfg.duplicateShare
+				wg.Go(func() { r.message(stop, from, to, text, group, replay) })
+			}
+			wg.Wait()
+		}
+		seq += n
+		if r.cfg.thinkTime > 0 {
+			d := time.Duration((0.5 + rng.Float64()) * float64(r.cfg.thinkTime))
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-stop.Done():
+				t.Stop()
+				return
+			}
+		}
+	}
+}
+
+// acquire waits for the rate limiter and a concurrency slot; false when
+// stop ended first.
+func (r *runner) acquire(stop context.Context) bool {
+	if r.limiter != nil && r.limiter.Wait(stop) != nil {
+		return false
+	}
+	select {
+	case r.sem <- struct{}{}:
+		return true
+	case <-stop.Done():
+		return false
+	}
+}
+
+func (r *runner) release() { <-r.sem }
+
+// message delivers one message (a fresh MessageSid) and, when replay is
+// set, delivers it again after its answer, as Twilio retries.
+func (r *runner) message(stop context.Context, from, to, text string, group int, replay bool) {
+	params := twiliosim.InboundParamsFor(r.line.AccountSID, from, to, text, twiliosim.NewMessageSID())
+	if !r.acquire(stop) {
+		return
+	}
+	t0 := time.Now()
+	r.chk.Sent(from, text, group, t0)
+	r.started.Add(1)
+	r.deliver(text, params, t0)
+	r.release()
+	if !replay || !r.acquire(stop) {
+		return
+	}
+	r.duplicates.Add(1)
+	r.deliver(text, params, time.Now())
+	r.release()
+}
+
+// deliver posts one signed webhook and records its outcome.
+func (r *runner) deliver(text string, params url.Values, t0 time.Time) {
+	r.requests.Add(1)
+	r.rec.Sent(t0)
+	status, err := r.post(params)
+	now := time.Now()
+	r.rec.Ack(now, now.Sub(t0))
+	r.chk.Delivered(text, status)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.errs[err.Error()]++
+	}
+	if status == 0 {
+		r.transport.Add(1)
+		r.codes["error"]++
+		return
+	}
+	r.codes[strconv.Itoa(status)]++
+	if status != http.StatusOK {
+		r.non200.Add(1)
+	}
+}
+
+// post sends the signed request; status 0 means a transport error. Errors
+// never carry the URL (it holds the API key).
+func (r *runner) post(params url.Values) (int, error) {
+	req, err := twiliosim.NewSignedRequest(context.Background(), r.line.Webhook, r.line.AuthToken, params)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return 0, fmt.Errorf("webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return 0, fmt.Errorf("webhook: read answer: %w", err)
+	}
+	if resp.StatusCode == http.StatusOK && string(body) != "<Response/>" {
+		return resp.StatusCode, fmt.Errorf("webhook: 200 with unexpected body %.80q", body)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, fmt.Errorf("webhook: %d %.80s", resp.StatusCode, body)
+	}
+	return resp.StatusCode, nil
+}
+
+// drain waits until every accepted message was answered, timeout passed or
+// stop ended, then listens settle longer for late duplicates.
+func drain(stop context.Context, chk *check.Checker, timeout, settle time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for chk.Pending() > 0 && time.Now().Before(deadline) && stop.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if settle > 0 && stop.Err() == nil {
+		t := time.NewTimer(settle)
+		select {
+		case <-t.C:
+		case <-stop.Done():
+			t.Stop()
+		}
+	}
+}
+
+// progress draws a one-line progress bar on w until stop is closed.
+func (r *runner) progress(w io.Writer, start time.Time, done <-chan struct{}) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			fmt.Fprint(w, "\r\033[K")
+			return
+		case <-t.C:
+			elapsed := time.Since(start)
+			frac := 0.0
+			if total := r.totalMessages(); total > 0 {
+				frac = float64(r.started.Load()) / float64(total)
+			}
+			if r.cfg.duration > 0 {
+				frac = max(frac, elapsed.Seconds()/r.cfg.duration.Seconds())
+			}
+			frac = min(frac, 1)
+			acked, replied, ackP99, replyP99 := r.rec.Snapshot()
+			const width = 30
+			filled := int(frac * width)
+			bar := make([]byte, width)
+			for i := range bar {
+				switch {
+				case i < filled:
+					bar[i] = '='
+				case i == filled:
+					bar[i] = '>'
+				default:
+					bar[i] = ' '
+				}
+			}
+			fmt.Fprintf(w, "\r\033[K[%s] %3.0f%% %s sent %d acked %d replies %d (%.0f/s) pending %d ack p99 %s reply p99 %s",
+				bar, frac*100, elapsed.Truncate(100*time.Millisecond), r.requests.Load(), acked, replied,
+				float64(replied)/max(elapsed.Seconds(), 0.001), r.chk.Pending(), ackP99, replyP99)
+		}
+	}
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,310 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/test/twiliosim"
+)
+
+// The demo line's public constants (documented in cmd/switchboard/demo.go).
+const (
+	demoAuthToken  = "demoAuthTokenForLocalUseOnly0001"
+	demoAccountSID = "ACde000000000000000000000000000000"
+	demoNumber     = "+15005550006"
+)
+
+// startServerArgs is startServer with extra arguments after `serve`; it
+// also returns everything the server prints on stdout.
+func startServerArgs(t *testing.T, dir string, env map[string]string, args ...string) (*server, *syncBuffer) {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	full := map[string]string{
+		"SWITCHBOARD_ADDR": "127.0.0.1:0",
+		"DATABASE_URL":     "sqlite:" + filepath.Join(dir, "switchboard.db"),
+		"LOG_LEVEL":        "info",
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	s := &server{t: t, dir: dir, env: full, logs: &syncBuffer{}, exited: make(chan struct{})}
+	s.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
+	s.cmd.Env = os.Environ()
+	for k, v := range full {
+		s.cmd.Env = append(s.cmd.Env, k+"="+v)
+	}
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Stderr = s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	ready := make(chan string, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(out, line)
+			if u, ok := strings.CutPrefix(line, "switchboard: listening on "); ok {
+				ready <- u
+			}
+		}
+		_, _ = io.Copy(out, stdout)
+	}()
+	go func() {
+		<-copied // Wait closes the pipe: read it to the end first
+		s.err = s.cmd.Wait()
+		close(s.exited)
+	}()
+	select {
+	case s.URL = <-ready:
+	case <-s.exited:
+		t.Fatalf("server exited during start-up: %v\n%s", s.err, s.logs.String())
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		t.Fatalf("server did not start:\n%s", s.logs.String())
+	}
+	t.Cleanup(func() {
+		select {
+		case <-s.exited:
+		default:
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+		if t.Failed() {
+			t.Logf("server stdout:\n%s\nserver logs:\n%s", out.String(), tail(s.logs.String(), 60))
+		}
+	})
+	return s, out
+}
+
+// startDemo starts `serve --demo` and waits for the demo printout.
+func startDemo(t *testing.T, dir, phoneAddr string) (*server, *syncBuffer) {
+	t.Helper()
+	s, out := startServerArgs(t, dir, map[string]string{"PHONE_ADDR": phoneAddr}, "--demo")
+	checkFor(t, 30*time.Second, func() error {
+		if !strings.Contains(out.String(), "open the phone:") {
+			return fmt.Errorf("no demo printout yet:\n%s", out.String())
+		}
+		return nil
+	})
+	return s, out
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// printed returns the value after "label:" in the demo printout.
+func printed(t *testing.T, out, label string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(label) + `:\s+(\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no %q in the demo printout:\n%s", label, out)
+	}
+	return m[1]
+}
+
+// runPhone runs `switchboard phone args...` to completion.
+func runPhone(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"phone"}, args...)...)
+	cmd.Env = os.Environ()
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), o.String(), e.String()
+}
+
+// namedCount counts the items called name on an API list page.
+func namedCount(t *testing.T, s *server, token, path, name string) int {
+	t.Helper()
+	var page struct {
+		Items []struct {
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	s.mustAPI("GET", path, token, nil, &page, 200)
+	n := 0
+	for _, it := range page.Items {
+		if it.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+func TestDemoPhoneRoundTripAndIdempotentRestart(t *testing.T) {
+	dir := t.TempDir()
+	phoneAddr := freeAddr(t)
+	s, out := startDemo(t, dir, phoneAddr)
+	first := out.String()
+	for _, want := range []string{"demo line created", `id "demo", password "demo-password"`, "FOR LOCAL USE ONLY", "http://" + phoneAddr} {
+		if !strings.Contains(first, want) {
+			t.Fatalf("demo printout lacks %q:\n%s", want, first)
+		}
+	}
+	projectID, providerID := printed(t, first, "project"), printed(t, first, "channel provider")
+	webhook := printed(t, first, "webhook")
+	if !strings.Contains(webhook, "apiKey=akey_live_") || !strings.HasPrefix(webhook, s.URL+"/api/twilio/messaging/webhook?") {
+		t.Fatalf("printed webhook %q", webhook)
+	}
+
+	code, stdout, stderr := runPhone(t, "--server", s.URL, "--listen", phoneAddr, "--from", "+15550001111", "--send", "hi", "--wait", "--timeout", "30s")
+	if code != 0 || !strings.Contains(stdout, "Hello from Switchboard!") {
+		t.Fatalf("phone --send hi: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = runPhone(t, "--server", s.URL, "--listen", phoneAddr, "--from", "+15550001111", "--send", "how are you", "--wait")
+	if code != 0 || strings.TrimSpace(stdout) != `Message 2: you said "how are you"` {
+		t.Fatalf("phone second text: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	// The printed webhook works as printed, signed with the documented
+	// demo auth token, and replies go to PHONE_ADDR.
+	sim := twiliosim.New(twiliosim.Options{})
+	sim.AddAccount(demoAccountSID, demoAuthToken)
+	if err := sim.Start(phoneAddr); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := twiliosim.SignedWebhook(context.Background(), nil, webhook, demoAuthToken,
+		twiliosim.InboundParamsFor(demoAccountSID, "+15550003333", demoNumber, "plain", twiliosim.NewMessageSID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("printed webhook answered %d", resp.StatusCode)
+	}
+	checkFor(t, 30*time.Second, func() error {
+		if got := sim.MessagesTo("+15550003333"); len(got) != 1 || got[0].Body != `Message 1: you said "plain"` {
+			return fmt.Errorf("replies to +15550003333: %+v", got)
+		}
+		return nil
+	})
+	sim.Close()
+
+	if code := s.terminate(); code != 0 {
+		t.Fatalf("server exit code %d", code)
+	}
+
+	// Second start on the same database: everything is reused.
+	s2, out2 := startDemo(t, dir, phoneAddr)
+	second := out2.String()
+	if !strings.Contains(second, "demo line reused") {
+		t.Fatalf("second start did not reuse the demo line:\n%s", second)
+	}
+	if got := printed(t, second, "project"); got != projectID {
+		t.Fatalf("project %s after restart, was %s", got, projectID)
+	}
+	if got := printed(t, second, "channel provider"); got != providerID {
+		t.Fatalf("channel provider %s after restart, was %s", got, providerID)
+	}
+	var auth struct {
+		AccessToken string `json:"accessToken"`
+	}
+	s2.mustAPI("POST", "/api/auth/login", "", map[string]any{"id": "demo", "password": "demo-password"}, &auth, 200)
+	if n := namedCount(t, s2, auth.AccessToken, "/api/projects?limit=1000", "Switchboard demo"); n != 1 {
+		t.Fatalf("%d demo projects", n)
+	}
+	if n := namedCount(t, s2, auth.AccessToken, "/api/providers?limit=1000", "Switchboard demo phone"); n != 1 {
+		t.Fatalf("%d demo channel providers", n)
+	}
+	if n := namedCount(t, s2, auth.AccessToken, "/api/providers?limit=1000", "Switchboard demo LLM"); n != 1 {
+		t.Fatalf("%d demo LLM providers", n)
+	}
+	if n := namedCount(t, s2, auth.AccessToken, "/api/projects/"+projectID+"/stages?limit=1000", "Demo"); n != 1 {
+		t.Fatalf("%d demo stages", n)
+	}
+	keys := "/api/projects/" + projectID + "/api-keys?limit=1000"
+	if n := namedCount(t, s2, auth.AccessToken, keys, "demo"); n != 1 {
+		t.Fatalf("%d demo api keys", n)
+	}
+	if n := namedCount(t, s2, auth.AccessToken, keys, "switchboard phone"); n != 0 {
+		t.Fatalf("the phone left %d api keys behind", n)
+	}
+
+	// The line still works after the restart.
+	code, stdout, stderr = runPhone(t, "--server", s2.URL, "--listen", phoneAddr, "--from", "+15550005555", "--send", "again", "--wait")
+	if code != 0 || strings.TrimSpace(stdout) != `Message 1: you said "again"` {
+		t.Fatalf("phone after restart: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestPhoneFailures(t *testing.T) {
+	s, _ := startDemo(t, "", freeAddr(t))
+	phoneAddr := freeAddr(t)
+
+	// A webhook answer other than 200 exits 1.
+	bad := s.URL + "/api/twilio/messaging/webhook?apiKey=akey_live_nope&stageId=stag_x&channelProviderId=prov_x"
+	code, _, stderr := runPhone(t, "--webhook", bad, "--auth-token", "abc", "--listen", phoneAddr, "--send", "hi", "--wait")
+	if code != 1 || !strings.Contains(stderr, "webhook answered 400") {
+		t.Fatalf("bad webhook: exit %d, stderr %q", code, stderr)
+	}
+
+	// No reply within the timeout exits 1: the server's sends go to the
+	// demo's PHONE_ADDR, not to this phone.
+	code, _, stderr = runPhone(t, "--server", s.URL, "--listen", phoneAddr, "--send", "hi", "--wait", "--timeout", "1s")
+	if code != 1 || !strings.Contains(stderr, "no reply within 1s") {
+		t.Fatalf("timeout: exit %d, stderr %q", code, stderr)
+	}
+
+	// A server that is not in demo mode is named as such.
+	plain := startServer(t, "", nil)
+	code, _, stderr = runPhone(t, "--server", plain.URL, "--listen", phoneAddr, "--send", "hi")
+	if code != 1 || !strings.Contains(stderr, "not a demo server") {
+		t.Fatalf("plain server: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestDemoRefusesDatabaseWithOperators(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, nil)
+	s.mustAPI("POST", "/api/setup/initial-operator", "", map[string]any{"id": "admin", "name": "Admin", "password": "correct horse battery"}, nil, 201)
+	if code := s.terminate(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	d, out := startServerArgs(t, dir, map[string]string{"PHONE_ADDR": freeAddr(t)}, "--demo")
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve --demo kept running on a database with operators")
+	}
+	if code := d.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(d.logs.String(), "empty database") {
+		t.Fatalf("exit %d, stderr:\n%s", code, d.logs.String())
+	}
+	if strings.Contains(out.String(), "demo-password") {
+		t.Fatalf("printed the demo login although it refused:\n%s", out.String())
+	}
+}

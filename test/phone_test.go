@@ -1,0 +1,146 @@
+package test
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// phoneTerm is `switchboard phone` running in a pseudo-terminal.
+type phoneTerm struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	tty    *os.File
+	screen *syncBuffer
+	exited chan struct{}
+}
+
+func startPhoneTerm(t *testing.T, args ...string) *phoneTerm {
+	t.Helper()
+	p := &phoneTerm{t: t, screen: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(binary, append([]string{"phone"}, args...)...)
+	p.cmd.Env = append(os.Environ(), "TERM=dumb")
+	tty, err := pty.StartWithSize(p.cmd, &pty.Winsize{Rows: 40, Cols: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.tty = tty
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		_, _ = io.Copy(p.screen, tty) // ends with EIO when the phone exits
+	}()
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		tty.Close()
+		<-read
+		if t.Failed() {
+			t.Logf("phone screen:\n%s", p.screen.String())
+		}
+	})
+	return p
+}
+
+// waitScreen waits until the screen shows want (n times at least).
+func (p *phoneTerm) waitScreen(want string, n int) {
+	p.t.Helper()
+	checkFor(p.t, 30*time.Second, func() error {
+		if got := strings.Count(p.screen.String(), want); got < n {
+			return fmt.Errorf("screen shows %q %d times, want %d", want, got, n)
+		}
+		return nil
+	})
+}
+
+// typeLine types a line and presses Enter.
+func (p *phoneTerm) typeLine(s string) {
+	p.t.Helper()
+	if _, err := p.tty.Write([]byte(s + "\r")); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func TestPhoneInteractiveInTerminal(t *testing.T) {
+	phoneAddr := freeAddr(t)
+	s, _ := startDemo(t, "", phoneAddr)
+	p := startPhoneTerm(t, "--server", s.URL, "--listen", phoneAddr)
+
+	p.waitScreen("+15551230000> ", 1)
+	p.typeLine("hello")
+	p.waitScreen("[+15005550006 -> +15551230000] Hello from Switchboard!", 1)
+	p.waitScreen("status: delivered", 1)
+
+	p.typeLine("how are you")
+	p.waitScreen(`[+15005550006 -> +15551230000] Message 2: you said "how are you"`, 1)
+
+	// A second handset, then WhatsApp: each is its own conversation.
+	p.typeLine("/from +15550004444")
+	p.waitScreen("you are now +15550004444", 1)
+	p.typeLine("first")
+	p.waitScreen(`[+15005550006 -> +15550004444] Message 1: you said "first"`, 1)
+	p.typeLine("/whatsapp on")
+	p.waitScreen("you are now whatsapp:+15550004444", 1)
+	p.typeLine("on whatsapp")
+	p.waitScreen(`[whatsapp:+15005550006 -> whatsapp:+15550004444] Message 1: you said "on whatsapp"`, 1)
+
+	p.typeLine("/quit")
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the phone did not exit after /quit")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+func TestPhoneInteractiveThroughPipes(t *testing.T) {
+	phoneAddr := freeAddr(t)
+	s, _ := startDemo(t, "", phoneAddr)
+	cmd := exec.Command(binary, "phone", "--server", s.URL, "--listen", phoneAddr, "--from", "+15550006666")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	checkFor(t, 30*time.Second, func() error {
+		if !strings.Contains(out.String(), "You are +15550006666") {
+			return fmt.Errorf("no banner yet: %q", out.String())
+		}
+		return nil
+	})
+	fmt.Fprintln(stdin, "hi")
+	checkFor(t, 30*time.Second, func() error {
+		if !strings.Contains(out.String(), "[+15005550006 -> +15550006666] Hello from Switchboard!") {
+			return fmt.Errorf("no reply yet: %q", out.String())
+		}
+		return nil
+	})
+	if strings.Contains(out.String(), "+15550006666> ") || strings.Contains(out.String(), "\x1b[") {
+		t.Fatalf("prompt or escape codes written to a pipe: %q", out.String())
+	}
+	stdin.Close() // end of input quits
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("phone after end of input: %v\n%s", err, out.String())
+	}
+}
