@@ -133,7 +133,7 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	if cfg.spawn {
 		env := append([]string{"TWILIO_API_BASE_URL=" + sim.URL()}, cfg.serverEnv...)
 		var err error
-		if srv, err = spawnServer(cfg.serverBin, env, cfg.serverLog); err != nil {
+		if srv, err = spawnServer(cfg.serverBin, env, cfg.serverLog, cfg.dbDir); err != nil {
 			return nil, err
 		}
 		defer func() {

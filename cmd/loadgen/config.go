@@ -44,11 +44,12 @@ type config struct {
 	quiet      bool
 	noProgress bool
 
-	spawn     bool
-	serverBin string
-	serverEnv listFlag
-	serverLog string
-	serverPID int
+	spawn      bool
+	serverBin  string
+	serverEnv  listFlag
+	serverLog  string
+	dbDir      string
+	serverPID  int
 	cpuProfile string
 
 	project    string
@@ -139,6 +140,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.serverBin, "server-bin", "", "switchboard binary for --spawn")
 	fs.Var(&c.serverEnv, "server-env", "extra KEY=VALUE environment for the spawned server (repeatable), e.g. TWILIO_SEND_TIMEOUT_MS=2000")
 	fs.StringVar(&c.serverLog, "server-log", "", "with --spawn, write the server's log to this file (default: a temporary file, shown on failure)")
+	fs.StringVar(&c.dbDir, "db-dir", "", "with --spawn, create the temporary database under this directory (default: the system temp dir; /dev/shm takes the disk's fsync out of the figures)")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "without --spawn, pid of a local server to sample RSS and CPU from /proc")
 
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write loadgen's own CPU profile (pprof) to this file, to see what the load generator costs")

@@ -120,7 +120,7 @@ func TestSpawnedRunKeepsInvariants(t *testing.T) {
 // TestBrokenInvariantExitsOne points loadgen at a stage whose replies do
 // not echo the text, so no accepted message is ever answered as expected.
 func TestBrokenInvariantExitsOne(t *testing.T) {
-	srv, err := spawnServer(serverBin, nil, "")
+	srv, err := spawnServer(serverBin, nil, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

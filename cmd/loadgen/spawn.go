@@ -31,8 +31,10 @@ type spawned struct {
 
 // spawnServer starts bin with a temporary SQLite database on a free
 // loopback port and waits until it prints its address.
-func spawnServer(bin string, env []string, logPath string) (*spawned, error) {
-	dir, err := os.MkdirTemp("", "loadgen-server")
+// dbDir is where the temporary directory is made ("" = the system temp
+// dir).
+func spawnServer(bin string, env []string, logPath, dbDir string) (*spawned, error) {
+	dir, err := os.MkdirTemp(dbDir, "loadgen-server")
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: temp dir: %w", err)
 	}
