@@ -131,12 +131,6 @@ func (e *Engine) findSent(ctx context.Context, f Finder, cfg providers.TwilioCon
 func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u store.OutboxUpdate) {
 	r.State, r.Attempts, r.ErrorCode, r.TwilioSID = u.State, u.Attempts, u.ErrorCode, u.TwilioSID
 	e.m.send(u.State, u.ErrorCode)
-	start := time.Now()
-	err := e.opts.Store.UpdateOutbox(ctx, u)
-	e.m.storeOp("update_outbox", start)
-	if err != nil {
-		e.log.Error("update outbox", "conversation_id", r.ConversationID, "outbox_id", r.ID, "err", err)
-	}
 	data := map[string]any{"outboxId": r.ID, "state": u.State, "attempts": u.Attempts, "part": r.Part, "parts": r.Parts}
 	if u.TwilioSID != "" {
 		data["messageSid"] = u.TwilioSID
@@ -147,8 +141,21 @@ func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u stor
 	if u.ErrorMessage != "" {
 		data["error"] = u.ErrorMessage
 	}
-	if err := e.opts.Store.AppendEvents(ctx, []store.Event{jsonEvent(r.ConversationID, store.EventDelivery, data, e.opts.Now().UTC())}); err != nil {
-		e.log.Error("record delivery", "conversation_id", r.ConversationID, "err", err)
+	// The row's new state and its delivery event are committed together,
+	// batched with other sessions' turns.
+	t := &store.Turn{
+		ConversationID: r.ConversationID,
+		Events:         []store.Event{jsonEvent(r.ConversationID, store.EventDelivery, data, e.opts.Now().UTC())},
+		OutboxUpdates:  []store.OutboxUpdate{u},
+	}
+	start := time.Now()
+	itemErr, err := e.turns.do(ctx, t)
+	e.m.storeOp("record_send", start)
+	if err == nil {
+		err = itemErr
+	}
+	if err != nil {
+		e.log.Error("record send result", "conversation_id", r.ConversationID, "outbox_id", r.ID, "err", err)
 	}
 	if u.State == store.OutboxFailed {
 		e.log.Warn("send failed", "conversation_id", r.ConversationID, "to", maskNumber(r.To),

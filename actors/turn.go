@@ -63,7 +63,7 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 	deadline := in.lastInbound.Add(e.opts.SessionTimeout).UTC()
 	first := in.msgs[0]
 
-	conv, opening, err := e.ensureConversation(ctx, in, now)
+	conv, created, err := e.ensureConversation(ctx, in, now)
 	if err != nil {
 		e.log.Error("turn: no conversation", "session_id", in.sessionID, "message_sid", first.MessageSID, "err", err)
 		// A missing stage or provider will not fix itself: consume the
@@ -74,6 +74,16 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 	out.conv = conv
 
 	turn := &store.Turn{ConversationID: conv.id, InboundIDs: inboundIDs(in.msgs), Deadline: deadline}
+	var opening []string
+	if created != nil {
+		// The conversation is created in the turn's own transaction.
+		turn.NewConversation = created.conv
+		turn.Events = append(turn.Events, created.start)
+		if created.opening != "" {
+			opening = []string{created.opening}
+			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", created.opening, nil, now))
+		}
+	}
 	texts := make([]string, 0, len(in.msgs))
 	var media []string
 	for _, m := range in.msgs {
@@ -164,11 +174,17 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 			turn.Outbox = append(turn.Outbox, row)
 		}
 	}
-	if ok, gone := e.commitTurn(ctx, in.sessionID, turn); !ok {
+	ok, gone := e.commitTurn(ctx, in.sessionID, turn)
+	if !ok {
 		if gone {
 			out.conv = nil
 		}
 		return out
+	}
+	if turn.ConversationID != conv.id {
+		// Another node started the key's conversation first; the turn
+		// joined it (see commitTurn).
+		out.conv = &convState{id: turn.ConversationID, stageID: conv.stageID, agentID: conv.agentID, turns: conv.turns}
 	}
 	if endReason != "" {
 		e.endConversation(ctx, conv.id, endReason)
@@ -195,6 +211,14 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 		if err == nil {
 			return !convGone, convGone
 		}
+		if store.ErrorCode(err) == store.ECONFLICT && t.NewConversation != nil {
+			// The session key already has an active conversation (started
+			// elsewhere): continue that one instead.
+			if c, err2 := e.opts.Store.ActiveConversation(ctx, t.NewConversation.Key()); err2 == nil {
+				joinConversation(t, c.ID)
+				continue
+			}
+		}
 		if store.ErrorCode(err) == store.ENOTFOUND && t.ConversationID != "" {
 			// The conversation was deleted under the turn: consume the
 			// messages without it.
@@ -212,12 +236,37 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 	}
 }
 
+// newConversation is a conversation to create with the turn.
+type newConversation struct {
+	conv    *store.Conversation
+	start   store.Event
+	opening string // the AI's opening message (generate_response), if any
+}
+
+// joinConversation rewrites a turn that meant to create a conversation so
+// that it continues the existing conversation id instead.
+func joinConversation(t *store.Turn, id string) {
+	t.NewConversation = nil
+	t.ConversationID = id
+	evs := t.Events[:0]
+	for _, ev := range t.Events {
+		if ev.EventType == store.EventConversationStart {
+			continue
+		}
+		ev.ConversationID = id
+		evs = append(evs, ev)
+	}
+	t.Events = evs
+	for _, o := range t.Outbox {
+		o.ConversationID = id
+	}
+}
+
 // ensureConversation returns the session's conversation, loading the
-// active one from the store or starting a new one. A conversation whose
-// deadline passed (the server was down) is ended and replaced. For a new
-// conversation on a generate_response stage it also returns the opening
-// message(s).
-func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.Time) (*convState, []string, error) {
+// active one from the store or preparing a new one, which the turn then
+// creates in its own transaction. A conversation whose deadline passed
+// (the server was down) is ended and replaced.
+func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.Time) (*convState, *newConversation, error) {
 	if in.conv != nil {
 		return in.conv, nil, nil
 	}
@@ -255,36 +304,25 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 	}
 	meta, _ := json.Marshal(map[string]string{"channel": channel, "profileName": first.ProfileName})
 	conv := &store.Conversation{
+		Meta:      store.Meta{ID: store.NewID(store.PrefixConversation)},
 		ProjectID: in.key.ProjectID, StageID: stage.ID, AgentID: agentID, UserID: first.From,
 		ChannelProviderID: in.key.ChannelProviderID, ChannelAddress: first.To,
 		Status: store.ConversationActive, Metadata: meta,
 		Deadline: in.lastInbound.Add(e.opts.SessionTimeout).UTC(),
 	}
-	start := jsonEvent("", store.EventConversationStart, map[string]string{"stageId": stage.ID, "agentId": agentID, "channel": channel}, now)
-	if err := e.opts.Store.CreateConversation(ctx, conv, start); err != nil {
-		if store.ErrorCode(err) == store.ECONFLICT {
-			// Someone else started one for this key; continue it.
-			if c, err2 := e.opts.Store.ActiveConversation(ctx, in.key); err2 == nil {
-				return &convState{id: c.ID, stageID: c.StageID, agentID: c.AgentID, deadline: c.Deadline}, nil, nil
-			}
-		}
-		return nil, nil, fmt.Errorf("create conversation: %w", err)
+	nc := &newConversation{
+		conv:  conv,
+		start: jsonEvent(conv.ID, store.EventConversationStart, map[string]string{"stageId": stage.ID, "agentId": agentID, "channel": channel}, now),
 	}
 	cs := &convState{id: conv.ID, stageID: stage.ID, agentID: agentID, deadline: conv.Deadline}
-	var opening []string
 	if stage.EnterBehavior == store.EnterGenerateResponse {
 		text, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first.From)
 		if err != nil {
 			e.log.Warn("turn: opening message failed", "conversation_id", conv.ID, "err", err)
-		} else if text != "" {
-			opening = []string{text}
-			ev := messageEvent(conv.ID, "assistant", text, nil, now)
-			if err := e.opts.Store.AppendEvents(ctx, []store.Event{ev}); err != nil {
-				e.log.Warn("turn: record opening", "conversation_id", conv.ID, "err", err)
-			}
 		}
+		nc.opening = text
 	}
-	return cs, opening, nil
+	return cs, nc, nil
 }
 
 // complete asks the stage's LLM for the reply to text.

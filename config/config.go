@@ -46,6 +46,7 @@ type Config struct {
 	MetricsSessionSeriesMax int    // METRICS_SESSION_SERIES_MAX, 0 = off
 
 	WebhookFailureRate float64 // WEBHOOK_FAILURE_RATE_LIMIT: rejected webhooks/s per client IP before 429
+	PprofAddr          string  // PPROF_ADDR, "" = off
 	ShutdownTimeout    time.Duration
 }
 
@@ -152,6 +153,16 @@ var options = []option{
 			return fmt.Errorf("must be a number > 0, got %q", v)
 		}
 		c.WebhookFailureRate = f
+		return nil
+	}},
+	{name: "PPROF_ADDR", def: "", help: "host:port serving net/http/pprof for profiling (unset = off; never expose it publicly)", set: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("must be host:port, got %q", v)
+		}
+		c.PprofAddr = v
 		return nil
 	}},
 	{name: "SHUTDOWN_TIMEOUT_MS", def: "25000", help: "on SIGTERM, how long to finish in-flight turns and sends", set: func(c *Config, v string) error {

@@ -193,6 +193,11 @@ type Conversation struct {
 	Deadline          time.Time       `json:"deadline"`
 }
 
+// Key returns the session key of c.
+func (c *Conversation) Key() SessionKey {
+	return SessionKey{ProjectID: c.ProjectID, ChannelProviderID: c.ChannelProviderID, To: c.ChannelAddress, From: c.UserID}
+}
+
 // Conversation event types.
 const (
 	EventMessage           = "message"
@@ -301,15 +306,29 @@ type InboundResult struct {
 	Duplicate bool  // same provider + MessageSid, or same idempotency token, seen before
 }
 
-// Turn is everything one AI turn writes, committed atomically: the events
-// it appends, the inbound messages it consumed, the outbox parts it adds,
-// and the conversation's new deadline.
+// Turn is everything one AI turn writes, committed atomically: the
+// conversation it starts, the events it appends, the inbound messages it
+// consumed, the outbox parts it adds, the send results it records, and the
+// conversation's new deadline.
 type Turn struct {
 	ConversationID string
 	InboundIDs     []int64
 	Events         []Event
 	Outbox         []*OutboundMessage // IDs are filled in on commit
-	Deadline       time.Time
+	// Deadline, when non-zero, becomes the conversation's deadline; it is
+	// also what makes the commit touch (updated_at) and check the
+	// conversation. A zero Deadline leaves the conversation row alone.
+	Deadline time.Time
+	// NewConversation, when set, is created first in the turn's transaction
+	// (status active, Version 1, CreatedAt=UpdatedAt=commit time; its ID must
+	// be set by the caller, e.g. NewID(PrefixConversation); written
+	// back with the Meta). ConversationID must equal NewConversation.ID. If the
+	// session key already has an active conversation the batch fails with
+	// ECONFLICT (the engine retries turns one by one).
+	NewConversation *Conversation
+	// OutboxUpdates record send results (like UpdateOutbox) in the same
+	// transaction, after the turn's own outbox rows are inserted.
+	OutboxUpdates []OutboxUpdate
 }
 
 // OutboxUpdate records a send attempt's result.
@@ -411,13 +430,19 @@ type Store interface {
 	// PendingInbound returns every pending inbound message in ID order.
 	PendingInbound(ctx context.Context) ([]*InboundMessage, error)
 
-	// CommitTurns commits a batch of turns, each atomically: events
-	// appended, inbound messages marked done (with their conversation),
-	// outbox rows inserted (IDs set), conversation deadline updated.
+	// CommitTurns commits a batch of turns in one transaction; per turn, in
+	// order: NewConversation created (a session key that already has an
+	// active conversation fails the batch with ECONFLICT), conversation
+	// touched (deadline and updated_at, only when Deadline is non-zero),
+	// events appended, inbound messages marked done (with their
+	// conversation), outbox rows inserted (IDs set), OutboxUpdates applied
+	// (an update of a missing row is ignored).
 	// A bare turn (ConversationID "") only marks its InboundIDs done, with
 	// an empty conversation, and touches no conversation; one that carries
-	// Events or Outbox is EINVALID. A turn naming a missing conversation
-	// fails the whole batch with ENOTFOUND and nothing is committed.
+	// NewConversation, Events, Outbox or OutboxUpdates is EINVALID, and so
+	// is a NewConversation whose ID is not ConversationID. A turn with a
+	// non-zero Deadline or with Events naming a missing conversation fails
+	// the whole batch with ENOTFOUND; a failed batch commits nothing.
 	CommitTurns(ctx context.Context, turns []*Turn) error
 
 	// Outbox.

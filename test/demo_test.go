@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -295,14 +296,24 @@ func TestDemoRefusesDatabaseWithOperators(t *testing.T) {
 	if code := s.terminate(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-	d, out := startServerArgs(t, dir, map[string]string{"PHONE_ADDR": freeAddr(t)}, "--demo")
+	cmd := exec.Command(binary, "serve", "--demo")
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:"+filepath.Join(dir, "switchboard.db"),
+		"PHONE_ADDR="+freeAddr(t))
+	var out, logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &logs
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
 	select {
-	case <-d.exited:
+	case <-done:
 	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
 		t.Fatal("serve --demo kept running on a database with operators")
 	}
-	if code := d.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(d.logs.String(), "empty database") {
-		t.Fatalf("exit %d, stderr:\n%s", code, d.logs.String())
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(logs.String(), "empty database") {
+		t.Fatalf("exit %d, stderr:\n%s", code, logs.String())
 	}
 	if strings.Contains(out.String(), "demo-password") {
 		t.Fatalf("printed the demo login although it refused:\n%s", out.String())

@@ -88,6 +88,11 @@ func TestPhoneInteractiveInTerminal(t *testing.T) {
 	p.typeLine("how are you")
 	p.waitScreen(`[+15005550006 -> +15551230000] Message 2: you said "how are you"`, 1)
 
+	p.typeLine("about")
+	p.waitScreen("its rules live in", 1)
+	p.typeLine("help") // a carrier keyword: Twilio answers it, not the stage
+	p.waitScreen("Reply STOP to unsubscribe. Msg&Data Rates May Apply.  (Twilio's automatic answer)", 1)
+
 	// A second handset, then WhatsApp: each is its own conversation.
 	p.typeLine("/from +15550004444")
 	p.waitScreen("you are now +15550004444", 1)

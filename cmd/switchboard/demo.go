@@ -47,8 +47,10 @@ const (
 // conversation carry on from text to text.
 var demoScripted = providers.ScriptedConfig{
 	Rules: []providers.ScriptedRule{
-		{Match: `(?i)^\W*(hi|hello|hey|hallo|hola)\b`, Reply: "Hello from Switchboard! I am the demo stage, a scripted bot that runs offline. Text me anything and I will echo it; text \"help\" to learn more."},
-		{Match: `(?i)^\W*help\b`, Reply: "This line runs a scripted stage: its rules live in the \"" + demoLLMName + "\" provider. Set OPENAI_API_KEY and start a fresh demo database to talk to a real model."},
+		{Match: `(?i)^\W*(hi|hello|hey|hallo|hola)\b`, Reply: "Hello from Switchboard! I am the demo stage, a scripted bot that runs offline. Text me anything and I will echo it; text \"about\" to learn more."},
+		// Not "help": HELP (like STOP and START) is a carrier keyword that
+		// Twilio answers itself and the engine never passes to the LLM.
+		{Match: `(?i)^\W*about\b`, Reply: "This line runs a scripted stage: its rules live in the \"" + demoLLMName + "\" provider. Set OPENAI_API_KEY and start a fresh demo database to talk to a real model."},
 		{Match: `(?i)^\W*(bye|goodbye)\b`, Reply: "Bye! This conversation ends after a while of silence; text again any time to start a new one."},
 	},
 	DefaultReply: ptr("Message {{.Turn}}: you said \"{{.Text}}\""),

@@ -59,11 +59,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer, cmd string) {
 	switch cmd {
+	case "phone":
+		phoneHelp(w)
 	case "serve":
-		fmt.Fprint(w, `Usage: switchboard serve
+		fmt.Fprint(w, `Usage: switchboard serve [--demo]
 
 Runs the HTTP server: the operator API (/api/...), the Twilio webhook
 (/api/twilio/messaging/webhook), /healthz, /readyz and /metrics.
+
+--demo  on an empty database, create (once) a demo operator, project,
+        scripted stage, API key and a Twilio provider pointing at the phone
+        emulator, and print the webhook URL and login. It also reads
+        PHONE_ADDR (default 127.0.0.1:3001), and OPENAI_API_KEY,
+        OPENAI_BASE_URL, OPENAI_MODEL (for an OpenAI demo stage instead).
 
 Environment:
 `+config.Help())

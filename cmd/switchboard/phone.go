@@ -63,11 +63,18 @@ a webhook answer other than 200.
 Flags:
 `
 
-// phone runs `switchboard phone`; it returns the exit code.
-func phone(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// phoneHelp writes the usage of `switchboard phone` to w.
+func phoneHelp(w io.Writer) {
+	fs, _ := phoneFlags(w)
+	fs.Usage()
+}
+
+// phoneFlags returns the flag set of `switchboard phone`, writing errors and
+// usage to w, and the options it fills.
+func phoneFlags(w io.Writer) (*flag.FlagSet, *phoneOptions) {
 	var o phoneOptions
 	fs := flag.NewFlagSet("switchboard phone", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(w)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), phoneUsage)
 		fs.PrintDefaults()
@@ -85,6 +92,12 @@ func phone(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "with --send --wait: how long to wait for the reply")
 	fs.StringVar(&o.Operator, "operator", demoOperatorID, "operator id for demo discovery")
 	fs.StringVar(&o.Password, "password", demoOperatorPassword, "operator password for demo discovery")
+	return fs, &o
+}
+
+// phone runs `switchboard phone`; it returns the exit code.
+func phone(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs, o := phoneFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -104,7 +117,7 @@ func phone(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runPhone(ctx, o, stdin, stdout, stderr)
+	return runPhone(ctx, *o, stdin, stdout, stderr)
 }
 
 // check validates the flags that do not need the network.
@@ -184,7 +197,7 @@ type phoneEmu struct {
 	client *http.Client
 	sim    *twiliosim.Server
 
-	mu       sync.Mutex // guards out, from, whatsApp, tty, prompting
+	mu       sync.Mutex // guards out, from, whatsApp, tty
 	out      io.Writer
 	from     string // E.164, without whatsapp:
 	whatsApp bool
@@ -370,9 +383,44 @@ func (p *phoneEmu) interactive(ctx context.Context, stdin io.Reader, stderr io.W
 				p.printf("  ! webhook answered %d: %s\n", code, body)
 			default:
 				p.printf("  (sent; webhook 200)\n")
+				if reply := carrierReply(in, p.whatsAppMode()); reply != "" {
+					p.printf("[%s -> %s] %s  (Twilio's automatic answer)\n", to, from, reply)
+				}
 			}
 		}
 	}
+}
+
+// Twilio's default answers to the carrier keywords on a long code (it sends
+// them itself; the server is told about the text but does not answer it).
+const (
+	twilioStopReply  = "You have successfully been unsubscribed. You will not receive any more messages from this number. Reply START to resubscribe."
+	twilioStartReply = "You have successfully been re-subscribed to messages from this number. Reply HELP for help. Reply STOP to unsubscribe. Msg&Data Rates May Apply."
+	twilioHelpReply  = "Reply STOP to unsubscribe. Msg&Data Rates May Apply."
+)
+
+// carrierReply returns what Twilio itself answers to an SMS that is exactly
+// one of its default opt-out, opt-in or help keywords ("" otherwise, and on
+// WhatsApp, which has no such keywords).
+func carrierReply(text string, whatsApp bool) string {
+	if whatsApp {
+		return ""
+	}
+	switch strings.ToUpper(strings.TrimSpace(text)) {
+	case "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT":
+		return twilioStopReply
+	case "START", "YES", "UNSTOP":
+		return twilioStartReply
+	case "HELP", "INFO":
+		return twilioHelpReply
+	}
+	return ""
+}
+
+func (p *phoneEmu) whatsAppMode() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.whatsApp
 }
 
 // command runs a /command and reports whether it asks to quit.

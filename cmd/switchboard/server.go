@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -158,17 +159,32 @@ func (m *Main) Run(ctx context.Context) error {
 		go func() { _ = m.metrics.Serve(mln) }()
 		m.log.Info("metrics listening", "addr", mln.Addr().String())
 	}
+	if cfg.PprofAddr != "" {
+		pln, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("listen on PPROF_ADDR %s: %w", cfg.PprofAddr, err)
+		}
+		pm := http.NewServeMux()
+		pm.HandleFunc("/debug/pprof/", pprof.Index)
+		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go func() { _ = (&http.Server{Handler: pm, ReadHeaderTimeout: 5 * time.Second}).Serve(pln) }()
+		m.log.Info("pprof listening", "addr", pln.Addr().String())
+	}
 	db := "sqlite"
 	if cfg.PostgresURL != "" {
 		db = "postgres"
 	}
-	m.log.Info("switchboard listening", "addr", m.Addr, "store", db, "session_timeout", cfg.SessionTimeout)
-	fmt.Fprintf(m.stdout, "switchboard: listening on http://%s\n", m.Addr)
 	if m.Demo {
+		// Before announcing the address, so a phone started on the
+		// announcement finds the demo line.
 		if err := m.setupDemo(ctx); err != nil {
 			return fmt.Errorf("demo setup: %w", err)
 		}
 	}
+	m.log.Info("switchboard listening", "addr", m.Addr, "store", db, "session_timeout", cfg.SessionTimeout)
+	fmt.Fprintf(m.stdout, "switchboard: listening on http://%s\n", m.Addr)
 	return nil
 }
 

@@ -33,7 +33,12 @@ var (
 	sqlInsOutbound = `INSERT INTO outbound_messages (project_id, conversation_id, provider_id, from_address, to_address, body, part, parts,
 		state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`
-	sqlTouchConv    = `UPDATE conversations SET deadline = COALESCE($1::timestamptz, deadline), updated_at = $2 WHERE id = $3`
+	// sqlTouchConv sets a conversation's deadline and fails with
+	// division_by_zero when the conversation does not exist, which aborts
+	// the pipeline's implicit transaction.
+	sqlTouchConv = `WITH u AS (UPDATE conversations SET deadline = $1, updated_at = $2 WHERE id = $3 RETURNING 1)
+		SELECT 1 / COUNT(*) FROM u`
+	sqlInsConv      = `INSERT INTO conversations (` + convCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	sqlUpdateOutbox = `UPDATE outbound_messages SET state = $1, attempts = $2, error_code = $3, error_message = $4, twilio_sid = $5, updated_at = $6 WHERE id = $7`
 )
 
@@ -89,19 +94,24 @@ func insertEvent(ctx context.Context, q querier, e *store.Event, at time.Time) e
 	return nil
 }
 
+// convErr classifies an error of inserting a conversation: a session key
+// that already has an active conversation is ECONFLICT.
+func convErr(err error) error {
+	if pgCode(err) == pgUniqueViolation {
+		return store.Errorf(store.ECONFLICT, "the session already has an active conversation")
+	}
+	return writeErr("create conversation", "conversation", err)
+}
+
 // CreateConversation stores c as active with its start event. A session
 // key that already has an active conversation is ECONFLICT.
 func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, start store.Event) error {
 	m := newMeta(c.Meta, store.PrefixConversation)
 	err := db.inTx(ctx, "create conversation", func(tx pgx.Tx) error {
-		_, err := rb(tx).Exec(ctx, `INSERT INTO conversations (`+convCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			m.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
+		_, err := tx.Exec(ctx, sqlInsConv, m.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
 			jsonText(c.StatusDetails), jsonText(c.Metadata), c.Deadline, m.CreatedAt, m.UpdatedAt, m.Version)
 		if err != nil {
-			if pgCode(err) == pgUniqueViolation {
-				return store.Errorf(store.ECONFLICT, "the session already has an active conversation")
-			}
-			return writeErr("create conversation", "conversation", err)
+			return convErr(err)
 		}
 		start.ConversationID = m.ID
 		if start.EventType == "" {
@@ -363,21 +373,44 @@ func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, erro
 	return queryAll(ctx, rb(db.pool), "pending inbound", `SELECT `+inboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanInbound)
 }
 
-// checkTurns rejects a bare turn (no conversation) that carries events or
-// outbox rows: they would belong to no conversation.
+// checkTurns rejects a bare turn (no conversation) that carries anything
+// but inbound messages, and a NewConversation that is not the turn's.
 func checkTurns(turns []*store.Turn) error {
 	for _, turn := range turns {
-		if turn.ConversationID == "" && (len(turn.Events) > 0 || len(turn.Outbox) > 0) {
-			return store.Errorf(store.EINVALID, "a turn without a conversation may not carry events or outbox rows")
+		if turn.ConversationID == "" {
+			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || len(turn.OutboxUpdates) > 0 {
+				return store.Errorf(store.EINVALID, "a turn without a conversation may not carry a new conversation, events or outbox rows")
+			}
+			continue
+		}
+		if nc := turn.NewConversation; nc != nil && nc.ID != turn.ConversationID {
+			return store.Errorf(store.EINVALID, "a turn's new conversation must have the turn's conversation ID")
 		}
 	}
 	return nil
 }
 
-// CommitTurns commits turns in one transaction whose statements go out as
-// one pipeline. A turn whose conversation does not exist is ENOTFOUND and
-// nothing is committed. A bare turn (no ConversationID) only marks its
-// inbound messages done.
+// touches reports whether CommitTurns updates (and checks) the turn's
+// existing conversation.
+func touches(turn *store.Turn) bool {
+	return turn.NewConversation == nil && turn.ConversationID != "" && !turn.Deadline.IsZero()
+}
+
+// newConvDeadline is the deadline a turn's new conversation is stored with.
+func newConvDeadline(turn *store.Turn) time.Time {
+	if !turn.Deadline.IsZero() {
+		return turn.Deadline
+	}
+	return turn.NewConversation.Deadline
+}
+
+// CommitTurns commits turns as one pipeline, which PostgreSQL runs as one
+// implicit transaction: any failing statement (a missing conversation, a
+// second active conversation of a session key) aborts the whole batch.
+// Per turn: the new conversation is created, the conversation touched
+// when the turn has a deadline, events appended, inbound messages marked
+// done, outbox rows inserted and outbox updates applied. A bare turn (no
+// ConversationID) only marks its inbound messages done.
 func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	if len(turns) == 0 {
 		return nil
@@ -388,12 +421,11 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	t := now()
 	b := &pgx.Batch{}
 	for _, turn := range turns {
-		if turn.ConversationID != "" {
-			var deadline *time.Time
-			if !turn.Deadline.IsZero() {
-				deadline = &turn.Deadline
-			}
-			b.Queue(sqlTouchConv, deadline, t, turn.ConversationID)
+		if c := turn.NewConversation; c != nil {
+			b.Queue(sqlInsConv, c.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
+				jsonText(c.StatusDetails), jsonText(c.Metadata), newConvDeadline(turn), t, t, int64(1))
+		} else if touches(turn) {
+			b.Queue(sqlTouchConv, turn.Deadline, t, turn.ConversationID)
 		}
 		for i := range turn.Events {
 			e := &turn.Events[i]
@@ -415,39 +447,43 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 			b.Queue(sqlInsOutbound, o.ProjectID, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
 				o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, t, t)
 		}
+		for _, u := range turn.OutboxUpdates {
+			b.Queue(sqlUpdateOutbox, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, t, u.ID)
+		}
 	}
 	if b.Len() == 0 {
 		return nil // only bare turns without inbound messages
 	}
-	// An explicit transaction: a missing conversation is only seen as zero
-	// rows updated, after the pipeline ran, and must undo the whole batch.
-	return db.inTx(ctx, "commit turns", func(tx pgx.Tx) error {
-		br := tx.SendBatch(ctx, b)
-		err := readTurns(br, turns)
-		if cerr := br.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("postgres: commit turns: %w", cerr)
+	if err := db.sendBatch(ctx, b, func(br pgx.BatchResults) error { return readTurns(br, turns) }); err != nil {
+		return err
+	}
+	for _, turn := range turns {
+		for _, o := range turn.Outbox {
+			o.CreatedAt, o.UpdatedAt = t, t
 		}
-		if err != nil {
-			return err
+		if c := turn.NewConversation; c != nil {
+			c.Meta = store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}
+			c.Status = store.ConversationActive
+			c.Deadline = newConvDeadline(turn).UTC().Truncate(time.Microsecond)
 		}
-		for _, turn := range turns {
-			for _, o := range turn.Outbox {
-				o.CreatedAt, o.UpdatedAt = t, t
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
+// readTurns reads the results of CommitTurns's pipeline in queue order.
 func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 	for _, turn := range turns {
-		if turn.ConversationID != "" {
-			res, err := br.Exec()
-			if err != nil {
-				return fmt.Errorf("postgres: commit turns: %w", err)
+		if turn.NewConversation != nil {
+			if _, err := br.Exec(); err != nil {
+				return convErr(err)
 			}
-			if res.RowsAffected() == 0 {
-				return notFound("conversation", turn.ConversationID)
+		} else if touches(turn) {
+			var one int64
+			if err := br.QueryRow().Scan(&one); err != nil {
+				if pgCode(err) == pgDivisionByZero {
+					return notFound("conversation", turn.ConversationID)
+				}
+				return fmt.Errorf("postgres: commit turns: %w", err)
 			}
 		}
 		for i := range turn.Events {
@@ -466,6 +502,12 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 		for _, o := range turn.Outbox {
 			if err := br.QueryRow().Scan(&o.ID); err != nil {
 				return fmt.Errorf("postgres: commit turns: insert outbox: %w", err)
+			}
+		}
+		// An update of a missing row (its conversation deleted) is ignored.
+		for range turn.OutboxUpdates {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("postgres: commit turns: update outbox: %w", err)
 			}
 		}
 	}

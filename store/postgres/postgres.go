@@ -196,6 +196,7 @@ const (
 	pgForeignKeyViolation = "23503"
 	pgDeadlockDetected    = "40P01"
 	pgSerializationFail   = "40001"
+	pgDivisionByZero      = "22012"
 )
 
 func pgCode(err error) string {

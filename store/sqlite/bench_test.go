@@ -116,3 +116,106 @@ func BenchmarkCommitTurns(b *testing.B) {
 		})
 	}
 }
+
+// benchSession returns the records of the i-th new session of the
+// new-session benchmarks.
+func benchSession(projectID string, i int) (*store.Conversation, []byte, []byte) {
+	c := &store.Conversation{Meta: store.Meta{ID: store.NewID(store.PrefixConversation)}, ProjectID: projectID, StageID: "stag_bench",
+		UserID: fmt.Sprintf("+1555%07d", i), ChannelProviderID: "prov_bench", ChannelAddress: "+15550000001", Deadline: time.Now().Add(time.Hour)}
+	user, _ := json.Marshal(store.MessageData{Role: "user", Text: "Hello, what are your opening hours today?"})
+	reply, _ := json.Marshal(store.MessageData{Role: "assistant", Text: "You said: Hello, what are your opening hours today?"})
+	return c, user, reply
+}
+
+// BenchmarkNewSession measures what the engine writes for a new session's
+// first message: "separate" with one transaction per call
+// (CreateConversation, CommitTurns, UpdateOutbox, AppendEvents), "folded"
+// with one CommitTurns for the first turn and one for the send result.
+func BenchmarkNewSession(b *testing.B) {
+	for _, mode := range []string{"separate", "folded"} {
+		b.Run("sync=FULL/"+mode, func(b *testing.B) {
+			db := openBench(b, "FULL")
+			ctx := context.Background()
+			proj := &store.Project{Name: "bench"}
+			if err := db.CreateProject(ctx, proj); err != nil {
+				b.Fatal(err)
+			}
+			i := 0
+			for b.Loop() {
+				c, user, reply := benchSession(proj.ID, i)
+				in := []*store.InboundMessage{benchInbound(i)}
+				i++
+				b.StopTimer()
+				if _, err := db.CommitInbound(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := store.Event{EventType: store.EventConversationStart, EventData: json.RawMessage(`{}`)}
+				out := &store.OutboundMessage{ProjectID: proj.ID, ProviderID: "prov_bench", From: c.ChannelAddress, To: c.UserID, Body: "reply", Part: 1, Parts: 1}
+				turn := &store.Turn{ConversationID: c.ID, InboundIDs: []int64{in[0].ID},
+					Events:   []store.Event{{EventType: store.EventMessage, EventData: user}, {EventType: store.EventMessage, EventData: reply}},
+					Outbox:   []*store.OutboundMessage{out},
+					Deadline: time.Now().Add(30 * time.Minute)}
+				delivery := store.Event{ConversationID: c.ID, EventType: store.EventDelivery, EventData: json.RawMessage(`{"state":"sent"}`)}
+				if mode == "separate" {
+					if err := db.CreateConversation(ctx, c, start); err != nil {
+						b.Fatal(err)
+					}
+					if err := db.CommitTurns(ctx, []*store.Turn{turn}); err != nil {
+						b.Fatal(err)
+					}
+					if err := db.UpdateOutbox(ctx, store.OutboxUpdate{ID: out.ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SM1"}); err != nil {
+						b.Fatal(err)
+					}
+					if err := db.AppendEvents(ctx, []store.Event{delivery}); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				turn.NewConversation = c
+				turn.Events = append([]store.Event{start}, turn.Events...)
+				if err := db.CommitTurns(ctx, []*store.Turn{turn}); err != nil {
+					b.Fatal(err)
+				}
+				sent := &store.Turn{ConversationID: c.ID, Events: []store.Event{delivery},
+					OutboxUpdates: []store.OutboxUpdate{{ID: out.ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SM1"}}}
+				if err := db.CommitTurns(ctx, []*store.Turn{sent}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkHotReads measures the engine's per-message reads.
+func BenchmarkHotReads(b *testing.B) {
+	db := openBench(b, "NORMAL")
+	ctx := context.Background()
+	proj := &store.Project{Name: "bench"}
+	if err := db.CreateProject(ctx, proj); err != nil {
+		b.Fatal(err)
+	}
+	c, user, _ := benchSession(proj.ID, 1)
+	if err := db.CreateConversation(ctx, c, store.Event{EventType: store.EventConversationStart}); err != nil {
+		b.Fatal(err)
+	}
+	evs := make([]store.Event, 20)
+	for i := range evs {
+		evs[i] = store.Event{ConversationID: c.ID, EventType: store.EventMessage, EventData: user}
+	}
+	if err := db.AppendEvents(ctx, evs); err != nil {
+		b.Fatal(err)
+	}
+	key := store.SessionKey{ProjectID: proj.ID, ChannelProviderID: c.ChannelProviderID, To: c.ChannelAddress, From: c.UserID}
+	for b.Loop() {
+		if _, err := db.ActiveConversation(ctx, key); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.IsOptedOut(ctx, "prov_bench", c.UserID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.RecentMessages(ctx, c.ID, 10); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

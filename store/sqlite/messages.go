@@ -19,28 +19,40 @@ const (
 	convCols     = `id, project_id, stage_id, agent_id, user_id, channel_provider_id, channel_address, status, status_details, metadata, deadline, created_at, updated_at, version`
 )
 
-// prepare prepares the hot-path statements on the writer connection;
-// transactions reuse them through Tx.StmtContext without re-preparing,
-// because the writer has a single connection.
+// prepare prepares the hot-path statements: the writes on the writer
+// connection, which transactions reuse through Tx.StmtContext without
+// re-preparing because the writer has a single connection, and the hot
+// reads on the read pool.
 func (db *DB) prepare(ctx context.Context) error {
 	for _, p := range []struct {
+		on  *sql.DB
 		dst *(*sql.Stmt)
 		sql string
 	}{
-		{&db.insInbound, `INSERT INTO inbound_messages (provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id,
+		{nil, &db.insInbound, `INSERT INTO inbound_messages (provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id,
 			from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', '') ON CONFLICT DO NOTHING`},
-		{&db.dupBySID, `SELECT id FROM inbound_messages WHERE provider_id = ? AND message_sid = ? AND message_sid <> ''`},
-		{&db.dupByToken, `SELECT id FROM inbound_messages WHERE idempotency_token = ? AND idempotency_token <> ''`},
-		{&db.insEvent, `INSERT INTO events (conversation_id, event_type, event_data, created_at) VALUES (?, ?, ?, ?)`},
-		{&db.doneInbound, `UPDATE inbound_messages SET state = 'done', conversation_id = ? WHERE id = ?`},
-		{&db.insOutbound, `INSERT INTO outbound_messages (project_id, conversation_id, provider_id, from_address, to_address, body, part, parts,
+		{nil, &db.dupBySID, `SELECT id FROM inbound_messages WHERE provider_id = ? AND message_sid = ? AND message_sid <> ''`},
+		{nil, &db.dupByToken, `SELECT id FROM inbound_messages WHERE idempotency_token = ? AND idempotency_token <> ''`},
+		{nil, &db.insEvent, `INSERT INTO events (conversation_id, event_type, event_data, created_at) VALUES (?, ?, ?, ?)`},
+		{nil, &db.doneInbound, `UPDATE inbound_messages SET state = 'done', conversation_id = ? WHERE id = ?`},
+		{nil, &db.insOutbound, `INSERT INTO outbound_messages (project_id, conversation_id, provider_id, from_address, to_address, body, part, parts,
 			state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&db.touchConv, `UPDATE conversations SET deadline = COALESCE(?, deadline), updated_at = ? WHERE id = ?`},
-		{&db.updateOutbox, `UPDATE outbound_messages SET state = ?, attempts = ?, error_code = ?, error_message = ?, twilio_sid = ?, updated_at = ? WHERE id = ?`},
+		{nil, &db.touchConv, `UPDATE conversations SET deadline = ?, updated_at = ? WHERE id = ?`},
+		{nil, &db.updateOutbox, `UPDATE outbound_messages SET state = ?, attempts = ?, error_code = ?, error_message = ?, twilio_sid = ?, updated_at = ? WHERE id = ?`},
+		{nil, &db.insConv, `INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{db.reader, &db.readActive, `SELECT ` + convCols + ` FROM conversations
+			WHERE project_id = ? AND channel_provider_id = ? AND channel_address = ? AND user_id = ? AND status = 'active'`},
+		{db.reader, &db.readOptedOut, `SELECT opted_out FROM opt_outs WHERE provider_id = ? AND address = ?`},
+		{db.reader, &db.readRecent, `SELECT ` + eventCols + ` FROM events
+			WHERE conversation_id = ? AND event_type = 'message' ORDER BY id DESC LIMIT ?`},
 	} {
-		s, err := db.writer.PrepareContext(ctx, p.sql)
+		on := p.on
+		if on == nil {
+			on = db.writer
+		}
+		s, err := on.PrepareContext(ctx, p.sql)
 		if err != nil {
 			return fmt.Errorf("sqlite: prepare: %w", err)
 		}
@@ -100,19 +112,28 @@ func insertEvent(ctx context.Context, ins *sql.Stmt, e *store.Event, at time.Tim
 	return nil
 }
 
+// insertConversation inserts c, active, with the Meta m and the deadline,
+// through the prepared statement ins. A session key that already has an
+// active conversation is ECONFLICT.
+func insertConversation(ctx context.Context, ins *sql.Stmt, c *store.Conversation, m store.Meta, deadline time.Time) error {
+	_, err := ins.ExecContext(ctx, m.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
+		jsonText(c.StatusDetails), jsonText(c.Metadata), micros(deadline), micros(m.CreatedAt), micros(m.UpdatedAt), m.Version)
+	if err != nil {
+		if isUnique(err) {
+			return store.Errorf(store.ECONFLICT, "the session already has an active conversation")
+		}
+		return writeErr("create conversation", "conversation", err)
+	}
+	return nil
+}
+
 // CreateConversation stores c as active with its start event. A session
 // key that already has an active conversation is ECONFLICT.
 func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, start store.Event) error {
 	m := newMeta(c.Meta, store.PrefixConversation)
 	err := db.inTx(ctx, "create conversation", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO conversations (`+convCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			m.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
-			jsonText(c.StatusDetails), jsonText(c.Metadata), micros(c.Deadline), micros(m.CreatedAt), micros(m.UpdatedAt), m.Version)
-		if err != nil {
-			if isUnique(err) {
-				return store.Errorf(store.ECONFLICT, "the session already has an active conversation")
-			}
-			return writeErr("create conversation", "conversation", err)
+		if err := insertConversation(ctx, tx.StmtContext(ctx, db.insConv), c, m, c.Deadline); err != nil {
+			return err
 		}
 		start.ConversationID = m.ID
 		if start.EventType == "" {
@@ -146,9 +167,7 @@ func (db *DB) DeleteConversation(ctx context.Context, projectID, id string, vers
 
 // ActiveConversation returns the active conversation of the session key.
 func (db *DB) ActiveConversation(ctx context.Context, key store.SessionKey) (*store.Conversation, error) {
-	c, err := scanConversation(db.reader.QueryRowContext(ctx, `SELECT `+convCols+` FROM conversations
-		WHERE project_id = ? AND channel_provider_id = ? AND channel_address = ? AND user_id = ? AND status = 'active'`,
-		key.ProjectID, key.ChannelProviderID, key.To, key.From))
+	c, err := scanConversation(db.readActive.QueryRowContext(ctx, key.ProjectID, key.ChannelProviderID, key.To, key.From))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.Errorf(store.ENOTFOUND, "no active conversation")
 	}
@@ -211,15 +230,23 @@ func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit i
 	if limit <= 0 {
 		return []*store.Event{}, nil
 	}
-	evs, err := queryAll(ctx, db.reader, "recent messages", `SELECT `+eventCols+` FROM events
-		WHERE conversation_id = ? AND event_type = 'message' ORDER BY id DESC LIMIT ?`, []any{conversationID, limit}, scanEvent)
+	rows, err := db.readRecent.QueryContext(ctx, conversationID, limit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlite: recent messages: %w", err)
+	}
+	defer rows.Close()
+	evs := make([]*store.Event, 0, limit)
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: recent messages: %w", err)
+		}
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: recent messages: %w", err)
 	}
 	slices.Reverse(evs)
-	if evs == nil {
-		evs = []*store.Event{}
-	}
 	return evs, nil
 }
 
@@ -337,21 +364,47 @@ func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, erro
 	return queryAll(ctx, db.reader, "pending inbound", `SELECT `+inboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanInbound)
 }
 
-// checkTurns rejects a bare turn (no conversation) that carries events or
-// outbox rows: they would belong to no conversation.
+// checkTurns rejects a bare turn (no conversation) that carries anything
+// but inbound messages, and a NewConversation that is not the turn's.
 func checkTurns(turns []*store.Turn) error {
 	for _, turn := range turns {
-		if turn.ConversationID == "" && (len(turn.Events) > 0 || len(turn.Outbox) > 0) {
-			return store.Errorf(store.EINVALID, "a turn without a conversation may not carry events or outbox rows")
+		if turn.ConversationID == "" {
+			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || len(turn.OutboxUpdates) > 0 {
+				return store.Errorf(store.EINVALID, "a turn without a conversation may not carry a new conversation, events or outbox rows")
+			}
+			continue
+		}
+		if nc := turn.NewConversation; nc != nil && nc.ID != turn.ConversationID {
+			return store.Errorf(store.EINVALID, "a turn's new conversation must have the turn's conversation ID")
 		}
 	}
 	return nil
 }
 
+// turnStmts are the prepared statements of CommitTurns bound to its
+// transaction, each bound when first needed.
+type turnStmts struct {
+	ctx context.Context
+	tx  *sql.Tx
+	m   map[*sql.Stmt]*sql.Stmt
+}
+
+func (s *turnStmts) get(st *sql.Stmt) *sql.Stmt {
+	if b, ok := s.m[st]; ok {
+		return b
+	}
+	b := s.tx.StmtContext(s.ctx, st)
+	s.m[st] = b
+	return b
+}
+
 // CommitTurns commits turns in one transaction with the prepared
-// statements of the hot path. A turn whose conversation does not exist is
-// ENOTFOUND and nothing is committed. A bare turn (no ConversationID) only
-// marks its inbound messages done.
+// statements of the hot path. Per turn: the new conversation is created,
+// the conversation touched when the turn has a deadline (ENOTFOUND if it
+// does not exist), events appended, inbound messages marked done, outbox
+// rows inserted and outbox updates applied. A failed batch commits
+// nothing. A bare turn (no ConversationID) only marks its inbound messages
+// done.
 func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	if len(turns) == 0 {
 		return nil
@@ -359,69 +412,94 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	if err := checkTurns(turns); err != nil {
 		return err
 	}
-	return db.inTx(ctx, "commit turns", func(tx *sql.Tx) error {
-		var touch, insEvent, done, insOut *sql.Stmt
-		t := now()
-		for _, turn := range turns {
-			if turn.ConversationID != "" {
-				if touch == nil {
-					touch = tx.StmtContext(ctx, db.touchConv)
-				}
-				var deadline any
-				if !turn.Deadline.IsZero() {
-					deadline = micros(turn.Deadline)
-				}
-				res, err := touch.ExecContext(ctx, deadline, micros(t), turn.ConversationID)
-				if err != nil {
-					return fmt.Errorf("sqlite: commit turns: %w", err)
-				}
-				if n, _ := res.RowsAffected(); n == 0 {
-					return notFound("conversation", turn.ConversationID)
-				}
-			}
-			for i := range turn.Events {
-				if insEvent == nil {
-					insEvent = tx.StmtContext(ctx, db.insEvent)
-				}
-				e := &turn.Events[i]
-				if e.ConversationID == "" {
-					e.ConversationID = turn.ConversationID
-				}
-				if err := insertEvent(ctx, insEvent, e, t); err != nil {
-					return err
-				}
-			}
-			for _, id := range turn.InboundIDs {
-				if done == nil {
-					done = tx.StmtContext(ctx, db.doneInbound)
-				}
-				if _, err := done.ExecContext(ctx, turn.ConversationID, id); err != nil {
-					return fmt.Errorf("sqlite: commit turns: mark inbound done: %w", err)
-				}
-			}
-			for _, o := range turn.Outbox {
-				if insOut == nil {
-					insOut = tx.StmtContext(ctx, db.insOutbound)
-				}
-				if o.ConversationID == "" {
-					o.ConversationID = turn.ConversationID
-				}
-				if o.State == "" {
-					o.State = store.OutboxPending
-				}
-				o.CreatedAt, o.UpdatedAt = t, t
-				res, err := insOut.ExecContext(ctx, o.ProjectID, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
-					o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, micros(t), micros(t))
-				if err != nil {
-					return fmt.Errorf("sqlite: commit turns: insert outbox: %w", err)
-				}
-				if o.ID, err = res.LastInsertId(); err != nil {
-					return fmt.Errorf("sqlite: commit turns: insert outbox: %w", err)
-				}
+	t := now()
+	metas := make([]store.Meta, len(turns))
+	err := db.inTx(ctx, "commit turns", func(tx *sql.Tx) error {
+		st := &turnStmts{ctx: ctx, tx: tx, m: make(map[*sql.Stmt]*sql.Stmt, 8)}
+		for k, turn := range turns {
+			if err := db.commitTurn(ctx, st, turn, t, &metas[k]); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for k, turn := range turns {
+		c := turn.NewConversation
+		if c == nil {
+			continue
+		}
+		c.Meta = metas[k]
+		c.Status = store.ConversationActive
+		if !turn.Deadline.IsZero() {
+			c.Deadline = turn.Deadline
+		}
+		c.Deadline = c.Deadline.UTC().Truncate(time.Microsecond)
+	}
+	return nil
+}
+
+// commitTurn writes one turn of CommitTurns at time t, setting *meta to
+// the Meta of the turn's new conversation, if any.
+func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t time.Time, meta *store.Meta) error {
+	if c := turn.NewConversation; c != nil {
+		*meta = store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}
+		deadline := c.Deadline
+		if !turn.Deadline.IsZero() {
+			deadline = turn.Deadline
+		}
+		if err := insertConversation(ctx, st.get(db.insConv), c, *meta, deadline); err != nil {
+			return err
+		}
+	} else if turn.ConversationID != "" && !turn.Deadline.IsZero() {
+		res, err := st.get(db.touchConv).ExecContext(ctx, micros(turn.Deadline), micros(t), turn.ConversationID)
+		if err != nil {
+			return fmt.Errorf("sqlite: commit turns: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("conversation", turn.ConversationID)
+		}
+	}
+	for i := range turn.Events {
+		e := &turn.Events[i]
+		if e.ConversationID == "" {
+			e.ConversationID = turn.ConversationID
+		}
+		if err := insertEvent(ctx, st.get(db.insEvent), e, t); err != nil {
+			return err
+		}
+	}
+	for _, id := range turn.InboundIDs {
+		if _, err := st.get(db.doneInbound).ExecContext(ctx, turn.ConversationID, id); err != nil {
+			return fmt.Errorf("sqlite: commit turns: mark inbound done: %w", err)
+		}
+	}
+	for _, o := range turn.Outbox {
+		if o.ConversationID == "" {
+			o.ConversationID = turn.ConversationID
+		}
+		if o.State == "" {
+			o.State = store.OutboxPending
+		}
+		o.CreatedAt, o.UpdatedAt = t, t
+		res, err := st.get(db.insOutbound).ExecContext(ctx, o.ProjectID, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
+			o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, micros(t), micros(t))
+		if err != nil {
+			return fmt.Errorf("sqlite: commit turns: insert outbox: %w", err)
+		}
+		if o.ID, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("sqlite: commit turns: insert outbox: %w", err)
+		}
+	}
+	// An update of a missing row (its conversation deleted) is ignored.
+	for _, u := range turn.OutboxUpdates {
+		if _, err := st.get(db.updateOutbox).ExecContext(ctx, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, micros(t), u.ID); err != nil {
+			return fmt.Errorf("sqlite: commit turns: update outbox: %w", err)
+		}
+	}
+	return nil
 }
 
 // ---- Outbox.
@@ -514,7 +592,7 @@ func (db *DB) SetOptOut(ctx context.Context, providerID, address string, optedOu
 // IsOptedOut reports whether the address opted out of the channel provider.
 func (db *DB) IsOptedOut(ctx context.Context, providerID, address string) (bool, error) {
 	var out bool
-	err := db.reader.QueryRowContext(ctx, `SELECT opted_out FROM opt_outs WHERE provider_id = ? AND address = ?`, providerID, address).Scan(&out)
+	err := db.readOptedOut.QueryRowContext(ctx, providerID, address).Scan(&out)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

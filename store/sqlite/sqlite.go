@@ -50,6 +50,14 @@ type DB struct {
 	insOutbound  *sql.Stmt
 	touchConv    *sql.Stmt
 	updateOutbox *sql.Stmt
+	insConv      *sql.Stmt
+
+	// Statements of the engine's hot reads, prepared once on the read pool
+	// (database/sql prepares each on a pool connection when first used
+	// there and keeps it).
+	readActive   *sql.Stmt
+	readOptedOut *sql.Stmt
+	readRecent   *sql.Stmt
 }
 
 var _ store.Store = (*DB)(nil)
@@ -191,7 +199,8 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close releases the database.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insOutbound, db.touchConv, db.updateOutbox} {
+	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insOutbound, db.touchConv,
+		db.updateOutbox, db.insConv, db.readActive, db.readOptedOut, db.readRecent} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -50,6 +50,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CommitTurnsUnknownConversation", testCommitTurnsUnknownConversation},
 		{"CommitTurnsBare", testCommitTurnsBare},
 		{"CommitTurnsBareInvalid", testCommitTurnsBareInvalid},
+		{"CommitTurnsNewConversation", testCommitTurnsNewConversation},
+		{"CommitTurnsNewConversationConflict", testCommitTurnsNewConversationConflict},
+		{"CommitTurnsOutboxUpdates", testCommitTurnsOutboxUpdates},
+		{"CommitTurnsMixed", testCommitTurnsMixed},
 		{"Outbox", testOutbox},
 		{"DeliveryStatus", testDeliveryStatus},
 		{"OptOuts", testOptOuts},
@@ -1246,7 +1250,7 @@ func testCommitTurnsBare(t *testing.T, s store.Store) {
 	}
 
 	// A bare turn does not save a batch naming a missing conversation.
-	missing := &store.Turn{ConversationID: "conv_missing"}
+	missing := &store.Turn{ConversationID: "conv_missing", Deadline: deadline}
 	wantCode(t, s.CommitTurns(ctx, []*store.Turn{{InboundIDs: []int64{msgs[4].ID}}, missing}), store.ENOTFOUND)
 	pending, err = s.PendingInbound(ctx)
 	must(t, err)
@@ -1265,8 +1269,14 @@ func testCommitTurnsBareInvalid(t *testing.T, s store.Store) {
 	_, err := s.CommitInbound(ctx, msgs)
 	must(t, err)
 	for name, bad := range map[string]*store.Turn{
-		"events": {InboundIDs: []int64{msgs[1].ID}, Events: []store.Event{messageEvent("user", "x")}},
-		"outbox": {InboundIDs: []int64{msgs[1].ID}, Outbox: []*store.OutboundMessage{{ProviderID: "prov_chan", To: "+1", Body: "x", Part: 1, Parts: 1}}},
+		"events":         {InboundIDs: []int64{msgs[1].ID}, Events: []store.Event{messageEvent("user", "x")}},
+		"outbox":         {InboundIDs: []int64{msgs[1].ID}, Outbox: []*store.OutboundMessage{{ProviderID: "prov_chan", To: "+1", Body: "x", Part: 1, Parts: 1}}},
+		"outbox updates": {InboundIDs: []int64{msgs[1].ID}, OutboxUpdates: []store.OutboxUpdate{{ID: 1, State: store.OutboxSent}}},
+		"new conversation": {InboundIDs: []int64{msgs[1].ID}, NewConversation: &store.Conversation{Meta: store.Meta{ID: store.NewID(store.PrefixConversation)},
+			ProjectID: proj.ID, StageID: "stag_x", UserID: "+15559990000", ChannelProviderID: "prov_chan", ChannelAddress: "+15550000001"}},
+		"mismatched new conversation": {ConversationID: c.ID, InboundIDs: []int64{msgs[1].ID}, NewConversation: &store.Conversation{
+			Meta: store.Meta{ID: store.NewID(store.PrefixConversation)}, ProjectID: proj.ID, StageID: "stag_x", UserID: "+15559990000",
+			ChannelProviderID: "prov_chan", ChannelAddress: "+15550000001"}},
 	} {
 		good := &store.Turn{ConversationID: c.ID, InboundIDs: []int64{msgs[0].ID}, Events: []store.Event{messageEvent("user", "a")}}
 		wantCode(t, s.CommitTurns(ctx, []*store.Turn{good, bad}), store.EINVALID)
@@ -1284,6 +1294,236 @@ func testCommitTurnsBareInvalid(t *testing.T, s store.Store) {
 		must(t, err)
 		if total != 1 {
 			t.Fatalf("bare turn with %s: %d events after a rejected batch, want 1", name, total)
+		}
+	}
+}
+
+// unsavedConversation returns a conversation of the session key of from,
+// with its ID set, for a turn's NewConversation.
+func unsavedConversation(projectID, from string) *store.Conversation {
+	k := sessionKey(projectID, from)
+	return &store.Conversation{Meta: store.Meta{ID: store.NewID(store.PrefixConversation)}, ProjectID: projectID, StageID: "stag_x",
+		UserID: k.From, ChannelProviderID: k.ChannelProviderID, ChannelAddress: k.To, Metadata: json.RawMessage(`{"b":2}`),
+		Deadline: time.Now().Add(2 * time.Hour)}
+}
+
+// testCommitTurnsNewConversation checks that a turn creates its
+// NewConversation first, with the start event, and writes its Meta back.
+func testCommitTurnsNewConversation(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	proj := newProject(t, s, "p")
+	msgs := []*store.InboundMessage{inbound("SM1")}
+	_, err := s.CommitInbound(ctx, msgs)
+	must(t, err)
+	c := unsavedConversation(proj.ID, "+15551112222")
+	id := c.ID
+	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	start := store.Event{EventType: store.EventConversationStart, EventData: json.RawMessage(`{"s":1}`)}
+	turn := &store.Turn{ConversationID: id, NewConversation: c, InboundIDs: []int64{msgs[0].ID},
+		Events: []store.Event{start, messageEvent("user", "hi"), messageEvent("assistant", "hello")},
+		Outbox: []*store.OutboundMessage{{ProjectID: proj.ID, ProviderID: "prov_chan", From: "+15550000001", To: "+15551112222",
+			Body: "hello", Part: 1, Parts: 1}},
+		Deadline: deadline}
+	must(t, s.CommitTurns(ctx, []*store.Turn{turn}))
+
+	if c.ID != id || c.Version != 1 || c.CreatedAt.IsZero() || !c.UpdatedAt.Equal(c.CreatedAt) || c.Status != store.ConversationActive ||
+		!c.Deadline.Equal(deadline) {
+		t.Fatalf("new conversation not written back: %+v", c)
+	}
+	got, err := s.GetConversation(ctx, proj.ID, id)
+	must(t, err)
+	wantEqual(t, "stored conversation", got, c)
+	active, err := s.ActiveConversation(ctx, sessionKey(proj.ID, "+15551112222"))
+	must(t, err)
+	if active.ID != id {
+		t.Fatalf("active conversation %s, want %s", active.ID, id)
+	}
+	evs, total, err := s.ListEvents(ctx, id, store.ListOptions{})
+	must(t, err)
+	if total != 3 || evs[0].EventType != store.EventConversationStart || string(evs[0].EventData) != `{"s":1}` ||
+		evs[0].ID != turn.Events[0].ID || evs[2].ID != turn.Events[2].ID {
+		t.Fatalf("events %+v", evs)
+	}
+	pending, err := s.PendingInbound(ctx)
+	must(t, err)
+	if len(pending) != 0 {
+		t.Fatalf("%d pending inbound, want 0", len(pending))
+	}
+	lo, err := s.ListOutbound(ctx, id)
+	must(t, err)
+	if len(lo) != 1 || lo[0].ID != turn.Outbox[0].ID {
+		t.Fatalf("outbound %+v", lo)
+	}
+
+	// Without a turn deadline, the conversation keeps its own.
+	c2 := unsavedConversation(proj.ID, "+15553334444")
+	want := c2.Deadline.UTC().Truncate(time.Microsecond)
+	must(t, s.CommitTurns(ctx, []*store.Turn{{ConversationID: c2.ID, NewConversation: c2,
+		Events: []store.Event{{EventType: store.EventConversationStart}}}}))
+	got, err = s.GetConversation(ctx, proj.ID, c2.ID)
+	must(t, err)
+	if !got.Deadline.Equal(want) || !c2.Deadline.Equal(want) {
+		t.Fatalf("deadline stored %v, written back %v, want %v", got.Deadline, c2.Deadline, want)
+	}
+}
+
+// testCommitTurnsNewConversationConflict checks that a NewConversation
+// for a session key that has an active conversation fails the batch with
+// ECONFLICT and commits nothing.
+func testCommitTurnsNewConversationConflict(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	proj := newProject(t, s, "p")
+	existing := newConversation(t, s, proj.ID, "+15551112222")
+	other := newConversation(t, s, proj.ID, "+15553334444")
+	msgs := []*store.InboundMessage{inbound("SM1"), inbound("SM2")}
+	_, err := s.CommitInbound(ctx, msgs)
+	must(t, err)
+	fresh := unsavedConversation(proj.ID, "+15555556666")
+	dup := unsavedConversation(proj.ID, "+15551112222")
+	good := &store.Turn{ConversationID: other.ID, InboundIDs: []int64{msgs[0].ID}, Events: []store.Event{messageEvent("user", "a")},
+		Outbox:   []*store.OutboundMessage{{ProjectID: proj.ID, ProviderID: "prov_chan", To: "+1", Body: "x", Part: 1, Parts: 1}},
+		Deadline: time.Now().Add(3 * time.Hour)}
+	first := &store.Turn{ConversationID: fresh.ID, NewConversation: fresh, Events: []store.Event{{EventType: store.EventConversationStart}}}
+	bad := &store.Turn{ConversationID: dup.ID, NewConversation: dup, InboundIDs: []int64{msgs[1].ID},
+		Events: []store.Event{{EventType: store.EventConversationStart}, messageEvent("user", "b")}}
+	wantCode(t, s.CommitTurns(ctx, []*store.Turn{good, first, bad}), store.ECONFLICT)
+
+	pending, err := s.PendingInbound(ctx)
+	must(t, err)
+	if len(pending) != 2 {
+		t.Fatalf("%d pending after a failed batch, want 2", len(pending))
+	}
+	po, err := s.PendingOutbox(ctx)
+	must(t, err)
+	if len(po) != 0 {
+		t.Fatalf("%d outbox rows after a failed batch", len(po))
+	}
+	_, total, err := s.ListEvents(ctx, other.ID, store.ListOptions{})
+	must(t, err)
+	if total != 1 {
+		t.Fatalf("%d events after a failed batch, want 1", total)
+	}
+	for _, id := range []string{fresh.ID, dup.ID} {
+		_, err = s.GetConversation(ctx, proj.ID, id)
+		wantCode(t, err, store.ENOTFOUND)
+	}
+	if fresh.Version != 0 || dup.Version != 0 {
+		t.Fatalf("meta written back after a failed batch: %+v %+v", fresh.Meta, dup.Meta)
+	}
+	g, err := s.GetConversation(ctx, proj.ID, other.ID)
+	must(t, err)
+	wantEqual(t, "untouched conversation", g, other)
+	active, err := s.ActiveConversation(ctx, sessionKey(proj.ID, "+15551112222"))
+	must(t, err)
+	if active.ID != existing.ID {
+		t.Fatalf("active conversation %s, want %s", active.ID, existing.ID)
+	}
+}
+
+// testCommitTurnsOutboxUpdates checks that a zero-deadline turn applies
+// its outbox updates and delivery events without touching the
+// conversation, ignores updates of missing rows, and still fails on a
+// missing conversation through its events.
+func testCommitTurnsOutboxUpdates(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	c, rows := commitOutbox(t, s, 3)
+	before, err := s.GetConversation(ctx, c.ProjectID, c.ID)
+	must(t, err)
+	delivery := store.Event{EventType: store.EventDelivery, EventData: json.RawMessage(`{"state":"sent"}`)}
+	turn := &store.Turn{ConversationID: c.ID, Events: []store.Event{delivery, delivery},
+		OutboxUpdates: []store.OutboxUpdate{
+			{ID: rows[0].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMup1"},
+			{ID: rows[1].ID, State: store.OutboxFailed, Attempts: 3, ErrorCode: 21211, ErrorMessage: "invalid number"},
+			{ID: 999999, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMmissing"},
+		}}
+	must(t, s.CommitTurns(ctx, []*store.Turn{turn}))
+
+	got, err := s.GetOutbound(ctx, rows[0].ID)
+	must(t, err)
+	if got.State != store.OutboxSent || got.Attempts != 1 || got.TwilioSID != "SMup1" || got.ErrorCode != 0 || got.UpdatedAt.Before(got.CreatedAt) {
+		t.Fatalf("sent row %+v", got)
+	}
+	got, err = s.GetOutbound(ctx, rows[1].ID)
+	must(t, err)
+	if got.State != store.OutboxFailed || got.Attempts != 3 || got.ErrorCode != 21211 || got.ErrorMessage != "invalid number" || got.TwilioSID != "" {
+		t.Fatalf("failed row %+v", got)
+	}
+	got, err = s.GetOutbound(ctx, rows[2].ID)
+	must(t, err)
+	wantEqual(t, "row without update", got, rows[2])
+	_, err = s.GetOutbound(ctx, 999999)
+	wantCode(t, err, store.ENOTFOUND)
+	evs, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+	must(t, err)
+	if total != 3 || evs[1].EventType != store.EventDelivery || evs[2].ID != turn.Events[1].ID {
+		t.Fatalf("events %+v", evs)
+	}
+	after, err := s.GetConversation(ctx, c.ProjectID, c.ID)
+	must(t, err)
+	wantEqual(t, "conversation after a zero-deadline turn", after, before)
+
+	// Events of a missing conversation fail the batch, updates included.
+	missing := &store.Turn{ConversationID: "conv_missing", Events: []store.Event{delivery}}
+	upd := &store.Turn{ConversationID: c.ID, OutboxUpdates: []store.OutboxUpdate{{ID: rows[2].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMx"}}}
+	wantCode(t, s.CommitTurns(ctx, []*store.Turn{upd, missing}), store.ENOTFOUND)
+	got, err = s.GetOutbound(ctx, rows[2].ID)
+	must(t, err)
+	if got.State != store.OutboxPending || got.TwilioSID != "" {
+		t.Fatalf("update applied by a failed batch: %+v", got)
+	}
+}
+
+// testCommitTurnsMixed checks a batch of a new conversation, a normal
+// turn, a send-result turn and a bare turn.
+func testCommitTurnsMixed(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	c, rows := commitOutbox(t, s, 1)
+	proj := c.ProjectID
+	other := newConversation(t, s, proj, "+15553334444")
+	msgs := []*store.InboundMessage{inbound("SM1"), inbound("SM2"), inbound("SM3")}
+	_, err := s.CommitInbound(ctx, msgs)
+	must(t, err)
+	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	fresh := unsavedConversation(proj, "+15555556666")
+	turns := []*store.Turn{
+		{ConversationID: fresh.ID, NewConversation: fresh, InboundIDs: []int64{msgs[0].ID},
+			Events: []store.Event{{EventType: store.EventConversationStart}, messageEvent("user", "new")},
+			Outbox: []*store.OutboundMessage{{ProjectID: proj, ProviderID: "prov_chan", To: "+15555556666", Body: "welcome", Part: 1, Parts: 1}}},
+		{ConversationID: other.ID, InboundIDs: []int64{msgs[1].ID}, Events: []store.Event{messageEvent("user", "again")}, Deadline: deadline},
+		{ConversationID: c.ID, Events: []store.Event{{EventType: store.EventDelivery, EventData: json.RawMessage(`{}`)}},
+			OutboxUpdates: []store.OutboxUpdate{{ID: rows[0].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMmix"}}},
+		{InboundIDs: []int64{msgs[2].ID}},
+	}
+	must(t, s.CommitTurns(ctx, turns))
+
+	if _, err := s.GetConversation(ctx, proj, fresh.ID); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := s.PendingInbound(ctx)
+	must(t, err)
+	if len(pending) != 0 {
+		t.Fatalf("%d pending inbound, want 0", len(pending))
+	}
+	po, err := s.PendingOutbox(ctx)
+	must(t, err)
+	if len(po) != 1 || po[0].ConversationID != fresh.ID {
+		t.Fatalf("pending outbox %+v", po)
+	}
+	got, err := s.GetOutbound(ctx, rows[0].ID)
+	must(t, err)
+	if got.State != store.OutboxSent || got.TwilioSID != "SMmix" {
+		t.Fatalf("updated row %+v", got)
+	}
+	g, err := s.GetConversation(ctx, proj, other.ID)
+	must(t, err)
+	if !g.Deadline.Equal(deadline) || g.UpdatedAt.Before(other.UpdatedAt) {
+		t.Fatalf("other conversation deadline %v, want %v", g.Deadline, deadline)
+	}
+	for id, want := range map[string]int{fresh.ID: 2, other.ID: 2, c.ID: 2} {
+		_, total, err := s.ListEvents(ctx, id, store.ListOptions{})
+		must(t, err)
+		if total != want {
+			t.Fatalf("conversation %s has %d events, want %d", id, total, want)
 		}
 	}
 }
