@@ -1,0 +1,83 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"switchboard/test/twiliosim"
+)
+
+// postgresURL creates a fresh database on the server named by
+// SWITCHBOARD_TEST_POSTGRES_URL and returns its URL; it skips the test
+// when the variable is unset (the store suite reports that case) and fails
+// when the server is unreachable.
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("SWITCHBOARD_TEST_POSTGRES_URL")
+	if base == "" {
+		t.Skip("SWITCHBOARD_TEST_POSTGRES_URL is not set: the binary was not tested on PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("PostgreSQL at SWITCHBOARD_TEST_POSTGRES_URL unreachable: %v", err)
+	}
+	defer conn.Close(context.Background())
+	name := fmt.Sprintf("sb_e2e_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// TestPostgresEndToEnd runs the binary on PostgreSQL: a conversation, a
+// restart that continues it, and a duplicate delivery.
+func TestPostgresEndToEnd(t *testing.T) {
+	db := postgresURL(t)
+	sim := newSim(t, twiliosim.Options{})
+	env := map[string]string{"DATABASE_URL": db}
+	s := startServer(t, "", env)
+	l := setupLine(t, s, sim, lineOptions{})
+	l.mustText(t, "+15558000001", "hello")
+	l.waitReplies(t, "+15558000001", 1, 10*time.Second)
+	p := twiliosim.InboundParamsFor(l.AccountSID, "+15558000001", l.Number, "again", twiliosim.NewMessageSID())
+	for i := 0; i < 2; i++ {
+		if code, _ := l.post(l.Webhook, p, nil); code != 200 {
+			t.Fatalf("webhook %d", code)
+		}
+	}
+	l.waitReplies(t, "+15558000001", 2, 10*time.Second)
+	if code := s.terminate(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	s2 := startServer(t, "", env)
+	l.srv = s2
+	l.Webhook = strings.Replace(l.Webhook, s.URL, s2.URL, 1)
+	l.mustText(t, "+15558000001", "after restart")
+	got := l.waitReplies(t, "+15558000001", 3, 10*time.Second)
+	want := []string{"R1: hello", "R2: again", "R3: after restart"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("replies %q, want %q", got, want)
+	}
+}
