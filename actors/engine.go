@@ -85,12 +85,11 @@ type Engine struct {
 	shards []*actor.PID
 	seed   maphash.Seed
 
-	inbox *batcher[*store.InboundMessage, store.InboundResult]
-	turns *batcher[*store.Turn, error]
-	out   *outbound
-	live  *liveSessions
-	cfg   *configCache
-	m     *metrics
+	commits *committer
+	out     *outbound
+	live    *liveSessions
+	cfg     *configCache
+	m       *metrics
 
 	pending  atomic.Int64 // delivered inbound messages whose turn is not complete
 	closing  atomic.Bool
@@ -150,20 +149,7 @@ func New(opts Options) (*Engine, error) {
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return opts.Logger.With("component", "protoactor")
 	}))
-	e.inbox = newBatcher(256, opts.Store.CommitInbound)
-	e.turns = newBatcher(256, func(ctx context.Context, ts []*store.Turn) ([]error, error) {
-		err := opts.Store.CommitTurns(ctx, ts)
-		if err == nil || len(ts) == 1 {
-			return make([]error, len(ts)), err
-		}
-		// One bad turn (say, its conversation was deleted) must not fail
-		// the others that shared its transaction: commit them one by one.
-		errs := make([]error, len(ts))
-		for i, t := range ts {
-			errs[i] = opts.Store.CommitTurns(ctx, []*store.Turn{t})
-		}
-		return errs, nil
-	})
+	e.commits = newCommitter(opts.Store, 256)
 	e.out = newOutbound(e)
 	e.m = newMetrics(opts.Registerer, e)
 
@@ -194,7 +180,7 @@ func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.Inb
 		m.ReceivedAt = e.opts.Now().UTC()
 	}
 	start := time.Now()
-	res, err := e.inbox.do(ctx, m)
+	res, err := e.commits.commitInbound(ctx, m)
 	e.m.storeOp("commit_inbound", start)
 	if err != nil {
 		return res, err
@@ -269,8 +255,7 @@ drain:
 	}
 	e.shutdown.Do(func() {
 		e.system.Shutdown()
-		e.inbox.close()
-		e.turns.close()
+		e.commits.close()
 	})
 	return err
 }

@@ -149,11 +149,8 @@ func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u stor
 		OutboxUpdates:  []store.OutboxUpdate{u},
 	}
 	start := time.Now()
-	itemErr, err := e.turns.do(ctx, t)
+	err := e.commits.commitTurn(ctx, t)
 	e.m.storeOp("record_send", start)
-	if err == nil {
-		err = itemErr
-	}
 	if err != nil {
 		e.log.Error("record send result", "conversation_id", r.ConversationID, "outbox_id", r.ID, "err", err)
 	}

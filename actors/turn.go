@@ -203,11 +203,8 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 	delay := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		itemErr, err := e.turns.do(ctx, t)
+		err := e.commits.commitTurn(ctx, t)
 		e.m.storeOp("commit_turns", start)
-		if err == nil {
-			err = itemErr
-		}
 		if err == nil {
 			return !convGone, convGone
 		}
@@ -227,7 +224,7 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 			convGone = true
 			continue
 		}
-		if attempt >= 8 || errors.Is(err, errBatcherClosed) {
+		if attempt >= 8 || errors.Is(err, errCommitterClosed) {
 			e.log.Error("turn: commit failed; messages stay pending", "session_id", sessionID, "err", err)
 			return false, convGone
 		}

@@ -341,6 +341,13 @@ type OutboxUpdate struct {
 	TwilioSID    string
 }
 
+// BatchCommitter is implemented by stores that can commit inbound
+// messages and turns in one transaction (one fsync). CommitBatch has the
+// semantics of CommitInbound followed by CommitTurns, all or nothing.
+type BatchCommitter interface {
+	CommitBatch(ctx context.Context, msgs []*InboundMessage, turns []*Turn) ([]InboundResult, error)
+}
+
 // Store persists everything. Implementations are safe for concurrent use.
 // Lookups of missing records return ENOTFOUND; version mismatches ECONFLICT.
 type Store interface {

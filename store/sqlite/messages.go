@@ -296,56 +296,68 @@ func (db *DB) CommitInbound(ctx context.Context, msgs []*store.InboundMessage) (
 	}
 	results := make([]store.InboundResult, len(msgs))
 	err := db.inTx(ctx, "commit inbound", func(tx *sql.Tx) error {
-		ins := tx.StmtContext(ctx, db.insInbound)
-		var bySID, byToken *sql.Stmt
-		t := now()
-		for i, m := range msgs {
-			received := m.ReceivedAt
-			if received.IsZero() {
-				received = t
-			}
-			res, err := ins.ExecContext(ctx, m.ProviderID, m.MessageSID, m.IdempotencyToken, m.ProjectID, m.StageID, m.AgentID,
-				m.From, m.To, m.Body, listText(m.MediaURLs), m.ProfileName, micros(received))
-			if err != nil {
-				return fmt.Errorf("sqlite: commit inbound: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("sqlite: commit inbound: %w", err)
-			}
-			if n == 1 {
-				id, err := res.LastInsertId()
-				if err != nil {
-					return fmt.Errorf("sqlite: commit inbound: %w", err)
-				}
-				results[i] = store.InboundResult{ID: id}
-				continue
-			}
-			// A duplicate: find the original.
-			var id int64
-			err = sql.ErrNoRows
-			if m.MessageSID != "" {
-				if bySID == nil {
-					bySID = tx.StmtContext(ctx, db.dupBySID)
-				}
-				err = bySID.QueryRowContext(ctx, m.ProviderID, m.MessageSID).Scan(&id)
-			}
-			if errors.Is(err, sql.ErrNoRows) && m.IdempotencyToken != "" {
-				if byToken == nil {
-					byToken = tx.StmtContext(ctx, db.dupByToken)
-				}
-				err = byToken.QueryRowContext(ctx, m.IdempotencyToken).Scan(&id)
-			}
-			if err != nil {
-				return fmt.Errorf("sqlite: commit inbound: find original of duplicate: %w", err)
-			}
-			results[i] = store.InboundResult{ID: id, Duplicate: true}
-		}
-		return nil
+		return db.insertInbound(ctx, tx, msgs, results)
 	})
 	if err != nil {
 		return nil, err
 	}
+	finishInbound(msgs, results)
+	return results, nil
+}
+
+// insertInbound inserts msgs in tx, filling results; duplicates are found
+// and reported, not inserted.
+func (db *DB) insertInbound(ctx context.Context, tx *sql.Tx, msgs []*store.InboundMessage, results []store.InboundResult) error {
+	ins := tx.StmtContext(ctx, db.insInbound)
+	var bySID, byToken *sql.Stmt
+	t := now()
+	for i, m := range msgs {
+		received := m.ReceivedAt
+		if received.IsZero() {
+			received = t
+		}
+		res, err := ins.ExecContext(ctx, m.ProviderID, m.MessageSID, m.IdempotencyToken, m.ProjectID, m.StageID, m.AgentID,
+			m.From, m.To, m.Body, listText(m.MediaURLs), m.ProfileName, micros(received))
+		if err != nil {
+			return fmt.Errorf("sqlite: commit inbound: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite: commit inbound: %w", err)
+		}
+		if n == 1 {
+			id, err := res.LastInsertId()
+			if err != nil {
+				return fmt.Errorf("sqlite: commit inbound: %w", err)
+			}
+			results[i] = store.InboundResult{ID: id}
+			continue
+		}
+		// A duplicate: find the original.
+		var id int64
+		err = sql.ErrNoRows
+		if m.MessageSID != "" {
+			if bySID == nil {
+				bySID = tx.StmtContext(ctx, db.dupBySID)
+			}
+			err = bySID.QueryRowContext(ctx, m.ProviderID, m.MessageSID).Scan(&id)
+		}
+		if errors.Is(err, sql.ErrNoRows) && m.IdempotencyToken != "" {
+			if byToken == nil {
+				byToken = tx.StmtContext(ctx, db.dupByToken)
+			}
+			err = byToken.QueryRowContext(ctx, m.IdempotencyToken).Scan(&id)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: commit inbound: find original of duplicate: %w", err)
+		}
+		results[i] = store.InboundResult{ID: id, Duplicate: true}
+	}
+	return nil
+}
+
+// finishInbound writes the committed state back into msgs.
+func finishInbound(msgs []*store.InboundMessage, results []store.InboundResult) {
 	t := now()
 	for i, m := range msgs {
 		m.ID = results[i].ID
@@ -356,7 +368,6 @@ func (db *DB) CommitInbound(ctx context.Context, msgs []*store.InboundMessage) (
 			}
 		}
 	}
-	return results, nil
 }
 
 // PendingInbound returns every pending inbound message in ID order.
@@ -415,17 +426,59 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	t := now()
 	metas := make([]store.Meta, len(turns))
 	err := db.inTx(ctx, "commit turns", func(tx *sql.Tx) error {
-		st := &turnStmts{ctx: ctx, tx: tx, m: make(map[*sql.Stmt]*sql.Stmt, 8)}
-		for k, turn := range turns {
-			if err := db.commitTurn(ctx, st, turn, t, &metas[k]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return db.writeTurns(ctx, tx, turns, t, metas)
 	})
 	if err != nil {
 		return err
 	}
+	finishTurns(turns, metas)
+	return nil
+}
+
+// CommitBatch commits inbound messages and turns in one transaction (one
+// fsync): the engine's group committer hands it everything that queued up
+// while the previous commit ran. It is all or nothing.
+func (db *DB) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
+	if err := checkTurns(turns); err != nil {
+		return nil, err
+	}
+	results := make([]store.InboundResult, len(msgs))
+	t := now()
+	metas := make([]store.Meta, len(turns))
+	err := db.inTx(ctx, "commit batch", func(tx *sql.Tx) error {
+		if len(msgs) > 0 {
+			if err := db.insertInbound(ctx, tx, msgs, results); err != nil {
+				return err
+			}
+		}
+		if len(turns) > 0 {
+			return db.writeTurns(ctx, tx, turns, t, metas)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	finishInbound(msgs, results)
+	finishTurns(turns, metas)
+	return results, nil
+}
+
+// writeTurns writes turns in tx at time t, filling metas for new
+// conversations.
+func (db *DB) writeTurns(ctx context.Context, tx *sql.Tx, turns []*store.Turn, t time.Time, metas []store.Meta) error {
+	st := &turnStmts{ctx: ctx, tx: tx, m: make(map[*sql.Stmt]*sql.Stmt, 8)}
+	for k, turn := range turns {
+		if err := db.commitTurn(ctx, st, turn, t, &metas[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishTurns writes committed state back into the turns' new
+// conversations.
+func finishTurns(turns []*store.Turn, metas []store.Meta) {
 	for k, turn := range turns {
 		c := turn.NewConversation
 		if c == nil {
@@ -438,7 +491,6 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 		}
 		c.Deadline = c.Deadline.UTC().Truncate(time.Microsecond)
 	}
-	return nil
 }
 
 // commitTurn writes one turn of CommitTurns at time t, setting *meta to

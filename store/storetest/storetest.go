@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CommitTurnsNewConversationConflict", testCommitTurnsNewConversationConflict},
 		{"CommitTurnsOutboxUpdates", testCommitTurnsOutboxUpdates},
 		{"CommitTurnsMixed", testCommitTurnsMixed},
+		{"CommitBatch", testCommitBatch},
 		{"Outbox", testOutbox},
 		{"DeliveryStatus", testDeliveryStatus},
 		{"OptOuts", testOptOuts},
@@ -1725,4 +1726,49 @@ func testProjectCascade(t *testing.T, s store.Store) {
 	}
 	// The provider is free once its stages are gone... except the kept one.
 	wantCode(t, s.DeleteProvider(ctx, llm.ID, llm.Version), store.ECONFLICT)
+}
+
+// testCommitBatch checks a store's optional BatchCommitter: inbound
+// messages and turns commit together, duplicates are reported, and a
+// failing turn commits nothing, not even the inbound messages. Stores
+// without it pass trivially (the engine then commits separately).
+func testCommitBatch(t *testing.T, s store.Store) {
+	bc, ok := s.(store.BatchCommitter)
+	if !ok {
+		return
+	}
+	ctx := t.Context()
+	proj := newProject(t, s, "p")
+	prior := []*store.InboundMessage{inbound("SM0")}
+	_, err := s.CommitInbound(ctx, prior)
+	must(t, err)
+	fresh := unsavedConversation(proj.ID, "+15555550001")
+	turn := &store.Turn{ConversationID: fresh.ID, NewConversation: fresh, InboundIDs: []int64{prior[0].ID},
+		Events:   []store.Event{{EventType: store.EventConversationStart}, messageEvent("user", "hello")},
+		Deadline: time.Now().Add(time.Hour)}
+	msgs := []*store.InboundMessage{inbound("SM1"), inbound("SM0")}
+	res, err := bc.CommitBatch(ctx, msgs, []*store.Turn{turn})
+	must(t, err)
+	if len(res) != 2 || res[0].Duplicate || !res[1].Duplicate || res[1].ID != prior[0].ID || msgs[0].ID != res[0].ID {
+		t.Fatalf("results %+v", res)
+	}
+	pending, err := s.PendingInbound(ctx)
+	must(t, err)
+	if len(pending) != 1 || pending[0].MessageSID != "SM1" {
+		t.Fatalf("pending %+v", pending)
+	}
+	if _, err := s.GetConversation(ctx, proj.ID, fresh.ID); err != nil {
+		t.Fatalf("new conversation not committed: %v", err)
+	}
+
+	// All or nothing: a conflicting turn fails the whole batch.
+	dup := unsavedConversation(proj.ID, "+15555550001")
+	bad := &store.Turn{ConversationID: dup.ID, NewConversation: dup, Events: []store.Event{{EventType: store.EventConversationStart}}}
+	_, err = bc.CommitBatch(ctx, []*store.InboundMessage{inbound("SM2")}, []*store.Turn{bad})
+	wantCode(t, err, store.ECONFLICT)
+	pending, err = s.PendingInbound(ctx)
+	must(t, err)
+	if len(pending) != 1 {
+		t.Fatalf("%d pending after a failed batch, want 1", len(pending))
+	}
 }
