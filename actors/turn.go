@@ -174,6 +174,9 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 			turn.Outbox = append(turn.Outbox, row)
 		}
 	}
+	if endReason != "" {
+		endTurn(turn, endReason, now)
+	}
 	ok, gone := e.commitTurn(ctx, in.sessionID, turn)
 	if !ok {
 		if gone {
@@ -181,14 +184,13 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 		}
 		return out
 	}
+	if endReason != "" {
+		out.conv = nil // ended in the turn's own transaction
+	}
 	if turn.ConversationID != conv.id {
 		// Another node started the key's conversation first; the turn
 		// joined it (see commitTurn).
 		out.conv = &convState{id: turn.ConversationID, stageID: conv.stageID, agentID: conv.agentID, turns: conv.turns}
-	}
-	if endReason != "" {
-		e.endConversation(ctx, conv.id, endReason)
-		out.conv = nil
 	}
 	out.replies = e.sendRows(ctx, twCfg, turn.Outbox, cbBase, first.ReceivedAt)
 	return out
@@ -437,12 +439,21 @@ func (e *Engine) expireConversation(key store.SessionKey, conv *convState) {
 	}
 }
 
+// endConversation ends a conversation through the group committer, so
+// that many sessions expiring together share one transaction.
 func (e *Engine) endConversation(ctx context.Context, id, reason string) {
-	details, _ := json.Marshal(map[string]string{"reason": reason})
-	end := jsonEvent(id, store.EventConversationEnd, map[string]string{"reason": reason}, e.opts.Now().UTC())
-	if err := e.opts.Store.EndConversation(ctx, id, details, end); err != nil {
+	t := &store.Turn{ConversationID: id}
+	endTurn(t, reason, e.opts.Now().UTC())
+	if err := e.commits.commitTurn(ctx, t); err != nil {
 		e.log.Error("end conversation", "conversation_id", id, "err", err)
 	}
+}
+
+// endTurn makes t end its conversation for reason.
+func endTurn(t *store.Turn, reason string, at time.Time) {
+	t.End, _ = json.Marshal(map[string]string{"reason": reason})
+	ev := jsonEvent(t.ConversationID, store.EventConversationEnd, map[string]string{"reason": reason}, at)
+	t.EndEvent = &ev
 }
 
 // statusCallback is the StatusCallback URL for sends of a provider.

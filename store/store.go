@@ -329,6 +329,12 @@ type Turn struct {
 	// OutboxUpdates record send results (like UpdateOutbox) in the same
 	// transaction, after the turn's own outbox rows are inserted.
 	OutboxUpdates []OutboxUpdate
+	// End, when non-nil, ends the conversation after the turn's other
+	// writes, as EndConversation does: an active conversation becomes
+	// finished with End as its statusDetails and EndEvent (if set) is
+	// appended; a conversation already finished is left alone.
+	End      json.RawMessage
+	EndEvent *Event
 }
 
 // OutboxUpdate records a send attempt's result.

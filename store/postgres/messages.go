@@ -36,6 +36,11 @@ var (
 	// sqlTouchConv sets a conversation's deadline and fails with
 	// division_by_zero when the conversation does not exist, which aborts
 	// the pipeline's implicit transaction.
+	// sqlEndConvInTurn ends an active conversation and, when $4, appends
+	// its end event, in one statement.
+	sqlEndConvInTurn = `WITH u AS (UPDATE conversations SET status = 'finished', status_details = $1, updated_at = $2, version = version + 1
+		WHERE id = $3 AND status = 'active' RETURNING id)
+		INSERT INTO events (conversation_id, event_type, event_data, created_at) SELECT id, $5, $6, $2 FROM u WHERE $4`
 	sqlTouchConv = `WITH u AS (UPDATE conversations SET deadline = $1, updated_at = $2 WHERE id = $3 RETURNING 1)
 		SELECT 1 / COUNT(*) FROM u`
 	sqlInsConv      = `INSERT INTO conversations (` + convCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
@@ -378,7 +383,7 @@ func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, erro
 func checkTurns(turns []*store.Turn) error {
 	for _, turn := range turns {
 		if turn.ConversationID == "" {
-			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || len(turn.OutboxUpdates) > 0 {
+			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || len(turn.OutboxUpdates) > 0 || turn.End != nil {
 				return store.Errorf(store.EINVALID, "a turn without a conversation may not carry a new conversation, events or outbox rows")
 			}
 			continue
@@ -450,6 +455,17 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 		for _, u := range turn.OutboxUpdates {
 			b.Queue(sqlUpdateOutbox, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, t, u.ID)
 		}
+		if turn.End != nil {
+			typ, data := store.EventConversationEnd, []byte(nil)
+			withEvent := turn.EndEvent != nil
+			if withEvent {
+				if turn.EndEvent.EventType != "" {
+					typ = turn.EndEvent.EventType
+				}
+				data = turn.EndEvent.EventData
+			}
+			b.Queue(sqlEndConvInTurn, jsonText(turn.End), t, turn.ConversationID, withEvent, typ, jsonText(data))
+		}
 	}
 	if b.Len() == 0 {
 		return nil // only bare turns without inbound messages
@@ -508,6 +524,11 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 		for range turn.OutboxUpdates {
 			if _, err := br.Exec(); err != nil {
 				return fmt.Errorf("postgres: commit turns: update outbox: %w", err)
+			}
+		}
+		if turn.End != nil {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("postgres: commit turns: end conversation: %w", err)
 			}
 		}
 	}

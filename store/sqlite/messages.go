@@ -40,6 +40,8 @@ func (db *DB) prepare(ctx context.Context) error {
 			state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{nil, &db.touchConv, `UPDATE conversations SET deadline = ?, updated_at = ? WHERE id = ?`},
+		{nil, &db.endConv, `UPDATE conversations SET status = 'finished', status_details = ?, updated_at = ?, version = version + 1
+			WHERE id = ? AND status = 'active'`},
 		{nil, &db.updateOutbox, `UPDATE outbound_messages SET state = ?, attempts = ?, error_code = ?, error_message = ?, twilio_sid = ?, updated_at = ? WHERE id = ?`},
 		{nil, &db.insConv, `INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{db.reader, &db.readActive, `SELECT ` + convCols + ` FROM conversations
@@ -380,7 +382,7 @@ func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, erro
 func checkTurns(turns []*store.Turn) error {
 	for _, turn := range turns {
 		if turn.ConversationID == "" {
-			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || len(turn.OutboxUpdates) > 0 {
+			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || len(turn.OutboxUpdates) > 0 || turn.End != nil {
 				return store.Errorf(store.EINVALID, "a turn without a conversation may not carry a new conversation, events or outbox rows")
 			}
 			continue
@@ -549,6 +551,22 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 	for _, u := range turn.OutboxUpdates {
 		if _, err := st.get(db.updateOutbox).ExecContext(ctx, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, micros(t), u.ID); err != nil {
 			return fmt.Errorf("sqlite: commit turns: update outbox: %w", err)
+		}
+	}
+	if turn.End != nil {
+		res, err := st.get(db.endConv).ExecContext(ctx, jsonText(turn.End), micros(t), turn.ConversationID)
+		if err != nil {
+			return fmt.Errorf("sqlite: commit turns: end conversation: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 && turn.EndEvent != nil {
+			e := turn.EndEvent
+			e.ConversationID = turn.ConversationID
+			if e.EventType == "" {
+				e.EventType = store.EventConversationEnd
+			}
+			if err := insertEvent(ctx, st.get(db.insEvent), e, t); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

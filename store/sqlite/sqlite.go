@@ -49,6 +49,7 @@ type DB struct {
 	doneInbound  *sql.Stmt
 	insOutbound  *sql.Stmt
 	touchConv    *sql.Stmt
+	endConv      *sql.Stmt
 	updateOutbox *sql.Stmt
 	insConv      *sql.Stmt
 
@@ -199,7 +200,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close releases the database.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insOutbound, db.touchConv,
+	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insOutbound, db.touchConv, db.endConv,
 		db.updateOutbox, db.insConv, db.readActive, db.readOptedOut, db.readRecent} {
 		if s != nil {
 			errs = append(errs, s.Close())

@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CommitTurnsOutboxUpdates", testCommitTurnsOutboxUpdates},
 		{"CommitTurnsMixed", testCommitTurnsMixed},
 		{"CommitBatch", testCommitBatch},
+		{"CommitTurnsEnd", testCommitTurnsEnd},
 		{"Outbox", testOutbox},
 		{"DeliveryStatus", testDeliveryStatus},
 		{"OptOuts", testOptOuts},
@@ -1771,4 +1772,42 @@ func testCommitBatch(t *testing.T, s store.Store) {
 	if len(pending) != 1 {
 		t.Fatalf("%d pending after a failed batch, want 1", len(pending))
 	}
+}
+
+// testCommitTurnsEnd checks a turn that ends its conversation: the last
+// user text and the end are committed together, the end event comes last,
+// and ending again changes nothing.
+func testCommitTurnsEnd(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	proj := newProject(t, s, "p")
+	c := newConversation(t, s, proj.ID, "+15556660001")
+	end := func() *store.Turn {
+		return &store.Turn{ConversationID: c.ID, Events: []store.Event{messageEvent("user", "STOP")},
+			End:      json.RawMessage(`{"reason":"opt_out"}`),
+			EndEvent: &store.Event{EventType: store.EventConversationEnd, EventData: json.RawMessage(`{"reason":"opt_out"}`)}}
+	}
+	must(t, s.CommitTurns(ctx, []*store.Turn{end()}))
+	got, err := s.GetConversation(ctx, proj.ID, c.ID)
+	must(t, err)
+	if got.Status != store.ConversationFinished || !strings.Contains(string(got.StatusDetails), "opt_out") || got.Version != c.Version+1 {
+		t.Fatalf("after end: %+v", got)
+	}
+	evs, _, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+	must(t, err)
+	if last := evs[len(evs)-1]; last.EventType != store.EventConversationEnd {
+		t.Fatalf("last event %s", last.EventType)
+	}
+	_, err = s.ActiveConversation(ctx, sessionKey(proj.ID, "+15556660001"))
+	wantCode(t, err, store.ENOTFOUND)
+	// Ending a finished conversation appends no second end event.
+	again := end()
+	again.Events = nil
+	must(t, s.CommitTurns(ctx, []*store.Turn{again}))
+	_, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+	must(t, err)
+	if total != len(evs) {
+		t.Fatalf("%d events after ending twice, want %d", total, len(evs))
+	}
+	// A bare turn may not end anything.
+	wantCode(t, s.CommitTurns(ctx, []*store.Turn{{End: json.RawMessage(`{}`)}}), store.EINVALID)
 }
