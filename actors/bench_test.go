@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,3 +106,68 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 // errDrop makes the fake sender fail permanently, so the benchmark does
 // not keep the sent messages in memory.
 var errDrop = &sendErr{SendFailure{Message: "dropped by the benchmark"}}
+
+// BenchmarkExpiry creates b.N sessions (at least 1000) through the real
+// path with a timeout long enough for all of them to be live together,
+// then lets them all expire, and reports the worst lateness (end of the
+// session versus its deadline) and the process CPU spent per second while
+// they expired. Run with -benchtime=100000x for the 100k target.
+func BenchmarkExpiry(b *testing.B) {
+	n := max(b.N, 1000)
+	timeout := 10*time.Second + time.Duration(n)*300*time.Microsecond
+	t := &testing.T{}
+	f := newFixture(t, timeout, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = f.eng.Close(ctx)
+		_ = f.st.Close()
+	}()
+	f.sender.fn = func(int64, OutMessage) error { return errDrop }
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			m := &store.InboundMessage{ProviderID: f.channel.ID, MessageSID: fmt.Sprintf("SMx%030d", i),
+				ProjectID: f.project.ID, StageID: f.stage.ID, From: fmt.Sprintf("+1%010d", i), To: ourNumber, Body: "hi"}
+			if _, err := f.eng.Accept(context.Background(), m); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for f.eng.Pending() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	created := time.Since(start)
+	if created > timeout {
+		b.Fatalf("creating %d sessions took %v, longer than the timeout %v", n, created, timeout)
+	}
+	// Idle until the first deadline, then measure CPU while they expire.
+	time.Sleep(time.Until(start.Add(timeout)))
+	cpu0 := cpuTime()
+	t0 := time.Now()
+	for f.eng.LiveSessions() > 0 {
+		time.Sleep(10 * time.Millisecond)
+		if time.Since(t0) > timeout+time.Minute {
+			b.Fatalf("%d sessions still live", f.eng.LiveSessions())
+		}
+	}
+	window := time.Since(t0)
+	cpu := cpuTime() - cpu0
+	b.ReportMetric(time.Duration(f.eng.maxLate.Load()).Seconds(), "max-late-s")
+	b.ReportMetric(100*cpu.Seconds()/window.Seconds(), "cpu-%-of-core")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/expiry")
+	b.ReportMetric(window.Seconds(), "expiry-window-s")
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -92,6 +92,7 @@ type Engine struct {
 	m       *metrics
 
 	pending  atomic.Int64 // delivered inbound messages whose turn is not complete
+	maxLate  atomic.Int64 // worst expiry lateness seen, nanoseconds (benchmarks)
 	closing  atomic.Bool
 	shutdown sync.Once
 	turnWG   sync.WaitGroup
@@ -227,6 +228,17 @@ func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
 		e.Deliver(m)
 	}
 	return len(msgs), len(rows), nil
+}
+
+// expiryLate records how long after its deadline a session expired.
+func (e *Engine) expiryLate(d time.Duration) {
+	e.m.expiry(d)
+	for {
+		cur := e.maxLate.Load()
+		if int64(d) <= cur || e.maxLate.CompareAndSwap(cur, int64(d)) {
+			return
+		}
+	}
 }
 
 // Pending returns how many delivered messages (and resumed sends) are not

@@ -22,6 +22,7 @@ type metrics struct {
 	optOuts         prometheus.Counter
 	optIns          prometheus.Counter
 	storeLatency    *prometheus.HistogramVec
+	expiryLateness  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
@@ -56,12 +57,15 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 			Name: "switchboard_opt_outs_total", Help: "Recipients opted out (STOP keywords and Twilio 21610)."}),
 		optIns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_opt_ins_total", Help: "Recipients opted back in (START keywords)."}),
+		expiryLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "switchboard_session_expiry_lateness_seconds", Help: "How long after its idle deadline a session was granted its stop.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2, 5}}),
 		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "switchboard_store_operation_seconds", Help: "Latency of the engine's store operations (batched commits count once).",
 			Buckets: latency}, []string{"op"}),
 	}
 	reg.MustRegister(m.sessionsCreated, m.sessionsExpired, m.sessionLifetime, m.turns, m.llmLatency, m.llmErrors,
-		m.replyLatency, m.sends, m.retries, m.optOuts, m.optIns, m.storeLatency,
+		m.replyLatency, m.sends, m.retries, m.optOuts, m.optIns, m.storeLatency, m.expiryLateness,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchboard_sessions_active", Help: "Live session actors."},
 			func() float64 { return float64(e.live.count()) }),
@@ -86,6 +90,12 @@ func (m *metrics) sessionEnded(lifetime time.Duration, expired bool) {
 	m.sessionLifetime.Observe(lifetime.Seconds())
 	if expired {
 		m.sessionsExpired.Inc()
+	}
+}
+
+func (m *metrics) expiry(late time.Duration) {
+	if m != nil {
+		m.expiryLateness.Observe(max(late, 0).Seconds())
 	}
 }
 

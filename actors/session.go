@@ -176,6 +176,8 @@ func (a *session) onIdle(ctx actor.Context) {
 func (a *session) onStopGranted(ctx actor.Context) {
 	s := a.s
 	s.ending = true
+	deadline := time.Unix(0, s.lastInbound.Load()).Add(a.e.opts.SessionTimeout)
+	a.e.expiryLate(a.e.opts.Now().Sub(deadline))
 	if s.idleTimer != nil {
 		s.idleTimer.Stop()
 	}
