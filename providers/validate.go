@@ -69,6 +69,7 @@ func ValidateConfig(apiType string, raw json.RawMessage) (json.RawMessage, error
 }
 
 var (
+	alnumRe      = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 	accountSIDRe = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 	fromNumberRe = regexp.MustCompile(`^(whatsapp:)?\+[1-9][0-9]{1,14}$`)
 )
@@ -88,6 +89,12 @@ func ParseTwilio(raw json.RawMessage) (*TwilioConfig, error) {
 	}
 	if c.AuthToken, err = o.str("authToken", true); err != nil {
 		return nil, err
+	}
+	// Twilio's tokens are hex; twilio-go refuses anything but letters and
+	// digits (error 21224) before sending, so such a provider could never
+	// send a reply.
+	if !alnumRe.MatchString(c.AuthToken) {
+		return nil, store.FieldError("config.authToken", "must be letters and digits (the Auth Token from the Twilio console)")
 	}
 	if c.FromNumber, err = o.str("fromNumber", true); err != nil {
 		return nil, err

@@ -226,3 +226,10 @@ func TestRestoreSecrets(t *testing.T) {
 		})
 	}
 }
+
+func TestTwilioAuthTokenMustBeAlphanumeric(t *testing.T) {
+	_, err := ValidateConfig("twilio_messaging", json.RawMessage(`{"accountSid":"AC0123456789abcdef0123456789abcdef","authToken":"abc-def","fromNumber":"+15551234567"}`))
+	if store.ErrorCode(err) != store.EINVALID || !strings.Contains(err.Error(), "config.authToken") {
+		t.Fatalf("got %v", err)
+	}
+}

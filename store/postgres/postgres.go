@@ -216,7 +216,7 @@ func writeErr(op, what string, err error) error {
 	case store.ErrorCode(err) != store.EINTERNAL:
 		return err
 	case pgCode(err) == pgUniqueViolation:
-		return &store.Error{Code: store.ECONFLICT, Message: what + " already exists", Details: err.Error()}
+		return &store.Error{Code: store.ECONFLICT, Message: what + " already exists"}
 	case pgCode(err) == pgForeignKeyViolation:
 		return &store.Error{Code: store.EINVALID, Message: what + " references a record that does not exist"}
 	}
