@@ -72,6 +72,9 @@ type Options struct {
 	Shards             int           // registry actors (default 2×GOMAXPROCS)
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// CommitLinger is how long the group committer waits for more work
+	// before a commit when the previous batch showed load (0: never).
+	CommitLinger time.Duration
 	// Registerer receives the engine's metrics (nil: none).
 	Registerer prometheus.Registerer
 }
@@ -150,7 +153,7 @@ func New(opts Options) (*Engine, error) {
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return opts.Logger.With("component", "protoactor")
 	}))
-	e.commits = newCommitter(opts.Store, 256)
+	e.commits = newCommitter(opts.Store, 512, opts.CommitLinger)
 	e.out = newOutbound(e)
 	e.m = newMetrics(opts.Registerer, e)
 

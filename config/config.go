@@ -45,8 +45,10 @@ type Config struct {
 	MetricsAddr             string // METRICS_ADDR, "" = serve /metrics on Addr
 	MetricsSessionSeriesMax int    // METRICS_SESSION_SERIES_MAX, 0 = off
 
-	WebhookFailureRate float64 // WEBHOOK_FAILURE_RATE_LIMIT: rejected webhooks/s per client IP before 429
-	PprofAddr          string  // PPROF_ADDR, "" = off
+	WebhookFailureRate float64       // WEBHOOK_FAILURE_RATE_LIMIT: rejected webhooks/s per client IP before 429
+	PprofAddr          string        // PPROF_ADDR, "" = off
+	SQLiteSynchronous  string        // SQLITE_SYNCHRONOUS: FULL or NORMAL
+	CommitLinger       time.Duration // COMMIT_LINGER_US
 	ShutdownTimeout    time.Duration
 }
 
@@ -69,6 +71,17 @@ var options = []option{
 		return nil
 	}},
 	{name: "DATABASE_URL", def: "sqlite:./data/switchboard.db", help: "sqlite:PATH or postgres://user:pass@host/db", secret: true, set: setDatabase},
+	{name: "SQLITE_SYNCHRONOUS", def: "FULL", help: "SQLite durability: FULL (every commit fsynced; survives power loss) or NORMAL (WAL fsynced at checkpoints; survives process crashes and kill -9, may lose the last commits on power loss)", set: func(c *Config, v string) error {
+		return oneOf(&c.SQLiteSynchronous, strings.ToUpper(v), "FULL", "NORMAL")
+	}},
+	{name: "COMMIT_LINGER_US", def: "1000", help: "under load, how long (µs) the group committer waits for more work before a commit (0 = never): larger batches cost less CPU per message, at that much added latency", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100000 {
+			return fmt.Errorf("must be an integer between 0 and 100000 (microseconds), got %q", v)
+		}
+		c.CommitLinger = time.Duration(n) * time.Microsecond
+		return nil
+	}},
 	{name: "LOG_LEVEL", def: "info", help: "debug, info, warn or error", set: func(c *Config, v string) error {
 		return oneOf(&c.LogLevel, strings.ToLower(v), "debug", "info", "warn", "error")
 	}},

@@ -69,7 +69,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if cfg.PostgresURL != "" {
 		m.store, err = postgres.Open(ctx, cfg.PostgresURL)
 	} else {
-		m.store, err = sqlite.Open(ctx, cfg.SQLitePath)
+		m.store, err = sqlite.Open(ctx, cfg.SQLitePath, sqlite.WithSynchronous(cfg.SQLiteSynchronous))
 	}
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -99,6 +99,7 @@ func (m *Main) Run(ctx context.Context) error {
 		SendMaxAttempts:    cfg.SendMaxAttempts,
 		SendTimeout:        cfg.SendTimeout,
 		Registerer:         reg,
+		CommitLinger:       cfg.CommitLinger,
 	})
 	if err != nil {
 		return err
