@@ -93,8 +93,11 @@ func (h *Handler) Register(r *mux.Router) {
 
 // reject answers a failed check with a short plain reason and counts it.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, status int, outcome, reason string) {
-	h.fails.fail(clientIP(r))
+	ip := clientIP(r)
+	h.fails.fail(ip)
 	h.m.webhook(outcome)
+	h.log.Warn("webhook rejected", "status", status, "outcome", outcome, "reason", reason, "client_ip", ip,
+		"message_sid", r.PostForm.Get("MessageSid"), "from", twilio.MaskNumber(r.PostForm.Get("From")))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
