@@ -22,6 +22,7 @@ type committer struct {
 	inbound chan inboundReq
 	turns   chan turnReq
 	done    chan struct{}
+	stopped chan struct{} // closed when loop has returned
 	closed  sync.Once
 }
 
@@ -44,7 +45,7 @@ var errCommitterClosed = errors.New("actors: committer closed")
 
 func newCommitter(st store.Store, max int, linger time.Duration) *committer {
 	c := &committer{st: st, max: max, linger: linger,
-		inbound: make(chan inboundReq, 4*max), turns: make(chan turnReq, 4*max), done: make(chan struct{})}
+		inbound: make(chan inboundReq, 4*max), turns: make(chan turnReq, 4*max), done: make(chan struct{}), stopped: make(chan struct{})}
 	c.batch, _ = st.(store.BatchCommitter)
 	go c.loop()
 	return c
@@ -80,6 +81,7 @@ func (c *committer) commitTurn(ctx context.Context, t *store.Turn) error {
 }
 
 func (c *committer) loop() {
+	defer close(c.stopped)
 	ins := make([]inboundReq, 0, c.max)
 	trs := make([]turnReq, 0, c.max)
 	busy := false // the previous batch held more than one item: load is high
@@ -191,6 +193,9 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 	}
 }
 
+// close stops the committer after answering what is queued, and waits
+// for it, so nothing is written after the store is closed.
 func (c *committer) close() {
 	c.closed.Do(func() { close(c.done) })
+	<-c.stopped
 }

@@ -98,7 +98,7 @@ type Engine struct {
 	maxLate  atomic.Int64 // worst expiry lateness seen, nanoseconds (benchmarks)
 	closing  atomic.Bool
 	shutdown sync.Once
-	turnWG   sync.WaitGroup
+	inflight atomic.Int64 // turn, send and expiry goroutines running
 }
 
 // ErrClosing is returned by Accept while the engine drains.
@@ -265,6 +265,16 @@ drain:
 		case <-ctx.Done():
 			err = fmt.Errorf("actors: drain: %d messages unfinished: %w", e.pending.Load(), ctx.Err())
 			break drain
+		case <-tick.C:
+		}
+	}
+	// Turn and expiry goroutines still running (say, ending a conversation)
+	// get the rest of the drain time.
+wait:
+	for e.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			break wait
 		case <-tick.C:
 		}
 	}

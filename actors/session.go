@@ -72,9 +72,9 @@ func (a *session) maybeStart(ctx actor.Context) {
 		rows := s.resume
 		s.resume = nil
 		s.busy = true
-		e.turnWG.Add(1)
+		e.inflight.Add(1)
 		go func() {
-			defer e.turnWG.Done()
+			defer e.inflight.Add(-1)
 			e.resumeSends(rows)
 			e.pending.Add(-1)
 			e.system.Root.Send(self, &turnDone{conv: nil, consumed: 0, keepConv: true})
@@ -112,9 +112,9 @@ func (a *session) maybeStart(ctx actor.Context) {
 		lastInbound: time.Unix(0, s.lastInbound.Load()),
 	}
 	s.busy = true
-	e.turnWG.Add(1)
+	e.inflight.Add(1)
 	go func() {
-		defer e.turnWG.Done()
+		defer e.inflight.Add(-1)
 		out := e.runTurn(in)
 		e.pending.Add(int64(-n))
 		e.system.Root.Send(self, &turnDone{conv: out.conv, consumed: n, replies: out.replies})
@@ -189,9 +189,9 @@ func (a *session) onStopGranted(ctx actor.Context) {
 		conv = &c
 	}
 	key := s.key
-	e.turnWG.Add(1)
+	e.inflight.Add(1)
 	go func() {
-		defer e.turnWG.Done()
+		defer e.inflight.Add(-1)
 		e.expireConversation(key, conv)
 		e.system.Root.Send(self, &conversationEnded{})
 	}()
