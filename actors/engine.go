@@ -99,6 +99,7 @@ type Engine struct {
 	closing  atomic.Bool
 	shutdown sync.Once
 	inflight atomic.Int64 // turn, send and expiry goroutines running
+	optOuts  sync.Map     // provider\x00address → bool: opt-outs and opt-ins this process recorded
 }
 
 // ErrClosing is returned by Accept while the engine drains.

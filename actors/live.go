@@ -56,6 +56,9 @@ type convState struct {
 	agentID  string
 	turns    int // user texts so far
 	deadline time.Time
+	// The recipient's opt-out state as read from the store once per
+	// conversation.
+	optChecked, optedOut bool
 }
 
 // liveSessions indexes live sessions for the metrics walk without going

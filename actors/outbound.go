@@ -65,9 +65,7 @@ func (e *Engine) sendRows(ctx context.Context, cfg *providers.TwilioConfig, rows
 		if out {
 			optedOut = true
 			e.m.optOut()
-			if err := e.opts.Store.SetOptOut(ctx, r.ProviderID, r.To, true); err != nil {
-				e.log.Error("record opt-out", "conversation_id", r.ConversationID, "err", err)
-			}
+			e.setOptOut(ctx, r.ProviderID, r.To, true)
 		}
 		if upd.State == store.OutboxSent {
 			if sent == 0 && !received.IsZero() {

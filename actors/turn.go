@@ -96,8 +96,7 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 	text := strings.Join(texts, "\n")
 	conv.turns++
 
-	channelProv, twCfg, err := e.channel(ctx, in.key.ChannelProviderID)
-	_ = channelProv
+	_, twCfg, err := e.channel(ctx, in.key.ChannelProviderID)
 	if err != nil {
 		e.log.Error("turn: channel provider", "session_id", in.sessionID, "err", err)
 	}
@@ -106,25 +105,18 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 		from = twCfg.FromNumber
 	}
 	to := first.From
-	optedOut, err := e.opts.Store.IsOptedOut(ctx, in.key.ChannelProviderID, to)
-	if err != nil {
-		e.log.Warn("turn: opt-out lookup", "session_id", in.sessionID, "err", err)
-	}
+	optedOut := e.optedOut(ctx, conv, in.key.ChannelProviderID, to)
 
 	var replies []string
 	endReason := ""
 	switch kw := keyword(text); {
 	case len(in.msgs) == 1 && optOutWords[kw]:
-		if err := e.opts.Store.SetOptOut(ctx, in.key.ChannelProviderID, to, true); err != nil {
-			e.log.Error("turn: record opt-out", "session_id", in.sessionID, "err", err)
-		}
+		e.setOptOut(ctx, in.key.ChannelProviderID, to, true)
 		e.m.optOut()
 		turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventOptOut, map[string]string{"keyword": kw}, now))
 		endReason = "opt_out"
 	case len(in.msgs) == 1 && optInWords[kw]:
-		if err := e.opts.Store.SetOptOut(ctx, in.key.ChannelProviderID, to, false); err != nil {
-			e.log.Error("turn: record opt-in", "session_id", in.sessionID, "err", err)
-		}
+		e.setOptOut(ctx, in.key.ChannelProviderID, to, false)
 		e.m.optIn()
 		turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventOptIn, map[string]string{"keyword": kw}, now))
 	case len(in.msgs) == 1 && helpWords[kw]:
@@ -194,6 +186,32 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 	}
 	out.replies = e.sendRows(ctx, twCfg, turn.Outbox, cbBase, first.ReceivedAt)
 	return out
+}
+
+// optedOut reports whether the recipient has opted out. The store is read
+// once per conversation (reads are not free on the hot path); changes made
+// by this process since are known from e.optOuts.
+func (e *Engine) optedOut(ctx context.Context, conv *convState, providerID, addr string) bool {
+	if v, ok := e.optOuts.Load(providerID + "\x00" + addr); ok {
+		return v.(bool)
+	}
+	if !conv.optChecked {
+		out, err := e.opts.Store.IsOptedOut(ctx, providerID, addr)
+		if err != nil {
+			e.log.Warn("turn: opt-out lookup", "conversation_id", conv.id, "err", err)
+			return false
+		}
+		conv.optChecked, conv.optedOut = true, out
+	}
+	return conv.optedOut
+}
+
+// setOptOut records an opt-out or opt-in in the store and in e.optOuts.
+func (e *Engine) setOptOut(ctx context.Context, providerID, addr string, out bool) {
+	e.optOuts.Store(providerID+"\x00"+addr, out)
+	if err := e.opts.Store.SetOptOut(ctx, providerID, addr, out); err != nil {
+		e.log.Error("record opt-out", "opted_out", out, "err", err)
+	}
 }
 
 // commitTurn commits through the group committer, retrying a failing
