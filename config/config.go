@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"switchboard/store/sealed"
 )
 
 // Config is Switchboard's validated configuration.
@@ -49,6 +51,7 @@ type Config struct {
 	PprofAddr          string        // PPROF_ADDR, "" = off
 	SQLiteSynchronous  string        // SQLITE_SYNCHRONOUS: FULL or NORMAL
 	CommitLinger       time.Duration // COMMIT_LINGER_US
+	SecretKey          []byte        // SWITCHBOARD_SECRET_KEY: seals provider secrets at rest; nil = off
 	ShutdownTimeout    time.Duration
 }
 
@@ -80,6 +83,17 @@ var options = []option{
 			return fmt.Errorf("must be an integer between 0 and 100000 (microseconds), got %q", v)
 		}
 		c.CommitLinger = time.Duration(n) * time.Microsecond
+		return nil
+	}},
+	{name: "SWITCHBOARD_SECRET_KEY", def: "", secret: true, help: "32-byte key (64 hex digits or base64) that encrypts provider secrets (authToken, apiKey) at rest with AES-256-GCM; unset = stored in clear", set: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		k, err := sealed.ParseKey(v)
+		if err != nil {
+			return &secretSafeError{err.Error()}
+		}
+		c.SecretKey = k
 		return nil
 	}},
 	{name: "LOG_LEVEL", def: "info", help: "debug, info, warn or error", set: func(c *Config, v string) error {

@@ -91,3 +91,14 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretKey(t *testing.T) {
+	c, err := Load(env(map[string]string{"SWITCHBOARD_SECRET_KEY": strings.Repeat("0f", 32)}))
+	if err != nil || len(c.SecretKey) != 32 {
+		t.Fatalf("%v %v", c, err)
+	}
+	_, err = Load(env(map[string]string{"SWITCHBOARD_SECRET_KEY": "too-short-secret-value"}))
+	if err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_SECRET_KEY must be 32 bytes") || strings.Contains(err.Error(), "too-short-secret-value") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,8 +1,11 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -456,4 +459,36 @@ func TestKill9LosesNothing(t *testing.T) {
 		t.Fatal("recovery did not reconcile its pending outbox with Twilio")
 	}
 	t.Logf("%d acknowledged messages, each answered exactly once across the crash", n)
+}
+
+// TestSecretsSealedAtRest runs a line with SWITCHBOARD_SECRET_KEY set: the
+// webhook still verifies and replies still go out, and the database file
+// does not contain the Twilio auth token.
+func TestSecretsSealedAtRest(t *testing.T) {
+	dir := t.TempDir()
+	sim := newSim(t, twiliosim.Options{})
+	env := map[string]string{"SWITCHBOARD_SECRET_KEY": strings.Repeat("5a", 32)}
+	s := startServer(t, dir, env)
+	l := setupLine(t, s, sim, lineOptions{})
+	l.mustText(t, "+15552000011", "hi")
+	l.waitReplies(t, "+15552000011", 1, 10*time.Second)
+	if code := s.terminate(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	for _, name := range []string{"switchboard.db", "switchboard.db-wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(b, []byte(l.AuthToken)) {
+			t.Fatalf("%s contains the auth token in clear", name)
+		}
+	}
+	// Without the key the sealed provider is refused, not used.
+	s2 := startServer(t, dir, nil)
+	l.srv = s2
+	l.Webhook = strings.Replace(l.Webhook, s.URL, s2.URL, 1)
+	if code, _ := l.text("+15552000011", "again"); code != 503 {
+		t.Fatalf("webhook without the key: %d, want 503", code)
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"switchboard/providers/twilio"
 	"switchboard/store"
 	"switchboard/store/postgres"
+	"switchboard/store/sealed"
 	"switchboard/store/sqlite"
 	"switchboard/webhook"
 )
@@ -73,6 +74,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
+	}
+	// Provider secrets are sealed at rest when SWITCHBOARD_SECRET_KEY is set.
+	m.store, err = sealed.Wrap(m.store, cfg.SecretKey)
+	if err != nil {
+		return err
 	}
 
 	reg := prometheus.NewRegistry()
