@@ -1,11 +1,9 @@
 package test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -25,77 +23,6 @@ const (
 	demoAccountSID = "ACde000000000000000000000000000000"
 	demoNumber     = "+15005550006"
 )
-
-// startServerArgs is startServer with extra arguments after `serve`; it
-// also returns everything the server prints on stdout.
-func startServerArgs(t *testing.T, dir string, env map[string]string, args ...string) (*server, *syncBuffer) {
-	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	full := map[string]string{
-		"SWITCHBOARD_ADDR": "127.0.0.1:0",
-		"DATABASE_URL":     "sqlite:" + filepath.Join(dir, "switchboard.db"),
-		"LOG_LEVEL":        "info",
-	}
-	for k, v := range env {
-		full[k] = v
-	}
-	s := &server{t: t, dir: dir, env: full, logs: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
-	s.cmd.Env = os.Environ()
-	for k, v := range full {
-		s.cmd.Env = append(s.cmd.Env, k+"="+v)
-	}
-	stdout, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cmd.Stderr = s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	out := &syncBuffer{}
-	ready := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(out, line)
-			if u, ok := strings.CutPrefix(line, "switchboard: listening on "); ok {
-				ready <- u
-			}
-		}
-		_, _ = io.Copy(out, stdout)
-	}()
-	go func() {
-		<-copied // Wait closes the pipe: read it to the end first
-		s.err = s.cmd.Wait()
-		close(s.exited)
-	}()
-	select {
-	case s.URL = <-ready:
-	case <-s.exited:
-		t.Fatalf("server exited during start-up: %v\n%s", s.err, s.logs.String())
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		t.Fatalf("server did not start:\n%s", s.logs.String())
-	}
-	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-		default:
-			s.cmd.Process.Kill()
-			<-s.exited
-		}
-		if t.Failed() {
-			t.Logf("server stdout:\n%s\nserver logs:\n%s", out.String(), tail(s.logs.String(), 60))
-		}
-	})
-	return s, out
-}
 
 // startDemo starts `serve --demo` and waits for the demo printout.
 func startDemo(t *testing.T, dir, phoneAddr string) (*server, *syncBuffer) {

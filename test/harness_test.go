@@ -79,6 +79,14 @@ type server struct {
 // port, SQLite in dir) and waits until it listens.
 func startServer(t *testing.T, dir string, env map[string]string) *server {
 	t.Helper()
+	s, _ := startServerArgs(t, dir, env)
+	return s
+}
+
+// startServerArgs is startServer with extra arguments after `serve`; it
+// also returns everything the server prints on stdout.
+func startServerArgs(t *testing.T, dir string, env map[string]string, args ...string) (*server, *syncBuffer) {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -91,7 +99,7 @@ func startServer(t *testing.T, dir string, env map[string]string) *server {
 		full[k] = v
 	}
 	s := &server{t: t, dir: dir, env: full, logs: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(binary, "serve")
+	s.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
 	s.cmd.Env = os.Environ()
 	for k, v := range full {
 		s.cmd.Env = append(s.cmd.Env, k+"="+v)
@@ -104,18 +112,23 @@ func startServer(t *testing.T, dir string, env map[string]string) *server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	out := &syncBuffer{}
 	ready := make(chan string, 1)
+	copied := make(chan struct{})
 	go func() {
+		defer close(copied)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
+			fmt.Fprintln(out, line)
 			if u, ok := strings.CutPrefix(line, "switchboard: listening on "); ok {
 				ready <- u
 			}
 		}
-		_, _ = io.Copy(io.Discard, stdout)
+		_, _ = io.Copy(out, stdout)
 	}()
 	go func() {
+		<-copied // Wait closes the pipe: read it to the end first
 		s.err = s.cmd.Wait()
 		close(s.exited)
 	}()
@@ -135,10 +148,10 @@ func startServer(t *testing.T, dir string, env map[string]string) *server {
 			<-s.exited
 		}
 		if t.Failed() {
-			t.Logf("server logs:\n%s", tail(s.logs.String(), 60))
+			t.Logf("server stdout:\n%s\nserver logs:\n%s", out.String(), tail(s.logs.String(), 60))
 		}
 	})
-	return s
+	return s, out
 }
 
 func tail(s string, n int) string {
