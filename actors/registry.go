@@ -74,7 +74,10 @@ func (r *registry) forward(ctx actor.Context, ent *regEntry, m any) {
 func (r *registry) spawn(ctx actor.Context, key store.SessionKey) *regEntry {
 	st := &sessionState{id: store.NewID("sess_"), key: key, created: time.Now().UnixNano()}
 	e := r.e
-	props := actor.PropsFromProducer(func() actor.Actor { return &session{e: e, s: st} })
+	// The lock-free mailbox is a linked list that holds nothing while
+	// empty; the default ring buffer keeps ten slots per idle session.
+	props := actor.PropsFromProducer(func() actor.Actor { return &session{e: e, s: st} },
+		actor.WithMailbox(actor.UnboundedLockfree()))
 	// Unnamed spawn: a successor never collides with a stopping predecessor.
 	pid := ctx.Spawn(props)
 	ent := &regEntry{pid: pid, state: st}
