@@ -63,8 +63,19 @@ func (c *committer) commitInbound(ctx context.Context, m *store.InboundMessage) 
 	case <-ctx.Done():
 		return store.InboundResult{}, ctx.Err()
 	}
-	r := <-req.resp
-	return r.r, r.err
+	select {
+	case r := <-req.resp:
+		return r.r, r.err
+	case <-c.stopped:
+		// The loop answered everything it read before stopping; a request
+		// that landed after that is refused.
+		select {
+		case r := <-req.resp:
+			return r.r, r.err
+		default:
+			return store.InboundResult{}, errCommitterClosed
+		}
+	}
 }
 
 // commitTurn commits one turn and returns its error.
@@ -77,7 +88,17 @@ func (c *committer) commitTurn(ctx context.Context, t *store.Turn) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return <-req.resp
+	select {
+	case err := <-req.resp:
+		return err
+	case <-c.stopped:
+		select {
+		case err := <-req.resp:
+			return err
+		default:
+			return errCommitterClosed
+		}
+	}
 }
 
 func (c *committer) loop() {

@@ -131,3 +131,27 @@ func BenchmarkWebhookHandler(b *testing.B) {
 		}
 	}
 }
+
+func TestFailureLimitNeverRefusesValidRequests(t *testing.T) {
+	f := newHandlerFixture(t)
+	saw429 := false
+	for i := 0; i < 100; i++ {
+		req := f.request(fmt.Sprintf("SMbad%d", i))
+		req.Header.Set("X-Twilio-Signature", "forged")
+		w := httptest.NewRecorder()
+		f.router.ServeHTTP(w, req)
+		if w.Code == 429 {
+			saw429 = true
+		} else if w.Code != 403 {
+			t.Fatalf("forged request: %d", w.Code)
+		}
+	}
+	if !saw429 {
+		t.Fatal("a client failing 100 times in a row was never limited")
+	}
+	w := httptest.NewRecorder()
+	f.router.ServeHTTP(w, f.request("SMgood"))
+	if w.Code != 200 {
+		t.Fatalf("a valid request from the same address got %d", w.Code)
+	}
+}

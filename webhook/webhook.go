@@ -92,8 +92,18 @@ func (h *Handler) Register(r *mux.Router) {
 }
 
 // reject answers a failed check with a short plain reason and counts it.
+//
+// A client that keeps failing gets 429 instead, until its failure budget
+// refills. Only failures are limited: a validly signed request from the
+// same address (Twilio's, say, behind the same proxy) is never refused.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, status int, outcome, reason string) {
-	ip := clientIP(r)
+	ip := h.clientIP(r)
+	if !h.fails.allow(ip) {
+		h.m.webhook("rate_limited")
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many rejected requests", http.StatusTooManyRequests)
+		return
+	}
 	h.fails.fail(ip)
 	h.m.webhook(outcome)
 	h.log.Warn("webhook rejected", "status", status, "outcome", outcome, "reason", reason, "client_ip", ip,
@@ -133,13 +143,6 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 // inbound is POST /api/twilio/messaging/webhook.
 func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	ip := clientIP(r)
-	if !h.fails.allow(ip) {
-		h.m.webhook("rate_limited")
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "too many rejected requests", http.StatusTooManyRequests)
-		return
-	}
 	ctx := r.Context()
 	q := r.URL.Query()
 	apiKey, stageID, providerID, agentID := q.Get("apiKey"), q.Get("stageId"), q.Get("channelProviderId"), q.Get("agentId")
@@ -152,7 +155,7 @@ func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
 	// 2. Channel provider.
 	prov, cfg, err := h.channelProvider(ctx, providerID)
 	if err != nil {
-		if store.ErrorCode(err) == store.EUNAVAILABLE || store.ErrorCode(err) == store.EINTERNAL {
+		if transient(err) {
 			h.unavailable(w, err)
 			return
 		}
@@ -182,7 +185,7 @@ func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
 	// 4. API key.
 	key, err := h.apiKey(ctx, apiKey)
 	if err != nil {
-		if c := store.ErrorCode(err); c == store.EUNAVAILABLE || c == store.EINTERNAL {
+		if transient(err) {
 			h.unavailable(w, err)
 			return
 		}
@@ -203,11 +206,19 @@ func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
 	}
 	// 5. Stage (and agent) in the key's project.
 	if _, err := h.stage(ctx, key.ProjectID, stageID); err != nil {
+		if transient(err) {
+			h.unavailable(w, err)
+			return
+		}
 		h.reject(w, r, http.StatusBadRequest, "bad_request", "stageId is not a stage of the API key's project")
 		return
 	}
 	if agentID != "" {
 		if _, err := h.agent(ctx, key.ProjectID, agentID); err != nil {
+			if transient(err) {
+				h.unavailable(w, err)
+				return
+			}
 			h.reject(w, r, http.StatusBadRequest, "bad_request", "agentId is not an agent of the API key's project")
 			return
 		}
@@ -289,11 +300,6 @@ func inboundFromForm(f url.Values) (*store.InboundMessage, string) {
 
 // status is POST /api/twilio/messaging/status, Twilio's StatusCallback.
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
-	ip := clientIP(r)
-	if !h.fails.allow(ip) {
-		http.Error(w, "too many rejected requests", http.StatusTooManyRequests)
-		return
-	}
 	ctx := r.Context()
 	providerID := r.URL.Query().Get("channelProviderId")
 	if providerID == "" {
@@ -302,6 +308,10 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	}
 	prov, cfg, err := h.channelProvider(ctx, providerID)
 	if err != nil {
+		if transient(err) {
+			h.unavailable(w, err)
+			return
+		}
 		h.reject(w, r, http.StatusBadRequest, "bad_request", "unknown channel provider")
 		return
 	}
@@ -426,7 +436,28 @@ func redactURL(u string) string {
 	return u
 }
 
-func clientIP(r *http.Request) string {
+// transient reports whether a lookup failed for a reason other than the
+// record's absence: the database, not the client, is at fault.
+func transient(err error) bool {
+	c := store.ErrorCode(err)
+	return c == store.EUNAVAILABLE || c == store.EINTERNAL
+}
+
+// clientIP is the address failures are counted against: behind a trusted
+// proxy, the nearest address the proxy saw (the last X-Forwarded-For
+// entry, which a client cannot forge), else the connection's peer.
+func (h *Handler) clientIP(r *http.Request) string {
+	if h.opts.TrustProxy {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			last := xff[len(xff)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip := strings.TrimSpace(last); ip != "" {
+				return ip
+			}
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
@@ -482,6 +513,10 @@ type ipLimiter struct {
 	reset time.Time
 }
 
+// maxTrackedIPs bounds the limiter's memory under an address-rotating
+// attack.
+const maxTrackedIPs = 100_000
+
 func newIPLimiter(r float64) *ipLimiter {
 	return &ipLimiter{rate: r, m: map[string]*rate.Limiter{}, reset: time.Now().Add(10 * time.Minute)}
 }
@@ -489,7 +524,9 @@ func newIPLimiter(r float64) *ipLimiter {
 func (l *ipLimiter) get(ip string, create bool) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if time.Now().After(l.reset) {
+	if time.Now().After(l.reset) || len(l.m) >= maxTrackedIPs {
+		// Forgetting budgets early only lets an abuser start over; it
+		// never refuses a valid request.
 		clear(l.m)
 		l.reset = time.Now().Add(10 * time.Minute)
 	}
