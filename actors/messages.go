@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"switchboard/store"
@@ -44,6 +46,10 @@ type turnDone struct {
 	consumed int        // how many queued messages the turn consumed
 	replies  int        // outbound messages sent
 	keepConv bool       // the work did not touch the conversation (resumed sends)
+	// idleFrom, for a session that has seen no inbound message yet, is
+	// when its conversation's idle window started (its stored deadline
+	// minus the timeout).
+	idleFrom time.Time
 }
 
 // conversationEnded reports that the expiring session's conversation has

@@ -81,10 +81,15 @@ func (e *Engine) sendRows(ctx context.Context, cfg *providers.TwilioConfig, rows
 // resumeSends sends outbox rows a previous run left pending. A row may
 // have been accepted by Twilio just before the crash: when the Sender can
 // look messages up, such rows are recorded as sent instead of sent again.
-func (e *Engine) resumeSends(rows []*store.OutboundMessage) {
+// It returns when the key's active conversation's idle window started
+// (zero if it has none), so the session expires at the stored deadline.
+func (e *Engine) resumeSends(key store.SessionKey, rows []*store.OutboundMessage) (idleFrom time.Time) {
 	ctx := context.Background()
+	if c, err := e.opts.Store.ActiveConversation(ctx, key); err == nil && !c.Deadline.IsZero() {
+		idleFrom = c.Deadline.Add(-e.opts.SessionTimeout)
+	}
 	if len(rows) == 0 {
-		return
+		return idleFrom
 	}
 	_, cfg, err := e.channel(ctx, rows[0].ProviderID)
 	if err != nil {
@@ -103,6 +108,7 @@ func (e *Engine) resumeSends(rows []*store.OutboundMessage) {
 		}
 	}
 	e.sendRows(ctx, cfg, rows, e.opts.PublicBaseURL, time.Time{})
+	return idleFrom
 }
 
 // findSent asks Twilio whether r was already accepted, retrying a failing

@@ -38,8 +38,10 @@ func (a *session) Receive(ctx actor.Context) {
 	case *idleCheck:
 		a.onIdle(ctx)
 	case *stopDenied:
+		// Messages are on their way; if they were lost (the actor was
+		// restarted), check again after a full timeout, not at once.
 		a.s.stopRequested = false
-		a.checkIdle(ctx)
+		a.armIdle(ctx, a.e.opts.SessionTimeout)
 	case *stopGranted:
 		a.onStopGranted(ctx)
 	case *conversationEnded:
@@ -69,15 +71,15 @@ func (a *session) maybeStart(ctx actor.Context) {
 	self := ctx.Self()
 	e := a.e
 	if len(s.resume) > 0 {
-		rows := s.resume
+		rows, key := s.resume, s.key
 		s.resume = nil
 		s.busy = true
 		e.inflight.Add(1)
 		go func() {
 			defer e.inflight.Add(-1)
-			e.resumeSends(rows)
+			idleFrom := e.resumeSends(key, rows)
 			e.pending.Add(-1)
-			e.system.Root.Send(self, &turnDone{conv: nil, consumed: 0, keepConv: true})
+			e.system.Root.Send(self, &turnDone{consumed: 0, keepConv: true, idleFrom: idleFrom})
 		}()
 		return
 	}
@@ -134,6 +136,9 @@ func (a *session) onTurnDone(ctx actor.Context, m *turnDone) {
 	}
 	if !m.keepConv {
 		s.conv = m.conv
+	}
+	if s.lastInbound.Load() == 0 && !m.idleFrom.IsZero() {
+		s.lastInbound.Store(m.idleFrom.UnixNano())
 	}
 	s.messagesOut.Add(uint64(m.replies))
 	a.maybeStart(ctx)

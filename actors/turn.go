@@ -49,7 +49,21 @@ func keyword(body string) string {
 // the conversation, asks the LLM, commits events, inbound state and outbox
 // parts atomically, then sends the parts in order. It never panics: a
 // failure is recorded and answered with the apology reply.
-func (e *Engine) runTurn(in turnInput) (out turnOutput) {
+func (e *Engine) runTurn(in turnInput) turnOutput {
+	out, gone := e.runTurnOnce(in)
+	if gone {
+		// The conversation was deleted (through the API) under the turn:
+		// the messages start a new one rather than being dropped.
+		e.log.Warn("turn: conversation deleted during the turn; starting a new one", "session_id", in.sessionID)
+		in.conv = nil
+		out, _ = e.runTurnOnce(in)
+	}
+	return out
+}
+
+// runTurnOnce is one attempt of runTurn; gone reports that the
+// conversation it continued no longer exists.
+func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 	ctx := context.Background()
 	out.conv = in.conv
 	defer func() {
@@ -63,15 +77,28 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 	deadline := in.lastInbound.Add(e.opts.SessionTimeout).UTC()
 	first := in.msgs[0]
 
-	conv, created, err := e.ensureConversation(ctx, in, now)
-	if err != nil {
-		e.log.Error("turn: no conversation", "session_id", in.sessionID, "message_sid", first.MessageSID, "err", err)
-		// A missing stage or provider will not fix itself: consume the
-		// messages so they do not block the session forever.
-		e.commitTurn(ctx, in.sessionID, &store.Turn{InboundIDs: inboundIDs(in.msgs)})
-		return out
+	var conv *convState
+	var created *newConversation
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		var err error
+		conv, created, err = e.ensureConversation(ctx, in, now)
+		if err == nil {
+			break
+		}
+		if c := store.ErrorCode(err); c == store.ENOTFOUND || c == store.EINVALID {
+			// A missing stage will not come back by waiting: consume the
+			// messages (logged) so they do not block the session forever.
+			e.log.Error("turn: no conversation; messages dropped", "session_id", in.sessionID, "message_sid", first.MessageSID, "err", err)
+			e.commitTurn(ctx, in.sessionID, &store.Turn{InboundIDs: inboundIDs(in.msgs)})
+			return out, false
+		}
+		// The database is failing: wait for it, keeping the order.
+		e.log.Warn("turn: cannot load the conversation; retrying", "session_id", in.sessionID, "err", err)
+		if e.closing.Load() {
+			return out, false // the messages stay pending for the next start
+		}
+		time.Sleep(delay)
 	}
-	out.conv = conv
 
 	turn := &store.Turn{ConversationID: conv.id, InboundIDs: inboundIDs(in.msgs), Deadline: deadline}
 	var opening []string
@@ -171,11 +198,11 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 	}
 	ok, gone := e.commitTurn(ctx, in.sessionID, turn)
 	if !ok {
-		if gone {
-			out.conv = nil
-		}
-		return out
+		// Nothing was committed: the session keeps the conversation it had
+		// (never one this turn only meant to create).
+		return out, gone
 	}
+	out.conv = conv
 	if endReason != "" {
 		out.conv = nil // ended in the turn's own transaction
 	}
@@ -185,7 +212,7 @@ func (e *Engine) runTurn(in turnInput) (out turnOutput) {
 		out.conv = &convState{id: turn.ConversationID, stageID: conv.stageID, agentID: conv.agentID, turns: conv.turns}
 	}
 	out.replies = e.sendRows(ctx, twCfg, turn.Outbox, cbBase, first.ReceivedAt)
-	return out
+	return out, false
 }
 
 // optedOut reports whether the recipient has opted out. The store is read
@@ -214,19 +241,19 @@ func (e *Engine) setOptOut(ctx context.Context, providerID, addr string, out boo
 	}
 }
 
-// commitTurn commits through the group committer, retrying a failing
-// database for a while. It reports whether the turn was committed; if not,
-// the messages stay pending and are retried on the next start. If the
-// conversation was deleted meanwhile, the messages are consumed without it
-// and convGone is set.
+// commitTurn commits through the group committer. A failing database is
+// retried (the session waits, so order is kept) until the engine shuts
+// down, when the messages stay pending for the next start. It reports
+// whether the turn was committed, and convGone when the conversation it
+// continues was deleted meanwhile (nothing is committed then).
 func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn) (committed, convGone bool) {
 	delay := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	for {
 		start := time.Now()
 		err := e.commits.commitTurn(ctx, t)
 		e.m.storeOp("commit_turns", start)
 		if err == nil {
-			return !convGone, convGone
+			return true, false
 		}
 		if store.ErrorCode(err) == store.ECONFLICT && t.NewConversation != nil {
 			// The session key already has an active conversation (started
@@ -236,18 +263,14 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 				continue
 			}
 		}
-		if store.ErrorCode(err) == store.ENOTFOUND && t.ConversationID != "" {
-			// The conversation was deleted under the turn: consume the
-			// messages without it.
-			e.log.Warn("turn: conversation gone; messages consumed", "session_id", sessionID, "conversation_id", t.ConversationID)
-			t = &store.Turn{InboundIDs: t.InboundIDs}
-			convGone = true
-			continue
+		if store.ErrorCode(err) == store.ENOTFOUND && t.ConversationID != "" && t.NewConversation == nil {
+			return false, true
 		}
-		if attempt >= 8 || errors.Is(err, errCommitterClosed) {
+		if errors.Is(err, errCommitterClosed) || store.ErrorCode(err) == store.EINVALID {
 			e.log.Error("turn: commit failed; messages stay pending", "session_id", sessionID, "err", err)
-			return false, convGone
+			return false, false
 		}
+		e.log.Warn("turn: commit failed; retrying", "session_id", sessionID, "err", err)
 		time.Sleep(delay)
 		delay = min(2*delay, 2*time.Second)
 	}
@@ -449,7 +472,9 @@ func (e *Engine) expireConversation(key store.SessionKey, conv *convState) {
 	id := ""
 	if conv != nil {
 		id = conv.id
-	} else if c, err := e.opts.Store.ActiveConversation(ctx, key); err == nil {
+	} else if c, err := e.opts.Store.ActiveConversation(ctx, key); err == nil && !c.Deadline.After(e.opts.Now()) {
+		// A session that never saw its conversation (it only resumed
+		// sends) ends it only once its stored deadline has passed.
 		id = c.ID
 	}
 	if id != "" {

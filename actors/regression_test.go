@@ -1,0 +1,123 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"switchboard/store"
+)
+
+// TestResumeKeepsActiveConversation: after a crash that left only an
+// outbox row pending, Recover sends it; the session made for that must not
+// end the sender's conversation before its stored deadline.
+func TestResumeKeepsActiveConversation(t *testing.T) {
+	f := newFixture(t, time.Hour, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}"}`, nil)
+	from := "+15557770000"
+	f.text(from, "hi")
+	checkFor(t, 5*time.Second, func() error {
+		if len(f.sender.to(from)) != 1 {
+			return fmt.Errorf("no reply")
+		}
+		return nil
+	})
+	ctx := context.Background()
+	cs := f.conversations()
+	if len(cs) != 1 || cs[0].Status != store.ConversationActive {
+		t.Fatalf("setup: %+v", cs)
+	}
+	// A reply written by a turn but not sent before a crash.
+	must(t, f.st.CommitTurns(ctx, []*store.Turn{{ConversationID: cs[0].ID, Outbox: []*store.OutboundMessage{{
+		ProjectID: f.project.ID, ProviderID: f.channel.ID, From: ourNumber, To: from, Body: "unsent", Part: 1, Parts: 1, State: store.OutboxPending}}}}))
+	// "Restart": a fresh engine on the same store.
+	eng2, err := New(f.eng.opts)
+	must(t, err)
+	defer eng2.Close(context.Background())
+	if _, out, err := eng2.Recover(ctx); err != nil || out != 1 {
+		t.Fatalf("recover %d %v", out, err)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if len(f.sender.to(from)) != 2 || eng2.Pending() != 0 {
+			return fmt.Errorf("resumed reply not sent yet")
+		}
+		return nil
+	})
+	time.Sleep(50 * time.Millisecond) // an early expiry would have happened by now
+	if eng2.LiveSessions() != 1 {
+		t.Fatalf("%d live sessions, want the resumed session alive until its stored deadline", eng2.LiveSessions())
+	}
+	c, err := f.st.GetConversation(ctx, f.project.ID, cs[0].ID)
+	must(t, err)
+	if c.Status != store.ConversationActive {
+		t.Fatalf("conversation within its 1h window was ended after restart: status=%s details=%s", c.Status, c.StatusDetails)
+	}
+}
+
+type failNewConv struct {
+	store.Store
+	fails atomic.Int64
+}
+
+func (s *failNewConv) CommitTurns(ctx context.Context, turns []*store.Turn) error {
+	for _, t := range turns {
+		if t.NewConversation != nil && s.fails.Add(1) <= 8 {
+			return errors.New("transient: database is locked")
+		}
+	}
+	return s.Store.CommitTurns(ctx, turns)
+}
+
+// TestFailedFirstCommitLosesNothing: a first turn whose commit fails for a
+// while must neither leave the session on a conversation that was never
+// stored nor drop the next text.
+func TestFailedFirstCommitLosesNothing(t *testing.T) {
+	var fs *failNewConv
+	f := newFixture(t, time.Hour, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, func(o *Options) {
+		fs = &failNewConv{Store: o.Store}
+		o.Store = fs
+	})
+	from := "+15558880000"
+	f.text(from, "first")
+	checkFor(t, 20*time.Second, func() error {
+		if f.eng.Pending() != 0 {
+			return fmt.Errorf("pending %d", f.eng.Pending())
+		}
+		return nil
+	})
+	f.text(from, "second")
+	checkFor(t, 10*time.Second, func() error {
+		if f.eng.Pending() != 0 {
+			return fmt.Errorf("pending %d", f.eng.Pending())
+		}
+		return nil
+	})
+	pend, _ := f.st.PendingInbound(context.Background())
+	got := f.sender.to(from)
+	if len(pend) != 0 || len(f.conversations()) != 1 || len(got) != 2 || got[0] != "R1: first" || got[1] != "R2: second" {
+		t.Fatalf("replies %q, %d pending, %d conversations; want both texts answered in order in one conversation", got, len(pend), len(f.conversations()))
+	}
+}
+
+// TestCommitterAnswersAfterClose: a commit request made after the
+// committer stopped is refused, never left waiting.
+func TestCommitterAnswersAfterClose(t *testing.T) {
+	f := newFixture(t, time.Hour, store.APITypeScripted, `{}`, nil)
+	c := newCommitter(f.st, 512, 0)
+	c.close()
+	hung := 0
+	for i := 0; i < 20; i++ {
+		done := make(chan error, 1)
+		go func() { done <- c.commitTurn(context.Background(), &store.Turn{}) }()
+		select {
+		case <-done:
+		case <-time.After(200 * time.Millisecond):
+			hung++
+		}
+	}
+	if hung > 0 {
+		t.Fatalf("%d/20 commitTurn calls after close never returned", hung)
+	}
+}
