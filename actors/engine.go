@@ -205,7 +205,9 @@ func (e *Engine) Deliver(m *store.InboundMessage) {
 
 // Recover re-delivers what a previous run left unfinished: unsent outbox
 // rows first, then committed inbound messages that never got their turn,
-// each in commit order. Call it before accepting webhooks.
+// each in commit order; and it restores a session for every active
+// conversation, which expires at the conversation's stored deadline. Call
+// it before accepting webhooks.
 func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
 	rows, err := e.opts.Store.PendingOutbox(ctx)
 	if err != nil {
@@ -219,6 +221,20 @@ func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
 			order = append(order, k)
 		}
 		byKey[k] = append(byKey[k], r)
+	}
+	// Every conversation still active gets its session back, so it ends
+	// at its stored deadline (at once if that passed while we were down)
+	// even if its sender never texts again.
+	active, err := e.opts.Store.ActiveConversations(ctx)
+	if err != nil {
+		return 0, len(rows), fmt.Errorf("actors: recover conversations: %w", err)
+	}
+	for _, c := range active {
+		k := c.Key()
+		if _, ok := byKey[k]; !ok {
+			byKey[k] = nil
+			order = append(order, k)
+		}
 	}
 	for _, k := range order {
 		e.pending.Add(1)

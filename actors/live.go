@@ -39,6 +39,7 @@ type sessionState struct {
 	// actor-owned
 	queue         []*store.InboundMessage
 	resume        []*store.OutboundMessage
+	wake          bool // restored at start-up: learn the conversation's deadline
 	processed     uint64
 	busy          bool
 	stopRequested bool

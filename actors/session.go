@@ -29,6 +29,7 @@ func (a *session) Receive(ctx actor.Context) {
 		a.onDeliver(ctx, m.msg)
 	case *resumeSends:
 		a.s.resume = append(a.s.resume, m.rows...)
+		a.s.wake = true
 		a.maybeStart(ctx)
 	case *turnDone:
 		a.onTurnDone(ctx, m)
@@ -70,7 +71,8 @@ func (a *session) maybeStart(ctx actor.Context) {
 	}
 	self := ctx.Self()
 	e := a.e
-	if len(s.resume) > 0 {
+	if len(s.resume) > 0 || s.wake {
+		s.wake = false
 		rows, key := s.resume, s.key
 		s.resume = nil
 		s.busy = true

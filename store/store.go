@@ -429,6 +429,9 @@ type Store interface {
 	GetConversation(ctx context.Context, projectID, id string) (*Conversation, error)
 	ListConversations(ctx context.Context, projectID string, opts ListOptions) ([]*Conversation, int, error)
 	DeleteConversation(ctx context.Context, projectID, id string, version int64) error
+	// ActiveConversations returns every active conversation, oldest
+	// deadline first (start-up restores their sessions).
+	ActiveConversations(ctx context.Context) ([]*Conversation, error)
 	// ActiveConversation returns the active conversation of a session key, else ENOTFOUND.
 	ActiveConversation(ctx context.Context, key SessionKey) (*Conversation, error)
 	// EndConversation marks an active conversation finished with the

@@ -492,3 +492,31 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		t.Fatalf("webhook without the key: %d, want 503", code)
 	}
 }
+
+// TestConversationEndsAfterRestartWithoutNewText: a conversation that was
+// active when the server stopped still ends at its stored deadline, though
+// its sender never texts again.
+func TestConversationEndsAfterRestartWithoutNewText(t *testing.T) {
+	dir := t.TempDir()
+	sim := newSim(t, twiliosim.Options{})
+	env := map[string]string{"TWILIO_MESSAGING_SESSION_TIMEOUT_MS": "2000"}
+	s := startServer(t, dir, env)
+	l := setupLine(t, s, sim, lineOptions{})
+	l.mustText(t, "+15552000012", "hello")
+	l.waitReplies(t, "+15552000012", 1, 10*time.Second)
+	if code := s.terminate(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	s2 := startServer(t, dir, env)
+	l.srv = s2
+	if c := l.onlyConversation(t); c.Status != "active" {
+		t.Fatalf("conversation %s right after the restart, want still active", c.Status)
+	}
+	checkFor(t, 15*time.Second, func() error {
+		c := l.onlyConversation(t)
+		if c.Status != "finished" || !strings.Contains(string(c.StatusDetails), "inactivity_timeout") {
+			return fmt.Errorf("conversation %s %s", c.Status, c.StatusDetails)
+		}
+		return nil
+	})
+}

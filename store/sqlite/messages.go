@@ -167,7 +167,13 @@ func (db *DB) DeleteConversation(ctx context.Context, projectID, id string, vers
 	return db.remove(ctx, convRef(projectID, id), version)
 }
 
-// ActiveConversation returns the active conversation of the session key.
+// ActiveConversations returns every active conversation, oldest deadline
+// first.
+func (db *DB) ActiveConversations(ctx context.Context) ([]*store.Conversation, error) {
+	return queryAll(ctx, db.reader, "active conversations", `SELECT `+convCols+` FROM conversations WHERE status = 'active' ORDER BY deadline, id`, nil, scanConversation)
+}
+
+// ActiveConversation returns the active conversation of a session key.
 func (db *DB) ActiveConversation(ctx context.Context, key store.SessionKey) (*store.Conversation, error) {
 	c, err := scanConversation(db.readActive.QueryRowContext(ctx, key.ProjectID, key.ChannelProviderID, key.To, key.From))
 	if errors.Is(err, sql.ErrNoRows) {

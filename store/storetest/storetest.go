@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ListPaging", testListPaging},
 		{"Conversations", testConversations},
 		{"ActiveConversation", testActiveConversation},
+		{"ActiveConversations", testActiveConversations},
 		{"EndConversation", testEndConversation},
 		{"Events", testEvents},
 		{"InboundCommit", testInboundCommit},
@@ -1810,4 +1811,31 @@ func testCommitTurnsEnd(t *testing.T, s store.Store) {
 	}
 	// A bare turn may not end anything.
 	wantCode(t, s.CommitTurns(ctx, []*store.Turn{{End: json.RawMessage(`{}`)}}), store.EINVALID)
+}
+
+// testActiveConversations checks the start-up listing: active ones only,
+// earliest deadline first.
+func testActiveConversations(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	proj := newProject(t, s, "p")
+	late := newConversation(t, s, proj.ID, "+15557770001")
+	early := newConversation(t, s, proj.ID, "+15557770002")
+	ended := newConversation(t, s, proj.ID, "+15557770003")
+	must(t, s.CommitTurns(ctx, []*store.Turn{
+		{ConversationID: late.ID, Deadline: time.Now().Add(2 * time.Hour)},
+		{ConversationID: early.ID, Deadline: time.Now().Add(time.Hour)},
+	}))
+	must(t, s.EndConversation(ctx, ended.ID, json.RawMessage(`{"reason":"test"}`), store.Event{EventType: store.EventConversationEnd}))
+	got, err := s.ActiveConversations(ctx)
+	must(t, err)
+	if len(got) != 2 || got[0].ID != early.ID || got[1].ID != late.ID {
+		ids := []string{}
+		for _, c := range got {
+			ids = append(ids, c.ID)
+		}
+		t.Fatalf("active %v, want [%s %s]", ids, early.ID, late.ID)
+	}
+	if got[0].ChannelAddress == "" || got[0].UserID != "+15557770002" {
+		t.Fatalf("conversation fields missing: %+v", got[0])
+	}
 }
