@@ -41,6 +41,7 @@ type sessionState struct {
 	resume        []*store.OutboundMessage
 	wake          bool // restored at start-up: learn the conversation's deadline
 	processed     uint64
+	inTurn        int // queued messages the running turn is answering
 	busy          bool
 	stopRequested bool
 	ending        bool

@@ -119,13 +119,29 @@ func (r *registry) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	r.e.live.remove(ent.state)
 	r.e.m.sessionEnded(time.Duration(time.Now().UnixNano()-ent.state.created), ent.stopping)
 	if !ent.stopping {
-		// Stopped by its supervisor after repeated failures: what it had
-		// queued stays pending in the store and is retried on restart.
-		r.e.log.Error("session stopped unexpectedly", "session_id", ent.state.id)
-		lost := len(ent.state.queue)
-		if lost > 0 {
-			r.e.pending.Add(int64(-lost))
+		// Stopped by its supervisor after repeated failures. Its state
+		// survives in ent.state: messages it had queued (but not the batch
+		// its last turn goroutine is finishing) go to a successor. Messages
+		// still in its mailbox were discarded by Stop; they stay pending in
+		// the store and are answered after the next restart.
+		st := ent.state
+		if dropped := int64(ent.forwarded - st.processed); dropped > 0 {
+			r.e.pending.Add(-dropped)
+			r.e.log.Error("session stopped after repeated failures; messages left for the next start",
+				"session_id", st.id, "messages", dropped)
+		} else {
+			r.e.log.Error("session stopped after repeated failures", "session_id", st.id)
 		}
+		var carry []any
+		if len(st.resume) > 0 || st.wake {
+			carry = append(carry, &resumeSends{key: key, rows: st.resume})
+		}
+		if st.inTurn <= len(st.queue) {
+			for _, m := range st.queue[st.inTurn:] {
+				carry = append(carry, &deliver{msg: m})
+			}
+		}
+		ent.buffer = append(carry, ent.buffer...)
 	}
 	if len(ent.buffer) == 0 {
 		return

@@ -103,6 +103,7 @@ func (a *session) maybeStart(ctx actor.Context) {
 		n = min(len(s.queue), e.opts.DebounceMax)
 	}
 	batch := append([]*store.InboundMessage(nil), s.queue[:n]...)
+	s.inTurn = n
 	var conv *convState
 	if s.conv != nil {
 		c := *s.conv
@@ -128,6 +129,7 @@ func (a *session) maybeStart(ctx actor.Context) {
 func (a *session) onTurnDone(ctx actor.Context, m *turnDone) {
 	s := a.s
 	s.busy = false
+	s.inTurn = 0
 	if m.consumed > 0 {
 		s.queue = s.queue[m.consumed:]
 		if len(s.queue) == 0 {
