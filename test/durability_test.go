@@ -499,7 +499,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 func TestConversationEndsAfterRestartWithoutNewText(t *testing.T) {
 	dir := t.TempDir()
 	sim := newSim(t, twiliosim.Options{})
-	env := map[string]string{"TWILIO_MESSAGING_SESSION_TIMEOUT_MS": "2000"}
+	env := map[string]string{"TWILIO_MESSAGING_SESSION_TIMEOUT_MS": "4000"}
 	s := startServer(t, dir, env)
 	l := setupLine(t, s, sim, lineOptions{})
 	l.mustText(t, "+15552000012", "hello")
