@@ -1,0 +1,86 @@
+package test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run runs the binary with args and extra environment and returns its
+// exit code, stdout and stderr.
+func run(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = t.TempDir()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatal(err)
+		}
+		code = ee.ExitCode()
+	}
+	return code, out.String(), errb.String()
+}
+
+func TestBadConfigStopsStartup(t *testing.T) {
+	db := "DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "x.db")
+	cases := []struct{ env, want string }{
+		{"TWILIO_MESSAGING_SESSION_TIMEOUT_MS=abc", `TWILIO_MESSAGING_SESSION_TIMEOUT_MS must be a positive integer (milliseconds), got "abc"`},
+		{"TRUST_PROXY=perhaps", "TRUST_PROXY must be true or false"},
+		{"DATABASE_URL=mysql://u:hunter2@h/db", "DATABASE_URL must start with sqlite: or postgres://"},
+		{"SWITCHBOARD_SECRET_KEY=hunter2", "SWITCHBOARD_SECRET_KEY must be 32 bytes"},
+	}
+	for _, c := range cases {
+		code, _, stderr := run(t, []string{db, "SWITCHBOARD_ADDR=127.0.0.1:0", c.env}, "serve")
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and %q", c.env, code, stderr, c.want)
+		}
+		if strings.Contains(stderr, "hunter2") {
+			t.Errorf("%s: a secret value was printed: %q", c.env, stderr)
+		}
+	}
+}
+
+func TestHelpListsSettings(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}} {
+		code, out, _ := run(t, nil, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		for _, v := range []string{"SWITCHBOARD_ADDR", "DATABASE_URL", "LOG_LEVEL", "LOG_FORMAT", "TWILIO_MESSAGING_SESSION_TIMEOUT_MS",
+			"PUBLIC_BASE_URL", "TRUST_PROXY", "TWILIO_API_BASE_URL", "METRICS_ADDR", "METRICS_SESSION_SERIES_MAX"} {
+			if !strings.Contains(out, v) {
+				t.Errorf("%v does not list %s", args, v)
+			}
+		}
+	}
+	if code, _, stderr := run(t, nil, "frobnicate"); code != 2 || !strings.Contains(stderr, "unknown command") {
+		t.Fatalf("unknown command: exit %d %q", code, stderr)
+	}
+}
+
+func TestDefaultDatabaseFolderCreated(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(dir, "nested", "deeper", "sb.db")})
+	for _, p := range []string{"/healthz", "/readyz"} {
+		resp, err := httpClient.Get(s.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, resp.StatusCode)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nested", "deeper", "sb.db")); err != nil {
+		t.Fatal(err)
+	}
+}
