@@ -14,6 +14,14 @@ import (
 // send results from sessions — and commits whatever queued up while the
 // previous commit ran in one transaction, so concurrent webhooks and turns
 // share one fsync. At low load a batch is a single item and adds no delay.
+//
+// Send results are lazy: nobody waits for them, they ride along with the
+// next commit (or are flushed after lazyDelay), so a message costs two
+// commits instead of three. A crash can lose the last of them; recovery
+// then asks Twilio before re-sending the row, so nothing is sent twice.
+// Lazy writes are committed before anything queued after them, in the same
+// transaction, so a conversation's events stay in order (a delivery event
+// never lands after a later conversation_end).
 type committer struct {
 	st      store.Store
 	batch   store.BatchCommitter // nil: inbound and turns commit separately
@@ -21,9 +29,14 @@ type committer struct {
 	linger  time.Duration
 	inbound chan inboundReq
 	turns   chan turnReq
-	done    chan struct{}
-	stopped chan struct{} // closed when loop has returned
-	closed  sync.Once
+	lazy    chan *store.Turn
+	// lazyDelay bounds how long a lazy write waits for company.
+	lazyDelay time.Duration
+	lazyBuf   []*store.Turn
+	logErr    func(msg string, err error)
+	done      chan struct{}
+	stopped   chan struct{} // closed when loop has returned
+	closed    sync.Once
 }
 
 type inboundReq struct {
@@ -45,7 +58,9 @@ var errCommitterClosed = errors.New("actors: committer closed")
 
 func newCommitter(st store.Store, max int, linger time.Duration) *committer {
 	c := &committer{st: st, max: max, linger: linger,
-		inbound: make(chan inboundReq, 4*max), turns: make(chan turnReq, 4*max), done: make(chan struct{}), stopped: make(chan struct{})}
+		inbound: make(chan inboundReq, 4*max), turns: make(chan turnReq, 4*max), lazy: make(chan *store.Turn, 16*max),
+		lazyDelay: 20 * time.Millisecond, logErr: func(string, error) {},
+		done: make(chan struct{}), stopped: make(chan struct{})}
 	c.batch, _ = st.(store.BatchCommitter)
 	go c.loop()
 	return c
@@ -101,11 +116,23 @@ func (c *committer) commitTurn(ctx context.Context, t *store.Turn) error {
 	}
 }
 
+// commitLazy queues a write nobody waits for; a failure is logged.
+func (c *committer) commitLazy(t *store.Turn) {
+	select {
+	case c.lazy <- t:
+	case <-c.done:
+		c.logErr("write after the committer closed", errCommitterClosed)
+	}
+}
+
 func (c *committer) loop() {
 	defer close(c.stopped)
 	ins := make([]inboundReq, 0, c.max)
 	trs := make([]turnReq, 0, c.max)
 	busy := false // the previous batch held more than one item: load is high
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
 	for {
 		ins, trs = ins[:0], trs[:0]
 		select {
@@ -113,11 +140,22 @@ func (c *committer) loop() {
 			ins = append(ins, r)
 		case r := <-c.turns:
 			trs = append(trs, r)
+		case t := <-c.lazy:
+			c.lazyBuf = append(c.lazyBuf, t)
+			if len(c.lazyBuf) < c.max {
+				if !armed {
+					timer.Reset(c.lazyDelay)
+					armed = true
+				}
+				continue // wait for company
+			}
+		case <-timer.C:
+			armed = false
 		case <-c.done:
 			c.drain()
 			return
 		}
-		if busy && c.linger > 0 {
+		if busy && c.linger > 0 && len(ins)+len(trs) > 0 {
 			// Under load, wait a moment for more work: every commit rewrites
 			// the hot index pages and syncs the WAL, so fewer, larger
 			// commits cost much less CPU per message.
@@ -144,10 +182,15 @@ func (c *committer) loop() {
 		}
 		busy = len(ins)+len(trs) > 1
 		c.commit(ins, trs)
+		if armed {
+			timer.Stop()
+			armed = false
+		}
 	}
 }
 
-// drain answers what is still queued at close.
+// drain answers what is still queued at close and commits the lazy
+// writes.
 func (c *committer) drain() {
 	for {
 		select {
@@ -156,13 +199,36 @@ func (c *committer) drain() {
 		case r := <-c.turns:
 			c.commit(nil, []turnReq{r})
 		default:
-			return
+			c.commit(nil, nil)
+			if len(c.lazy) == 0 && len(c.lazyBuf) == 0 {
+				return
+			}
 		}
 	}
 }
 
+// takeLazy returns the lazy writes queued so far (at most max), oldest
+// first.
+func (c *committer) takeLazy() []*store.Turn {
+	for len(c.lazyBuf) < c.max {
+		select {
+		case t := <-c.lazy:
+			c.lazyBuf = append(c.lazyBuf, t)
+			continue
+		default:
+		}
+		break
+	}
+	lazy := c.lazyBuf
+	c.lazyBuf = nil
+	return lazy
+}
+
+// commit commits the queued lazy writes, then ins and trs, answering every
+// request.
 func (c *committer) commit(ins []inboundReq, trs []turnReq) {
-	if len(ins) == 0 && len(trs) == 0 {
+	lazy := c.takeLazy()
+	if len(ins) == 0 && len(trs) == 0 && len(lazy) == 0 {
 		return
 	}
 	ctx := context.Background()
@@ -170,9 +236,21 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 	for i, r := range ins {
 		msgs[i] = r.m
 	}
-	turns := make([]*store.Turn, len(trs))
-	for i, r := range trs {
-		turns[i] = r.t
+	// Lazy writes first: they were queued before everything else here.
+	turns := make([]*store.Turn, 0, len(lazy)+len(trs))
+	turns = append(turns, lazy...)
+	for _, r := range trs {
+		turns = append(turns, r.t)
+	}
+	nl := len(lazy)
+	answer := func(i int, err error) {
+		if i < nl {
+			if err != nil {
+				c.logErr("record send result", err)
+			}
+			return
+		}
+		trs[i-nl].resp <- err
 	}
 	if c.batch != nil && len(msgs) > 0 && len(turns) > 0 {
 		res, err := c.batch.CommitBatch(ctx, msgs, turns)
@@ -180,8 +258,8 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 			for i, r := range ins {
 				r.resp <- inboundResp{r: res[i]}
 			}
-			for _, r := range trs {
-				r.resp <- nil
+			for i := range turns {
+				answer(i, nil)
 			}
 			return
 		}
@@ -201,21 +279,22 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 	if len(turns) > 0 {
 		err := c.st.CommitTurns(ctx, turns)
 		if err == nil || len(turns) == 1 {
-			for _, r := range trs {
-				r.resp <- err
+			for i := range turns {
+				answer(i, err)
 			}
 			return
 		}
 		// One bad turn (say, its conversation was deleted) must not fail
-		// the others: commit them one by one.
-		for i, r := range trs {
-			r.resp <- c.st.CommitTurns(ctx, turns[i:i+1])
+		// the others: commit them one by one, in order.
+		for i := range turns {
+			answer(i, c.st.CommitTurns(ctx, turns[i:i+1]))
 		}
 	}
 }
 
-// close stops the committer after answering what is queued, and waits
-// for it, so nothing is written after the store is closed.
+// close stops the committer after answering what is queued and committing
+// the lazy writes, and waits for it, so nothing is written after the store
+// is closed.
 func (c *committer) close() {
 	c.closed.Do(func() { close(c.done) })
 	<-c.stopped

@@ -155,6 +155,7 @@ func New(opts Options) (*Engine, error) {
 		return opts.Logger.With("component", "protoactor")
 	}))
 	e.commits = newCommitter(opts.Store, 512, opts.CommitLinger)
+	e.commits.logErr = func(msg string, err error) { logger.Error(msg, "err", err) }
 	e.out = newOutbound(e)
 	e.m = newMetrics(opts.Registerer, e)
 

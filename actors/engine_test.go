@@ -480,10 +480,13 @@ func TestRetryableSendRetriedThenSent(t *testing.T) {
 		}
 		return nil
 	})
-	rows, err := f.st.ListOutbound(context.Background(), f.conversations()[0].ID)
-	if err != nil || len(rows) != 1 || rows[0].State != store.OutboxSent || rows[0].Attempts != 3 {
-		t.Fatalf("outbox %+v %v", rows[0], err)
-	}
+	checkFor(t, 5*time.Second, func() error { // send results are recorded lazily
+		rows, err := f.st.ListOutbound(context.Background(), f.conversations()[0].ID)
+		if err != nil || len(rows) != 1 || rows[0].State != store.OutboxSent || rows[0].Attempts != 3 {
+			return fmt.Errorf("outbox %+v %v", rows, err)
+		}
+		return nil
+	})
 }
 
 func TestPermanentOptOutNotRetried(t *testing.T) {

@@ -146,18 +146,12 @@ func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u stor
 		data["error"] = u.ErrorMessage
 	}
 	// The row's new state and its delivery event are committed together,
-	// batched with other sessions' turns.
-	t := &store.Turn{
+	// lazily, with the next commit (see committer).
+	e.commits.commitLazy(&store.Turn{
 		ConversationID: r.ConversationID,
 		Events:         []store.Event{jsonEvent(r.ConversationID, store.EventDelivery, data, e.opts.Now().UTC())},
 		OutboxUpdates:  []store.OutboxUpdate{u},
-	}
-	start := time.Now()
-	err := e.commits.commitTurn(ctx, t)
-	e.m.storeOp("record_send", start)
-	if err != nil {
-		e.log.Error("record send result", "conversation_id", r.ConversationID, "outbox_id", r.ID, "err", err)
-	}
+	})
 	if u.State == store.OutboxFailed {
 		e.log.Warn("send failed", "conversation_id", r.ConversationID, "to", maskNumber(r.To),
 			"error_code", u.ErrorCode, "attempts", u.Attempts, "err", u.ErrorMessage)

@@ -25,6 +25,12 @@ func TestResumeKeepsActiveConversation(t *testing.T) {
 		return nil
 	})
 	ctx := context.Background()
+	checkFor(t, 5*time.Second, func() error { // the send result is recorded lazily
+		if rows, _ := f.st.PendingOutbox(ctx); len(rows) != 0 {
+			return fmt.Errorf("%d outbox rows still pending", len(rows))
+		}
+		return nil
+	})
 	cs := f.conversations()
 	if len(cs) != 1 || cs[0].Status != store.ConversationActive {
 		t.Fatalf("setup: %+v", cs)

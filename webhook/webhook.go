@@ -344,9 +344,26 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if _, err := h.opts.Store.SetDeliveryStatus(ctx, sid, st, code); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
-		h.unavailable(w, err)
-		return
+	// The send's SID is recorded lazily, a few milliseconds after Twilio
+	// accepted it; a very fast callback waits for it briefly.
+	for attempt := 0; ; attempt++ {
+		_, err := h.opts.Store.SetDeliveryStatus(ctx, sid, st, code)
+		if err == nil {
+			break
+		}
+		if store.ErrorCode(err) != store.ENOTFOUND {
+			h.unavailable(w, err)
+			return
+		}
+		if attempt == 10 {
+			h.log.Debug("status callback for an unknown message", "message_sid", sid)
+			break
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return
+		}
 	}
 	h.m.deliveryStatus(st)
 	w.WriteHeader(http.StatusNoContent)
