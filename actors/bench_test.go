@@ -65,8 +65,7 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 		_ = f.eng.Close(ctx)
 		_ = f.st.Close()
 	}()
-	var wg sync.WaitGroup
-	f.sender.fn = func(n int64, m OutMessage) error { wg.Done(); return errDrop }
+	f.sender.fn = func(n int64, m OutMessage) error { return errDrop }
 	n := max(b.N, 1000)
 	heap := func() uint64 {
 		var ms runtime.MemStats
@@ -77,23 +76,7 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 	}
 	before := heap()
 	b.ResetTimer()
-	wg.Add(n)
-	sem := make(chan struct{}, 256)
-	for i := 0; i < n; i++ {
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem }()
-			m := &store.InboundMessage{ProviderID: f.channel.ID, MessageSID: fmt.Sprintf("SMm%030d", i),
-				ProjectID: f.project.ID, StageID: f.stage.ID, From: fmt.Sprintf("+1%010d", i), To: ourNumber, Body: "hi"}
-			if _, err := f.eng.Accept(context.Background(), m); err != nil {
-				b.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	for f.eng.Pending() > 0 {
-		time.Sleep(time.Millisecond)
-	}
+	f.createSessions(b, n)
 	b.StopTimer()
 	if got := f.eng.LiveSessions(); got != n {
 		b.Fatalf("%d live sessions, want %d", got, n)
@@ -124,25 +107,8 @@ func BenchmarkExpiry(b *testing.B) {
 		_ = f.st.Close()
 	}()
 	f.sender.fn = func(int64, OutMessage) error { return errDrop }
-	sem := make(chan struct{}, 256)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for i := 0; i < n; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			m := &store.InboundMessage{ProviderID: f.channel.ID, MessageSID: fmt.Sprintf("SMx%030d", i),
-				ProjectID: f.project.ID, StageID: f.stage.ID, From: fmt.Sprintf("+1%010d", i), To: ourNumber, Body: "hi"}
-			if _, err := f.eng.Accept(context.Background(), m); err != nil {
-				b.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	for f.eng.Pending() > 0 {
-		time.Sleep(time.Millisecond)
-	}
+	f.createSessions(b, n)
 	created := time.Since(start)
 	if created > timeout {
 		b.Fatalf("creating %d sessions took %v, longer than the timeout %v", n, created, timeout)
@@ -170,4 +136,27 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// createSessions texts once from n distinct senders, 256 at a time, and
+// waits until every turn is done.
+func (f *fixture) createSessions(b *testing.B, n int) {
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			m := &store.InboundMessage{ProviderID: f.channel.ID, MessageSID: fmt.Sprintf("SMs%030d", f.sid.Add(1)),
+				ProjectID: f.project.ID, StageID: f.stage.ID, From: fmt.Sprintf("+1%010d", i), To: ourNumber, Body: "hi"}
+			if _, err := f.eng.Accept(context.Background(), m); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for f.eng.Pending() > 0 {
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -346,6 +346,24 @@ type Turn struct {
 	EndEvent *Event
 }
 
+// CheckTurns rejects a bare turn (no conversation) that carries anything
+// but inbound messages, and a NewConversation that is not the turn's; both
+// stores call it before CommitTurns writes anything.
+func CheckTurns(turns []*Turn) error {
+	for _, turn := range turns {
+		if turn.ConversationID == "" {
+			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || len(turn.OutboxUpdates) > 0 || turn.End != nil {
+				return Errorf(EINVALID, "a turn without a conversation may not carry a new conversation, events or outbox rows")
+			}
+			continue
+		}
+		if nc := turn.NewConversation; nc != nil && nc.ID != turn.ConversationID {
+			return Errorf(EINVALID, "a turn's new conversation must have the turn's conversation ID")
+		}
+	}
+	return nil
+}
+
 // OutboxUpdate records a send attempt's result.
 type OutboxUpdate struct {
 	ID           int64

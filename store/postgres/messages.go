@@ -384,23 +384,6 @@ func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, erro
 	return queryAll(ctx, rb(db.pool), "pending inbound", `SELECT `+inboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanInbound)
 }
 
-// checkTurns rejects a bare turn (no conversation) that carries anything
-// but inbound messages, and a NewConversation that is not the turn's.
-func checkTurns(turns []*store.Turn) error {
-	for _, turn := range turns {
-		if turn.ConversationID == "" {
-			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || len(turn.OutboxUpdates) > 0 || turn.End != nil {
-				return store.Errorf(store.EINVALID, "a turn without a conversation may not carry a new conversation, events or outbox rows")
-			}
-			continue
-		}
-		if nc := turn.NewConversation; nc != nil && nc.ID != turn.ConversationID {
-			return store.Errorf(store.EINVALID, "a turn's new conversation must have the turn's conversation ID")
-		}
-	}
-	return nil
-}
-
 // touches reports whether CommitTurns updates (and checks) the turn's
 // existing conversation.
 func touches(turn *store.Turn) bool {
@@ -426,7 +409,7 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	if len(turns) == 0 {
 		return nil
 	}
-	if err := checkTurns(turns); err != nil {
+	if err := store.CheckTurns(turns); err != nil {
 		return err
 	}
 	t := now()

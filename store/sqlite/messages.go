@@ -383,23 +383,6 @@ func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, erro
 	return queryAll(ctx, db.reader, "pending inbound", `SELECT `+inboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanInbound)
 }
 
-// checkTurns rejects a bare turn (no conversation) that carries anything
-// but inbound messages, and a NewConversation that is not the turn's.
-func checkTurns(turns []*store.Turn) error {
-	for _, turn := range turns {
-		if turn.ConversationID == "" {
-			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || len(turn.OutboxUpdates) > 0 || turn.End != nil {
-				return store.Errorf(store.EINVALID, "a turn without a conversation may not carry a new conversation, events or outbox rows")
-			}
-			continue
-		}
-		if nc := turn.NewConversation; nc != nil && nc.ID != turn.ConversationID {
-			return store.Errorf(store.EINVALID, "a turn's new conversation must have the turn's conversation ID")
-		}
-	}
-	return nil
-}
-
 // turnStmts are the prepared statements of CommitTurns bound to its
 // transaction, each bound when first needed.
 type turnStmts struct {
@@ -428,7 +411,7 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	if len(turns) == 0 {
 		return nil
 	}
-	if err := checkTurns(turns); err != nil {
+	if err := store.CheckTurns(turns); err != nil {
 		return err
 	}
 	t := now()
@@ -447,7 +430,7 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 // fsync): the engine's group committer hands it everything that queued up
 // while the previous commit ran. It is all or nothing.
 func (db *DB) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
-	if err := checkTurns(turns); err != nil {
+	if err := store.CheckTurns(turns); err != nil {
 		return nil, err
 	}
 	results := make([]store.InboundResult, len(msgs))
