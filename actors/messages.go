@@ -61,19 +61,3 @@ type idleCheck struct{}
 
 // debounceTick wakes a session whose burst-merging window may have passed.
 type debounceTick struct{}
-
-// statsRequest asks a registry for its live sessions' statistics; the reply
-// goes to the channel, so a scrape never blocks on a session actor.
-type statsRequest struct {
-	reply chan<- []SessionStats
-	max   int
-}
-
-// Internal messages must not reset a session's idle timer: only inbound
-// user messages do.
-func (*turnDone) NotInfluenceReceiveTimeout()          {}
-func (*conversationEnded) NotInfluenceReceiveTimeout() {}
-func (*debounceTick) NotInfluenceReceiveTimeout()      {}
-func (*stopGranted) NotInfluenceReceiveTimeout()       {}
-func (*stopDenied) NotInfluenceReceiveTimeout()        {}
-func (*resumeSends) NotInfluenceReceiveTimeout()       {}
