@@ -2,9 +2,10 @@ package actors
 
 import (
 	"context"
-	"sync"
 	"time"
 
+	"switchboard/internal/ttlcache"
+	"switchboard/providers"
 	"switchboard/store"
 )
 
@@ -12,40 +13,16 @@ import (
 // does not read them from the database every time. Edits through the API
 // take effect within the TTL.
 type configCache struct {
-	st  store.Store
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]cacheEntry
-}
-
-type cacheEntry struct {
-	v   any
-	exp time.Time
+	st store.Store
+	c  *ttlcache.Cache
 }
 
 func newConfigCache(st store.Store, ttl time.Duration) *configCache {
-	return &configCache{st: st, ttl: ttl, m: map[string]cacheEntry{}}
+	return &configCache{st: st, c: ttlcache.New(ttl, nil)}
 }
 
 func (c *configCache) get(key string, load func() (any, error)) (any, error) {
-	now := time.Now()
-	c.mu.Lock()
-	e, ok := c.m[key]
-	c.mu.Unlock()
-	if ok && now.Before(e.exp) {
-		return e.v, nil
-	}
-	v, err := load()
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if len(c.m) > 10000 {
-		clear(c.m)
-	}
-	c.m[key] = cacheEntry{v: v, exp: now.Add(c.ttl)}
-	c.mu.Unlock()
-	return v, nil
+	return c.c.Get(key, load)
 }
 
 func (c *configCache) stage(ctx context.Context, projectID, id string) (*store.Stage, error) {
@@ -62,6 +39,22 @@ func (c *configCache) agent(ctx context.Context, projectID, id string) (*store.A
 		return nil, err
 	}
 	return v.(*store.Agent), nil
+}
+
+// twilio returns a channel provider's parsed Twilio config; parsing is
+// cached with the provider, not repeated per turn.
+func (c *configCache) twilio(ctx context.Context, id string) (*providers.TwilioConfig, error) {
+	v, err := c.get("t\x00"+id, func() (any, error) {
+		p, err := c.provider(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return providers.ParseTwilio(p.Config)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*providers.TwilioConfig), nil
 }
 
 func (c *configCache) provider(ctx context.Context, id string) (*store.Provider, error) {

@@ -230,8 +230,10 @@ func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
 	if err != nil {
 		return 0, len(rows), fmt.Errorf("actors: recover conversations: %w", err)
 	}
+	deadlines := make(map[store.SessionKey]time.Time, len(active))
 	for _, c := range active {
 		k := c.Key()
+		deadlines[k] = c.Deadline
 		if _, ok := byKey[k]; !ok {
 			byKey[k] = nil
 			order = append(order, k)
@@ -239,7 +241,7 @@ func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
 	}
 	for _, k := range order {
 		e.pending.Add(1)
-		e.system.Root.Send(e.shardFor(k), &resumeSends{key: k, rows: byKey[k]})
+		e.system.Root.Send(e.shardFor(k), &resumeSends{key: k, rows: byKey[k], deadline: deadlines[k]})
 	}
 	msgs, err := e.opts.Store.PendingInbound(ctx)
 	if err != nil {

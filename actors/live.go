@@ -8,19 +8,6 @@ import (
 	"switchboard/store"
 )
 
-// SessionStats is a snapshot of one live session, for per-session metrics.
-// It carries no phone number: SessionID is opaque.
-type SessionStats struct {
-	SessionID   string
-	ProjectID   string
-	ProviderID  string
-	MessagesIn  uint64
-	MessagesOut uint64
-	Turns       uint64
-	Idle        time.Duration
-	QueueDepth  int
-}
-
 // sessionState is what a session owns. The registry creates it and the
 // session actor points at it, so it survives a supervisor restart of the
 // actor. Counters read by the metrics walk are atomic; everything else is
@@ -39,7 +26,7 @@ type sessionState struct {
 	// actor-owned
 	queue         []*store.InboundMessage
 	resume        []*store.OutboundMessage
-	wake          bool // restored at start-up: learn the conversation's deadline
+	resumeMsgs    int // resumeSends messages received, not yet started
 	processed     uint64
 	inTurn        int // queued messages the running turn is answering
 	busy          bool
@@ -53,11 +40,10 @@ type sessionState struct {
 // convState is the little a session remembers of its conversation between
 // turns; history stays in the database.
 type convState struct {
-	id       string
-	stageID  string
-	agentID  string
-	turns    int // user texts so far
-	deadline time.Time
+	id      string
+	stageID string
+	agentID string
+	turns   int // user texts so far
 	// The recipient's opt-out state as read from the store once per
 	// conversation.
 	optChecked, optedOut bool
@@ -127,23 +113,4 @@ func (l *liveSessions) walk(max int, fn func(*sessionState)) {
 		}
 		sh.mu.Unlock()
 	}
-}
-
-// Sessions returns statistics of up to max live sessions (max <= 0: all).
-func (e *Engine) Sessions(max int) []SessionStats {
-	now := time.Now().UnixNano()
-	var out []SessionStats
-	e.live.walk(max, func(s *sessionState) {
-		out = append(out, SessionStats{
-			SessionID:   s.id,
-			ProjectID:   s.key.ProjectID,
-			ProviderID:  s.key.ChannelProviderID,
-			MessagesIn:  s.messagesIn.Load(),
-			MessagesOut: s.messagesOut.Load(),
-			Turns:       s.turns.Load(),
-			Idle:        time.Duration(now - s.lastInbound.Load()),
-			QueueDepth:  int(s.queueDepth.Load()),
-		})
-	})
-	return out
 }

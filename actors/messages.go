@@ -22,6 +22,9 @@ type deliver struct {
 type resumeSends struct {
 	key  store.SessionKey
 	rows []*store.OutboundMessage
+	// deadline is the key's active conversation's stored deadline (zero
+	// if it has none): the session expires then.
+	deadline time.Time
 }
 
 // stopRequest is a session asking its registry for leave to stop after
@@ -46,10 +49,6 @@ type turnDone struct {
 	consumed int        // how many queued messages the turn consumed
 	replies  int        // outbound messages sent
 	keepConv bool       // the work did not touch the conversation (resumed sends)
-	// idleFrom, for a session that has seen no inbound message yet, is
-	// when its conversation's idle window started (its stored deadline
-	// minus the timeout).
-	idleFrom time.Time
 }
 
 // conversationEnded reports that the expiring session's conversation has

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"switchboard/providers"
+	"switchboard/providers/twilio"
 	"switchboard/store"
 )
 
@@ -81,17 +82,9 @@ func (e *Engine) sendRows(ctx context.Context, cfg *providers.TwilioConfig, rows
 // resumeSends sends outbox rows a previous run left pending. A row may
 // have been accepted by Twilio just before the crash: when the Sender can
 // look messages up, such rows are recorded as sent instead of sent again.
-// It returns when the key's active conversation's idle window started
-// (zero if it has none), so the session expires at the stored deadline.
-func (e *Engine) resumeSends(key store.SessionKey, rows []*store.OutboundMessage) (idleFrom time.Time) {
+func (e *Engine) resumeSends(rows []*store.OutboundMessage) {
 	ctx := context.Background()
-	if c, err := e.opts.Store.ActiveConversation(ctx, key); err == nil && !c.Deadline.IsZero() {
-		idleFrom = c.Deadline.Add(-e.opts.SessionTimeout)
-	}
-	if len(rows) == 0 {
-		return idleFrom
-	}
-	_, cfg, err := e.channel(ctx, rows[0].ProviderID)
+	cfg, err := e.cfg.twilio(ctx, rows[0].ProviderID)
 	if err != nil {
 		e.log.Error("resume sends: channel provider", "err", err)
 		cfg = nil
@@ -108,7 +101,6 @@ func (e *Engine) resumeSends(key store.SessionKey, rows []*store.OutboundMessage
 		}
 	}
 	e.sendRows(ctx, cfg, rows, e.opts.PublicBaseURL, time.Time{})
-	return idleFrom
 }
 
 // findSent asks Twilio whether r was already accepted, retrying a failing
@@ -153,7 +145,7 @@ func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u stor
 		OutboxUpdates:  []store.OutboxUpdate{u},
 	})
 	if u.State == store.OutboxFailed {
-		e.log.Warn("send failed", "conversation_id", r.ConversationID, "to", maskNumber(r.To),
+		e.log.Warn("send failed", "conversation_id", r.ConversationID, "to", twilio.MaskNumber(r.To),
 			"error_code", u.ErrorCode, "attempts", u.Attempts, "err", u.ErrorMessage)
 	}
 }
@@ -215,16 +207,4 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// maskNumber hides the middle of a phone number: +1555…4567.
-func maskNumber(s string) string {
-	prefix := ""
-	if len(s) > 9 && s[:9] == "whatsapp:" {
-		prefix, s = s[:9], s[9:]
-	}
-	if len(s) <= 8 {
-		return prefix + "…"
-	}
-	return prefix + s[:5] + "…" + s[len(s)-4:]
 }

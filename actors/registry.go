@@ -133,8 +133,14 @@ func (r *registry) onTerminated(ctx actor.Context, m *actor.Terminated) {
 			r.e.log.Error("session stopped after repeated failures", "session_id", st.id)
 		}
 		var carry []any
-		if len(st.resume) > 0 || st.wake {
-			carry = append(carry, &resumeSends{key: key, rows: st.resume})
+		if st.resumeMsgs > 0 {
+			// One message carries them all; keep pending counting it once.
+			r.e.pending.Add(int64(1 - st.resumeMsgs))
+			var deadline time.Time
+			if last := st.lastInbound.Load(); last > 0 {
+				deadline = time.Unix(0, last).Add(r.e.opts.SessionTimeout)
+			}
+			carry = append(carry, &resumeSends{key: key, rows: st.resume, deadline: deadline})
 		}
 		if st.inTurn <= len(st.queue) {
 			for _, m := range st.queue[st.inTurn:] {

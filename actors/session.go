@@ -28,16 +28,16 @@ func (a *session) Receive(ctx actor.Context) {
 	case *deliver:
 		a.onDeliver(ctx, m.msg)
 	case *resumeSends:
-		a.s.resume = append(a.s.resume, m.rows...)
-		a.s.wake = true
-		a.maybeStart(ctx)
+		a.onResume(ctx, m)
 	case *turnDone:
 		a.onTurnDone(ctx, m)
 	case *debounceTick:
 		a.s.debounceArmed = false
 		a.maybeStart(ctx)
 	case *idleCheck:
-		a.onIdle(ctx)
+		// The timer can deliver stale checks (a reset races with a
+		// firing); checkIdle compares against lastInbound.
+		a.checkIdle(ctx)
 	case *stopDenied:
 		// Messages are on their way; if they were lost (the actor was
 		// restarted), check again after a full timeout, not at once.
@@ -47,6 +47,22 @@ func (a *session) Receive(ctx actor.Context) {
 		a.onStopGranted(ctx)
 	case *conversationEnded:
 		ctx.Stop(ctx.Self())
+	}
+}
+
+// onResume takes work a previous run left: unsent replies, and the stored
+// deadline of the conversation, which the session keeps (a session that
+// has seen no text yet counts its idle time from deadline − timeout).
+func (a *session) onResume(ctx actor.Context, m *resumeSends) {
+	s := a.s
+	if s.lastInbound.Load() == 0 && !m.deadline.IsZero() {
+		s.lastInbound.Store(m.deadline.Add(-a.e.opts.SessionTimeout).UnixNano())
+	}
+	s.resume = append(s.resume, m.rows...)
+	s.resumeMsgs++
+	a.maybeStart(ctx)
+	if !s.busy {
+		a.checkIdle(ctx)
 	}
 }
 
@@ -71,19 +87,22 @@ func (a *session) maybeStart(ctx actor.Context) {
 	}
 	self := ctx.Self()
 	e := a.e
-	if len(s.resume) > 0 || s.wake {
-		s.wake = false
-		rows, key := s.resume, s.key
-		s.resume = nil
-		s.busy = true
-		e.inflight.Add(1)
-		go func() {
-			defer e.inflight.Add(-1)
-			idleFrom := e.resumeSends(key, rows)
-			e.pending.Add(-1)
-			e.system.Root.Send(self, &turnDone{consumed: 0, keepConv: true, idleFrom: idleFrom})
-		}()
-		return
+	if s.resumeMsgs > 0 {
+		rows, msgs := s.resume, int64(s.resumeMsgs)
+		s.resume, s.resumeMsgs = nil, 0
+		if len(rows) == 0 {
+			e.pending.Add(-msgs)
+		} else {
+			s.busy = true
+			e.inflight.Add(1)
+			go func() {
+				defer e.inflight.Add(-1)
+				e.resumeSends(rows)
+				e.pending.Add(-msgs)
+				e.system.Root.Send(self, &turnDone{consumed: 0, keepConv: true})
+			}()
+			return
+		}
 	}
 	if len(s.queue) == 0 {
 		return
@@ -141,9 +160,6 @@ func (a *session) onTurnDone(ctx actor.Context, m *turnDone) {
 	if !m.keepConv {
 		s.conv = m.conv
 	}
-	if s.lastInbound.Load() == 0 && !m.idleFrom.IsZero() {
-		s.lastInbound.Store(m.idleFrom.UnixNano())
-	}
 	s.messagesOut.Add(uint64(m.replies))
 	a.maybeStart(ctx)
 	if !s.busy {
@@ -155,7 +171,7 @@ func (a *session) onTurnDone(ctx actor.Context, m *turnDone) {
 // the timer for the time left.
 func (a *session) checkIdle(ctx actor.Context) {
 	s := a.s
-	if s.busy || s.ending || s.stopRequested || len(s.queue) > 0 || len(s.resume) > 0 {
+	if s.busy || s.ending || s.stopRequested || len(s.queue) > 0 || s.resumeMsgs > 0 {
 		return
 	}
 	idle := a.e.opts.Now().Sub(time.Unix(0, s.lastInbound.Load()))
@@ -170,16 +186,6 @@ func (a *session) checkIdle(ctx actor.Context) {
 	// flowing normally; it refuses if it forwarded anything not yet seen.
 	s.stopRequested = true
 	ctx.Send(ctx.Parent(), &stopRequest{who: ctx.Self(), processed: s.processed})
-}
-
-// onIdle handles the idle timer. The timer can deliver stale checks (a
-// reset races with a firing), so it only triggers a check against
-// lastInbound.
-func (a *session) onIdle(ctx actor.Context) {
-	if a.s.busy {
-		return // turnDone re-checks
-	}
-	a.checkIdle(ctx)
 }
 
 func (a *session) onStopGranted(ctx actor.Context) {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"switchboard/providers"
 	"switchboard/providers/llm"
 	"switchboard/store"
 )
@@ -123,7 +122,7 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 	text := strings.Join(texts, "\n")
 	conv.turns++
 
-	_, twCfg, err := e.channel(ctx, in.key.ChannelProviderID)
+	twCfg, err := e.cfg.twilio(ctx, in.key.ChannelProviderID)
 	if err != nil {
 		e.log.Error("turn: channel provider", "session_id", in.sessionID, "err", err)
 	}
@@ -315,7 +314,7 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 	case err == nil && !c.Deadline.IsZero() && !c.Deadline.After(now):
 		e.endConversation(ctx, c.ID, "inactivity_timeout")
 	case err == nil:
-		cs := &convState{id: c.ID, stageID: c.StageID, agentID: c.AgentID, deadline: c.Deadline}
+		cs := &convState{id: c.ID, stageID: c.StageID, agentID: c.AgentID}
 		if msgs, err := e.opts.Store.RecentMessages(ctx, c.ID, 100000); err == nil {
 			for _, ev := range msgs {
 				var d store.MessageData
@@ -354,7 +353,7 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 		conv:  conv,
 		start: jsonEvent(conv.ID, store.EventConversationStart, map[string]string{"stageId": stage.ID, "agentId": agentID, "channel": channel}, now),
 	}
-	cs := &convState{id: conv.ID, stageID: stage.ID, agentID: agentID, deadline: conv.Deadline}
+	cs := &convState{id: conv.ID, stageID: stage.ID, agentID: agentID}
 	if stage.EnterBehavior == store.EnterGenerateResponse {
 		text, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first.From)
 		if err != nil {
@@ -451,19 +450,6 @@ func (e *Engine) mediaReply(ctx context.Context, projectID, stageID string) stri
 		return *md.MediaReply
 	}
 	return def
-}
-
-// channel loads a channel provider and its Twilio config.
-func (e *Engine) channel(ctx context.Context, id string) (*store.Provider, *providers.TwilioConfig, error) {
-	p, err := e.cfg.provider(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	var cfg providers.TwilioConfig
-	if err := json.Unmarshal(p.Config, &cfg); err != nil {
-		return nil, nil, fmt.Errorf("provider %s config: %w", id, err)
-	}
-	return p, &cfg, nil
 }
 
 // expireConversation ends an idle session's conversation.

@@ -3,9 +3,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -16,12 +14,9 @@ import (
 	"switchboard/store"
 )
 
-// HashKey returns the stored form of a secret token or API key value: the
-// hex SHA-256 of it. The webhook looks API keys up by this hash.
-func HashKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:])
-}
+// HashKey returns the stored form of a secret token or API key value (see
+// store.HashKey); the webhook looks API keys up by it.
+func HashKey(key string) string { return store.HashKey(key) }
 
 // randomToken returns 32 random bytes, base64url-encoded without padding.
 func randomToken() (string, error) {

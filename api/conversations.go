@@ -3,7 +3,8 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"time"
+
+	"switchboard/store"
 )
 
 // Conversations are created by the session engine; the API reads and
@@ -53,26 +54,6 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// outboundView is an outbound message part as the API shows it. Phone
-// numbers are shown: operators with conversation:read see users anyway.
-type outboundView struct {
-	ID             int64     `json:"id"`
-	ConversationID string    `json:"conversationId"`
-	From           string    `json:"from"`
-	To             string    `json:"to"`
-	Body           string    `json:"body"`
-	Part           int       `json:"part"`
-	Parts          int       `json:"parts"`
-	State          string    `json:"state"`
-	Attempts       int       `json:"attempts"`
-	ErrorCode      int       `json:"errorCode,omitempty"`
-	ErrorMessage   string    `json:"errorMessage,omitempty"`
-	MessageSID     string    `json:"messageSid,omitempty"`
-	DeliveryStatus string    `json:"deliveryStatus,omitempty"`
-	CreatedAt      time.Time `json:"createdAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
-}
-
 // listOutbound answers a conversation's outbound message parts (the
 // outbox) with their send state and delivery status, oldest first.
 func (s *Server) listOutbound(w http.ResponseWriter, r *http.Request) error {
@@ -84,14 +65,7 @@ func (s *Server) listOutbound(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api: list outbound: %w", err)
 	}
-	items := make([]outboundView, len(rows))
-	for i, m := range rows {
-		items[i] = outboundView{ID: m.ID, ConversationID: m.ConversationID, From: m.From, To: m.To, Body: m.Body,
-			Part: m.Part, Parts: m.Parts, State: m.State, Attempts: m.Attempts, ErrorCode: m.ErrorCode,
-			ErrorMessage: m.ErrorMessage, MessageSID: m.TwilioSID, DeliveryStatus: m.DeliveryStatus,
-			CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
+	writeList(w, rows, len(rows), store.ListOptions{})
 	return nil
 }
 

@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"time"
@@ -37,6 +38,14 @@ func NewID(prefix string) string {
 	}
 	_, _ = rand.Read(b[6:])
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// HashKey returns the stored form of a secret token or API key value:
+// its hex SHA-256. Keys and tokens are looked up by this hash and never
+// stored in clear.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
 }
 
 // Meta is the bookkeeping every resource carries. Version starts at 1 and
@@ -290,23 +299,23 @@ const (
 // OutboundMessage is one part of a reply in the outbox. Parts of one
 // conversation are sent in ID order.
 type OutboundMessage struct {
-	ID             int64
-	ProjectID      string
-	ConversationID string
-	ProviderID     string
-	From           string
-	To             string
-	Body           string
-	Part           int // 1-based part number
-	Parts          int
-	State          string
-	Attempts       int
-	ErrorCode      int
-	ErrorMessage   string
-	TwilioSID      string
-	DeliveryStatus string // from status callbacks: queued, sent, delivered, undelivered, failed, read
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID             int64     `json:"id"`
+	ProjectID      string    `json:"-"`
+	ConversationID string    `json:"conversationId"`
+	ProviderID     string    `json:"-"`
+	From           string    `json:"from"`
+	To             string    `json:"to"`
+	Body           string    `json:"body"`
+	Part           int       `json:"part"` // 1-based part number
+	Parts          int       `json:"parts"`
+	State          string    `json:"state"`
+	Attempts       int       `json:"attempts"`
+	ErrorCode      int       `json:"errorCode,omitempty"`
+	ErrorMessage   string    `json:"errorMessage,omitempty"`
+	TwilioSID      string    `json:"messageSid,omitempty"`
+	DeliveryStatus string    `json:"deliveryStatus,omitempty"` // from status callbacks
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
 }
 
 // InboundResult is the outcome of committing one inbound message.

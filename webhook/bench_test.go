@@ -3,8 +3,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,8 +59,7 @@ func newHandlerFixture(tb testing.TB) *handlerFixture {
 		tb.Fatal(err)
 	}
 	key := "akey_live_benchmark"
-	sum := sha256.Sum256([]byte(key))
-	if err := st.CreateAPIKey(ctx, &store.APIKey{ProjectID: p.ID, Name: "k", KeyHash: hex.EncodeToString(sum[:]), KeyPreview: "akey…", IsActive: true}); err != nil {
+	if err := st.CreateAPIKey(ctx, &store.APIKey{ProjectID: p.ID, Name: "k", KeyHash: store.HashKey(key), KeyPreview: "akey…", IsActive: true}); err != nil {
 		tb.Fatal(err)
 	}
 	h := New(Options{Store: st, Engine: engineFunc(func(ctx context.Context, m *store.InboundMessage) (store.InboundResult, error) {

@@ -6,9 +6,6 @@ package webhook
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -23,6 +20,7 @@ import (
 	"github.com/gorilla/mux"
 	"golang.org/x/time/rate"
 
+	"switchboard/internal/ttlcache"
 	"switchboard/providers"
 	"switchboard/providers/twilio"
 	"switchboard/store"
@@ -54,7 +52,7 @@ type Handler struct {
 	opts  Options
 	log   *slog.Logger
 	m     *Metrics
-	cache *ttlCache
+	cache *ttlcache.Cache
 	fails *ipLimiter
 }
 
@@ -77,10 +75,12 @@ func New(opts Options) *Handler {
 		opts.FailureRate = 20
 	}
 	return &Handler{
-		opts:  opts,
-		log:   opts.Logger.With("component", "webhook"),
-		m:     opts.Metrics,
-		cache: newTTLCache(opts.CacheTTL),
+		opts: opts,
+		log:  opts.Logger.With("component", "webhook"),
+		m:    opts.Metrics,
+		cache: ttlcache.New(opts.CacheTTL, func(err error) bool {
+			return store.ErrorCode(err) == store.ENOTFOUND // unknown ids are cached too
+		}),
 		fails: newIPLimiter(opts.FailureRate),
 	}
 }
@@ -389,7 +389,7 @@ func (h *Handler) channelProvider(ctx context.Context, id string) (*store.Provid
 		p   *store.Provider
 		cfg *providers.TwilioConfig
 	}
-	v, err := h.cache.get("p\x00"+id, func() (any, error) {
+	v, err := h.cache.Get("p\x00"+id, func() (any, error) {
 		p, err := h.opts.Store.GetProvider(ctx, id)
 		if err != nil {
 			return nil, err
@@ -397,11 +397,11 @@ func (h *Handler) channelProvider(ctx context.Context, id string) (*store.Provid
 		if p.ProviderType != store.ProviderTypeChannel || p.APIType != store.APITypeTwilioMessaging {
 			return nil, store.Errorf(store.ENOTFOUND, "not a twilio_messaging channel")
 		}
-		var cfg providers.TwilioConfig
-		if err := json.Unmarshal(p.Config, &cfg); err != nil || cfg.AuthToken == "" {
+		cfg, err := providers.ParseTwilio(p.Config)
+		if err != nil {
 			return nil, store.Errorf(store.ENOTFOUND, "bad twilio config")
 		}
-		return entry{p, &cfg}, nil
+		return entry{p, cfg}, nil
 	})
 	if err != nil {
 		return nil, nil, err
@@ -411,9 +411,8 @@ func (h *Handler) channelProvider(ctx context.Context, id string) (*store.Provid
 }
 
 func (h *Handler) apiKey(ctx context.Context, key string) (*store.APIKey, error) {
-	sum := sha256.Sum256([]byte(key))
-	hash := hex.EncodeToString(sum[:])
-	v, err := h.cache.get("k\x00"+hash, func() (any, error) { return h.opts.Store.GetAPIKeyByHash(ctx, hash) })
+	hash := store.HashKey(key)
+	v, err := h.cache.Get("k\x00"+hash, func() (any, error) { return h.opts.Store.GetAPIKeyByHash(ctx, hash) })
 	if err != nil {
 		return nil, err
 	}
@@ -421,7 +420,7 @@ func (h *Handler) apiKey(ctx context.Context, key string) (*store.APIKey, error)
 }
 
 func (h *Handler) stage(ctx context.Context, projectID, id string) (*store.Stage, error) {
-	v, err := h.cache.get("s\x00"+projectID+"\x00"+id, func() (any, error) { return h.opts.Store.GetStage(ctx, projectID, id) })
+	v, err := h.cache.Get("s\x00"+projectID+"\x00"+id, func() (any, error) { return h.opts.Store.GetStage(ctx, projectID, id) })
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +428,7 @@ func (h *Handler) stage(ctx context.Context, projectID, id string) (*store.Stage
 }
 
 func (h *Handler) agent(ctx context.Context, projectID, id string) (*store.Agent, error) {
-	v, err := h.cache.get("a\x00"+projectID+"\x00"+id, func() (any, error) { return h.opts.Store.GetAgent(ctx, projectID, id) })
+	v, err := h.cache.Get("a\x00"+projectID+"\x00"+id, func() (any, error) { return h.opts.Store.GetAgent(ctx, projectID, id) })
 	if err != nil {
 		return nil, err
 	}
@@ -480,45 +479,6 @@ func (h *Handler) clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// ttlCache caches lookups for a short time; only successes and "not
-// found" answers are cached, never database failures.
-type ttlCache struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]ttlEntry
-}
-
-type ttlEntry struct {
-	v   any
-	err error
-	exp time.Time
-}
-
-func newTTLCache(ttl time.Duration) *ttlCache {
-	return &ttlCache{ttl: ttl, m: map[string]ttlEntry{}}
-}
-
-func (c *ttlCache) get(key string, load func() (any, error)) (any, error) {
-	now := time.Now()
-	c.mu.Lock()
-	e, ok := c.m[key]
-	c.mu.Unlock()
-	if ok && now.Before(e.exp) {
-		return e.v, e.err
-	}
-	v, err := load()
-	if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
-		return nil, err
-	}
-	c.mu.Lock()
-	if len(c.m) > 10000 {
-		clear(c.m)
-	}
-	c.m[key] = ttlEntry{v: v, err: err, exp: now.Add(c.ttl)}
-	c.mu.Unlock()
-	return v, err
 }
 
 // ipLimiter limits rejected requests per client IP. Only failures consume

@@ -3,7 +3,6 @@ package twilio
 import (
 	"context"
 	"net/url"
-	"strconv"
 	"time"
 
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
@@ -36,16 +35,11 @@ const (
 // is one REST call bounded like Send's; ctx bounds them all. Failures are
 // *SendError, classified as Send's are.
 func (s *Sender) FindSent(ctx context.Context, cfg providers.TwilioConfig, msg Message, since time.Time) (Result, bool, error) {
-	from := msg.From
-	if from == "" {
-		from = cfg.FromNumber
+	from, serr := addresses(cfg, msg)
+	if serr != nil {
+		return Result{}, false, serr
 	}
-	switch {
-	case msg.To == "":
-		return Result{}, false, &SendError{Code: 21604, Class: ClassPermanent, Message: "a To address is required"}
-	case from == "":
-		return Result{}, false, &SendError{Code: 21603, Class: ClassPermanent, Message: "a From address is required"}
-	case msg.Body == "":
+	if msg.Body == "" {
 		return Result{}, false, &SendError{Code: CodeBodyRequired, Class: ClassPermanent, Message: "a body is required to find a sent message"}
 	}
 	after := since.Add(-FindClockSkew).UTC().Truncate(time.Second)
@@ -119,12 +113,5 @@ func matchSent(m openapi.ApiV2010Message, body string, after time.Time) (Result,
 			return Result{}, false
 		}
 	}
-	res := Result{SID: *m.Sid}
-	if m.Status != nil {
-		res.Status = *m.Status
-	}
-	if m.NumSegments != nil {
-		res.NumSegments, _ = strconv.Atoi(*m.NumSegments)
-	}
-	return res, true
+	return resultOf(&m), true
 }

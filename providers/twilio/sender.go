@@ -223,15 +223,11 @@ func (s *Sender) client(cfg providers.TwilioConfig) *clientEntry {
 // failure is a *SendError whose Class says whether a retry is safe. ctx
 // bounds and cancels the call; the Sender's Timeout applies on top.
 func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Message) (Result, error) {
-	from := msg.From
-	if from == "" {
-		from = cfg.FromNumber
+	from, serr := addresses(cfg, msg)
+	if serr != nil {
+		return Result{}, serr
 	}
 	switch {
-	case msg.To == "":
-		return Result{}, &SendError{Code: 21604, Class: ClassPermanent, Message: "a To address is required"}
-	case from == "":
-		return Result{}, &SendError{Code: 21603, Class: ClassPermanent, Message: "a From address is required"}
 	case msg.Body == "" && len(msg.MediaURLs) == 0:
 		return Result{}, &SendError{Code: CodeBodyRequired, Class: ClassPermanent, Message: "a body or media is required"}
 	}
@@ -259,16 +255,7 @@ func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Messa
 	if err != nil {
 		return Result{}, sendError(err, bt)
 	}
-	var res Result
-	if m.Sid != nil {
-		res.SID = *m.Sid
-	}
-	if m.Status != nil {
-		res.Status = *m.Status
-	}
-	if m.NumSegments != nil {
-		res.NumSegments, _ = strconv.Atoi(*m.NumSegments)
-	}
+	res := resultOf(m)
 	if res.SID == "" {
 		return res, &SendError{Status: bt.status, Class: ClassUnknown, Message: "answer carries no message sid"}
 	}
@@ -327,3 +314,31 @@ func sendError(err error, bt *boundTransport) *SendError {
 }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func addresses(cfg providers.TwilioConfig, msg Message) (string, *SendError) {
+	from := msg.From
+	if from == "" {
+		from = cfg.FromNumber
+	}
+	switch {
+	case msg.To == "":
+		return "", &SendError{Code: 21604, Class: ClassPermanent, Message: "a To address is required"}
+	case from == "":
+		return "", &SendError{Code: 21603, Class: ClassPermanent, Message: "a From address is required"}
+	}
+	return from, nil
+}
+
+func resultOf(m *openapi.ApiV2010Message) Result {
+	var res Result
+	if m.Sid != nil {
+		res.SID = *m.Sid
+	}
+	if m.Status != nil {
+		res.Status = *m.Status
+	}
+	if m.NumSegments != nil {
+		res.NumSegments, _ = strconv.Atoi(*m.NumSegments)
+	}
+	return res
+}

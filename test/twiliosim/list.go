@@ -166,20 +166,19 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, sid string
 	}
 
 	s.mu.Lock()
-	var matches []Message
+	var matches []int
 	for i := len(s.messages) - 1; i >= 0; i-- {
 		if m := s.messages[i]; m.AccountSID == sid && filter.match(m) {
-			matches = append(matches, cloneMessage(m))
+			matches = append(matches, i)
 		}
 	}
-	s.mu.Unlock()
 
 	first := min(page*pageSize, len(matches))
 	if token := q.Get("PageToken"); token != "" {
 		first = len(matches) // an unknown token: the messages are gone
 		if after, ok := strings.CutPrefix(token, "PA"); ok {
-			for i, m := range matches {
-				if m.SID == after {
+			for i, idx := range matches {
+				if s.messages[idx].SID == after {
 					first = i + 1
 					break
 				}
@@ -187,6 +186,15 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, sid string
 		}
 	}
 	last := min(first+pageSize, len(matches))
+	msgs := make([]messageResource, 0, last-first)
+	for _, idx := range matches[first:last] {
+		msgs = append(msgs, messageJSON(s.messages[idx]))
+	}
+	lastSID := ""
+	if last > 0 {
+		lastSID = s.messages[matches[last-1]].SID
+	}
+	s.mu.Unlock()
 
 	path := apiPrefix + sid + "/Messages.json"
 	pageURI := func(page int, token string) string {
@@ -204,20 +212,17 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, sid string
 		return path + "?" + v.Encode()
 	}
 	out := listPage{
-		Messages:     make([]messageResource, 0, last-first),
+		Messages:     msgs,
 		FirstPageURI: pageURI(0, ""),
 		Page:         page,
 		PageSize:     pageSize,
 		Start:        page * pageSize,
 		URI:          pageURI(page, q.Get("PageToken")),
 	}
-	for _, m := range matches[first:last] {
-		out.Messages = append(out.Messages, messageJSON(m))
-	}
-	out.End = out.Start + max(len(out.Messages)-1, 0)
 	if last < len(matches) {
-		next := pageURI(page+1, "PA"+matches[last-1].SID)
+		next := pageURI(page+1, "PA"+lastSID)
 		out.NextPageURI = &next
 	}
+	out.End = out.Start + max(len(out.Messages)-1, 0)
 	s.writeJSON(w, http.StatusOK, out)
 }
