@@ -355,6 +355,30 @@ type Turn struct {
 	EndEvent *Event
 }
 
+// NewConversationDeadline is the deadline a turn's new conversation is
+// stored with: the turn's, else the conversation's own.
+func (t *Turn) NewConversationDeadline() time.Time {
+	if !t.Deadline.IsZero() {
+		return t.Deadline
+	}
+	return t.NewConversation.Deadline
+}
+
+// CommittedNewConversations writes what the store recorded back into the
+// new conversations of turns committed at time at; both stores call it
+// after a successful commit.
+func CommittedNewConversations(turns []*Turn, at time.Time) {
+	for _, t := range turns {
+		c := t.NewConversation
+		if c == nil {
+			continue
+		}
+		c.Meta = Meta{ID: c.ID, CreatedAt: at, UpdatedAt: at, Version: 1}
+		c.Status = ConversationActive
+		c.Deadline = t.NewConversationDeadline().UTC().Truncate(time.Microsecond)
+	}
+}
+
 // CheckTurns rejects a bare turn (no conversation) that carries anything
 // but inbound messages, and a NewConversation that is not the turn's; both
 // stores call it before CommitTurns writes anything.

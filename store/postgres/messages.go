@@ -33,14 +33,14 @@ var (
 	sqlInsOutbound = `INSERT INTO outbound_messages (project_id, conversation_id, provider_id, from_address, to_address, body, part, parts,
 		state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`
-	// sqlTouchConv sets a conversation's deadline and fails with
-	// division_by_zero when the conversation does not exist, which aborts
-	// the pipeline's implicit transaction.
 	// sqlEndConvInTurn ends an active conversation and, when $4, appends
 	// its end event, in one statement.
 	sqlEndConvInTurn = `WITH u AS (UPDATE conversations SET status = 'finished', status_details = $1, updated_at = $2, version = version + 1
 		WHERE id = $3 AND status = 'active' RETURNING id)
 		INSERT INTO events (conversation_id, event_type, event_data, created_at) SELECT id, $5, $6, $2 FROM u WHERE $4`
+	// sqlTouchConv sets a conversation's deadline and fails with
+	// division_by_zero when the conversation does not exist, which aborts
+	// the pipeline's implicit transaction.
 	sqlTouchConv = `WITH u AS (UPDATE conversations SET deadline = $1, updated_at = $2 WHERE id = $3 RETURNING 1)
 		SELECT 1 / COUNT(*) FROM u`
 	sqlInsConv      = `INSERT INTO conversations (` + convCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
@@ -390,14 +390,6 @@ func touches(turn *store.Turn) bool {
 	return turn.NewConversation == nil && turn.ConversationID != "" && !turn.Deadline.IsZero()
 }
 
-// newConvDeadline is the deadline a turn's new conversation is stored with.
-func newConvDeadline(turn *store.Turn) time.Time {
-	if !turn.Deadline.IsZero() {
-		return turn.Deadline
-	}
-	return turn.NewConversation.Deadline
-}
-
 // CommitTurns commits turns as one pipeline, which PostgreSQL runs as one
 // implicit transaction: any failing statement (a missing conversation, a
 // second active conversation of a session key) aborts the whole batch.
@@ -417,7 +409,7 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	for _, turn := range turns {
 		if c := turn.NewConversation; c != nil {
 			b.Queue(sqlInsConv, c.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
-				jsonText(c.StatusDetails), jsonText(c.Metadata), newConvDeadline(turn), t, t, int64(1))
+				jsonText(c.StatusDetails), jsonText(c.Metadata), turn.NewConversationDeadline(), t, t, int64(1))
 		} else if touches(turn) {
 			b.Queue(sqlTouchConv, turn.Deadline, t, turn.ConversationID)
 		}
@@ -466,12 +458,8 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 		for _, o := range turn.Outbox {
 			o.CreatedAt, o.UpdatedAt = t, t
 		}
-		if c := turn.NewConversation; c != nil {
-			c.Meta = store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}
-			c.Status = store.ConversationActive
-			c.Deadline = newConvDeadline(turn).UTC().Truncate(time.Microsecond)
-		}
 	}
+	store.CommittedNewConversations(turns, t)
 	return nil
 }
 

@@ -19,7 +19,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -181,7 +180,7 @@ func (s *sealedStore) seal(id, field, v string) (string, error) {
 	return prefix + base64.RawStdEncoding.EncodeToString(ct), nil
 }
 
-var errNoKey = errors.New("provider secrets are sealed but SWITCHBOARD_SECRET_KEY is not set")
+const errNoKey = "provider secrets are sealed but SWITCHBOARD_SECRET_KEY is not set"
 
 func (s *sealedStore) open(id, field, v string) (string, error) {
 	enc, ok := strings.CutPrefix(v, prefix)
@@ -189,7 +188,7 @@ func (s *sealedStore) open(id, field, v string) (string, error) {
 		return v, nil // plaintext from before a key was configured
 	}
 	if s.aead == nil {
-		return "", &store.Error{Code: store.EUNAVAILABLE, Message: errNoKey.Error()}
+		return "", &store.Error{Code: store.EUNAVAILABLE, Message: errNoKey}
 	}
 	ct, err := base64.RawStdEncoding.DecodeString(enc)
 	if err != nil || len(ct) < s.aead.NonceSize() {

@@ -189,29 +189,41 @@ func (db *DB) ActiveConversation(ctx context.Context, key store.SessionKey) (*st
 // a conversation that is not active is left alone.
 func (db *DB) EndConversation(ctx context.Context, id string, details json.RawMessage, end store.Event) error {
 	return db.inTx(ctx, "end conversation", func(tx *sql.Tx) error {
-		t := now()
-		res, err := tx.ExecContext(ctx, `UPDATE conversations SET status = 'finished', status_details = ?, updated_at = ?, version = version + 1
-			WHERE id = ? AND status = 'active'`, jsonText(details), micros(t), id)
+		ended, err := endConversation(ctx, tx.StmtContext(ctx, db.endConv), tx.StmtContext(ctx, db.insEvent), id, details, &end, now())
+		if err != nil || ended {
+			return err
+		}
+		// Not active: a no-op if it exists at all.
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("conversation", id)
+		}
 		if err != nil {
 			return fmt.Errorf("sqlite: end conversation: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, id).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return notFound("conversation", id)
-			}
-			if err != nil {
-				return fmt.Errorf("sqlite: end conversation: %w", err)
-			}
-			return nil
-		}
-		end.ConversationID = id
-		if end.EventType == "" {
-			end.EventType = store.EventConversationEnd
-		}
-		return insertEvent(ctx, tx.StmtContext(ctx, db.insEvent), &end, t)
+		return nil
 	})
+}
+
+// endConversation finishes conversation id if it is active, appending ev
+// (when not nil), and reports whether it did.
+func endConversation(ctx context.Context, endStmt, evStmt *sql.Stmt, id string, details json.RawMessage, ev *store.Event, t time.Time) (bool, error) {
+	res, err := endStmt.ExecContext(ctx, jsonText(details), micros(t), id)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: end conversation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if ev == nil {
+		return true, nil
+	}
+	ev.ConversationID = id
+	if ev.EventType == "" {
+		ev.EventType = store.EventConversationEnd
+	}
+	return true, insertEvent(ctx, evStmt, ev, t)
 }
 
 // ListEvents returns a page of a conversation's events in order.
@@ -243,7 +255,7 @@ func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit i
 		return nil, fmt.Errorf("sqlite: recent messages: %w", err)
 	}
 	defer rows.Close()
-	evs := make([]*store.Event, 0, limit)
+	evs := []*store.Event{} // not sized by limit: callers pass large limits
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
@@ -302,15 +314,7 @@ func (db *DB) CommitInbound(ctx context.Context, msgs []*store.InboundMessage) (
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	results := make([]store.InboundResult, len(msgs))
-	err := db.inTx(ctx, "commit inbound", func(tx *sql.Tx) error {
-		return db.insertInbound(ctx, tx, msgs, results)
-	})
-	if err != nil {
-		return nil, err
-	}
-	finishInbound(msgs, results)
-	return results, nil
+	return db.CommitBatch(ctx, msgs, nil)
 }
 
 // insertInbound inserts msgs in tx, filling results; duplicates are found
@@ -411,19 +415,8 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	if len(turns) == 0 {
 		return nil
 	}
-	if err := store.CheckTurns(turns); err != nil {
-		return err
-	}
-	t := now()
-	metas := make([]store.Meta, len(turns))
-	err := db.inTx(ctx, "commit turns", func(tx *sql.Tx) error {
-		return db.writeTurns(ctx, tx, turns, t, metas)
-	})
-	if err != nil {
-		return err
-	}
-	finishTurns(turns, metas)
-	return nil
+	_, err := db.CommitBatch(ctx, nil, turns)
+	return err
 }
 
 // CommitBatch commits inbound messages and turns in one transaction (one
@@ -435,15 +428,14 @@ func (db *DB) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 	}
 	results := make([]store.InboundResult, len(msgs))
 	t := now()
-	metas := make([]store.Meta, len(turns))
-	err := db.inTx(ctx, "commit batch", func(tx *sql.Tx) error {
+	err := db.inTx(ctx, "commit", func(tx *sql.Tx) error {
 		if len(msgs) > 0 {
 			if err := db.insertInbound(ctx, tx, msgs, results); err != nil {
 				return err
 			}
 		}
 		if len(turns) > 0 {
-			return db.writeTurns(ctx, tx, turns, t, metas)
+			return db.writeTurns(ctx, tx, turns, t)
 		}
 		return nil
 	})
@@ -451,49 +443,26 @@ func (db *DB) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 		return nil, err
 	}
 	finishInbound(msgs, results)
-	finishTurns(turns, metas)
+	store.CommittedNewConversations(turns, t)
 	return results, nil
 }
 
-// writeTurns writes turns in tx at time t, filling metas for new
-// conversations.
-func (db *DB) writeTurns(ctx context.Context, tx *sql.Tx, turns []*store.Turn, t time.Time, metas []store.Meta) error {
+// writeTurns writes turns in tx at time t.
+func (db *DB) writeTurns(ctx context.Context, tx *sql.Tx, turns []*store.Turn, t time.Time) error {
 	st := &turnStmts{ctx: ctx, tx: tx, m: make(map[*sql.Stmt]*sql.Stmt, 8)}
-	for k, turn := range turns {
-		if err := db.commitTurn(ctx, st, turn, t, &metas[k]); err != nil {
+	for _, turn := range turns {
+		if err := db.commitTurn(ctx, st, turn, t); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// finishTurns writes committed state back into the turns' new
-// conversations.
-func finishTurns(turns []*store.Turn, metas []store.Meta) {
-	for k, turn := range turns {
-		c := turn.NewConversation
-		if c == nil {
-			continue
-		}
-		c.Meta = metas[k]
-		c.Status = store.ConversationActive
-		if !turn.Deadline.IsZero() {
-			c.Deadline = turn.Deadline
-		}
-		c.Deadline = c.Deadline.UTC().Truncate(time.Microsecond)
-	}
-}
-
-// commitTurn writes one turn of CommitTurns at time t, setting *meta to
-// the Meta of the turn's new conversation, if any.
-func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t time.Time, meta *store.Meta) error {
+// commitTurn writes one turn of a commit at time t.
+func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t time.Time) error {
 	if c := turn.NewConversation; c != nil {
-		*meta = store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}
-		deadline := c.Deadline
-		if !turn.Deadline.IsZero() {
-			deadline = turn.Deadline
-		}
-		if err := insertConversation(ctx, st.get(db.insConv), c, *meta, deadline); err != nil {
+		meta := store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}
+		if err := insertConversation(ctx, st.get(db.insConv), c, meta, turn.NewConversationDeadline()); err != nil {
 			return err
 		}
 	} else if turn.ConversationID != "" && !turn.Deadline.IsZero() {
@@ -543,19 +512,8 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 		}
 	}
 	if turn.End != nil {
-		res, err := st.get(db.endConv).ExecContext(ctx, jsonText(turn.End), micros(t), turn.ConversationID)
-		if err != nil {
-			return fmt.Errorf("sqlite: commit turns: end conversation: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 && turn.EndEvent != nil {
-			e := turn.EndEvent
-			e.ConversationID = turn.ConversationID
-			if e.EventType == "" {
-				e.EventType = store.EventConversationEnd
-			}
-			if err := insertEvent(ctx, st.get(db.insEvent), e, t); err != nil {
-				return err
-			}
+		if _, err := endConversation(ctx, st.get(db.endConv), st.get(db.insEvent), turn.ConversationID, turn.End, turn.EndEvent, t); err != nil {
+			return err
 		}
 	}
 	return nil

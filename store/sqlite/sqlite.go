@@ -63,11 +63,13 @@ type DB struct {
 
 var _ store.Store = (*DB)(nil)
 
+// writerCacheKiB is the writer connection's page cache.
+const writerCacheKiB = 64 << 10
+
 type options struct {
 	synchronous string
 	busyTimeout time.Duration
 	readers     int
-	cacheKiB    int
 }
 
 // Option tunes Open.
@@ -91,17 +93,10 @@ func WithReaders(n int) Option {
 	return func(o *options) { o.readers = n }
 }
 
-// WithWriterCache sets the page cache of the writer connection in KiB
-// (default 64 MiB): the hot path rewrites index pages of many
-// conversations, and re-reading them from the file costs system calls.
-func WithWriterCache(kib int) Option {
-	return func(o *options) { o.cacheKiB = kib }
-}
-
 // Open opens (creating it and its folder if needed) the SQLite database at
 // path and applies the pending migrations.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	o := options{synchronous: "FULL", busyTimeout: 5 * time.Second, readers: max(4, runtime.GOMAXPROCS(0)), cacheKiB: 64 << 10}
+	o := options{synchronous: "FULL", busyTimeout: 5 * time.Second, readers: max(4, runtime.GOMAXPROCS(0))}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -134,7 +129,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 
 	wq := cloneValues(common)
 	wq.Add("_pragma", "journal_mode(WAL)")
-	wq.Add("_pragma", "cache_size(-"+strconv.Itoa(o.cacheKiB)+")")
+	wq.Add("_pragma", "cache_size(-"+strconv.Itoa(writerCacheKiB)+")")
 	wq.Set("_txlock", "immediate")
 	writer, err := sql.Open("sqlite", uri+"?"+wq.Encode())
 	if err != nil {
