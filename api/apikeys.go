@@ -26,9 +26,9 @@ var KnownFeatures = []string{
 // apiKeyPrefix starts every API key value.
 const apiKeyPrefix = "akey_live_"
 
-// newAPIKeyValue returns a fresh key value: the prefix and 256 random bits,
+// NewAPIKeyValue returns a fresh key value: the prefix and 256 random bits,
 // base64url.
-func newAPIKeyValue() (string, error) {
+func NewAPIKeyValue() (string, error) {
 	tok, err := randomToken()
 	if err != nil {
 		return "", err
@@ -36,9 +36,9 @@ func newAPIKeyValue() (string, error) {
 	return apiKeyPrefix + tok, nil
 }
 
-// keyPreview is what reads show of a key: its first 14 and last 4
+// KeyPreview is what reads show of a key: its first 14 and last 4
 // characters.
-func keyPreview(key string) string {
+func KeyPreview(key string) string {
 	if len(key) <= 18 {
 		return key[:min(len(key), 4)] + "…"
 	}
@@ -175,7 +175,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if body.Name == nil {
 		return store.FieldError("name", "required")
 	}
-	value, err := newAPIKeyValue()
+	value, err := NewAPIKeyValue()
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 		Meta:       store.Meta{ID: store.NewID(store.PrefixAPIKey), CreatedAt: now, UpdatedAt: now, Version: 1},
 		ProjectID:  projectID,
 		KeyHash:    HashKey(value),
-		KeyPreview: keyPreview(value),
+		KeyPreview: KeyPreview(value),
 		IsActive:   true,
 	}
 	if err := body.apply(k); err != nil {

@@ -63,17 +63,7 @@ func printed(t *testing.T, out, label string) string {
 // runPhone runs `switchboard phone args...` to completion.
 func runPhone(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, append([]string{"phone"}, args...)...)
-	cmd.Env = os.Environ()
-	var o, e strings.Builder
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), o.String(), e.String()
+	return run(t, nil, append([]string{"phone"}, args...)...)
 }
 
 // namedCount counts the items called name on an API list page.

@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -295,8 +296,7 @@ func TestRestartContinuesConversation(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 	s2 := startServer(t, dir, nil)
-	l.srv = s2
-	l.Webhook = strings.Replace(l.Webhook, s.URL, s2.URL, 1)
+	l.moveTo(s2)
 	l.mustText(t, "+15552000009", "after")
 	got := l.waitReplies(t, "+15552000009", 2, 10*time.Second)
 	if got[1] != "R2: after" {
@@ -315,8 +315,7 @@ func TestRestartAfterDeadlineStartsFresh(t *testing.T) {
 	s.kill9() // no chance to expire the session on the way out
 	time.Sleep(1600 * time.Millisecond)
 	s2 := startServer(t, dir, env)
-	l.srv = s2
-	l.Webhook = strings.Replace(l.Webhook, s.URL, s2.URL, 1)
+	l.moveTo(s2)
 	l.mustText(t, "+15552000010", "after")
 	got := l.waitReplies(t, "+15552000010", 2, 10*time.Second)
 	if got[1] != "R1: after" {
@@ -404,15 +403,18 @@ func TestKill9LosesNothing(t *testing.T) {
 	wg.Wait()
 
 	s2 := startServer(t, dir, nil)
-	_ = s2
 	mu.Lock()
 	n := len(acked)
 	mu.Unlock()
-	checkFor(t, 60*time.Second, func() error {
+	replies := func() map[string]int { // reply body → times sent
 		got := map[string]int{}
 		for _, m := range sim.Messages() {
 			got[m.Body]++
 		}
+		return got
+	}
+	checkFor(t, 60*time.Second, func() error {
+		got := replies()
 		missing := 0
 		for text := range acked {
 			if got[text] == 0 {
@@ -425,17 +427,13 @@ func TestKill9LosesNothing(t *testing.T) {
 		return nil
 	})
 	// Exactly one turn per acknowledged message: one user event each.
-	l.srv = s2
+	l.moveTo(s2)
 	users := map[string]int{}
 	for _, c := range l.conversations(t) {
 		for _, e := range l.events(t, c.ID) {
-			if e.EventType == "message" && strings.Contains(string(e.EventData), `"role":"user"`) {
-				var text string
-				if i := strings.Index(string(e.EventData), `"text":"`); i >= 0 {
-					text = string(e.EventData)[i+8:]
-					text = text[:strings.IndexByte(text, '"')]
-				}
-				users[text]++
+			var d struct{ Role, Text string }
+			if e.EventType == "message" && json.Unmarshal(e.EventData, &d) == nil && d.Role == "user" {
+				users[d.Text]++
 			}
 		}
 	}
@@ -445,10 +443,8 @@ func TestKill9LosesNothing(t *testing.T) {
 		}
 	}
 	dups := 0
-	got := map[string]int{}
-	for _, m := range sim.Messages() {
-		got[m.Body]++
-		if got[m.Body] == 2 {
+	for _, times := range replies() {
+		if times > 1 {
 			dups++
 		}
 	}
@@ -486,8 +482,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	}
 	// Without the key the sealed provider is refused, not used.
 	s2 := startServer(t, dir, nil)
-	l.srv = s2
-	l.Webhook = strings.Replace(l.Webhook, s.URL, s2.URL, 1)
+	l.moveTo(s2)
 	if code, _ := l.text("+15552000011", "again"); code != 503 {
 		t.Fatalf("webhook without the key: %d, want 503", code)
 	}
@@ -508,7 +503,7 @@ func TestConversationEndsAfterRestartWithoutNewText(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 	s2 := startServer(t, dir, env)
-	l.srv = s2
+	l.moveTo(s2)
 	if c := l.onlyConversation(t); c.Status != "active" {
 		t.Fatalf("conversation %s right after the restart, want still active", c.Status)
 	}

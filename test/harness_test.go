@@ -68,8 +68,6 @@ type server struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	URL    string
-	dir    string
-	env    map[string]string
 	logs   *syncBuffer
 	exited chan struct{}
 	err    error
@@ -98,7 +96,7 @@ func startServerArgs(t *testing.T, dir string, env map[string]string, args ...st
 	for k, v := range env {
 		full[k] = v
 	}
-	s := &server{t: t, dir: dir, env: full, logs: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{t: t, logs: &syncBuffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
 	s.cmd.Env = os.Environ()
 	for k, v := range full {
@@ -236,7 +234,6 @@ type line struct {
 	AuthToken  string
 	Number     string
 	Webhook    string
-	sid        int
 }
 
 type lineOptions struct {
@@ -311,10 +308,15 @@ func setupLine(t *testing.T, s *server, sim *twiliosim.Server, o lineOptions) *l
 	return l
 }
 
+// moveTo points the line at s, a restarted server on the same database.
+func (l *line) moveTo(s *server) {
+	l.Webhook = strings.Replace(l.Webhook, l.srv.URL, s.URL, 1)
+	l.srv = s
+}
+
 // text posts a signed webhook as Twilio would for a message from `from`
 // and returns the status code and body.
 func (l *line) text(from, body string) (int, string) {
-	l.sid++
 	return l.post(l.Webhook, twiliosim.InboundParamsFor(l.AccountSID, from, l.Number, body, twiliosim.NewMessageSID()), nil)
 }
 

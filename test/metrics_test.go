@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -140,12 +139,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 }
 
 func TestMetricsSessionCapAndSeparateListener(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	maddr := ln.Addr().String()
-	ln.Close()
+	maddr := freeAddr(t)
 	sim := newSim(t, twiliosim.Options{})
 	s := startServer(t, "", map[string]string{"METRICS_SESSION_SERIES_MAX": "5", "METRICS_ADDR": maddr})
 	l := setupLine(t, s, sim, lineOptions{})

@@ -72,8 +72,7 @@ func TestPostgresEndToEnd(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 	s2 := startServer(t, "", env)
-	l.srv = s2
-	l.Webhook = strings.Replace(l.Webhook, s.URL, s2.URL, 1)
+	l.moveTo(s2)
 	l.mustText(t, "+15558000001", "after restart")
 	got := l.waitReplies(t, "+15558000001", 3, 10*time.Second)
 	want := []string{"R1: hello", "R2: again", "R3: after restart"}

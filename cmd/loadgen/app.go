@@ -138,7 +138,7 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 		}
 		defer func() {
 			if srv != nil {
-				_, _ = srv.stop(30 * time.Second)
+				_ = srv.stop(30 * time.Second)
 			}
 		}()
 		serverURL = srv.URL
@@ -205,7 +205,7 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 		stats = smp.finish(int(replied))
 	}
 	if srv != nil {
-		if _, err := srv.stop(30 * time.Second); err != nil {
+		if err := srv.stop(30 * time.Second); err != nil {
 			notes = append(notes, err.Error())
 			fmt.Fprintln(stderr, err)
 		}

@@ -124,7 +124,7 @@ func TestBrokenInvariantExitsOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = srv.stop(30 * time.Second) })
+	t.Cleanup(func() { _ = srv.stop(30 * time.Second) })
 	ctx := context.Background()
 	api := &apiClient{base: srv.URL, http: srvClient()}
 	if err := login(ctx, api, "admin", "correct horse battery"); err != nil {

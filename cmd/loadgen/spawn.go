@@ -100,9 +100,9 @@ func spawnServer(bin string, env []string, logPath, dbDir string) (*spawned, err
 // PID returns the server's process id.
 func (s *spawned) PID() int { return s.cmd.Process.Pid }
 
-// stop sends SIGTERM and waits (then SIGKILL after timeout); it returns the
-// exit code and removes the temporary database.
-func (s *spawned) stop(timeout time.Duration) (int, error) {
+// stop sends SIGTERM and waits (then SIGKILL after timeout), removes the
+// temporary database, and reports a kill or a non-zero exit code.
+func (s *spawned) stop(timeout time.Duration) error {
 	defer s.cleanup()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -110,13 +110,13 @@ func (s *spawned) stop(timeout time.Duration) (int, error) {
 	case <-time.After(timeout):
 		_ = s.cmd.Process.Kill()
 		<-s.exited
-		return -1, fmt.Errorf("loadgen: server did not exit within %s of SIGTERM; killed", timeout)
+		return fmt.Errorf("loadgen: server did not exit within %s of SIGTERM; killed", timeout)
 	}
 	code := s.cmd.ProcessState.ExitCode()
 	if code != 0 {
-		return code, fmt.Errorf("loadgen: server exited with code %d after SIGTERM:\n%s", code, s.logTail(20))
+		return fmt.Errorf("loadgen: server exited with code %d after SIGTERM:\n%s", code, s.logTail(20))
 	}
-	return 0, nil
+	return nil
 }
 
 // logTail returns the last n lines of the server's log.
@@ -208,7 +208,6 @@ type sampler struct {
 	peak     int64
 	cpuStart float64
 	cpuLast  float64
-	err      error
 }
 
 // startSampler takes a first reading now and then one every interval.
@@ -238,12 +237,11 @@ func startSampler(pid int, start time.Time, interval time.Duration) (*sampler, e
 
 func (s *sampler) take() {
 	cpu, rss, hwm, err := procStat(s.pid)
+	if err != nil {
+		return // the process is gone: that sample is simply missing
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err != nil {
-		s.err = err
-		return
-	}
 	s.samples = append(s.samples, report.ProcSample{T: time.Since(s.start).Seconds(), RSSBytes: rss, CPUSeconds: cpu - s.cpuStart})
 	s.peak = max(s.peak, rss, hwm)
 	s.cpuLast = cpu

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,7 +37,6 @@ const (
 	demoNumber           = "+15005550006"
 	defaultPhoneAddr     = "127.0.0.1:3001"
 	defaultOpenAIModel   = "gpt-4o-mini"
-	demoAPIKeyValuePre   = "akey_live_"
 )
 
 // demoScripted is the demo stage's offline LLM: it greets, explains itself,
@@ -303,11 +300,10 @@ func ensureDemoChannel(ctx context.Context, st store.Store, now time.Time, l *de
 			}
 		}
 		p.Config = raw
-		p.UpdatedAt = now
 		if err := st.UpdateProvider(ctx, p, p.Version); err != nil {
 			return nil, fmt.Errorf("demo: update channel provider: %w", err)
 		}
-		return st.GetProvider(ctx, p.ID)
+		return p, nil // UpdateProvider wrote the stored bookkeeping back
 	}
 	p = &store.Provider{Meta: meta(store.PrefixProvider, now), Name: demoChannelName, ProviderType: store.ProviderTypeChannel,
 		APIType: store.APITypeTwilioMessaging, Config: raw, Tags: []string{"demo"},
@@ -332,17 +328,16 @@ func ensureDemoKey(ctx context.Context, st store.Store, now time.Time, l *demoLi
 	if k != nil {
 		return k, "", nil
 	}
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	value, err := api.NewAPIKeyValue()
+	if err != nil {
 		return nil, "", fmt.Errorf("demo: random key: %w", err)
 	}
-	value := demoAPIKeyValuePre + base64.RawURLEncoding.EncodeToString(b[:])
 	k = &store.APIKey{
 		Meta:            meta(store.PrefixAPIKey, now),
 		ProjectID:       l.Project.ID,
 		Name:            demoAPIKeyName,
 		KeyHash:         api.HashKey(value),
-		KeyPreview:      value[:14] + "…" + value[len(value)-4:],
+		KeyPreview:      api.KeyPreview(value),
 		IsActive:        true,
 		AllowedChannels: []string{store.APITypeTwilioMessaging},
 	}

@@ -330,7 +330,6 @@ func (p *phoneEmu) interactive(ctx context.Context, stdin io.Reader, stderr io.W
 	p.printf("You are %s. Type a message and press Enter; /help lists the commands.\n", from)
 
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -338,7 +337,7 @@ func (p *phoneEmu) interactive(ctx context.Context, stdin io.Reader, stderr io.W
 		p.watch(wctx)
 	}()
 	defer wg.Wait()
-	defer cancel()
+	defer cancel() // runs first: stops the watcher that wg waits for
 
 	lines := make(chan string)
 	go func() {

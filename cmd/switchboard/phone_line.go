@@ -147,16 +147,17 @@ func discoverDemo(ctx context.Context, client *http.Client, server, operator, pa
 		return nil, err
 	}
 	l := &phoneLine{AuthToken: demoAuthToken}
+	providerID := ""
 	for _, p := range provs.Items {
 		if p.Name == demoChannelName {
 			l.AccountSID, l.Number, l.APIBaseURL = p.Config.AccountSID, p.Config.FromNumber, p.Config.APIBaseURL
-			l.Webhook = p.ID // completed below
+			providerID = p.ID
+			break
 		}
 	}
-	if l.Webhook == "" {
+	if providerID == "" {
 		return nil, fmt.Errorf("phone: no provider %q on %s; restart the server with --demo", demoChannelName, server)
 	}
-	providerID := l.Webhook
 
 	var key struct {
 		named

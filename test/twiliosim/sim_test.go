@@ -3,6 +3,7 @@ package twiliosim_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -207,14 +208,14 @@ func TestThroughSender(t *testing.T) {
 	for range 2 {
 		_, err = s.Send(ctx, cfg(sim), twilio.Message{To: to, Body: "hi"})
 		var se *twilio.SendError
-		if !asSendError(err, &se) || se.Code != 20429 || se.Status != 429 || twilio.Classify(err) != twilio.ClassRetryable {
+		if !errors.As(err, &se) || se.Code != 20429 || se.Status != 429 || twilio.Classify(err) != twilio.ClassRetryable {
 			t.Fatalf("429: %v", err)
 		}
 	}
 	sim.SetRecipientError(to, 21610)
 	_, err = s.Send(ctx, cfg(sim), twilio.Message{To: to, Body: "hi"})
 	var se *twilio.SendError
-	if !asSendError(err, &se) || !se.OptedOut() || twilio.Classify(err) != twilio.ClassPermanent {
+	if !errors.As(err, &se) || !se.OptedOut() || twilio.Classify(err) != twilio.ClassPermanent {
 		t.Fatalf("21610: %v", err)
 	}
 	injected := 0
@@ -226,14 +227,6 @@ func TestThroughSender(t *testing.T) {
 	if injected != 3 || sim.Count() != 1 {
 		t.Fatalf("injected failures %d (want 3), accepted %d (want 1)", injected, sim.Count())
 	}
-}
-
-func asSendError(err error, target **twilio.SendError) bool {
-	se, ok := err.(*twilio.SendError)
-	if ok {
-		*target = se
-	}
-	return ok
 }
 
 func TestFaultRates(t *testing.T) {
@@ -249,7 +242,7 @@ func TestFaultRates(t *testing.T) {
 	sim.SetFaults(twiliosim.Faults{Rate5xx: 1})
 	_, err := s.Send(ctx, cfg(sim), twilio.Message{To: to, Body: "x"})
 	var se *twilio.SendError
-	if !asSendError(err, &se) || se.Status < 500 || se.Class != twilio.ClassRetryable {
+	if !errors.As(err, &se) || se.Status < 500 || se.Class != twilio.ClassRetryable {
 		t.Fatalf("5xx: %v", err)
 	}
 	sim.SetFaults(twiliosim.Faults{})

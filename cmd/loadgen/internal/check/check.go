@@ -40,7 +40,6 @@ type msg struct {
 	deliveries int
 	accepted   bool
 	replies    int
-	firstReply time.Time
 }
 
 // reply is one reply as it arrived, in arrival order per recipient.
@@ -134,7 +133,6 @@ func (c *Checker) Replied(to, body string, at time.Time) (sentAt time.Time, firs
 	if m.replies > 1 {
 		return m.sentAt, false
 	}
-	m.firstReply = at
 	if m.accepted {
 		c.pending--
 	}

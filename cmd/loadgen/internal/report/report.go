@@ -198,33 +198,33 @@ func (r *Recorder) Sent(at time.Time) {
 
 // Ack records a webhook acknowledgement received at at after d.
 func (r *Recorder) Ack(at time.Time, d time.Duration) {
-	us := micros(d)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_ = r.ack.RecordValue(us)
 	s := r.slot(at)
 	s.acked++
-	if s.ack == nil {
-		s.ack = hdrhistogram.New(minMicros, maxMicros, 2)
-	}
-	_ = s.ack.RecordValue(us)
+	record(r.ack, &s.ack, micros(d))
 }
 
 // Reply records a reply received at at, d after its message was sent.
 func (r *Recorder) Reply(at time.Time, d time.Duration) {
-	us := micros(d)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_ = r.reply.RecordValue(us)
 	s := r.slot(at)
 	s.replied++
-	if s.reply == nil {
-		s.reply = hdrhistogram.New(minMicros, maxMicros, 2)
-	}
-	_ = s.reply.RecordValue(us)
+	record(r.reply, &s.reply, micros(d))
 	if at.After(r.last) {
 		r.last = at
 	}
+}
+
+// record adds us to the run's histogram and to a second's, made on first
+// use.
+func record(total *hdrhistogram.Histogram, sec **hdrhistogram.Histogram, us int64) {
+	_ = total.RecordValue(us)
+	if *sec == nil {
+		*sec = hdrhistogram.New(minMicros, maxMicros, 2)
+	}
+	_ = (*sec).RecordValue(us)
 }
 
 // LastReply returns when the latest reply arrived (zero if none).
