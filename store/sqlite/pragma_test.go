@@ -2,9 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"switchboard/store"
 )
 
 // TestPragmas checks the connection settings: WAL, foreign keys, durable
@@ -59,5 +64,46 @@ func TestSynchronousOption(t *testing.T) {
 	var got string
 	if err := db.writer.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != "1" {
 		t.Fatalf("synchronous = %s, %v; want 1", got, err)
+	}
+}
+
+// TestBackgroundCheckpoint checks that committed pages reach the database
+// file without the writer's own automatic checkpoint (whose threshold these
+// few commits stay far below): the background checkpointer copies them.
+func TestBackgroundCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var limit int
+	if err := db.writer.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&limit); err != nil || limit != backstopCheckpointPages {
+		t.Fatalf("writer wal_autocheckpoint = %d (%v), want %d", limit, err, backstopCheckpointPages)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	body := strings.Repeat("x", 1000)
+	for i := range 200 {
+		m := &store.InboundMessage{ProviderID: "prov_c", MessageSID: fmt.Sprintf("SM%032d", i), ProjectID: "proj_c", StageID: "stag_c",
+			From: "+15550000002", To: "+15550000001", Body: body}
+		if _, err := db.CommitInbound(ctx, []*store.InboundMessage{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 200 KB of rows: the file grows once they are checkpointed.
+	deadline := time.Now().Add(10 * time.Second)
+	for size() < before+150_000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes (%d before the writes): nothing checkpointed", size(), before)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -40,6 +40,11 @@ type DB struct {
 	path   string
 	writer *sql.DB
 	reader *sql.DB
+	// ckpt is the connection the background checkpointer uses; stopCkpt
+	// stops it and ckptDone is closed when it has returned.
+	ckpt     *sql.DB
+	stopCkpt chan struct{}
+	ckptDone chan struct{}
 
 	// Statements of the hot path, prepared once on the writer connection.
 	insInbound   *sql.Stmt
@@ -65,6 +70,18 @@ var _ store.Store = (*DB)(nil)
 
 // writerCacheKiB is the writer connection's page cache.
 const writerCacheKiB = 64 << 10
+
+const (
+	// checkpointEvery is how often the background checkpointer copies the
+	// WAL back into the database file. Between two checkpoints a hot page
+	// (an index's rightmost leaf) is rewritten in the WAL many times but
+	// copied back once.
+	checkpointEvery = 250 * time.Millisecond
+	// backstopCheckpointPages is the writer's own automatic checkpoint
+	// threshold (64 MiB of WAL with 4 KiB pages): reached only if the
+	// background checkpointer cannot keep up.
+	backstopCheckpointPages = 16384
+)
 
 type options struct {
 	synchronous string
@@ -130,6 +147,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	wq := cloneValues(common)
 	wq.Add("_pragma", "journal_mode(WAL)")
 	wq.Add("_pragma", "cache_size(-"+strconv.Itoa(writerCacheKiB)+")")
+	// Checkpoints run on their own connection (see checkpointer); the
+	// writer's automatic checkpoint is only a backstop should they fall
+	// behind, so commits do not pay for copying the WAL back.
+	wq.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(backstopCheckpointPages)+")")
 	wq.Set("_txlock", "immediate")
 	writer, err := sql.Open("sqlite", uri+"?"+wq.Encode())
 	if err != nil {
@@ -170,7 +191,38 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	ckpt, err := sql.Open("sqlite", uri+"?"+common.Encode())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	ckpt.SetMaxIdleConns(1)
+	ckpt.SetConnMaxLifetime(0)
+	ckpt.SetConnMaxIdleTime(0)
+	db.ckpt, db.stopCkpt, db.ckptDone = ckpt, make(chan struct{}), make(chan struct{})
+	go db.checkpointer()
 	return db, nil
+}
+
+// checkpointer copies the WAL back into the database file every
+// checkpointEvery, beside the writer instead of inside its commits: a
+// PASSIVE checkpoint takes no lock a writer or reader waits for, and the
+// writer starts the WAL over once it has all been copied.
+func (db *DB) checkpointer() {
+	defer close(db.ckptDone)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopCkpt:
+			return
+		case <-t.C:
+		}
+		// A failure (the disk full, say) is retried at the next tick; the
+		// writer's backstop keeps the WAL bounded meanwhile.
+		_, _ = db.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	}
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -195,6 +247,11 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close releases the database.
 func (db *DB) Close() error {
 	var errs []error
+	if db.ckpt != nil {
+		close(db.stopCkpt)
+		<-db.ckptDone
+		errs = append(errs, db.ckpt.Close())
+	}
 	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insOutbound, db.touchConv, db.endConv,
 		db.updateOutbox, db.insConv, db.readActive, db.readOptedOut, db.readRecent} {
 		if s != nil {
