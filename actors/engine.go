@@ -100,6 +100,7 @@ type Engine struct {
 	shutdown sync.Once
 	inflight atomic.Int64 // turn, send and expiry goroutines running
 	optOuts  sync.Map     // provider\x00address → bool: opt-outs and opt-ins this process recorded
+	restarts sync.Map     // pid.Id → *sessionState, from a restarting session to its new instance
 }
 
 // ErrClosing is returned by Accept while the engine drains.

@@ -33,6 +33,13 @@ func newRegistry(e *Engine) *registry {
 		e:     e,
 		byKey: map[store.SessionKey]*regEntry{},
 		byPID: map[string]*regEntry{},
+		// One Props for every session of the shard: a session gets its
+		// state from its first message (attach), so an idle session does
+		// not keep Props and a producer closure of its own. The lock-free
+		// mailbox is a linked list that holds nothing while empty; the
+		// default ring buffer keeps ten slots per idle session.
+		props: actor.PropsFromProducer(func() actor.Actor { return &session{e: e} },
+			actor.WithMailbox(actor.UnboundedLockfree())),
 	}
 }
 
@@ -72,14 +79,13 @@ func (r *registry) forward(ctx actor.Context, ent *regEntry, m any) {
 }
 
 func (r *registry) spawn(ctx actor.Context, key store.SessionKey) *regEntry {
-	st := &sessionState{id: store.NewID("sess_"), key: key, created: time.Now().UnixNano()}
 	e := r.e
-	// The lock-free mailbox is a linked list that holds nothing while
-	// empty; the default ring buffer keeps ten slots per idle session.
-	props := actor.PropsFromProducer(func() actor.Actor { return &session{e: e, s: st} },
-		actor.WithMailbox(actor.UnboundedLockfree()))
+	st := &sessionState{id: store.NewID("sess_"), key: key, created: time.Now().UnixNano()}
 	// Unnamed spawn: a successor never collides with a stopping predecessor.
-	pid := ctx.Spawn(props)
+	pid := ctx.Spawn(r.props)
+	// The registry is the session's only other sender, so attach is the
+	// first message it reads.
+	ctx.Send(pid, &attach{st: st})
 	ent := &regEntry{pid: pid, state: st}
 	r.byKey[key] = ent
 	r.byPID[pid.Id] = ent

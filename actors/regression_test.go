@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -125,5 +127,68 @@ func TestCommitterAnswersAfterClose(t *testing.T) {
 	}
 	if hung > 0 {
 		t.Fatalf("%d/20 commitTurn calls after close never returned", hung)
+	}
+}
+
+// TestPanickingSessionKeepsItsState: a session that panics is restarted by
+// its supervisor with the state it had (the state is handed from the
+// failed instance to the new one), so the sender's next text continues the
+// same conversation in the same session.
+func TestPanickingSessionKeepsItsState(t *testing.T) {
+	// Once armed, the clock panics when the session reads it while taking
+	// a delivery, inside its Receive.
+	var armed, panicked atomic.Bool
+	f := newFixture(t, time.Hour, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}"}`, func(o *Options) {
+		o.Now = func() time.Time {
+			if armed.Load() {
+				if pc, _, _, ok := runtime.Caller(1); ok && strings.HasSuffix(runtime.FuncForPC(pc).Name(), ".onDeliver") && armed.CompareAndSwap(true, false) {
+					panicked.Store(true)
+					panic("clock failure (test)")
+				}
+			}
+			return time.Now()
+		}
+	})
+	from := "+15557770001"
+	f.text(from, "one")
+	checkFor(t, 5*time.Second, func() error {
+		if got := f.sender.to(from); len(got) != 1 || f.eng.Pending() != 0 {
+			return fmt.Errorf("replies %v, %d pending", got, f.eng.Pending())
+		}
+		return nil
+	})
+	sessionIDs := func() []string {
+		var ids []string
+		f.eng.live.walk(10, func(s *sessionState) { ids = append(ids, s.id) })
+		return ids
+	}
+	before := sessionIDs()
+	armed.Store(true)
+	f.text(from, "two") // its delivery panics inside the session
+	checkFor(t, 5*time.Second, func() error {
+		if !panicked.Load() {
+			return fmt.Errorf("the session has not panicked yet")
+		}
+		return nil
+	})
+	f.text(from, "three")
+	checkFor(t, 5*time.Second, func() error {
+		// "two" stays pending in the store for the next start.
+		if got := f.sender.to(from); len(got) != 2 || got[1] != "R2" {
+			return fmt.Errorf("replies %v, want [R1 R2]", got)
+		}
+		return nil
+	})
+	// The same session answered: restarted in place, not stopped and
+	// replaced by a successor.
+	if after := sessionIDs(); len(before) != 1 || len(after) != 1 || after[0] != before[0] {
+		t.Fatalf("sessions %v before the panic, %v after, want the same one", before, after)
+	}
+	// "two" is still pending: do not wait for it at close.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = f.eng.Close(ctx)
+	if cs := f.conversations(); len(cs) != 1 {
+		t.Fatalf("%d conversations, want 1", len(cs))
 	}
 }

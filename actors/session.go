@@ -11,20 +11,36 @@ import (
 // session owns one sender's conversation. It processes inbound messages
 // strictly in order, one turn at a time; the turn itself (database, LLM,
 // Twilio) runs on its own goroutine and reports back with turnDone, so the
-// mailbox never blocks on I/O. All state lives in s, which survives a
+// mailbox never blocks on I/O. All state lives in s, which the registry
+// hands over in the session's first message and which survives a
 // supervisor restart.
 type session struct {
 	e *Engine
 	s *sessionState
 }
 
+// attach gives a new session its state; the registry sends it right after
+// the spawn, before any work.
+type attach struct{ st *sessionState }
+
 // Receive implements actor.Actor.
 func (a *session) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started:
+	case *attach:
+		a.s = m.st
 		a.armIdle(ctx, a.e.opts.SessionTimeout)
+	case *actor.Started:
+		// After a supervisor restart the new instance takes the state its
+		// predecessor handed over; a first start waits for attach.
+		if st, ok := a.e.restarts.LoadAndDelete(ctx.Self().Id); ok {
+			a.s = st.(*sessionState)
+			a.armIdle(ctx, a.e.opts.SessionTimeout)
+		}
 	case *actor.Restarting:
-		a.e.log.Warn("session restarting", "session_id", a.s.id)
+		if a.s != nil {
+			a.e.log.Warn("session restarting", "session_id", a.s.id)
+			a.e.restarts.Store(ctx.Self().Id, a.s)
+		}
 	case *deliver:
 		a.onDeliver(ctx, m.msg)
 	case *resumeSends:
