@@ -91,6 +91,7 @@ type Engine struct {
 	commits *committer
 	out     *outbound
 	live    *liveSessions
+	idle    *idleWheel
 	cfg     *configCache
 	m       *metrics
 
@@ -159,6 +160,8 @@ func New(opts Options) (*Engine, error) {
 	e.commits.logErr = func(msg string, err error) { logger.Error(msg, "err", err) }
 	e.out = newOutbound(e)
 	e.m = newMetrics(opts.Registerer, e)
+	root0 := e.system.Root
+	e.idle = newIdleWheel(opts.SessionTimeout, func(pid *actor.PID) { root0.Send(pid, &idleCheck{}) })
 
 	// A failing registry resumes with its map intact: restarting it would
 	// stop every session it supervises.
@@ -300,6 +303,7 @@ wait:
 		}
 	}
 	e.shutdown.Do(func() {
+		e.idle.close()
 		e.system.Shutdown()
 		e.commits.close()
 	})

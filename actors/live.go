@@ -3,7 +3,6 @@ package actors
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"switchboard/store"
 )
@@ -34,7 +33,7 @@ type sessionState struct {
 	ending        bool
 	conv          *convState
 	debounceArmed bool
-	idleTimer     *time.Timer
+	sessionWheelFields
 }
 
 // convState is the little a session remembers of its conversation between

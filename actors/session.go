@@ -209,9 +209,7 @@ func (a *session) onStopGranted(ctx actor.Context) {
 	s.ending = true
 	deadline := time.Unix(0, s.lastInbound.Load()).Add(a.e.opts.SessionTimeout)
 	a.e.expiryLate(a.e.opts.Now().Sub(deadline))
-	if s.idleTimer != nil {
-		s.idleTimer.Stop()
-	}
+	a.e.idle.leave(s)
 	self := ctx.Self()
 	e := a.e
 	var conv *convState
@@ -228,24 +226,16 @@ func (a *session) onStopGranted(ctx actor.Context) {
 	}()
 }
 
-// armIdle (re)arms the idle timer to fire after d.
+// armIdle (re)arms the session's idle check to fire after d.
 //
 // Why not the actor's ReceiveTimeout: in the pinned protoactor-go its timer
 // goroutine writes the actor context's fields (CancelReceiveTimeout from
 // receiveTimeoutHandler) while the mailbox goroutine reads them, a data race
-// the race detector reports, and every user message re-arms it. One
-// time.AfterFunc per session gives the same semantics (a timer, no
-// goroutine while idle), is reset only by inbound user messages, and its
-// tick is an ordinary message, so it is race-free.
+// the race detector reports, and every user message re-arms it. The
+// engine's idle wheel gives the same semantics (no goroutine while idle),
+// is re-armed only by inbound user messages, and its tick is an ordinary
+// message, so it is race-free; it also costs an idle session far less
+// memory than a timer of its own.
 func (a *session) armIdle(ctx actor.Context, d time.Duration) {
-	if d < time.Millisecond {
-		d = time.Millisecond
-	}
-	s := a.s
-	if s.idleTimer == nil {
-		self, root := ctx.Self(), a.e.system.Root
-		s.idleTimer = time.AfterFunc(d, func() { root.Send(self, &idleCheck{}) })
-		return
-	}
-	s.idleTimer.Reset(d)
+	a.e.idle.arm(ctx.Self(), a.s, d)
 }
