@@ -34,9 +34,11 @@ type committer struct {
 	lazyDelay time.Duration
 	lazyBuf   []*store.Turn
 	logErr    func(msg string, err error)
-	done      chan struct{}
-	stopped   chan struct{} // closed when loop has returned
-	closed    sync.Once
+	// observe records each transaction's size and duration.
+	observe func(items int, d time.Duration)
+	done    chan struct{}
+	stopped chan struct{} // closed when loop has returned
+	closed  sync.Once
 }
 
 type inboundReq struct {
@@ -56,10 +58,18 @@ type turnReq struct {
 
 var errCommitterClosed = errors.New("actors: committer closed")
 
-func newCommitter(st store.Store, max int, linger time.Duration) *committer {
+// newCommitter starts a committer; logErr and observe (either may be nil)
+// receive failed lazy writes and each transaction's size and duration.
+func newCommitter(st store.Store, max int, linger time.Duration, logErr func(msg string, err error), observe func(items int, d time.Duration)) *committer {
+	if logErr == nil {
+		logErr = func(string, error) {}
+	}
+	if observe == nil {
+		observe = func(int, time.Duration) {}
+	}
 	c := &committer{st: st, max: max, linger: linger,
 		inbound: make(chan inboundReq, 4*max), turns: make(chan turnReq, 4*max), lazy: make(chan *store.Turn, 16*max),
-		lazyDelay: 20 * time.Millisecond, logErr: func(string, error) {},
+		lazyDelay: 20 * time.Millisecond, logErr: logErr, observe: observe,
 		done: make(chan struct{}), stopped: make(chan struct{})}
 	c.batch, _ = st.(store.BatchCommitter)
 	go c.loop()
@@ -243,6 +253,8 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 		turns = append(turns, r.t)
 	}
 	nl := len(lazy)
+	start := time.Now()
+	defer func() { c.observe(len(msgs)+len(turns), time.Since(start)) }()
 	answer := func(i int, err error) {
 		if i < nl {
 			if err != nil {

@@ -156,10 +156,10 @@ func New(opts Options) (*Engine, error) {
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return opts.Logger.With("component", "protoactor")
 	}))
-	e.commits = newCommitter(opts.Store, 512, opts.CommitLinger)
-	e.commits.logErr = func(msg string, err error) { logger.Error(msg, "err", err) }
-	e.out = newOutbound(e)
 	e.m = newMetrics(opts.Registerer, e)
+	e.commits = newCommitter(opts.Store, 512, opts.CommitLinger,
+		func(msg string, err error) { logger.Error(msg, "err", err) }, e.m.commit)
+	e.out = newOutbound(e)
 	root0 := e.system.Root
 	e.idle = newIdleWheel(opts.SessionTimeout, func(pid *actor.PID) { root0.Send(pid, &idleCheck{}) })
 

@@ -23,6 +23,8 @@ type metrics struct {
 	optIns          prometheus.Counter
 	storeLatency    *prometheus.HistogramVec
 	expiryLateness  prometheus.Histogram
+	commitSeconds   prometheus.Histogram
+	commitItems     prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
@@ -63,9 +65,15 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "switchboard_store_operation_seconds", Help: "Latency of the engine's store operations (batched commits count once).",
 			Buckets: latency}, []string{"op"}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "switchboard_commit_seconds", Help: "Duration of one group-commit transaction (every write of the hot path goes through one).",
+			Buckets: latency}),
+		commitItems: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "switchboard_commit_batch_items", Help: "Writes (inbound messages, turns, send results) sharing one group-commit transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}}),
 	}
 	reg.MustRegister(m.sessionsCreated, m.sessionsExpired, m.sessionLifetime, m.turns, m.llmLatency, m.llmErrors,
-		m.replyLatency, m.sends, m.retries, m.optOuts, m.optIns, m.storeLatency, m.expiryLateness,
+		m.replyLatency, m.sends, m.retries, m.optOuts, m.optIns, m.storeLatency, m.expiryLateness, m.commitSeconds, m.commitItems,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchboard_sessions_active", Help: "Live session actors."},
 			func() float64 { return float64(e.live.count()) }),
@@ -137,6 +145,14 @@ func (m *metrics) optOut() {
 func (m *metrics) optIn() {
 	if m != nil {
 		m.optIns.Inc()
+	}
+}
+
+// commit records one group-commit transaction of n writes.
+func (m *metrics) commit(n int, d time.Duration) {
+	if m != nil {
+		m.commitSeconds.Observe(d.Seconds())
+		m.commitItems.Observe(float64(n))
 	}
 }
 

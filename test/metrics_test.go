@@ -102,6 +102,11 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got, want)
 		}
 	}
+	// Three inbound messages and three turns went through the group
+	// committer, in at most that many transactions.
+	if n, items := after["switchboard_commit_seconds_count"], after["switchboard_commit_batch_items_sum"]; n < 1 || items < 6 || n > items {
+		t.Errorf("group commits: %v transactions carrying %v writes, want ≥ 1 carrying ≥ 6", n, items)
+	}
 	// Every series the Grafana dashboard queries exists.
 	dash, err := os.ReadFile("../deploy/grafana-dashboard.json")
 	if err != nil {
