@@ -72,22 +72,14 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 	}()
 	f.sender.fn = func(n int64, m OutMessage) error { return errDrop }
 	n := max(b.N, 1000)
-	heap := func() uint64 {
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
-	}
-	before := heap()
+	before := liveHeap()
 	b.ResetTimer()
 	f.createSessions(b, n)
 	b.StopTimer()
 	if got := f.eng.LiveSessions(); got != n {
 		b.Fatalf("%d live sessions, want %d", got, n)
 	}
-	after := heap()
-	b.ReportMetric(float64(after-before)/float64(n), "bytes/session")
+	b.ReportMetric(float64(liveHeap()-before)/float64(n), "bytes/session")
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "sessions/s")
 	// The process's resident memory with every session live: the Go heap
 	// with its headroom, the SQLite page caches and the runtime. Run with
@@ -123,6 +115,68 @@ func procMemory() (rss, peak int64) {
 		}
 	}
 	return rss, peak
+}
+
+// BenchmarkRestoreSessions measures the other real path that creates
+// sessions: start-up, where Recover gives every active conversation of
+// the store its session back (with its stored deadline), through the
+// registries, without a message. b.N (at least 1000) conversations are
+// stored before the clock starts; the clock runs from Recover until every
+// session is live. Memory is reported as in BenchmarkIdleSessionMemory.
+func BenchmarkRestoreSessions(b *testing.B) {
+	n := max(b.N, 1000)
+	t := &testing.T{}
+	f := newFixture(t, time.Hour, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
+	ctx := context.Background()
+	_ = f.eng.Close(ctx)
+	deadline := time.Now().Add(time.Hour)
+	for i := 0; i < n; i += 512 {
+		turns := make([]*store.Turn, 0, 512)
+		for j := i; j < min(i+512, n); j++ {
+			id := store.NewID(store.PrefixConversation)
+			turns = append(turns, &store.Turn{ConversationID: id, NewConversation: &store.Conversation{Meta: store.Meta{ID: id},
+				ProjectID: f.project.ID, StageID: f.stage.ID, UserID: fmt.Sprintf("+1%010d", j), ChannelProviderID: f.channel.ID,
+				ChannelAddress: ourNumber, Deadline: deadline},
+				Events: []store.Event{{EventType: store.EventConversationStart}}})
+		}
+		if err := f.st.CommitTurns(ctx, turns); err != nil {
+			b.Fatal(err)
+		}
+	}
+	eng, err := New(f.eng.opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = eng.Close(ctx)
+		_ = f.st.Close()
+	}()
+	before := liveHeap()
+	b.ResetTimer()
+	if _, _, err := eng.Recover(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for eng.LiveSessions() < n || eng.Pending() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(liveHeap()-before)/float64(n), "bytes/session")
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "sessions/s")
+	if rss, hwm := procMemory(); rss > 0 {
+		b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
+		b.ReportMetric(float64(hwm)/(1<<20), "peak-rss-MiB")
+	}
+}
+
+// liveHeap is the live heap after two collections.
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
 
 // errDrop makes the fake sender fail permanently, so the benchmark does
