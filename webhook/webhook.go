@@ -5,6 +5,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -120,7 +121,9 @@ func twiml(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(emptyTwiML))
 }
 
-// parseForm reads the body strictly: form-encoded, bounded.
+// parseForm reads the body strictly: form-encoded, bounded. It parses the
+// body alone (r.ParseForm would also parse the query and copy both into
+// r.Form) and leaves the values in r.PostForm for reject's log line.
 func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	ct := r.Header.Get("Content-Type")
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
@@ -129,16 +132,30 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
 		return nil, errors.New("Content-Type must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			bodyBufs.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes)); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, errors.New("body too large")
 		}
+		return nil, errors.New("unreadable body")
+	}
+	vs, err := url.ParseQuery(buf.String())
+	if err != nil {
 		return nil, errors.New("malformed form body")
 	}
-	return r.PostForm, nil
+	r.PostForm = vs
+	return vs, nil
 }
+
+// bodyBufs recycles the buffers webhook bodies are read into.
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // inbound is POST /api/twilio/messaging/webhook.
 func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
