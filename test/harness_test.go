@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/opapi"
 	"switchboard/test/twiliosim"
 )
 
@@ -182,28 +183,17 @@ func (s *server) kill9() {
 // api calls the operator API and decodes the JSON answer into out.
 func (s *server) api(method, path, token string, body, out any) int {
 	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, s.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	c := &opapi.Client{Base: s.URL, Token: token}
+	code, b, err := c.Raw(context.Background(), method, path, body)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
-			s.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, b, err)
+			s.t.Fatalf("%s %s: %d %s: %v", method, path, code, b, err)
 		}
 	}
-	return resp.StatusCode
+	return code
 }
 
 func (s *server) mustAPI(method, path, token string, body, out any, want int) {

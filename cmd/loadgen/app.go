@@ -148,7 +148,7 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	l, err := setupLine(setupCtx, cfg, serverURL, sim.URL())
 	cancel()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("loadgen: set up the line at %s: %w", serverURL, err)
 	}
 	sim.AddAccount(l.AccountSID, l.AuthToken)
 

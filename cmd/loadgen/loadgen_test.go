@@ -15,6 +15,7 @@ import (
 
 	"switchboard/cmd/loadgen/internal/check"
 	"switchboard/cmd/loadgen/internal/report"
+	"switchboard/internal/opapi"
 )
 
 // serverBin is the switchboard binary built once for the end-to-end tests.
@@ -126,20 +127,20 @@ func TestBrokenInvariantExitsOne(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = srv.stop(30 * time.Second) })
 	ctx := context.Background()
-	api := &apiClient{base: srv.URL, http: srvClient()}
+	api := &opapi.Client{Base: srv.URL, HTTP: srvClient()}
 	if err := login(ctx, api, "admin", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
 	var rec struct{ ID string }
-	if err := api.call(ctx, "POST", "/api/projects", map[string]any{"name": "p"}, &rec, 201); err != nil {
+	if err := api.Do(ctx, "POST", "/api/projects", map[string]any{"name": "p"}, &rec, 201); err != nil {
 		t.Fatal(err)
 	}
 	project := rec.ID
-	if err := api.call(ctx, "POST", "/api/providers", map[string]any{"name": "wrong", "providerType": "llm", "apiType": "scripted",
+	if err := api.Do(ctx, "POST", "/api/providers", map[string]any{"name": "wrong", "providerType": "llm", "apiType": "scripted",
 		"config": map[string]any{"defaultReply": "R{{.Turn}}: not {{.Text}}"}}, &rec, 201); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.call(ctx, "POST", "/api/projects/"+project+"/stages", map[string]any{"name": "s", "prompt": "x", "llmProviderId": rec.ID,
+	if err := api.Do(ctx, "POST", "/api/projects/"+project+"/stages", map[string]any{"name": "s", "prompt": "x", "llmProviderId": rec.ID,
 		"llmSettings": map[string]any{"model": "m"}}, &rec, 201); err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"switchboard/internal/opapi"
 )
 
 // line is the Twilio number the load drives: the ids the webhook URL needs
@@ -25,52 +24,6 @@ type line struct {
 	AuthToken  string
 	Number     string
 	Webhook    string // full webhook URL, query string included
-}
-
-// apiClient calls the operator REST API.
-type apiClient struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-// call sends body as JSON and decodes the answer into out; a status other
-// than want is an error carrying the answer.
-func (a *apiClient) call(ctx context.Context, method, path string, body, out any, want int) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("loadgen: encode %s %s: %w", method, path, err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
-	if err != nil {
-		return fmt.Errorf("loadgen: %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("loadgen: %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("loadgen: %s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("loadgen: %s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, strings.TrimSpace(string(b)))
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("loadgen: %s %s: decode answer: %w", method, path, err)
-		}
-	}
-	return nil
 }
 
 // randomHex returns n random bytes as hex.
@@ -93,7 +46,7 @@ func setupLine(ctx context.Context, c *config, serverURL, simURL string) (*line,
 	if l.AuthToken == "" {
 		l.AuthToken = randomHex(16)
 	}
-	api := &apiClient{base: strings.TrimRight(serverURL, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+	api := &opapi.Client{Base: strings.TrimRight(serverURL, "/"), HTTP: &http.Client{Timeout: 30 * time.Second}}
 	needAPI := l.StageID == "" || l.ProviderID == "" || l.APIKey == ""
 	if needAPI {
 		if err := login(ctx, api, c.operatorID, c.operatorPassword); err != nil {
@@ -106,9 +59,9 @@ func setupLine(ctx context.Context, c *config, serverURL, simURL string) (*line,
 	}
 	if l.ProjectID == "" && (l.StageID == "" || l.APIKey == "") {
 		if l.StageID != "" {
-			return nil, fmt.Errorf("loadgen: --stage without --api-key needs --project (the key must belong to the stage's project)")
+			return nil, fmt.Errorf("--stage without --api-key needs --project (the key must belong to the stage's project)")
 		}
-		if err := api.call(ctx, "POST", "/api/projects", map[string]any{"name": "loadgen " + time.Now().Format(time.DateTime)}, &rec, 201); err != nil {
+		if err := api.Do(ctx, "POST", "/api/projects", map[string]any{"name": "loadgen " + time.Now().Format(time.DateTime)}, &rec, 201); err != nil {
 			return nil, err
 		}
 		l.ProjectID = rec.ID
@@ -116,12 +69,12 @@ func setupLine(ctx context.Context, c *config, serverURL, simURL string) (*line,
 	if l.StageID == "" {
 		llm := map[string]any{"name": "loadgen scripted", "providerType": "llm", "apiType": "scripted",
 			"config": map[string]any{"defaultReply": "R{{.Turn}}: {{.Text}}"}}
-		if err := api.call(ctx, "POST", "/api/providers", llm, &rec, 201); err != nil {
+		if err := api.Do(ctx, "POST", "/api/providers", llm, &rec, 201); err != nil {
 			return nil, err
 		}
 		stage := map[string]any{"name": "loadgen", "prompt": "Echo.", "llmProviderId": rec.ID,
 			"llmSettings": map[string]any{"model": "scripted"}}
-		if err := api.call(ctx, "POST", "/api/projects/"+l.ProjectID+"/stages", stage, &rec, 201); err != nil {
+		if err := api.Do(ctx, "POST", "/api/projects/"+l.ProjectID+"/stages", stage, &rec, 201); err != nil {
 			return nil, err
 		}
 		l.StageID = rec.ID
@@ -129,22 +82,22 @@ func setupLine(ctx context.Context, c *config, serverURL, simURL string) (*line,
 	if l.ProviderID == "" {
 		p := map[string]any{"name": "loadgen twilio", "providerType": "channel", "apiType": "twilio_messaging",
 			"config": map[string]any{"accountSid": l.AccountSID, "authToken": l.AuthToken, "fromNumber": l.Number, "apiBaseUrl": simURL}}
-		if err := api.call(ctx, "POST", "/api/providers", p, &rec, 201); err != nil {
+		if err := api.Do(ctx, "POST", "/api/providers", p, &rec, 201); err != nil {
 			return nil, err
 		}
 		l.ProviderID = rec.ID
 	}
 	if l.APIKey == "" {
 		k := map[string]any{"name": "loadgen", "keySettings": map[string]any{"allowedChannels": []string{"twilio_messaging"}}}
-		if err := api.call(ctx, "POST", "/api/projects/"+l.ProjectID+"/api-keys", k, &rec, 201); err != nil {
+		if err := api.Do(ctx, "POST", "/api/projects/"+l.ProjectID+"/api-keys", k, &rec, 201); err != nil {
 			return nil, err
 		}
 		if rec.Key == "" {
-			return nil, fmt.Errorf("loadgen: the API key's value is missing from the create answer")
+			return nil, fmt.Errorf("the API key's value is missing from the create answer")
 		}
 		l.APIKey = rec.Key
 	}
-	l.Webhook = api.base + "/api/twilio/messaging/webhook?" + url.Values{
+	l.Webhook = api.Base + "/api/twilio/messaging/webhook?" + url.Values{
 		"apiKey": {l.APIKey}, "stageId": {l.StageID}, "channelProviderId": {l.ProviderID},
 	}.Encode()
 	return l, nil
@@ -152,11 +105,11 @@ func setupLine(ctx context.Context, c *config, serverURL, simURL string) (*line,
 
 // login obtains an access token, creating the initial operator when the
 // server has none yet.
-func login(ctx context.Context, api *apiClient, id, password string) error {
+func login(ctx context.Context, api *opapi.Client, id, password string) error {
 	var status struct {
 		IsSetup bool `json:"isSetup"`
 	}
-	if err := api.call(ctx, "GET", "/api/setup/status", nil, &status, 200); err != nil {
+	if err := api.Do(ctx, "GET", "/api/setup/status", nil, &status, 200); err != nil {
 		return err
 	}
 	var auth struct {
@@ -165,15 +118,15 @@ func login(ctx context.Context, api *apiClient, id, password string) error {
 	creds := map[string]any{"id": id, "password": password}
 	if !status.IsSetup {
 		creds["name"] = "Load generator"
-		if err := api.call(ctx, "POST", "/api/setup/initial-operator", creds, &auth, 201); err != nil {
+		if err := api.Do(ctx, "POST", "/api/setup/initial-operator", creds, &auth, 201); err != nil {
 			return err
 		}
-	} else if err := api.call(ctx, "POST", "/api/auth/login", creds, &auth, 200); err != nil {
+	} else if err := api.Do(ctx, "POST", "/api/auth/login", creds, &auth, 200); err != nil {
 		return err
 	}
 	if auth.AccessToken == "" {
 		return fmt.Errorf("loadgen: no access token in the login answer")
 	}
-	api.token = auth.AccessToken
+	api.Token = auth.AccessToken
 	return nil
 }

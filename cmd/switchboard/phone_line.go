@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"switchboard/internal/opapi"
 )
 
 // phoneKeyName names the API keys the phone creates for itself on a demo
@@ -37,60 +36,6 @@ func (l *phoneLine) Close(ctx context.Context) {
 	}
 }
 
-// apiClient is a minimal client of the operator API.
-type apiClient struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-// do calls the API and decodes a JSON answer into out; a status other than
-// want is an error carrying the server's message.
-func (c *apiClient) do(ctx context.Context, method, path string, body, out any, want int) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("phone: encode %s %s: %w", method, path, err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return fmt.Errorf("phone: %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("phone: %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode != want {
-		return &apiStatusError{Method: method, Path: path, Status: resp.StatusCode, Body: strings.TrimSpace(string(b))}
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("phone: decode %s %s: %w", method, path, err)
-		}
-	}
-	return nil
-}
-
-// apiStatusError is an unexpected answer of the operator API.
-type apiStatusError struct {
-	Method, Path string
-	Status       int
-	Body         string
-}
-
-func (e *apiStatusError) Error() string {
-	return fmt.Sprintf("phone: %s %s: HTTP %d: %s", e.Method, e.Path, e.Status, e.Body)
-}
-
 type named struct {
 	ID      string `json:"id"`
 	Name    string `json:"name"`
@@ -104,21 +49,21 @@ type named struct {
 // token is the demo's public constant: the API masks provider secrets.
 func discoverDemo(ctx context.Context, client *http.Client, server, operator, password string) (*phoneLine, error) {
 	server = strings.TrimRight(server, "/")
-	c := &apiClient{base: server, http: client}
+	c := &opapi.Client{Base: server, HTTP: client}
 	var auth struct {
 		AccessToken string `json:"accessToken"`
 	}
-	err := c.do(ctx, http.MethodPost, "/api/auth/login", map[string]string{"id": operator, "password": password}, &auth, http.StatusOK)
+	err := c.Do(ctx, http.MethodPost, "/api/auth/login", map[string]string{"id": operator, "password": password}, &auth, http.StatusOK)
 	if err != nil {
-		if se, ok := err.(*apiStatusError); ok && se.Status == http.StatusUnauthorized {
+		if se, ok := err.(*opapi.StatusError); ok && se.Status == http.StatusUnauthorized {
 			return nil, fmt.Errorf("phone: %s is not a demo server (login as %q refused); start it with `switchboard serve --demo`, or pass --webhook and --auth-token", server, operator)
 		}
 		return nil, fmt.Errorf("phone: cannot reach the server at %s: %w", server, err)
 	}
-	c.token = auth.AccessToken
+	c.Token = auth.AccessToken
 
 	var projects struct{ Items []named }
-	if err := c.do(ctx, http.MethodGet, "/api/projects?limit=1000", nil, &projects, http.StatusOK); err != nil {
+	if err := c.Do(ctx, http.MethodGet, "/api/projects?limit=1000", nil, &projects, http.StatusOK); err != nil {
 		return nil, err
 	}
 	proj := findNamed(projects.Items, demoProjectName)
@@ -126,7 +71,7 @@ func discoverDemo(ctx context.Context, client *http.Client, server, operator, pa
 		return nil, fmt.Errorf("phone: no project %q on %s; restart the server with --demo", demoProjectName, server)
 	}
 	var stages struct{ Items []named }
-	if err := c.do(ctx, http.MethodGet, "/api/projects/"+url.PathEscape(proj.ID)+"/stages?limit=1000", nil, &stages, http.StatusOK); err != nil {
+	if err := c.Do(ctx, http.MethodGet, "/api/projects/"+url.PathEscape(proj.ID)+"/stages?limit=1000", nil, &stages, http.StatusOK); err != nil {
 		return nil, err
 	}
 	stage := findNamed(stages.Items, demoStageName)
@@ -143,7 +88,7 @@ func discoverDemo(ctx context.Context, client *http.Client, server, operator, pa
 			} `json:"config"`
 		}
 	}
-	if err := c.do(ctx, http.MethodGet, "/api/providers?limit=1000", nil, &provs, http.StatusOK); err != nil {
+	if err := c.Do(ctx, http.MethodGet, "/api/providers?limit=1000", nil, &provs, http.StatusOK); err != nil {
 		return nil, err
 	}
 	l := &phoneLine{AuthToken: demoAuthToken}
@@ -165,7 +110,7 @@ func discoverDemo(ctx context.Context, client *http.Client, server, operator, pa
 	}
 	body := map[string]any{"name": phoneKeyName, "keySettings": map[string]any{"allowedChannels": []string{"twilio_messaging"}}}
 	keysPath := "/api/projects/" + url.PathEscape(proj.ID) + "/api-keys"
-	if err := c.do(ctx, http.MethodPost, keysPath, body, &key, http.StatusCreated); err != nil {
+	if err := c.Do(ctx, http.MethodPost, keysPath, body, &key, http.StatusCreated); err != nil {
 		return nil, err
 	}
 	if key.Key == "" {
@@ -178,7 +123,7 @@ func discoverDemo(ctx context.Context, client *http.Client, server, operator, pa
 	l.close = func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		_ = c.do(ctx, http.MethodDelete, keysPath+"/"+url.PathEscape(key.ID)+"?version="+strconv.FormatInt(key.Version, 10), nil, nil, http.StatusNoContent)
+		_ = c.Do(ctx, http.MethodDelete, keysPath+"/"+url.PathEscape(key.ID)+"?version="+strconv.FormatInt(key.Version, 10), nil, nil, http.StatusNoContent)
 	}
 	return l, nil
 }
