@@ -170,6 +170,44 @@ func BenchmarkRestoreSessions(b *testing.B) {
 	}
 }
 
+// BenchmarkRegistryForward measures the actor path alone: a message to a
+// live session through its shard's registry (route, forward) and the
+// session's mailbox, without store or network work (an empty resumeSends,
+// which the session takes and counts as done). 1000 live sessions share
+// the b.N messages.
+func BenchmarkRegistryForward(b *testing.B) {
+	f := newFixture(&testing.T{}, time.Hour, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
+	defer func() {
+		_ = f.eng.Close(context.Background())
+		_ = f.st.Close()
+	}()
+	deadline := time.Now().Add(time.Hour)
+	send := func(k store.SessionKey) {
+		f.eng.pending.Add(1)
+		f.eng.system.Root.Send(f.eng.shardFor(k), &resumeSends{key: k, deadline: deadline})
+	}
+	wait := func() {
+		for f.eng.Pending() > 0 {
+			runtime.Gosched()
+		}
+	}
+	keys := make([]store.SessionKey, 1000)
+	for i := range keys {
+		keys[i] = store.SessionKey{ProjectID: f.project.ID, ChannelProviderID: f.channel.ID, To: ourNumber, From: fmt.Sprintf("+1%010d", i)}
+		send(keys[i])
+	}
+	wait()
+	if n := f.eng.LiveSessions(); n != len(keys) {
+		b.Fatalf("%d live sessions, want %d", n, len(keys))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		send(keys[i%len(keys)])
+	}
+	wait()
+}
+
 // liveHeap is the live heap after two collections.
 func liveHeap() uint64 {
 	var ms runtime.MemStats
