@@ -157,6 +157,7 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 		pid = srv.PID()
 	}
 	start := time.Now()
+	selfCPU0, _, _, _ := procStat(os.Getpid())
 	rec = report.NewRecorder(start)
 	close(recReady)
 	var smp *sampler
@@ -190,6 +191,7 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	loadEnd := time.Now()
 	drain(ctx, chk, cfg.drainTimeout, cfg.settle)
 	drainEnd := time.Now()
+	selfCPU1, _, _, _ := procStat(os.Getpid())
 	close(progressDone)
 	<-progressExited
 	if ctx.Err() != nil {
@@ -259,6 +261,10 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	}
 	if last := rec.LastReply(); !last.IsZero() {
 		rep.Throughput = float64(res.Answered+res.UnackedAnswered) / last.Sub(start).Seconds()
+	}
+	rep.LoadgenCPUSeconds = selfCPU1 - selfCPU0
+	if res.Answered > 0 {
+		rep.LoadgenCPUMicrosPerMessage = rep.LoadgenCPUSeconds * 1e6 / float64(res.Answered)
 	}
 	rec.Fill(rep)
 	return rep, nil

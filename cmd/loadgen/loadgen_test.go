@@ -91,6 +91,9 @@ func TestSpawnedRunKeepsInvariants(t *testing.T) {
 	if r.Ack.Count != r.Requests || r.Reply.Count != 100 || r.Reply.P50Ms <= 0 || r.Reply.MaxMs < r.Reply.P99Ms || r.Ack.P99Ms <= 0 {
 		t.Fatalf("latencies: ack %+v, reply %+v", r.Ack, r.Reply)
 	}
+	if r.LoadgenCPUSeconds <= 0 || r.LoadgenCPUMicrosPerMessage != r.LoadgenCPUSeconds*1e6/100 {
+		t.Fatalf("loadgen CPU %v s, %v µs per message", r.LoadgenCPUSeconds, r.LoadgenCPUMicrosPerMessage)
+	}
 	var sent int64
 	for _, p := range r.Series {
 		sent += p.Sent

@@ -123,6 +123,13 @@ type Report struct {
 	RequestRate float64 `json:"requestRate"`
 	Throughput  float64 `json:"throughput"`
 
+	// LoadgenCPUSeconds is the load generator's own CPU time (its senders,
+	// signatures and the embedded simulated Twilio) during the load and the
+	// drain: it shares the machine with the server, so it bounds the
+	// throughput too. Per message answered in LoadgenCPUMicrosPerMessage.
+	LoadgenCPUSeconds          float64 `json:"loadgenCpuSeconds"`
+	LoadgenCPUMicrosPerMessage float64 `json:"loadgenCpuMicrosPerMessage"`
+
 	Ack   Latency `json:"ack"`
 	Reply Latency `json:"reply"`
 

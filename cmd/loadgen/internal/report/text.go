@@ -44,6 +44,9 @@ func WriteSummary(w io.Writer, r *Report) error {
 		row("server peak RSS", "%.1f MiB", float64(s.PeakRSSBytes)/(1<<20))
 		row("server CPU", "%.2f s (%.0f µs per message answered)", s.CPUSeconds, s.CPUMicrosPerMessage)
 	}
+	if r.LoadgenCPUSeconds > 0 {
+		row("loadgen CPU", "%.2f s (%.0f µs per message answered; senders and simulated Twilio)", r.LoadgenCPUSeconds, r.LoadgenCPUMicrosPerMessage)
+	}
 	row("simulated Twilio", "%d sends accepted, %d faults injected, %d status callbacks", r.Sim.Messages, r.Sim.InjectedFaults, r.Sim.Callbacks)
 	for _, inv := range r.Check.Invariants {
 		verdict := "ok"
