@@ -23,8 +23,7 @@ import (
 // measured by the store benchmarks and the load tester) and many senders
 // in parallel.
 func BenchmarkWebhookToReply(b *testing.B) {
-	t := &testing.T{}
-	f := newFixture(t, time.Hour, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, nil)
+	f := newFixture(b, time.Hour, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, nil)
 	var wg sync.WaitGroup
 	f.sender.fn = func(n int64, m OutMessage) error { wg.Done(); return nil }
 	b.ReportAllocs()
@@ -62,8 +61,7 @@ func BenchmarkWebhookToReply(b *testing.B) {
 // and reports the live heap per idle session. Run with -benchtime=Nx to
 // choose the number of sessions (default b.N).
 func BenchmarkIdleSessionMemory(b *testing.B) {
-	t := &testing.T{}
-	f := newFixture(t, time.Hour, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
+	f := newFixture(b, time.Hour, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -125,8 +123,7 @@ func procMemory() (rss, peak int64) {
 // session is live. Memory is reported as in BenchmarkIdleSessionMemory.
 func BenchmarkRestoreSessions(b *testing.B) {
 	n := max(b.N, 1000)
-	t := &testing.T{}
-	f := newFixture(t, time.Hour, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
+	f := newFixture(b, time.Hour, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
 	ctx := context.Background()
 	_ = f.eng.Close(ctx)
 	deadline := time.Now().Add(time.Hour)
@@ -176,7 +173,7 @@ func BenchmarkRestoreSessions(b *testing.B) {
 // which the session takes and counts as done). 1000 live sessions share
 // the b.N messages.
 func BenchmarkRegistryForward(b *testing.B) {
-	f := newFixture(&testing.T{}, time.Hour, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
+	f := newFixture(b, time.Hour, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
 	defer func() {
 		_ = f.eng.Close(context.Background())
 		_ = f.st.Close()
@@ -229,8 +226,7 @@ var errDrop = &sendErr{SendFailure{Message: "dropped by the benchmark"}}
 func BenchmarkExpiry(b *testing.B) {
 	n := max(b.N, 1000)
 	timeout := 10*time.Second + time.Duration(n)*300*time.Microsecond
-	t := &testing.T{}
-	f := newFixture(t, timeout, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
+	f := newFixture(b, timeout, store.APITypeScripted, `{"defaultReply":"ok"}`, nil)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -73,7 +73,7 @@ func classifyFake(err error) SendFailure {
 }
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	st      store.Store
 	eng     *Engine
 	sender  *fakeSender
@@ -86,7 +86,7 @@ type fixture struct {
 
 const ourNumber = "+15550000001"
 
-func newFixture(t *testing.T, timeout time.Duration, llmType string, llmConfig string, mod func(*Options)) *fixture {
+func newFixture(t testing.TB, timeout time.Duration, llmType string, llmConfig string, mod func(*Options)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.WithSynchronous("OFF"))
@@ -129,7 +129,7 @@ func newFixture(t *testing.T, timeout time.Duration, llmType string, llmConfig s
 	return f
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

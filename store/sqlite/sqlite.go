@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"switchboard/store"
@@ -45,6 +46,7 @@ type DB struct {
 	ckpt     *sql.DB
 	stopCkpt chan struct{}
 	ckptDone chan struct{}
+	stopOnce sync.Once
 
 	// Statements of the hot path, prepared once on the writer connection.
 	insInbound   *sql.Stmt
@@ -248,7 +250,7 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Close() error {
 	var errs []error
 	if db.ckpt != nil {
-		close(db.stopCkpt)
+		db.stopOnce.Do(func() { close(db.stopCkpt) })
 		<-db.ckptDone
 		errs = append(errs, db.ckpt.Close())
 	}
