@@ -123,6 +123,7 @@ func (r *registry) onTerminated(ctx actor.Context, m *actor.Terminated) {
 		delete(r.byKey, key)
 	}
 	r.e.live.remove(ent.state)
+	r.e.idle.leave(ent.state) // a session its supervisor stopped is still in the wheel
 	r.e.m.sessionEnded(time.Duration(time.Now().UnixNano()-ent.state.created), ent.stopping)
 	if !ent.stopping {
 		// Stopped by its supervisor after repeated failures. Its state
