@@ -10,7 +10,7 @@ import (
 
 // idleWheel fires the sessions' idle checks: a timing wheel of slots one
 // tick wide, served by one goroutine, instead of a runtime timer per
-// session. A session in the wheel costs one slot entry (16 bytes) rather
+// session. A session in the wheel costs one slot entry (24 bytes) rather
 // than a timer and its closure (~150 bytes), and re-arming it on every
 // inbound message is two atomic operations: the entry stays where it is and
 // is moved on when its slot comes round and the deadline has moved.
