@@ -19,8 +19,10 @@
 //   - A session owns its conversation: the queue of messages not yet
 //     answered, the conversation id/stage/turn count, lastInbound, and the
 //     busy flag. History stays in the store; an idle session holds none. Its
-//     state lives in a sessionState the registry allocates, so a supervisor
-//     restart of the actor keeps it.
+//     state lives in a sessionState the registry allocates and sends as the
+//     session's first message (attach; all sessions share one Props); on a
+//     supervisor restart the failing instance hands it to the new one, so
+//     the restart keeps it.
 //   - Turn goroutines own nothing: they get a snapshot, do the I/O
 //     (store, LLM, Twilio) and report back with turnDone.
 //
@@ -30,7 +32,8 @@
 //	        └─────► registry ─deliver─► session ─go runTurn─► store/LLM/Twilio
 //	                                        ◄──turnDone───────┘
 //
-// Expiry handshake (DESIGN §3): the idle timer makes a session check
+// Expiry handshake (DESIGN §3): the engine's idle wheel (idle.go: one
+// goroutine, a slot per tick, no timer per session) makes a session check
 // lastInbound; if it has been idle for the timeout and nothing is in
 // flight, it sends stopRequest{processed} to its registry. The registry
 // grants only if it forwarded exactly `processed` messages (otherwise the

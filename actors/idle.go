@@ -78,11 +78,13 @@ func (w *idleWheel) tickOf(due int64) int64 {
 func (w *idleWheel) arm(pid *actor.PID, s *sessionState, d time.Duration) {
 	due := int64(time.Since(w.start) + d)
 	s.idleDue.Store(due)
-	if at := s.wheelAt.Load(); at > 0 && at-1 <= w.tickOf(due) {
-		return // filed no later than due: it is moved on when it fires
+	if at := s.wheelAt.Load(); at == leftWheel || at > 0 && at-1 <= w.tickOf(due) {
+		return // stopping, or filed no later than due: moved on when it fires
 	}
 	w.mu.Lock()
-	w.file(wheelEntry{pid: pid, s: s}, due)
+	if s.wheelAt.Load() != leftWheel {
+		w.file(wheelEntry{pid: pid, s: s}, due)
+	}
 	w.mu.Unlock()
 }
 
