@@ -98,6 +98,7 @@ type Engine struct {
 	pending  atomic.Int64 // delivered inbound messages whose turn is not complete
 	maxLate  atomic.Int64 // worst expiry lateness seen, nanoseconds (benchmarks)
 	closing  atomic.Bool
+	closed   atomic.Bool // Close has shut the engine down
 	shutdown sync.Once
 	inflight atomic.Int64 // turn, send and expiry goroutines running
 	optOuts  sync.Map     // provider\x00address → bool: opt-outs and opt-ins this process recorded
@@ -277,8 +278,12 @@ func (e *Engine) LiveSessions() int { return e.live.count() }
 
 // Close drains: it refuses new messages, waits (until ctx ends) for every
 // delivered message's turn and sends to finish, then stops the actors.
-// It returns ctx's error if the drain did not finish in time.
+// It returns ctx's error if the drain did not finish in time. Once it has
+// shut the engine down, later calls return nil at once.
 func (e *Engine) Close(ctx context.Context) error {
+	if e.closed.Load() {
+		return nil // closed already: nothing left to drain
+	}
 	e.closing.Store(true)
 	var err error
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -303,6 +308,7 @@ wait:
 		}
 	}
 	e.shutdown.Do(func() {
+		defer e.closed.Store(true)
 		e.idle.close()
 		e.system.Shutdown()
 		e.commits.close()
