@@ -64,7 +64,7 @@ func discoverDemo(ctx context.Context, client *http.Client, server, operator, pa
 
 	var projects struct{ Items []named }
 	if err := c.Do(ctx, http.MethodGet, "/api/projects?limit=1000", nil, &projects, http.StatusOK); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("phone: %w", err)
 	}
 	proj := findNamed(projects.Items, demoProjectName)
 	if proj == nil {
@@ -72,7 +72,7 @@ func discoverDemo(ctx context.Context, client *http.Client, server, operator, pa
 	}
 	var stages struct{ Items []named }
 	if err := c.Do(ctx, http.MethodGet, "/api/projects/"+url.PathEscape(proj.ID)+"/stages?limit=1000", nil, &stages, http.StatusOK); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("phone: %w", err)
 	}
 	stage := findNamed(stages.Items, demoStageName)
 	if stage == nil {
@@ -89,7 +89,7 @@ func discoverDemo(ctx context.Context, client *http.Client, server, operator, pa
 		}
 	}
 	if err := c.Do(ctx, http.MethodGet, "/api/providers?limit=1000", nil, &provs, http.StatusOK); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("phone: %w", err)
 	}
 	l := &phoneLine{AuthToken: demoAuthToken}
 	providerID := ""
@@ -111,7 +111,7 @@ func discoverDemo(ctx context.Context, client *http.Client, server, operator, pa
 	body := map[string]any{"name": phoneKeyName, "keySettings": map[string]any{"allowedChannels": []string{"twilio_messaging"}}}
 	keysPath := "/api/projects/" + url.PathEscape(proj.ID) + "/api-keys"
 	if err := c.Do(ctx, http.MethodPost, keysPath, body, &key, http.StatusCreated); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("phone: %w", err)
 	}
 	if key.Key == "" {
 		return nil, fmt.Errorf("phone: the server returned no API key value")
