@@ -98,8 +98,9 @@ type Engine struct {
 	pending  atomic.Int64 // delivered inbound messages whose turn is not complete
 	maxLate  atomic.Int64 // worst expiry lateness seen, nanoseconds (benchmarks)
 	closing  atomic.Bool
-	closed   atomic.Bool // Close has shut the engine down
-	shutdown sync.Once
+	closeMu  sync.Mutex   // serialises Close
+	closed   bool         // Close has shut the engine down (under closeMu)
+	closeErr error        // what that Close returned
 	inflight atomic.Int64 // turn, send and expiry goroutines running
 	optOuts  sync.Map     // provider\x00address → bool: opt-outs and opt-ins this process recorded
 	restarts sync.Map     // pid.Id → *sessionState, from a restarting session to its new instance
@@ -278,11 +279,14 @@ func (e *Engine) LiveSessions() int { return e.live.count() }
 
 // Close drains: it refuses new messages, waits (until ctx ends) for every
 // delivered message's turn and sends to finish, then stops the actors.
-// It returns ctx's error if the drain did not finish in time. Once it has
-// shut the engine down, later calls return nil at once.
+// It returns ctx's error if the drain did not finish in time. Calls are
+// serialised; once one has shut the engine down, later calls return its
+// result at once (messages it left unfinished stay pending in the store).
 func (e *Engine) Close(ctx context.Context) error {
-	if e.closed.Load() {
-		return nil // closed already: nothing left to drain
+	e.closeMu.Lock()
+	defer e.closeMu.Unlock()
+	if e.closed {
+		return e.closeErr
 	}
 	e.closing.Store(true)
 	var err error
@@ -307,12 +311,10 @@ wait:
 		case <-tick.C:
 		}
 	}
-	e.shutdown.Do(func() {
-		defer e.closed.Store(true)
-		e.idle.close()
-		e.system.Shutdown()
-		e.commits.close()
-	})
+	e.idle.close()
+	e.system.Shutdown()
+	e.commits.close()
+	e.closed, e.closeErr = true, err
 	return err
 }
 

@@ -15,12 +15,15 @@ import (
 // inbound message is two atomic operations: the entry stays where it is and
 // is moved on when its slot comes round and the deadline has moved.
 //
-// A check fires at the first tick at or after its deadline, so it is at
-// most one tick late (the tick is a twentieth of the session timeout,
-// between 1 ms and 100 ms). Arms come only from the session's own Receive;
-// the one race, a re-arm while the wheel is firing the old deadline, is
-// harmless: the session then gets an early idleCheck, finds time left and
-// arms again.
+// A check fires at the first tick at or after its deadline, never before,
+// and at most one tick late (the tick is a twentieth of the session
+// timeout, between 1 ms and 100 ms). Arms come only from the session's own
+// Receive. A re-arm racing with the wheel's handling of the same entry has
+// two harmless outcomes: the session gets an early idleCheck (checkIdle
+// finds time left and arms again, or a turn in flight arms it when it
+// ends), or, when the new deadline is earlier than the old and the wheel
+// read the old one, the check fires at the old, later deadline: late,
+// never lost. The window is a few instructions wide.
 type idleWheel struct {
 	tick  time.Duration
 	start time.Time
@@ -88,7 +91,9 @@ func (w *idleWheel) arm(pid *actor.PID, s *sessionState, d time.Duration) {
 	w.mu.Unlock()
 }
 
-// leave drops s from the wheel for good (the session is stopping).
+// leave drops s from the wheel for good (the session is stopping): its
+// entry stays in its slot, holding the PID and state, until the slot
+// comes round (at most wheelSlots ticks) and is then discarded.
 func (w *idleWheel) leave(s *sessionState) {
 	w.mu.Lock()
 	s.wheelAt.Store(leftWheel)

@@ -66,10 +66,10 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 			Name: "switchboard_store_operation_seconds", Help: "Latency of the engine's store operations (batched commits count once).",
 			Buckets: latency}, []string{"op"}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "switchboard_commit_seconds", Help: "Duration of one group-commit transaction (every write of the hot path goes through one).",
+			Name: "switchboard_commit_seconds", Help: "Duration of one group commit (every write of the hot path goes through one): one transaction, or two when a store commits inbound messages and turns separately, more when a failed batch is retried turn by turn.",
 			Buckets: latency}),
 		commitItems: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "switchboard_commit_batch_items", Help: "Writes (inbound messages, turns, send results) sharing one group-commit transaction.",
+			Name: "switchboard_commit_batch_items", Help: "Writes (inbound messages, turns, send results) sharing one group commit.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}}),
 	}
 	reg.MustRegister(m.sessionsCreated, m.sessionsExpired, m.sessionLifetime, m.turns, m.llmLatency, m.llmErrors,

@@ -83,8 +83,8 @@ func (r *registry) spawn(ctx actor.Context, key store.SessionKey) *regEntry {
 	st := &sessionState{id: store.NewID("sess_"), key: key, created: time.Now().UnixNano()}
 	// Unnamed spawn: a successor never collides with a stopping predecessor.
 	pid := ctx.Spawn(r.props)
-	// The registry is the session's only other sender, so attach is the
-	// first message it reads.
+	// Nobody else knows the PID yet and the mailbox keeps a sender's order,
+	// so attach is the first user message the session reads.
 	ctx.Send(pid, &attach{st: st})
 	ent := &regEntry{pid: pid, state: st}
 	r.byKey[key] = ent

@@ -184,10 +184,18 @@ func TestPanickingSessionKeepsItsState(t *testing.T) {
 	if after := sessionIDs(); len(before) != 1 || len(after) != 1 || after[0] != before[0] {
 		t.Fatalf("sessions %v before the panic, %v after, want the same one", before, after)
 	}
-	// "two" is still pending: do not wait for it at close.
+	// "two" is still pending: the drain times out and says so; a later
+	// Close returns that at once instead of waiting again.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_ = f.eng.Close(ctx)
+	err := f.eng.Close(ctx)
+	if err == nil {
+		t.Fatal("Close with a message unfinished returned nil")
+	}
+	start := time.Now()
+	if again := f.eng.Close(context.Background()); again != err || time.Since(start) > time.Second {
+		t.Fatalf("second Close: %v after %v, want the first's error (%v) at once", again, time.Since(start), err)
+	}
 	if cs := f.conversations(); len(cs) != 1 {
 		t.Fatalf("%d conversations, want 1", len(cs))
 	}

@@ -51,8 +51,8 @@ func (a *session) Receive(ctx actor.Context) {
 		a.s.debounceArmed = false
 		a.maybeStart(ctx)
 	case *idleCheck:
-		// The timer can deliver stale checks (a reset races with a
-		// firing); checkIdle compares against lastInbound.
+		// The idle wheel can deliver early checks (a re-arm races with
+		// its firing); checkIdle compares against lastInbound.
 		a.checkIdle(ctx)
 	case *stopDenied:
 		// Messages are on their way; if they were lost (the actor was
@@ -232,7 +232,8 @@ func (a *session) onStopGranted(ctx actor.Context) {
 // goroutine writes the actor context's fields (CancelReceiveTimeout from
 // receiveTimeoutHandler) while the mailbox goroutine reads them, a data race
 // the race detector reports, and every user message re-arms it. The
-// engine's idle wheel gives the same semantics (no goroutine while idle),
+// engine's idle wheel gives the same semantics (no goroutine per idle
+// session),
 // is re-armed only by inbound user messages, and its tick is an ordinary
 // message, so it is race-free; it also costs an idle session far less
 // memory than a timer of its own.

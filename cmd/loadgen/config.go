@@ -191,6 +191,9 @@ func (c *config) validate() error {
 	if c.burstSize < 1 {
 		bad("--burst-size must be at least 1, got %d", c.burstSize)
 	}
+	if c.stage != "" && c.apiKey == "" && c.project == "" {
+		bad("--stage without --api-key needs --project (the key must belong to the stage's project)")
+	}
 	for _, f := range []struct {
 		name string
 		v    float64

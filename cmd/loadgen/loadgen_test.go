@@ -176,6 +176,7 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{"--spawn"},
 		{"--provider", "p1"},
 		{"--server-env", "NOEQUALS"},
+		{"--stage", "stag_x"},
 		{"stray"},
 	} {
 		code, _, stderr := runLoadgen(t, args...)

@@ -57,10 +57,7 @@ func setupLine(ctx context.Context, c *config, serverURL, simURL string) (*line,
 		ID  string `json:"id"`
 		Key string `json:"key"`
 	}
-	if l.ProjectID == "" && (l.StageID == "" || l.APIKey == "") {
-		if l.StageID != "" {
-			return nil, fmt.Errorf("--stage without --api-key needs --project (the key must belong to the stage's project)")
-		}
+	if l.ProjectID == "" && (l.StageID == "" || l.APIKey == "") { // --stage alone is refused by validate
 		if err := api.Do(ctx, "POST", "/api/projects", map[string]any{"name": "loadgen " + time.Now().Format(time.DateTime)}, &rec, 201); err != nil {
 			return nil, err
 		}
@@ -125,7 +122,7 @@ func login(ctx context.Context, api *opapi.Client, id, password string) error {
 		return err
 	}
 	if auth.AccessToken == "" {
-		return fmt.Errorf("loadgen: no access token in the login answer")
+		return fmt.Errorf("no access token in the login answer")
 	}
 	api.Token = auth.AccessToken
 	return nil

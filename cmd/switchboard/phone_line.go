@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -55,7 +56,7 @@ func discoverDemo(ctx context.Context, client *http.Client, server, operator, pa
 	}
 	err := c.Do(ctx, http.MethodPost, "/api/auth/login", map[string]string{"id": operator, "password": password}, &auth, http.StatusOK)
 	if err != nil {
-		if se, ok := err.(*opapi.StatusError); ok && se.Status == http.StatusUnauthorized {
+		if se := (*opapi.StatusError)(nil); errors.As(err, &se) && se.Status == http.StatusUnauthorized {
 			return nil, fmt.Errorf("phone: %s is not a demo server (login as %q refused); start it with `switchboard serve --demo`, or pass --webhook and --auth-token", server, operator)
 		}
 		return nil, fmt.Errorf("phone: cannot reach the server at %s: %w", server, err)

@@ -70,7 +70,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if cfg.PostgresURL != "" {
 		m.store, err = postgres.Open(ctx, cfg.PostgresURL)
 	} else {
-		m.store, err = sqlite.Open(ctx, cfg.SQLitePath, sqlite.WithSynchronous(cfg.SQLiteSynchronous))
+		m.store, err = sqlite.Open(ctx, cfg.SQLitePath, sqlite.WithSynchronous(cfg.SQLiteSynchronous), sqlite.WithLogger(m.log))
 	}
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)

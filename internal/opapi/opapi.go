@@ -36,7 +36,7 @@ func (e *StatusError) Error() string {
 }
 
 // Raw sends body as JSON (none when nil) and returns the answer's status
-// and body, whatever the status.
+// and body, whatever the status. An answer over 4 MiB is an error.
 func (c *Client) Raw(ctx context.Context, method, path string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
@@ -63,9 +63,12 @@ func (c *Client) Raw(ctx context.Context, method, path string, body any) (int, [
 		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return resp.StatusCode, nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if len(b) > maxAnswer {
+		return resp.StatusCode, nil, fmt.Errorf("%s %s: answer larger than %d MiB", method, path, maxAnswer>>20)
 	}
 	return resp.StatusCode, b, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +46,19 @@ func TestClient(t *testing.T) {
 	status, body, err := c.Raw(ctx, "GET", "/x", nil)
 	if err != nil || status != http.StatusUnauthorized || len(body) == 0 {
 		t.Fatalf("Raw: %d %q %v", status, body, err)
+	}
+}
+
+// TestClientOversizedAnswer: an answer over the limit is an error, not a
+// truncated body that fails to decode.
+func TestClientOversizedAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`"` + strings.Repeat("x", maxAnswer) + `"`))
+	}))
+	defer srv.Close()
+	var out string
+	err := (&Client{Base: srv.URL}).Do(context.Background(), "GET", "/big", nil, &out, http.StatusOK)
+	if err == nil || !strings.Contains(err.Error(), "larger than 4 MiB") {
+		t.Fatalf("err %v, want an answer-too-large error", err)
 	}
 }

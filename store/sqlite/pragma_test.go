@@ -1,11 +1,14 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,4 +119,39 @@ func TestCloseTwice(t *testing.T) {
 	}
 	_ = db.Close()
 	_ = db.Close()
+}
+
+// TestCheckpointFailureLogged: a failing background checkpoint is logged
+// once, not at every tick.
+func TestCheckpointFailureLogged(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "c.db"), WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.ckpt.Close() // every checkpoint fails from now on
+	time.Sleep(4 * checkpointEvery)
+	if n := strings.Count(buf.String(), "background checkpoint failing"); n != 1 {
+		t.Fatalf("logged %d times, want once:\n%s", n, buf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the checkpointer's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

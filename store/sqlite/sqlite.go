@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -89,6 +90,7 @@ type options struct {
 	synchronous string
 	busyTimeout time.Duration
 	readers     int
+	log         *slog.Logger
 }
 
 // Option tunes Open.
@@ -105,6 +107,12 @@ func WithSynchronous(mode string) Option {
 // another process (default 5 s).
 func WithBusyTimeout(d time.Duration) Option {
 	return func(o *options) { o.busyTimeout = d }
+}
+
+// WithLogger sets where the background checkpointer reports failing
+// checkpoints (default: nowhere).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.log = l }
 }
 
 // WithReaders sets the size of the read pool (default max(4, GOMAXPROCS)).
@@ -203,7 +211,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	ckpt.SetConnMaxLifetime(0)
 	ckpt.SetConnMaxIdleTime(0)
 	db.ckpt, db.stopCkpt, db.ckptDone = ckpt, make(chan struct{}), make(chan struct{})
-	go db.checkpointer()
+	go db.checkpointer(o.log)
 	return db, nil
 }
 
@@ -214,10 +222,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 // that rarely happens between two commits, so the WAL grows to the
 // backstop size (64 MiB) and is restarted there, by a checkpoint that then
 // has little left to copy.
-func (db *DB) checkpointer() {
+func (db *DB) checkpointer(log *slog.Logger) {
 	defer close(db.ckptDone)
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
+	failing := false
 	for {
 		select {
 		case <-db.stopCkpt:
@@ -225,8 +234,17 @@ func (db *DB) checkpointer() {
 		case <-t.C:
 		}
 		// A failure (the disk full, say) is retried at the next tick; the
-		// writer's backstop keeps the WAL bounded meanwhile.
-		_, _ = db.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		// writer's backstop keeps the WAL bounded meanwhile. Only changes
+		// between failing and working are logged.
+		_, err := db.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		if (err != nil) != failing && log != nil {
+			if err != nil {
+				log.Warn("sqlite: background checkpoint failing; the WAL is checkpointed by the writer at 64 MiB instead", "err", err)
+			} else {
+				log.Info("sqlite: background checkpoint working again")
+			}
+		}
+		failing = err != nil
 	}
 }
 
