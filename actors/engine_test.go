@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/testutil"
 	"switchboard/providers"
 	"switchboard/providers/llm"
 	"switchboard/store"
@@ -149,22 +150,6 @@ func (f *fixture) text(from, body string) store.InboundResult {
 	return res
 }
 
-// checkFor polls fn until it returns nil or the deadline passes.
-func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func (f *fixture) conversations() []*store.Conversation {
 	cs, _, err := f.st.ListConversations(context.Background(), f.project.ID, store.ListOptions{Limit: 1000})
 	if err != nil {
@@ -184,14 +169,14 @@ func (f *fixture) events(convID string) []*store.Event {
 func TestTurnRepliesAndContinues(t *testing.T) {
 	f := newFixture(t, time.Minute, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, nil)
 	f.text("+15551110000", "hi")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if got := f.sender.to("+15551110000"); len(got) != 1 {
 			return fmt.Errorf("replies %v", got)
 		}
 		return nil
 	})
 	f.text("+15551110000", "again")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		got := f.sender.to("+15551110000")
 		if len(got) != 2 {
 			return fmt.Errorf("replies %v", got)
@@ -230,7 +215,7 @@ func TestBurstAnsweredInOrder(t *testing.T) {
 	for i := 0; i < n; i++ {
 		f.text("+15552220000", fmt.Sprint(i))
 	}
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		if got := f.sender.to("+15552220000"); len(got) < n {
 			return fmt.Errorf("%d replies", len(got))
 		}
@@ -272,7 +257,7 @@ func TestDuplicateProcessedOnce(t *testing.T) {
 	if dups.Load() != 9 {
 		t.Fatalf("%d duplicates, want 9", dups.Load())
 	}
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if f.eng.Pending() != 0 {
 			return errors.New("pending")
 		}
@@ -286,7 +271,7 @@ func TestDuplicateProcessedOnce(t *testing.T) {
 func TestExpiryEndsConversationAndNextStartsNew(t *testing.T) {
 	f := newFixture(t, 50*time.Millisecond, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}"}`, nil)
 	f.text("+15554440000", "one")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		cs := f.conversations()
 		if len(cs) != 1 || cs[0].Status != store.ConversationFinished {
 			return fmt.Errorf("conversations %+v", cs)
@@ -302,7 +287,7 @@ func TestExpiryEndsConversationAndNextStartsNew(t *testing.T) {
 		t.Fatalf("last event %s %s", last.EventType, last.EventData)
 	}
 	f.text("+15554440000", "two")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if got := f.sender.to("+15554440000"); len(got) != 2 || got[1] != "R1" {
 			return fmt.Errorf("replies %v", got)
 		}
@@ -327,7 +312,7 @@ func TestExpiryRace(t *testing.T) {
 			time.Sleep(30 * time.Millisecond)
 		}
 	}
-	checkFor(t, 20*time.Second, func() error {
+	testutil.CheckFor(t, 20*time.Second, func() error {
 		if got := f.sender.to("+15555550000"); len(got) < n {
 			return fmt.Errorf("%d/%d replies", len(got), n)
 		}
@@ -342,7 +327,7 @@ func TestExpiryRace(t *testing.T) {
 			t.Fatalf("reply %d = %q", i, b)
 		}
 	}
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		if f.eng.LiveSessions() != 0 {
 			return fmt.Errorf("%d live sessions", f.eng.LiveSessions())
 		}
@@ -391,7 +376,7 @@ func TestManySenders(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		if c := f.sender.count(); c != senders*each {
 			return fmt.Errorf("%d replies", c)
 		}
@@ -430,14 +415,14 @@ func TestLLMErrorApologisesAndRecovers(t *testing.T) {
 	defer srv.Close()
 	f := newFixture(t, time.Minute, store.APITypeOpenAILegacy, `{"apiKey":"k","baseUrl":"`+srv.URL+`"}`, nil)
 	f.text("+15557770000", "first")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if got := f.sender.to("+15557770000"); len(got) != 1 || got[0] != "sorry" {
 			return fmt.Errorf("replies %v", got)
 		}
 		return nil
 	})
 	f.text("+15557770000", "second")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if got := f.sender.to("+15557770000"); len(got) != 2 || got[1] != "echo second" {
 			return fmt.Errorf("replies %v", got)
 		}
@@ -474,13 +459,13 @@ func TestRetryableSendRetriedThenSent(t *testing.T) {
 		return nil
 	}
 	f.text("+15558880000", "hi")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if f.sender.count() != 1 || f.eng.Pending() != 0 {
 			return fmt.Errorf("%d sent", f.sender.count())
 		}
 		return nil
 	})
-	checkFor(t, 5*time.Second, func() error { // send results are recorded lazily
+	testutil.CheckFor(t, 5*time.Second, func() error { // send results are recorded lazily
 		rows, err := f.st.ListOutbound(context.Background(), f.conversations()[0].ID)
 		if err != nil || len(rows) != 1 || rows[0].State != store.OutboxSent || rows[0].Attempts != 3 {
 			return fmt.Errorf("outbox %+v %v", rows, err)
@@ -495,7 +480,7 @@ func TestPermanentOptOutNotRetried(t *testing.T) {
 		return &sendErr{SendFailure{Code: 21610, OptedOut: true, Message: "opted out"}}
 	}
 	f.text("+15559990000", "hi")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if f.eng.Pending() != 0 {
 			return errors.New("pending")
 		}
@@ -509,7 +494,7 @@ func TestPermanentOptOutNotRetried(t *testing.T) {
 		t.Fatalf("opted out = %v, %v", out, err)
 	}
 	f.text("+15559990000", "again")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if f.eng.Pending() != 0 {
 			return errors.New("pending")
 		}
@@ -524,7 +509,7 @@ func TestStopKeyword(t *testing.T) {
 	f := newFixture(t, time.Minute, store.APITypeScripted, `{}`, nil)
 	f.text("+15551212000", "hello")
 	f.text("+15551212000", " stop ")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		cs := f.conversations()
 		if len(cs) != 1 || cs[0].Status != store.ConversationFinished {
 			return fmt.Errorf("conversations %+v", cs)
@@ -539,14 +524,14 @@ func TestStopKeyword(t *testing.T) {
 		t.Fatal("not opted out")
 	}
 	f.text("+15551212000", "START")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if out, _ := f.st.IsOptedOut(context.Background(), f.channel.ID, "+15551212000"); out {
 			return errors.New("still opted out")
 		}
 		return nil
 	})
 	f.text("+15551212000", "back")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if got := f.sender.to("+15551212000"); len(got) != 2 {
 			return fmt.Errorf("replies %v", got)
 		}
@@ -568,7 +553,7 @@ func TestRecoverRedeliversPending(t *testing.T) {
 	if err != nil || in != 2 {
 		t.Fatalf("recovered %d, %v", in, err)
 	}
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if got := f.sender.to("+15551313000"); len(got) != 2 || got[0] != "R1: a" || got[1] != "R2: b" {
 			return fmt.Errorf("replies %v", got)
 		}
@@ -582,7 +567,7 @@ func TestGenerateResponseOpensConversation(t *testing.T) {
 	must(t, f.st.UpdateStage(context.Background(), f.stage, f.stage.Version))
 	f.eng.cfg = newConfigCache(f.st, time.Second) // drop the cached stage
 	f.text("+15551414000", "hi")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if got := f.sender.to("+15551414000"); len(got) != 2 || got[0] != "Welcome!" || got[1] != "R1" {
 			return fmt.Errorf("replies %v", got)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/testutil"
 	"switchboard/store"
 )
 
@@ -20,14 +21,14 @@ func TestResumeKeepsActiveConversation(t *testing.T) {
 	f := newFixture(t, time.Hour, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}"}`, nil)
 	from := "+15557770000"
 	f.text(from, "hi")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if len(f.sender.to(from)) != 1 {
 			return fmt.Errorf("no reply")
 		}
 		return nil
 	})
 	ctx := context.Background()
-	checkFor(t, 5*time.Second, func() error { // the send result is recorded lazily
+	testutil.CheckFor(t, 5*time.Second, func() error { // the send result is recorded lazily
 		if rows, _ := f.st.PendingOutbox(ctx); len(rows) != 0 {
 			return fmt.Errorf("%d outbox rows still pending", len(rows))
 		}
@@ -47,7 +48,7 @@ func TestResumeKeepsActiveConversation(t *testing.T) {
 	if _, out, err := eng2.Recover(ctx); err != nil || out != 1 {
 		t.Fatalf("recover %d %v", out, err)
 	}
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if len(f.sender.to(from)) != 2 || eng2.Pending() != 0 {
 			return fmt.Errorf("resumed reply not sent yet")
 		}
@@ -89,14 +90,14 @@ func TestFailedFirstCommitLosesNothing(t *testing.T) {
 	})
 	from := "+15558880000"
 	f.text(from, "first")
-	checkFor(t, 20*time.Second, func() error {
+	testutil.CheckFor(t, 20*time.Second, func() error {
 		if f.eng.Pending() != 0 {
 			return fmt.Errorf("pending %d", f.eng.Pending())
 		}
 		return nil
 	})
 	f.text(from, "second")
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		if f.eng.Pending() != 0 {
 			return fmt.Errorf("pending %d", f.eng.Pending())
 		}
@@ -151,7 +152,7 @@ func TestPanickingSessionKeepsItsState(t *testing.T) {
 	})
 	from := "+15557770001"
 	f.text(from, "one")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if got := f.sender.to(from); len(got) != 1 || f.eng.Pending() != 0 {
 			return fmt.Errorf("replies %v, %d pending", got, f.eng.Pending())
 		}
@@ -165,14 +166,14 @@ func TestPanickingSessionKeepsItsState(t *testing.T) {
 	before := sessionIDs()
 	armed.Store(true)
 	f.text(from, "two") // its delivery panics inside the session
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		if !panicked.Load() {
 			return fmt.Errorf("the session has not panicked yet")
 		}
 		return nil
 	})
 	f.text(from, "three")
-	checkFor(t, 5*time.Second, func() error {
+	testutil.CheckFor(t, 5*time.Second, func() error {
 		// "two" stays pending in the store for the next start.
 		if got := f.sender.to(from); len(got) != 2 || got[1] != "R2" {
 			return fmt.Errorf("replies %v, want [R1 R2]", got)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/testutil"
 	"switchboard/test/twiliosim"
 )
 
@@ -25,10 +26,10 @@ const (
 )
 
 // startDemo starts `serve --demo` and waits for the demo printout.
-func startDemo(t *testing.T, dir, phoneAddr string) (*server, *syncBuffer) {
+func startDemo(t *testing.T, dir, phoneAddr string) (*server, *testutil.SyncBuffer) {
 	t.Helper()
 	s, out := startServerArgs(t, dir, map[string]string{"PHONE_ADDR": phoneAddr}, "--demo")
-	checkFor(t, 30*time.Second, func() error {
+	testutil.CheckFor(t, 30*time.Second, func() error {
 		if !strings.Contains(out.String(), "open the phone:") {
 			return fmt.Errorf("no demo printout yet:\n%s", out.String())
 		}
@@ -125,7 +126,7 @@ func TestDemoPhoneRoundTripAndIdempotentRestart(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("printed webhook answered %d", resp.StatusCode)
 	}
-	checkFor(t, 30*time.Second, func() error {
+	testutil.CheckFor(t, 30*time.Second, func() error {
 		if got := sim.MessagesTo("+15550003333"); len(got) != 1 || got[0].Body != `Message 1: you said "plain"` {
 			return fmt.Errorf("replies to +15550003333: %+v", got)
 		}

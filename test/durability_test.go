@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/testutil"
 	"switchboard/test/twiliosim"
 )
 
@@ -40,7 +41,7 @@ func (l *line) outbound(t *testing.T, convID string) []outboundRow {
 func (l *line) onlyConversation(t *testing.T) conversation {
 	t.Helper()
 	var c conversation
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		cs := l.conversations(t)
 		if len(cs) != 1 {
 			return fmt.Errorf("%d conversations", len(cs))
@@ -63,7 +64,7 @@ func TestTwilio429ThenSuccess(t *testing.T) {
 	l.mustText(t, "+15552000001", "hi")
 	l.waitReplies(t, "+15552000001", 1, 15*time.Second)
 	c := l.onlyConversation(t)
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		rows := l.outbound(t, c.ID)
 		if len(rows) != 1 || rows[0].State != "sent" || rows[0].Attempts != 2 {
 			return fmt.Errorf("outbox %+v", rows)
@@ -86,7 +87,7 @@ func TestRepeated5xxBoundedRetries(t *testing.T) {
 	sim.SetFixedError(503, 20500)
 	l.mustText(t, "+15552000002", "hi")
 	c := l.onlyConversation(t)
-	checkFor(t, 20*time.Second, func() error {
+	testutil.CheckFor(t, 20*time.Second, func() error {
 		rows := l.outbound(t, c.ID)
 		if len(rows) != 1 || rows[0].State != "failed" {
 			return fmt.Errorf("outbox %+v", rows)
@@ -115,7 +116,7 @@ func TestOptedOutRecipientNotRetried(t *testing.T) {
 	sim.SetRecipientError("+15552000003", 21610)
 	l.mustText(t, "+15552000003", "hi")
 	c := l.onlyConversation(t)
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		rows := l.outbound(t, c.ID)
 		if len(rows) != 1 || rows[0].State != "failed" || rows[0].ErrorCode != 21610 || rows[0].Attempts != 1 {
 			return fmt.Errorf("outbox %+v", rows)
@@ -124,7 +125,7 @@ func TestOptedOutRecipientNotRetried(t *testing.T) {
 	})
 	// Later replies are not attempted until the user texts START.
 	l.mustText(t, "+15552000003", "anyone there?")
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		for _, e := range l.events(t, c.ID) {
 			if e.EventType == "delivery" && strings.Contains(string(e.EventData), "opted out") {
 				return nil
@@ -151,7 +152,7 @@ func TestStopKeywordEndsConversation(t *testing.T) {
 	l.mustText(t, "+15552000004", "hello")
 	l.waitReplies(t, "+15552000004", 1, 10*time.Second)
 	l.mustText(t, "+15552000004", "Stop")
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		cs := l.conversations(t)
 		if len(cs) != 1 || cs[0].Status != "finished" || !strings.Contains(string(cs[0].StatusDetails), "opt_out") {
 			return fmt.Errorf("conversations %+v", cs)
@@ -178,7 +179,7 @@ func TestLongReplySplitInOrder(t *testing.T) {
 	l.mustText(t, "+15552000005", "tell me everything")
 	c := l.onlyConversation(t)
 	var rows []outboundRow
-	checkFor(t, 15*time.Second, func() error {
+	testutil.CheckFor(t, 15*time.Second, func() error {
 		rows = l.outbound(t, c.ID)
 		if len(rows) < 4 {
 			return fmt.Errorf("%d parts", len(rows))
@@ -214,7 +215,7 @@ func TestStatusCallbacksRecorded(t *testing.T) {
 	l.mustText(t, "+15552000006", "hi")
 	l.waitReplies(t, "+15552000006", 1, 10*time.Second)
 	c := l.onlyConversation(t)
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		rows := l.outbound(t, c.ID)
 		if len(rows) != 1 || rows[0].DeliveryStatus != "delivered" {
 			return fmt.Errorf("outbox %+v", rows)
@@ -292,11 +293,7 @@ func TestRestartContinuesConversation(t *testing.T) {
 	l := setupLine(t, s, sim, lineOptions{})
 	l.mustText(t, "+15552000009", "before")
 	l.waitReplies(t, "+15552000009", 1, 10*time.Second)
-	if code := s.terminate(); code != 0 {
-		t.Fatalf("exit code %d", code)
-	}
-	s2 := startServer(t, dir, nil)
-	l.moveTo(s2)
+	l.restart(t, dir, nil)
 	l.mustText(t, "+15552000009", "after")
 	got := l.waitReplies(t, "+15552000009", 2, 10*time.Second)
 	if got[1] != "R2: after" {
@@ -392,7 +389,7 @@ func TestKill9LosesNothing(t *testing.T) {
 		}()
 	}
 	// Let traffic flow, then kill without warning.
-	checkFor(t, 20*time.Second, func() error {
+	testutil.CheckFor(t, 20*time.Second, func() error {
 		if sim.Count() < 200 {
 			return fmt.Errorf("%d replies so far", sim.Count())
 		}
@@ -413,7 +410,7 @@ func TestKill9LosesNothing(t *testing.T) {
 		}
 		return got
 	}
-	checkFor(t, 60*time.Second, func() error {
+	testutil.CheckFor(t, 60*time.Second, func() error {
 		got := replies()
 		missing := 0
 		for text := range acked {
@@ -499,15 +496,11 @@ func TestConversationEndsAfterRestartWithoutNewText(t *testing.T) {
 	l := setupLine(t, s, sim, lineOptions{})
 	l.mustText(t, "+15552000012", "hello")
 	l.waitReplies(t, "+15552000012", 1, 10*time.Second)
-	if code := s.terminate(); code != 0 {
-		t.Fatalf("exit code %d", code)
-	}
-	s2 := startServer(t, dir, env)
-	l.moveTo(s2)
+	l.restart(t, dir, env)
 	if c := l.onlyConversation(t); c.Status != "active" {
 		t.Fatalf("conversation %s right after the restart, want still active", c.Status)
 	}
-	checkFor(t, 15*time.Second, func() error {
+	testutil.CheckFor(t, 15*time.Second, func() error {
 		c := l.onlyConversation(t)
 		if c.Status != "finished" || !strings.Contains(string(c.StatusDetails), "inactivity_timeout") {
 			return fmt.Errorf("conversation %s %s", c.Status, c.StatusDetails)

@@ -6,7 +6,6 @@ package test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,12 +16,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"switchboard/internal/opapi"
+	"switchboard/internal/testutil"
 	"switchboard/test/twiliosim"
 )
 
@@ -46,30 +45,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is a running switchboard binary.
 type server struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	URL    string
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	exited chan struct{}
 	err    error
 }
@@ -84,7 +65,7 @@ func startServer(t *testing.T, dir string, env map[string]string) *server {
 
 // startServerArgs is startServer with extra arguments after `serve`; it
 // also returns everything the server prints on stdout.
-func startServerArgs(t *testing.T, dir string, env map[string]string, args ...string) (*server, *syncBuffer) {
+func startServerArgs(t *testing.T, dir string, env map[string]string, args ...string) (*server, *testutil.SyncBuffer) {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -97,7 +78,7 @@ func startServerArgs(t *testing.T, dir string, env map[string]string, args ...st
 	for k, v := range env {
 		full[k] = v
 	}
-	s := &server{t: t, logs: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{t: t, logs: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
 	s.cmd.Env = os.Environ()
 	for k, v := range full {
@@ -111,7 +92,7 @@ func startServerArgs(t *testing.T, dir string, env map[string]string, args ...st
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	ready := make(chan string, 1)
 	copied := make(chan struct{})
 	go func() {
@@ -298,6 +279,16 @@ func setupLine(t *testing.T, s *server, sim *twiliosim.Server, o lineOptions) *l
 	return l
 }
 
+// restart stops the line's server with SIGTERM, which must exit 0, starts a
+// new one on dir (the same database) with env and points the line at it.
+func (l *line) restart(t *testing.T, dir string, env map[string]string) {
+	t.Helper()
+	if code := l.srv.terminate(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	l.moveTo(startServer(t, dir, env))
+}
+
 // moveTo points the line at s, a restarted server on the same database.
 func (l *line) moveTo(s *server) {
 	l.Webhook = strings.Replace(l.Webhook, l.srv.URL, s.URL, 1)
@@ -350,7 +341,7 @@ func (l *line) replies(to string) []string {
 func (l *line) waitReplies(t *testing.T, to string, n int, timeout time.Duration) []string {
 	t.Helper()
 	var got []string
-	checkFor(t, timeout, func() error {
+	testutil.CheckFor(t, timeout, func() error {
 		got = l.replies(to)
 		if len(got) < n {
 			return fmt.Errorf("%s received %d replies, want %d: %q", to, len(got), n, got)
@@ -390,23 +381,6 @@ func (l *line) events(t *testing.T, convID string) []event {
 	}
 	l.srv.mustAPI("GET", "/api/projects/"+l.ProjectID+"/conversations/"+convID+"/events?limit=1000", l.token, nil, &page, 200)
 	return page.Items
-}
-
-// checkFor polls fn every few milliseconds until it returns nil or the
-// timeout passes, then fails with fn's last error.
-func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // newSim starts a simulated Twilio on a loopback port.

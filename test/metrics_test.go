@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/testutil"
 	"switchboard/test/twiliosim"
 )
 
@@ -72,14 +73,14 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	if code, _ := l.post(l.Webhook, twiliosim.InboundParamsFor(l.AccountSID, "+15556000009", l.Number, "x", twiliosim.NewMessageSID()), http.Header{"X-Twilio-Signature": {"forged"}}); code != 403 {
 		t.Fatalf("forged webhook: %d", code)
 	}
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		if sim.Count() != 3 {
 			return fmt.Errorf("%d replies", sim.Count())
 		}
 		return nil
 	})
 	var after map[string]float64
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		after = scrape(t, s.URL+"/metrics")
 		if after[`switchboard_outbound_sends_total{error_code="0",result="sent"}`] != 3 {
 			return fmt.Errorf("sends %v", after[`switchboard_outbound_sends_total{error_code="0",result="sent"}`])
@@ -128,7 +129,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		t.Fatal("a phone number appears in the metrics")
 	}
 	// After expiry the per-session series vanish.
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		m := scrape(t, s.URL+"/metrics")
 		if n := count(m, "switchboard_session_messages_in{"); n != 0 {
 			return fmt.Errorf("%d per-session series remain", n)
@@ -151,7 +152,7 @@ func TestMetricsSessionCapAndSeparateListener(t *testing.T) {
 	for i := 0; i < 12; i++ {
 		l.mustText(t, fmt.Sprintf("+155570000%02d", i), "hi")
 	}
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		if sim.Count() != 12 {
 			return fmt.Errorf("%d replies", sim.Count())
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/testutil"
+
 	"github.com/creack/pty"
 )
 
@@ -17,13 +19,13 @@ type phoneTerm struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	tty    *os.File
-	screen *syncBuffer
+	screen *testutil.SyncBuffer
 	exited chan struct{}
 }
 
 func startPhoneTerm(t *testing.T, args ...string) *phoneTerm {
 	t.Helper()
-	p := &phoneTerm{t: t, screen: &syncBuffer{}, exited: make(chan struct{})}
+	p := &phoneTerm{t: t, screen: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary, append([]string{"phone"}, args...)...)
 	p.cmd.Env = append(os.Environ(), "TERM=dumb")
 	tty, err := pty.StartWithSize(p.cmd, &pty.Winsize{Rows: 40, Cols: 200})
@@ -59,7 +61,7 @@ func startPhoneTerm(t *testing.T, args ...string) *phoneTerm {
 // waitScreen waits until the screen shows want (n times at least).
 func (p *phoneTerm) waitScreen(want string, n int) {
 	p.t.Helper()
-	checkFor(p.t, 30*time.Second, func() error {
+	testutil.CheckFor(p.t, 30*time.Second, func() error {
 		if got := strings.Count(p.screen.String(), want); got < n {
 			return fmt.Errorf("screen shows %q %d times, want %d", want, got, n)
 		}
@@ -122,20 +124,20 @@ func TestPhoneInteractiveThroughPipes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	checkFor(t, 30*time.Second, func() error {
+	testutil.CheckFor(t, 30*time.Second, func() error {
 		if !strings.Contains(out.String(), "You are +15550006666") {
 			return fmt.Errorf("no banner yet: %q", out.String())
 		}
 		return nil
 	})
 	fmt.Fprintln(stdin, "hi")
-	checkFor(t, 30*time.Second, func() error {
+	testutil.CheckFor(t, 30*time.Second, func() error {
 		if !strings.Contains(out.String(), "[+15005550006 -> +15550006666] Hello from Switchboard!") {
 			return fmt.Errorf("no reply yet: %q", out.String())
 		}

@@ -68,11 +68,7 @@ func TestPostgresEndToEnd(t *testing.T) {
 		}
 	}
 	l.waitReplies(t, "+15558000001", 2, 10*time.Second)
-	if code := s.terminate(); code != 0 {
-		t.Fatalf("exit code %d", code)
-	}
-	s2 := startServer(t, "", env)
-	l.moveTo(s2)
+	l.restart(t, "", env)
 	l.mustText(t, "+15558000001", "after restart")
 	got := l.waitReplies(t, "+15558000001", 3, 10*time.Second)
 	want := []string{"R1: hello", "R2: again", "R3: after restart"}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/testutil"
 	"switchboard/test/twiliosim"
 )
 
@@ -31,7 +32,7 @@ func TestSMSHappyPath(t *testing.T) {
 	if len(cs) != 1 || cs[0].UserID != "+15551234567" || cs[0].Status != "active" || cs[0].StageID != l.StageID {
 		t.Fatalf("conversations %+v", cs)
 	}
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		var kinds []string
 		for _, e := range l.events(t, cs[0].ID) {
 			kinds = append(kinds, e.EventType)
@@ -108,7 +109,7 @@ func TestExpiryStartsNewConversation(t *testing.T) {
 	l := setupLine(t, s, sim, lineOptions{})
 	l.mustText(t, "+15551230002", "one")
 	l.waitReplies(t, "+15551230002", 1, 10*time.Second)
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		cs := l.conversations(t)
 		if len(cs) != 1 || cs[0].Status != "finished" {
 			return fmt.Errorf("conversations %+v", cs)
@@ -309,7 +310,7 @@ func TestManySendersAtOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	checkFor(t, 30*time.Second, func() error {
+	testutil.CheckFor(t, 30*time.Second, func() error {
 		if n := sim.Count(); n < senders*each {
 			return fmt.Errorf("%d/%d replies", n, senders*each)
 		}
@@ -355,7 +356,7 @@ func TestExpiryRaceEndToEnd(t *testing.T) {
 	if len(got) != n {
 		t.Fatalf("%d replies, want %d", len(got), n)
 	}
-	checkFor(t, 10*time.Second, func() error {
+	testutil.CheckFor(t, 10*time.Second, func() error {
 		for _, c := range l.conversations(t) {
 			if c.Status != "finished" {
 				return fmt.Errorf("conversation %s still %s", c.ID, c.Status)

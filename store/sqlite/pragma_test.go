@@ -1,17 +1,16 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"switchboard/internal/testutil"
 	"switchboard/store"
 )
 
@@ -124,7 +123,7 @@ func TestCloseTwice(t *testing.T) {
 // TestCheckpointFailureLogged: a failing background checkpoint is logged
 // once, not at every tick.
 func TestCheckpointFailureLogged(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "c.db"), WithLogger(log))
 	if err != nil {
@@ -136,22 +135,4 @@ func TestCheckpointFailureLogged(t *testing.T) {
 	if n := strings.Count(buf.String(), "background checkpoint failing"); n != 1 {
 		t.Fatalf("logged %d times, want once:\n%s", n, buf.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the checkpointer's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1183,21 +1183,7 @@ func testCommitTurnsUnknownConversation(t *testing.T, s store.Store) {
 	bad := &store.Turn{ConversationID: "conv_missing", InboundIDs: []int64{msgs[1].ID}, Events: []store.Event{messageEvent("user", "b")}}
 	wantCode(t, s.CommitTurns(ctx, []*store.Turn{good, bad}), store.ENOTFOUND)
 	// Nothing of the batch was committed.
-	pending, err := s.PendingInbound(ctx)
-	must(t, err)
-	if len(pending) != 2 {
-		t.Fatalf("%d pending after a failed batch, want 2", len(pending))
-	}
-	po, err := s.PendingOutbox(ctx)
-	must(t, err)
-	if len(po) != 0 {
-		t.Fatalf("%d outbox rows after a failed batch", len(po))
-	}
-	_, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
-	must(t, err)
-	if total != 1 {
-		t.Fatalf("%d events after a failed batch, want 1", total)
-	}
+	checkFailedBatch(t, s, c.ID)
 }
 
 // testCommitTurnsBare checks that a bare turn (no conversation) only marks
@@ -1391,21 +1377,7 @@ func testCommitTurnsNewConversationConflict(t *testing.T, s store.Store) {
 		Events: []store.Event{{EventType: store.EventConversationStart}, messageEvent("user", "b")}}
 	wantCode(t, s.CommitTurns(ctx, []*store.Turn{good, first, bad}), store.ECONFLICT)
 
-	pending, err := s.PendingInbound(ctx)
-	must(t, err)
-	if len(pending) != 2 {
-		t.Fatalf("%d pending after a failed batch, want 2", len(pending))
-	}
-	po, err := s.PendingOutbox(ctx)
-	must(t, err)
-	if len(po) != 0 {
-		t.Fatalf("%d outbox rows after a failed batch", len(po))
-	}
-	_, total, err := s.ListEvents(ctx, other.ID, store.ListOptions{})
-	must(t, err)
-	if total != 1 {
-		t.Fatalf("%d events after a failed batch, want 1", total)
-	}
+	checkFailedBatch(t, s, other.ID)
 	for _, id := range []string{fresh.ID, dup.ID} {
 		_, err = s.GetConversation(ctx, proj.ID, id)
 		wantCode(t, err, store.ENOTFOUND)
@@ -1837,5 +1809,28 @@ func testActiveConversations(t *testing.T, s store.Store) {
 	}
 	if got[0].ChannelAddress == "" || got[0].UserID != "+15557770002" {
 		t.Fatalf("conversation fields missing: %+v", got[0])
+	}
+}
+
+// checkFailedBatch checks what the failed-batch tests leave behind: both
+// inbound messages still pending, no outbox row, and convID with only the
+// one event it had before the batch.
+func checkFailedBatch(t *testing.T, s store.Store, convID string) {
+	t.Helper()
+	ctx := t.Context()
+	pending, err := s.PendingInbound(ctx)
+	must(t, err)
+	if len(pending) != 2 {
+		t.Fatalf("%d pending after a failed batch, want 2", len(pending))
+	}
+	po, err := s.PendingOutbox(ctx)
+	must(t, err)
+	if len(po) != 0 {
+		t.Fatalf("%d outbox rows after a failed batch", len(po))
+	}
+	_, total, err := s.ListEvents(ctx, convID, store.ListOptions{})
+	must(t, err)
+	if total != 1 {
+		t.Fatalf("%d events after a failed batch, want 1", total)
 	}
 }

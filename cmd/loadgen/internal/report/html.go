@@ -138,12 +138,6 @@ func serverChart(s *ServerStats) template.HTML {
 		}
 		cpu.Y = append(cpu.Y, v)
 	}
-	step := niceStep(last, 8)
-	var ticks []float64
-	var labels []string
-	for t := 0.0; t <= last+1e-9; t += step {
-		ticks = append(ticks, t/last)
-		labels = append(labels, fmtTick(t))
-	}
+	ticks, labels := secondTicks(last)
 	return lineChart("Server process", "MiB / %", x, []series{rss, cpu}, ticks, labels, "seconds since start")
 }

@@ -153,13 +153,7 @@ func timeChart(title, yLabel string, seconds int, ss []series) template.HTML {
 	for i := range x {
 		x[i] = float64(i) / span
 	}
-	step := niceStep(span, 8)
-	var ticks []float64
-	var labels []string
-	for s := 0.0; s <= span+1e-9; s += step {
-		ticks = append(ticks, s/span)
-		labels = append(labels, fmtTick(s))
-	}
+	ticks, labels := secondTicks(span)
 	return lineChart(title, yLabel, x, ss, ticks, labels, "seconds since start")
 }
 
@@ -221,4 +215,15 @@ func barChart(title string, bins []Bin, color string) template.HTML {
 	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" text-anchor="middle">latency (ms, log bins)</text>`, (padL+chartW-padR)/2, chartH-6)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// secondTicks places about eight round ticks on a time axis of span
+// seconds: their positions as fractions of the axis, and their labels.
+func secondTicks(span float64) (ticks []float64, labels []string) {
+	step := niceStep(span, 8)
+	for s := 0.0; s <= span+1e-9; s += step {
+		ticks = append(ticks, s/span)
+		labels = append(labels, fmtTick(s))
+	}
+	return ticks, labels
 }
