@@ -315,13 +315,8 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 		e.endConversation(ctx, c.ID, "inactivity_timeout")
 	case err == nil:
 		cs := &convState{id: c.ID, stageID: c.StageID, agentID: c.AgentID}
-		if msgs, err := e.opts.Store.RecentMessages(ctx, c.ID, 100000); err == nil {
-			for _, ev := range msgs {
-				var d store.MessageData
-				if json.Unmarshal(ev.EventData, &d) == nil && d.Role == "user" {
-					cs.turns++
-				}
-			}
+		if n, err := e.opts.Store.CountUserMessages(ctx, c.ID); err == nil {
+			cs.turns = n
 		}
 		return cs, nil, nil
 	case store.ErrorCode(err) != store.ENOTFOUND:

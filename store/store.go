@@ -494,6 +494,9 @@ type Store interface {
 	// RecentMessages returns the last limit EventMessage events of a
 	// conversation, oldest first.
 	RecentMessages(ctx context.Context, conversationID string, limit int) ([]*Event, error)
+	// CountUserMessages returns how many EventMessage events of a
+	// conversation carry role "user" (0 for an unknown conversation).
+	CountUserMessages(ctx context.Context, conversationID string) (int, error)
 	// AppendEvents appends events to a conversation.
 	AppendEvents(ctx context.Context, events []Event) error
 

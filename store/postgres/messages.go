@@ -232,6 +232,17 @@ func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit i
 	return evs, nil
 }
 
+// CountUserMessages counts a conversation's user message events.
+func (db *DB) CountUserMessages(ctx context.Context, conversationID string) (int, error) {
+	var n int
+	err := rb(db.pool).QueryRow(ctx, `SELECT COUNT(*) FROM events
+		WHERE conversation_id = ? AND event_type = 'message' AND (event_data::jsonb) ->> 'role' = 'user'`, conversationID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count user messages: %w", err)
+	}
+	return n, nil
+}
+
 // AppendEvents appends events in one transaction (one pipeline), filling
 // their IDs and (when zero) CreatedAt. An unknown conversation is
 // ENOTFOUND.

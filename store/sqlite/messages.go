@@ -270,6 +270,17 @@ func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit i
 	return evs, nil
 }
 
+// CountUserMessages counts a conversation's user message events.
+func (db *DB) CountUserMessages(ctx context.Context, conversationID string) (int, error) {
+	var n int
+	err := db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM events
+		WHERE conversation_id = ? AND event_type = 'message' AND json_extract(event_data, '$.role') = 'user'`, conversationID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count user messages: %w", err)
+	}
+	return n, nil
+}
+
 // AppendEvents appends events in one transaction, filling their IDs and
 // (when zero) CreatedAt. An unknown conversation is ENOTFOUND.
 func (db *DB) AppendEvents(ctx context.Context, events []store.Event) error {

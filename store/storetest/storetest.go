@@ -921,6 +921,13 @@ func testEvents(t *testing.T, s store.Store) {
 	if len(recent) != 6 {
 		t.Fatalf("all recent messages: %d, want 6", len(recent))
 	}
+	for id, want := range map[string]int{c.ID: 3, other.ID: 1, "conv_missing": 0} {
+		n, err := s.CountUserMessages(ctx, id)
+		must(t, err)
+		if n != want {
+			t.Fatalf("CountUserMessages(%s) = %d, want %d", id, n, want)
+		}
+	}
 	recent, err = s.RecentMessages(ctx, "conv_missing", 10)
 	must(t, err)
 	if len(recent) != 0 {
