@@ -29,10 +29,10 @@ type committer struct {
 	linger  time.Duration
 	inbound chan inboundReq
 	turns   chan turnReq
-	lazy    chan *store.Turn
+	lazy    chan lazyWrite
 	// lazyDelay bounds how long a lazy write waits for company.
 	lazyDelay time.Duration
-	lazyBuf   []*store.Turn
+	lazyBuf   []lazyWrite
 	logErr    func(msg string, err error)
 	// observe records each transaction's size and duration.
 	observe func(items int, d time.Duration)
@@ -49,6 +49,13 @@ type inboundReq struct {
 type inboundResp struct {
 	r   store.InboundResult
 	err error
+}
+
+// lazyWrite is a write nobody waits for; done (if set) runs once it has
+// been committed or has failed.
+type lazyWrite struct {
+	t    *store.Turn
+	done func()
 }
 
 type turnReq struct {
@@ -68,7 +75,7 @@ func newCommitter(st store.Store, max int, linger time.Duration, logErr func(msg
 		observe = func(int, time.Duration) {}
 	}
 	c := &committer{st: st, max: max, linger: linger,
-		inbound: make(chan inboundReq, 4*max), turns: make(chan turnReq, 4*max), lazy: make(chan *store.Turn, 16*max),
+		inbound: make(chan inboundReq, 4*max), turns: make(chan turnReq, 4*max), lazy: make(chan lazyWrite, 16*max),
 		lazyDelay: 20 * time.Millisecond, logErr: logErr, observe: observe,
 		done: make(chan struct{}), stopped: make(chan struct{})}
 	c.batch, _ = st.(store.BatchCommitter)
@@ -126,12 +133,16 @@ func (c *committer) commitTurn(ctx context.Context, t *store.Turn) error {
 	}
 }
 
-// commitLazy queues a write nobody waits for; a failure is logged.
-func (c *committer) commitLazy(t *store.Turn) {
+// commitLazy queues a write nobody waits for; a failure is logged. done
+// (may be nil) runs when the write has been committed or has failed.
+func (c *committer) commitLazy(t *store.Turn, done func()) {
 	select {
-	case c.lazy <- t:
+	case c.lazy <- lazyWrite{t: t, done: done}:
 	case <-c.done:
 		c.logErr("write after the committer closed", errCommitterClosed)
+		if done != nil {
+			done()
+		}
 	}
 }
 
@@ -219,7 +230,7 @@ func (c *committer) drain() {
 
 // takeLazy returns the lazy writes queued so far (at most max), oldest
 // first.
-func (c *committer) takeLazy() []*store.Turn {
+func (c *committer) takeLazy() []lazyWrite {
 	for len(c.lazyBuf) < c.max {
 		select {
 		case t := <-c.lazy:
@@ -248,7 +259,9 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 	}
 	// Lazy writes first: they were queued before everything else here.
 	turns := make([]*store.Turn, 0, len(lazy)+len(trs))
-	turns = append(turns, lazy...)
+	for _, l := range lazy {
+		turns = append(turns, l.t)
+	}
 	for _, r := range trs {
 		turns = append(turns, r.t)
 	}
@@ -259,6 +272,9 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 		if i < nl {
 			if err != nil {
 				c.logErr("record send result", err)
+			}
+			if done := lazy[i].done; done != nil {
+				done()
 			}
 			return
 		}

@@ -123,6 +123,22 @@ func (e *Engine) findSent(ctx context.Context, f Finder, cfg providers.TwilioCon
 	}
 }
 
+// AwaitSendResult waits, until ctx ends, for the result of the send that
+// Twilio accepted as sid to be committed, and reports whether this engine
+// had such a result queued. A status callback that arrives before the
+// send's SID is stored waits here instead of polling the store.
+func (e *Engine) AwaitSendResult(ctx context.Context, sid string) bool {
+	v, ok := e.unrecorded.Load(sid)
+	if !ok {
+		return false
+	}
+	select {
+	case <-v.(chan struct{}):
+	case <-ctx.Done():
+	}
+	return true
+}
+
 // finishRow stores a send's final state on its row and as a delivery event.
 func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u store.OutboxUpdate) {
 	r.State, r.Attempts, r.ErrorCode, r.TwilioSID = u.State, u.Attempts, u.ErrorCode, u.TwilioSID
@@ -138,12 +154,22 @@ func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u stor
 		data["error"] = u.ErrorMessage
 	}
 	// The row's new state and its delivery event are committed together,
-	// lazily, with the next commit (see committer).
+	// lazily, with the next commit (see committer). Until then a status
+	// callback for the SID can wait for it (AwaitSendResult).
+	var done func()
+	if sid := u.TwilioSID; sid != "" {
+		ch := make(chan struct{})
+		e.unrecorded.Store(sid, ch)
+		done = func() {
+			e.unrecorded.Delete(sid)
+			close(ch)
+		}
+	}
 	e.commits.commitLazy(&store.Turn{
 		ConversationID: r.ConversationID,
 		Events:         []store.Event{jsonEvent(r.ConversationID, store.EventDelivery, data, e.opts.Now().UTC())},
 		OutboxUpdates:  []store.OutboxUpdate{u},
-	})
+	}, done)
 	if u.State == store.OutboxFailed {
 		e.log.Warn("send failed", "conversation_id", r.ConversationID, "to", twilio.MaskNumber(r.To),
 			"error_code", u.ErrorCode, "attempts", u.Attempts, "err", u.ErrorMessage)

@@ -201,3 +201,65 @@ func TestPanickingSessionKeepsItsState(t *testing.T) {
 		t.Fatalf("%d conversations, want 1", len(cs))
 	}
 }
+
+// holdSendResults is a store whose commits of send results wait until
+// release is closed.
+type holdSendResults struct {
+	store.Store
+	release chan struct{}
+}
+
+func (s *holdSendResults) CommitTurns(ctx context.Context, turns []*store.Turn) error {
+	for _, t := range turns {
+		if len(t.OutboxUpdates) > 0 {
+			<-s.release
+			break
+		}
+	}
+	return s.Store.CommitTurns(ctx, turns)
+}
+
+// TestAwaitSendResult: a status callback can wait for a send's result
+// that is queued but not yet committed, and learns at once when the
+// engine has none for the SID.
+func TestAwaitSendResult(t *testing.T) {
+	hold := &holdSendResults{release: make(chan struct{})}
+	f := newFixture(t, time.Hour, store.APITypeScripted, `{"defaultReply":"ok"}`, func(o *Options) {
+		hold.Store = o.Store
+		o.Store = hold
+	})
+	ctx := context.Background()
+	if f.eng.AwaitSendResult(ctx, "SM_unknown") {
+		t.Fatal("waited for a SID the engine never sent")
+	}
+	f.text("+15557770002", "hi")
+	sid := fmt.Sprintf("SM%032d", 1) // the fake sender's first SID
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		if f.sender.count() != 1 {
+			return fmt.Errorf("not sent yet")
+		}
+		if _, ok := f.eng.unrecorded.Load(sid); !ok {
+			return fmt.Errorf("send result not queued yet")
+		}
+		return nil
+	})
+	waited := make(chan bool)
+	go func() { waited <- f.eng.AwaitSendResult(ctx, sid) }()
+	select {
+	case <-waited:
+		t.Fatal("returned before the send result was committed")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(hold.release)
+	if !<-waited {
+		t.Fatal("AwaitSendResult did not report the queued result")
+	}
+	rows, err := f.st.ListOutbound(ctx, f.conversations()[0].ID)
+	must(t, err)
+	if len(rows) != 1 || rows[0].TwilioSID != sid {
+		t.Fatalf("outbox after the wait: %+v", rows)
+	}
+	if f.eng.AwaitSendResult(ctx, sid) {
+		t.Fatal("still waiting on a committed result")
+	}
+}

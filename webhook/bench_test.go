@@ -28,6 +28,8 @@ func (f engineFunc) Accept(ctx context.Context, m *store.InboundMessage) (store.
 	return f(ctx, m)
 }
 
+func (f engineFunc) AwaitSendResult(context.Context, string) bool { return false }
+
 // handlerFixture is a Handler over a real SQLite store holding one line.
 type handlerFixture struct {
 	router  *mux.Router

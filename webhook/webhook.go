@@ -32,6 +32,9 @@ type Engine interface {
 	// Accept commits m durably and hands it to its session; a duplicate is
 	// reported and not processed again.
 	Accept(ctx context.Context, m *store.InboundMessage) (store.InboundResult, error)
+	// AwaitSendResult waits for the result of the send Twilio accepted as
+	// sid to be stored, if one is on its way, and reports whether it was.
+	AwaitSendResult(ctx context.Context, sid string) bool
 }
 
 // Options configure the Handler.
@@ -361,30 +364,38 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// The send's SID is recorded lazily, a few milliseconds after Twilio
-	// accepted it; a very fast callback waits for it briefly.
-	for attempt := 0; ; attempt++ {
-		_, err := h.opts.Store.SetDeliveryStatus(ctx, sid, st, code)
-		if err == nil {
-			break
+	// The send's SID is stored lazily, a few milliseconds after Twilio
+	// accepted it; a very fast callback waits for it once: for the engine's
+	// queued result, or a moment for a send answered but not yet handed
+	// to the engine. A SID still unknown then is not ours, or already
+	// pruned: it is acknowledged and dropped.
+	_, err = h.opts.Store.SetDeliveryStatus(ctx, sid, st, code)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		if !h.opts.Engine.AwaitSendResult(ctx, sid) {
+			select {
+			case <-time.After(unknownSIDGrace):
+			case <-ctx.Done():
+				return
+			}
+			h.opts.Engine.AwaitSendResult(ctx, sid)
 		}
-		if store.ErrorCode(err) != store.ENOTFOUND {
-			h.unavailable(w, err)
-			return
-		}
-		if attempt == 10 {
+		_, err = h.opts.Store.SetDeliveryStatus(ctx, sid, st, code)
+		if store.ErrorCode(err) == store.ENOTFOUND {
 			h.log.Debug("status callback for an unknown message", "message_sid", sid)
-			break
+			err = nil
 		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		case <-ctx.Done():
-			return
-		}
+	}
+	if err != nil {
+		h.unavailable(w, err)
+		return
 	}
 	h.m.deliveryStatus(st)
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// unknownSIDGrace is how long a status callback for a SID the engine does
+// not know yet waits before its last try.
+const unknownSIDGrace = 50 * time.Millisecond
 
 var knownStatuses = map[string]bool{
 	"accepted": true, "scheduled": true, "queued": true, "sending": true, "sent": true,
