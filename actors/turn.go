@@ -159,7 +159,8 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 		}
 	default:
 		replies = opening
-		reply, err := e.complete(ctx, in, conv, text, first.From)
+		// A conversation created by this turn has nothing stored yet.
+		reply, err := e.complete(ctx, in, conv, text, first.From, created == nil)
 		if err != nil {
 			e.log.Warn("turn: llm failed", "session_id", in.sessionID, "conversation_id", conv.id, "err", err)
 			turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventError,
@@ -350,7 +351,7 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 	}
 	cs := &convState{id: conv.ID, stageID: stage.ID, agentID: agentID}
 	if stage.EnterBehavior == store.EnterGenerateResponse {
-		text, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first.From)
+		text, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first.From, false)
 		if err != nil {
 			e.log.Warn("turn: opening message failed", "conversation_id", conv.ID, "err", err)
 		}
@@ -359,16 +360,17 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 	return cs, nc, nil
 }
 
-// complete asks the stage's LLM for the reply to text.
-func (e *Engine) complete(ctx context.Context, in turnInput, conv *convState, text, from string) (string, error) {
+// complete asks the stage's LLM for the reply to text, with the stored
+// history when loadHistory is set.
+func (e *Engine) complete(ctx context.Context, in turnInput, conv *convState, text, from string, loadHistory bool) (string, error) {
 	stage, err := e.cfg.stage(ctx, in.key.ProjectID, conv.stageID)
 	if err != nil {
 		return "", fmt.Errorf("stage: %w", err)
 	}
-	return e.completeRaw(ctx, stage, conv.agentID, conv, []string{text}, text, conv.turns, from)
+	return e.completeRaw(ctx, stage, conv.agentID, conv, []string{text}, text, conv.turns, from, loadHistory)
 }
 
-func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID string, conv *convState, user []string, text string, turnNo int, from string) (reply string, err error) {
+func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID string, conv *convState, user []string, text string, turnNo int, from string, loadHistory bool) (reply string, err error) {
 	prov, err := e.cfg.provider(ctx, stage.LLMProviderID)
 	if err != nil {
 		return "", fmt.Errorf("llm provider: %w", err)
@@ -398,7 +400,7 @@ func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID st
 	if system != "" {
 		req.Messages = append(req.Messages, llm.Message{Role: "system", Content: system})
 	}
-	if prov.APIType != store.APITypeScripted && conv.id != "" {
+	if loadHistory && prov.APIType != store.APITypeScripted {
 		// Idle sessions keep no history in memory: load it for the turn.
 		hist, err := e.opts.Store.RecentMessages(ctx, conv.id, e.opts.HistoryLimit)
 		if err != nil {
