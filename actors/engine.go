@@ -295,22 +295,17 @@ func (e *Engine) Close(ctx context.Context) error {
 	var err error
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
+	// Messages, and the turn and expiry goroutines still running (say,
+	// ending a conversation), finish within ctx; unfinished messages are
+	// what the error reports.
 drain:
-	for e.pending.Load() > 0 {
+	for e.pending.Load() > 0 || e.inflight.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			err = fmt.Errorf("actors: drain: %d messages unfinished: %w", e.pending.Load(), ctx.Err())
+			if n := e.pending.Load(); n > 0 {
+				err = fmt.Errorf("actors: drain: %d messages unfinished: %w", n, ctx.Err())
+			}
 			break drain
-		case <-tick.C:
-		}
-	}
-	// Turn and expiry goroutines still running (say, ending a conversation)
-	// get the rest of the drain time.
-wait:
-	for e.inflight.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			break wait
 		case <-tick.C:
 		}
 	}

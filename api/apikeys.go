@@ -183,7 +183,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	k := &store.APIKey{
 		Meta:       store.Meta{ID: store.NewID(store.PrefixAPIKey), CreatedAt: now, UpdatedAt: now, Version: 1},
 		ProjectID:  projectID,
-		KeyHash:    HashKey(value),
+		KeyHash:    store.HashKey(value),
 		KeyPreview: KeyPreview(value),
 		IsActive:   true,
 	}

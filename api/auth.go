@@ -14,10 +14,6 @@ import (
 	"switchboard/store"
 )
 
-// HashKey returns the stored form of a secret token or API key value (see
-// store.HashKey); the webhook looks API keys up by it.
-func HashKey(key string) string { return store.HashKey(key) }
-
 // randomToken returns 32 random bytes, base64url-encoded without padding.
 func randomToken() (string, error) {
 	var b [32]byte
@@ -56,7 +52,7 @@ func (s *Server) authenticate(r *http.Request) (*store.Operator, error) {
 	if raw == "" {
 		return nil, store.Errorf(store.EUNAUTHORIZED, "missing bearer token")
 	}
-	tok, err := s.st.GetToken(r.Context(), HashKey(raw), s.now())
+	tok, err := s.st.GetToken(r.Context(), store.HashKey(raw), s.now())
 	if store.ErrorCode(err) == store.ENOTFOUND {
 		return nil, errBadToken
 	}
@@ -133,7 +129,7 @@ func (s *Server) issueTokens(ctx context.Context, op *store.Operator) (*tokenRes
 		if err != nil {
 			return nil, err
 		}
-		tok := &store.Token{Hash: HashKey(raw), OperatorID: op.ID, Kind: t.kind, CreatedAt: now, ExpiresAt: now.Add(t.ttl)}
+		tok := &store.Token{Hash: store.HashKey(raw), OperatorID: op.ID, Kind: t.kind, CreatedAt: now, ExpiresAt: now.Add(t.ttl)}
 		if err := s.st.CreateToken(ctx, tok); err != nil {
 			return nil, fmt.Errorf("api: create %s token: %w", t.kind, err)
 		}
@@ -265,7 +261,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	if body.RefreshToken == "" {
 		return store.FieldError("refreshToken", "required")
 	}
-	hash := HashKey(body.RefreshToken)
+	hash := store.HashKey(body.RefreshToken)
 	tok, err := s.st.GetToken(r.Context(), hash, s.now())
 	if store.ErrorCode(err) == store.ENOTFOUND {
 		return errBadToken
@@ -310,11 +306,11 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	op := currentOperator(r)
-	if err := s.st.DeleteToken(r.Context(), HashKey(bearerToken(r))); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+	if err := s.st.DeleteToken(r.Context(), store.HashKey(bearerToken(r))); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
 		return fmt.Errorf("api: delete token: %w", err)
 	}
 	if body.RefreshToken != "" {
-		hash := HashKey(body.RefreshToken)
+		hash := store.HashKey(body.RefreshToken)
 		tok, err := s.st.GetToken(r.Context(), hash, s.now())
 		if err == nil && tok.OperatorID == op.ID {
 			if err := s.st.DeleteToken(r.Context(), hash); err != nil && store.ErrorCode(err) != store.ENOTFOUND {

@@ -336,7 +336,7 @@ func ensureDemoKey(ctx context.Context, st store.Store, now time.Time, l *demoLi
 		Meta:            meta(store.PrefixAPIKey, now),
 		ProjectID:       l.Project.ID,
 		Name:            demoAPIKeyName,
-		KeyHash:         api.HashKey(value),
+		KeyHash:         store.HashKey(value),
 		KeyPreview:      api.KeyPreview(value),
 		IsActive:        true,
 		AllowedChannels: []string{store.APITypeTwilioMessaging},

@@ -48,7 +48,7 @@ func TestEnsureDemoIsIdempotent(t *testing.T) {
 	if bcrypt.CompareHashAndPassword([]byte(op.PasswordHash), []byte(demoOperatorPassword)) != nil || !op.IsActive {
 		t.Fatal("demo operator cannot log in with the documented password")
 	}
-	k, err := st.GetAPIKeyByHash(ctx, api.HashKey(first.KeyValue))
+	k, err := st.GetAPIKeyByHash(ctx, store.HashKey(first.KeyValue))
 	if err != nil || k.ID != first.APIKey.ID || k.ProjectID != first.Project.ID {
 		t.Fatalf("key lookup by hash: %+v, %v", k, err)
 	}

@@ -108,13 +108,19 @@ func convErr(err error) error {
 	return writeErr("create conversation", "conversation", err)
 }
 
+// convArgs are sqlInsConv's arguments for c, stored as active with meta m
+// and the given deadline.
+func convArgs(c *store.Conversation, m store.Meta, deadline time.Time) []any {
+	return []any{m.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
+		jsonText(c.StatusDetails), jsonText(c.Metadata), deadline, m.CreatedAt, m.UpdatedAt, m.Version}
+}
+
 // CreateConversation stores c as active with its start event. A session
 // key that already has an active conversation is ECONFLICT.
 func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, start store.Event) error {
 	m := newMeta(c.Meta, store.PrefixConversation)
 	err := db.inTx(ctx, "create conversation", func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, sqlInsConv, m.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
-			jsonText(c.StatusDetails), jsonText(c.Metadata), c.Deadline, m.CreatedAt, m.UpdatedAt, m.Version)
+		_, err := tx.Exec(ctx, sqlInsConv, convArgs(c, m, c.Deadline)...)
 		if err != nil {
 			return convErr(err)
 		}
@@ -419,8 +425,7 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	b := &pgx.Batch{}
 	for _, turn := range turns {
 		if c := turn.NewConversation; c != nil {
-			b.Queue(sqlInsConv, c.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
-				jsonText(c.StatusDetails), jsonText(c.Metadata), turn.NewConversationDeadline(), t, t, int64(1))
+			b.Queue(sqlInsConv, convArgs(c, store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}, turn.NewConversationDeadline())...)
 		} else if touches(turn) {
 			b.Queue(sqlTouchConv, turn.Deadline, t, turn.ConversationID)
 		}

@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"switchboard/store"
@@ -48,6 +49,9 @@ type DB struct {
 	stopCkpt chan struct{}
 	ckptDone chan struct{}
 	stopOnce sync.Once
+	// commits counts write transactions, so the checkpointer can skip its
+	// tick when nothing was written since the last one.
+	commits atomic.Uint64
 
 	// Statements of the hot path, prepared once on the writer connection.
 	insInbound   *sql.Stmt
@@ -227,12 +231,18 @@ func (db *DB) checkpointer(log *slog.Logger) {
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
 	failing := false
+	seen := ^uint64(0) // the first tick always checkpoints
 	for {
 		select {
 		case <-db.stopCkpt:
 			return
 		case <-t.C:
 		}
+		n := db.commits.Load()
+		if n == seen && !failing {
+			continue // nothing written through inTx since the last checkpoint
+		}
+		seen = n
 		// A failure (the disk full, say) is retried at the next tick; the
 		// writer's backstop keeps the WAL bounded meanwhile. Only changes
 		// between failing and working are logged.
@@ -471,6 +481,7 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) er
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: %s: commit: %w", op, err)
 	}
+	db.commits.Add(1)
 	return nil
 }
 
