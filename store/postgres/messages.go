@@ -321,19 +321,99 @@ func (db *DB) CommitInbound(ctx context.Context, msgs []*store.InboundMessage) (
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	var results []store.InboundResult
-	var err error
+	return db.CommitBatch(ctx, msgs, nil)
+}
+
+// CommitBatch commits inbound messages and turns as one pipeline, one
+// implicit transaction (store.BatchCommitter): the semantics of
+// CommitInbound followed by CommitTurns, all or nothing. A deadlock
+// between concurrent batches is retried.
+func (db *DB) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
+	if err := store.CheckTurns(turns); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
-		results, err = db.commitInbound(ctx, msgs)
+		t := now()
+		results := make([]store.InboundResult, len(msgs))
+		b := &pgx.Batch{}
+		queueInbound(b, msgs, t)
+		queueTurns(b, turns, t)
+		if b.Len() == 0 {
+			return results, nil // only bare turns without inbound messages
+		}
+		var dups []int
+		err := db.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+			var err error
+			if dups, err = readInbound(br, msgs, results); err != nil {
+				return err
+			}
+			return readTurns(br, turns)
+		})
 		if c := pgCode(err); (c == pgDeadlockDetected || c == pgSerializationFail) && attempt < 5 {
 			continue
 		}
-		break
+		if err != nil {
+			return nil, err
+		}
+		if err := db.findOriginals(ctx, msgs, dups, results); err != nil {
+			return nil, err
+		}
+		finishInbound(msgs, results, t)
+		finishTurns(turns, t)
+		return results, nil
 	}
-	if err != nil {
-		return nil, err
+}
+
+func queueInbound(b *pgx.Batch, msgs []*store.InboundMessage, t time.Time) {
+	for _, m := range msgs {
+		received := m.ReceivedAt
+		if received.IsZero() {
+			received = t
+		}
+		b.Queue(sqlInsInbound, m.ProviderID, m.MessageSID, m.IdempotencyToken, m.ProjectID, m.StageID, m.AgentID,
+			m.From, m.To, m.Body, listText(m.MediaURLs), m.ProfileName, received)
 	}
-	t := now()
+}
+
+// readInbound reads the inbound inserts' ids and returns the indexes of
+// the duplicates, which inserted nothing.
+func readInbound(br pgx.BatchResults, msgs []*store.InboundMessage, results []store.InboundResult) ([]int, error) {
+	var dups []int
+	for i := range msgs {
+		err := br.QueryRow().Scan(&results[i].ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			dups = append(dups, i)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("postgres: commit inbound: %w", err)
+		}
+	}
+	return dups, nil
+}
+
+// findOriginals fills in the ids of the duplicates' originals, committed
+// by now (by this batch or an earlier one).
+func (db *DB) findOriginals(ctx context.Context, msgs []*store.InboundMessage, dups []int, results []store.InboundResult) error {
+	for _, i := range dups {
+		m := msgs[i]
+		err := pgx.ErrNoRows
+		if m.MessageSID != "" {
+			err = db.pool.QueryRow(ctx, sqlDupBySID, m.ProviderID, m.MessageSID).Scan(&results[i].ID)
+		}
+		if errors.Is(err, pgx.ErrNoRows) && m.IdempotencyToken != "" {
+			err = db.pool.QueryRow(ctx, sqlDupByToken, m.IdempotencyToken).Scan(&results[i].ID)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: commit inbound: find original of duplicate: %w", err)
+		}
+		results[i].Duplicate = true
+	}
+	return nil
+}
+
+// finishInbound writes back what the commit at t stored of msgs.
+func finishInbound(msgs []*store.InboundMessage, results []store.InboundResult, t time.Time) {
 	for i, m := range msgs {
 		m.ID = results[i].ID
 		if !results[i].Duplicate {
@@ -345,55 +425,6 @@ func (db *DB) CommitInbound(ctx context.Context, msgs []*store.InboundMessage) (
 			}
 		}
 	}
-	return results, nil
-}
-
-func (db *DB) commitInbound(ctx context.Context, msgs []*store.InboundMessage) ([]store.InboundResult, error) {
-	results := make([]store.InboundResult, len(msgs))
-	t := now()
-	b := &pgx.Batch{}
-	for _, m := range msgs {
-		received := m.ReceivedAt
-		if received.IsZero() {
-			received = t
-		}
-		b.Queue(sqlInsInbound, m.ProviderID, m.MessageSID, m.IdempotencyToken, m.ProjectID, m.StageID, m.AgentID,
-			m.From, m.To, m.Body, listText(m.MediaURLs), m.ProfileName, received)
-	}
-	var dups []int
-	err := db.sendBatch(ctx, b, func(br pgx.BatchResults) error {
-		for i := range msgs {
-			err := br.QueryRow().Scan(&results[i].ID)
-			if errors.Is(err, pgx.ErrNoRows) {
-				dups = append(dups, i)
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("postgres: commit inbound: %w", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	// The originals of the duplicates are committed now (by this batch or
-	// an earlier one): find them.
-	for _, i := range dups {
-		m := msgs[i]
-		err := pgx.ErrNoRows
-		if m.MessageSID != "" {
-			err = db.pool.QueryRow(ctx, sqlDupBySID, m.ProviderID, m.MessageSID).Scan(&results[i].ID)
-		}
-		if errors.Is(err, pgx.ErrNoRows) && m.IdempotencyToken != "" {
-			err = db.pool.QueryRow(ctx, sqlDupByToken, m.IdempotencyToken).Scan(&results[i].ID)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("postgres: commit inbound: find original of duplicate: %w", err)
-		}
-		results[i].Duplicate = true
-	}
-	return results, nil
 }
 
 // PendingInbound returns every pending inbound message in ID order.
@@ -418,11 +449,12 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	if len(turns) == 0 {
 		return nil
 	}
-	if err := store.CheckTurns(turns); err != nil {
-		return err
-	}
-	t := now()
-	b := &pgx.Batch{}
+	_, err := db.CommitBatch(ctx, nil, turns)
+	return err
+}
+
+// queueTurns queues the statements of turns committed at t.
+func queueTurns(b *pgx.Batch, turns []*store.Turn, t time.Time) {
 	for _, turn := range turns {
 		if c := turn.NewConversation; c != nil {
 			b.Queue(sqlInsConv, convArgs(c, store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}, turn.NewConversationDeadline())...)
@@ -464,22 +496,19 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 			b.Queue(sqlEndConvInTurn, jsonText(turn.End), t, turn.ConversationID, withEvent, typ, jsonText(data))
 		}
 	}
-	if b.Len() == 0 {
-		return nil // only bare turns without inbound messages
-	}
-	if err := db.sendBatch(ctx, b, func(br pgx.BatchResults) error { return readTurns(br, turns) }); err != nil {
-		return err
-	}
+}
+
+// finishTurns writes back what the commit at t stored of turns.
+func finishTurns(turns []*store.Turn, t time.Time) {
 	for _, turn := range turns {
 		for _, o := range turn.Outbox {
 			o.CreatedAt, o.UpdatedAt = t, t
 		}
 	}
 	store.CommittedNewConversations(turns, t)
-	return nil
 }
 
-// readTurns reads the results of CommitTurns's pipeline in queue order.
+// readTurns reads the results of queueTurns's statements in queue order.
 func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 	for _, turn := range turns {
 		if turn.NewConversation != nil {

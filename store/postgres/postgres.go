@@ -34,7 +34,10 @@ type DB struct {
 	pool *pgxpool.Pool
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store          = (*DB)(nil)
+	_ store.BatchCommitter = (*DB)(nil)
+)
 
 // connectTimeout bounds connecting when the URL sets no connect_timeout, so
 // that an unreachable server is reported quickly.
