@@ -1,0 +1,915 @@
+package test
+
+// The bad-input suite: hostile and malformed requests against the real
+// binary — the Twilio webhook, the status callback and the operator API —
+// each answered with its documented status, and each changing nothing: the
+// row count and content of every table of the database are the same after
+// the request as before it, and the simulated Twilio received no request.
+//
+// One server and one line serve the whole suite (TestBadInput). Every row
+// starts from a valid request and spoils one thing. To add a row, append it
+// to webhookRows, statusRows or apiRows:
+//
+//	{name: "what is wrong", req: webhook(func(e *badEnv, h *hookReq) { h.Form.Del("To") }), status: 400},
+//	{name: "what is wrong", req: op("viewer", "POST", "/api/projects", `{"name":"x"}`), status: 403},
+//
+// webhook and callback build a signed Twilio request that the row's function
+// changes (hookReq says what can be changed: query, form, raw body, content
+// type, and what the signature is computed over); op builds an operator API
+// call as one of the suite's operators, with {placeholders} (see
+// badEnv.expand) for the ids set up by the suite.
+//
+// A row whose status an open fix of issue 11 changes asserts today's status
+// and says so in a comment ("changes to 413 with issue 11 #8"), for the lead
+// to flip when that fix is merged.
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"switchboard/internal/testutil"
+	"switchboard/providers/twilio"
+	"switchboard/test/twiliosim"
+)
+
+// suiteMayChange are the tables every row may change: records that a
+// rejected request is expected to leave behind (security events in the
+// audit log). Names that do not exist are ignored.
+var suiteMayChange = []string{"audit_log", "audit_logs", "security_events"}
+
+// badRow is one request of the suite and what it must get.
+type badRow struct {
+	name   string
+	req    func(e *badEnv) *http.Request
+	status int
+	// body, when set, must occur in the answer's body.
+	body string
+	// mayChange names tables this row may change besides suiteMayChange.
+	mayChange []string
+}
+
+// badEnv is the suite's server, its line and the records set up for the
+// rows to aim at.
+type badEnv struct {
+	t      *testing.T
+	srv    *server
+	sim    *twiliosim.Server
+	db     *sql.DB
+	l      *line // the line under attack
+	other  *line // a second project, number and Twilio provider
+	tokens map[string]string
+	ids    map[string]string // placeholder → value, for badEnv.expand
+
+	// The first text, processed before the rows run.
+	firstSID, firstToken, firstFrom string
+	outboundSID                     string // the SID Twilio gave its reply
+}
+
+// TestBadInput runs every row against one server; see the top of the file.
+func TestBadInput(t *testing.T) {
+	e := newBadEnv(t, map[string]string{"WEBHOOK_FAILURE_RATE_LIMIT": "100000"})
+	start := e.snapshot(t)
+	startSim := e.simRequests()
+	allowed := slices.Clone(suiteMayChange)
+	groups := []struct {
+		name string
+		rows []badRow
+	}{
+		{"webhook", webhookRows()},
+		{"status", statusRows()},
+		{"api", apiRows()},
+	}
+	total := 0
+	for _, g := range groups {
+		total += len(g.rows)
+		t.Run(g.name, func(t *testing.T) {
+			for _, row := range g.rows {
+				allowed = append(allowed, row.mayChange...)
+				t.Run(row.name, func(t *testing.T) { e.run(t, row) })
+			}
+		})
+	}
+	if total < 60 {
+		t.Errorf("the suite has %d rows, want at least 60", total)
+	}
+	// Nothing arrived late either: no send since the start, and the tables
+	// no row may change are as they were.
+	if n := e.simRequests(); n != startSim {
+		t.Fatalf("the simulated Twilio received %d requests during the suite", n-startSim)
+	}
+	if d := start.diff(e.snapshot(t), allowed); d != "" {
+		t.Fatalf("the database changed during the suite:\n%s", d)
+	}
+
+	// The canary: a valid text still gets through and gets exactly one
+	// reply, so the server was healthy and the checks above can fail.
+	t.Run("canary", func(t *testing.T) {
+		before := e.snapshot(t)
+		from := "+15557770002"
+		e.l.mustText(t, from, "canary")
+		got := e.l.waitReplies(t, from, 1, 10*time.Second)
+		e.waitOutboundSent(t)
+		if got = e.l.replies(from); len(got) != 1 || !strings.Contains(got[0], "canary") {
+			t.Fatalf("replies to the canary: %q, want exactly one echoing it", got)
+		}
+		if n := e.simRequests(); n != startSim+1 {
+			t.Fatalf("the simulated Twilio received %d requests for the canary, want 1", n-startSim)
+		}
+		after := e.snapshot(t)
+		for _, table := range []string{"inbound_messages", "outbound_messages", "conversations"} {
+			if after[table].rows != before[table].rows+1 {
+				t.Errorf("%s: %d rows after the canary, want %d", table, after[table].rows, before[table].rows+1)
+			}
+		}
+	})
+}
+
+// TestBadInputFailureLimiter: a client that keeps sending rejected webhooks
+// gets 429 with Retry-After once its failure budget (twice the rate, plus
+// one) is spent, the limited requests change nothing either, and a validly
+// signed text from the same address is still accepted.
+func TestBadInputFailureLimiter(t *testing.T) {
+	e := newBadEnv(t, map[string]string{"WEBHOOK_FAILURE_RATE_LIMIT": "1"})
+	before := e.snapshot(t)
+	sends := e.simRequests()
+	unsigned := webhook(func(e *badEnv, h *hookReq) { h.NoSignature = true })
+	var codes []int
+	for range 10 {
+		resp := e.do(t, unsigned(e))
+		codes = append(codes, resp.status)
+		if resp.status == http.StatusTooManyRequests {
+			if resp.header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			break
+		}
+	}
+	// Burst 3 (2×1+1): three 403s, then 429.
+	if want := []int{403, 403, 403, 429}; !slices.Equal(codes, want) {
+		t.Fatalf("statuses %v, want %v", codes, want)
+	}
+	if d := before.diff(e.snapshot(t), suiteMayChange); d != "" {
+		t.Fatalf("limited requests changed the database:\n%s", d)
+	}
+	if n := e.simRequests(); n != sends {
+		t.Fatalf("the simulated Twilio received %d requests", n-sends)
+	}
+	// Valid traffic from the same client is never limited.
+	e.l.mustText(t, "+15557770003", "still here")
+	e.l.waitReplies(t, "+15557770003", 1, 10*time.Second)
+}
+
+// newBadEnv starts a server with env and sets up what the rows aim at: two
+// lines (projects, stages, LLM and Twilio providers, API keys), more API
+// keys, an agent in each project, an operator of every lesser role with a
+// token, revoked and misused tokens, and one text already answered.
+func newBadEnv(t *testing.T, env map[string]string) *badEnv {
+	dir := t.TempDir()
+	sim := newSim(t, twiliosim.Options{})
+	s := startServer(t, dir, env)
+	e := &badEnv{t: t, srv: s, sim: sim, tokens: map[string]string{}}
+	e.l = setupLine(t, s, sim, lineOptions{})
+	e.other = setupLine(t, s, sim, lineOptions{number: "+15550009999"})
+	admin := e.l.token
+	e.tokens["admin"] = admin
+
+	var rec struct {
+		ID      string `json:"id"`
+		Key     string `json:"key"`
+		Version int64  `json:"version"`
+	}
+	key := func(name string, settings map[string]any) (id, value string) {
+		body := map[string]any{"name": name}
+		for k, v := range settings {
+			body[k] = v
+		}
+		s.mustAPI("POST", "/api/projects/"+e.l.ProjectID+"/api-keys", admin, body, &rec, 201)
+		return rec.ID, rec.Key
+	}
+	_, webOnly := key("web only", map[string]any{"allowedChannels": []string{"web"}})
+	_, noText := key("no text input", map[string]any{"allowedFeatures": []string{"conversation_control"}})
+	inactiveID, inactive := key("inactive", nil)
+	s.mustAPI("PUT", "/api/projects/"+e.l.ProjectID+"/api-keys/"+inactiveID, admin, map[string]any{"version": 1, "isActive": false}, nil, 200)
+	deletedID, deleted := key("deleted", nil)
+	s.mustAPI("DELETE", "/api/projects/"+e.l.ProjectID+"/api-keys/"+deletedID+"?version=1", admin, nil, nil, 204)
+
+	s.mustAPI("POST", "/api/projects/"+e.l.ProjectID+"/agents", admin, map[string]any{"name": "Agent one"}, &rec, 201)
+	agent := rec.ID
+	s.mustAPI("POST", "/api/projects/"+e.other.ProjectID+"/agents", admin, map[string]any{"name": "Agent two"}, &rec, 201)
+	otherAgent := rec.ID
+
+	login := func(id string) (access, refresh string) {
+		var auth struct {
+			AccessToken  string `json:"accessToken"`
+			RefreshToken string `json:"refreshToken"`
+		}
+		s.mustAPI("POST", "/api/auth/login", "", map[string]any{"id": id, "password": "password of " + id}, &auth, 200)
+		return auth.AccessToken, auth.RefreshToken
+	}
+	for _, role := range []string{"viewer", "support", "content_manager", "developer", "retired"} {
+		roles := []string{role}
+		if role == "retired" {
+			roles = []string{"developer"}
+		}
+		id := strings.ReplaceAll(role, "_", "-") // ids have no underscore
+		s.mustAPI("POST", "/api/operators", admin, map[string]any{"id": id, "name": role, "password": "password of " + id, "roles": roles}, nil, 201)
+		e.tokens[role], _ = login(id)
+	}
+	// An operator deactivated after logging in.
+	s.mustAPI("PUT", "/api/operators/retired", admin, map[string]any{"version": 1, "isActive": false}, nil, 200)
+	// A token logged out; a refresh token already traded; a live refresh
+	// token (as a bearer token it is the wrong kind).
+	loggedOut, _ := login("viewer")
+	s.mustAPI("POST", "/api/auth/logout", loggedOut, nil, nil, 204)
+	_, traded := login("viewer")
+	s.mustAPI("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": traded}, nil, 200)
+	_, liveRefresh := login("viewer")
+	e.tokens["logged_out"], e.tokens["refresh_as_access"] = loggedOut, liveRefresh
+
+	// One text answered, for the duplicate rows and the status callbacks.
+	e.firstFrom, e.firstSID, e.firstToken = "+15557770001", twiliosim.NewMessageSID(), "idem-"+twiliosim.NewMessageSID()
+	code, body := e.l.post(e.l.Webhook, twiliosim.InboundParamsFor(e.l.AccountSID, e.firstFrom, e.l.Number, "first", e.firstSID),
+		http.Header{"I-Twilio-Idempotency-Token": {e.firstToken}})
+	if code != 200 {
+		t.Fatalf("first text: %d %s", code, body)
+	}
+	e.l.waitReplies(t, e.firstFrom, 1, 10*time.Second)
+	e.outboundSID = sim.MessagesTo(e.firstFrom)[0].SID
+	convs := e.l.conversations(t)
+	if len(convs) != 1 {
+		t.Fatalf("%d conversations after the first text", len(convs))
+	}
+
+	var err error
+	e.db, err = sql.Open("sqlite", "file:"+filepath.Join(dir, "switchboard.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.db.Close() })
+	e.waitOutboundSent(t)
+
+	e.ids = map[string]string{
+		"{project}":       e.l.ProjectID,
+		"{stage}":         e.l.StageID,
+		"{llm}":           e.l.LLMID,
+		"{provider}":      e.l.ProviderID,
+		"{accountSid}":    e.l.AccountSID,
+		"{authToken}":     e.l.AuthToken,
+		"{maskedToken}":   "••••" + e.l.AuthToken[len(e.l.AuthToken)-4:],
+		"{simURL}":        sim.URL(),
+		"{agent}":         agent,
+		"{conversation}":  convs[0].ID,
+		"{otherProject}":  e.other.ProjectID,
+		"{otherStage}":    e.other.StageID,
+		"{otherProvider}": e.other.ProviderID,
+		"{otherAgent}":    otherAgent,
+		"{otherAPIKey}":   e.other.APIKey,
+		"{webOnlyKey}":    webOnly,
+		"{noTextKey}":     noText,
+		"{inactiveKey}":   inactive,
+		"{deletedKey}":    deleted,
+		"{apiKey}":        e.l.APIKey,
+		"{tradedRefresh}": traded,
+		"{liveRefresh}":   liveRefresh,
+		"{accessToken}":   e.tokens["viewer"],
+	}
+	return e
+}
+
+// expand replaces the {placeholders} of s with the suite's ids.
+func (e *badEnv) expand(s string) string {
+	for k, v := range e.ids {
+		s = strings.ReplaceAll(s, k, v)
+	}
+	return s
+}
+
+// waitOutboundSent waits until every reply is stored as accepted by Twilio
+// (the engine records the SID after the send): only then is the database
+// at rest.
+func (e *badEnv) waitOutboundSent(t *testing.T) {
+	t.Helper()
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		var pending int
+		err := e.db.QueryRow(`SELECT (SELECT count(*) FROM outbound_messages WHERE state <> 'sent' OR twilio_sid = '')
+			+ (SELECT count(*) FROM inbound_messages WHERE state = 'pending')`).Scan(&pending)
+		if err != nil {
+			return err
+		}
+		if pending > 0 {
+			return fmt.Errorf("%d messages not at rest", pending)
+		}
+		return nil
+	})
+}
+
+// simRequests counts every request the simulated Twilio received: accepted
+// sends, refused ones and message list calls.
+func (e *badEnv) simRequests() int {
+	return e.sim.Count() + len(e.sim.Failures()) + e.sim.ListCalls()
+}
+
+// run sends the row's request and checks its answer and that nothing
+// changed.
+func (e *badEnv) run(t *testing.T, row badRow) {
+	prev := e.t
+	e.t = t // the request builders fail the row's test, not the suite's
+	defer func() { e.t = prev }()
+	before := e.snapshot(t)
+	sends := e.simRequests()
+	resp := e.do(t, row.req(e))
+	if resp.status != row.status {
+		t.Errorf("status %d, want %d: %s", resp.status, row.status, resp.body)
+	}
+	if row.body != "" && !strings.Contains(resp.body, row.body) {
+		t.Errorf("answer %q does not contain %q", resp.body, row.body)
+	}
+	if resp.status >= 500 {
+		t.Errorf("server error %d: %s", resp.status, resp.body)
+	}
+	if d := before.diff(e.snapshot(t), append(slices.Clone(suiteMayChange), row.mayChange...)); d != "" {
+		t.Errorf("the request changed the database:\n%s", d)
+	}
+	if n := e.simRequests(); n != sends {
+		t.Errorf("the simulated Twilio received %d requests", n-sends)
+	}
+}
+
+// answer is a response read whole.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (e *badEnv) do(t *testing.T, req *http.Request) answer {
+	t.Helper()
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		t.Fatalf("%s %s: read answer: %v", req.Method, req.URL.Path, err)
+	}
+	return answer{resp.StatusCode, resp.Header, string(b)}
+}
+
+// tableState is one table's row count and a digest of its content.
+type tableState struct {
+	rows   int
+	digest string
+}
+
+// dbState is every table of the database.
+type dbState map[string]tableState
+
+// snapshot reads every table's row count and content digest (rows hashed
+// in sorted order, so the digest does not depend on the scan order).
+func (e *badEnv) snapshot(t *testing.T) dbState {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// SQLite's own tables are left out: an INSERT that a unique index
+	// turns into nothing (a duplicate webhook) still advances the
+	// AUTOINCREMENT counter in sqlite_sequence, which changes no record.
+	names, err := e.db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for names.Next() {
+		var n string
+		if err := names.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	names.Close()
+	out := dbState{}
+	for _, table := range tables {
+		rows, err := e.db.QueryContext(ctx, `SELECT * FROM "`+strings.ReplaceAll(table, `"`, `""`)+`"`)
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatalf("read %s: %v", table, err)
+			}
+			b, _ := json.Marshal(vals)
+			lines = append(lines, string(b))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		rows.Close()
+		sort.Strings(lines)
+		sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
+		out[table] = tableState{rows: len(lines), digest: hex.EncodeToString(sum[:8])}
+	}
+	return out
+}
+
+// diff describes how after differs from s, ignoring the tables in allowed;
+// "" when it does not.
+func (s dbState) diff(after dbState, allowed []string) string {
+	var out []string
+	for table, b := range s {
+		if slices.Contains(allowed, table) {
+			continue
+		}
+		a, ok := after[table]
+		switch {
+		case !ok:
+			out = append(out, table+": dropped")
+		case a.rows != b.rows:
+			out = append(out, fmt.Sprintf("%s: %d rows, was %d", table, a.rows, b.rows))
+		case a.digest != b.digest:
+			out = append(out, fmt.Sprintf("%s: content changed (%d rows)", table, a.rows))
+		}
+	}
+	for table := range after {
+		if _, ok := s[table]; !ok && !slices.Contains(allowed, table) {
+			out = append(out, table+": created")
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// Webhook and status callback requests.
+
+const (
+	webhookPath = "/api/twilio/messaging/webhook"
+	statusPath  = "/api/twilio/messaging/status"
+	formType    = "application/x-www-form-urlencoded"
+)
+
+// hookReq is a Twilio request under construction. By default it is a valid
+// request: a POST of Form, form-encoded, signed with the line's auth token
+// over the URL sent and Form.
+type hookReq struct {
+	Method      string
+	Path        string
+	Query       url.Values
+	Form        url.Values
+	RawBody     *string // sent instead of Form's encoding (the signature still covers Form)
+	ContentType string  // "" sends none
+	Header      http.Header
+
+	NoSignature bool
+	Signature   string     // a literal X-Twilio-Signature instead of a computed one
+	SignToken   string     // the token signed with, instead of the line's
+	SignURL     string     // the URL signed over, instead of the one sent
+	SignForm    url.Values // the parameters signed over, instead of Form
+}
+
+// webhook returns a row's request: a valid inbound text for the line,
+// changed by mut.
+func webhook(mut func(e *badEnv, h *hookReq)) func(e *badEnv) *http.Request {
+	return func(e *badEnv) *http.Request {
+		h := &hookReq{
+			Method:      http.MethodPost,
+			Path:        webhookPath,
+			Query:       url.Values{"apiKey": {e.l.APIKey}, "stageId": {e.l.StageID}, "channelProviderId": {e.l.ProviderID}},
+			Form:        twiliosim.InboundParamsFor(e.l.AccountSID, "+15557770009", e.l.Number, "hello", twiliosim.NewMessageSID()),
+			ContentType: formType,
+			Header:      http.Header{},
+		}
+		mut(e, h)
+		return h.build(e)
+	}
+}
+
+// callback returns a row's request: a valid status callback for the line's
+// provider, about a message SID the server never sent, changed by mut.
+func callback(mut func(e *badEnv, h *hookReq)) func(e *badEnv) *http.Request {
+	return func(e *badEnv) *http.Request {
+		sid := twiliosim.NewMessageSID()
+		h := &hookReq{
+			Method: http.MethodPost,
+			Path:   statusPath,
+			Query:  url.Values{"channelProviderId": {e.l.ProviderID}},
+			Form: url.Values{"AccountSid": {e.l.AccountSID}, "ApiVersion": {"2010-04-01"}, "From": {e.l.Number}, "To": {e.firstFrom},
+				"MessageSid": {sid}, "SmsSid": {sid}, "MessageStatus": {"delivered"}, "SmsStatus": {"delivered"}},
+			ContentType: formType,
+			Header:      http.Header{},
+		}
+		mut(e, h)
+		return h.build(e)
+	}
+}
+
+func (h *hookReq) build(e *badEnv) *http.Request {
+	rawURL := e.srv.URL + h.Path
+	if len(h.Query) > 0 {
+		rawURL += "?" + h.Query.Encode()
+	}
+	body := h.Form.Encode()
+	if h.RawBody != nil {
+		body = *h.RawBody
+	}
+	req, err := http.NewRequest(h.Method, rawURL, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range h.Header {
+		req.Header[k] = v
+	}
+	if h.ContentType != "" {
+		req.Header.Set("Content-Type", h.ContentType)
+	}
+	req.Header.Set("User-Agent", "TwilioProxy/1.1")
+	switch {
+	case h.NoSignature:
+	case h.Signature != "":
+		req.Header.Set("X-Twilio-Signature", h.Signature)
+	default:
+		token, signURL, signForm := e.l.AuthToken, rawURL, h.Form
+		if h.SignToken != "" {
+			token = h.SignToken
+		}
+		if h.SignURL != "" {
+			signURL = e.expand(h.SignURL)
+		}
+		if h.SignForm != nil {
+			signForm = h.SignForm
+		}
+		req.Header.Set("X-Twilio-Signature", twilio.Signature(token, signURL, signForm))
+	}
+	return req
+}
+
+// cloneForm copies a form, so that a row can sign one and send another.
+func cloneForm(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// webhookRows are the inbound webhook's rows.
+func webhookRows() []badRow {
+	type h = hookReq
+	query := func(k, v string) func(*badEnv, *h) {
+		return func(e *badEnv, r *h) { r.Query.Set(k, e.expand(v)) }
+	}
+	noQuery := func(k string) func(*badEnv, *h) { return func(_ *badEnv, r *h) { r.Query.Del(k) } }
+	form := func(k, v string) func(*badEnv, *h) { return func(_ *badEnv, r *h) { r.Form.Set(k, v) } }
+	noForm := func(k ...string) func(*badEnv, *h) {
+		return func(_ *badEnv, r *h) {
+			for _, k := range k {
+				r.Form.Del(k)
+			}
+		}
+	}
+	// signedThen signs the form as it is, then applies change to what is sent.
+	signedThen := func(change func(url.Values)) func(*badEnv, *h) {
+		return func(_ *badEnv, r *h) {
+			r.SignForm = cloneForm(r.Form)
+			change(r.Form)
+		}
+	}
+	// signedOver signs over the URL sent with old replaced by new.
+	signedOver := func(old, new string) func(*badEnv, *h) {
+		return func(e *badEnv, r *h) {
+			u := e.srv.URL + r.Path + "?" + r.Query.Encode()
+			r.SignURL = strings.Replace(u, e.expand(old), e.expand(new), 1)
+		}
+	}
+	big := strings.Repeat("a", 70<<10)
+	return []badRow{
+		{name: "missing apiKey", req: webhook(noQuery("apiKey")), status: 400, body: "query parameters are required"},
+		{name: "missing stageId", req: webhook(noQuery("stageId")), status: 400, body: "query parameters are required"},
+		{name: "missing channelProviderId", req: webhook(noQuery("channelProviderId")), status: 400, body: "query parameters are required"},
+		{name: "no query at all", req: webhook(func(_ *badEnv, r *h) { r.Query = nil }), status: 400, body: "query parameters are required"},
+		{name: "unknown provider", req: webhook(query("channelProviderId", "prov_nope")), status: 400, body: "unknown channel provider"},
+		{name: "LLM provider as channel", req: webhook(query("channelProviderId", "{llm}")), status: 400, body: "unknown channel provider"},
+		{name: "missing signature", req: webhook(func(_ *badEnv, r *h) { r.NoSignature = true }), status: 403, body: "missing X-Twilio-Signature"},
+		{name: "empty signature", req: webhook(func(_ *badEnv, r *h) { r.Signature = " " }), status: 403},
+		{name: "garbage signature", req: webhook(func(_ *badEnv, r *h) { r.Signature = "forged" }), status: 403, body: "invalid X-Twilio-Signature"},
+		{name: "signature of the right length, wrong value", req: webhook(func(_ *badEnv, r *h) { r.Signature = strings.Repeat("A", 27) + "=" }), status: 403},
+		{name: "signature over another query", req: webhook(signedOver("stageId={stage}", "stageId={otherStage}")), status: 403},
+		{name: "signature over another host", req: webhook(signedOver("127.0.0.1", "localhost")), status: 403},
+		{name: "signature over another scheme", req: webhook(signedOver("http://", "https://")), status: 403},
+		{name: "signature over another path", req: webhook(signedOver(webhookPath, statusPath)), status: 403},
+		{name: "signature with another provider's token", req: webhook(func(e *badEnv, r *h) { r.SignToken = e.other.AuthToken }), status: 403},
+		{name: "this provider's signature on the other provider's URL", req: webhook(func(e *badEnv, r *h) {
+			r.Query.Set("channelProviderId", e.other.ProviderID) // checked with the other provider's token
+		}), status: 403},
+		{name: "Body changed after signing", req: webhook(signedThen(func(f url.Values) { f.Set("Body", "tampered") })), status: 403},
+		{name: "From changed after signing", req: webhook(signedThen(func(f url.Values) { f.Set("From", "+15557770010") })), status: 403},
+		{name: "parameter added after signing", req: webhook(signedThen(func(f url.Values) { f.Set("MediaUrl0", "http://evil.example/x") })), status: 403},
+		{name: "parameter removed after signing", req: webhook(signedThen(func(f url.Values) { f.Del("ProfileName"); f.Del("FromCity") })), status: 403},
+		{name: "parameter repeated after signing", req: webhook(signedThen(func(f url.Values) { f.Add("Body", "again") })), status: 403},
+		{name: "JSON body", req: webhook(func(_ *badEnv, r *h) {
+			r.ContentType, r.RawBody = "application/json", ptr(`{"From":"+15557770009","Body":"hi"}`)
+		}), status: 400, body: "Content-Type"},
+		{name: "multipart body", req: webhook(func(_ *badEnv, r *h) {
+			r.ContentType, r.RawBody = "multipart/form-data; boundary=x", ptr("--x\r\nContent-Disposition: form-data; name=\"Body\"\r\n\r\nhi\r\n--x--\r\n")
+		}), status: 400, body: "Content-Type"},
+		{name: "no Content-Type", req: webhook(func(_ *badEnv, r *h) { r.ContentType = "" }), status: 400, body: "Content-Type"},
+		{name: "malformed form encoding", req: webhook(func(_ *badEnv, r *h) { r.RawBody = ptr("Body=%zz&From=%2B15557770009") }), status: 400, body: "malformed form body"},
+		// changes to 413 with issue 11 #8
+		{name: "body over 64 KiB", req: webhook(form("Body", big)), status: 400, body: "body too large"},
+		{name: "unknown API key", req: webhook(query("apiKey", "akey_live_nope")), status: 401, body: "invalid API key"},
+		{name: "deleted API key", req: webhook(query("apiKey", "{deletedKey}")), status: 401, body: "invalid API key"},
+		{name: "inactive API key", req: webhook(query("apiKey", "{inactiveKey}")), status: 401, body: "invalid API key"},
+		{name: "API key of another project", req: webhook(query("apiKey", "{otherAPIKey}")), status: 400, body: "stageId"},
+		{name: "API key without twilio_messaging", req: webhook(query("apiKey", "{webOnlyKey}")), status: 403, body: "twilio_messaging"},
+		{name: "API key without text_input", req: webhook(query("apiKey", "{noTextKey}")), status: 403, body: "text_input"},
+		{name: "stage of another project", req: webhook(query("stageId", "{otherStage}")), status: 400, body: "stageId"},
+		{name: "unknown stage", req: webhook(query("stageId", "stg_nope")), status: 400, body: "stageId"},
+		{name: "unknown agent", req: webhook(query("agentId", "agnt_nope")), status: 400, body: "agentId"},
+		{name: "agent of another project", req: webhook(query("agentId", "{otherAgent}")), status: 400, body: "agentId"},
+		{name: "missing From", req: webhook(noForm("From")), status: 400, body: "From is required"},
+		{name: "blank From", req: webhook(form("From", "   ")), status: 400, body: "From is required"},
+		{name: "empty Body and no media", req: webhook(form("Body", "")), status: 400, body: "Body or media"},
+		{name: "NumMedia not an integer", req: webhook(form("NumMedia", "one")), status: 400, body: "NumMedia"},
+		{name: "NumMedia negative", req: webhook(form("NumMedia", "-1")), status: 400, body: "NumMedia"},
+		{name: "NumMedia 21", req: webhook(form("NumMedia", "21")), status: 400, body: "NumMedia"},
+		{name: "MediaUrl0 missing", req: webhook(form("NumMedia", "1")), status: 400, body: "MediaUrl0"},
+		{name: "MessageSid missing", req: webhook(noForm("MessageSid", "SmsMessageSid", "SmsSid")), status: 400, body: "MessageSid is required"},
+		{name: "MessageSid too long", req: webhook(form("MessageSid", "SM"+strings.Repeat("0", 63))), status: 400, body: "MessageSid is too long"},
+		{name: "From too long", req: webhook(form("From", "+1"+strings.Repeat("5", 70))), status: 400},
+		{name: "To too long", req: webhook(form("To", "+1"+strings.Repeat("5", 70))), status: 400, body: "too long"},
+		{name: "duplicate MessageSid", req: webhook(func(e *badEnv, r *h) {
+			r.Form = twiliosim.InboundParamsFor(e.l.AccountSID, e.firstFrom, e.l.Number, "first", e.firstSID)
+		}), status: 200, body: "<Response/>"},
+		{name: "duplicate MessageSid, other content", req: webhook(func(e *badEnv, r *h) {
+			r.Form = twiliosim.InboundParamsFor(e.l.AccountSID, "+15557770011", e.l.Number, "replayed", e.firstSID)
+		}), status: 200, body: "<Response/>"},
+		{name: "duplicate I-Twilio-Idempotency-Token", req: webhook(func(e *badEnv, r *h) {
+			r.Form = twiliosim.InboundParamsFor(e.l.AccountSID, e.firstFrom, e.l.Number, "first", twiliosim.NewMessageSID())
+			r.Header.Set("I-Twilio-Idempotency-Token", e.firstToken)
+		}), status: 200, body: "<Response/>"},
+		// changes to 405 with issue 11 #8
+		{name: "GET", req: webhook(func(_ *badEnv, r *h) { r.Method, r.RawBody, r.ContentType = http.MethodGet, ptr(""), "" }), status: 404},
+		// changes to 405 with issue 11 #8
+		{name: "PUT", req: webhook(func(_ *badEnv, r *h) { r.Method = http.MethodPut }), status: 404},
+	}
+}
+
+// statusRows are the status callback's rows.
+func statusRows() []badRow {
+	type h = hookReq
+	form := func(k, v string) func(*badEnv, *h) { return func(_ *badEnv, r *h) { r.Form.Set(k, v) } }
+	return []badRow{
+		{name: "missing channelProviderId", req: callback(func(_ *badEnv, r *h) { r.Query = nil }), status: 400, body: "channelProviderId"},
+		{name: "unknown provider", req: callback(func(_ *badEnv, r *h) { r.Query.Set("channelProviderId", "prov_nope") }), status: 400, body: "unknown channel provider"},
+		{name: "LLM provider", req: callback(func(e *badEnv, r *h) { r.Query.Set("channelProviderId", e.l.LLMID) }), status: 400, body: "unknown channel provider"},
+		{name: "missing signature", req: callback(func(_ *badEnv, r *h) { r.NoSignature = true }), status: 403},
+		{name: "garbage signature", req: callback(func(_ *badEnv, r *h) { r.Signature = "forged" }), status: 403},
+		{name: "signature with another provider's token", req: callback(func(e *badEnv, r *h) { r.SignToken = e.other.AuthToken }), status: 403},
+		{name: "forged delivery failure of a sent message", req: callback(func(e *badEnv, r *h) {
+			r.Form.Set("MessageSid", e.outboundSID)
+			r.Form.Set("MessageStatus", "failed")
+			r.Form.Set("ErrorCode", "30008")
+			r.Signature = "forged"
+		}), status: 403},
+		{name: "status changed after signing", req: callback(func(_ *badEnv, r *h) {
+			r.SignForm = cloneForm(r.Form)
+			r.Form.Set("MessageStatus", "failed")
+		}), status: 403},
+		{name: "JSON body", req: callback(func(_ *badEnv, r *h) {
+			r.ContentType, r.RawBody = "application/json", ptr(`{"MessageSid":"SM1","MessageStatus":"failed"}`)
+		}), status: 400, body: "Content-Type"},
+		{name: "malformed form encoding", req: callback(func(_ *badEnv, r *h) { r.RawBody = ptr("MessageSid=%zz") }), status: 400},
+		{name: "missing MessageSid", req: callback(func(_ *badEnv, r *h) { r.Form.Del("MessageSid") }), status: 400, body: "MessageSid and MessageStatus"},
+		{name: "missing MessageStatus", req: callback(func(_ *badEnv, r *h) { r.Form.Del("MessageStatus") }), status: 400, body: "MessageSid and MessageStatus"},
+		{name: "unknown MessageStatus", req: callback(form("MessageStatus", "exploded")), status: 400, body: "unknown MessageStatus"},
+		{name: "ErrorCode not an integer", req: callback(form("ErrorCode", "30008x")), status: 400, body: "ErrorCode"},
+		{name: "unknown message SID", req: callback(func(*badEnv, *h) {}), status: 204},
+		{name: "unknown message SID, failed", req: callback(func(_ *badEnv, r *h) {
+			r.Form.Set("MessageStatus", "undelivered")
+			r.Form.Set("ErrorCode", "30003")
+		}), status: 204},
+		// Issue 11 #4: a callback signed with provider B's token on B's
+		// query changes the delivery status of a message sent through
+		// provider A. When callbacks are scoped to their provider, drop
+		// the allowance (and set the status the fix chooses).
+		{name: "other provider's callback for this provider's message", req: callback(func(e *badEnv, r *h) {
+			r.Query.Set("channelProviderId", e.other.ProviderID)
+			r.SignToken = e.other.AuthToken
+			r.Form.Set("AccountSid", e.other.AccountSID)
+			r.Form.Set("MessageSid", e.outboundSID)
+			r.Form.Set("MessageStatus", "failed")
+			r.Form.Set("ErrorCode", "30008")
+		}), status: 204, mayChange: []string{"outbound_messages"}},
+	}
+}
+
+// apiRows are the operator API's rows.
+func apiRows() []badRow {
+	huge := `{"name":"` + strings.Repeat("a", 1<<20) + `"}`
+	twilioCfg := func(change string) string {
+		return `{"name":"T","providerType":"channel","apiType":"twilio_messaging","config":{` + change + `}}`
+	}
+	const (
+		sid   = `"accountSid":"{accountSid}"`
+		tok   = `"authToken":"abc123def456"`
+		from  = `"fromNumber":"+15550004444"`
+		base  = `"apiBaseUrl":"{simURL}"`
+		valid = sid + "," + tok + "," + from + "," + base
+	)
+	stage := func(fields string) string {
+		return `{"name":"S","llmProviderId":"{llm}","llmSettings":{"model":"m"}` + fields + `}`
+	}
+	return []badRow{
+		// Authentication.
+		{name: "no token", req: op("", "GET", "/api/projects", ""), status: 401, body: "missing bearer token"},
+		{name: "Basic authorization", req: opAuth("Basic YWRtaW46cGFzc3dvcmQ=", "GET", "/api/projects", ""), status: 401},
+		{name: "Bearer without token", req: opAuth("Bearer ", "GET", "/api/projects", ""), status: 401},
+		{name: "garbage token", req: opAuth("Bearer not-a-token", "GET", "/api/projects", ""), status: 401, body: "invalid or expired token"},
+		{name: "logged-out token", req: op("logged_out", "GET", "/api/projects", ""), status: 401},
+		{name: "refresh token as access token", req: op("refresh_as_access", "GET", "/api/projects", ""), status: 401},
+		{name: "webhook API key as access token", req: opAuth("Bearer {apiKey}", "GET", "/api/projects", ""), status: 401},
+		{name: "token of a deactivated operator", req: op("retired", "GET", "/api/projects", ""), status: 401},
+		{name: "no token, state-changing route", req: op("", "DELETE", "/api/projects/{project}?version=1", ""), status: 401},
+
+		// Permissions.
+		{name: "viewer creates a project", req: op("viewer", "POST", "/api/projects", `{"name":"x"}`), status: 403, body: "project:write"},
+		{name: "viewer deletes a project", req: op("viewer", "DELETE", "/api/projects/{project}?version=1", ""), status: 403},
+		{name: "viewer lists operators", req: op("viewer", "GET", "/api/operators", ""), status: 403},
+		{name: "viewer deletes a conversation", req: op("viewer", "DELETE", "/api/projects/{project}/conversations/{conversation}?version=1", ""), status: 403},
+		{name: "support reads providers", req: op("support", "GET", "/api/providers", ""), status: 403, body: "provider:read"},
+		{name: "support reads API keys", req: op("support", "GET", "/api/projects/{project}/api-keys", ""), status: 403},
+		{name: "support edits a stage", req: op("support", "PUT", "/api/projects/{project}/stages/{stage}", `{"version":1,"name":"x"}`), status: 403},
+		{name: "support deletes a conversation", req: op("support", "DELETE", "/api/projects/{project}/conversations/{conversation}?version=1", ""), status: 403},
+		{name: "content_manager creates a provider", req: op("content_manager", "POST", "/api/providers", twilioCfg(valid)), status: 403, body: "provider:write"},
+		{name: "content_manager edits a provider", req: op("content_manager", "PUT", "/api/providers/{provider}", `{"version":1,"name":"x"}`), status: 403},
+		{name: "content_manager creates an API key", req: op("content_manager", "POST", "/api/projects/{project}/api-keys", `{"name":"k"}`), status: 403},
+		{name: "developer creates an operator", req: op("developer", "POST", "/api/operators", `{"id":"eve","name":"Eve","password":"long enough pw","roles":["super_admin"]}`), status: 403, body: "operator:write"},
+		{name: "developer promotes itself", req: op("developer", "PUT", "/api/operators/developer", `{"version":1,"roles":["super_admin"]}`), status: 403},
+
+		// Routing and bodies.
+		{name: "unknown route", req: op("admin", "GET", "/api/nope", ""), status: 404},
+		{name: "unknown nested route", req: op("admin", "GET", "/api/projects/{project}/nope", ""), status: 404},
+		{name: "wrong method", req: op("admin", "PATCH", "/api/projects", `{"name":"x"}`), status: 405},
+		{name: "DELETE on a collection", req: op("admin", "DELETE", "/api/projects", ""), status: 405},
+		{name: "malformed JSON", req: op("admin", "POST", "/api/projects", `{"name":`), status: 400, body: "malformed JSON"},
+		{name: "JSON array", req: op("admin", "POST", "/api/projects", `[{"name":"x"}]`), status: 400, body: "JSON object"},
+		{name: "empty body", req: op("admin", "POST", "/api/projects", ""), status: 400, body: "JSON object"},
+		{name: "trailing garbage after JSON", req: op("admin", "POST", "/api/projects", `{"name":"x"} {"name":"y"}`), status: 400},
+		// changes to 413 with issue 11 #8
+		{name: "body over 1 MiB", req: op("admin", "POST", "/api/projects", huge), status: 400, body: "exceeds"},
+		{name: "name of the wrong type", req: op("admin", "POST", "/api/projects", `{"name":5}`), status: 400, body: "name"},
+		{name: "roles of the wrong type", req: op("admin", "POST", "/api/operators", `{"id":"x1","name":"X","password":"long enough pw","roles":"viewer"}`), status: 400, body: "roles"},
+		{name: "config of the wrong type", req: op("admin", "POST", "/api/providers", `{"name":"T","apiType":"twilio_messaging","config":"x"}`), status: 400, body: "config"},
+		{name: "allowedChannels of the wrong type", req: op("admin", "POST", "/api/projects/{project}/api-keys", `{"name":"k","allowedChannels":"twilio_messaging"}`), status: 400, body: "allowedChannels"},
+		{name: "llmSettings.timeout of the wrong type", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"llmSettings":{"model":"m","timeout":"5s"}`)), status: 400, body: "timeout"},
+		{name: "version of the wrong type", req: op("admin", "PUT", "/api/projects/{project}", `{"version":"1","name":"x"}`), status: 400, body: "version"},
+		{name: "missing name", req: op("admin", "POST", "/api/projects", `{"description":"x"}`), status: 400, body: "name"},
+		{name: "blank name", req: op("admin", "POST", "/api/projects", `{"name":"   "}`), status: 400, body: "name"},
+		{name: "name too long", req: op("admin", "POST", "/api/projects", `{"name":"`+strings.Repeat("n", 201)+`"}`), status: 400, body: "name"},
+		{name: "bad id", req: op("admin", "POST", "/api/projects", `{"id":"../etc/passwd","name":"x"}`), status: 400, body: "id"},
+		{name: "id taken", req: op("admin", "POST", "/api/projects", `{"id":"{project}","name":"x"}`), status: 409},
+		{name: "bad list limit", req: op("admin", "GET", "/api/projects?limit=-1", ""), status: 400, body: "limit"},
+		{name: "bad list offset", req: op("admin", "GET", "/api/projects?offset=x", ""), status: 400, body: "offset"},
+
+		// Ids and versions.
+		{name: "unknown project", req: op("admin", "GET", "/api/projects/prj_nope", ""), status: 404},
+		{name: "update of an unknown project", req: op("admin", "PUT", "/api/projects/prj_nope", `{"version":1,"name":"x"}`), status: 404},
+		{name: "stage under another project", req: op("admin", "GET", "/api/projects/{otherProject}/stages/{stage}", ""), status: 404},
+		{name: "stage update under another project", req: op("admin", "PUT", "/api/projects/{otherProject}/stages/{stage}", `{"version":1,"name":"x"}`), status: 404},
+		{name: "conversation under another project", req: op("admin", "GET", "/api/projects/{otherProject}/conversations/{conversation}", ""), status: 404},
+		{name: "conversation deleted under another project", req: op("admin", "DELETE", "/api/projects/{otherProject}/conversations/{conversation}?version=1", ""), status: 404},
+		{name: "conversation deleted with a stale version", req: op("admin", "DELETE", "/api/projects/{project}/conversations/{conversation}?version=99", ""), status: 409},
+		{name: "update without version", req: op("admin", "PUT", "/api/projects/{project}", `{"name":"x"}`), status: 400, body: "version"},
+		{name: "update with version 0", req: op("admin", "PUT", "/api/projects/{project}", `{"version":0,"name":"x"}`), status: 400, body: "version"},
+		{name: "update with a stale version", req: op("admin", "PUT", "/api/projects/{project}", `{"version":99,"name":"x"}`), status: 409, body: "version"},
+		{name: "provider update with a stale version", req: op("admin", "PUT", "/api/providers/{provider}", `{"version":99,"name":"x"}`), status: 409},
+		{name: "delete with a stale version", req: op("admin", "DELETE", "/api/projects/{project}?version=99", ""), status: 409},
+		{name: "delete without version", req: op("admin", "DELETE", "/api/projects/{project}", ""), status: 400, body: "version"},
+		{name: "delete with a bad version", req: op("admin", "DELETE", "/api/projects/{project}/stages/{stage}?version=x", ""), status: 400, body: "version"},
+		{name: "delete of an unknown stage", req: op("admin", "DELETE", "/api/projects/{project}/stages/stg_nope?version=1", ""), status: 404},
+
+		// Providers.
+		{name: "unknown apiType", req: op("admin", "POST", "/api/providers", `{"name":"T","apiType":"carrier_pigeon","config":{}}`), status: 400, body: "apiType"},
+		{name: "providerType that does not fit", req: op("admin", "POST", "/api/providers", `{"name":"T","providerType":"llm","apiType":"twilio_messaging","config":{`+valid+`}}`), status: 400, body: "providerType"},
+		{name: "twilio without config", req: op("admin", "POST", "/api/providers", `{"name":"T","apiType":"twilio_messaging"}`), status: 400, body: "config.accountSid"},
+		{name: "bad accountSid", req: op("admin", "POST", "/api/providers", twilioCfg(`"accountSid":"AC123",`+tok+","+from)), status: 400, body: "config.accountSid"},
+		{name: "accountSid of the wrong type", req: op("admin", "POST", "/api/providers", twilioCfg(`"accountSid":12345,`+tok+","+from)), status: 400, body: "config.accountSid"},
+		{name: "authToken not alphanumeric", req: op("admin", "POST", "/api/providers", twilioCfg(sid+`,"authToken":"abc-123!",`+from)), status: 400, body: "config.authToken"},
+		{name: "bad fromNumber", req: op("admin", "POST", "/api/providers", twilioCfg(sid+","+tok+`,"fromNumber":"5551234"`)), status: 400, body: "config.fromNumber"},
+		{name: "apiBaseUrl ftp://", req: op("admin", "POST", "/api/providers", twilioCfg(sid+","+tok+","+from+`,"apiBaseUrl":"ftp://twilio.example"`)), status: 400, body: "config.apiBaseUrl"},
+		{name: "unknown config key", req: op("admin", "POST", "/api/providers", twilioCfg(valid+`,"webhookSecret":"x"`)), status: 400, body: "config.webhookSecret"},
+		{name: "masked secret that does not match", req: op("admin", "PUT", "/api/providers/{provider}",
+			`{"version":1,"config":{`+sid+`,"authToken":"••••zzzz","fromNumber":"+15550001000",`+base+`}}`), status: 400, body: "config.authToken"},
+		{name: "masked secret on create", req: op("admin", "POST", "/api/providers", twilioCfg(sid+`,"authToken":"{maskedToken}",`+from)), status: 400, body: "config.authToken"},
+		{name: "openai without apiKey", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"baseUrl":"https://api.openai.com/v1"}}`), status: 400, body: "config.apiKey"},
+		{name: "ollama baseUrl ftp://", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"ollama","config":{"baseUrl":"ftp://localhost:11434"}}`), status: 400, body: "config.baseUrl"},
+		{name: "scripted invalid regexp", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"rules":[{"match":"(","reply":"x"}]}}`), status: 400, body: "invalid regexp"},
+		{name: "scripted invalid template", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"defaultReply":"{{.Text"}}`), status: 400, body: "invalid template"},
+		{name: "scripted rules of the wrong type", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"rules":{"match":"x"}}}`), status: 400, body: "config.rules"},
+		// changes to 400 (and then changes nothing) with issue 11 #8: a
+		// template using an unknown field is accepted today and fails every
+		// turn.
+		{name: "scripted template with an unknown field", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"defaultReply":"{{.NoSuchField}}"}}`),
+			status: 201, mayChange: []string{"providers"}},
+
+		// Stages, API keys, operators.
+		{name: "stage with a missing LLM provider", req: op("admin", "POST", "/api/projects/{project}/stages", `{"name":"S","llmProviderId":"prov_nope","llmSettings":{"model":"m"}}`), status: 400, body: "llmProviderId"},
+		{name: "stage with a channel provider as LLM", req: op("admin", "POST", "/api/projects/{project}/stages", `{"name":"S","llmProviderId":"{provider}","llmSettings":{"model":"m"}}`), status: 400, body: "llmProviderId"},
+		{name: "stage with an agent of another project", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"agentId":"{otherAgent}"`)), status: 400, body: "agentId"},
+		{name: "stage update to an agent of another project", req: op("admin", "PUT", "/api/projects/{project}/stages/{stage}", `{"version":1,"agentId":"{otherAgent}"}`), status: 400, body: "agentId"},
+		{name: "stage with a bad enterBehavior", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"enterBehavior":"sing"`)), status: 400, body: "enterBehavior"},
+		{name: "stage with temperature 3", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"llmSettings":{"model":"m","defaultTemperature":3}`)), status: 400, body: "defaultTemperature"},
+		{name: "stage in an unknown project", req: op("admin", "POST", "/api/projects/prj_nope/stages", stage("")), status: 404},
+		{name: "API key with an unknown channel", req: op("admin", "POST", "/api/projects/{project}/api-keys", `{"name":"k","allowedChannels":["carrier_pigeon"]}`), status: 400, body: "allowedChannels"},
+		{name: "API key with an unknown feature", req: op("admin", "POST", "/api/projects/{project}/api-keys", `{"name":"k","keySettings":{"allowedFeatures":["telepathy"]}}`), status: 400, body: "allowedFeatures"},
+		{name: "API key without project", req: op("admin", "POST", "/api/api-keys", `{"name":"k"}`), status: 400, body: "projectId"},
+		{name: "API key in an unknown project", req: op("admin", "POST", "/api/api-keys", `{"name":"k","projectId":"prj_nope"}`), status: 400, body: "projectId"},
+		{name: "operator with an unknown role", req: op("admin", "POST", "/api/operators", `{"id":"x2","name":"X","password":"long enough pw","roles":["root"]}`), status: 400, body: "roles"},
+		{name: "operator without roles", req: op("admin", "POST", "/api/operators", `{"id":"x3","name":"X","password":"long enough pw","roles":[]}`), status: 400, body: "roles"},
+		{name: "operator with a short password", req: op("admin", "POST", "/api/operators", `{"id":"x4","name":"X","password":"short","roles":["viewer"]}`), status: 400, body: "password"},
+		{name: "operator with a password over 72 bytes", req: op("admin", "POST", "/api/operators", `{"id":"x5","name":"X","password":"`+strings.Repeat("p", 73)+`","roles":["viewer"]}`), status: 400, body: "password"},
+		{name: "operator id taken", req: op("admin", "POST", "/api/operators", `{"id":"viewer","name":"X","password":"long enough pw","roles":["viewer"]}`), status: 409},
+		{name: "admin deactivates itself", req: op("admin", "PUT", "/api/operators/admin", `{"version":1,"isActive":false}`), status: 409},
+		{name: "admin deletes itself", req: op("admin", "DELETE", "/api/operators/admin?version=1", ""), status: 409},
+
+		// Setup and sessions. Few failures per account and per client:
+		// login, refresh and setup are throttled (issue 11 #3).
+		{name: "setup when already set up", req: op("", "POST", "/api/setup/initial-operator", `{"id":"root","name":"Root","password":"long enough pw"}`), status: 409},
+		{name: "login to an unknown account", req: op("", "POST", "/api/auth/login", `{"id":"nobody-1","password":"wrong password"}`), status: 401, body: "invalid id or password"},
+		{name: "login with a wrong password", req: op("", "POST", "/api/auth/login", `{"id":"viewer","password":"wrong password"}`), status: 401, body: "invalid id or password"},
+		{name: "login to a deactivated account", req: op("", "POST", "/api/auth/login", `{"id":"retired","password":"password of retired"}`), status: 401},
+		{name: "login without password", req: op("", "POST", "/api/auth/login", `{"id":"nobody-2"}`), status: 400, body: "password"},
+		{name: "refresh with a bogus token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"bogus"}`), status: 401},
+		{name: "refresh with a traded refresh token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"{tradedRefresh}"}`), status: 401},
+		{name: "refresh with an access token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"{accessToken}"}`), status: 401},
+	}
+}
+
+// op returns a row's request: an operator API call as the suite's operator
+// `as` ("" for none; "admin", "viewer", "support", "content_manager",
+// "developer"; "retired", "logged_out", "refresh_as_access" for unusable
+// tokens). Placeholders in path and body are expanded.
+func op(as, method, path, body string) func(e *badEnv) *http.Request {
+	return func(e *badEnv) *http.Request {
+		auth := ""
+		if as != "" {
+			tok, ok := e.tokens[as]
+			if !ok {
+				e.t.Fatalf("no operator %q in the suite", as)
+			}
+			auth = "Bearer " + tok
+		}
+		return e.apiRequest(auth, method, path, body)
+	}
+}
+
+// opAuth is op with a literal Authorization header (placeholders expanded).
+func opAuth(authorization, method, path, body string) func(e *badEnv) *http.Request {
+	return func(e *badEnv) *http.Request { return e.apiRequest(e.expand(authorization), method, path, body) }
+}
+
+func (e *badEnv) apiRequest(authorization, method, path, body string) *http.Request {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(e.expand(body))
+	}
+	req, err := http.NewRequest(method, e.srv.URL+e.expand(path), rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if authorization != "" {
+		req.Header["Authorization"] = []string{authorization}
+	}
+	return req
+}
