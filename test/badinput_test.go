@@ -122,9 +122,9 @@ func TestBadInput(t *testing.T) {
 		before := e.snapshot(t)
 		from := "+15557770002"
 		e.l.mustText(t, from, "canary")
-		got := e.l.waitReplies(t, from, 1, 10*time.Second)
+		e.l.waitReplies(t, from, 1, 10*time.Second)
 		e.waitOutboundSent(t)
-		if got = e.l.replies(from); len(got) != 1 || !strings.Contains(got[0], "canary") {
+		if got := e.l.replies(from); len(got) != 1 || !strings.Contains(got[0], "canary") {
 			t.Fatalf("replies to the canary: %q, want exactly one echoing it", got)
 		}
 		if n := e.simRequests(); n != startSim+1 {
@@ -159,9 +159,11 @@ func TestBadInputFailureLimiter(t *testing.T) {
 			break
 		}
 	}
-	// Burst 3 (2×1+1): three 403s, then 429.
-	if want := []int{403, 403, 403, 429}; !slices.Equal(codes, want) {
-		t.Fatalf("statuses %v, want %v", codes, want)
+	// The budget is a burst of 3 (2×1+1) refilled at 1/s: at least three
+	// 403s (more only if the client stalled for a second), then 429.
+	last := len(codes) - 1
+	if codes[last] != 429 || last < 3 || slices.ContainsFunc(codes[:last], func(c int) bool { return c != 403 }) {
+		t.Fatalf("statuses %v, want three or more 403s then 429", codes)
 	}
 	if d := before.diff(e.snapshot(t), suiteMayChange); d != "" {
 		t.Fatalf("limited requests changed the database:\n%s", d)
@@ -189,9 +191,8 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 	e.tokens["admin"] = admin
 
 	var rec struct {
-		ID      string `json:"id"`
-		Key     string `json:"key"`
-		Version int64  `json:"version"`
+		ID  string `json:"id"`
+		Key string `json:"key"`
 	}
 	key := func(name string, settings map[string]any) (id, value string) {
 		body := map[string]any{"name": name}
@@ -204,6 +205,7 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 	_, webOnly := key("web only", map[string]any{"allowedChannels": []string{"web"}})
 	_, noText := key("no text input", map[string]any{"allowedFeatures": []string{"conversation_control"}})
 	inactiveID, inactive := key("inactive", nil)
+	e.ids = map[string]string{"{inactiveKeyID}": inactiveID}
 	s.mustAPI("PUT", "/api/projects/"+e.l.ProjectID+"/api-keys/"+inactiveID, admin, map[string]any{"version": 1, "isActive": false}, nil, 200)
 	deletedID, deleted := key("deleted", nil)
 	s.mustAPI("DELETE", "/api/projects/"+e.l.ProjectID+"/api-keys/"+deletedID+"?version=1", admin, nil, nil, 204)
@@ -221,14 +223,15 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 		s.mustAPI("POST", "/api/auth/login", "", map[string]any{"id": id, "password": "password of " + id}, &auth, 200)
 		return auth.AccessToken, auth.RefreshToken
 	}
-	for _, role := range []string{"viewer", "support", "content_manager", "developer", "retired"} {
-		roles := []string{role}
-		if role == "retired" {
-			roles = []string{"developer"}
-		}
-		id := strings.ReplaceAll(role, "_", "-") // ids have no underscore
-		s.mustAPI("POST", "/api/operators", admin, map[string]any{"id": id, "name": role, "password": "password of " + id, "roles": roles}, nil, 201)
-		e.tokens[role], _ = login(id)
+	// One operator per lesser role, with its token under the role's name
+	// (operator ids have no underscore), and one to deactivate.
+	for _, o := range []struct{ id, role, name string }{
+		{"viewer", "viewer", "viewer"}, {"support", "support", "support"},
+		{"content-manager", "content_manager", "content_manager"}, {"developer", "developer", "developer"},
+		{"retired", "developer", "retired"},
+	} {
+		s.mustAPI("POST", "/api/operators", admin, map[string]any{"id": o.id, "name": o.name, "password": "password of " + o.id, "roles": []string{o.role}}, nil, 201)
+		e.tokens[o.name], _ = login(o.id)
 	}
 	// An operator deactivated after logging in.
 	s.mustAPI("PUT", "/api/operators/retired", admin, map[string]any{"version": 1, "isActive": false}, nil, 200)
@@ -263,7 +266,7 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 	t.Cleanup(func() { e.db.Close() })
 	e.waitOutboundSent(t)
 
-	e.ids = map[string]string{
+	for k, v := range map[string]string{
 		"{project}":       e.l.ProjectID,
 		"{stage}":         e.l.StageID,
 		"{llm}":           e.l.LLMID,
@@ -287,6 +290,8 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 		"{tradedRefresh}": traded,
 		"{liveRefresh}":   liveRefresh,
 		"{accessToken}":   e.tokens["viewer"],
+	} {
+		e.ids[k] = v
 	}
 	return e
 }
@@ -778,6 +783,7 @@ func apiRows() []badRow {
 		{name: "unknown route", req: op("admin", "GET", "/api/nope", ""), status: 404},
 		{name: "unknown nested route", req: op("admin", "GET", "/api/projects/{project}/nope", ""), status: 404},
 		{name: "wrong method", req: op("admin", "PATCH", "/api/projects", `{"name":"x"}`), status: 405},
+		{name: "OPTIONS", req: op("admin", "OPTIONS", "/api/projects", ""), status: 405},
 		{name: "DELETE on a collection", req: op("admin", "DELETE", "/api/projects", ""), status: 405},
 		{name: "malformed JSON", req: op("admin", "POST", "/api/projects", `{"name":`), status: 400, body: "malformed JSON"},
 		{name: "JSON array", req: op("admin", "POST", "/api/projects", `[{"name":"x"}]`), status: 400, body: "JSON object"},
@@ -809,11 +815,14 @@ func apiRows() []badRow {
 		{name: "conversation deleted with a stale version", req: op("admin", "DELETE", "/api/projects/{project}/conversations/{conversation}?version=99", ""), status: 409},
 		{name: "update without version", req: op("admin", "PUT", "/api/projects/{project}", `{"name":"x"}`), status: 400, body: "version"},
 		{name: "update with version 0", req: op("admin", "PUT", "/api/projects/{project}", `{"version":0,"name":"x"}`), status: 400, body: "version"},
+		{name: "version beyond int64", req: op("admin", "PUT", "/api/projects/{project}", `{"version":9223372036854775808,"name":"x"}`), status: 400, body: "version"},
 		{name: "update with a stale version", req: op("admin", "PUT", "/api/projects/{project}", `{"version":99,"name":"x"}`), status: 409, body: "version"},
 		{name: "provider update with a stale version", req: op("admin", "PUT", "/api/providers/{provider}", `{"version":99,"name":"x"}`), status: 409},
 		{name: "delete with a stale version", req: op("admin", "DELETE", "/api/projects/{project}?version=99", ""), status: 409},
 		{name: "delete without version", req: op("admin", "DELETE", "/api/projects/{project}", ""), status: 400, body: "version"},
 		{name: "delete with a bad version", req: op("admin", "DELETE", "/api/projects/{project}/stages/{stage}?version=x", ""), status: 400, body: "version"},
+		{name: "delete with a negative version", req: op("admin", "DELETE", "/api/projects/{project}?version=-1", ""), status: 400, body: "version"},
+		{name: "API key under another project", req: op("admin", "PUT", "/api/projects/{otherProject}/api-keys/{inactiveKeyID}", `{"version":2,"isActive":true}`), status: 404},
 		{name: "delete of an unknown stage", req: op("admin", "DELETE", "/api/projects/{project}/stages/stg_nope?version=1", ""), status: 404},
 
 		// Providers.
@@ -829,15 +838,26 @@ func apiRows() []badRow {
 		{name: "masked secret that does not match", req: op("admin", "PUT", "/api/providers/{provider}",
 			`{"version":1,"config":{`+sid+`,"authToken":"••••zzzz","fromNumber":"+15550001000",`+base+`}}`), status: 400, body: "config.authToken"},
 		{name: "masked secret on create", req: op("admin", "POST", "/api/providers", twilioCfg(sid+`,"authToken":"{maskedToken}",`+from)), status: 400, body: "config.authToken"},
+		{name: "config null on update", req: op("admin", "PUT", "/api/providers/{provider}", `{"version":1,"config":null}`), status: 400, body: "config.accountSid"},
+		{name: "apiType changed without a fitting config", req: op("admin", "PUT", "/api/providers/{llm}", `{"version":1,"apiType":"twilio_messaging"}`), status: 400, body: "config.accountSid"},
 		{name: "openai without apiKey", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"baseUrl":"https://api.openai.com/v1"}}`), status: 400, body: "config.apiKey"},
+		{name: "openai baseUrl javascript:", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"apiKey":"k","baseUrl":"javascript:alert(1)"}}`), status: 400, body: "config.baseUrl"},
+		{name: "openai baseUrl without host", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"apiKey":"k","baseUrl":"http://"}}`), status: 400, body: "config.baseUrl"},
 		{name: "ollama baseUrl ftp://", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"ollama","config":{"baseUrl":"ftp://localhost:11434"}}`), status: 400, body: "config.baseUrl"},
 		{name: "scripted invalid regexp", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"rules":[{"match":"(","reply":"x"}]}}`), status: 400, body: "invalid regexp"},
 		{name: "scripted invalid template", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"defaultReply":"{{.Text"}}`), status: 400, body: "invalid template"},
+		{name: "scripted rule null", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"rules":[null]}}`), status: 400, body: "config.rules[0]"},
+		{name: "scripted rule without reply", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"rules":[{"match":"x"}]}}`), status: 400, body: "config.rules[0].reply"},
 		{name: "scripted rules of the wrong type", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"rules":{"match":"x"}}}`), status: 400, body: "config.rules"},
 		// changes to 400 (and then changes nothing) with issue 11 #8: a
 		// template using an unknown field is accepted today and fails every
 		// turn.
 		{name: "scripted template with an unknown field", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"defaultReply":"{{.NoSuchField}}"}}`),
+			status: 201, mayChange: []string{"providers"}},
+		// changes to 400 (and then changes nothing) with issue 11 #8: a
+		// template calling a template that is not defined parses, and fails
+		// every turn.
+		{name: "scripted template calling an undefined template", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"defaultReply":"{{template \"x\"}}"}}`),
 			status: 201, mayChange: []string{"providers"}},
 
 		// Stages, API keys, operators.
@@ -847,6 +867,10 @@ func apiRows() []badRow {
 		{name: "stage update to an agent of another project", req: op("admin", "PUT", "/api/projects/{project}/stages/{stage}", `{"version":1,"agentId":"{otherAgent}"}`), status: 400, body: "agentId"},
 		{name: "stage with a bad enterBehavior", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"enterBehavior":"sing"`)), status: 400, body: "enterBehavior"},
 		{name: "stage with temperature 3", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"llmSettings":{"model":"m","defaultTemperature":3}`)), status: 400, body: "defaultTemperature"},
+		{name: "stage with a non-object metadata", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"metadata":"x"`)), status: 400, body: "metadata"},
+		{name: "stage with negative maxTokens", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"llmSettings":{"model":"m","defaultMaxTokens":-1}`)), status: 400, body: "defaultMaxTokens"},
+		{name: "stage with a negative timeout", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"llmSettings":{"model":"m","timeout":-5}`)), status: 400, body: "timeout"},
+		{name: "stage update without LLM provider", req: op("admin", "PUT", "/api/projects/{project}/stages/{stage}", `{"version":1,"llmProviderId":""}`), status: 400, body: "llmProviderId"},
 		{name: "stage in an unknown project", req: op("admin", "POST", "/api/projects/prj_nope/stages", stage("")), status: 404},
 		{name: "API key with an unknown channel", req: op("admin", "POST", "/api/projects/{project}/api-keys", `{"name":"k","allowedChannels":["carrier_pigeon"]}`), status: 400, body: "allowedChannels"},
 		{name: "API key with an unknown feature", req: op("admin", "POST", "/api/projects/{project}/api-keys", `{"name":"k","keySettings":{"allowedFeatures":["telepathy"]}}`), status: 400, body: "allowedFeatures"},
@@ -856,6 +880,7 @@ func apiRows() []badRow {
 		{name: "operator without roles", req: op("admin", "POST", "/api/operators", `{"id":"x3","name":"X","password":"long enough pw","roles":[]}`), status: 400, body: "roles"},
 		{name: "operator with a short password", req: op("admin", "POST", "/api/operators", `{"id":"x4","name":"X","password":"short","roles":["viewer"]}`), status: 400, body: "password"},
 		{name: "operator with a password over 72 bytes", req: op("admin", "POST", "/api/operators", `{"id":"x5","name":"X","password":"`+strings.Repeat("p", 73)+`","roles":["viewer"]}`), status: 400, body: "password"},
+		{name: "password reset too short", req: op("admin", "PUT", "/api/operators/viewer", `{"version":1,"password":"short"}`), status: 400, body: "password"},
 		{name: "operator id taken", req: op("admin", "POST", "/api/operators", `{"id":"viewer","name":"X","password":"long enough pw","roles":["viewer"]}`), status: 409},
 		{name: "admin deactivates itself", req: op("admin", "PUT", "/api/operators/admin", `{"version":1,"isActive":false}`), status: 409},
 		{name: "admin deletes itself", req: op("admin", "DELETE", "/api/operators/admin?version=1", ""), status: 409},
@@ -867,6 +892,7 @@ func apiRows() []badRow {
 		{name: "login with a wrong password", req: op("", "POST", "/api/auth/login", `{"id":"viewer","password":"wrong password"}`), status: 401, body: "invalid id or password"},
 		{name: "login to a deactivated account", req: op("", "POST", "/api/auth/login", `{"id":"retired","password":"password of retired"}`), status: 401},
 		{name: "login without password", req: op("", "POST", "/api/auth/login", `{"id":"nobody-2"}`), status: 400, body: "password"},
+		{name: "logout with a refreshToken of the wrong type", req: op("viewer", "POST", "/api/auth/logout", `{"refreshToken":5}`), status: 400, body: "refreshToken"},
 		{name: "refresh with a bogus token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"bogus"}`), status: 401},
 		{name: "refresh with a traded refresh token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"{tradedRefresh}"}`), status: 401},
 		{name: "refresh with an access token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"{accessToken}"}`), status: 401},
