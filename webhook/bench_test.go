@@ -28,7 +28,7 @@ func (f engineFunc) Accept(ctx context.Context, m *store.InboundMessage) (store.
 	return f(ctx, m)
 }
 
-func (f engineFunc) AwaitSendResult(context.Context, string) bool { return false }
+func (f engineFunc) AwaitSendResult(context.Context, string, string) bool { return false }
 
 // handlerFixture is a Handler over a real SQLite store holding one line.
 type handlerFixture struct {

@@ -59,21 +59,23 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	// The send's SID is stored lazily, a few milliseconds after Twilio
 	// accepted it; a very fast callback waits for it once: for the engine's
 	// queued result, or a moment for a send answered but not yet handed
-	// to the engine. A SID still unknown then is not ours, or already
-	// pruned: it is acknowledged and dropped.
-	_, err = h.opts.Store.SetDeliveryStatus(ctx, sid, st, code)
+	// to the engine. A SID still unknown then is not ours, already pruned,
+	// or another provider's (the callback only reaches messages of the
+	// provider whose token signed it): it is acknowledged, so Twilio stops
+	// retrying, and changes nothing.
+	_, err = h.opts.Store.SetDeliveryStatus(ctx, prov.ID, sid, st, code)
 	if store.ErrorCode(err) == store.ENOTFOUND {
-		if !h.opts.Engine.AwaitSendResult(ctx, sid) {
+		if !h.opts.Engine.AwaitSendResult(ctx, prov.ID, sid) {
 			select {
 			case <-time.After(unknownSIDGrace):
 			case <-ctx.Done():
 				return
 			}
-			h.opts.Engine.AwaitSendResult(ctx, sid)
+			h.opts.Engine.AwaitSendResult(ctx, prov.ID, sid)
 		}
-		_, err = h.opts.Store.SetDeliveryStatus(ctx, sid, st, code)
+		_, err = h.opts.Store.SetDeliveryStatus(ctx, prov.ID, sid, st, code)
 		if store.ErrorCode(err) == store.ENOTFOUND {
-			h.log.Debug("status callback for an unknown message", "message_sid", sid)
+			h.log.Debug("status callback for an unknown message", "message_sid", sid, "provider_id", prov.ID)
 			err = nil
 		}
 	}

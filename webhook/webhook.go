@@ -29,8 +29,9 @@ type Engine interface {
 	// reported and not processed again.
 	Accept(ctx context.Context, m *store.InboundMessage) (store.InboundResult, error)
 	// AwaitSendResult waits for the result of the send Twilio accepted as
-	// sid to be stored, if one is on its way, and reports whether it was.
-	AwaitSendResult(ctx context.Context, sid string) bool
+	// sid for channel provider providerID to be stored, if one is on its
+	// way, and reports whether it was.
+	AwaitSendResult(ctx context.Context, providerID, sid string) bool
 }
 
 // Options configure the Handler.
