@@ -36,7 +36,7 @@ func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
 	}
 	form, err := parseForm(w, r)
 	if err != nil {
-		h.reject(w, r, http.StatusBadRequest, "bad_request", err.Error())
+		h.reject(w, r, formStatus(err), "bad_request", err.Error())
 		return
 	}
 	// 3. Signature, before the API key: no oracle for key validity.
@@ -131,8 +131,8 @@ func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
 func inboundFromForm(f url.Values) (*store.InboundMessage, string) {
 	m := &store.InboundMessage{
 		MessageSID:  f.Get("MessageSid"),
-		From:        strings.TrimSpace(f.Get("From")),
-		To:          strings.TrimSpace(f.Get("To")),
+		From:        f.Get("From"),
+		To:          f.Get("To"),
 		Body:        f.Get("Body"),
 		ProfileName: f.Get("ProfileName"),
 	}
@@ -151,6 +151,13 @@ func inboundFromForm(f url.Values) (*store.InboundMessage, string) {
 	if len(m.From) > 64 || len(m.To) > 64 {
 		return nil, "From or To is too long"
 	}
+	// The addresses become the conversation's key, its user id and the
+	// reply's recipient: only the forms Twilio sends, in one spelling.
+	from, to, err := twilio.ParseInbound(m.From, m.To)
+	if err != nil {
+		return nil, store.ErrorMessage(err)
+	}
+	m.From, m.To = canonical(m.From, from), canonical(m.To, to)
 	if n := f.Get("NumMedia"); n != "" {
 		num, err := strconv.Atoi(n)
 		if err != nil || num < 0 || num > 20 {
@@ -168,4 +175,14 @@ func inboundFromForm(f url.Values) (*store.InboundMessage, string) {
 		return nil, "Body or media is required"
 	}
 	return m, ""
+}
+
+// canonical returns s, the address a was parsed from, in Twilio's own
+// spelling ("WhatsApp:+1…" becomes "whatsapp:+1…"), allocating only when
+// it differs.
+func canonical(s string, a twilio.Address) string {
+	if a.IsWhatsApp() && !strings.HasPrefix(s, "whatsapp:") {
+		return a.String()
+	}
+	return s
 }

@@ -1,8 +1,8 @@
 package webhook
 
 import (
-	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -10,26 +10,30 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// clientIP is the address failures are counted against: behind a trusted
-// proxy, the nearest address the proxy saw (the last X-Forwarded-For
-// entry, which a client cannot forge), else the connection's peer.
+// clientIP is the address failures are counted against and logged:
+// Options.ClientIP's answer, by default the connection's peer. It is never
+// an address the client wrote itself unless the operator trusts the proxy
+// that forwarded it (TRUSTED_PROXIES).
 func (h *Handler) clientIP(r *http.Request) string {
-	if h.opts.TrustProxy {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			last := xff[len(xff)-1]
-			if i := strings.LastIndexByte(last, ','); i >= 0 {
-				last = last[i+1:]
-			}
-			if ip := strings.TrimSpace(last); ip != "" {
-				return ip
-			}
-		}
+	return h.opts.ClientIP(r)
+}
+
+// limitKey is the failure budget an address draws on: the address itself,
+// or for IPv6 its /64, which one subscriber typically holds whole and
+// could otherwise rotate through for fresh budgets.
+func limitKey(ip string) string {
+	if strings.IndexByte(ip, ':') < 0 {
+		return ip
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
 	if err != nil {
-		return r.RemoteAddr
+		return ip
 	}
-	return host
+	return p.String()
 }
 
 // ipLimiter limits rejected requests per client IP. Only failures consume

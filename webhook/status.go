@@ -29,7 +29,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	}
 	form, err := parseForm(w, r)
 	if err != nil {
-		h.reject(w, r, http.StatusBadRequest, "bad_request", err.Error())
+		h.reject(w, r, formStatus(err), "bad_request", err.Error())
 		return
 	}
 	publicURL := twilio.PublicURL(r, h.opts.PublicBaseURL, h.opts.TrustProxy)

@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
 
+	"switchboard/internal/clientip"
 	"switchboard/internal/ttlcache"
 	"switchboard/providers"
 	"switchboard/providers/twilio"
@@ -41,7 +43,11 @@ type Options struct {
 	Logger        *slog.Logger
 	Metrics       *Metrics // nil: not counted
 	PublicBaseURL string   // wins over the request's host when set
-	TrustProxy    bool     // honour X-Forwarded-Proto/Host
+	TrustProxy    bool     // honour X-Forwarded-Proto/Host in the public URL
+	// ClientIP returns the address a request comes from, for the failure
+	// limiter and logs (see clientip.Resolver.IP); nil: the connection's
+	// peer, ignoring X-Forwarded-For, which any client can write.
+	ClientIP func(*http.Request) string
 	// FailureRate is how many rejected requests per second one client IP
 	// may make before getting 429 (valid Twilio traffic is never limited).
 	FailureRate float64
@@ -72,6 +78,9 @@ func New(opts Options) *Handler {
 	if opts.CacheTTL <= 0 {
 		opts.CacheTTL = time.Second
 	}
+	if opts.ClientIP == nil {
+		opts.ClientIP = (*clientip.Resolver)(nil).IP
+	}
 	if opts.FailureRate <= 0 {
 		opts.FailureRate = 20
 	}
@@ -87,9 +96,31 @@ func New(opts Options) *Handler {
 }
 
 // Register mounts the webhook routes on r.
+//
+// The routes match every method and answer a wrong one themselves (405
+// with Allow): a route restricted with Methods leaves the mismatch to the
+// rest of the router, where the API's /api catch-all excludes /api/twilio.
 func (h *Handler) Register(r *mux.Router) {
-	r.HandleFunc("/api/twilio/messaging/webhook", h.inbound).Methods(http.MethodPost)
-	r.HandleFunc("/api/twilio/messaging/status", h.status).Methods(http.MethodPost)
+	r.HandleFunc("/api/twilio/messaging/webhook", h.postOnly(h.inbound))
+	r.HandleFunc("/api/twilio/messaging/status", h.postOnly(h.status))
+}
+
+// postOnly refuses what Twilio never sends before next parses anything:
+// another method than POST (405), or a body declared larger than
+// MaxBodyBytes (413; a chunked body is cut off at the limit by parseForm).
+func (h *Handler) postOnly(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			h.reject(w, r, http.StatusMethodNotAllowed, "bad_request", "method "+r.Method+" not allowed; Twilio posts")
+			return
+		}
+		if r.ContentLength > MaxBodyBytes {
+			h.reject(w, r, http.StatusRequestEntityTooLarge, "bad_request", errBodyTooLarge.Error())
+			return
+		}
+		next(w, r)
+	}
 }
 
 // reject answers a failed check with a short plain reason and counts it.
@@ -99,13 +130,14 @@ func (h *Handler) Register(r *mux.Router) {
 // same address (Twilio's, say, behind the same proxy) is never refused.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, status int, outcome, reason string) {
 	ip := h.clientIP(r)
-	if !h.fails.allow(ip) {
+	key := limitKey(ip)
+	if !h.fails.allow(key) {
 		h.m.webhook("rate_limited")
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "too many rejected requests", http.StatusTooManyRequests)
 		return
 	}
-	h.fails.fail(ip)
+	h.fails.fail(key)
 	h.m.webhook(outcome)
 	h.log.Warn("webhook rejected", "status", status, "outcome", outcome, "reason", reason, "client_ip", ip,
 		"message_sid", r.PostForm.Get("MessageSid"), "from", twilio.MaskNumber(r.PostForm.Get("From")))
@@ -142,7 +174,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes)); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, errors.New("body too large")
+			return nil, errBodyTooLarge
 		}
 		return nil, errors.New("unreadable body")
 	}
@@ -152,6 +184,18 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	}
 	r.PostForm = vs
 	return vs, nil
+}
+
+// errBodyTooLarge is parseForm's error for a body over MaxBodyBytes.
+var errBodyTooLarge = errors.New("body too large (limit " + strconv.Itoa(MaxBodyBytes>>10) + " KiB)")
+
+// formStatus is the HTTP status of a parseForm error: 413 for a body
+// over the limit, else 400.
+func formStatus(err error) int {
+	if err == errBodyTooLarge {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
 }
 
 // bodyBufs recycles the buffers webhook bodies are read into.
