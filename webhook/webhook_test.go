@@ -7,8 +7,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"switchboard/internal/clientip"
 	"testing"
+
+	"switchboard/internal/clientip"
 )
 
 func TestInboundFromForm(t *testing.T) {
