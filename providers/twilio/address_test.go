@@ -159,3 +159,14 @@ func TestParseInbound(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkParseInbound is the cost the address check adds to every
+// accepted webhook.
+func BenchmarkParseInbound(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := ParseInbound("whatsapp:+15551234567", "whatsapp:+15557654321"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
