@@ -104,7 +104,7 @@ type Engine struct {
 	inflight atomic.Int64 // turn, send and expiry goroutines running
 	optOuts  sync.Map     // provider\x00address → bool: opt-outs and opt-ins this process recorded
 	restarts sync.Map     // pid.Id → *sessionState, from a restarting session to its new instance
-	// unrecorded maps the Twilio SID of each send whose result is not yet
+	// unrecorded maps the sentKey of each send whose result is not yet
 	// committed to a channel closed when it is (see AwaitSendResult).
 	unrecorded sync.Map
 }

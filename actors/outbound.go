@@ -123,12 +123,18 @@ func (e *Engine) findSent(ctx context.Context, f Finder, cfg providers.TwilioCon
 	}
 }
 
+// sentKey names a send by its channel provider and Twilio SID: a status
+// callback is scoped to the provider whose token signed it, so it never
+// waits on (or learns about) another provider's send.
+type sentKey struct{ providerID, sid string }
+
 // AwaitSendResult waits, until ctx ends, for the result of the send that
-// Twilio accepted as sid to be committed, and reports whether this engine
-// had such a result queued. A status callback that arrives before the
-// send's SID is stored waits here instead of polling the store.
-func (e *Engine) AwaitSendResult(ctx context.Context, sid string) bool {
-	v, ok := e.unrecorded.Load(sid)
+// Twilio accepted as sid for channel provider providerID to be committed,
+// and reports whether this engine had such a result queued. A status
+// callback that arrives before the send's SID is stored waits here instead
+// of polling the store.
+func (e *Engine) AwaitSendResult(ctx context.Context, providerID, sid string) bool {
+	v, ok := e.unrecorded.Load(sentKey{providerID, sid})
 	if !ok {
 		return false
 	}
@@ -159,9 +165,10 @@ func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u stor
 	var done func()
 	if sid := u.TwilioSID; sid != "" {
 		ch := make(chan struct{})
-		e.unrecorded.Store(sid, ch)
+		key := sentKey{r.ProviderID, sid}
+		e.unrecorded.Store(key, ch)
 		done = func() {
-			e.unrecorded.Delete(sid)
+			e.unrecorded.Delete(key)
 			close(ch)
 		}
 	}

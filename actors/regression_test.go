@@ -229,7 +229,7 @@ func TestAwaitSendResult(t *testing.T) {
 		o.Store = hold
 	})
 	ctx := context.Background()
-	if f.eng.AwaitSendResult(ctx, "SM_unknown") {
+	if f.eng.AwaitSendResult(ctx, f.channel.ID, "SM_unknown") {
 		t.Fatal("waited for a SID the engine never sent")
 	}
 	f.text("+15557770002", "hi")
@@ -238,17 +238,20 @@ func TestAwaitSendResult(t *testing.T) {
 		if f.sender.count() != 1 {
 			return fmt.Errorf("not sent yet")
 		}
-		if _, ok := f.eng.unrecorded.Load(sid); !ok {
+		if _, ok := f.eng.unrecorded.Load(sentKey{f.channel.ID, sid}); !ok {
 			return fmt.Errorf("send result not queued yet")
 		}
 		return nil
 	})
 	waited := make(chan bool)
-	go func() { waited <- f.eng.AwaitSendResult(ctx, sid) }()
+	go func() { waited <- f.eng.AwaitSendResult(ctx, f.channel.ID, sid) }()
 	select {
 	case <-waited:
 		t.Fatal("returned before the send result was committed")
 	case <-time.After(50 * time.Millisecond):
+	}
+	if f.eng.AwaitSendResult(ctx, "prov_other", sid) {
+		t.Fatal("another provider's callback waited on this provider's send")
 	}
 	close(hold.release)
 	if !<-waited {
@@ -259,7 +262,7 @@ func TestAwaitSendResult(t *testing.T) {
 	if len(rows) != 1 || rows[0].TwilioSID != sid {
 		t.Fatalf("outbox after the wait: %+v", rows)
 	}
-	if f.eng.AwaitSendResult(ctx, sid) {
+	if f.eng.AwaitSendResult(ctx, f.channel.ID, sid) {
 		t.Fatal("still waiting on a committed result")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"switchboard/providers/llm"
+	"switchboard/providers/twilio"
 	"switchboard/store"
 )
 
@@ -333,9 +334,11 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 	if first.AgentID != "" {
 		agentID = first.AgentID
 	}
-	channel := "sms"
-	if strings.HasPrefix(first.From, "whatsapp:") {
-		channel = "whatsapp"
+	// The webhook stores addresses in Twilio's spelling; parsing (the prefix
+	// in any case) keeps a message committed before it did so on WhatsApp.
+	channel := twilio.ChannelSMS
+	if a, err := twilio.ParseAddress(first.From); err == nil {
+		channel = a.Channel
 	}
 	meta, _ := json.Marshal(map[string]string{"channel": channel, "profileName": first.ProfileName})
 	conv := &store.Conversation{

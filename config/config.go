@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/internal/clientip"
 	"switchboard/store/sealed"
 )
 
@@ -31,10 +32,13 @@ type Config struct {
 	LogLevel  string // debug|info|warn|error
 	LogFormat string // text|json
 
-	SessionTimeout   time.Duration // TWILIO_MESSAGING_SESSION_TIMEOUT_MS
-	PublicBaseURL    string        // PUBLIC_BASE_URL, no trailing slash
-	TrustProxy       bool          // TRUST_PROXY
-	TwilioAPIBaseURL string        // TWILIO_API_BASE_URL
+	SessionTimeout time.Duration // TWILIO_MESSAGING_SESSION_TIMEOUT_MS
+	PublicBaseURL  string        // PUBLIC_BASE_URL, no trailing slash
+	TrustProxy     bool          // TRUST_PROXY
+	// TrustedProxies (TRUSTED_PROXIES) decides client addresses for rate
+	// limits and logs; never nil after Load.
+	TrustedProxies   *clientip.Resolver
+	TwilioAPIBaseURL string // TWILIO_API_BASE_URL
 
 	SendRatePerNumber  float64       // TWILIO_SEND_RATE_PER_NUMBER, messages/s per sender number, 0 = unlimited
 	MaxConcurrentSends int           // TWILIO_MAX_CONCURRENT_SENDS
@@ -116,12 +120,20 @@ var options = []option{
 		c.PublicBaseURL = strings.TrimRight(v, "/")
 		return nil
 	}},
-	{name: "TRUST_PROXY", def: "true", help: "honour X-Forwarded-Proto/Host when rebuilding the public URL", set: func(c *Config, v string) error {
+	{name: "TRUST_PROXY", def: "true", help: "honour X-Forwarded-Proto/Host when rebuilding the public URL webhook signatures are checked against (PUBLIC_BASE_URL wins); never decides the client address, see TRUSTED_PROXIES", set: func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return fmt.Errorf("must be true or false, got %q", v)
 		}
 		c.TrustProxy = b
+		return nil
+	}},
+	{name: "TRUSTED_PROXIES", def: "", help: "comma-separated IP addresses and CIDR prefixes of your reverse proxies; only a request from one of them has its X-Forwarded-For read for the client address (rate limits, logs). Empty = the connection's peer is the client", set: func(c *Config, v string) error {
+		r, err := clientip.Parse(v)
+		if err != nil {
+			return fmt.Errorf("must be IP addresses and CIDR prefixes separated by commas: %w", err)
+		}
+		c.TrustedProxies = r
 		return nil
 	}},
 	{name: "TWILIO_API_BASE_URL", def: "https://api.twilio.com", help: "Twilio REST base URL when a provider has no apiBaseUrl", set: func(c *Config, v string) error {

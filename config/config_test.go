@@ -21,6 +21,19 @@ func TestDefaults(t *testing.T) {
 		!c.TrustProxy || c.TwilioAPIBaseURL != "https://api.twilio.com" || c.LogFormat != "text" || c.MetricsSessionSeriesMax != 1000 {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
+	if c.TrustedProxies == nil || c.TrustedProxies.Trusts() {
+		t.Fatalf("by default no proxy is trusted: %+v", c.TrustedProxies)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load(env(map[string]string{"TRUSTED_PROXIES": " 127.0.0.1, 10.0.0.0/8 ,fd00::/8"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.TrustedProxies.Trusts() {
+		t.Fatal("TRUSTED_PROXIES not applied")
+	}
 }
 
 func TestValid(t *testing.T) {
@@ -49,6 +62,8 @@ func TestInvalid(t *testing.T) {
 		{"LOG_LEVEL", "loud", "LOG_LEVEL must be one of"},
 		{"LOG_FORMAT", "xml", "LOG_FORMAT must be one of text, json"},
 		{"TRUST_PROXY", "maybe", "TRUST_PROXY must be true or false"},
+		{"TRUSTED_PROXIES", "10.0.0.1, proxy.internal", `TRUSTED_PROXIES must be IP addresses and CIDR prefixes separated by commas: clientip: "proxy.internal" is not`},
+		{"TRUSTED_PROXIES", "10.0.0.0/40", `"10.0.0.0/40" is not an IP address or CIDR prefix`},
 		{"PUBLIC_BASE_URL", "example.com", "PUBLIC_BASE_URL must be an absolute http(s) URL"},
 		{"TWILIO_API_BASE_URL", "ftp://x", "TWILIO_API_BASE_URL must be an absolute http(s) URL"},
 		{"DATABASE_URL", "mysql://secret@host/db", "DATABASE_URL must start with sqlite: or postgres://"},

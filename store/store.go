@@ -529,9 +529,13 @@ type Store interface {
 	PendingOutbox(ctx context.Context) ([]*OutboundMessage, error)
 	UpdateOutbox(ctx context.Context, u OutboxUpdate) error
 	GetOutbound(ctx context.Context, id int64) (*OutboundMessage, error)
-	// SetDeliveryStatus records a status callback for the message with
-	// that Twilio SID; it returns the row (ENOTFOUND if unknown).
-	SetDeliveryStatus(ctx context.Context, twilioSID, status string, errorCode int) (*OutboundMessage, error)
+	// SetDeliveryStatus records a status callback for the message that
+	// channel provider providerID sent as twilioSID; it returns the row.
+	// The SID alone does not identify the message: a callback signed with
+	// one provider's token must never change another provider's message,
+	// so a SID sent through another provider is ENOTFOUND, like an
+	// unknown one.
+	SetDeliveryStatus(ctx context.Context, providerID, twilioSID, status string, errorCode int) (*OutboundMessage, error)
 	ListOutbound(ctx context.Context, conversationID string) ([]*OutboundMessage, error)
 
 	// Opt-outs, per channel provider and recipient address.

@@ -28,7 +28,7 @@ func (f engineFunc) Accept(ctx context.Context, m *store.InboundMessage) (store.
 	return f(ctx, m)
 }
 
-func (f engineFunc) AwaitSendResult(context.Context, string) bool { return false }
+func (f engineFunc) AwaitSendResult(context.Context, string, string) bool { return false }
 
 // handlerFixture is a Handler over a real SQLite store holding one line.
 type handlerFixture struct {
@@ -37,9 +37,14 @@ type handlerFixture struct {
 	token   string
 	to      string
 	accepts atomic.Int64
+	last    atomic.Pointer[store.InboundMessage] // the last message accepted
 }
 
-func newHandlerFixture(tb testing.TB) *handlerFixture {
+func newHandlerFixture(tb testing.TB) *handlerFixture { return newHandlerFixtureWith(tb, nil) }
+
+// newHandlerFixtureWith is newHandlerFixture with mod applied to the
+// Handler's Options.
+func newHandlerFixtureWith(tb testing.TB, mod func(*Options)) *handlerFixture {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "w.db"), sqlite.WithSynchronous("OFF"))
 	if err != nil {
@@ -64,9 +69,14 @@ func newHandlerFixture(tb testing.TB) *handlerFixture {
 	if err := st.CreateAPIKey(ctx, &store.APIKey{ProjectID: p.ID, Name: "k", KeyHash: store.HashKey(key), KeyPreview: "akey…", IsActive: true}); err != nil {
 		tb.Fatal(err)
 	}
-	h := New(Options{Store: st, Engine: engineFunc(func(ctx context.Context, m *store.InboundMessage) (store.InboundResult, error) {
+	opts := Options{Store: st, Engine: engineFunc(func(ctx context.Context, m *store.InboundMessage) (store.InboundResult, error) {
+		f.last.Store(m)
 		return store.InboundResult{ID: f.accepts.Add(1)}, nil
-	}), TrustProxy: true})
+	}), TrustProxy: true}
+	if mod != nil {
+		mod(&opts)
+	}
+	h := New(opts)
 	f.router = mux.NewRouter()
 	h.Register(f.router)
 	f.url = "http://switchboard.test/api/twilio/messaging/webhook?" + url.Values{"apiKey": {key}, "stageId": {stage.ID}, "channelProviderId": {ch.ID}}.Encode()
@@ -74,8 +84,17 @@ func newHandlerFixture(tb testing.TB) *handlerFixture {
 }
 
 func (f *handlerFixture) request(sid string) *http.Request {
+	return f.requestWith(sid, nil)
+}
+
+// requestWith is a signed webhook request for sid with mod applied to its
+// form before signing.
+func (f *handlerFixture) requestWith(sid string, mod func(url.Values)) *http.Request {
 	form := url.Values{"MessageSid": {sid}, "AccountSid": {"AC00000000000000000000000000000000"}, "From": {"+15551234567"},
 		"To": {f.to}, "Body": {"hello there"}, "NumMedia": {"0"}, "NumSegments": {"1"}, "SmsStatus": {"received"}, "ApiVersion": {"2010-04-01"}}
+	if mod != nil {
+		mod(form)
+	}
 	req := httptest.NewRequest(http.MethodPost, f.url, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Twilio-Signature", twilio.Signature(f.token, f.url, form))

@@ -205,8 +205,13 @@ type phoneEmu struct {
 }
 
 func newPhone(o phoneOptions, line *phoneLine, client *http.Client, out io.Writer) *phoneEmu {
-	p := &phoneEmu{line: line, client: client, out: out, from: strings.TrimPrefix(o.From, "whatsapp:"),
-		whatsApp: o.WhatsApp || strings.HasPrefix(o.From, "whatsapp:")}
+	// The prefix is matched in any case, as the webhook does.
+	from, err := twilio.ParseAddress(o.From)
+	if err != nil {
+		from = twilio.Address{Channel: twilio.ChannelSMS, Number: o.From}
+	}
+	p := &phoneEmu{line: line, client: client, out: out, from: from.Number,
+		whatsApp: o.WhatsApp || from.IsWhatsApp()}
 	p.sim = twiliosim.New(twiliosim.Options{Callbacks: true})
 	p.sim.AddAccount(line.AccountSID, line.AuthToken)
 	return p

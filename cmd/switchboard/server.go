@@ -127,6 +127,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Metrics:       webhook.NewMetrics(reg),
 		PublicBaseURL: cfg.PublicBaseURL,
 		TrustProxy:    cfg.TrustProxy,
+		ClientIP:      cfg.TrustedProxies.IP,
 		FailureRate:   cfg.WebhookFailureRate,
 	}).Register(r)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})

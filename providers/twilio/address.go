@@ -19,7 +19,7 @@ const whatsappPrefix = "whatsapp:"
 // the same number on WhatsApp (written "whatsapp:+15551234567" by Twilio).
 type Address struct {
 	Channel string // ChannelSMS or ChannelWhatsApp
-	Number  string // E.164: "+" and 2 to 15 digits, the first not 0
+	Number  string // E.164: "+" and 2 to 15 digits, the first not 0; or a recipient's short code (ParseInbound)
 }
 
 // ParseAddress parses an E.164 number ("+15551234567") or a WhatsApp address
@@ -34,6 +34,63 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, store.Errorf(store.EINVALID, "twilio: %q is not an E.164 number (+ and up to 15 digits) or whatsapp:+E.164 address", s)
 	}
 	return a, nil
+}
+
+// Errors of ParseInbound: each names the field and the forms accepted, and
+// never echoes the value (it is attacker-chosen).
+var (
+	errInboundFrom    = store.Errorf(store.EINVALID, "From must be an E.164 number (+15551234567) or a WhatsApp address (whatsapp:+15551234567)")
+	errInboundTo      = store.Errorf(store.EINVALID, "To must be an E.164 number (+15551234567), a short code (3 to 8 digits) or a WhatsApp address (whatsapp:+15551234567)")
+	errInboundChannel = store.Errorf(store.EINVALID, "From and To must both be WhatsApp addresses or both not")
+)
+
+// ParseInbound checks and normalises the From and To of an inbound
+// message, the addresses the webhook stores, keys the conversation on and
+// replies to.
+//
+// Accepted are the forms Twilio posts for the channels Switchboard answers
+// on: SMS/MMS, where From is the sender's E.164 number and To the E.164
+// number or the short code that was texted, and WhatsApp, where both are
+// "whatsapp:" + E.164 (the prefix is matched in any case and returned in
+// lower case, so "WhatsApp:+1…" is the same WhatsApp user). From is never a
+// short code or an alphanumeric sender ID: those are automated senders
+// that cannot take a reply, and a bot answering them only risks a loop.
+// Other Twilio channels ("messenger:", "rcs:", …) are refused: replies go
+// out through the SMS/WhatsApp sender alone. An empty To is allowed (the
+// caller substitutes the provider's number) and returned empty.
+//
+// The errors are store.EINVALID, safe to show a client.
+func ParseInbound(from, to string) (fromAddr, toAddr Address, err error) {
+	fromAddr, err = ParseAddress(from)
+	if err != nil {
+		return Address{}, Address{}, errInboundFrom
+	}
+	if to == "" {
+		return fromAddr, Address{}, nil
+	}
+	if isShortCode(to) {
+		toAddr = Address{Channel: ChannelSMS, Number: to}
+	} else if toAddr, err = ParseAddress(to); err != nil {
+		return Address{}, Address{}, errInboundTo
+	}
+	if fromAddr.Channel != toAddr.Channel {
+		return Address{}, Address{}, errInboundChannel
+	}
+	return fromAddr, toAddr, nil
+}
+
+// isShortCode reports whether s is a short code: 3 to 8 digits, the
+// lengths carriers assign (5 and 6 in North America, 3 to 8 elsewhere).
+func isShortCode(s string) bool {
+	if len(s) < 3 || len(s) > 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // String returns the address as Twilio writes it in From and To.

@@ -607,17 +607,17 @@ func deliveryRank(expr string) string {
 }
 
 // SetDeliveryStatus records a status callback on the (latest) outbox row
-// with the Twilio SID and returns it. A status ranking below the stored
+// the channel provider sent with the Twilio SID and returns it. A status ranking below the stored
 // one (sent after delivered) is ignored; a non-zero errorCode is kept.
-func (db *DB) SetDeliveryStatus(ctx context.Context, twilioSID, status string, errorCode int) (*store.OutboundMessage, error) {
+func (db *DB) SetDeliveryStatus(ctx context.Context, providerID, twilioSID, status string, errorCode int) (*store.OutboundMessage, error) {
 	o, err := scanOutbound(db.pool.QueryRow(ctx, `UPDATE outbound_messages SET
 			delivery_status = CASE WHEN `+deliveryRank("$1::text")+` >= `+deliveryRank("delivery_status")+` THEN $1::text ELSE delivery_status END,
 			error_code = CASE WHEN $2::integer <> 0 THEN $2::integer ELSE error_code END,
 			updated_at = $3
-		WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = $4 AND twilio_sid <> '' ORDER BY id DESC LIMIT 1)
-		RETURNING `+outboundCols, status, errorCode, now(), twilioSID))
+		WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = $4 AND twilio_sid <> '' AND provider_id = $5 ORDER BY id DESC LIMIT 1)
+		RETURNING `+outboundCols, status, errorCode, now(), twilioSID, providerID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, store.Errorf(store.ENOTFOUND, "no outbound message with that twilio sid")
+		return nil, store.Errorf(store.ENOTFOUND, "no outbound message of that provider with that twilio sid")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: set delivery status: %w", err)

@@ -1584,28 +1584,28 @@ func testDeliveryStatus(t *testing.T, s store.Store) {
 	must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: rows[0].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMa"}))
 	must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: rows[1].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMb"}))
 
-	o, err := s.SetDeliveryStatus(ctx, "SMa", "sent", 0)
+	o, err := s.SetDeliveryStatus(ctx, "prov_chan", "SMa", "sent", 0)
 	must(t, err)
 	if o.ID != rows[0].ID || o.DeliveryStatus != "sent" || o.TwilioSID != "SMa" || o.ProjectID != c.ProjectID {
 		t.Fatalf("after sent: %+v", o)
 	}
-	o, err = s.SetDeliveryStatus(ctx, "SMa", "delivered", 0)
+	o, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMa", "delivered", 0)
 	must(t, err)
 	if o.DeliveryStatus != "delivered" {
 		t.Fatalf("after delivered: %+v", o)
 	}
 	// A late "sent" never moves a delivered message back; repeats are harmless.
-	o, err = s.SetDeliveryStatus(ctx, "SMa", "sent", 0)
+	o, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMa", "sent", 0)
 	must(t, err)
 	if o.DeliveryStatus != "delivered" {
 		t.Fatalf("late sent moved status to %q", o.DeliveryStatus)
 	}
-	o, err = s.SetDeliveryStatus(ctx, "SMa", "read", 0)
+	o, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMa", "read", 0)
 	must(t, err)
 	if o.DeliveryStatus != "read" {
 		t.Fatalf("after read: %+v", o)
 	}
-	o, err = s.SetDeliveryStatus(ctx, "SMb", "undelivered", 30003)
+	o, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMb", "undelivered", 30003)
 	must(t, err)
 	if o.ID != rows[1].ID || o.DeliveryStatus != "undelivered" || o.ErrorCode != 30003 {
 		t.Fatalf("undelivered: %+v", o)
@@ -1618,9 +1618,42 @@ func testDeliveryStatus(t *testing.T, s store.Store) {
 	if other.ErrorCode != 0 || other.DeliveryStatus != "read" {
 		t.Fatalf("callback touched another row: %+v", other)
 	}
-	_, err = s.SetDeliveryStatus(ctx, "SMunknown", "delivered", 0)
+	_, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMunknown", "delivered", 0)
 	wantCode(t, err, store.ENOTFOUND)
-	_, err = s.SetDeliveryStatus(ctx, "", "delivered", 0)
+
+	// A callback is scoped to its channel provider: another provider's
+	// callback for the SID changes nothing, even when that provider has
+	// a (later) row with the same SID of its own.
+	_, err = s.SetDeliveryStatus(ctx, "prov_other", "SMb", "delivered", 0)
+	wantCode(t, err, store.ENOTFOUND)
+	_, err = s.SetDeliveryStatus(ctx, "", "SMb", "delivered", 0)
+	wantCode(t, err, store.ENOTFOUND)
+	got, err = s.GetOutbound(ctx, rows[1].ID)
+	must(t, err)
+	if got.DeliveryStatus != "undelivered" || got.ErrorCode != 30003 {
+		t.Fatalf("another provider's callback changed the row: %+v", got)
+	}
+	turn := &store.Turn{ConversationID: c.ID, Outbox: []*store.OutboundMessage{{ProjectID: c.ProjectID, ProviderID: "prov_other",
+		From: "+15550000009", To: "+15551112222", Body: "other", Part: 1, Parts: 1}}}
+	must(t, s.CommitTurns(ctx, []*store.Turn{turn}))
+	otherRow := turn.Outbox[0]
+	must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: otherRow.ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMa"}))
+	o, err = s.SetDeliveryStatus(ctx, "prov_other", "SMa", "failed", 30008)
+	must(t, err)
+	if o.ID != otherRow.ID || o.DeliveryStatus != "failed" || o.ErrorCode != 30008 {
+		t.Fatalf("other provider's own row: %+v", o)
+	}
+	got, err = s.GetOutbound(ctx, rows[0].ID)
+	must(t, err)
+	if got.DeliveryStatus != "read" || got.ErrorCode != 0 {
+		t.Fatalf("a callback for another provider's row with the same SID changed this one: %+v", got)
+	}
+	o, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMa", "read", 0)
+	must(t, err)
+	if o.ID != rows[0].ID {
+		t.Fatalf("prov_chan's callback matched row %d, want its own %d", o.ID, rows[0].ID)
+	}
+	_, err = s.SetDeliveryStatus(ctx, "prov_chan", "", "delivered", 0)
 	wantCode(t, err, store.ENOTFOUND)
 }
 
