@@ -27,6 +27,10 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case store.ECONFLICT:
 		return http.StatusConflict
+	case store.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case store.ERATELIMITED:
+		return http.StatusTooManyRequests
 	case store.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	default:
@@ -46,6 +50,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 	}
+	setRetryAfter(w, err)
 	writeErrorBody(w, status, store.ErrorMessage(err), store.ErrorDetails(err))
 }
 
