@@ -1,13 +1,16 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -111,9 +114,10 @@ func (t *failureTable) add(key string, now time.Time, window time.Duration) {
 	t.entries[key] = &failureCount{start: now, count: 1}
 }
 
-// evict drops every closed window; when all are open, it drops the entry
-// with the fewest failures (the oldest among equals), so that a spray of
-// one-off keys cannot push out a key under a real attack.
+// evict drops every closed window; when all are open, it drops the tenth
+// of the entries with the fewest failures (the oldest among equals), so
+// that a spray of one-off keys cannot push out a key under a real attack,
+// and the work is paid once per many inserts.
 func (t *failureTable) evict(now time.Time, window time.Duration) {
 	for k, e := range t.entries {
 		if !now.Before(e.start.Add(window)) {
@@ -123,14 +127,17 @@ func (t *failureTable) evict(now time.Time, window time.Duration) {
 	if len(t.entries) < maxTrackedKeys {
 		return
 	}
-	var victim string
-	var worst *failureCount
-	for k, e := range t.entries {
-		if worst == nil || e.count < worst.count || (e.count == worst.count && e.start.Before(worst.start)) {
-			victim, worst = k, e
+	keys := slices.Collect(maps.Keys(t.entries))
+	slices.SortFunc(keys, func(a, b string) int {
+		ea, eb := t.entries[a], t.entries[b]
+		if c := cmp.Compare(ea.count, eb.count); c != 0 {
+			return c
 		}
+		return ea.start.Compare(eb.start)
+	})
+	for _, k := range keys[:len(keys)/10] {
+		delete(t.entries, k)
 	}
-	delete(t.entries, victim)
 }
 
 // undo takes back one failure of key, if its window is still open.
