@@ -62,12 +62,12 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 	}
 }
 
-// errThrottled answers an attempt refused by the throttle. It reads the
+// errThrottled answers an attempt refused by the throttle. Its body is the
 // same whether the account exists or not, and whether the account or the
-// address is blocked, so it tells an attacker nothing but the wait.
+// address is blocked; only the Retry-After header tells the wait.
 func errThrottled(after time.Duration) error {
 	return &retryAfterError{
-		err:   store.Errorf(store.ERATELIMITED, "too many failed attempts; retry in %d s", retrySeconds(after)),
+		err:   store.Errorf(store.ERATELIMITED, "too many failed attempts; retry after the Retry-After delay"),
 		after: after,
 	}
 }

@@ -54,9 +54,6 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 	if string(known.body) != string(unknown.body) || string(known.body) != string(right.body) {
 		t.Fatalf("throttled answers differ: known %s, right password %s, unknown %s", known.body, right.body, unknown.body)
 	}
-	if !strings.Contains(string(known.body), "540") {
-		t.Fatalf("throttled message does not say when to retry: %s", known.body)
-	}
 	if got := a.srv.hash.ops.Load() - hashes; got != 0 {
 		t.Fatalf("%d password checks while throttled, want 0", got)
 	}
