@@ -293,9 +293,11 @@ func (s *Server) checkLogin(ctx context.Context, id, password string) (*tokenRes
 	return s.issueChecked(ctx, op, errBadCredentials)
 }
 
-// refresh trades a refresh token for a new pair. The old refresh token is
-// deleted first, so of two concurrent refreshes with one token only one
-// wins.
+// refresh trades a refresh token for a new pair. The new pair is stored
+// first and the old refresh token deleted after: of two concurrent
+// refreshes with one token only the one that deletes it wins (the other
+// drops its pair), and a revocation that runs meanwhile either deletes the
+// old token first (the refresh fails) or finds the new pair stored.
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		RefreshToken string `json:"refreshToken"`
@@ -332,12 +334,6 @@ func (s *Server) checkRefresh(ctx context.Context, raw string) (*tokenResponse, 
 	if tok.Kind != store.TokenRefresh {
 		return nil, errBadToken
 	}
-	if err := s.st.DeleteToken(ctx, hash); err != nil {
-		if store.ErrorCode(err) == store.ENOTFOUND {
-			return nil, errBadToken
-		}
-		return nil, fmt.Errorf("api: delete token: %w", err)
-	}
 	op, err := s.st.GetOperator(ctx, tok.OperatorID)
 	if store.ErrorCode(err) == store.ENOTFOUND {
 		return nil, errBadToken
@@ -348,7 +344,20 @@ func (s *Server) checkRefresh(ctx context.Context, raw string) (*tokenResponse, 
 	if !op.IsActive {
 		return nil, store.Errorf(store.EUNAUTHORIZED, "operator is inactive")
 	}
-	return s.issueChecked(ctx, op, errBadToken)
+	resp, err := s.issueChecked(ctx, op, errBadToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.st.DeleteToken(ctx, hash); err != nil {
+		if derr := s.dropTokens(ctx, resp); derr != nil {
+			return nil, derr
+		}
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			return nil, errBadToken
+		}
+		return nil, fmt.Errorf("api: delete token: %w", err)
+	}
+	return resp, nil
 }
 
 // logout deletes the caller's access token and, when the body names it,

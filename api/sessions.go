@@ -77,12 +77,21 @@ func (s *Server) issueChecked(ctx context.Context, op *store.Operator, denied er
 	if err == nil && cur.IsActive && cur.PasswordHash == op.PasswordHash && sameRoles(cur.Roles, op.Roles) {
 		return resp, nil
 	}
-	for _, raw := range []string{resp.AccessToken, resp.RefreshToken} {
-		if err := s.st.DeleteToken(ctx, store.HashKey(raw)); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
-			return nil, fmt.Errorf("api: delete token: %w", err)
-		}
+	if err := s.dropTokens(ctx, resp); err != nil {
+		return nil, err
 	}
 	return nil, denied
+}
+
+// dropTokens deletes a pair issued by issueTokens that must not be handed
+// out after all.
+func (s *Server) dropTokens(ctx context.Context, resp *tokenResponse) error {
+	for _, raw := range []string{resp.AccessToken, resp.RefreshToken} {
+		if err := s.st.DeleteToken(ctx, store.HashKey(raw)); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+			return fmt.Errorf("api: delete token: %w", err)
+		}
+	}
+	return nil
 }
 
 // logoutAll ("log out everywhere") deletes every access and refresh token

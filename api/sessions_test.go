@@ -232,6 +232,71 @@ func TestLoginRacingPasswordChange(t *testing.T) {
 	}
 }
 
+// A refresh with a stolen refresh token that races "log out everywhere"
+// must not come out with a live pair.
+func TestRefreshRacingLogoutAll(t *testing.T) {
+	var rs *raceStore
+	a := newAuthEnv(t, Options{}, func(s store.Store) store.Store {
+		rs = &raceStore{Store: s, before: func() {}}
+		return rs
+	})
+	a.setup()
+	_, refresh := a.pair("admin", "admin-password")
+	var ran atomic.Bool
+	rs.once = sync.Once{}
+	rs.before = func() {
+		ran.Store(true)
+		if _, err := rs.Store.DeleteOperatorTokens(context.Background(), "admin"); err != nil {
+			t.Errorf("revoke: %v", err)
+		}
+	}
+	a.do("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": refresh}).wantError(http.StatusUnauthorized)
+	if !ran.Load() {
+		t.Fatal("the racing logout-all did not run")
+	}
+	if n, err := a.st.DeleteOperatorTokens(t.Context(), "admin"); err != nil || n != 0 {
+		t.Fatalf("the racing refresh left %d tokens (%v)", n, err)
+	}
+}
+
+// Of concurrent refreshes with one refresh token exactly one succeeds, and
+// the losers leave no tokens behind.
+func TestConcurrentRefreshesOneWins(t *testing.T) {
+	a := newAuthEnv(t, Options{}, nil)
+	a.setup()
+	if _, err := a.st.DeleteOperatorTokens(t.Context(), "admin"); err != nil {
+		t.Fatal(err)
+	}
+	_, refresh := a.pair("admin", "admin-password")
+	const n = 8
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			codes <- a.do("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": refresh}).code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	ok := 0
+	for c := range codes {
+		switch c {
+		case http.StatusOK:
+			ok++
+		case http.StatusUnauthorized:
+		default:
+			t.Fatalf("refresh answered %d", c)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent refreshes succeeded, want 1", ok, n)
+	}
+	// The login's access token, and the winner's pair.
+	if left, err := a.st.DeleteOperatorTokens(t.Context(), "admin"); err != nil || left != 3 {
+		t.Fatalf("%d tokens left after the refreshes (%v), want 3", left, err)
+	}
+}
+
 func TestPurgeExpiredTokens(t *testing.T) {
 	a := newAuthEnv(t, Options{}, nil)
 	a.setup()
