@@ -182,7 +182,7 @@ func (s *Server) initialOperator(w http.ResponseWriter, r *http.Request) error {
 	// Setup is throttled per address like a login: after setup every
 	// attempt is a failure (409).
 	var resp *tokenResponse
-	err := s.credentialCheck(r, "", func() error {
+	err := s.credentialCheck(r, "setup", "", func() error {
 		// Answer a repeated setup quickly, before paying for bcrypt; the
 		// atomic CreateFirstOperator below settles races.
 		if n, err := s.st.CountOperators(r.Context()); err != nil {
@@ -257,7 +257,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return store.FieldError("password", "required")
 	}
 	var resp *tokenResponse
-	err := s.credentialCheck(r, body.ID, func() error {
+	err := s.credentialCheck(r, "login", body.ID, func() error {
 		var err error
 		resp, err = s.checkLogin(r.Context(), body.ID, body.Password)
 		return err
@@ -309,7 +309,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		return store.FieldError("refreshToken", "required")
 	}
 	var resp *tokenResponse
-	err := s.credentialCheck(r, "", func() error {
+	err := s.credentialCheck(r, "refresh", "", func() error {
 		var err error
 		resp, err = s.checkRefresh(r.Context(), body.RefreshToken)
 		return err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"switchboard/store"
@@ -61,6 +62,8 @@ type Options struct {
 	// ClientIP returns the client address a request is throttled by
 	// (default: the host of r.RemoteAddr).
 	ClientIP func(r *http.Request) string
+	// Registerer receives the API's metrics (nil: none).
+	Registerer prometheus.Registerer
 }
 
 // Server serves the operator API. Build it with New and mount it with
@@ -75,6 +78,7 @@ type Server struct {
 
 	throttle *throttle // failed credential checks per account and address
 	hash     *hashGate // bounds concurrent bcrypt work
+	metrics  *metrics
 }
 
 // New returns a Server over st. A nil logger discards logs.
@@ -113,6 +117,7 @@ func New(st store.Store, logger *slog.Logger, opts Options) *Server {
 		st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() },
 		throttle: newThrottle(opts.MaxFailuresPerAccount, opts.MaxFailuresPerAddress, opts.FailureWindow),
 		hash:     newHashGate(opts.HashConcurrency, opts.HashWait),
+		metrics:  newMetrics(opts.Registerer),
 	}
 }
 

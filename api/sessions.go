@@ -54,6 +54,7 @@ func (s *Server) revokeTokens(r *http.Request, operatorID, reason string) (int, 
 	if err != nil {
 		return 0, fmt.Errorf("api: revoke tokens: %w", err)
 	}
+	s.metrics.tokensDeleted(reason, n)
 	s.log.Info("operator tokens revoked", "operator_id", operatorID, "reason", reason, "count", n)
 	s.securityEvent(r, "TOKENS_REVOKED", "operator", operatorID, map[string]any{"reason": reason, "count": n})
 	return n, nil
@@ -131,6 +132,7 @@ func (s *Server) PurgeExpiredTokens(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("api: purge expired tokens: %w", err)
 	}
 	if n > 0 {
+		s.metrics.tokensDeleted("expired", n)
 		s.log.Info("expired tokens purged", "count", n)
 	}
 	return n, nil

@@ -276,7 +276,7 @@ func remoteHost(r *http.Request) string {
 // read, and answers the same for known and unknown accounts. fn's outcome
 // settles the attempt: EUNAUTHORIZED and ECONFLICT are failures, success
 // forgives, anything else is no attempt at all.
-func (s *Server) credentialCheck(r *http.Request, account string, fn func() error) error {
+func (s *Server) credentialCheck(r *http.Request, endpoint, account string, fn func() error) error {
 	addr := addressKey(s.opts.ClientIP(r))
 	if account != "" {
 		account = accountKey(account)
@@ -288,15 +288,23 @@ func (s *Server) credentialCheck(r *http.Request, account string, fn func() erro
 				"scope": b.scope, "path": r.URL.Path, "retryAfterSeconds": retrySeconds(b.after),
 			})
 		}
+		s.metrics.attempt(endpoint, "throttled")
 		return errThrottled(b.after)
 	}
 	err := fn()
 	switch store.ErrorCode(err) {
 	case "":
 		s.throttle.succeed(account, addr, s.now())
+		s.metrics.attempt(endpoint, "success")
 	case store.EUNAUTHORIZED, store.ECONFLICT:
+		s.metrics.attempt(endpoint, "failure")
 	default:
 		s.throttle.release(account, addr, s.now())
+		if errors.Is(err, errHashBusy) {
+			s.metrics.attempt(endpoint, "busy")
+		} else {
+			s.metrics.attempt(endpoint, "other")
+		}
 	}
 	return err
 }

@@ -143,6 +143,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxFailuresPerAddress: cfg.AuthMaxFailuresPerIP,
 		FailureWindow:         cfg.AuthFailureWindow,
 		HashConcurrency:       cfg.AuthHashConcurrency,
+		Registerer:            reg,
 	})
 	apiServer.Register(r)
 	m.stopPurge = apiServer.StartTokenPurge(ctx, tokenPurgeInterval)
