@@ -54,12 +54,15 @@ func retrySeconds(d time.Duration) int64 {
 	return max(1, int64(math.Ceil(d.Seconds())))
 }
 
-// setRetryAfter sets Retry-After when err carries one.
-func setRetryAfter(w http.ResponseWriter, err error) {
+// setRetryAfter sets Retry-After when err carries one, and reports
+// whether it did.
+func setRetryAfter(w http.ResponseWriter, err error) bool {
 	var ra *retryAfterError
-	if errors.As(err, &ra) {
-		w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(ra.after), 10))
+	if !errors.As(err, &ra) {
+		return false
 	}
+	w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(ra.after), 10))
+	return true
 }
 
 // errThrottled answers an attempt refused by the throttle. Its body is the
