@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -75,10 +76,10 @@ func (s *Server) authenticate(r *http.Request) (*store.Operator, error) {
 	return op, nil
 }
 
-// checkPassword enforces the password rules: 8 to 72 bytes (bcrypt's
-// limit).
+// checkPassword enforces the password rules: at least 8 characters
+// (runes) and at most 72 bytes (bcrypt's limit).
 func checkPassword(field, pw string) error {
-	if len(pw) < 8 {
+	if utf8.RuneCountInString(pw) < 8 {
 		return store.FieldError(field, "must be at least 8 characters")
 	}
 	if len(pw) > 72 {
@@ -87,12 +88,32 @@ func checkPassword(field, pw string) error {
 	return nil
 }
 
-func (s *Server) hashPassword(pw string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), s.opts.BcryptCost)
+// hashPassword hashes pw with bcrypt in a slot of the hashing gate.
+func (s *Server) hashPassword(ctx context.Context, pw string) (string, error) {
+	var h []byte
+	var err error
+	if gerr := s.hash.run(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(pw), s.opts.BcryptCost) }); gerr != nil {
+		return "", gerr
+	}
 	if err != nil {
 		return "", fmt.Errorf("api: hash password: %w", err)
 	}
 	return string(h), nil
+}
+
+// comparePassword reports whether pw matches the bcrypt hash, comparing
+// in a slot of the hashing gate. A nil hash (unknown operator) is compared
+// against the dummy hash and never matches, in the same time.
+func (s *Server) comparePassword(ctx context.Context, hash []byte, pw string) (bool, error) {
+	var ok bool
+	err := s.hash.run(ctx, func() {
+		if hash == nil {
+			_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(pw))
+			return
+		}
+		ok = bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil
+	})
+	return ok, err
 }
 
 // dummyHash is compared against when a login names an unknown operator, so
@@ -158,24 +179,30 @@ func (s *Server) initialOperator(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &body); err != nil {
 		return err
 	}
-	// Answer a repeated setup quickly, before paying for bcrypt; the
-	// atomic CreateFirstOperator below settles races.
-	if n, err := s.st.CountOperators(r.Context()); err != nil {
-		return fmt.Errorf("api: count operators: %w", err)
-	} else if n > 0 {
-		return errSetupDone
-	}
-	op, err := s.newOperator(body.ID, body.Name, body.Password, []string{RoleSuperAdmin})
-	if err != nil {
-		return err
-	}
-	if err := s.st.CreateFirstOperator(r.Context(), op); err != nil {
-		if store.ErrorCode(err) == store.ECONFLICT {
+	// Setup is throttled per address like a login: after setup every
+	// attempt is a failure (409).
+	var resp *tokenResponse
+	err := s.credentialCheck(r, "setup", "", func() error {
+		// Answer a repeated setup quickly, before paying for bcrypt; the
+		// atomic CreateFirstOperator below settles races.
+		if n, err := s.st.CountOperators(r.Context()); err != nil {
+			return fmt.Errorf("api: count operators: %w", err)
+		} else if n > 0 {
 			return errSetupDone
 		}
-		return fmt.Errorf("api: create first operator: %w", err)
-	}
-	resp, err := s.issueTokens(r.Context(), op)
+		op, err := s.newOperator(r.Context(), body.ID, body.Name, body.Password, []string{RoleSuperAdmin})
+		if err != nil {
+			return err
+		}
+		if err := s.st.CreateFirstOperator(r.Context(), op); err != nil {
+			if store.ErrorCode(err) == store.ECONFLICT {
+				return errSetupDone
+			}
+			return fmt.Errorf("api: create first operator: %w", err)
+		}
+		resp, err = s.issueTokens(r.Context(), op)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -185,7 +212,7 @@ func (s *Server) initialOperator(w http.ResponseWriter, r *http.Request) error {
 
 // newOperator validates the fields of a new operator and returns it with
 // its password hashed.
-func (s *Server) newOperator(id, name, password string, roles []string) (*store.Operator, error) {
+func (s *Server) newOperator(ctx context.Context, id, name, password string, roles []string) (*store.Operator, error) {
 	id, err := newID(strings.TrimSpace(id), store.PrefixOperator)
 	if err != nil {
 		return nil, err
@@ -199,7 +226,7 @@ func (s *Server) newOperator(id, name, password string, roles []string) (*store.
 	if roles, err = checkRoles(roles); err != nil {
 		return nil, err
 	}
-	hash, err := s.hashPassword(password)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return nil, err
 	}
@@ -229,18 +256,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if body.Password == "" {
 		return store.FieldError("password", "required")
 	}
-	op, err := s.st.GetOperator(r.Context(), body.ID)
-	switch {
-	case store.ErrorCode(err) == store.ENOTFOUND:
-		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(body.Password))
-		return errBadCredentials
-	case err != nil:
-		return fmt.Errorf("api: get operator: %w", err)
-	}
-	if bcrypt.CompareHashAndPassword([]byte(op.PasswordHash), []byte(body.Password)) != nil || !op.IsActive {
-		return errBadCredentials
-	}
-	resp, err := s.issueTokens(r.Context(), op)
+	var resp *tokenResponse
+	err := s.credentialCheck(r, "login", body.ID, func() error {
+		var err error
+		resp, err = s.checkLogin(r.Context(), body.ID, body.Password)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -248,9 +269,35 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// refresh trades a refresh token for a new pair. The old refresh token is
-// deleted first, so of two concurrent refreshes with one token only one
-// wins.
+// checkLogin checks an operator's id and password and issues a token
+// pair. An unknown id, a wrong password and an inactive operator all
+// answer errBadCredentials after one bcrypt compare.
+func (s *Server) checkLogin(ctx context.Context, id, password string) (*tokenResponse, error) {
+	op, err := s.st.GetOperator(ctx, id)
+	var hash []byte
+	switch {
+	case store.ErrorCode(err) == store.ENOTFOUND:
+		op = nil
+	case err != nil:
+		return nil, fmt.Errorf("api: get operator: %w", err)
+	default:
+		hash = []byte(op.PasswordHash)
+	}
+	ok, err := s.comparePassword(ctx, hash, password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || op == nil || !op.IsActive {
+		return nil, errBadCredentials
+	}
+	return s.issueChecked(ctx, op, errBadCredentials)
+}
+
+// refresh trades a refresh token for a new pair. The new pair is stored
+// first and the old refresh token deleted after: of two concurrent
+// refreshes with one token only the one that deletes it wins (the other
+// drops its pair), and a revocation that runs meanwhile either deletes the
+// old token first (the refresh fails) or finds the new pair stored.
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		RefreshToken string `json:"refreshToken"`
@@ -261,39 +308,56 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	if body.RefreshToken == "" {
 		return store.FieldError("refreshToken", "required")
 	}
-	hash := store.HashKey(body.RefreshToken)
-	tok, err := s.st.GetToken(r.Context(), hash, s.now())
-	if store.ErrorCode(err) == store.ENOTFOUND {
-		return errBadToken
-	}
-	if err != nil {
-		return fmt.Errorf("api: get token: %w", err)
-	}
-	if tok.Kind != store.TokenRefresh {
-		return errBadToken
-	}
-	if err := s.st.DeleteToken(r.Context(), hash); err != nil {
-		if store.ErrorCode(err) == store.ENOTFOUND {
-			return errBadToken
-		}
-		return fmt.Errorf("api: delete token: %w", err)
-	}
-	op, err := s.st.GetOperator(r.Context(), tok.OperatorID)
-	if store.ErrorCode(err) == store.ENOTFOUND {
-		return errBadToken
-	}
-	if err != nil {
-		return fmt.Errorf("api: get operator: %w", err)
-	}
-	if !op.IsActive {
-		return store.Errorf(store.EUNAUTHORIZED, "operator is inactive")
-	}
-	resp, err := s.issueTokens(r.Context(), op)
+	var resp *tokenResponse
+	err := s.credentialCheck(r, "refresh", "", func() error {
+		var err error
+		resp, err = s.checkRefresh(r.Context(), body.RefreshToken)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// checkRefresh trades a refresh token for a new pair (see refresh).
+func (s *Server) checkRefresh(ctx context.Context, raw string) (*tokenResponse, error) {
+	hash := store.HashKey(raw)
+	tok, err := s.st.GetToken(ctx, hash, s.now())
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api: get token: %w", err)
+	}
+	if tok.Kind != store.TokenRefresh {
+		return nil, errBadToken
+	}
+	op, err := s.st.GetOperator(ctx, tok.OperatorID)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api: get operator: %w", err)
+	}
+	if !op.IsActive {
+		return nil, store.Errorf(store.EUNAUTHORIZED, "operator is inactive")
+	}
+	resp, err := s.issueChecked(ctx, op, errBadToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.st.DeleteToken(ctx, hash); err != nil {
+		if derr := s.dropTokens(ctx, resp); derr != nil {
+			return nil, derr
+		}
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			return nil, errBadToken
+		}
+		return nil, fmt.Errorf("api: delete token: %w", err)
+	}
+	return resp, nil
 }
 
 // logout deletes the caller's access token and, when the body names it,

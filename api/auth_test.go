@@ -229,7 +229,7 @@ func TestBodyRules(t *testing.T) {
 	e.do("POST", "/api/projects", tok, ``).wantError(http.StatusBadRequest)
 	e.do("POST", "/api/projects", tok, `{"name":"a"} {"name":"b"}`).wantError(http.StatusBadRequest)
 	big := `{"name":"big","description":"` + strings.Repeat("x", 1<<20) + `"}`
-	msg := e.do("POST", "/api/projects", tok, big).wantError(http.StatusBadRequest)
+	msg := e.do("POST", "/api/projects", tok, big).wantError(http.StatusRequestEntityTooLarge)
 	if !strings.Contains(msg, "exceeds") {
 		t.Fatalf("oversized body error = %q", msg)
 	}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -19,7 +20,8 @@ import (
 // decodeBody decodes the JSON object in the request body into dst. Unknown
 // fields are ignored (Bonsai clients send fields Switchboard does not use);
 // a known field of the wrong type is an EINVALID FieldError naming it;
-// malformed JSON, a non-object body and an oversized body are EINVALID.
+// malformed JSON and a non-object body are EINVALID, an oversized body
+// ETOOLARGE (413).
 func decodeBody(r *http.Request, dst any) error {
 	b, err := readBody(r)
 	if err != nil {
@@ -34,7 +36,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			return nil, store.Errorf(store.EINVALID, "request body exceeds %d bytes", mb.Limit)
+			return nil, store.Errorf(store.ETOOLARGE, "request body exceeds %d bytes", mb.Limit)
 		}
 		return nil, store.Errorf(store.EINVALID, "cannot read request body")
 	}
@@ -197,14 +199,18 @@ func newID(chosen, prefix string) (string, error) {
 	return chosen, nil
 }
 
+// maxNameChars is the longest name, in characters (runes, so that a name
+// in any script gets the same allowance the message promises).
+const maxNameChars = 200
+
 // requireName trims a required name field and checks it.
 func requireName(field, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return "", store.FieldError(field, "required")
 	}
-	if len(name) > 200 {
-		return "", store.FieldError(field, "must be at most 200 characters")
+	if utf8.RuneCountInString(name) > maxNameChars {
+		return "", store.FieldError(field, "must be at most %d characters", maxNameChars)
 	}
 	return name, nil
 }

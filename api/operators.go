@@ -47,7 +47,7 @@ func (s *Server) createOperator(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &body); err != nil {
 		return err
 	}
-	op, err := s.newOperator(body.ID, body.Name, body.Password, body.Roles)
+	op, err := s.newOperator(r.Context(), body.ID, body.Name, body.Password, body.Roles)
 	if err != nil {
 		return err
 	}
@@ -112,6 +112,7 @@ func (s *Server) updateOperator(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	was := *op
 	if body.Roles != nil {
 		if op.Roles, err = checkRoles(body.Roles); err != nil {
 			return err
@@ -131,13 +132,20 @@ func (s *Server) updateOperator(w http.ResponseWriter, r *http.Request) error {
 		if err := checkPassword("password", *body.Password); err != nil {
 			return err
 		}
-		if op.PasswordHash, err = s.hashPassword(*body.Password); err != nil {
+		if op.PasswordHash, err = s.hashPassword(r.Context(), *body.Password); err != nil {
 			return err
 		}
 	}
 	op.UpdatedAt = s.now()
 	if err := s.st.UpdateOperator(r.Context(), op, version); err != nil {
 		return fmt.Errorf("api: update operator: %w", err)
+	}
+	// After the update, so that a login or refresh racing it either sees
+	// the change (issueChecked) or had its tokens stored before this.
+	if reason := revocationReason(&was, op, body.Password != nil); reason != "" {
+		if _, err := s.revokeTokens(r, op.ID, reason); err != nil {
+			return err
+		}
 	}
 	if op, err = s.st.GetOperator(r.Context(), id); err != nil {
 		return fmt.Errorf("api: get operator: %w", err)

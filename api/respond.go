@@ -27,6 +27,10 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case store.ECONFLICT:
 		return http.StatusConflict
+	case store.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case store.ERATELIMITED:
+		return http.StatusTooManyRequests
 	case store.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	default:
@@ -40,7 +44,10 @@ func statusOf(code string) int {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := store.ErrorCode(err)
 	status := statusOf(code)
-	if status >= 500 {
+	// A 503 with Retry-After is load shed on purpose (counted in metrics),
+	// not a failure: logging each would let a flood fill the log.
+	shed := setRetryAfter(w, err)
+	if status >= 500 && !shed {
 		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	if status == http.StatusUnauthorized {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"switchboard/store"
@@ -38,6 +39,31 @@ type Options struct {
 	BcryptCost int
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
+
+	// MaxFailuresPerAccount is how many failed logins one operator id
+	// may see within FailureWindow before further attempts answer 429
+	// (default 5). Unknown ids are counted the same way.
+	MaxFailuresPerAccount int
+	// MaxFailuresPerAddress is how many failed logins, refreshes and
+	// setups one client address (an IPv6 /64) may make within
+	// FailureWindow before further attempts answer 429 (default 20).
+	MaxFailuresPerAddress int
+	// FailureWindow is the window failures are counted in; a blocked
+	// account or address is free again when its window ends (default
+	// 15 minutes).
+	FailureWindow time.Duration
+	// HashConcurrency is how many password hashes (bcrypt) may run at
+	// once (default max(1, GOMAXPROCS/2)), so that logins can never take
+	// every core from the webhook.
+	HashConcurrency int
+	// HashWait is how long a request waits for a hashing slot before it
+	// is refused with 503 and Retry-After (default 2s).
+	HashWait time.Duration
+	// ClientIP returns the client address a request is throttled by
+	// (default: the host of r.RemoteAddr).
+	ClientIP func(r *http.Request) string
+	// Registerer receives the API's metrics (nil: none).
+	Registerer prometheus.Registerer
 }
 
 // Server serves the operator API. Build it with New and mount it with
@@ -49,6 +75,10 @@ type Server struct {
 	now    func() time.Time
 	dummy  []byte // a bcrypt hash compared against when the operator is unknown
 	dummyM sync.Once
+
+	throttle *throttle // failed credential checks per account and address
+	hash     *hashGate // bounds concurrent bcrypt work
+	metrics  *metrics
 }
 
 // New returns a Server over st. A nil logger discards logs.
@@ -68,7 +98,27 @@ func New(st store.Store, logger *slog.Logger, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() }}
+	if opts.MaxFailuresPerAccount <= 0 {
+		opts.MaxFailuresPerAccount = defaultMaxFailuresPerAccount
+	}
+	if opts.MaxFailuresPerAddress <= 0 {
+		opts.MaxFailuresPerAddress = defaultMaxFailuresPerAddress
+	}
+	if opts.FailureWindow <= 0 {
+		opts.FailureWindow = defaultFailureWindow
+	}
+	if opts.HashWait <= 0 {
+		opts.HashWait = defaultHashWait
+	}
+	if opts.ClientIP == nil {
+		opts.ClientIP = remoteHost
+	}
+	return &Server{
+		st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() },
+		throttle: newThrottle(opts.MaxFailuresPerAccount, opts.MaxFailuresPerAddress, opts.FailureWindow),
+		hash:     newHashGate(opts.HashConcurrency, opts.HashWait),
+		metrics:  newMetrics(opts.Registerer),
+	}
 }
 
 // apiHandler is a handler that returns its error instead of writing it, so
@@ -93,6 +143,7 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, post, "/auth/login", "", s.login)
 	s.route(a, post, "/auth/refresh", "", s.refresh)
 	s.route(a, post, "/auth/logout", authOnly, s.logout)
+	s.route(a, post, "/auth/logout-all", authOnly, s.logoutAll)
 	s.route(a, get, "/auth/me", authOnly, s.me)
 
 	s.route(a, post, "/operators", perm(entOperator, actWrite), s.createOperator)
@@ -100,6 +151,7 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, get, "/operators/{id}", perm(entOperator, actRead), s.getOperator)
 	s.route(a, put, "/operators/{id}", perm(entOperator, actWrite), s.updateOperator)
 	s.route(a, del, "/operators/{id}", perm(entOperator, actDelete), s.deleteOperator)
+	s.route(a, post, "/operators/{id}/revoke-tokens", perm(entOperator, actWrite), s.revokeOperatorTokens)
 
 	s.route(a, post, "/providers", perm(entProvider, actWrite), s.createProvider)
 	s.route(a, get, "/providers", perm(entProvider, actRead), s.listProviders)

@@ -57,6 +57,11 @@ type Config struct {
 	CommitLinger       time.Duration // COMMIT_LINGER_US
 	SecretKey          []byte        // SWITCHBOARD_SECRET_KEY: seals provider secrets at rest; nil = off
 	ShutdownTimeout    time.Duration
+
+	AuthMaxFailuresPerAccount int           // AUTH_MAX_FAILURES_PER_ACCOUNT
+	AuthMaxFailuresPerIP      int           // AUTH_MAX_FAILURES_PER_IP
+	AuthFailureWindow         time.Duration // AUTH_FAILURE_WINDOW_MS
+	AuthHashConcurrency       int           // AUTH_HASH_CONCURRENCY, 0 = max(1, GOMAXPROCS/2)
 }
 
 // option is one row of the options table.
@@ -206,6 +211,23 @@ var options = []option{
 	}},
 	{name: "SHUTDOWN_TIMEOUT_MS", def: "25000", help: "on SIGTERM, how long to finish in-flight turns and sends", set: func(c *Config, v string) error {
 		return positiveMillis(&c.ShutdownTimeout, v)
+	}},
+	{name: "AUTH_MAX_FAILURES_PER_ACCOUNT", def: "5", help: "failed logins per operator id within AUTH_FAILURE_WINDOW_MS before further logins of that id (even correct ones) answer 429", set: func(c *Config, v string) error {
+		return positiveInt(&c.AuthMaxFailuresPerAccount, v)
+	}},
+	{name: "AUTH_MAX_FAILURES_PER_IP", def: "20", help: "failed logins, token refreshes and setups per client address (IPv6: per /64) within AUTH_FAILURE_WINDOW_MS before that address gets 429", set: func(c *Config, v string) error {
+		return positiveInt(&c.AuthMaxFailuresPerIP, v)
+	}},
+	{name: "AUTH_FAILURE_WINDOW_MS", def: "900000", help: "window in ms in which failed credential checks are counted; a throttled id or address is free again when its window ends", set: func(c *Config, v string) error {
+		return positiveMillis(&c.AuthFailureWindow, v)
+	}},
+	{name: "AUTH_HASH_CONCURRENCY", def: "0", help: "password hashes (bcrypt) that may run at once; more wait up to 2 s, then get 503 (0 = half the CPUs, at least 1)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1024 {
+			return fmt.Errorf("must be an integer between 0 and 1024, got %q", v)
+		}
+		c.AuthHashConcurrency = n
+		return nil
 	}},
 }
 

@@ -13,6 +13,8 @@ const (
 	EFORBIDDEN    = "forbidden"    // credentials lack a permission (403)
 	ENOTFOUND     = "not_found"    // the record does not exist (404)
 	ECONFLICT     = "conflict"     // version mismatch, duplicate, or state conflict (409)
+	ETOOLARGE     = "too_large"    // the request body exceeds its limit (413)
+	ERATELIMITED  = "rate_limited" // too many attempts; retry later (429)
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; retry later (503)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)
 )

@@ -436,6 +436,14 @@ type Store interface {
 	// GetToken returns the unexpired token with the hash, else ENOTFOUND.
 	GetToken(ctx context.Context, hash string, now time.Time) (*Token, error)
 	DeleteToken(ctx context.Context, hash string) error
+	// DeleteOperatorTokens deletes every access and refresh token of the
+	// operator (a password, role or activation change, "log out
+	// everywhere") and returns how many there were. An operator without
+	// tokens, or an unknown one, is not an error: it deletes 0.
+	DeleteOperatorTokens(ctx context.Context, operatorID string) (int, error)
+	// PurgeExpiredTokens deletes every token that expired at or before now
+	// (GetToken no longer returns them) and returns how many.
+	PurgeExpiredTokens(ctx context.Context, now time.Time) (int, error)
 
 	// Providers.
 	CreateProvider(ctx context.Context, p *Provider) error

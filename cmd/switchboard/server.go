@@ -45,7 +45,12 @@ type Main struct {
 	Addr string
 	// Demo makes Run set up the demo line (see demo.go) once listening.
 	Demo bool
+
+	stopPurge func() // stops the expired-token purge
 }
+
+// tokenPurgeInterval is how often expired operator tokens are deleted.
+const tokenPurgeInterval = time.Hour
 
 // NewMain returns a Main for cfg; logs go to stderr.
 func NewMain(cfg *config.Config, stdout, stderr io.Writer) *Main {
@@ -134,7 +139,15 @@ func (m *Main) Run(ctx context.Context) error {
 	if cfg.MetricsAddr == "" {
 		r.Handle("/metrics", metricsHandler).Methods(http.MethodGet)
 	}
-	api.New(m.store, m.log, api.Options{}).Register(r)
+	apiServer := api.New(m.store, m.log, api.Options{
+		MaxFailuresPerAccount: cfg.AuthMaxFailuresPerAccount,
+		MaxFailuresPerAddress: cfg.AuthMaxFailuresPerIP,
+		FailureWindow:         cfg.AuthFailureWindow,
+		HashConcurrency:       cfg.AuthHashConcurrency,
+		Registerer:            reg,
+	})
+	apiServer.Register(r)
+	m.stopPurge = apiServer.StartTokenPurge(ctx, tokenPurgeInterval)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -211,6 +224,9 @@ func (m *Main) Close() error {
 	}
 	if m.engine != nil {
 		errs = append(errs, m.engine.Close(ctx))
+	}
+	if m.stopPurge != nil {
+		m.stopPurge()
 	}
 	if m.sender != nil {
 		m.sender.Close()

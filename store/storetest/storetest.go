@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CreateFirstOperator", testCreateFirstOperator},
 		{"CreateFirstOperatorConcurrent", testCreateFirstOperatorConcurrent},
 		{"Tokens", testTokens},
+		{"OperatorTokens", testOperatorTokens},
 		{"Providers", testProviders},
 		{"Projects", testProjects},
 		{"Agents", testAgents},

@@ -1,0 +1,166 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"switchboard/store"
+)
+
+// Reasons a revocation gives in its TOKENS_REVOKED event.
+const (
+	revokePasswordChanged = "password_changed"
+	revokeRolesChanged    = "roles_changed"
+	revokeDeactivated     = "deactivated"
+	revokeLogoutAll       = "logout_all"
+	revokeAdmin           = "admin_revoke"
+)
+
+// revocationReason says why an update from was to now must revoke the
+// operator's tokens, or "" when it need not: a new password (even the same
+// one: the caller cannot tell), a changed role set, or deactivation.
+func revocationReason(was, now *store.Operator, passwordSet bool) string {
+	switch {
+	case was.IsActive && !now.IsActive:
+		return revokeDeactivated
+	case passwordSet:
+		return revokePasswordChanged
+	case !sameRoles(was.Roles, now.Roles):
+		return revokeRolesChanged
+	}
+	return ""
+}
+
+// sameRoles reports whether a and b hold the same roles in any order.
+func sameRoles(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, r := range a {
+		if !slices.Contains(b, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// revokeTokens deletes every token of the operator, records why, and
+// returns how many there were.
+func (s *Server) revokeTokens(r *http.Request, operatorID, reason string) (int, error) {
+	n, err := s.st.DeleteOperatorTokens(r.Context(), operatorID)
+	if err != nil {
+		return 0, fmt.Errorf("api: revoke tokens: %w", err)
+	}
+	s.metrics.tokensDeleted(reason, n)
+	s.log.Info("operator tokens revoked", "operator_id", operatorID, "reason", reason, "count", n)
+	s.securityEvent(r, "TOKENS_REVOKED", "operator", operatorID, map[string]any{"reason": reason, "count": n})
+	return n, nil
+}
+
+// issueChecked issues a token pair for op, the operator as it was when its
+// credentials were checked, then reads op again: when its password, roles
+// or activation changed meanwhile, a revocation raced this login or
+// refresh, so the new pair is deleted and denied returned. updateOperator
+// revokes after it updates, so a pair stored before the update is deleted
+// by the revocation and a pair stored after it is deleted here.
+func (s *Server) issueChecked(ctx context.Context, op *store.Operator, denied error) (*tokenResponse, error) {
+	resp, err := s.issueTokens(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.st.GetOperator(ctx, op.ID)
+	if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+		return nil, fmt.Errorf("api: get operator: %w", err)
+	}
+	if err == nil && cur.IsActive && cur.PasswordHash == op.PasswordHash && sameRoles(cur.Roles, op.Roles) {
+		return resp, nil
+	}
+	if err := s.dropTokens(ctx, resp); err != nil {
+		return nil, err
+	}
+	return nil, denied
+}
+
+// dropTokens deletes a pair issued by issueTokens that must not be handed
+// out after all.
+func (s *Server) dropTokens(ctx context.Context, resp *tokenResponse) error {
+	for _, raw := range []string{resp.AccessToken, resp.RefreshToken} {
+		if err := s.st.DeleteToken(ctx, store.HashKey(raw)); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+			return fmt.Errorf("api: delete token: %w", err)
+		}
+	}
+	return nil
+}
+
+// logoutAll ("log out everywhere") deletes every access and refresh token
+// of the caller, including the one it called with.
+func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.revokeTokens(r, currentOperator(r).ID, revokeLogoutAll); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// revokeOperatorTokens ends every session of another operator (a lost
+// laptop, a leaked token) without changing its password. It answers how
+// many tokens were deleted.
+func (s *Server) revokeOperatorTokens(w http.ResponseWriter, r *http.Request) error {
+	if err := decodeOptionalBody(r, &struct{}{}); err != nil {
+		return err
+	}
+	id := pathVar(r, "id")
+	if _, err := s.st.GetOperator(r.Context(), id); err != nil {
+		return fmt.Errorf("api: get operator: %w", err)
+	}
+	n, err := s.revokeTokens(r, id, revokeAdmin)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"operatorId": id, "revokedTokens": n})
+	return nil
+}
+
+// PurgeExpiredTokens deletes the tokens that have expired (they no longer
+// authenticate, but would otherwise pile up) and returns how many.
+func (s *Server) PurgeExpiredTokens(ctx context.Context) (int, error) {
+	n, err := s.st.PurgeExpiredTokens(ctx, s.now())
+	if err != nil {
+		return 0, fmt.Errorf("api: purge expired tokens: %w", err)
+	}
+	if n > 0 {
+		s.metrics.tokensDeleted("expired", n)
+		s.log.Info("expired tokens purged", "count", n)
+	}
+	return n, nil
+}
+
+// StartTokenPurge runs PurgeExpiredTokens now and then every interval
+// until ctx ends or the returned stop is called; stop waits for a purge in
+// progress, so the store may be closed after it.
+func (s *Server) StartTokenPurge(ctx context.Context, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if _, err := s.PurgeExpiredTokens(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("token purge failed", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
