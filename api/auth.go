@@ -175,6 +175,7 @@ func (s *Server) initialOperator(w http.ResponseWriter, r *http.Request) error {
 		}
 		return fmt.Errorf("api: create first operator: %w", err)
 	}
+	s.appendAudit(r, &store.AuditEntry{UserID: op.ID, Action: store.AuditCreate, EntityType: store.AuditOperator, EntityID: op.ID, NewEntity: snapshot(publicOperator(op))})
 	resp, err := s.issueTokens(r.Context(), op)
 	if err != nil {
 		return err
@@ -233,17 +234,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case store.ErrorCode(err) == store.ENOTFOUND:
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(body.Password))
+		s.securityEvent(r, store.AuditLoginFailed, store.AuditOperator, body.ID, map[string]any{"reason": "unknown operator"})
 		return errBadCredentials
 	case err != nil:
 		return fmt.Errorf("api: get operator: %w", err)
 	}
 	if bcrypt.CompareHashAndPassword([]byte(op.PasswordHash), []byte(body.Password)) != nil || !op.IsActive {
+		s.securityEvent(r, store.AuditLoginFailed, store.AuditOperator, op.ID, map[string]any{"reason": "wrong password or inactive operator"})
 		return errBadCredentials
 	}
 	resp, err := s.issueTokens(r.Context(), op)
 	if err != nil {
 		return err
 	}
+	s.securityEvent(r, store.AuditLogin, store.AuditOperator, op.ID, nil)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -318,6 +322,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+	s.record(r, store.AuditLogout, store.AuditOperator, op.ID, "", nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"switchboard/store"
@@ -38,17 +39,23 @@ type Options struct {
 	BcryptCost int
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
+	// Registerer receives the API's metrics (nil: not counted).
+	Registerer prometheus.Registerer
+	// TrustProxy makes the audit log take a request's address from the
+	// last X-Forwarded-For entry (set by a trusted reverse proxy).
+	TrustProxy bool
 }
 
 // Server serves the operator API. Build it with New and mount it with
 // Register.
 type Server struct {
-	st     store.Store
-	log    *slog.Logger
-	opts   Options
-	now    func() time.Time
-	dummy  []byte // a bcrypt hash compared against when the operator is unknown
-	dummyM sync.Once
+	st      store.Store
+	log     *slog.Logger
+	opts    Options
+	now     func() time.Time
+	dummy   []byte // a bcrypt hash compared against when the operator is unknown
+	dummyM  sync.Once
+	metrics *metrics
 }
 
 // New returns a Server over st. A nil logger discards logs.
@@ -68,7 +75,7 @@ func New(st store.Store, logger *slog.Logger, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() }}
+	return &Server{st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() }, metrics: newMetrics(opts.Registerer)}
 }
 
 // apiHandler is a handler that returns its error instead of writing it, so
@@ -141,6 +148,8 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, get, "/projects/{projectId}/conversations/{id}/events", perm(entConversation, actRead), s.listEvents)
 	s.route(a, get, "/projects/{projectId}/conversations/{id}/messages", perm(entConversation, actRead), s.listOutbound)
 	s.route(a, del, "/projects/{projectId}/conversations/{id}", perm(entConversation, actDelete), s.deleteConversation)
+
+	s.registerAudit(a)
 
 	r.PathPrefix("/api").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {
 		p := req.URL.Path
