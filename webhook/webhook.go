@@ -49,6 +49,10 @@ type Options struct {
 	// may make before getting 429 (valid Twilio traffic is never limited).
 	FailureRate float64
 	CacheTTL    time.Duration // lookups of providers, keys and stages (default 1s)
+	// Audit, when set, receives one SIGNATURE_FAILURES entry per provider
+	// and AuditInterval (default 1 min) that saw failed signature checks.
+	Audit         func(context.Context, *store.AuditEntry) error
+	AuditInterval time.Duration
 }
 
 // Handler serves the Twilio webhooks.
@@ -58,6 +62,7 @@ type Handler struct {
 	m     *Metrics
 	cache *ttlcache.Cache
 	fails *ipLimiter
+	audit *sigAudit
 }
 
 // MaxBodyBytes bounds a webhook body; Twilio's are a few KB.
@@ -86,6 +91,7 @@ func New(opts Options) *Handler {
 			return store.ErrorCode(err) == store.ENOTFOUND // unknown ids are cached too
 		}),
 		fails: newIPLimiter(opts.FailureRate),
+		audit: newSigAudit(opts, opts.Logger.With("component", "webhook")),
 	}
 }
 
@@ -191,13 +197,13 @@ func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
 	publicURL := twilio.PublicURL(r, h.opts.PublicBaseURL, h.opts.TrustProxy)
 	sig := r.Header.Get("X-Twilio-Signature")
 	if sig == "" {
-		h.m.signatureFailure("missing")
+		h.signatureFailure(prov.ID, "missing")
 		h.log.Warn("webhook signature missing", "url", redactURL(publicURL), "provider_id", prov.ID)
 		h.reject(w, r, http.StatusForbidden, "bad_signature", "missing X-Twilio-Signature")
 		return
 	}
 	if !twilio.ValidSignature(cfg.AuthToken, publicURL, form, sig) {
-		h.m.signatureFailure("mismatch")
+		h.signatureFailure(prov.ID, "mismatch")
 		h.log.Warn("webhook signature mismatch", "url", redactURL(publicURL), "provider_id", prov.ID)
 		h.reject(w, r, http.StatusForbidden, "bad_signature", "invalid X-Twilio-Signature")
 		return
@@ -342,7 +348,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	}
 	publicURL := twilio.PublicURL(r, h.opts.PublicBaseURL, h.opts.TrustProxy)
 	if sig := r.Header.Get("X-Twilio-Signature"); sig == "" || !twilio.ValidSignature(cfg.AuthToken, publicURL, form, sig) {
-		h.m.signatureFailure("status_callback")
+		h.signatureFailure(prov.ID, "status_callback")
 		h.log.Warn("status callback signature invalid", "url", redactURL(publicURL), "provider_id", prov.ID)
 		h.reject(w, r, http.StatusForbidden, "bad_signature", "invalid X-Twilio-Signature")
 		return
