@@ -41,6 +41,11 @@ type Main struct {
 	engine  *actors.Engine
 	http    *http.Server
 	metrics *http.Server
+	// hook is the Twilio webhook handler; Close flushes its aggregated
+	// signature failures to the audit log.
+	hook *webhook.Handler
+	// stopAudit stops the audit retention sweep.
+	stopAudit func()
 	// Addr is the address the server listens on, known after Run.
 	Addr string
 	// Demo makes Run set up the demo line (see demo.go) once listening.
@@ -120,7 +125,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	r := mux.NewRouter()
-	webhook.New(webhook.Options{
+	m.hook = webhook.New(webhook.Options{
 		Store:         m.store,
 		Engine:        m.engine,
 		Logger:        m.log,
@@ -128,12 +133,16 @@ func (m *Main) Run(ctx context.Context) error {
 		PublicBaseURL: cfg.PublicBaseURL,
 		TrustProxy:    cfg.TrustProxy,
 		FailureRate:   cfg.WebhookFailureRate,
-	}).Register(r)
+		Audit:         m.store.AppendAudit,
+		AuditInterval: cfg.AuditSignatureFailureInterval,
+	})
+	m.hook.Register(r)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	if cfg.MetricsAddr == "" {
 		r.Handle("/metrics", metricsHandler).Methods(http.MethodGet)
 	}
-	api.New(m.store, m.log, api.Options{}).Register(r)
+	api.New(m.store, m.log, api.Options{Registerer: reg, TrustProxy: cfg.TrustProxy}).Register(r)
+	m.stopAudit = startAuditRetention(m.store, cfg.AuditRetention, m.log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -207,6 +216,12 @@ func (m *Main) Close() error {
 	}
 	if m.metrics != nil {
 		_ = m.metrics.Shutdown(ctx)
+	}
+	if m.hook != nil {
+		m.hook.Close()
+	}
+	if m.stopAudit != nil {
+		m.stopAudit()
 	}
 	if m.engine != nil {
 		errs = append(errs, m.engine.Close(ctx))
