@@ -196,7 +196,8 @@ func truncate(s string, n int) string {
 
 // listAudit serves GET /api/audit-logs: Bonsai's list parameters (offset,
 // limit, orderBy, textSearch, filters[...]) over the audit log, newest
-// first by default.
+// first by default. textSearch matches action, entity type, entity id and
+// user id, ignoring case.
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	opts, err := listOptions(r)
 	if err != nil {
@@ -376,8 +377,11 @@ func auditFilter(q url.Values) (store.AuditFilter, error) {
 			}
 		}
 	}
-	if t := q.Get("textSearch"); t != "" {
-		return f, store.FieldError("textSearch", "not supported on audit logs; use filters")
+	if t := strings.TrimSpace(q.Get("textSearch")); t != "" {
+		if len(t) > 200 {
+			return f, store.FieldError("textSearch", "must be at most 200 characters")
+		}
+		f.Text = t
 	}
 	return f, nil
 }

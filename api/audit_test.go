@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"switchboard/store"
+	"switchboard/store/sealed"
 	"switchboard/store/sqlite"
 )
 
@@ -283,6 +284,8 @@ func TestAuditListFilters(t *testing.T) {
 		{"filters[createdAt][op]=between&filters[createdAt][value][]=" + ts(time.Minute) + "&filters[createdAt][value][]=" + ts(2*time.Minute), "UPDATE,CREATE"},
 		{"filters[createdAt][op]=between&filters[createdAt][value][0]=" + ts(time.Minute) + "&filters[createdAt][value][1]=" + ts(2*time.Minute), "UPDATE,CREATE"},
 		{"filters[createdAt]=" + ts(3*time.Minute), "DELETE"},
+		{"textSearch=DAV", "UPDATE,CREATE,LOGIN,CREATE"},
+		{"textSearch=update", "UPDATE"},
 		{"filters[createdAt][op]=gte&filters[createdAt][value]=" + t0.Add(24*time.Hour).Format("2006-01-02"), ""},
 	} {
 		es, total := e.auditList(admin, tc.query)
@@ -312,7 +315,7 @@ func TestAuditListFilters(t *testing.T) {
 		{"filters[colour]=red", "filters[colour]"},
 		{"filters[entityType][x][y]=a", "filters[entityType][x][y]"},
 		{"orderBy=name", "orderBy"},
-		{"textSearch=abc", "textSearch"},
+		{"textSearch=" + strings.Repeat("a", 201), "textSearch"},
 		{"limit=-1", "limit"},
 		{"offset=x", "offset"},
 	} {
@@ -363,5 +366,36 @@ func TestSecurityEventTruncates(t *testing.T) {
 	es, _ := e.auditList(admin, "filters[action]=LOGIN_FAILED")
 	if len(es) != 1 || len(es[0].EntityID) > 128 || !strings.HasPrefix(es[0].EntityID, "éé") {
 		t.Fatalf("entries = %+v", es)
+	}
+}
+
+// TestAuditSealedStore: with provider secrets sealed at rest, the audit
+// log holds neither the plaintext secret nor its ciphertext.
+func TestAuditSealedStore(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "api.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	wrapped, err := sealed.Wrap(st, []byte(strings.Repeat("k", sealed.KeySize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, st: st, router: mux.NewRouter(), clock: time.Now()}
+	New(wrapped, nil, Options{BcryptCost: bcrypt.MinCost, Now: e.now}).Register(e.router)
+	tok := e.setup()
+	const secret1, secret2 = "sealedsecret0123456789abcdef01", "sealedsecret0123456789abcdef02"
+	id := e.do("POST", "/api/providers", tok, map[string]any{
+		"name": "ai", "apiType": "openai-legacy", "config": map[string]any{"apiKey": secret1},
+	}).want(http.StatusCreated).str("id")
+	e.do("PUT", "/api/providers/"+id, tok, map[string]any{"version": 1, "config": map[string]any{"apiKey": secret2}}).want(http.StatusOK)
+	body := string(e.do("GET", "/api/providers/"+id+"/audit-logs", tok, nil).want(http.StatusOK).body)
+	for _, s := range []string{secret1, secret2, "sealed:v1:"} {
+		if strings.Contains(body, s) {
+			t.Fatalf("audit log holds %q: %s", s, body)
+		}
+	}
+	if !strings.Contains(body, "••••ef01") || !strings.Contains(body, "••••ef02") {
+		t.Fatalf("want masked secrets: %s", body)
 	}
 }

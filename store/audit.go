@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -132,6 +133,9 @@ type AuditFilter struct {
 	CreatedFrom time.Time
 	// CreatedBefore, when set, keeps entries created strictly before it.
 	CreatedBefore time.Time
+	// Text, when set, keeps entries whose action, entity type, entity id
+	// or user id contains it, ignoring ASCII case (Bonsai's textSearch).
+	Text string
 	// Oldest lists oldest first; the default is newest first (the console
 	// shows the latest changes on top).
 	Oldest bool
@@ -206,6 +210,15 @@ func AuditWhere(f AuditFilter, conv func(time.Time) any) (string, []any) {
 		conds = append(conds, "created_at < ?")
 		args = append(args, conv(f.CreatedBefore.UTC()))
 	}
+	if f.Text != "" {
+		pat := "%" + likeEscaper.Replace(strings.ToLower(f.Text)) + "%"
+		var ors []string
+		for _, col := range []string{"action", "entity_type", "entity_id", "user_id"} {
+			ors = append(ors, "LOWER("+col+") LIKE ? ESCAPE '\\'")
+			args = append(args, pat)
+		}
+		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
+	}
 	if len(conds) == 0 {
 		return "", nil
 	}
@@ -215,6 +228,10 @@ func AuditWhere(f AuditFilter, conv func(time.Time) any) (string, []any) {
 	}
 	return w, args
 }
+
+// likeEscaper makes a string match itself literally in a LIKE pattern
+// with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // AuditOrder is the ORDER BY of a listing under f.
 func AuditOrder(f AuditFilter) string {

@@ -126,6 +126,12 @@ func testAudit(t *testing.T, s store.Store) {
 		{"range", store.AuditFilter{CreatedFrom: base.Add(time.Second), CreatedBefore: base.Add(3 * time.Second)}, []string{full[2].ID, full[1].ID}},
 		{"combined", store.AuditFilter{UserIDs: []string{"dev"}, EntityTypes: []string{store.AuditProvider}}, []string{full[3].ID}},
 		{"none", store.AuditFilter{UserIDs: []string{"nobody"}}, []string{}},
+		{"text in entity id", store.AuditFilter{Text: "PROV_"}, []string{full[3].ID, full[1].ID, full[0].ID}},
+		{"text in user id", store.AuditFilter{Text: "adm"}, []string{full[1].ID, full[0].ID}},
+		{"text in action", store.AuditFilter{Text: "failed"}, []string{anon.ID}},
+		{"text is literal", store.AuditFilter{Text: "prov%a"}, []string{}},
+		{"text underscore is literal", store.AuditFilter{Text: "stag_"}, []string{tie2.ID, tie1.ID, full[2].ID}},
+		{"text underscore not a wildcard", store.AuditFilter{Text: "prov_ax"}, []string{}},
 	} {
 		got, total := list(tc.f, store.ListOptions{})
 		if total != len(tc.want) {
