@@ -49,12 +49,14 @@ type Options struct {
 // Server serves the operator API. Build it with New and mount it with
 // Register.
 type Server struct {
-	st      store.Store
-	log     *slog.Logger
-	opts    Options
-	now     func() time.Time
-	dummy   []byte // a bcrypt hash compared against when the operator is unknown
-	dummyM  sync.Once
+	st     store.Store
+	log    *slog.Logger
+	opts   Options
+	now    func() time.Time
+	dummy  []byte // a bcrypt hash compared against when the operator is unknown
+	dummyM sync.Once
+
+	// metrics counts audit write failures (nil: not counted).
 	metrics *metrics
 }
 
@@ -75,7 +77,9 @@ func New(st store.Store, logger *slog.Logger, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() }, metrics: newMetrics(opts.Registerer)}
+	s := &Server{st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() }}
+	s.metrics = newMetrics(opts.Registerer)
+	return s
 }
 
 // apiHandler is a handler that returns its error instead of writing it, so
