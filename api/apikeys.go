@@ -193,6 +193,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateAPIKey(r.Context(), k); err != nil {
 		return fmt.Errorf("api: create api key: %w", err)
 	}
+	s.record(r, store.AuditCreate, store.AuditAPIKey, k.ID, k.ProjectID, nil, publicAPIKey(k))
 	resp := publicAPIKey(k)
 	resp.Key = value
 	writeJSON(w, http.StatusCreated, resp)
@@ -261,6 +262,7 @@ func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	old := snapshot(publicAPIKey(k))
 	if err := body.apply(k); err != nil {
 		return err
 	}
@@ -271,6 +273,7 @@ func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if k, err = s.st.GetAPIKey(r.Context(), k.ID); err != nil {
 		return fmt.Errorf("api: get api key: %w", err)
 	}
+	s.record(r, store.AuditUpdate, store.AuditAPIKey, k.ID, k.ProjectID, old, publicAPIKey(k))
 	writeJSON(w, http.StatusOK, publicAPIKey(k))
 	return nil
 }
@@ -287,6 +290,7 @@ func (s *Server) deleteAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.DeleteAPIKey(r.Context(), k.ID, version); err != nil {
 		return fmt.Errorf("api: delete api key: %w", err)
 	}
+	s.record(r, store.AuditDelete, store.AuditAPIKey, k.ID, k.ProjectID, publicAPIKey(k), nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -200,6 +200,7 @@ func (s *Server) initialOperator(w http.ResponseWriter, r *http.Request) error {
 			}
 			return fmt.Errorf("api: create first operator: %w", err)
 		}
+		s.appendAudit(r, &store.AuditEntry{UserID: op.ID, Action: store.AuditCreate, EntityType: store.AuditOperator, EntityID: op.ID, NewEntity: snapshot(publicOperator(op))})
 		resp, err = s.issueTokens(r.Context(), op)
 		return err
 	})
@@ -259,7 +260,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var resp *tokenResponse
 	err := s.credentialCheck(r, "login", body.ID, func() error {
 		var err error
-		resp, err = s.checkLogin(r.Context(), body.ID, body.Password)
+		resp, err = s.checkLogin(r, body.ID, body.Password)
 		return err
 	})
 	if err != nil {
@@ -272,7 +273,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 // checkLogin checks an operator's id and password and issues a token
 // pair. An unknown id, a wrong password and an inactive operator all
 // answer errBadCredentials after one bcrypt compare.
-func (s *Server) checkLogin(ctx context.Context, id, password string) (*tokenResponse, error) {
+func (s *Server) checkLogin(r *http.Request, id, password string) (*tokenResponse, error) {
+	ctx := r.Context()
 	op, err := s.st.GetOperator(ctx, id)
 	var hash []byte
 	switch {
@@ -288,9 +290,18 @@ func (s *Server) checkLogin(ctx context.Context, id, password string) (*tokenRes
 		return nil, err
 	}
 	if !ok || op == nil || !op.IsActive {
+		reason := "wrong password or inactive operator"
+		if op == nil {
+			reason = "unknown operator"
+		}
+		s.securityEvent(r, store.AuditLoginFailed, store.AuditOperator, id, map[string]any{"reason": reason})
 		return nil, errBadCredentials
 	}
-	return s.issueChecked(ctx, op, errBadCredentials)
+	resp, err := s.issueChecked(ctx, op, errBadCredentials)
+	if err == nil {
+		s.securityEvent(r, store.AuditLogin, store.AuditOperator, op.ID, nil)
+	}
+	return resp, err
 }
 
 // refresh trades a refresh token for a new pair. The new pair is stored
@@ -382,6 +393,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+	s.record(r, store.AuditLogout, store.AuditOperator, op.ID, "", nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -176,7 +176,7 @@ func TestMe(t *testing.T) {
 		t.Fatalf("me = %v", m)
 	}
 	perms, _ := m["permissions"].([]any)
-	if len(perms) != 6 || perms[0] != "agent:read" {
+	if len(perms) != 7 || perms[0] != "agent:read" {
 		t.Fatalf("viewer permissions = %v", perms)
 	}
 }

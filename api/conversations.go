@@ -74,9 +74,14 @@ func (s *Server) deleteConversation(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeleteConversation(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"), version); err != nil {
+	c, err := s.st.GetConversation(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"))
+	if err != nil {
+		return fmt.Errorf("api: get conversation: %w", err)
+	}
+	if err := s.st.DeleteConversation(r.Context(), c.ProjectID, c.ID, version); err != nil {
 		return fmt.Errorf("api: delete conversation: %w", err)
 	}
+	s.record(r, store.AuditDelete, store.AuditConversation, c.ID, c.ProjectID, auditConversation(c), nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -3,11 +3,13 @@ package api
 import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the operator API's security series: an operator alerts on a
-// rise of failed or throttled credential checks (a guessing attack) and
-// sees revocations and purges. A nil *metrics counts nothing.
+// rise of failed or throttled credential checks (a guessing attack), sees
+// revocations and purges, and audit entries that could not be written. A
+// nil *metrics counts nothing.
 type metrics struct {
-	attempts *prometheus.CounterVec
-	deleted  *prometheus.CounterVec
+	attempts      *prometheus.CounterVec
+	deleted       *prometheus.CounterVec
+	auditFailures prometheus.Counter
 }
 
 // Credential-check endpoints and outcomes (the labels of
@@ -30,6 +32,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "switchboard_operator_tokens_deleted_total",
 			Help: "Operator access and refresh tokens deleted by revocation (password_changed, roles_changed, deactivated, logout_all, admin_revoke) or because they expired (expired).",
 		}, []string{"reason"}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_audit_write_failures_total",
+			Help: "Audit log entries that could not be written after their change succeeded.",
+		}),
 	}
 	for _, e := range authEndpoints {
 		for _, o := range authOutcomes {
@@ -39,7 +45,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{revokePasswordChanged, revokeRolesChanged, revokeDeactivated, revokeLogoutAll, revokeAdmin, "expired"} {
 		m.deleted.WithLabelValues(r)
 	}
-	reg.MustRegister(m.attempts, m.deleted)
+	reg.MustRegister(m.attempts, m.deleted, m.auditFailures)
 	return m
 }
 
@@ -52,5 +58,11 @@ func (m *metrics) attempt(endpoint, outcome string) {
 func (m *metrics) tokensDeleted(reason string, n int) {
 	if m != nil && n > 0 {
 		m.deleted.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+func (m *metrics) auditFailure() {
+	if m != nil {
+		m.auditFailures.Inc()
 	}
 }

@@ -54,6 +54,7 @@ func (s *Server) createOperator(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateOperator(r.Context(), op); err != nil {
 		return fmt.Errorf("api: create operator: %w", err)
 	}
+	s.record(r, store.AuditCreate, store.AuditOperator, op.ID, "", nil, publicOperator(op))
 	writeJSON(w, http.StatusCreated, publicOperator(op))
 	return nil
 }
@@ -107,6 +108,7 @@ func (s *Server) updateOperator(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api: get operator: %w", err)
 	}
+	old := snapshot(publicOperator(op))
 	if body.Name != nil {
 		if op.Name, err = requireName("name", *body.Name); err != nil {
 			return err
@@ -150,6 +152,7 @@ func (s *Server) updateOperator(w http.ResponseWriter, r *http.Request) error {
 	if op, err = s.st.GetOperator(r.Context(), id); err != nil {
 		return fmt.Errorf("api: get operator: %w", err)
 	}
+	s.record(r, store.AuditUpdate, store.AuditOperator, id, "", old, publicOperator(op))
 	writeJSON(w, http.StatusOK, publicOperator(op))
 	return nil
 }
@@ -163,9 +166,14 @@ func (s *Server) deleteOperator(w http.ResponseWriter, r *http.Request) error {
 	if id == currentOperator(r).ID {
 		return store.Errorf(store.ECONFLICT, "an operator cannot delete itself")
 	}
+	op, err := s.st.GetOperator(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("api: get operator: %w", err)
+	}
 	if err := s.st.DeleteOperator(r.Context(), id, version); err != nil {
 		return fmt.Errorf("api: delete operator: %w", err)
 	}
+	s.record(r, store.AuditDelete, store.AuditOperator, id, "", publicOperator(op), nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -34,6 +34,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateProject(r.Context(), p); err != nil {
 		return fmt.Errorf("api: create project: %w", err)
 	}
+	s.record(r, store.AuditCreate, store.AuditProject, p.ID, p.ID, nil, p)
 	writeJSON(w, http.StatusCreated, p)
 	return nil
 }
@@ -78,6 +79,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api: get project: %w", err)
 	}
+	old := snapshot(p)
 	if body.Name != nil {
 		if p.Name, err = requireName("name", *body.Name); err != nil {
 			return err
@@ -93,6 +95,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if p, err = s.st.GetProject(r.Context(), id); err != nil {
 		return fmt.Errorf("api: get project: %w", err)
 	}
+	s.record(r, store.AuditUpdate, store.AuditProject, id, id, old, p)
 	writeJSON(w, http.StatusOK, p)
 	return nil
 }
@@ -104,9 +107,14 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeleteProject(r.Context(), pathVar(r, "id"), version); err != nil {
+	p, err := s.st.GetProject(r.Context(), pathVar(r, "id"))
+	if err != nil {
+		return fmt.Errorf("api: get project: %w", err)
+	}
+	if err := s.st.DeleteProject(r.Context(), p.ID, version); err != nil {
 		return fmt.Errorf("api: delete project: %w", err)
 	}
+	s.record(r, store.AuditDelete, store.AuditProject, p.ID, p.ID, p, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -154,6 +162,7 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateAgent(r.Context(), a); err != nil {
 		return fmt.Errorf("api: create agent: %w", err)
 	}
+	s.record(r, store.AuditCreate, store.AuditAgent, a.ID, a.ProjectID, nil, a)
 	writeJSON(w, http.StatusCreated, a)
 	return nil
 }
@@ -203,6 +212,7 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api: get agent: %w", err)
 	}
+	old := snapshot(a)
 	if body.Name != nil {
 		if a.Name, err = requireName("name", *body.Name); err != nil {
 			return err
@@ -221,6 +231,7 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) error {
 	if a, err = s.st.GetAgent(r.Context(), projectID, id); err != nil {
 		return fmt.Errorf("api: get agent: %w", err)
 	}
+	s.record(r, store.AuditUpdate, store.AuditAgent, id, projectID, old, a)
 	writeJSON(w, http.StatusOK, a)
 	return nil
 }
@@ -230,9 +241,14 @@ func (s *Server) deleteAgent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeleteAgent(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"), version); err != nil {
+	a, err := s.st.GetAgent(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"))
+	if err != nil {
+		return fmt.Errorf("api: get agent: %w", err)
+	}
+	if err := s.st.DeleteAgent(r.Context(), a.ProjectID, a.ID, version); err != nil {
 		return fmt.Errorf("api: delete agent: %w", err)
 	}
+	s.record(r, store.AuditDelete, store.AuditAgent, a.ID, a.ProjectID, a, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -108,6 +108,7 @@ func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateProvider(r.Context(), p); err != nil {
 		return fmt.Errorf("api: create provider: %w", err)
 	}
+	s.record(r, store.AuditCreate, store.AuditProvider, p.ID, "", nil, publicProvider(p))
 	writeJSON(w, http.StatusCreated, publicProvider(p))
 	return nil
 }
@@ -163,6 +164,7 @@ func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api: get provider: %w", err)
 	}
+	old := snapshot(publicProvider(p))
 	if body.Name != nil {
 		if p.Name, err = requireName("name", *body.Name); err != nil {
 			return err
@@ -205,6 +207,7 @@ func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) error {
 	if p, err = s.st.GetProvider(r.Context(), id); err != nil {
 		return fmt.Errorf("api: get provider: %w", err)
 	}
+	s.record(r, store.AuditUpdate, store.AuditProvider, id, "", old, publicProvider(p))
 	writeJSON(w, http.StatusOK, publicProvider(p))
 	return nil
 }
@@ -214,9 +217,14 @@ func (s *Server) deleteProvider(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeleteProvider(r.Context(), pathVar(r, "id"), version); err != nil {
+	p, err := s.st.GetProvider(r.Context(), pathVar(r, "id"))
+	if err != nil {
+		return fmt.Errorf("api: get provider: %w", err)
+	}
+	if err := s.st.DeleteProvider(r.Context(), p.ID, version); err != nil {
 		return fmt.Errorf("api: delete provider: %w", err)
 	}
+	s.record(r, store.AuditDelete, store.AuditProvider, p.ID, "", publicProvider(p), nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -39,28 +39,30 @@ func perm(entity, action string) string { return entity + ":" + action }
 // rolePermissions is the RBAC table, modelled on Bonsai's roles
 // (r = read, w = write, d = delete):
 //
-//	role             provider api_key project agent stage conversation operator
-//	super_admin      rwd      rwd     rwd     rwd   rwd   rwd          rwd
-//	developer        rwd      rwd     rwd     rwd   rwd   rwd          -
-//	content_manager  r        r       rwd     rwd   rwd   rwd          -
-//	support          -        -       r       r     r     rw           -
-//	viewer           r        r       r       r     r     r            -
+//	role             provider api_key project agent stage conversation operator audit
+//	super_admin      rwd      rwd     rwd     rwd   rwd   rwd          rwd      r
+//	developer        rwd      rwd     rwd     rwd   rwd   rwd          -        r
+//	content_manager  r        r       rwd     rwd   rwd   rwd          -        r
+//	support          -        -       r       r     r     rw           -        r
+//	viewer           r        r       r       r     r     r            -        r
 //
 // Only super_admin manages operators. Developers wire providers and keys
 // (secrets stay masked for everyone); content managers edit the
 // conversational content; support reads the setup and handles
-// conversations; viewers read everything but operators.
+// conversations; viewers read everything but operators. Every role reads
+// the audit log (audit:read), as in Bonsai; its snapshots carry no
+// secrets.
 var rolePermissions = func() map[string]map[string]bool {
 	table := map[string]map[string]string{
 		RoleSuperAdmin: {entProvider: "rwd", entAPIKey: "rwd", entProject: "rwd", entAgent: "rwd",
-			entStage: "rwd", entConversation: "rwd", entOperator: "rwd"},
+			entStage: "rwd", entConversation: "rwd", entOperator: "rwd", entAudit: "r"},
 		RoleDeveloper: {entProvider: "rwd", entAPIKey: "rwd", entProject: "rwd", entAgent: "rwd",
-			entStage: "rwd", entConversation: "rwd"},
+			entStage: "rwd", entConversation: "rwd", entAudit: "r"},
 		RoleContentManager: {entProvider: "r", entAPIKey: "r", entProject: "rwd", entAgent: "rwd",
-			entStage: "rwd", entConversation: "rwd"},
-		RoleSupport: {entProject: "r", entAgent: "r", entStage: "r", entConversation: "rw"},
+			entStage: "rwd", entConversation: "rwd", entAudit: "r"},
+		RoleSupport: {entProject: "r", entAgent: "r", entStage: "r", entConversation: "rw", entAudit: "r"},
 		RoleViewer: {entProvider: "r", entAPIKey: "r", entProject: "r", entAgent: "r",
-			entStage: "r", entConversation: "r"},
+			entStage: "r", entConversation: "r", entAudit: "r"},
 	}
 	actions := map[rune]string{'r': actRead, 'w': actWrite, 'd': actDelete}
 	out := map[string]map[string]bool{}

@@ -18,11 +18,11 @@ func TestRBAC(t *testing.T) {
 
 	// The RBAC table, written out independently of rbac.go.
 	granted := map[string]string{
-		"super_admin":     "provider:rwd api_key:rwd project:rwd agent:rwd stage:rwd conversation:rwd operator:rwd",
-		"developer":       "provider:rwd api_key:rwd project:rwd agent:rwd stage:rwd conversation:rwd",
-		"content_manager": "provider:r api_key:r project:rwd agent:rwd stage:rwd conversation:rwd",
-		"support":         "project:r agent:r stage:r conversation:rw",
-		"viewer":          "provider:r api_key:r project:r agent:r stage:r conversation:r",
+		"super_admin":     "provider:rwd api_key:rwd project:rwd agent:rwd stage:rwd conversation:rwd operator:rwd audit:r",
+		"developer":       "provider:rwd api_key:rwd project:rwd agent:rwd stage:rwd conversation:rwd audit:r",
+		"content_manager": "provider:r api_key:r project:rwd agent:rwd stage:rwd conversation:rwd audit:r",
+		"support":         "project:r agent:r stage:r conversation:rw audit:r",
+		"viewer":          "provider:r api_key:r project:r agent:r stage:r conversation:r audit:r",
 	}
 	allows := func(role, permission string) bool {
 		ent, act, _ := strings.Cut(permission, ":")
@@ -62,6 +62,8 @@ func TestRBAC(t *testing.T) {
 		{"operator:read", "GET", "/api/operators", nil, 200},
 		{"operator:write", "POST", "/api/operators", map[string]any{}, 400},
 		{"operator:delete", "DELETE", "/api/operators/nope?version=1", nil, 404},
+		{"audit:read", "GET", "/api/audit-logs", nil, 200},
+		{"audit:read", "GET", "/api/providers/nope/audit-logs", nil, 200},
 	}
 
 	for _, role := range Roles() {
@@ -95,12 +97,12 @@ func TestRBACTableMatchesPermissions(t *testing.T) {
 		roles []string
 		n     int
 	}{
-		{[]string{"super_admin"}, 21},
-		{[]string{"developer"}, 18},
-		{[]string{"content_manager"}, 14},
-		{[]string{"support"}, 5},
-		{[]string{"viewer"}, 6},
-		{[]string{"support", "viewer"}, 7},
+		{[]string{"super_admin"}, 22},
+		{[]string{"developer"}, 19},
+		{[]string{"content_manager"}, 15},
+		{[]string{"support"}, 6},
+		{[]string{"viewer"}, 7},
+		{[]string{"support", "viewer"}, 8},
 		{[]string{"unknown"}, 0},
 	}
 	for _, tt := range tests {

@@ -194,6 +194,8 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, get, "/projects/{projectId}/conversations/{id}/messages", perm(entConversation, actRead), s.listOutbound)
 	s.route(a, del, "/projects/{projectId}/conversations/{id}", perm(entConversation, actDelete), s.deleteConversation)
 
+	s.registerAudit(a)
+
 	r.PathPrefix("/api").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {
 		p := req.URL.Path
 		return p != "/api/twilio" && !strings.HasPrefix(p, "/api/twilio/")

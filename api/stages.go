@@ -164,6 +164,7 @@ func (s *Server) createStage(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateStage(r.Context(), st); err != nil {
 		return fmt.Errorf("api: create stage: %w", err)
 	}
+	s.record(r, store.AuditCreate, store.AuditStage, st.ID, st.ProjectID, nil, st)
 	writeJSON(w, http.StatusCreated, st)
 	return nil
 }
@@ -208,6 +209,7 @@ func (s *Server) updateStage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api: get stage: %w", err)
 	}
+	old := snapshot(st)
 	if err := body.apply(st); err != nil {
 		return err
 	}
@@ -221,6 +223,7 @@ func (s *Server) updateStage(w http.ResponseWriter, r *http.Request) error {
 	if st, err = s.st.GetStage(r.Context(), projectID, id); err != nil {
 		return fmt.Errorf("api: get stage: %w", err)
 	}
+	s.record(r, store.AuditUpdate, store.AuditStage, id, projectID, old, st)
 	writeJSON(w, http.StatusOK, st)
 	return nil
 }
@@ -230,9 +233,14 @@ func (s *Server) deleteStage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeleteStage(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"), version); err != nil {
+	st, err := s.st.GetStage(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"))
+	if err != nil {
+		return fmt.Errorf("api: get stage: %w", err)
+	}
+	if err := s.st.DeleteStage(r.Context(), st.ProjectID, st.ID, version); err != nil {
 		return fmt.Errorf("api: delete stage: %w", err)
 	}
+	s.record(r, store.AuditDelete, store.AuditStage, st.ID, st.ProjectID, st, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

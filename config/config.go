@@ -58,10 +58,12 @@ type Config struct {
 	SecretKey          []byte        // SWITCHBOARD_SECRET_KEY: seals provider secrets at rest; nil = off
 	ShutdownTimeout    time.Duration
 
-	AuthMaxFailuresPerAccount int           // AUTH_MAX_FAILURES_PER_ACCOUNT
-	AuthMaxFailuresPerIP      int           // AUTH_MAX_FAILURES_PER_IP
-	AuthFailureWindow         time.Duration // AUTH_FAILURE_WINDOW_MS
-	AuthHashConcurrency       int           // AUTH_HASH_CONCURRENCY, 0 = max(1, GOMAXPROCS/2)
+	AuthMaxFailuresPerAccount     int           // AUTH_MAX_FAILURES_PER_ACCOUNT
+	AuthMaxFailuresPerIP          int           // AUTH_MAX_FAILURES_PER_IP
+	AuthFailureWindow             time.Duration // AUTH_FAILURE_WINDOW_MS
+	AuthHashConcurrency           int           // AUTH_HASH_CONCURRENCY, 0 = max(1, GOMAXPROCS/2)
+	AuditSignatureFailureInterval time.Duration // AUDIT_SIGNATURE_FAILURE_INTERVAL_MS
+	AuditRetention                time.Duration // AUDIT_RETENTION_DAYS, 0 = keep forever
 }
 
 // option is one row of the options table.
@@ -197,6 +199,17 @@ var options = []option{
 			return fmt.Errorf("must be a number > 0, got %q", v)
 		}
 		c.WebhookFailureRate = f
+		return nil
+	}},
+	{name: "AUDIT_SIGNATURE_FAILURE_INTERVAL_MS", def: "60000", help: "webhook signature failures are written to the audit log as one entry per channel provider and this many ms", set: func(c *Config, v string) error {
+		return positiveMillis(&c.AuditSignatureFailureInterval, v)
+	}},
+	{name: "AUDIT_RETENTION_DAYS", def: "0", help: "audit log entries older than this many days are deleted (checked hourly; 0 = keep forever)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 36500 {
+			return fmt.Errorf("must be an integer between 0 and 36500 (days), got %q", v)
+		}
+		c.AuditRetention = time.Duration(n) * 24 * time.Hour
 		return nil
 	}},
 	{name: "PPROF_ADDR", def: "", help: "host:port serving net/http/pprof for profiling (unset = off; never expose it publicly)", set: func(c *Config, v string) error {

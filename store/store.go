@@ -549,4 +549,15 @@ type Store interface {
 	// Opt-outs, per channel provider and recipient address.
 	SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error
 	IsOptedOut(ctx context.Context, providerID, address string) (bool, error)
+
+	// Audit log (see AuditEntry).
+	// AppendAudit stores e, filling its ID and CreatedAt when unset; an
+	// entry without action, entity type or entity id is EINVALID.
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+	// ListAudit returns a page of the entries f selects, newest first
+	// unless f.Oldest, and how many f selects in all.
+	ListAudit(ctx context.Context, f AuditFilter, opts ListOptions) ([]*AuditEntry, int, error)
+	// PurgeAudit deletes the entries created before t and returns how
+	// many it deleted (the retention sweep).
+	PurgeAudit(ctx context.Context, before time.Time) (int64, error)
 }

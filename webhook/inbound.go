@@ -43,13 +43,13 @@ func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
 	publicURL := twilio.PublicURL(r, h.opts.PublicBaseURL, h.opts.TrustProxy)
 	sig := r.Header.Get("X-Twilio-Signature")
 	if sig == "" {
-		h.m.signatureFailure("missing")
+		h.signatureFailure(prov.ID, "missing")
 		h.log.Warn("webhook signature missing", "url", redactURL(publicURL), "provider_id", prov.ID)
 		h.reject(w, r, http.StatusForbidden, "bad_signature", "missing X-Twilio-Signature")
 		return
 	}
 	if !twilio.ValidSignature(cfg.AuthToken, publicURL, form, sig) {
-		h.m.signatureFailure("mismatch")
+		h.signatureFailure(prov.ID, "mismatch")
 		h.log.Warn("webhook signature mismatch", "url", redactURL(publicURL), "provider_id", prov.ID)
 		h.reject(w, r, http.StatusForbidden, "bad_signature", "invalid X-Twilio-Signature")
 		return

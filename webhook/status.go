@@ -34,7 +34,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	}
 	publicURL := twilio.PublicURL(r, h.opts.PublicBaseURL, h.opts.TrustProxy)
 	if sig := r.Header.Get("X-Twilio-Signature"); sig == "" || !twilio.ValidSignature(cfg.AuthToken, publicURL, form, sig) {
-		h.m.signatureFailure("status_callback")
+		h.signatureFailure(prov.ID, "status_callback")
 		h.log.Warn("status callback signature invalid", "url", redactURL(publicURL), "provider_id", prov.ID)
 		h.reject(w, r, http.StatusForbidden, "bad_signature", "invalid X-Twilio-Signature")
 		return

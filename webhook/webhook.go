@@ -52,6 +52,10 @@ type Options struct {
 	// may make before getting 429 (valid Twilio traffic is never limited).
 	FailureRate float64
 	CacheTTL    time.Duration // lookups of providers, keys and stages (default 1s)
+	// Audit, when set, receives one SIGNATURE_FAILURES entry per provider
+	// and AuditInterval (default 1 min) that saw failed signature checks.
+	Audit         func(context.Context, *store.AuditEntry) error
+	AuditInterval time.Duration
 }
 
 // Handler serves the Twilio webhooks.
@@ -61,6 +65,7 @@ type Handler struct {
 	m     *Metrics
 	cache *ttlcache.Cache
 	fails *ipLimiter
+	audit *sigAudit
 }
 
 // MaxBodyBytes bounds a webhook body; Twilio's are a few KB.
@@ -92,6 +97,7 @@ func New(opts Options) *Handler {
 			return store.ErrorCode(err) == store.ENOTFOUND // unknown ids are cached too
 		}),
 		fails: newIPLimiter(opts.FailureRate),
+		audit: newSigAudit(opts, opts.Logger.With("component", "webhook")),
 	}
 }
 

@@ -41,6 +41,11 @@ type Main struct {
 	engine  *actors.Engine
 	http    *http.Server
 	metrics *http.Server
+	// hook is the Twilio webhook handler; Close flushes its aggregated
+	// signature failures to the audit log.
+	hook *webhook.Handler
+	// stopAudit stops the audit retention sweep.
+	stopAudit func()
 	// Addr is the address the server listens on, known after Run.
 	Addr string
 	// Demo makes Run set up the demo line (see demo.go) once listening.
@@ -125,7 +130,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	r := mux.NewRouter()
-	webhook.New(webhook.Options{
+	m.hook = webhook.New(webhook.Options{
 		Store:         m.store,
 		Engine:        m.engine,
 		Logger:        m.log,
@@ -134,7 +139,10 @@ func (m *Main) Run(ctx context.Context) error {
 		TrustProxy:    cfg.TrustProxy,
 		ClientIP:      cfg.TrustedProxies.IP,
 		FailureRate:   cfg.WebhookFailureRate,
-	}).Register(r)
+		Audit:         m.store.AppendAudit,
+		AuditInterval: cfg.AuditSignatureFailureInterval,
+	})
+	m.hook.Register(r)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	if cfg.MetricsAddr == "" {
 		r.Handle("/metrics", metricsHandler).Methods(http.MethodGet)
@@ -144,10 +152,12 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxFailuresPerAddress: cfg.AuthMaxFailuresPerIP,
 		FailureWindow:         cfg.AuthFailureWindow,
 		HashConcurrency:       cfg.AuthHashConcurrency,
+		ClientIP:              cfg.TrustedProxies.IP,
 		Registerer:            reg,
 	})
 	apiServer.Register(r)
 	m.stopPurge = apiServer.StartTokenPurge(ctx, tokenPurgeInterval)
+	m.stopAudit = startAuditRetention(m.store, cfg.AuditRetention, m.log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -221,6 +231,12 @@ func (m *Main) Close() error {
 	}
 	if m.metrics != nil {
 		_ = m.metrics.Shutdown(ctx)
+	}
+	if m.hook != nil {
+		m.hook.Close()
+	}
+	if m.stopAudit != nil {
+		m.stopAudit()
 	}
 	if m.engine != nil {
 		errs = append(errs, m.engine.Close(ctx))

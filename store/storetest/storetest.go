@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeliveryStatus", testDeliveryStatus},
 		{"OptOuts", testOptOuts},
 		{"ProjectCascadeDelete", testProjectCascade},
+		{"Audit", testAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,242 @@
+package store
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// PrefixAudit is the ID prefix of audit log entries.
+const PrefixAudit = "audt_"
+
+// Audit actions. CREATE, UPDATE and DELETE are Bonsai's; the others record
+// security events, which Bonsai's console lists like any other action.
+const (
+	AuditCreate            = "CREATE"
+	AuditUpdate            = "UPDATE"
+	AuditDelete            = "DELETE"
+	AuditLogin             = "LOGIN"
+	AuditLogout            = "LOGOUT"
+	AuditLoginFailed       = "LOGIN_FAILED"
+	AuditLoginThrottled    = "LOGIN_THROTTLED"
+	AuditTokensRevoked     = "TOKENS_REVOKED"
+	AuditSignatureFailures = "SIGNATURE_FAILURES"
+)
+
+// Audit entity types: Bonsai's names for the resources Switchboard has.
+const (
+	AuditOperator     = "operator"
+	AuditProvider     = "provider"
+	AuditProject      = "project"
+	AuditAgent        = "agent"
+	AuditStage        = "stage"
+	AuditAPIKey       = "api_key"
+	AuditConversation = "conversation"
+)
+
+// AuditEntry is one record of the audit log: who (UserID, the operator; ""
+// for an anonymous event such as a failed login of an unknown id) did what
+// (Action) to which resource (EntityType, EntityID, ProjectID when the
+// resource belongs to a project), its state before and after (OldEntity,
+// NewEntity: JSON objects with secrets already stripped, nil when there is
+// none), from where (ClientIP, UserAgent) and when. Entries are appended,
+// never changed.
+//
+// The JSON form is Bonsai's audit log shape (empty UserID and ProjectID
+// read null) plus clientIp and userAgent.
+type AuditEntry struct {
+	ID         string
+	UserID     string
+	Action     string
+	EntityType string
+	EntityID   string
+	ProjectID  string
+	OldEntity  json.RawMessage
+	NewEntity  json.RawMessage
+	ClientIP   string
+	UserAgent  string
+	CreatedAt  time.Time
+}
+
+// auditJSON is the wire form of AuditEntry.
+type auditJSON struct {
+	ID         string          `json:"id"`
+	UserID     *string         `json:"userId"`
+	Action     string          `json:"action"`
+	EntityID   string          `json:"entityId"`
+	EntityType string          `json:"entityType"`
+	ProjectID  *string         `json:"projectId"`
+	OldEntity  json.RawMessage `json:"oldEntity"`
+	NewEntity  json.RawMessage `json:"newEntity"`
+	ClientIP   *string         `json:"clientIp"`
+	UserAgent  *string         `json:"userAgent"`
+	CreatedAt  time.Time       `json:"createdAt"`
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func fromOptional(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// MarshalJSON writes Bonsai's shape: absent values are null.
+func (e *AuditEntry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(auditJSON{
+		ID: e.ID, UserID: optional(e.UserID), Action: e.Action, EntityID: e.EntityID, EntityType: e.EntityType,
+		ProjectID: optional(e.ProjectID), OldEntity: nullJSON(e.OldEntity), NewEntity: nullJSON(e.NewEntity),
+		ClientIP: optional(e.ClientIP), UserAgent: optional(e.UserAgent), CreatedAt: e.CreatedAt,
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes (clients and tests decode
+// entries).
+func (e *AuditEntry) UnmarshalJSON(b []byte) error {
+	var j auditJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = AuditEntry{
+		ID: j.ID, UserID: fromOptional(j.UserID), Action: j.Action, EntityID: j.EntityID, EntityType: j.EntityType,
+		ProjectID: fromOptional(j.ProjectID), OldEntity: nullJSON(j.OldEntity), NewEntity: nullJSON(j.NewEntity),
+		ClientIP: fromOptional(j.ClientIP), UserAgent: fromOptional(j.UserAgent), CreatedAt: j.CreatedAt,
+	}
+	return nil
+}
+
+// nullJSON returns nil for an absent or null JSON value, so that nil is the
+// one form of "no value".
+func nullJSON(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	return b
+}
+
+// AuditFilter selects audit entries. Every non-empty field must match
+// (each list field matches any of its values); the zero filter selects
+// everything.
+type AuditFilter struct {
+	EntityTypes []string
+	Actions     []string
+	UserIDs     []string
+	EntityIDs   []string
+	ProjectIDs  []string
+	// CreatedFrom, when set, keeps entries created at or after it.
+	CreatedFrom time.Time
+	// CreatedBefore, when set, keeps entries created strictly before it.
+	CreatedBefore time.Time
+	// Text, when set, keeps entries whose action, entity type, entity id
+	// or user id contains it, ignoring ASCII case (Bonsai's textSearch).
+	Text string
+	// Oldest lists oldest first; the default is newest first (the console
+	// shows the latest changes on top).
+	Oldest bool
+}
+
+// PrepareAudit fills an entry's ID and CreatedAt when unset and normalises
+// its times to UTC microseconds (what both stores keep); both stores call
+// it before writing.
+func PrepareAudit(e *AuditEntry) {
+	if e.ID == "" {
+		e.ID = NewID(PrefixAudit)
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = time.Now()
+	}
+	e.CreatedAt = e.CreatedAt.UTC().Truncate(time.Microsecond)
+	e.OldEntity = nullJSON(e.OldEntity)
+	e.NewEntity = nullJSON(e.NewEntity)
+}
+
+// CheckAudit rejects an entry that lacks what every entry must name.
+func CheckAudit(e *AuditEntry) error {
+	switch {
+	case e.Action == "":
+		return FieldError("action", "required")
+	case e.EntityType == "":
+		return FieldError("entityType", "required")
+	case e.EntityID == "":
+		return FieldError("entityId", "required")
+	}
+	for _, v := range []struct {
+		field string
+		raw   json.RawMessage
+	}{{"oldEntity", e.OldEntity}, {"newEntity", e.NewEntity}} {
+		if v.raw != nil && (!json.Valid(v.raw) || v.raw[0] != '{') {
+			return FieldError(v.field, "must be a JSON object")
+		}
+	}
+	return nil
+}
+
+// AuditWhere builds the WHERE clause (with ? placeholders, "" for none)
+// and its arguments for f, over the columns of the audit_logs table; both
+// stores use it. Times are passed through conv (each store's stored form).
+func AuditWhere(f AuditFilter, conv func(time.Time) any) (string, []any) {
+	var conds []string
+	var args []any
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		q := col + " IN ("
+		for i, v := range vals {
+			if i > 0 {
+				q += ", "
+			}
+			q += "?"
+			args = append(args, v)
+		}
+		conds = append(conds, q+")")
+	}
+	in("entity_type", f.EntityTypes)
+	in("action", f.Actions)
+	in("user_id", f.UserIDs)
+	in("entity_id", f.EntityIDs)
+	in("project_id", f.ProjectIDs)
+	if !f.CreatedFrom.IsZero() {
+		conds = append(conds, "created_at >= ?")
+		args = append(args, conv(f.CreatedFrom.UTC()))
+	}
+	if !f.CreatedBefore.IsZero() {
+		conds = append(conds, "created_at < ?")
+		args = append(args, conv(f.CreatedBefore.UTC()))
+	}
+	if f.Text != "" {
+		pat := "%" + likeEscaper.Replace(strings.ToLower(f.Text)) + "%"
+		var ors []string
+		for _, col := range []string{"action", "entity_type", "entity_id", "user_id"} {
+			ors = append(ors, "LOWER("+col+") LIKE ? ESCAPE '\\'")
+			args = append(args, pat)
+		}
+		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	w := " WHERE " + conds[0]
+	for _, c := range conds[1:] {
+		w += " AND " + c
+	}
+	return w, args
+}
+
+// likeEscaper makes a string match itself literally in a LIKE pattern
+// with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// AuditOrder is the ORDER BY of a listing under f.
+func AuditOrder(f AuditFilter) string {
+	if f.Oldest {
+		return " ORDER BY created_at, seq"
+	}
+	return " ORDER BY created_at DESC, seq DESC"
+}

@@ -1,0 +1,170 @@
+package storetest
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/store"
+)
+
+// testAudit checks the audit log: append fills ID and time, null userId
+// and projectId round-trip, every filter, newest-first and oldest-first
+// order (ties in insertion order), paging, validation and purge.
+func testAudit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+	// Defaults: ID and CreatedAt are filled; absent values stay absent.
+	anon := &store.AuditEntry{Action: store.AuditLoginFailed, EntityType: store.AuditOperator, EntityID: "nobody",
+		NewEntity: json.RawMessage(`{"reason":"unknown operator"}`), ClientIP: "192.0.2.7"}
+	must(t, s.AppendAudit(ctx, anon))
+	if !strings.HasPrefix(anon.ID, store.PrefixAudit) || len(anon.ID) != len(store.PrefixAudit)+24 {
+		t.Fatalf("ID %q: want %s + 24 hex digits", anon.ID, store.PrefixAudit)
+	}
+	if d := time.Since(anon.CreatedAt); d < -time.Minute || d > time.Minute || anon.CreatedAt.Location() != time.UTC {
+		t.Fatalf("CreatedAt %v: want now, UTC", anon.CreatedAt)
+	}
+	got, total, err := s.ListAudit(ctx, store.AuditFilter{}, store.ListOptions{})
+	must(t, err)
+	if total != 1 || len(got) != 1 {
+		t.Fatalf("list = %d items of %d, want 1", len(got), total)
+	}
+	wantEqual(t, "anonymous entry", got[0], anon)
+	b, err := json.Marshal(got[0])
+	must(t, err)
+	var m map[string]any
+	must(t, json.Unmarshal(b, &m))
+	for _, k := range []string{"userId", "projectId", "oldEntity", "userAgent"} {
+		if v, ok := m[k]; !ok || v != nil {
+			t.Fatalf("JSON %s = %v (present %v), want null: %s", k, v, ok, b)
+		}
+	}
+	if m["newEntity"].(map[string]any)["reason"] != "unknown operator" || m["action"] != store.AuditLoginFailed || m["entityId"] != "nobody" {
+		t.Fatalf("JSON = %s", b)
+	}
+
+	// Validation: an entry must name its action and entity; entity
+	// snapshots must be objects.
+	for _, bad := range []*store.AuditEntry{
+		{EntityType: "provider", EntityID: "p"},
+		{Action: "CREATE", EntityID: "p"},
+		{Action: "CREATE", EntityType: "provider"},
+		{Action: "CREATE", EntityType: "provider", EntityID: "p", NewEntity: json.RawMessage(`[1]`)},
+	} {
+		wantCode(t, s.AppendAudit(ctx, bad), store.EINVALID)
+	}
+
+	// A history: four entries on two providers and a stage, by two users.
+	full := []*store.AuditEntry{
+		{UserID: "admin", Action: store.AuditCreate, EntityType: store.AuditProvider, EntityID: "prov_a",
+			NewEntity: json.RawMessage(`{"name":"a"}`), CreatedAt: base},
+		{UserID: "admin", Action: store.AuditUpdate, EntityType: store.AuditProvider, EntityID: "prov_a",
+			OldEntity: json.RawMessage(`{"name":"a"}`), NewEntity: json.RawMessage(`{"name":"b"}`), ClientIP: "2001:db8::1", UserAgent: "curl/8", CreatedAt: base.Add(time.Second)},
+		{UserID: "dev", Action: store.AuditCreate, EntityType: store.AuditStage, EntityID: "stag_1", ProjectID: "proj_1",
+			NewEntity: json.RawMessage(`{"name":"s"}`), CreatedAt: base.Add(2 * time.Second)},
+		{UserID: "dev", Action: store.AuditDelete, EntityType: store.AuditProvider, EntityID: "prov_b",
+			OldEntity: json.RawMessage(`{"name":"x"}`), CreatedAt: base.Add(3 * time.Second)},
+	}
+	for _, e := range full {
+		must(t, s.AppendAudit(ctx, e))
+	}
+	// Two entries in the same microsecond list in insertion order.
+	tie1 := &store.AuditEntry{UserID: "dev", Action: store.AuditUpdate, EntityType: store.AuditStage, EntityID: "stag_1", ProjectID: "proj_1", CreatedAt: base.Add(4 * time.Second)}
+	tie2 := &store.AuditEntry{UserID: "dev", Action: store.AuditDelete, EntityType: store.AuditStage, EntityID: "stag_1", ProjectID: "proj_1", CreatedAt: base.Add(4 * time.Second)}
+	must(t, s.AppendAudit(ctx, tie1))
+	must(t, s.AppendAudit(ctx, tie2))
+
+	ids := func(es []*store.AuditEntry) []string {
+		out := []string{}
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	list := func(f store.AuditFilter, opts store.ListOptions) ([]string, int) {
+		t.Helper()
+		es, total, err := s.ListAudit(ctx, f, opts)
+		must(t, err)
+		return ids(es), total
+	}
+	hist := store.AuditFilter{CreatedBefore: base.Add(time.Hour)} // all but anon (created now)
+	got2, total := list(hist, store.ListOptions{})
+	wantEqual(t, "newest first", got2, []string{tie2.ID, tie1.ID, full[3].ID, full[2].ID, full[1].ID, full[0].ID})
+	if total != 6 {
+		t.Fatalf("total = %d, want 6", total)
+	}
+	old := hist
+	old.Oldest = true
+	got2, _ = list(old, store.ListOptions{})
+	wantEqual(t, "oldest first", got2, []string{full[0].ID, full[1].ID, full[2].ID, full[3].ID, tie1.ID, tie2.ID})
+
+	// The stored entry round-trips every field.
+	es, _, err := s.ListAudit(ctx, store.AuditFilter{EntityIDs: []string{"prov_a"}, Actions: []string{store.AuditUpdate}}, store.ListOptions{})
+	must(t, err)
+	if len(es) != 1 {
+		t.Fatalf("update of prov_a: %d entries", len(es))
+	}
+	wantEqual(t, "full entry", es[0], full[1])
+
+	// Filters, alone and together.
+	for _, tc := range []struct {
+		name string
+		f    store.AuditFilter
+		want []string
+	}{
+		{"entity type", store.AuditFilter{EntityTypes: []string{store.AuditProvider}}, []string{full[3].ID, full[1].ID, full[0].ID}},
+		{"entity types", store.AuditFilter{EntityTypes: []string{store.AuditStage, store.AuditOperator}}, []string{anon.ID, tie2.ID, tie1.ID, full[2].ID}},
+		{"action", store.AuditFilter{Actions: []string{store.AuditCreate}}, []string{full[2].ID, full[0].ID}},
+		{"actions", store.AuditFilter{Actions: []string{store.AuditDelete, store.AuditLoginFailed}}, []string{anon.ID, tie2.ID, full[3].ID}},
+		{"user", store.AuditFilter{UserIDs: []string{"admin"}}, []string{full[1].ID, full[0].ID}},
+		{"entity", store.AuditFilter{EntityTypes: []string{store.AuditProvider}, EntityIDs: []string{"prov_a"}}, []string{full[1].ID, full[0].ID}},
+		{"project", store.AuditFilter{ProjectIDs: []string{"proj_1"}}, []string{tie2.ID, tie1.ID, full[2].ID}},
+		{"from", store.AuditFilter{CreatedFrom: base.Add(2 * time.Second), CreatedBefore: base.Add(time.Hour)}, []string{tie2.ID, tie1.ID, full[3].ID, full[2].ID}},
+		{"before", store.AuditFilter{CreatedBefore: base.Add(time.Second)}, []string{full[0].ID}},
+		{"range", store.AuditFilter{CreatedFrom: base.Add(time.Second), CreatedBefore: base.Add(3 * time.Second)}, []string{full[2].ID, full[1].ID}},
+		{"combined", store.AuditFilter{UserIDs: []string{"dev"}, EntityTypes: []string{store.AuditProvider}}, []string{full[3].ID}},
+		{"none", store.AuditFilter{UserIDs: []string{"nobody"}}, []string{}},
+		{"text in entity id", store.AuditFilter{Text: "PROV_"}, []string{full[3].ID, full[1].ID, full[0].ID}},
+		{"text in user id", store.AuditFilter{Text: "adm"}, []string{full[1].ID, full[0].ID}},
+		{"text in action", store.AuditFilter{Text: "failed"}, []string{anon.ID}},
+		{"text is literal", store.AuditFilter{Text: "prov%a"}, []string{}},
+		{"text underscore is literal", store.AuditFilter{Text: "stag_"}, []string{tie2.ID, tie1.ID, full[2].ID}},
+		{"text underscore not a wildcard", store.AuditFilter{Text: "prov_ax"}, []string{}},
+	} {
+		got, total := list(tc.f, store.ListOptions{})
+		if total != len(tc.want) {
+			t.Fatalf("%s: total = %d, want %d", tc.name, total, len(tc.want))
+		}
+		wantEqual(t, tc.name, got, tc.want)
+	}
+
+	// Paging: total counts every match; pages are consecutive.
+	p1, total := list(hist, store.ListOptions{Limit: 4})
+	p2, total2 := list(hist, store.ListOptions{Offset: 4, Limit: 4})
+	if total != 6 || total2 != 6 {
+		t.Fatalf("paged totals %d, %d; want 6", total, total2)
+	}
+	wantEqual(t, "pages", append(p1, p2...), []string{tie2.ID, tie1.ID, full[3].ID, full[2].ID, full[1].ID, full[0].ID})
+	p3, total := list(hist, store.ListOptions{Offset: 10})
+	if total != 6 || len(p3) != 0 {
+		t.Fatalf("past the end: %v of %d", p3, total)
+	}
+
+	// A duplicate ID is a conflict, not a second entry.
+	dup := *full[0]
+	wantCode(t, s.AppendAudit(ctx, &dup), store.ECONFLICT)
+
+	// Purge deletes what is older than the cut-off and nothing else.
+	n, err := s.PurgeAudit(ctx, base.Add(2*time.Second))
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("purged %d, want 2", n)
+	}
+	got2, total = list(store.AuditFilter{}, store.ListOptions{})
+	if total != 5 {
+		t.Fatalf("after purge: %d entries, want 5", total)
+	}
+	wantEqual(t, "after purge", got2, []string{anon.ID, tie2.ID, tie1.ID, full[3].ID, full[2].ID})
+}
