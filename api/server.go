@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/mux"
 	"golang.org/x/crypto/bcrypt"
 
+	"switchboard/providers"
 	"switchboard/store"
 )
 
@@ -38,6 +39,9 @@ type Options struct {
 	BcryptCost int
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
+	// Destinations restricts provider base URLs (PROVIDER_URL_ALLOWLIST);
+	// nil is the default policy.
+	Destinations *providers.DestinationPolicy
 }
 
 // Server serves the operator API. Build it with New and mount it with

@@ -2,8 +2,10 @@ package providers
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -333,4 +335,23 @@ func normaliseURL(s string) string {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u.String()
+}
+
+// CheckRedirect is an http.Client CheckRedirect function: a redirect is
+// followed only to an http(s) URL whose host the policy allows, and at
+// most 10 times. (The Authorization header is already dropped by net/http
+// when a redirect leaves the host; this keeps the request body, a
+// conversation, from following it.)
+func (p *DestinationPolicy) CheckRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	u := req.URL
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return fmt.Errorf("refusing redirect to %s://%s", u.Scheme, u.Host)
+	}
+	if err := p.checkHost(u); err != nil {
+		return fmt.Errorf("refusing redirect: %w", err)
+	}
+	return nil
 }
