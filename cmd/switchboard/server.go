@@ -24,9 +24,6 @@ import (
 	"switchboard/providers/llm"
 	"switchboard/providers/twilio"
 	"switchboard/store"
-	"switchboard/store/postgres"
-	"switchboard/store/sealed"
-	"switchboard/store/sqlite"
 	"switchboard/webhook"
 )
 
@@ -67,17 +64,11 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.cfg
 	var err error
-	if cfg.PostgresURL != "" {
-		m.store, err = postgres.Open(ctx, cfg.PostgresURL)
-	} else {
-		m.store, err = sqlite.Open(ctx, cfg.SQLitePath, sqlite.WithSynchronous(cfg.SQLiteSynchronous), sqlite.WithLogger(m.log))
+	if m.store, err = openStore(ctx, cfg, m.log); err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	// Provider secrets are sealed at rest when SWITCHBOARD_SECRET_KEY is set.
-	m.store, err = sealed.Wrap(m.store, cfg.SecretKey)
-	if err != nil {
+	// Provider secrets are sealed at rest by default (see sealStore).
+	if m.store, err = sealStore(ctx, cfg, m.store, m.log); err != nil {
 		return err
 	}
 
@@ -86,6 +77,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.sender = twilio.NewSender(twilio.SenderOptions{
 		DefaultBaseURL:      cfg.TwilioAPIBaseURL,
+		Destinations:        cfg.Destinations,
 		Timeout:             cfg.SendTimeout,
 		MaxIdleConnsPerHost: cfg.MaxConcurrentSends,
 	})
@@ -94,7 +86,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Sender:             twilioSender{m.sender},
 		Classify:           classify,
 		Split:              func(s string) []string { return twilio.Split(s, twilio.MaxBodyLength) },
-		LLM:                llm.NewCache(llm.Options{}),
+		LLM:                llm.NewCache(llm.Options{Destinations: cfg.Destinations}),
+		MaxReplyParts:      cfg.MaxReplyParts,
 		Logger:             m.log,
 		SessionTimeout:     cfg.SessionTimeout,
 		Debounce:           cfg.Debounce,
@@ -133,7 +126,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if cfg.MetricsAddr == "" {
 		r.Handle("/metrics", metricsHandler).Methods(http.MethodGet)
 	}
-	api.New(m.store, m.log, api.Options{}).Register(r)
+	api.New(m.store, m.log, api.Options{Destinations: cfg.Destinations}).Register(r)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
