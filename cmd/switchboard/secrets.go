@@ -114,12 +114,28 @@ func sealStore(ctx context.Context, cfg *config.Config, raw store.Store, log *sl
 	}
 	if res.Resealed > 0 {
 		log.Info("sealed provider secrets stored in clear or under an older format", "providers", res.Resealed, "key", source, "key_id", sealed.KeyID(key))
+		if before.Plaintext > 0 {
+			scrub(ctx, raw, log)
+		}
 	}
 	if len(res.Unopenable) > 0 {
 		log.Error("provider secrets sealed under another key cannot be opened; these providers fail until the key is restored or their secrets are sent again",
 			"providers", len(res.Unopenable), "provider_ids", strings.Join(res.Unopenable, ","), "key_id", sealed.KeyID(key))
 	}
 	return st, nil
+}
+
+// scrub drops overwritten plaintext from the files of a store that can
+// (SQLite: VACUUM), so a copy of the file holds no secret from before it
+// was sealed. A failure is logged, not fatal: the live rows are sealed.
+func scrub(ctx context.Context, raw store.Store, log *slog.Logger) {
+	sc, ok := raw.(interface{ Scrub(context.Context) error })
+	if !ok {
+		return
+	}
+	if err := sc.Scrub(ctx); err != nil {
+		log.Warn("could not rewrite the database file; secrets overwritten by sealing may remain in its free pages until the next VACUUM", "err", err)
+	}
 }
 
 func rotateHelp(w io.Writer) {
@@ -230,6 +246,7 @@ func rotate(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io
 			len(res.Unopenable), strings.Join(res.Unopenable, ", "))
 	}
 	fmt.Fprintf(stdout, "re-sealed %d providers under key id %s\n", res.Resealed, sealed.KeyID(next))
+	scrub(ctx, raw, log)
 	if keyFileMode {
 		if err := sealed.ReplaceKeyFile(pending, path); err != nil {
 			return err
