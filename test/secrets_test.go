@@ -386,3 +386,14 @@ func TestPostgresRefusesSecretsWithoutKey(t *testing.T) {
 		t.Fatalf("%d providers", n)
 	}
 }
+
+func TestRotateSecretKeyInHelp(t *testing.T) {
+	code, out, _ := run(t, nil, "help")
+	if code != 0 || !strings.Contains(out, "rotate-secret-key") {
+		t.Fatalf("help: exit %d\n%s", code, out)
+	}
+	code, out, _ = run(t, nil, "rotate-secret-key", "--help")
+	if code != 0 || !strings.Contains(out, "SWITCHBOARD_NEW_SECRET_KEY") || !strings.Contains(out, "run it again") {
+		t.Fatalf("rotate-secret-key --help: exit %d\n%s", code, out)
+	}
+}
