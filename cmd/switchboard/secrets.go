@@ -54,7 +54,7 @@ const pendingKeySuffix = ".new"
 // by default:
 //   - SWITCHBOARD_SECRET_KEY (or its _FILE) set: that key;
 //   - else on SQLite: the key file DATABASE_PATH.key, created (0600) on
-//     first start;
+//     first start unless ALLOW_PLAINTEXT_SECRETS=true;
 //   - else (PostgreSQL): no key, and secrets are refused unless
 //     ALLOW_PLAINTEXT_SECRETS=true.
 //
@@ -73,13 +73,15 @@ func sealStore(ctx context.Context, cfg *config.Config, raw store.Store, log *sl
 		return nil, err
 	}
 	key, source := cfg.SecretKey, "SWITCHBOARD_SECRET_KEY"
-	if key == nil && path != "" && !cfg.AllowPlaintextSecrets {
+	if key == nil && path != "" {
 		source = "key file " + path
 		key, err = sealed.ReadKeyFile(path)
 		switch {
 		case err == nil:
 		case !errors.Is(err, fs.ErrNotExist):
 			return nil, err
+		case cfg.AllowPlaintextSecrets:
+			key = nil // an existing key file is used, but none is created
 		case before.Sealed > 0:
 			return nil, fmt.Errorf("the database holds %d providers with sealed secrets but its key file %s is missing: restore it, or set SWITCHBOARD_SECRET_KEY", before.Sealed, path)
 		default:

@@ -146,6 +146,16 @@ func TestPlaintextResealedAtStart(t *testing.T) {
 	if dbBytesContain(t, dbPath, tokenInClear) {
 		t.Fatal("the database files still hold the token in clear after sealing")
 	}
+	// ALLOW_PLAINTEXT_SECRETS does not ignore an existing key file.
+	st, _, err = openSealed(t, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ps, _, err := st.ListProviders(context.Background(), store.ListOptions{})
+	if err != nil || len(ps) != 1 || !strings.Contains(string(ps[0].Config), tokenInClear) {
+		t.Fatalf("with ALLOW_PLAINTEXT_SECRETS and the key file: %v", err)
+	}
 }
 
 // TestStartRefusedWithoutTheKey: a database holding sealed secrets is not

@@ -68,9 +68,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	// Provider secrets are sealed at rest by default (see sealStore).
-	if m.store, err = sealStore(ctx, cfg, m.store, m.log); err != nil {
+	sealedStore, err := sealStore(ctx, cfg, m.store, m.log)
+	if err != nil {
+		_ = m.store.Close()
+		m.store = nil
 		return err
 	}
+	m.store = sealedStore
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
