@@ -183,7 +183,9 @@ func (p *DestinationPolicy) checkHost(u *url.URL) error {
 	}
 	addr, isIP := netip.ParseAddr(host)
 	if isIP == nil {
-		addr = addr.Unmap()
+		// netip.Prefix.Contains is false for any zoned address: drop the
+		// zone, or fe80::1%eth0 would escape the link-local check.
+		addr = addr.WithZone("").Unmap()
 	}
 	explicit := false
 	if p != nil {

@@ -121,6 +121,7 @@ func TestAllowlistMatcher(t *testing.T) {
 		{"http://169.254.169.254/latest/meta-data", false, false},
 		{"http://169.254.10.7", true, false}, // listed explicitly
 		{"http://[fe80::1]:80", false, false},
+		{"http://[fe80::1%25eth0]:80", false, false},
 		{"http://[::ffff:169.254.169.254]", false, false},
 		{"http://[fd00:ec2::254]", false, false},
 		{"ftp://api.openai.com", false, false},
