@@ -61,6 +61,7 @@ type Options struct {
 	Debounce           time.Duration // burst-merging window, 0 = off
 	DebounceMax        int           // most texts merged into one turn (default 10)
 	LLMErrorReply      string        // sent when the LLM fails; "" = nothing
+	MaxReplyParts      int           // most parts one reply is sent as (default DefaultMaxReplyParts); see capReply
 	HistoryLimit       int           // messages of history sent to the LLM (default 40)
 	PublicBaseURL      string        // for status callbacks, when set
 	SendRatePerNumber  float64       // messages/s per sender number, 0 = unlimited
@@ -94,6 +95,8 @@ type Engine struct {
 	idle    *idleWheel
 	cfg     *configCache
 	m       *metrics
+	// replyTruncated counts replies cut to MaxReplyParts (nil: no metrics).
+	replyTruncated prometheus.Counter
 
 	pending  atomic.Int64 // delivered inbound messages whose turn is not complete
 	maxLate  atomic.Int64 // worst expiry lateness seen, nanoseconds (benchmarks)
@@ -132,6 +135,9 @@ func New(opts Options) (*Engine, error) {
 	if opts.DebounceMax <= 0 {
 		opts.DebounceMax = 10
 	}
+	if opts.MaxReplyParts <= 0 {
+		opts.MaxReplyParts = DefaultMaxReplyParts
+	}
 	if opts.MaxConcurrentSends <= 0 {
 		opts.MaxConcurrentSends = 64
 	}
@@ -162,6 +168,7 @@ func New(opts Options) (*Engine, error) {
 		return opts.Logger.With("component", "protoactor")
 	}))
 	e.m = newMetrics(opts.Registerer, e)
+	e.replyTruncated = newReplyTruncatedCounter(opts.Registerer)
 	e.commits = newCommitter(opts.Store, 512, opts.CommitLinger,
 		func(msg string, err error) { logger.Error(msg, "err", err) }, e.m.commit)
 	e.out = newOutbound(e)

@@ -182,7 +182,7 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 		cbBase = first.CallbackBase
 	}
 	for _, r := range replies {
-		parts := e.opts.Split(r)
+		parts := e.capReply(conv.id, e.opts.Split(r))
 		for i, p := range parts {
 			row := &store.OutboundMessage{
 				ProjectID: in.key.ProjectID, ConversationID: conv.id, ProviderID: in.key.ChannelProviderID,

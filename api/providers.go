@@ -40,14 +40,22 @@ func providerTypes(providerType, apiType string) (string, error) {
 	return want, nil
 }
 
-// providerConfig restores masked secrets from prev and validates config
-// against apiType.
-func providerConfig(apiType string, config, prev json.RawMessage) (json.RawMessage, error) {
+// providerConfig restores masked secrets from prev (never towards a changed
+// destination, see providers.RestoreSecrets), validates config against
+// apiType and checks its URLs against the destination policy
+// (PROVIDER_URL_ALLOWLIST).
+func (s *Server) providerConfig(apiType string, config, prev json.RawMessage) (json.RawMessage, error) {
 	config, err := providers.RestoreSecrets(config, prev)
 	if err != nil {
 		return nil, err
 	}
-	return providers.ValidateConfig(apiType, config)
+	if config, err = providers.ValidateConfig(apiType, config); err != nil {
+		return nil, err
+	}
+	if err := providers.CheckDestinations(config, s.opts.Destinations); err != nil {
+		return nil, err
+	}
+	return config, nil
 }
 
 func checkTags(tags []string) ([]string, error) {
@@ -87,7 +95,7 @@ func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	config, err := providerConfig(body.APIType, body.Config, nil)
+	config, err := s.providerConfig(body.APIType, body.Config, nil)
 	if err != nil {
 		return err
 	}
@@ -192,7 +200,7 @@ func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) error {
 		// Secrets of another apiType's config are not carried over.
 		prevConfig = nil
 	}
-	if p.Config, err = providerConfig(p.APIType, config, prevConfig); err != nil {
+	if p.Config, err = s.providerConfig(p.APIType, config, prevConfig); err != nil {
 		return err
 	}
 	if body.Tags != nil {

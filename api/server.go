@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"switchboard/providers"
 	"switchboard/store"
 )
 
@@ -64,6 +65,9 @@ type Options struct {
 	ClientIP func(r *http.Request) string
 	// Registerer receives the API's metrics (nil: none).
 	Registerer prometheus.Registerer
+	// Destinations restricts provider base URLs (PROVIDER_URL_ALLOWLIST);
+	// nil is the default policy.
+	Destinations *providers.DestinationPolicy
 }
 
 // Server serves the operator API. Build it with New and mount it with

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"switchboard/internal/clientip"
+	"switchboard/providers"
 	"switchboard/store/sealed"
 )
 
@@ -55,7 +56,7 @@ type Config struct {
 	PprofAddr          string        // PPROF_ADDR, "" = off
 	SQLiteSynchronous  string        // SQLITE_SYNCHRONOUS: FULL or NORMAL
 	CommitLinger       time.Duration // COMMIT_LINGER_US
-	SecretKey          []byte        // SWITCHBOARD_SECRET_KEY: seals provider secrets at rest; nil = off
+	SecretKey          []byte        // SWITCHBOARD_SECRET_KEY: seals provider secrets at rest; nil = key file (SQLite) or none
 	ShutdownTimeout    time.Duration
 
 	AuthMaxFailuresPerAccount     int           // AUTH_MAX_FAILURES_PER_ACCOUNT
@@ -64,6 +65,19 @@ type Config struct {
 	AuthHashConcurrency           int           // AUTH_HASH_CONCURRENCY, 0 = max(1, GOMAXPROCS/2)
 	AuditSignatureFailureInterval time.Duration // AUDIT_SIGNATURE_FAILURE_INTERVAL_MS
 	AuditRetention                time.Duration // AUDIT_RETENTION_DAYS, 0 = keep forever
+	// NewSecretKey (SWITCHBOARD_NEW_SECRET_KEY) is the key
+	// rotate-secret-key re-seals under; nil = generate one (SQLite).
+	NewSecretKey []byte
+	// AllowPlaintextSecrets (ALLOW_PLAINTEXT_SECRETS) lets provider secrets
+	// be stored in clear when there is no key, instead of generating a key
+	// file (SQLite) or refusing them (PostgreSQL).
+	AllowPlaintextSecrets bool
+	// Destinations (PROVIDER_URL_ALLOWLIST) restricts the hosts provider
+	// base URLs may point at; never nil after Load.
+	Destinations *providers.DestinationPolicy
+	// MaxReplyParts (MAX_REPLY_PARTS) caps the messages one reply is sent
+	// as.
+	MaxReplyParts int
 }
 
 // option is one row of the options table.
@@ -96,7 +110,7 @@ var options = []option{
 		c.CommitLinger = time.Duration(n) * time.Microsecond
 		return nil
 	}},
-	{name: "SWITCHBOARD_SECRET_KEY", def: "", secret: true, help: "32-byte key (64 hex digits or base64) that encrypts provider secrets (authToken, apiKey) at rest with AES-256-GCM; unset = stored in clear", set: func(c *Config, v string) error {
+	{name: "SWITCHBOARD_SECRET_KEY", def: "", secret: true, help: "32-byte key (64 hex digits or base64) that encrypts provider secrets (authToken, apiKey) at rest with AES-256-GCM; unset = on SQLite a key file DATABASE_PATH.key (mode 0600) is used, created on first start; on PostgreSQL secrets are refused unless ALLOW_PLAINTEXT_SECRETS=true", set: func(c *Config, v string) error {
 		if v == "" {
 			return nil
 		}
@@ -105,6 +119,41 @@ var options = []option{
 			return &secretSafeError{err.Error()}
 		}
 		c.SecretKey = k
+		return nil
+	}},
+	{name: "SWITCHBOARD_NEW_SECRET_KEY", def: "", secret: true, help: "only for `switchboard rotate-secret-key`: the key to re-seal every provider secret under (unset on SQLite = generate one and replace the key file)", set: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		k, err := sealed.ParseKey(v)
+		if err != nil {
+			return &secretSafeError{err.Error()}
+		}
+		c.NewSecretKey = k
+		return nil
+	}},
+	{name: "ALLOW_PLAINTEXT_SECRETS", def: "false", help: "with no SWITCHBOARD_SECRET_KEY, store provider secrets in clear instead of generating a key file (SQLite) or refusing them (PostgreSQL); not recommended", set: func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false, got %q", v)
+		}
+		c.AllowPlaintextSecrets = b
+		return nil
+	}},
+	{name: "PROVIDER_URL_ALLOWLIST", def: "", help: "comma-separated hosts provider base URLs (apiBaseUrl, baseUrl) may point at: api.openai.com, *.example.com, 127.0.0.1:3001, 10.0.0.0/8 (empty = any host; link-local/metadata addresses such as 169.254.169.254 are refused unless listed)", set: func(c *Config, v string) error {
+		p, err := providers.ParseAllowlist(v)
+		if err != nil {
+			return err
+		}
+		c.Destinations = p
+		return nil
+	}},
+	{name: "MAX_REPLY_PARTS", def: "10", help: "most messages (parts of up to 1600 characters) one reply is sent as; a longer reply is cut and ends with \"…\" (1-100)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return fmt.Errorf("must be an integer between 1 and 100, got %q", v)
+		}
+		c.MaxReplyParts = n
 		return nil
 	}},
 	{name: "LOG_LEVEL", def: "info", help: "debug, info, warn or error", set: func(c *Config, v string) error {

@@ -60,6 +60,14 @@ func MaskConfig(raw json.RawMessage) json.RawMessage {
 // same secret in prev is replaced by prev's real value. A value that looks
 // masked but does not match prev is rejected, so a mask is never stored as
 // a secret. Fields are named "config.<key>" in errors.
+//
+// A stored secret never follows a changed destination: when a mask would
+// be restored while a field that decides where the secret is sent
+// (apiBaseUrl, baseUrl, accountSid; see destinationFields) differs from
+// prev, the update is refused and the secret must be sent again. Otherwise
+// an operator allowed to edit providers, but not to read their secrets,
+// could point the stored token at a host of their own and receive it with
+// the next request.
 func RestoreSecrets(next, prev json.RawMessage) (json.RawMessage, error) {
 	m, ok := objectMap(next)
 	if !ok {
@@ -75,6 +83,11 @@ func RestoreSecrets(next, prev json.RawMessage) (json.RawMessage, error) {
 		}
 		var was string
 		if ov, ok := old[k]; ok && json.Unmarshal(ov, &was) == nil && was != "" && MaskSecret(was) == s {
+			for _, d := range destinationFields {
+				if !sameDestination(d, m, old) {
+					return nil, store.FieldError("config."+k, "must be sent again when config.%s changes: a stored secret is never sent to a new destination", d)
+				}
+			}
 			m[k] = ov
 			changed = true
 			continue

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
 
 	"switchboard/store"
 )
@@ -153,7 +151,8 @@ func ParseOllama(raw json.RawMessage) (*OllamaConfig, error) {
 }
 
 // ParseScripted validates and decodes a scripted config: every rule's match
-// must compile as a Go regexp and every template must parse.
+// must compile as a Go regexp and every template must pass
+// ParseReplyTemplate.
 func ParseScripted(raw json.RawMessage) (*ScriptedConfig, error) {
 	o, err := newObject("config", raw)
 	if err != nil {
@@ -209,9 +208,11 @@ func ParseScripted(raw json.RawMessage) (*ScriptedConfig, error) {
 	return &c, nil
 }
 
+// parseTemplate checks a reply template as ParseReplyTemplate does, so a
+// template that would fail on every turn is refused when saved.
 func parseTemplate(field, s string) error {
-	if _, err := template.New(field).Parse(s); err != nil {
-		return store.FieldError(field, "invalid template: %v", err)
+	if _, err := ParseReplyTemplate(s); err != nil {
+		return store.FieldError(field, "%v", err)
 	}
 	return nil
 }
@@ -270,15 +271,16 @@ func (o *object) str(key string, required bool) (string, error) {
 	return s, nil
 }
 
-// url takes an optional absolute http(s) URL field.
+// url takes an optional absolute http(s) URL field without user info,
+// query or fragment (parseDestination); which hosts are allowed is the
+// DestinationPolicy's business.
 func (o *object) url(key string) (string, error) {
 	s, err := o.str(key, false)
 	if err != nil || s == "" {
 		return s, err
 	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", store.FieldError(o.prefix+"."+key, "must be an absolute http or https URL")
+	if _, err := parseDestination(s); err != nil {
+		return "", store.FieldError(o.prefix+"."+key, "%v", err)
 	}
 	return s, nil
 }

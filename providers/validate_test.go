@@ -199,7 +199,7 @@ func TestRestoreSecrets(t *testing.T) {
 		wantKey   string
 		wantError bool
 	}{
-		{"mask restored", `{"apiKey":"••••mnop","baseUrl":"http://b"}`, prev, "sk-abcdefghijklmnop", false},
+		{"mask restored", `{"apiKey":"••••mnop","baseUrl":"http://a"}`, prev, "sk-abcdefghijklmnop", false},
 		{"new secret kept", `{"apiKey":"sk-new"}`, prev, "sk-new", false},
 		{"stale mask rejected", `{"apiKey":"••••zzzz"}`, prev, "", true},
 		{"mask on create rejected", `{"apiKey":"••••mnop"}`, nil, "", true},

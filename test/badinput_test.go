@@ -840,6 +840,16 @@ func apiRows() []badRow {
 		{name: "unknown config key", req: op("admin", "POST", "/api/providers", twilioCfg(valid+`,"webhookSecret":"x"`)), status: 400, body: "config.webhookSecret"},
 		{name: "masked secret that does not match", req: op("admin", "PUT", "/api/providers/{provider}",
 			`{"version":1,"config":{`+sid+`,"authToken":"••••zzzz","fromNumber":"+15550001000",`+base+`}}`), status: 400, body: "config.authToken"},
+		// Issue 11 #1: a stored secret never follows a changed destination.
+		{name: "developer sends the masked token to another apiBaseUrl", req: op("developer", "PUT", "/api/providers/{provider}",
+			`{"version":1,"config":{`+sid+`,"authToken":"{maskedToken}","fromNumber":"+15550001000","apiBaseUrl":"http://127.0.0.1:9"}}`), status: 400, body: "config.apiBaseUrl"},
+		{name: "developer drops apiBaseUrl with the masked token", req: op("developer", "PUT", "/api/providers/{provider}",
+			`{"version":1,"config":{`+sid+`,"authToken":"{maskedToken}","fromNumber":"+15550001000"}}`), status: 400, body: "config.authToken"},
+		{name: "masked token with another accountSid", req: op("developer", "PUT", "/api/providers/{provider}",
+			`{"version":1,"config":{"accountSid":"AC0123456789abcdef0123456789abcdef","authToken":"{maskedToken}","fromNumber":"+15550001000",`+base+`}}`), status: 400, body: "config.accountSid"},
+		{name: "apiBaseUrl with credentials", req: op("admin", "POST", "/api/providers", twilioCfg(sid+","+tok+","+from+`,"apiBaseUrl":"https://user:pw@twilio.example"`)), status: 400, body: "config.apiBaseUrl"},
+		{name: "apiBaseUrl on a link-local metadata address", req: op("admin", "POST", "/api/providers", twilioCfg(sid+","+tok+","+from+`,"apiBaseUrl":"http://169.254.169.254"`)), status: 400, body: "config.apiBaseUrl"},
+		{name: "openai baseUrl with a query", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"apiKey":"sk-test-123456789","baseUrl":"https://api.example.com/v1?x=1"}}`), status: 400, body: "config.baseUrl"},
 		{name: "masked secret on create", req: op("admin", "POST", "/api/providers", twilioCfg(sid+`,"authToken":"{maskedToken}",`+from)), status: 400, body: "config.authToken"},
 		{name: "config null on update", req: op("admin", "PUT", "/api/providers/{provider}", `{"version":1,"config":null}`), status: 400, body: "config.accountSid"},
 		{name: "apiType changed without a fitting config", req: op("admin", "PUT", "/api/providers/{llm}", `{"version":1,"apiType":"twilio_messaging"}`), status: 400, body: "config.accountSid"},
@@ -852,16 +862,14 @@ func apiRows() []badRow {
 		{name: "scripted rule null", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"rules":[null]}}`), status: 400, body: "config.rules[0]"},
 		{name: "scripted rule without reply", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"rules":[{"match":"x"}]}}`), status: 400, body: "config.rules[0].reply"},
 		{name: "scripted rules of the wrong type", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"rules":{"match":"x"}}}`), status: 400, body: "config.rules"},
-		// changes to 400 (and then changes nothing) with issue 11 #8: a
-		// template using an unknown field is accepted today and fails every
-		// turn.
+		// A template that parses but would fail every turn is refused when
+		// the provider is saved.
 		{name: "scripted template with an unknown field", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"defaultReply":"{{.NoSuchField}}"}}`),
-			status: 201, mayChange: []string{"providers"}},
-		// changes to 400 (and then changes nothing) with issue 11 #8: a
-		// template calling a template that is not defined parses, and fails
-		// every turn.
+			status: 400, body: "config.defaultReply"},
 		{name: "scripted template calling an undefined template", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"defaultReply":"{{template \"x\"}}"}}`),
-			status: 201, mayChange: []string{"providers"}},
+			status: 400, body: "config.defaultReply"},
+		{name: "scripted template looping a billion times", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"scripted","config":{"rules":[{"match":"x","reply":"{{range 1000000000}}x{{end}}"}]}}`),
+			status: 400, body: "config.rules[0].reply"},
 
 		// Stages, API keys, operators.
 		{name: "stage with a missing LLM provider", req: op("admin", "POST", "/api/projects/{project}/stages", `{"name":"S","llmProviderId":"prov_nope","llmSettings":{"model":"m"}}`), status: 400, body: "llmProviderId"},

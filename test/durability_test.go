@@ -456,7 +456,8 @@ func TestKill9LosesNothing(t *testing.T) {
 
 // TestSecretsSealedAtRest runs a line with SWITCHBOARD_SECRET_KEY set: the
 // webhook still verifies and replies still go out, and the database file
-// does not contain the Twilio auth token.
+// does not contain the Twilio auth token. Without the key the server does
+// not start; with a wrong one the provider is refused.
 func TestSecretsSealedAtRest(t *testing.T) {
 	dir := t.TempDir()
 	sim := newSim(t, twiliosim.Options{})
@@ -477,11 +478,17 @@ func TestSecretsSealedAtRest(t *testing.T) {
 			t.Fatalf("%s contains the auth token in clear", name)
 		}
 	}
-	// Without the key the sealed provider is refused, not used.
-	s2 := startServer(t, dir, nil)
+	// Without the key the server does not start: it would hide the
+	// missing key (and on SQLite generate another one).
+	code, _, stderr := run(t, []string{"SWITCHBOARD_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:" + filepath.Join(dir, "switchboard.db")}, "serve")
+	if code != 1 || !strings.Contains(stderr, "SWITCHBOARD_SECRET_KEY") {
+		t.Fatalf("start without the key: exit %d, %s", code, stderr)
+	}
+	// With a wrong key the sealed provider is refused, not used.
+	s2 := startServer(t, dir, map[string]string{"SWITCHBOARD_SECRET_KEY": strings.Repeat("a5", 32)})
 	l.moveTo(s2)
 	if code, _ := l.text("+15552000011", "again"); code != 503 {
-		t.Fatalf("webhook without the key: %d, want 503", code)
+		t.Fatalf("webhook with a wrong key: %d, want 503", code)
 	}
 }
 

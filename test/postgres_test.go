@@ -56,7 +56,9 @@ func postgresURL(t *testing.T) string {
 func TestPostgresEndToEnd(t *testing.T) {
 	db := postgresURL(t)
 	sim := newSim(t, twiliosim.Options{})
-	env := map[string]string{"DATABASE_URL": db}
+	// PostgreSQL has no key file: without a key, provider secrets are
+	// refused (see TestPostgresRefusesSecretsWithoutKey).
+	env := map[string]string{"DATABASE_URL": db, "SWITCHBOARD_SECRET_KEY": strings.Repeat("3c", 32)}
 	s := startServer(t, "", env)
 	l := setupLine(t, s, sim, lineOptions{})
 	l.mustText(t, "+15558000001", "hello")

@@ -1,8 +1,9 @@
 // Command switchboard runs AI conversations over SMS and WhatsApp through
 // Twilio Messaging.
 //
-//	switchboard [serve]   run the server (default)
-//	switchboard version   print the version
+//	switchboard [serve]            run the server (default)
+//	switchboard rotate-secret-key  re-seal provider secrets under a new key
+//	switchboard version            print the version
 //
 // Configuration comes from the environment; `switchboard --help` lists it.
 package main
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stdout, stderr)
 	case "phone":
 		return phone(args, os.Stdin, stdout, stderr)
+	case "rotate-secret-key":
+		return rotateSecretKey(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "switchboard", version)
 		return 0
@@ -61,6 +64,8 @@ func usage(w io.Writer, cmd string) {
 	switch cmd {
 	case "phone":
 		phoneHelp(w)
+	case "rotate-secret-key":
+		rotateHelp(w)
 	case "serve":
 		fmt.Fprint(w, `Usage: switchboard serve [--demo]
 
@@ -81,6 +86,8 @@ Environment:
 Commands:
   serve     run the server (default); --demo sets up a demo line
   phone     SMS/WhatsApp phone emulator in the terminal
+  rotate-secret-key
+            re-seal every provider secret under a new key
   version   print the version
 
 Run 'switchboard serve --help' for the configuration.

@@ -24,9 +24,6 @@ import (
 	"switchboard/providers/llm"
 	"switchboard/providers/twilio"
 	"switchboard/store"
-	"switchboard/store/postgres"
-	"switchboard/store/sealed"
-	"switchboard/store/sqlite"
 	"switchboard/webhook"
 )
 
@@ -77,25 +74,24 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.cfg
 	var err error
-	if cfg.PostgresURL != "" {
-		m.store, err = postgres.Open(ctx, cfg.PostgresURL)
-	} else {
-		m.store, err = sqlite.Open(ctx, cfg.SQLitePath, sqlite.WithSynchronous(cfg.SQLiteSynchronous), sqlite.WithLogger(m.log))
-	}
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	// Provider secrets are sealed at rest when SWITCHBOARD_SECRET_KEY is set.
-	m.store, err = sealed.Wrap(m.store, cfg.SecretKey)
-	if err != nil {
+	if m.store, err = openStore(ctx, cfg, m.log); err != nil {
 		return err
 	}
+	// Provider secrets are sealed at rest by default (see sealStore).
+	sealedStore, err := sealStore(ctx, cfg, m.store, m.log)
+	if err != nil {
+		_ = m.store.Close()
+		m.store = nil
+		return err
+	}
+	m.store = sealedStore
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	m.sender = twilio.NewSender(twilio.SenderOptions{
 		DefaultBaseURL:      cfg.TwilioAPIBaseURL,
+		Destinations:        cfg.Destinations,
 		Timeout:             cfg.SendTimeout,
 		MaxIdleConnsPerHost: cfg.MaxConcurrentSends,
 	})
@@ -104,7 +100,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Sender:             twilioSender{m.sender},
 		Classify:           classify,
 		Split:              func(s string) []string { return twilio.Split(s, twilio.MaxBodyLength) },
-		LLM:                llm.NewCache(llm.Options{}),
+		LLM:                llm.NewCache(llm.Options{Destinations: cfg.Destinations}),
+		MaxReplyParts:      cfg.MaxReplyParts,
 		Logger:             m.log,
 		SessionTimeout:     cfg.SessionTimeout,
 		Debounce:           cfg.Debounce,
@@ -154,6 +151,7 @@ func (m *Main) Run(ctx context.Context) error {
 		HashConcurrency:       cfg.AuthHashConcurrency,
 		ClientIP:              cfg.TrustedProxies.IP,
 		Registerer:            reg,
+		Destinations:          cfg.Destinations,
 	})
 	apiServer.Register(r)
 	m.stopPurge = apiServer.StartTokenPurge(ctx, tokenPurgeInterval)

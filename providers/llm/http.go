@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"switchboard/providers"
 	"switchboard/store"
 )
 
@@ -56,11 +57,16 @@ type endpoint struct {
 	maxBytes int64
 }
 
-// parseBaseURL validates a configured base URL (or def when empty) and
-// returns it without trailing slashes.
-func parseBaseURL(raw, def string) (string, error) {
+// parseBaseURL validates a configured base URL against the destination
+// policy (or takes def, a built-in default, when it is empty) and returns it
+// without trailing slashes. The policy is checked again here, not only when
+// the provider was saved: the provider may predate a tightened
+// PROVIDER_URL_ALLOWLIST.
+func parseBaseURL(raw, def string, policy *providers.DestinationPolicy) (string, error) {
 	if raw == "" {
 		raw = def
+	} else if err := policy.CheckURL(raw); err != nil {
+		return "", store.FieldError("config.baseUrl", "%v", err)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

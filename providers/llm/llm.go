@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"switchboard/providers"
 	"switchboard/store"
 )
 
@@ -77,11 +78,20 @@ type Options struct {
 	// MaxResponseBytes caps a response body; <= 0 means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64
+	// Destinations decides which configured base URLs a client may call
+	// (PROVIDER_URL_ALLOWLIST), checked when the client is built; nil is
+	// the default policy. When HTTPClient is nil the client built for it
+	// also refuses, at dial time and on redirects, what the policy refuses.
+	Destinations *providers.DestinationPolicy
 }
 
 func (o Options) withDefaults() Options {
 	if o.HTTPClient == nil {
-		o.HTTPClient = sharedHTTPClient()
+		if o.Destinations == nil {
+			o.HTTPClient = sharedHTTPClient()
+		} else {
+			o.HTTPClient = NewHTTPClientFor(o.Destinations)
+		}
 	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
@@ -93,13 +103,20 @@ func (o Options) withDefaults() Options {
 // per process, so that clients built without options still share a pool.
 var sharedHTTPClient = sync.OnceValue(NewHTTPClient)
 
-// NewHTTPClient returns an HTTP client suited to LLM calls: a pooled
+// NewHTTPClient returns NewHTTPClientFor the default destination policy.
+func NewHTTPClient() *http.Client {
+	return NewHTTPClientFor(nil)
+}
+
+// NewHTTPClientFor returns an HTTP client suited to LLM calls: a pooled
 // transport with many idle connections per host (turns of many sessions go
 // to the same endpoint) and dial/TLS timeouts. It has no overall timeout:
-// a call is bounded by its context.
-func NewHTTPClient() *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
+// a call is bounded by its context. It refuses to connect to link-local
+// (cloud metadata) addresses the policy does not allow, whatever name
+// resolved to them, and to follow a redirect to a host the policy refuses.
+func NewHTTPClientFor(policy *providers.DestinationPolicy) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: policy.Control}
+	return &http.Client{CheckRedirect: policy.CheckRedirect, Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,

@@ -25,7 +25,7 @@ func newOllama(raw json.RawMessage, opts Options) (*ollamaClient, error) {
 	if err := decodeConfig(raw, &cfg); err != nil {
 		return nil, err
 	}
-	base, err := parseBaseURL(cfg.BaseURL, DefaultOllamaBaseURL)
+	base, err := parseBaseURL(cfg.BaseURL, DefaultOllamaBaseURL, opts.Destinations)
 	if err != nil {
 		return nil, err
 	}

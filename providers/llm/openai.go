@@ -27,7 +27,7 @@ func newOpenAI(raw json.RawMessage, opts Options) (*openAIClient, error) {
 	if err := decodeConfig(raw, &cfg); err != nil {
 		return nil, err
 	}
-	base, err := parseBaseURL(cfg.BaseURL, DefaultOpenAIBaseURL)
+	base, err := parseBaseURL(cfg.BaseURL, DefaultOpenAIBaseURL, opts.Destinations)
 	if err != nil {
 		return nil, err
 	}

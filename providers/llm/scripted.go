@@ -30,14 +30,6 @@ type scriptedRule struct {
 	reply *replyTemplate
 }
 
-// scriptData is the data of a reply template.
-type scriptData struct {
-	Text           string
-	Turn           int
-	From           string
-	ConversationID string
-}
-
 // scriptField names a field of scriptData in a fast-path segment.
 type scriptField uint8
 
@@ -116,19 +108,16 @@ func (c *scriptedClient) Complete(ctx context.Context, req Request) (string, err
 	return reply.render(&req)
 }
 
-// compileReply parses a reply template and picks its fast path when it has
-// one. References to unknown fields of the data are rejected here rather
-// than failing on every turn.
+// compileReply parses a reply template (providers.ParseReplyTemplate, the
+// same check the API applies when the provider is saved) and picks its
+// fast path when it has one.
 func compileReply(text string) (*replyTemplate, error) {
-	t, err := template.New("reply").Option("missingkey=error").Parse(text)
+	t, err := providers.ParseReplyTemplate(text)
 	if err != nil {
-		return nil, fmt.Errorf("invalid template: %w", err)
+		return nil, err
 	}
 	if t.Tree == nil || t.Tree.Root == nil {
 		return &replyTemplate{constant: true}, nil
-	}
-	if err := checkFields(t.Tree.Root, true); err != nil {
-		return nil, fmt.Errorf("invalid template: %w", err)
 	}
 	if segs, ok := fastSegments(t.Tree.Root); ok {
 		rt := &replyTemplate{segments: segs, constant: true}
@@ -176,78 +165,6 @@ func fastSegments(root *parse.ListNode) (segs []segment, ok bool) {
 	return segs, true
 }
 
-// checkFields reports a field reference that cannot exist on scriptData.
-// dotIsData is false inside range/with bodies, where dot is something else.
-func checkFields(n parse.Node, dotIsData bool) error {
-	if n == nil {
-		return nil
-	}
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return nil
-		}
-		for _, c := range n.Nodes {
-			if err := checkFields(c, dotIsData); err != nil {
-				return err
-			}
-		}
-	case *parse.ActionNode:
-		return checkFields(n.Pipe, dotIsData)
-	case *parse.PipeNode:
-		if n == nil {
-			return nil
-		}
-		for _, c := range n.Cmds {
-			if err := checkFields(c, dotIsData); err != nil {
-				return err
-			}
-		}
-	case *parse.CommandNode:
-		for _, a := range n.Args {
-			if err := checkFields(a, dotIsData); err != nil {
-				return err
-			}
-		}
-	case *parse.ChainNode:
-		return checkFields(n.Node, dotIsData)
-	case *parse.FieldNode:
-		if dotIsData {
-			return knownField(n.Ident[0])
-		}
-	case *parse.VariableNode:
-		if n.Ident[0] == "$" && len(n.Ident) > 1 {
-			return knownField(n.Ident[1])
-		}
-	case *parse.IfNode:
-		return checkBranch(&n.BranchNode, dotIsData, dotIsData)
-	case *parse.RangeNode:
-		return checkBranch(&n.BranchNode, dotIsData, false)
-	case *parse.WithNode:
-		return checkBranch(&n.BranchNode, dotIsData, false)
-	case *parse.TemplateNode:
-		return checkFields(n.Pipe, dotIsData)
-	}
-	return nil
-}
-
-func checkBranch(b *parse.BranchNode, dotIsData, bodyDotIsData bool) error {
-	if err := checkFields(b.Pipe, dotIsData); err != nil {
-		return err
-	}
-	if err := checkFields(b.List, bodyDotIsData); err != nil {
-		return err
-	}
-	return checkFields(b.ElseList, dotIsData)
-}
-
-func knownField(name string) error {
-	if _, ok := scriptFields[name]; !ok {
-		return fmt.Errorf("unknown field .%s (have .Text, .Turn, .From, .ConversationID)", name)
-	}
-	return nil
-}
-
 // render executes the reply for req.
 func (t *replyTemplate) render(req *Request) (string, error) {
 	if t.tmpl == nil {
@@ -286,10 +203,10 @@ func (t *replyTemplate) render(req *Request) (string, error) {
 		}
 		return b.String(), nil
 	}
-	var b strings.Builder
-	data := scriptData{Text: req.Text, Turn: req.Turn, From: req.From, ConversationID: req.ConversationID}
-	if err := t.tmpl.Execute(&b, &data); err != nil {
+	data := providers.ScriptData{Text: req.Text, Turn: req.Turn, From: req.From, ConversationID: req.ConversationID}
+	out, err := providers.ExecuteReply(t.tmpl, &data)
+	if err != nil {
 		return "", fmt.Errorf("llm: scripted: reply template: %w", err)
 	}
-	return b.String(), nil
+	return out, nil
 }

@@ -52,8 +52,16 @@ type SenderOptions struct {
 	IdleConnTimeout time.Duration
 	// Transport replaces the Sender's own pooled transport when set (for
 	// example to add instrumentation). The Sender still redirects hosts and
-	// binds contexts on top of it.
+	// binds contexts on top of it, but dial-time destination checks are
+	// then the Transport's business.
 	Transport http.RoundTripper
+	// Destinations decides which provider apiBaseUrls may receive requests
+	// (and so the account's credentials): a provider whose apiBaseUrl the
+	// policy refuses gets a permanent SendError, and the owned transport
+	// refuses to connect to link-local addresses the policy does not allow.
+	// DefaultBaseURL is operator configuration and always trusted. Nil is
+	// the default policy.
+	Destinations *providers.DestinationPolicy
 }
 
 // Message is one outbound SMS or WhatsApp message.
@@ -97,7 +105,13 @@ type Sender struct {
 	clients map[clientKey]*clientEntry
 }
 
-type clientKey struct{ accountSID, authToken, baseURL string }
+// clientKey identifies a cached client. explicit is whether the base URL
+// came from the provider (API input, checked against the destination
+// policy) rather than from TWILIO_API_BASE_URL (trusted).
+type clientKey struct {
+	accountSID, authToken, baseURL string
+	explicit                       bool
+}
 
 // clientEntry is the cached twilio-go client of one key. tmpl carries the
 // credentials and account; each call copies it and binds its own
@@ -138,6 +152,7 @@ func NewSender(opts SenderOptions) *Sender {
 			DialContext: (&net.Dialer{
 				Timeout:   opts.DialTimeout,
 				KeepAlive: 30 * time.Second,
+				Control:   opts.Destinations.Trust(s.defaultBase).Control,
 			}).DialContext,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          max(100, 4*opts.MaxIdleConnsPerHost),
@@ -193,7 +208,7 @@ func (s *Sender) baseURLFor(cfg providers.TwilioConfig) string {
 
 // client returns the cached client entry of a provider configuration.
 func (s *Sender) client(cfg providers.TwilioConfig) *clientEntry {
-	key := clientKey{cfg.AccountSID, cfg.AuthToken, s.baseURLFor(cfg)}
+	key := clientKey{cfg.AccountSID, cfg.AuthToken, s.baseURLFor(cfg), cfg.APIBaseURL != ""}
 	s.mu.RLock()
 	e := s.clients[key]
 	s.mu.RUnlock()
@@ -205,6 +220,14 @@ func (s *Sender) client(cfg providers.TwilioConfig) *clientEntry {
 	e.tmpl.SetAccountSid(cfg.AccountSID)
 	if key.baseURL != DefaultAPIBaseURL {
 		e.base, e.err = parseBaseURL(key.baseURL)
+	}
+	if e.err == nil && key.explicit {
+		// API input, unlike TWILIO_API_BASE_URL: checked on every client
+		// built, so a provider saved before PROVIDER_URL_ALLOWLIST was
+		// tightened cannot send its token to a host now refused.
+		if err := s.opts.Destinations.CheckURL(cfg.APIBaseURL); err != nil {
+			e.err = fmt.Errorf("twilio: provider apiBaseUrl refused: %w", err)
+		}
 	}
 	s.mu.Lock()
 	if prev := s.clients[key]; prev != nil {

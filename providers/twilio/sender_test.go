@@ -330,3 +330,32 @@ func BenchmarkSend(b *testing.B) {
 		}
 	}
 }
+
+// TestSendRefusedByDestinationPolicy: a provider whose apiBaseUrl the
+// destination policy refuses gets a permanent failure naming the setting,
+// and the host never sees the request (nor the token); the operator's
+// TWILIO_API_BASE_URL is trusted.
+func TestSendRefusedByDestinationPolicy(t *testing.T) {
+	sim := startSim(t, twiliosim.Options{})
+	pol, err := providers.ParseAllowlist("api.twilio.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSender(t, twilio.SenderOptions{Destinations: pol, DefaultBaseURL: sim.URL()})
+	for _, base := range []string{sim.URL(), "http://169.254.169.254"} {
+		_, err := s.Send(context.Background(), config(base), twilio.Message{To: testTo, Body: "hi"})
+		se := sendErr(t, err)
+		if se.Class != twilio.ClassPermanent || !strings.Contains(se.Message, providers.AllowlistSetting) {
+			t.Fatalf("%s: %+v", base, se)
+		}
+	}
+	if n := sim.Count(); n != 0 {
+		t.Fatalf("a refused destination received %d messages", n)
+	}
+	if _, err := s.Send(context.Background(), config(""), twilio.Message{To: testTo, Body: "hi"}); err != nil {
+		t.Fatalf("TWILIO_API_BASE_URL refused: %v", err)
+	}
+	if n := sim.Count(); n != 1 {
+		t.Fatalf("sim received %d messages, want 1", n)
+	}
+}

@@ -4,11 +4,15 @@
 // providers are read, so a copy of the database (a backup, a stolen disk)
 // does not hold usable Twilio or LLM credentials.
 //
-// A sealed value reads "sealed:v1:" + base64(nonce ‖ ciphertext); the
-// provider id and field name are authenticated with it, so a sealed value
-// cannot be moved to another provider or field. Plaintext values written
-// before a key was configured stay readable and are sealed on the
-// provider's next update.
+// A sealed value reads "sealed:v2:" + key id + ":" + base64(nonce ‖
+// ciphertext). The key id (KeyID, a truncated hash of the key) says which
+// key sealed it, so values sealed under an old and a new key are told apart
+// during a rotation and a wrong key is reported as such. The provider id
+// and field name are authenticated with the value, so a sealed value cannot
+// be moved to another provider or field. Values of the earlier format
+// "sealed:v1:" + base64 (no key id) still open and are rewritten as v2 by
+// Reseal. Plaintext values written before a key was configured stay
+// readable until Reseal seals them (the server does so at start-up).
 package sealed
 
 import (
@@ -16,9 +20,11 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -28,27 +34,65 @@ import (
 // secretFields are the config keys that hold credentials.
 var secretFields = []string{"authToken", "apiKey"}
 
-const prefix = "sealed:v1:"
+// Prefixes of sealed values: any value starting with sealedPrefix is
+// ciphertext, never a credential.
+const (
+	sealedPrefix = "sealed:"
+	prefixV1     = "sealed:v1:"
+	prefixV2     = "sealed:v2:"
+)
 
 // KeySize is the length of a key in bytes (AES-256).
 const KeySize = 32
 
-// Wrap returns st with provider secrets sealed under key. A nil key seals
-// nothing, but a provider whose secrets are sealed then fails to load with
-// a clear error instead of handing out ciphertext as a credential. The
-// result implements store.BatchCommitter exactly when st does.
+// KeyID returns the id of a key written into the values it seals: the
+// first 12 hex digits of a SHA-256 of the key under a fixed label. It
+// identifies a key without revealing anything usable about it.
+func KeyID(key []byte) string {
+	h := sha256.Sum256(append([]byte("switchboard sealed key id\x00"), key...))
+	return hex.EncodeToString(h[:6])
+}
+
+// Options configure WrapWith.
+type Options struct {
+	// OldKeys also open values sealed under earlier keys (a rotation in
+	// progress); new and rewritten values are always sealed under the
+	// primary key.
+	OldKeys [][]byte
+	// RequireKey refuses, when there is no key, to store a secret in clear
+	// (an EUNAVAILABLE error naming SWITCHBOARD_SECRET_KEY) instead of
+	// storing it as is.
+	RequireKey bool
+}
+
+// Wrap is WrapWith with no options.
 func Wrap(st store.Store, key []byte) (store.Store, error) {
-	s := &sealedStore{Store: st}
+	return WrapWith(st, key, Options{})
+}
+
+// WrapWith returns st with provider secrets sealed under key. A nil key
+// seals nothing (or refuses secrets, with RequireKey), but a provider whose
+// secrets are sealed then fails to load with a clear error instead of
+// handing out ciphertext as a credential. The result implements
+// store.BatchCommitter exactly when st does.
+func WrapWith(st store.Store, key []byte, opts Options) (store.Store, error) {
+	s := &sealedStore{Store: st, requireKey: opts.RequireKey, openers: map[string]cipher.AEAD{}}
 	if key != nil {
-		if len(key) != KeySize {
-			return nil, fmt.Errorf("sealed: key must be %d bytes, got %d", KeySize, len(key))
-		}
-		block, err := aes.NewCipher(key)
+		aead, err := newAEAD(key)
 		if err != nil {
-			return nil, fmt.Errorf("sealed: %w", err)
+			return nil, err
 		}
-		if s.aead, err = cipher.NewGCM(block); err != nil {
-			return nil, fmt.Errorf("sealed: %w", err)
+		s.aead, s.kid = aead, KeyID(key)
+		s.openers[s.kid] = aead
+	}
+	for _, k := range opts.OldKeys {
+		aead, err := newAEAD(k)
+		if err != nil {
+			return nil, fmt.Errorf("old key: %w", err)
+		}
+		if kid := KeyID(k); s.openers[kid] == nil {
+			s.openers[kid] = aead
+			s.old = append(s.old, aead)
 		}
 	}
 	if bc, ok := st.(store.BatchCommitter); ok {
@@ -57,9 +101,28 @@ func Wrap(st store.Store, key []byte) (store.Store, error) {
 	return s, nil
 }
 
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("sealed: key must be %d bytes, got %d", KeySize, len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("sealed: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("sealed: %w", err)
+	}
+	return aead, nil
+}
+
 type sealedStore struct {
 	store.Store
-	aead cipher.AEAD // nil: no key configured
+	aead       cipher.AEAD // nil: no key configured
+	kid        string      // KeyID of the primary key
+	openers    map[string]cipher.AEAD
+	old        []cipher.AEAD // OldKeys, for v1 values without a key id
+	requireKey bool
 }
 
 type sealedBatchStore struct {
@@ -169,36 +232,239 @@ func (s *sealedStore) transform(id string, raw json.RawMessage, fn func(id, fiel
 }
 
 func (s *sealedStore) seal(id, field, v string) (string, error) {
-	if s.aead == nil || v == "" || strings.HasPrefix(v, prefix) {
+	if v == "" {
+		return v, nil
+	}
+	if s.aead == nil {
+		if s.requireKey {
+			return "", &store.Error{Code: store.EUNAVAILABLE, Message: "refusing to store provider secret config." + field +
+				" in clear: SWITCHBOARD_SECRET_KEY is not set (set it, or ALLOW_PLAINTEXT_SECRETS=true to accept plaintext secrets)",
+				Details: map[string]string{"field": "config." + field, "reason": "SWITCHBOARD_SECRET_KEY is not set"}}
+		}
 		return v, nil
 	}
 	nonce := make([]byte, s.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", fmt.Errorf("sealed: %w", err)
 	}
-	ct := s.aead.Seal(nonce, nonce, []byte(v), []byte(id+"\x00"+field))
-	return prefix + base64.RawStdEncoding.EncodeToString(ct), nil
+	ct := s.aead.Seal(nonce, nonce, []byte(v), aad(id, field))
+	return prefixV2 + s.kid + ":" + base64.RawStdEncoding.EncodeToString(ct), nil
 }
+
+func aad(id, field string) []byte { return []byte(id + "\x00" + field) }
 
 const errNoKey = "provider secrets are sealed but SWITCHBOARD_SECRET_KEY is not set"
 
 func (s *sealedStore) open(id, field, v string) (string, error) {
-	enc, ok := strings.CutPrefix(v, prefix)
-	if !ok {
+	if !strings.HasPrefix(v, sealedPrefix) {
 		return v, nil // plaintext from before a key was configured
 	}
-	if s.aead == nil {
+	if s.aead == nil && len(s.openers) == 0 {
 		return "", &store.Error{Code: store.EUNAVAILABLE, Message: errNoKey}
 	}
+	var candidates []cipher.AEAD
+	var enc string
+	switch {
+	case strings.HasPrefix(v, prefixV2):
+		kid, rest, ok := strings.Cut(v[len(prefixV2):], ":")
+		if !ok {
+			return "", &store.Error{Code: store.EINTERNAL, Message: "sealed provider secret is corrupt"}
+		}
+		aead := s.openers[kid]
+		if aead == nil {
+			return "", &store.Error{Code: store.EUNAVAILABLE, Message: fmt.Sprintf(
+				"cannot open sealed provider secret: it was sealed under key id %s, the configured SWITCHBOARD_SECRET_KEY has id %s (wrong key, or an unfinished switchboard rotate-secret-key?)", kid, s.kid)}
+		}
+		candidates, enc = []cipher.AEAD{aead}, rest
+	case strings.HasPrefix(v, prefixV1):
+		if s.aead != nil {
+			candidates = append(candidates, s.aead)
+		}
+		candidates, enc = append(candidates, s.old...), v[len(prefixV1):]
+	default:
+		return "", &store.Error{Code: store.EINTERNAL, Message: "sealed provider secret has an unknown format"}
+	}
 	ct, err := base64.RawStdEncoding.DecodeString(enc)
-	if err != nil || len(ct) < s.aead.NonceSize() {
+	if err != nil {
 		return "", &store.Error{Code: store.EINTERNAL, Message: "sealed provider secret is corrupt"}
 	}
-	pt, err := s.aead.Open(nil, ct[:s.aead.NonceSize()], ct[s.aead.NonceSize():], []byte(id+"\x00"+field))
-	if err != nil {
-		return "", &store.Error{Code: store.EUNAVAILABLE, Message: "cannot open sealed provider secret: wrong SWITCHBOARD_SECRET_KEY?"}
+	for _, aead := range candidates {
+		if len(ct) < aead.NonceSize() {
+			break
+		}
+		if pt, err := aead.Open(nil, ct[:aead.NonceSize()], ct[aead.NonceSize():], aad(id, field)); err == nil {
+			return string(pt), nil
+		}
 	}
-	return string(pt), nil
+	return "", &store.Error{Code: store.EUNAVAILABLE, Message: "cannot open sealed provider secret: wrong SWITCHBOARD_SECRET_KEY, or the value was moved from another provider"}
+}
+
+// upToDate reports whether every secret of a stored config is empty or
+// sealed (v2) under the primary key.
+func (s *sealedStore) upToDate(raw json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
+		return true
+	}
+	for _, f := range secretFields {
+		var v string
+		if json.Unmarshal(m[f], &v) != nil || v == "" {
+			continue
+		}
+		if !strings.HasPrefix(v, prefixV2+s.kid+":") {
+			return false
+		}
+	}
+	return true
+}
+
+// ResealResult is what Reseal did.
+type ResealResult struct {
+	Resealed int // providers rewritten under the primary key
+	// Unopenable lists the providers whose secrets none of the configured
+	// keys opens; they were left as they are.
+	Unopenable []string
+}
+
+// Reseal rewrites every provider of st (a store returned by Wrap or
+// WrapWith, with a key) whose secrets are not all sealed under its primary
+// key: plaintext from before a key was set, v1 values, and values sealed
+// under one of Options.OldKeys. A provider no configured key opens is
+// skipped and listed; the error is for store failures only.
+//
+// Each provider is rewritten in its own update (the Store has no
+// multi-row transaction), so a crash midway leaves some providers under
+// the new key and the rest as they were: every value says which key sealed
+// it, and running Reseal again with the same keys finishes the job. A
+// provider that changed concurrently is re-read and retried.
+func Reseal(ctx context.Context, st store.Store) (ResealResult, error) {
+	var res ResealResult
+	s := unwrap(st)
+	if s == nil {
+		return res, errors.New("sealed: Reseal needs a store returned by Wrap")
+	}
+	if s.aead == nil {
+		return res, errors.New("sealed: Reseal needs a key")
+	}
+	err := eachProvider(ctx, s.Store, func(p *store.Provider) error {
+		done, err := s.resealOne(ctx, p)
+		switch {
+		case err != nil && store.ErrorCode(err) == store.EUNAVAILABLE:
+			res.Unopenable = append(res.Unopenable, p.ID)
+		case err != nil:
+			return fmt.Errorf("sealed: provider %s: %w", p.ID, err)
+		case done:
+			res.Resealed++
+		}
+		return nil
+	})
+	return res, err
+}
+
+// eachProvider calls fn with every provider of st, as stored, a page at a
+// time.
+func eachProvider(ctx context.Context, st store.Store, fn func(*store.Provider) error) error {
+	const page = 500
+	for offset := 0; ; offset += page {
+		ps, total, err := st.ListProviders(ctx, store.ListOptions{Offset: offset, Limit: page})
+		if err != nil {
+			return fmt.Errorf("sealed: list providers: %w", err)
+		}
+		for _, p := range ps {
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		if len(ps) == 0 || offset+len(ps) >= total {
+			return nil
+		}
+	}
+}
+
+// resealOne rewrites one stored provider under the primary key when it
+// needs it; done says whether it was rewritten.
+func (s *sealedStore) resealOne(ctx context.Context, p *store.Provider) (done bool, err error) {
+	for attempt := 0; ; attempt++ {
+		if s.upToDate(p.Config) {
+			return false, nil
+		}
+		if err := s.openProvider(p); err != nil {
+			return false, err
+		}
+		err := s.UpdateProvider(ctx, p, p.Version)
+		if err == nil {
+			return true, nil
+		}
+		if store.ErrorCode(err) != store.ECONFLICT || attempt == 3 {
+			return false, err
+		}
+		if p, err = s.Store.GetProvider(ctx, p.ID); err != nil {
+			return false, err
+		}
+	}
+}
+
+// CensusResult counts providers by the state of their stored secrets.
+type CensusResult struct {
+	Plaintext int // providers with a secret stored in clear
+	Sealed    int // providers with a sealed secret
+	// Unopenable counts providers with a secret sealed under a key the
+	// store was not given (for a bare store: every sealed one).
+	Unopenable int
+}
+
+// Census reads every provider of st (a store returned by Wrap, or a bare
+// store) and counts the states of their stored secrets.
+func Census(ctx context.Context, st store.Store) (CensusResult, error) {
+	var c CensusResult
+	s := unwrap(st)
+	bare := st
+	if s != nil {
+		bare = s.Store
+	}
+	err := eachProvider(ctx, bare, func(p *store.Provider) error {
+		inClear, sealed := secretStates(p.Config)
+		if inClear {
+			c.Plaintext++
+		}
+		if sealed {
+			c.Sealed++
+			if s == nil || (s.openProvider(&store.Provider{Meta: p.Meta, Config: p.Config}) != nil) {
+				c.Unopenable++
+			}
+		}
+		return nil
+	})
+	return c, err
+}
+
+func secretStates(raw json.RawMessage) (inClear, sealed bool) {
+	var m map[string]json.RawMessage
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
+		return false, false
+	}
+	for _, f := range secretFields {
+		var v string
+		if json.Unmarshal(m[f], &v) != nil || v == "" {
+			continue
+		}
+		if strings.HasPrefix(v, sealedPrefix) {
+			sealed = true
+		} else {
+			inClear = true
+		}
+	}
+	return inClear, sealed
+}
+
+func unwrap(st store.Store) *sealedStore {
+	switch s := st.(type) {
+	case *sealedStore:
+		return s
+	case *sealedBatchStore:
+		return s.sealedStore
+	}
+	return nil
 }
 
 // ParseKey decodes a key given as 64 hex digits or as base64 (standard or

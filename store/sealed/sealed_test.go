@@ -47,7 +47,7 @@ func TestSealsAtRestAndOpensOnRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(stored.Config), "topsecrettoken42") || !strings.Contains(string(stored.Config), prefix) {
+	if strings.Contains(string(stored.Config), "topsecrettoken42") || !strings.Contains(string(stored.Config), prefixV2+KeyID(key)+":") {
 		t.Fatalf("stored config %s", stored.Config)
 	}
 	if !strings.Contains(string(stored.Config), "AC0123456789abcdef0123456789abcdef") {

@@ -1,0 +1,70 @@
+package providers
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"switchboard/store"
+)
+
+func TestParseReplyTemplate(t *testing.T) {
+	ok := []string{
+		"",
+		"plain text",
+		"You said: {{.Text}} (turn {{.Turn}}, from {{.From}}, {{.ConversationID}})",
+		"{{if eq .Turn 1}}Welcome!{{else}}Again: {{.Text}}{{end}}",
+		"{{with .Text}}{{.}}{{end}}",
+		"{{range 3}}ha{{end}}",
+		"{{range 2}}{{$.Text}} {{end}}",
+		"{{printf \"%.5s\" .Text | len}}",
+		"{{$x := .Text}}{{$x}}",
+	}
+	for _, s := range ok {
+		if _, err := ParseReplyTemplate(s); err != nil {
+			t.Errorf("ParseReplyTemplate(%q): %v", s, err)
+		}
+	}
+	bad := []struct{ tmpl, want string }{
+		{"{{.Name}}", "unknown field .Name"},
+		{"{{if .Turn}}{{else}}{{.Nope}}{{end}}", "unknown field .Nope"}, // a branch the sample does not take
+		{"{{if false}}{{$.Missing}}{{end}}", "unknown field .Missing"},
+		{"{{.Text.Length}}", "can't evaluate field Length"},
+		{"{{.Text", "invalid template"},
+		{"{{nosuchfunc .Text}}", "invalid template"},
+		{`{{define "x"}}a{{end}}{{template "x"}}`, "{{define}}"},
+		{`{{template "x"}}`, "{{template"},
+		{"{{range 3}}{{range 3}}x{{end}}{{end}}", "inside {{range}}"},
+		{"{{range 1000000000}}{{end}}", "at most 1600"},
+		{"{{$n := 1000000000}}{{range $n}}{{end}}", "must go over a number"},
+		{`{{range 1600}}{{printf "%050d" 1}}{{end}}`, "reply longer than"},
+		{"{{index .Text 1000}}", "fails on sample data"},
+	}
+	for _, b := range bad {
+		_, err := ParseReplyTemplate(b.tmpl)
+		if err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("ParseReplyTemplate(%q) = %v, want an error with %q", b.tmpl, err, b.want)
+		}
+	}
+}
+
+// TestScriptedConfigValidatesTemplatesOnSave: a template that would fail
+// on every turn is refused when the provider is saved, naming its field.
+func TestScriptedConfigValidatesTemplatesOnSave(t *testing.T) {
+	cases := []struct{ cfg, field string }{
+		{`{"rules":[{"match":"^hi","reply":"Hi {{.Name}}"}]}`, "config.rules[0].reply"},
+		{`{"rules":[{"match":"^hi","reply":"ok"},{"match":"x","reply":"{{.Text.Foo}}"}]}`, "config.rules[1].reply"},
+		{`{"defaultReply":"{{.Sender}}"}`, "config.defaultReply"},
+	}
+	for _, c := range cases {
+		_, err := ValidateConfig(store.APITypeScripted, json.RawMessage(c.cfg))
+		var se *store.Error
+		if store.ErrorCode(err) != store.EINVALID || !errors.As(err, &se) || se.Details.(map[string]string)["field"] != c.field {
+			t.Errorf("%s: %v, want EINVALID on %s", c.cfg, err, c.field)
+		}
+	}
+	if _, err := ValidateConfig(store.APITypeScripted, json.RawMessage(`{"rules":[{"match":"^hi","reply":"Hi {{.From}}"}],"defaultReply":"R{{.Turn}}: {{.Text}}"}`)); err != nil {
+		t.Fatal(err)
+	}
+}
