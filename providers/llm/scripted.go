@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -120,6 +121,9 @@ func (c *scriptedClient) Complete(ctx context.Context, req Request) (string, err
 // one. References to unknown fields of the data are rejected here rather
 // than failing on every turn.
 func compileReply(text string) (*replyTemplate, error) {
+	if len(text) > MaxScriptedReplyBytes {
+		return nil, fmt.Errorf("invalid template: longer than %d bytes", MaxScriptedReplyBytes)
+	}
 	t, err := template.New("reply").Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("invalid template: %w", err)
@@ -128,6 +132,9 @@ func compileReply(text string) (*replyTemplate, error) {
 		return &replyTemplate{constant: true}, nil
 	}
 	if err := checkFields(t.Tree.Root, true); err != nil {
+		return nil, fmt.Errorf("invalid template: %w", err)
+	}
+	if err := checkBounded(t.Tree.Root); err != nil { // scripted_limits.go
 		return nil, fmt.Errorf("invalid template: %w", err)
 	}
 	if segs, ok := fastSegments(t.Tree.Root); ok {
@@ -267,6 +274,9 @@ func (t *replyTemplate) render(req *Request) (string, error) {
 				size += len(req.ConversationID)
 			}
 		}
+		if size > MaxScriptedReplyBytes {
+			return "", errReplyTooLong
+		}
 		var b strings.Builder
 		b.Grow(size)
 		for _, s := range t.segments {
@@ -286,10 +296,13 @@ func (t *replyTemplate) render(req *Request) (string, error) {
 		}
 		return b.String(), nil
 	}
-	var b strings.Builder
+	var w limitedWriter
 	data := scriptData{Text: req.Text, Turn: req.Turn, From: req.From, ConversationID: req.ConversationID}
-	if err := t.tmpl.Execute(&b, &data); err != nil {
+	if err := t.tmpl.Execute(&w, &data); err != nil {
+		if errors.Is(err, errReplyTooLong) {
+			return "", errReplyTooLong
+		}
 		return "", fmt.Errorf("llm: scripted: reply template: %w", err)
 	}
-	return b.String(), nil
+	return w.b.String(), nil
 }

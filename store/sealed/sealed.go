@@ -190,8 +190,10 @@ func (s *sealedStore) open(id, field, v string) (string, error) {
 	if s.aead == nil {
 		return "", &store.Error{Code: store.EUNAVAILABLE, Message: errNoKey}
 	}
-	ct, err := base64.RawStdEncoding.DecodeString(enc)
-	if err != nil || len(ct) < s.aead.NonceSize() {
+	// Strict, and no line breaks (which the decoder skips): only the
+	// canonical encoding of a ciphertext opens, never a variant of it.
+	ct, err := base64.RawStdEncoding.Strict().DecodeString(enc)
+	if err != nil || strings.ContainsAny(enc, "\r\n") || len(ct) < s.aead.NonceSize() {
 		return "", &store.Error{Code: store.EINTERNAL, Message: "sealed provider secret is corrupt"}
 	}
 	pt, err := s.aead.Open(nil, ct[:s.aead.NonceSize()], ct[s.aead.NonceSize():], []byte(id+"\x00"+field))
