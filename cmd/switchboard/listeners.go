@@ -28,6 +28,9 @@ const (
 	mainReadTimeout    = 15 * time.Second
 	mainWriteTimeout   = 30 * time.Second
 	mainMaxHeaderBytes = 32 << 10
+	// fdReserve is the file descriptors kept free beside MAX_CONNECTIONS
+	// for the database, outbound sends and the other listeners.
+	fdReserve = 256
 
 	// The metrics listener: a scrape is one small GET, its answer at most a
 	// few MB (METRICS_SESSION_SERIES_MAX bounds the per-session series).
@@ -91,6 +94,12 @@ func (m *Main) startMain(h http.Handler) error {
 		return fmt.Errorf("listen on %s: %w", m.cfg.Addr, err)
 	}
 	m.Addr = ln.Addr().String()
+	if limit, ok := openFileLimit(); ok && uint64(m.cfg.MaxConnections)+fdReserve > limit {
+		// Past the descriptor limit, accept fails before the cap is reached,
+		// and so do the database's and the sender's own files and sockets.
+		m.log.Warn("MAX_CONNECTIONS is close to the open file limit; lower it or raise the limit (ulimit -n)",
+			"max_connections", m.cfg.MaxConnections, "open_file_limit", limit)
+	}
 	m.http = m.newHTTPServer(h, mainReadTimeout, mainWriteTimeout, mainMaxHeaderBytes)
 	go m.serve("main", m.http, ln, true)
 	return nil
