@@ -147,6 +147,9 @@ func (m *Main) startMetrics(h http.Handler) error {
 	go m.serve("metrics", m.metrics, ln, false)
 	addr := ln.Addr().String()
 	m.log.Info("metrics listening", "addr", addr, "token", m.cfg.MetricsToken != "")
+	if m.cfg.MetricsToken == "" && !isLoopback(ln.Addr()) {
+		m.log.Warn("metrics are served beyond loopback without METRICS_TOKEN; they carry project, provider and session ids: set METRICS_TOKEN or firewall METRICS_ADDR", "addr", addr)
+	}
 	fmt.Fprintf(m.stdout, "switchboard: metrics on http://%s/metrics\n", addr)
 	return nil
 }
@@ -170,4 +173,11 @@ func (m *Main) startPprof() (string, error) {
 	go m.serve("pprof", m.pprof, ln, false)
 	m.log.Info("pprof listening", "addr", ln.Addr().String())
 	return ln.Addr().String(), nil
+}
+
+// isLoopback reports whether a listener's address is a loopback address
+// (not a wildcard such as 0.0.0.0 or [::]).
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -60,5 +61,17 @@ func TestListenersHaveTimeouts(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != 200 || len(b) == 0 {
 		t.Fatalf("CPU profile: %d, %d bytes, %v", resp.StatusCode, len(b), err)
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1:9464": true, "[::1]:9464": true, "0.0.0.0:9464": false, "[::]:9464": false, "10.0.0.5:9464": false} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := isLoopback(a); got != want {
+			t.Errorf("isLoopback(%s) = %v, want %v", addr, got, want)
+		}
 	}
 }
