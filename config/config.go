@@ -49,8 +49,11 @@ type Config struct {
 
 	LLMErrorReply string // LLM_ERROR_REPLY, "" = send nothing on LLM failure
 
-	MetricsAddr             string // METRICS_ADDR, "" = serve /metrics on Addr
+	MetricsAddr             string // METRICS_ADDR, "" = serve /metrics on Addr (needs MetricsToken)
+	MetricsOff              bool   // METRICS_ADDR=off: /metrics is served nowhere
+	MetricsToken            string // METRICS_TOKEN: bearer token /metrics requires, "" = none
 	MetricsSessionSeriesMax int    // METRICS_SESSION_SERIES_MAX, 0 = off
+	MaxConnections          int    // MAX_CONNECTIONS: open connections on SWITCHBOARD_ADDR
 
 	WebhookFailureRate float64       // WEBHOOK_FAILURE_RATE_LIMIT: rejected webhooks/s per client IP before 429
 	PprofAddr          string        // PPROF_ADDR, "" = off
@@ -224,14 +227,26 @@ var options = []option{
 		c.LLMErrorReply = v
 		return nil
 	}},
-	{name: "METRICS_ADDR", def: "", help: "separate host:port for /metrics (default: served on SWITCHBOARD_ADDR)", set: func(c *Config, v string) error {
-		if v == "" {
+	{name: "METRICS_ADDR", def: "127.0.0.1:9464", help: "host:port of a separate listener for /metrics (loopback by default); off = no metrics endpoint; empty = served on SWITCHBOARD_ADDR, which requires METRICS_TOKEN", set: func(c *Config, v string) error {
+		switch v {
+		case "":
+			c.MetricsAddr = ""
+			return nil
+		case "off":
+			c.MetricsOff = true
 			return nil
 		}
 		if _, _, err := net.SplitHostPort(v); err != nil {
-			return fmt.Errorf("must be host:port, got %q", v)
+			return fmt.Errorf("must be host:port, off or empty, got %q", v)
 		}
 		c.MetricsAddr = v
+		return nil
+	}},
+	{name: "METRICS_TOKEN", def: "", secret: true, help: "when set, /metrics requires the header Authorization: Bearer <token> (Prometheus: authorization.credentials); at least 16 characters", set: func(c *Config, v string) error {
+		if v != "" && len(v) < 16 {
+			return &secretSafeError{"must be at least 16 characters"}
+		}
+		c.MetricsToken = v
 		return nil
 	}},
 	{name: "METRICS_SESSION_SERIES_MAX", def: "1000", help: "max sessions exported as per-session series (0 = off)", set: func(c *Config, v string) error {
@@ -260,6 +275,9 @@ var options = []option{
 		}
 		c.AuditRetention = time.Duration(n) * 24 * time.Hour
 		return nil
+	}},
+	{name: "MAX_CONNECTIONS", def: "4096", help: "open connections accepted on SWITCHBOARD_ADDR; further clients wait for a free slot (keep below the process's file descriptor limit)", set: func(c *Config, v string) error {
+		return positiveInt(&c.MaxConnections, v)
 	}},
 	{name: "PPROF_ADDR", def: "", help: "host:port serving net/http/pprof for profiling (unset = off; never expose it publicly)", set: func(c *Config, v string) error {
 		if v == "" {
@@ -330,6 +348,10 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if !c.MetricsOff && c.MetricsAddr == "" && c.MetricsToken == "" {
+		// Served beside the webhook, the ids in the metrics would be public.
+		return nil, errors.New("config: METRICS_ADDR is empty (serve /metrics on SWITCHBOARD_ADDR) but METRICS_TOKEN is unset: set METRICS_TOKEN, give METRICS_ADDR a separate host:port, or set METRICS_ADDR=off")
 	}
 	return c, nil
 }

@@ -29,14 +29,18 @@ var sampleScriptData = ScriptData{
 	ConversationID: "conv_0123456789abcdef",
 }
 
-// MaxReplyTemplateOutput caps what one reply template may produce. A reply
-// is cut into at most MAX_REPLY_PARTS messages anyway; the cap stops a
+// MaxReplyTemplateOutput caps what one reply template may produce (and
+// the length of the template itself). A reply is cut into at most
+// MAX_REPLY_PARTS messages of 1600 characters anyway; the cap stops a
 // template from exhausting memory before that.
-const MaxReplyTemplateOutput = 64 << 10
+const MaxReplyTemplateOutput = 32 << 10
 
-// maxRangeCount bounds a {{range N}} over a constant: more iterations than
-// a message has characters cannot be useful, and a save must not spin.
-const maxRangeCount = 1600
+// maxTemplateArgs bounds the arguments of one command (print .Text .Text …
+// builds its whole result in memory before it is written).
+const maxTemplateArgs = 16
+
+// ErrReplyTooLong is the error of a reply beyond MaxReplyTemplateOutput.
+var ErrReplyTooLong = fmt.Errorf("reply longer than %d bytes", MaxReplyTemplateOutput)
 
 // scriptDataFields are the field names of ScriptData.
 var scriptDataFields = func() map[string]bool {
@@ -48,13 +52,17 @@ var scriptDataFields = func() map[string]bool {
 	return m
 }()
 
-// ParseReplyTemplate parses a scripted reply template and proves it usable:
-// it must parse, reference only fields of ScriptData (in every branch, not
-// only the one the sample takes), define no sub-templates, not nest
-// {{range}}, range only over a constant up to 1600 or a field, and execute
-// on sample data within MaxReplyTemplateOutput. Missing map keys are
-// errors.
+// ParseReplyTemplate parses a scripted reply template and proves it usable
+// and bounded: it must parse, reference only fields of ScriptData (in every
+// branch, not only the one the sample takes), use no construct whose cost
+// is not bounded by the template and the message (see checkTemplate), and
+// execute on sample data within MaxReplyTemplateOutput. Missing map keys
+// are errors. The template is operator input run on every turn: a
+// template accepted here cannot stall or fail a turn on its own.
 func ParseReplyTemplate(text string) (*template.Template, error) {
+	if len(text) > MaxReplyTemplateOutput {
+		return nil, fmt.Errorf("invalid template: longer than %d bytes", MaxReplyTemplateOutput)
+	}
 	t, err := template.New("reply").Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("invalid template: %w", err)
@@ -65,7 +73,7 @@ func ParseReplyTemplate(text string) (*template.Template, error) {
 	if t.Tree == nil || t.Tree.Root == nil {
 		return t, nil
 	}
-	if err := checkTemplate(t.Tree.Root, true, 0); err != nil {
+	if err := checkTemplate(t.Tree.Root, true); err != nil {
 		return nil, fmt.Errorf("invalid template: %w", err)
 	}
 	if _, err := ExecuteReply(t, &sampleScriptData); err != nil {
@@ -80,7 +88,7 @@ func ExecuteReply(t *template.Template, data *ScriptData) (string, error) {
 	w := &cappedWriter{max: MaxReplyTemplateOutput}
 	if err := t.Execute(w, data); err != nil {
 		if w.over {
-			return "", fmt.Errorf("reply longer than %d bytes", MaxReplyTemplateOutput)
+			return "", ErrReplyTooLong
 		}
 		return "", err
 	}
@@ -103,39 +111,57 @@ func (w *cappedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-// checkTemplate walks a template's tree. dotIsData is false inside
-// range/with bodies, where dot is something else; ranges counts the
-// enclosing {{range}}s.
-func checkTemplate(n parse.Node, dotIsData bool, ranges int) error {
+// checkTemplate walks a template's tree and refuses unknown fields and
+// the constructs whose running time or memory is not bounded by the size
+// of the template and of the message: range (loops), template and block
+// (recursion), html, js and urlquery (nested escapers multiply the size),
+// printf with a format that is not a literal or with a width or precision
+// above 999 or taken from an argument (%*d), and commands with more than
+// maxTemplateArgs arguments. dotIsData is false inside {{with}} bodies,
+// where dot is something else.
+func checkTemplate(n parse.Node, dotIsData bool) error {
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n == nil {
 			return nil
 		}
 		for _, c := range n.Nodes {
-			if err := checkTemplate(c, dotIsData, ranges); err != nil {
+			if err := checkTemplate(c, dotIsData); err != nil {
 				return err
 			}
 		}
 	case *parse.ActionNode:
-		return checkTemplate(n.Pipe, dotIsData, ranges)
+		return checkTemplate(n.Pipe, dotIsData)
 	case *parse.PipeNode:
 		if n == nil {
 			return nil
 		}
 		for _, c := range n.Cmds {
-			if err := checkTemplate(c, dotIsData, ranges); err != nil {
+			if err := checkTemplate(c, dotIsData); err != nil {
 				return err
 			}
 		}
 	case *parse.CommandNode:
+		if len(n.Args) > maxTemplateArgs {
+			return fmt.Errorf("a command has %d arguments (at most %d)", len(n.Args), maxTemplateArgs)
+		}
+		if id, ok := n.Args[0].(*parse.IdentifierNode); ok {
+			switch id.Ident {
+			case "html", "js", "urlquery":
+				return fmt.Errorf("%s is not available in scripted replies", id.Ident)
+			case "printf":
+				if err := checkPrintf(n.Args[1:]); err != nil {
+					return err
+				}
+			}
+		}
 		for _, a := range n.Args {
-			if err := checkTemplate(a, dotIsData, ranges); err != nil {
+			if err := checkTemplate(a, dotIsData); err != nil {
 				return err
 			}
 		}
 	case *parse.ChainNode:
-		return checkTemplate(n.Node, dotIsData, ranges)
+		return checkTemplate(n.Node, dotIsData)
 	case *parse.FieldNode:
 		if dotIsData {
 			return knownScriptField(n.Ident[0])
@@ -145,56 +171,65 @@ func checkTemplate(n parse.Node, dotIsData bool, ranges int) error {
 			return knownScriptField(n.Ident[1])
 		}
 	case *parse.IfNode:
-		return checkBranch(&n.BranchNode, dotIsData, dotIsData, ranges, ranges)
-	case *parse.RangeNode:
-		if ranges > 0 {
-			return errors.New("{{range}} inside {{range}} is not supported in a reply")
-		}
-		if err := checkRangeCount(n.Pipe); err != nil {
-			return err
-		}
-		return checkBranch(&n.BranchNode, dotIsData, false, ranges, ranges+1)
+		return checkBranch(&n.BranchNode, dotIsData, dotIsData)
 	case *parse.WithNode:
-		return checkBranch(&n.BranchNode, dotIsData, false, ranges, ranges)
+		return checkBranch(&n.BranchNode, dotIsData, false)
+	case *parse.RangeNode:
+		return errors.New("{{range}} is not available in scripted replies")
 	case *parse.TemplateNode:
-		return fmt.Errorf("{{template %q}} is not supported in a reply", n.Name)
+		return fmt.Errorf("{{template %q}} is not available in scripted replies", n.Name)
 	}
 	return nil
 }
 
-func checkBranch(b *parse.BranchNode, dotIsData, bodyDotIsData bool, ranges, bodyRanges int) error {
-	if err := checkTemplate(b.Pipe, dotIsData, ranges); err != nil {
+func checkBranch(b *parse.BranchNode, dotIsData, bodyDotIsData bool) error {
+	if err := checkTemplate(b.Pipe, dotIsData); err != nil {
 		return err
 	}
-	if err := checkTemplate(b.List, bodyDotIsData, bodyRanges); err != nil {
+	if err := checkTemplate(b.List, bodyDotIsData); err != nil {
 		return err
 	}
 	if b.ElseList != nil {
-		return checkTemplate(b.ElseList, dotIsData, ranges)
+		return checkTemplate(b.ElseList, dotIsData)
 	}
 	return nil
 }
 
-// checkRangeCount allows {{range}} only over a constant of at most
-// maxRangeCount or over a field of the data, so the number of iterations
-// is bounded by something a reviewer can see.
-func checkRangeCount(p *parse.PipeNode) error {
-	if p != nil && len(p.Cmds) == 1 && len(p.Cmds[0].Args) == 1 {
-		switch a := p.Cmds[0].Args[0].(type) {
-		case *parse.NumberNode:
-			if !a.IsInt || a.Int64 > maxRangeCount {
-				return fmt.Errorf("{{range %s}}: at most %d iterations", a.Text, maxRangeCount)
+// checkPrintf requires a literal format whose widths and precisions are
+// literal numbers of at most three digits.
+func checkPrintf(args []parse.Node) error {
+	if len(args) == 0 {
+		return nil
+	}
+	f, ok := args[0].(*parse.StringNode)
+	if !ok {
+		return errors.New("printf needs a literal format string")
+	}
+	format := f.Text
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		digits := 0
+		for i++; i < len(format); i++ {
+			c := format[i]
+			switch {
+			case c == '*':
+				return errors.New("printf widths must be literal (no *)")
+			case c >= '0' && c <= '9':
+				digits++
+				if digits > 3 {
+					return errors.New("printf widths and precisions must be at most 999")
+				}
+				continue
+			case strings.IndexByte("+-# .[]", c) >= 0:
+				digits = 0
+				continue
 			}
-			return nil
-		case *parse.FieldNode:
-			return nil
-		case *parse.VariableNode:
-			if a.Ident[0] == "$" && len(a.Ident) > 1 {
-				return nil
-			}
+			break // the verb
 		}
 	}
-	return errors.New("{{range}} must go over a number (at most 1600) or a field of the data")
+	return nil
 }
 
 func knownScriptField(name string) error {

@@ -16,8 +16,6 @@ func TestParseReplyTemplate(t *testing.T) {
 		"You said: {{.Text}} (turn {{.Turn}}, from {{.From}}, {{.ConversationID}})",
 		"{{if eq .Turn 1}}Welcome!{{else}}Again: {{.Text}}{{end}}",
 		"{{with .Text}}{{.}}{{end}}",
-		"{{range 3}}ha{{end}}",
-		"{{range 2}}{{$.Text}} {{end}}",
 		"{{printf \"%.5s\" .Text | len}}",
 		"{{$x := .Text}}{{$x}}",
 	}
@@ -35,10 +33,15 @@ func TestParseReplyTemplate(t *testing.T) {
 		{"{{nosuchfunc .Text}}", "invalid template"},
 		{`{{define "x"}}a{{end}}{{template "x"}}`, "{{define}}"},
 		{`{{template "x"}}`, "{{template"},
-		{"{{range 3}}{{range 3}}x{{end}}{{end}}", "inside {{range}}"},
-		{"{{range 1000000000}}{{end}}", "at most 1600"},
-		{"{{$n := 1000000000}}{{range $n}}{{end}}", "must go over a number"},
-		{`{{range 1600}}{{printf "%050d" 1}}{{end}}`, "reply longer than"},
+		{"{{range 3}}ha{{end}}", "{{range}} is not available"},
+		{"{{range 1000000000}}{{end}}", "{{range}} is not available"},
+		{"{{$n := 1000000000}}{{range $n}}{{end}}", "{{range}} is not available"},
+		{`{{printf "%0999999d" 1}}`, "at most 999"},
+		{`{{printf .Text}}`, "literal format"},
+		{`{{html (html .Text)}}`, "html is not available"},
+		{"{{print " + strings.Repeat(".Text ", 17) + "}}", "arguments"},
+		{strings.Repeat("x", MaxReplyTemplateOutput+1), "longer than"},
+		{strings.Repeat(`{{printf "`+strings.Repeat("%999s", 14)+`"`+strings.Repeat(" 1", 14)+`}}`, 3), "reply longer than"},
 		{"{{index .Text 1000}}", "fails on sample data"},
 	}
 	for _, b := range bad {

@@ -215,7 +215,7 @@ func TestDemoRefusesDatabaseWithOperators(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 	cmd := exec.Command(binary, "serve", "--demo")
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:"+filepath.Join(dir, "switchboard.db"),
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADDR=127.0.0.1:0", "METRICS_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:"+filepath.Join(dir, "switchboard.db"),
 		"PHONE_ADDR="+freeAddr(t))
 	var out, logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &logs

@@ -47,12 +47,15 @@ func TestMain(m *testing.M) {
 
 // server is a running switchboard binary.
 type server struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	URL    string
-	logs   *testutil.SyncBuffer
-	exited chan struct{}
-	err    error
+	t   *testing.T
+	cmd *exec.Cmd
+	URL string
+	// MetricsURL is the /metrics URL the server printed ("" when it
+	// printed none: METRICS_ADDR=off or empty).
+	MetricsURL string
+	logs       *testutil.SyncBuffer
+	exited     chan struct{}
+	err        error
 }
 
 // startServer runs the binary with env on top of test defaults (loopback
@@ -74,6 +77,7 @@ func startServerArgs(t *testing.T, dir string, env map[string]string, args ...st
 		"SWITCHBOARD_ADDR": "127.0.0.1:0",
 		"DATABASE_URL":     "sqlite:" + filepath.Join(dir, "switchboard.db"),
 		"LOG_LEVEL":        "info",
+		"METRICS_ADDR":     "127.0.0.1:0",
 	}
 	for k, v := range env {
 		full[k] = v
@@ -95,12 +99,16 @@ func startServerArgs(t *testing.T, dir string, env map[string]string, args ...st
 	out := &testutil.SyncBuffer{}
 	ready := make(chan string, 1)
 	copied := make(chan struct{})
+	var metricsURL string // printed before the listening line
 	go func() {
 		defer close(copied)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(out, line)
+			if u, ok := strings.CutPrefix(line, "switchboard: metrics on "); ok {
+				metricsURL = u
+			}
 			if u, ok := strings.CutPrefix(line, "switchboard: listening on "); ok {
 				ready <- u
 			}
@@ -114,6 +122,7 @@ func startServerArgs(t *testing.T, dir string, env map[string]string, args ...st
 	}()
 	select {
 	case s.URL = <-ready:
+		s.MetricsURL = metricsURL
 	case <-s.exited:
 		t.Fatalf("server exited during start-up: %v\n%s", s.err, s.logs.String())
 	case <-time.After(30 * time.Second):

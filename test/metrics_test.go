@@ -61,7 +61,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	sim := newSim(t, twiliosim.Options{})
 	s := startServer(t, "", map[string]string{"TWILIO_MESSAGING_SESSION_TIMEOUT_MS": "1500", "WEBHOOK_FAILURE_RATE_LIMIT": "1000"})
 	l := setupLine(t, s, sim, lineOptions{})
-	before := scrape(t, s.URL+"/metrics")
+	before := scrape(t, s.MetricsURL)
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "switchboard_sessions_active"} {
 		if _, ok := before[name]; !ok {
 			t.Errorf("metric %s missing", name)
@@ -81,7 +81,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	})
 	var after map[string]float64
 	testutil.CheckFor(t, 10*time.Second, func() error {
-		after = scrape(t, s.URL+"/metrics")
+		after = scrape(t, s.MetricsURL)
 		if after[`switchboard_outbound_sends_total{error_code="0",result="sent"}`] != 3 {
 			return fmt.Errorf("sends %v", after[`switchboard_outbound_sends_total{error_code="0",result="sent"}`])
 		}
@@ -130,7 +130,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 	// After expiry the per-session series vanish.
 	testutil.CheckFor(t, 10*time.Second, func() error {
-		m := scrape(t, s.URL+"/metrics")
+		m := scrape(t, s.MetricsURL)
 		if n := count(m, "switchboard_session_messages_in{"); n != 0 {
 			return fmt.Errorf("%d per-session series remain", n)
 		}
@@ -148,6 +148,9 @@ func TestMetricsSessionCapAndSeparateListener(t *testing.T) {
 	maddr := freeAddr(t)
 	sim := newSim(t, twiliosim.Options{})
 	s := startServer(t, "", map[string]string{"METRICS_SESSION_SERIES_MAX": "5", "METRICS_ADDR": maddr})
+	if s.MetricsURL != "http://"+maddr+"/metrics" {
+		t.Fatalf("printed metrics URL %q, want the one on METRICS_ADDR %s", s.MetricsURL, maddr)
+	}
 	l := setupLine(t, s, sim, lineOptions{})
 	for i := 0; i < 12; i++ {
 		l.mustText(t, fmt.Sprintf("+155570000%02d", i), "hi")
@@ -165,12 +168,7 @@ func TestMetricsSessionCapAndSeparateListener(t *testing.T) {
 	if m["switchboard_sessions_active"] != 12 {
 		t.Fatalf("sessions_active %v", m["switchboard_sessions_active"])
 	}
-	resp, err := httpClient.Get(s.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode == 200 {
-		t.Fatal("/metrics still served on the main listener with METRICS_ADDR set")
+	if code := getStatus(t, s.URL+"/metrics", ""); code != 404 {
+		t.Fatalf("/metrics on the main listener with METRICS_ADDR set: %d, want 404", code)
 	}
 }

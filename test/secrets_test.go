@@ -273,7 +273,7 @@ func TestDestinationRefusedWhenUsed(t *testing.T) {
 func TestScriptedTemplatesAndReplyCap(t *testing.T) {
 	sim := newSim(t, twiliosim.Options{})
 	s := startServer(t, "", map[string]string{"MAX_REPLY_PARTS": "2"})
-	l := setupLine(t, s, sim, lineOptions{llmConfig: map[string]any{"defaultReply": "{{range 300}}{{$.Text}} {{end}}"}})
+	l := setupLine(t, s, sim, lineOptions{llmConfig: map[string]any{"defaultReply": strings.Repeat(`{{printf "%999s " .Text}}`, 5)}})
 	var e apiError
 	for _, c := range []struct {
 		config map[string]any
@@ -291,7 +291,7 @@ func TestScriptedTemplatesAndReplyCap(t *testing.T) {
 	if !strings.HasSuffix(got[1], "…") || len([]rune(got[1])) > 1600 {
 		t.Fatalf("last part ends %q (%d characters)", got[1][max(0, len(got[1])-10):], len([]rune(got[1])))
 	}
-	// The reply (5100 characters) would be 4 parts: every delivery event
+	// The reply (5000 characters) would be 4 parts: every delivery event
 	// says the reply has 2 (parts are fixed when the turn is committed).
 	convs := l.conversations(t)
 	if len(convs) != 1 {

@@ -50,6 +50,7 @@ func spawnServer(bin string, env []string, logPath, dbDir string) (*spawned, err
 	s.cmd = exec.Command(bin, "serve")
 	s.cmd.Env = append(os.Environ(),
 		"SWITCHBOARD_ADDR=127.0.0.1:0",
+		"METRICS_ADDR=127.0.0.1:0", // never collide with another server's default metrics port
 		"DATABASE_URL=sqlite:"+filepath.Join(dir, "switchboard.db"),
 		"LOG_LEVEL=warn",
 	)

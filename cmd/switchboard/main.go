@@ -70,7 +70,8 @@ func usage(w io.Writer, cmd string) {
 		fmt.Fprint(w, `Usage: switchboard serve [--demo]
 
 Runs the HTTP server: the operator API (/api/...), the Twilio webhook
-(/api/twilio/messaging/webhook), /healthz, /readyz and /metrics.
+(/api/twilio/messaging/webhook), /healthz and /readyz; /metrics on its own
+listener (METRICS_ADDR, loopback by default).
 
 --demo  on an empty database, create (once) a demo operator, project,
         scripted stage, API key and a Twilio provider pointing at the phone

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/pprof"
-	"os"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -43,6 +40,7 @@ type Main struct {
 	hook *webhook.Handler
 	// stopAudit stops the audit retention sweep.
 	stopAudit func()
+	pprof     *http.Server
 	// Addr is the address the server listens on, known after Run.
 	Addr string
 	// Demo makes Run set up the demo line (see demo.go) once listening.
@@ -141,8 +139,8 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	m.hook.Register(r)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-	if cfg.MetricsAddr == "" {
-		r.Handle("/metrics", metricsHandler).Methods(http.MethodGet)
+	if m.metricsOnMain() {
+		r.Handle("/metrics", metricsAuth(cfg.MetricsToken, metricsHandler)).Methods(http.MethodGet)
 	}
 	apiServer := api.New(m.store, m.log, api.Options{
 		MaxFailuresPerAccount: cfg.AuthMaxFailuresPerAccount,
@@ -157,49 +155,15 @@ func (m *Main) Run(ctx context.Context) error {
 	m.stopPurge = apiServer.StartTokenPurge(ctx, tokenPurgeInterval)
 	m.stopAudit = startAuditRetention(m.store, cfg.AuditRetention, m.log)
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	// Listeners, their timeouts and connection caps: listeners.go.
+	if err := m.startMain(r); err != nil {
+		return err
 	}
-	m.Addr = ln.Addr().String()
-	m.http = &http.Server{
-		Handler:           r,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	if err := m.startMetrics(metricsHandler); err != nil {
+		return err
 	}
-	go func() {
-		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.log.Error("http server", "err", err)
-			os.Exit(1)
-		}
-	}()
-	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
-		}
-		mr := http.NewServeMux()
-		mr.Handle("/metrics", metricsHandler)
-		m.metrics = &http.Server{Handler: mr, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = m.metrics.Serve(mln) }()
-		m.log.Info("metrics listening", "addr", mln.Addr().String())
-	}
-	if cfg.PprofAddr != "" {
-		pln, err := net.Listen("tcp", cfg.PprofAddr)
-		if err != nil {
-			return fmt.Errorf("listen on PPROF_ADDR %s: %w", cfg.PprofAddr, err)
-		}
-		pm := http.NewServeMux()
-		pm.HandleFunc("/debug/pprof/", pprof.Index)
-		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		go func() { _ = (&http.Server{Handler: pm, ReadHeaderTimeout: 5 * time.Second}).Serve(pln) }()
-		m.log.Info("pprof listening", "addr", pln.Addr().String())
+	if _, err := m.startPprof(); err != nil {
+		return err
 	}
 	db := "sqlite"
 	if cfg.PostgresURL != "" {
@@ -227,8 +191,10 @@ func (m *Main) Close() error {
 	if m.http != nil {
 		errs = append(errs, m.http.Shutdown(ctx))
 	}
-	if m.metrics != nil {
-		_ = m.metrics.Shutdown(ctx)
+	for _, srv := range []*http.Server{m.metrics, m.pprof} {
+		if srv != nil {
+			_ = srv.Close()
+		}
 	}
 	if m.hook != nil {
 		m.hook.Close()

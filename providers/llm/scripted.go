@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -108,6 +109,14 @@ func (c *scriptedClient) Complete(ctx context.Context, req Request) (string, err
 	return reply.render(&req)
 }
 
+// MaxScriptedReplyBytes bounds the text one scripted reply may produce
+// (providers.MaxReplyTemplateOutput): beyond it the turn fails with an
+// error instead of building an arbitrarily large reply.
+const MaxScriptedReplyBytes = providers.MaxReplyTemplateOutput
+
+// errReplyTooLong is the error of a reply beyond MaxScriptedReplyBytes.
+var errReplyTooLong = fmt.Errorf("llm: scripted: %w", providers.ErrReplyTooLong)
+
 // compileReply parses a reply template (providers.ParseReplyTemplate, the
 // same check the API applies when the provider is saved) and picks its
 // fast path when it has one.
@@ -184,6 +193,9 @@ func (t *replyTemplate) render(req *Request) (string, error) {
 				size += len(req.ConversationID)
 			}
 		}
+		if size > providers.MaxReplyTemplateOutput {
+			return "", errReplyTooLong
+		}
 		var b strings.Builder
 		b.Grow(size)
 		for _, s := range t.segments {
@@ -205,6 +217,9 @@ func (t *replyTemplate) render(req *Request) (string, error) {
 	}
 	data := providers.ScriptData{Text: req.Text, Turn: req.Turn, From: req.From, ConversationID: req.ConversationID}
 	out, err := providers.ExecuteReply(t.tmpl, &data)
+	if errors.Is(err, providers.ErrReplyTooLong) {
+		return "", errReplyTooLong
+	}
 	if err != nil {
 		return "", fmt.Errorf("llm: scripted: reply template: %w", err)
 	}

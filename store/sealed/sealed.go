@@ -284,8 +284,10 @@ func (s *sealedStore) open(id, field, v string) (string, error) {
 	default:
 		return "", &store.Error{Code: store.EINTERNAL, Message: "sealed provider secret has an unknown format"}
 	}
-	ct, err := base64.RawStdEncoding.DecodeString(enc)
-	if err != nil {
+	// Strict, and no line breaks (which the decoder skips): only the
+	// canonical encoding of a ciphertext opens, never a variant of it.
+	ct, err := base64.RawStdEncoding.Strict().DecodeString(enc)
+	if err != nil || strings.ContainsAny(enc, "\r\n") {
 		return "", &store.Error{Code: store.EINTERNAL, Message: "sealed provider secret is corrupt"}
 	}
 	for _, aead := range candidates {
