@@ -1,12 +1,15 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -238,7 +241,12 @@ func parseFilters(q url.Values) (map[string]*filterParam, error) {
 		}
 		return false
 	}
-	for key, vals := range q {
+	// Keys in a stable order, indexed ones by their index, so that
+	// filters[f][value][0] and [1] keep their order (a map has none).
+	keys := slices.Collect(maps.Keys(q))
+	slices.SortFunc(keys, compareFilterKeys)
+	for _, key := range keys {
+		vals := q[key]
 		if known(key) {
 			get(key).values = append(get(key).values, vals...)
 			continue
@@ -271,6 +279,28 @@ func parseFilters(q url.Values) (map[string]*filterParam, error) {
 		}
 	}
 	return out, nil
+}
+
+// compareFilterKeys orders query keys by name, and keys that differ only
+// in a trailing array index ([2] before [10]) by that index.
+func compareFilterKeys(a, b string) int {
+	split := func(k string) (string, int) {
+		i := strings.LastIndexByte(k, '[')
+		if i < 0 || !strings.HasSuffix(k, "]") {
+			return k, -1
+		}
+		n, err := strconv.Atoi(k[i+1 : len(k)-1])
+		if err != nil {
+			return k, -1
+		}
+		return k[:i], n
+	}
+	pa, na := split(a)
+	pb, nb := split(b)
+	if c := strings.Compare(pa, pb); c != 0 {
+		return c
+	}
+	return cmp.Compare(na, nb)
 }
 
 // isIndex reports whether a bracket part is an array index ("" or digits).

@@ -283,6 +283,9 @@ func TestAuditListFilters(t *testing.T) {
 		{"filters[createdAt][op]=lt&filters[createdAt][value]=" + ts(time.Minute), "LOGIN,CREATE,CREATE"},
 		{"filters[createdAt][op]=between&filters[createdAt][value][]=" + ts(time.Minute) + "&filters[createdAt][value][]=" + ts(2*time.Minute), "UPDATE,CREATE"},
 		{"filters[createdAt][op]=between&filters[createdAt][value][0]=" + ts(time.Minute) + "&filters[createdAt][value][1]=" + ts(2*time.Minute), "UPDATE,CREATE"},
+		// Index order, not query order or text order ([1] before [0] in the
+		// query; [2] sorts before [10] as text).
+		{"filters[createdAt][op]=between&filters[createdAt][value][1]=" + ts(2*time.Minute) + "&filters[createdAt][value][0]=" + ts(time.Minute), "UPDATE,CREATE"},
 		{"filters[createdAt]=" + ts(3*time.Minute), "DELETE"},
 		{"textSearch=DAV", "UPDATE,CREATE,LOGIN,CREATE"},
 		{"textSearch=update", "UPDATE"},

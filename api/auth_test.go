@@ -214,9 +214,13 @@ func TestRouting(t *testing.T) {
 	e.do("GET", "/api/projects/p/nope/deeper", "", nil).wantError(http.StatusNotFound)
 	r := e.do("PATCH", "/api/projects", tok, nil)
 	r.wantError(http.StatusMethodNotAllowed)
-	if allow := r.hdr.Get("Allow"); allow != "POST, GET" {
+	if allow := r.hdr.Get("Allow"); allow != "POST, GET, HEAD" {
 		t.Fatalf("Allow = %q", allow)
 	}
+	// HEAD is served wherever GET is, with GET's status (net/http drops
+	// the body; the recorder does not).
+	e.do("HEAD", "/api/projects", tok, nil).want(http.StatusOK)
+	e.do("HEAD", "/api/projects", "", nil).wantError(http.StatusUnauthorized)
 	e.do("PATCH", "/api/projects/p1/stages/s1", tok, nil).wantError(http.StatusMethodNotAllowed)
 	e.do("DELETE", "/api/setup/status", "", nil).wantError(http.StatusMethodNotAllowed)
 }

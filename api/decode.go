@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
@@ -211,6 +212,11 @@ func requireName(field, name string) (string, error) {
 	}
 	if utf8.RuneCountInString(name) > maxNameChars {
 		return "", store.FieldError(field, "must be at most %d characters", maxNameChars)
+	}
+	// Names are shown in consoles and logs: control characters (NUL,
+	// CR/LF, escape sequences) and invalid UTF-8 have no place in them.
+	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", store.FieldError(field, "must not contain control characters")
 	}
 	return name, nil
 }

@@ -41,10 +41,15 @@ type Options struct {
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
 
-	// MaxFailuresPerAccount is how many failed logins one operator id
-	// may see within FailureWindow before further attempts answer 429
-	// (default 5). Unknown ids are counted the same way.
+	// MaxFailuresPerAccount is how many failed logins of one operator id
+	// from one client address (an IPv6 /64) may be seen within
+	// FailureWindow before further attempts of that id from there answer
+	// 429 (default 5). Unknown ids are counted the same way.
 	MaxFailuresPerAccount int
+	// MaxFailuresPerAccountTotal is the same limit over all addresses
+	// (default 50): a guesser spread over many addresses is bounded too,
+	// while a single address can never lock an operator out.
+	MaxFailuresPerAccountTotal int
 	// MaxFailuresPerAddress is how many failed logins, refreshes and
 	// setups one client address (an IPv6 /64) may make within
 	// FailureWindow before further attempts answer 429 (default 20).
@@ -105,6 +110,9 @@ func New(st store.Store, logger *slog.Logger, opts Options) *Server {
 	if opts.MaxFailuresPerAccount <= 0 {
 		opts.MaxFailuresPerAccount = defaultMaxFailuresPerAccount
 	}
+	if opts.MaxFailuresPerAccountTotal <= 0 {
+		opts.MaxFailuresPerAccountTotal = defaultMaxFailuresPerAccountTotal
+	}
 	if opts.MaxFailuresPerAddress <= 0 {
 		opts.MaxFailuresPerAddress = defaultMaxFailuresPerAddress
 	}
@@ -119,7 +127,7 @@ func New(st store.Store, logger *slog.Logger, opts Options) *Server {
 	}
 	return &Server{
 		st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() },
-		throttle: newThrottle(opts.MaxFailuresPerAccount, opts.MaxFailuresPerAddress, opts.FailureWindow),
+		throttle: newThrottle(opts.MaxFailuresPerAccount, opts.MaxFailuresPerAccountTotal, opts.MaxFailuresPerAddress, opts.FailureWindow),
 		hash:     newHashGate(opts.HashConcurrency, opts.HashWait),
 		metrics:  newMetrics(opts.Registerer),
 	}
@@ -233,7 +241,12 @@ func (s *Server) route(a *routes, method, path, required string, h apiHandler) {
 	if _, ok := a.methods[path]; !ok {
 		a.paths.Path(path)
 	}
-	a.methods[path] = append(a.methods[path], method)
+	methods := []string{method}
+	if method == http.MethodGet {
+		// HEAD is GET without the body (net/http drops what is written).
+		methods = append(methods, http.MethodHead)
+	}
+	a.methods[path] = append(a.methods[path], methods...)
 	a.r.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		req.Body = http.MaxBytesReader(w, req.Body, maxBodyBytes)
 		if required != "" {
@@ -255,7 +268,7 @@ func (s *Server) route(a *routes, method, path, required string, h apiHandler) {
 		if err := h(w, req); err != nil {
 			s.writeError(w, req, err)
 		}
-	})).Methods(method)
+	})).Methods(methods...)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

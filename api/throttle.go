@@ -23,9 +23,13 @@ import (
 // Options).
 const (
 	defaultMaxFailuresPerAccount = 5
-	defaultMaxFailuresPerAddress = 20
-	defaultFailureWindow         = 15 * time.Minute
-	defaultHashWait              = 2 * time.Second
+	// defaultMaxFailuresPerAccountTotal is ten times the per-address
+	// limit: a guesser spread over many addresses is still bounded, while
+	// one address alone cannot lock an operator out.
+	defaultMaxFailuresPerAccountTotal = 50
+	defaultMaxFailuresPerAddress      = 20
+	defaultFailureWindow              = 15 * time.Minute
+	defaultHashWait                   = 2 * time.Second
 
 	// maxTrackedKeys bounds each table of the throttle (accounts,
 	// addresses), so that a spray of made-up ids or addresses costs
@@ -150,23 +154,32 @@ func (t *failureTable) undo(key string, now time.Time, window time.Duration) {
 	}
 }
 
-// throttle limits failed credential checks per account and per client
-// address. An attempt is counted as a failure when it begins, so that
-// concurrent attempts cannot overshoot the limit, and settled when it ends.
+// throttle limits failed credential checks per account and client address
+// (the pair: a guesser's own lockout), per account over all addresses (a
+// higher limit: a guesser spread over many addresses), and per client
+// address (over all accounts). Locking an account per pair first means
+// one address cannot lock its owner out. An attempt is counted as a
+// failure when it begins, so that concurrent attempts cannot overshoot the
+// limit, and settled when it ends.
 type throttle struct {
 	window   time.Duration
 	mu       sync.Mutex
+	pairs    failureTable
 	accounts failureTable
 	addrs    failureTable
 }
 
-func newThrottle(perAccount, perAddress int, window time.Duration) *throttle {
+func newThrottle(perPair, perAccount, perAddress int, window time.Duration) *throttle {
 	return &throttle{
 		window:   window,
+		pairs:    failureTable{max: perPair, entries: map[string]*failureCount{}},
 		accounts: failureTable{max: perAccount, entries: map[string]*failureCount{}},
 		addrs:    failureTable{max: perAddress, entries: map[string]*failureCount{}},
 	}
 }
+
+// pairKey is the key of an account tried from an address.
+func pairKey(account, addr string) string { return account + "\x00" + addr }
 
 // blocked describes a refused attempt: how long to wait, and whether this
 // is the first refusal of the window (worth a security event).
@@ -198,6 +211,7 @@ func (t *throttle) begin(account, addr string, now time.Time) *blocked {
 		e.reported = true
 	}
 	if account != "" {
+		check(&t.pairs, pairKey(account, addr), "account")
 		check(&t.accounts, account, "account")
 	}
 	check(&t.addrs, addr, "address")
@@ -205,6 +219,7 @@ func (t *throttle) begin(account, addr string, now time.Time) *blocked {
 		return b
 	}
 	if account != "" {
+		t.pairs.add(pairKey(account, addr), now, t.window)
 		t.accounts.add(account, now, t.window)
 	}
 	t.addrs.add(addr, now, t.window)
@@ -218,6 +233,7 @@ func (t *throttle) succeed(account, addr string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if account != "" {
+		delete(t.pairs.entries, pairKey(account, addr))
 		delete(t.accounts.entries, account)
 	}
 	t.addrs.undo(addr, now, t.window)
@@ -229,6 +245,7 @@ func (t *throttle) release(account, addr string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if account != "" {
+		t.pairs.undo(pairKey(account, addr), now, t.window)
 		t.accounts.undo(account, now, t.window)
 	}
 	t.addrs.undo(addr, now, t.window)

@@ -32,6 +32,8 @@ func (r *result) wantThrottled(retryAfter string) string {
 func TestLoginThrottlePerAccount(t *testing.T) {
 	a := newAuthEnv(t, Options{MaxFailuresPerAccount: 3, MaxFailuresPerAddress: 100, FailureWindow: 10 * time.Minute}, nil)
 	a.setup()
+	const guesser = "203.0.113.9"
+	a.from(guesser)
 	hashes := a.srv.hash.ops.Load()
 	for range 3 {
 		a.loginAs("admin", "wrong-password").wantError(http.StatusUnauthorized)
@@ -57,12 +59,17 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 	if got := a.srv.hash.ops.Load() - hashes; got != 0 {
 		t.Fatalf("%d password checks while throttled, want 0", got)
 	}
-	// The account is blocked from every address; other accounts are not.
-	a.from("198.51.100.7")
-	a.loginAs("admin", "admin-password").wantThrottled("540")
+	// Other accounts are not blocked from there, and the operator is not
+	// locked out elsewhere: the limit is per account and address (one
+	// address cannot lock an operator out; the account-wide limit is far
+	// higher, see TestThrottleOneAddressCannotLockOut).
 	a.loginAs("nobody-else", "wrong-password").wantError(http.StatusUnauthorized)
+	a.from("198.51.100.7")
+	a.loginAs("admin", "admin-password").want(http.StatusOK)
 
-	// When the window ends the account is free again.
+	// When the window ends the account is free again where it was blocked.
+	a.from(guesser)
+	a.loginAs("admin", "admin-password").wantThrottled("540")
 	a.advance(9*time.Minute - time.Second)
 	a.loginAs("admin", "admin-password").wantThrottled("1")
 	a.advance(time.Second)
@@ -192,7 +199,7 @@ func TestHashGateDefaultConcurrency(t *testing.T) {
 }
 
 func TestThrottleTableIsBounded(t *testing.T) {
-	th := newThrottle(3, 1000, time.Hour)
+	th := newThrottle(3, 3, 1000, time.Hour)
 	now := time.Now()
 	// A targeted account with failures, then a spray of one-off ids.
 	for range 3 {
@@ -205,6 +212,9 @@ func TestThrottleTableIsBounded(t *testing.T) {
 	}
 	if n := len(th.accounts.entries); n > maxTrackedKeys {
 		t.Fatalf("%d account keys tracked, cap %d", n, maxTrackedKeys)
+	}
+	if n := len(th.pairs.entries); n > maxTrackedKeys {
+		t.Fatalf("%d account/address keys tracked, cap %d", n, maxTrackedKeys)
 	}
 	if n := len(th.addrs.entries); n > maxTrackedKeys {
 		t.Fatalf("%d address keys tracked, cap %d", n, maxTrackedKeys)
@@ -285,4 +295,32 @@ func TestNamesCountCharacters(t *testing.T) {
 	e.do("POST", "/api/operators", admin, map[string]any{"name": "u", "password": "ééééééé", "roles": []string{"viewer"}}).wantField("password")
 	e.do("POST", "/api/operators", admin, map[string]any{"id": "u", "name": "u", "password": "éééééééé", "roles": []string{"viewer"}}).want(http.StatusCreated)
 	e.login("u", "éééééééé")
+}
+
+// One address guessing an operator's password locks that operator out for
+// itself only; the owner, elsewhere, still logs in. Spread over many
+// addresses, the guesses are bounded by the account-wide limit.
+func TestThrottleOneAddressCannotLockOut(t *testing.T) {
+	th := newThrottle(3, 10, 1000, time.Hour)
+	now := time.Now()
+	for range 3 {
+		if b := th.begin("admin", "attacker", now); b != nil {
+			t.Fatal("blocked early")
+		}
+	}
+	if b := th.begin("admin", "attacker", now); b == nil || b.scope != "account" {
+		t.Fatalf("the guessing address is not blocked: %+v", b)
+	}
+	if b := th.begin("admin", "home", now); b != nil {
+		t.Fatalf("the owner's address is blocked: %+v", b)
+	}
+	th.succeed("admin", "home", now) // the owner logs in: all forgiven
+	for i := range 10 {
+		if b := th.begin("admin", fmt.Sprintf("bot-%d", i), now); b != nil {
+			t.Fatalf("guess %d blocked before the account-wide limit", i)
+		}
+	}
+	if b := th.begin("admin", "home", now); b == nil {
+		t.Fatal("a guesser spread over 10 addresses is not bounded by the account-wide limit")
+	}
 }

@@ -62,12 +62,13 @@ type Config struct {
 	SecretKey          []byte        // SWITCHBOARD_SECRET_KEY: seals provider secrets at rest; nil = key file (SQLite) or none
 	ShutdownTimeout    time.Duration
 
-	AuthMaxFailuresPerAccount     int           // AUTH_MAX_FAILURES_PER_ACCOUNT
-	AuthMaxFailuresPerIP          int           // AUTH_MAX_FAILURES_PER_IP
-	AuthFailureWindow             time.Duration // AUTH_FAILURE_WINDOW_MS
-	AuthHashConcurrency           int           // AUTH_HASH_CONCURRENCY, 0 = max(1, GOMAXPROCS/2)
-	AuditSignatureFailureInterval time.Duration // AUDIT_SIGNATURE_FAILURE_INTERVAL_MS
-	AuditRetention                time.Duration // AUDIT_RETENTION_DAYS, 0 = keep forever
+	AuthMaxFailuresPerAccount      int           // AUTH_MAX_FAILURES_PER_ACCOUNT (one id from one address)
+	AuthMaxFailuresPerAccountTotal int           // AUTH_MAX_FAILURES_PER_ACCOUNT_TOTAL (one id from all addresses)
+	AuthMaxFailuresPerIP           int           // AUTH_MAX_FAILURES_PER_IP
+	AuthFailureWindow              time.Duration // AUTH_FAILURE_WINDOW_MS
+	AuthHashConcurrency            int           // AUTH_HASH_CONCURRENCY, 0 = max(1, GOMAXPROCS/2)
+	AuditSignatureFailureInterval  time.Duration // AUDIT_SIGNATURE_FAILURE_INTERVAL_MS
+	AuditRetention                 time.Duration // AUDIT_RETENTION_DAYS, 0 = keep forever
 	// NewSecretKey (SWITCHBOARD_NEW_SECRET_KEY) is the key
 	// rotate-secret-key re-seals under; nil = generate one (SQLite).
 	NewSecretKey []byte
@@ -292,8 +293,11 @@ var options = []option{
 	{name: "SHUTDOWN_TIMEOUT_MS", def: "25000", help: "on SIGTERM, how long to finish in-flight turns and sends", set: func(c *Config, v string) error {
 		return positiveMillis(&c.ShutdownTimeout, v)
 	}},
-	{name: "AUTH_MAX_FAILURES_PER_ACCOUNT", def: "5", help: "failed logins per operator id within AUTH_FAILURE_WINDOW_MS before further logins of that id (even correct ones) answer 429", set: func(c *Config, v string) error {
+	{name: "AUTH_MAX_FAILURES_PER_ACCOUNT", def: "5", help: "failed logins of one operator id from one client address within AUTH_FAILURE_WINDOW_MS before further logins of that id from there (even correct ones) answer 429; other addresses are not affected", set: func(c *Config, v string) error {
 		return positiveInt(&c.AuthMaxFailuresPerAccount, v)
+	}},
+	{name: "AUTH_MAX_FAILURES_PER_ACCOUNT_TOTAL", def: "50", help: "failed logins of one operator id from all addresses together within AUTH_FAILURE_WINDOW_MS before every login of that id answers 429 (bounds a guesser spread over many addresses)", set: func(c *Config, v string) error {
+		return positiveInt(&c.AuthMaxFailuresPerAccountTotal, v)
 	}},
 	{name: "AUTH_MAX_FAILURES_PER_IP", def: "20", help: "failed logins, token refreshes and setups per client address (IPv6: per /64) within AUTH_FAILURE_WINDOW_MS before that address gets 429", set: func(c *Config, v string) error {
 		return positiveInt(&c.AuthMaxFailuresPerIP, v)

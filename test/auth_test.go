@@ -24,6 +24,12 @@ type authCall struct {
 // the headers (Retry-After) that server.api drops.
 func call(t *testing.T, s *server, method, path, token string, body any) authCall {
 	t.Helper()
+	return callWith(t, s, method, path, token, nil, body)
+}
+
+// callWith is call with extra request headers.
+func callWith(t *testing.T, s *server, method, path, token string, header http.Header, body any) authCall {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -37,6 +43,9 @@ func call(t *testing.T, s *server, method, path, token string, body any) authCal
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -128,7 +137,8 @@ func TestPasswordResetRevokesSessions(t *testing.T) {
 }
 
 // The attack of issue 11, defect 3: 100 wrong passwords in a row. After
-// AUTH_MAX_FAILURES_PER_ACCOUNT (5) failures the account answers 429 with
+// AUTH_MAX_FAILURES_PER_ACCOUNT (5) failures the account answers 429 (to
+// this address) with
 // Retry-After, without checking the password, until the window ends. The
 // right password is refused too while the account is throttled: letting it
 // through would tell the guesser which guess was right. The owner waits out
@@ -195,4 +205,29 @@ func TestLoginThrottleWindowEnds(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// One address guessing an operator's password cannot lock its owner out:
+// after AUTH_MAX_FAILURES_PER_ACCOUNT failures the guesser's address gets
+// 429 for that id, the owner elsewhere still logs in; guesses spread over
+// many addresses stop at AUTH_MAX_FAILURES_PER_ACCOUNT_TOTAL. Addresses
+// come from X-Forwarded-For, trusted because the peer (loopback) is listed
+// in TRUSTED_PROXIES.
+func TestLoginLockoutIsPerAddress(t *testing.T) {
+	s := startServer(t, "", map[string]string{"TRUSTED_PROXIES": "127.0.0.1", "AUTH_MAX_FAILURES_PER_ACCOUNT_TOTAL": "8"})
+	call(t, s, "POST", "/api/setup/initial-operator", "", map[string]any{
+		"id": "admin", "name": "Admin", "password": "correct horse battery",
+	}).want(t, http.StatusCreated)
+	from := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
+	for i := range 5 {
+		callWith(t, s, "POST", "/api/auth/login", "", from("203.0.113.9"), map[string]any{"id": "admin", "password": fmt.Sprintf("guess-%d", i)}).want(t, http.StatusUnauthorized)
+	}
+	callWith(t, s, "POST", "/api/auth/login", "", from("203.0.113.9"), map[string]any{"id": "admin", "password": "correct horse battery"}).retryAfter(t, 15*time.Minute)
+	callWith(t, s, "POST", "/api/auth/login", "", from("198.51.100.7"), map[string]any{"id": "admin", "password": "correct horse battery"}).want(t, http.StatusOK)
+	// The owner's login forgave the account-wide count; 8 guesses from 8
+	// addresses reach it, and then every address is refused.
+	for i := range 8 {
+		callWith(t, s, "POST", "/api/auth/login", "", from(fmt.Sprintf("192.0.2.%d", i+1)), map[string]any{"id": "admin", "password": "guess"}).want(t, http.StatusUnauthorized)
+	}
+	callWith(t, s, "POST", "/api/auth/login", "", from("198.51.100.7"), map[string]any{"id": "admin", "password": "correct horse battery"}).retryAfter(t, 15*time.Minute)
 }

@@ -143,13 +143,14 @@ func (m *Main) Run(ctx context.Context) error {
 		r.Handle("/metrics", metricsAuth(cfg.MetricsToken, metricsHandler)).Methods(http.MethodGet)
 	}
 	apiServer := api.New(m.store, m.log, api.Options{
-		MaxFailuresPerAccount: cfg.AuthMaxFailuresPerAccount,
-		MaxFailuresPerAddress: cfg.AuthMaxFailuresPerIP,
-		FailureWindow:         cfg.AuthFailureWindow,
-		HashConcurrency:       cfg.AuthHashConcurrency,
-		ClientIP:              cfg.TrustedProxies.IP,
-		Registerer:            reg,
-		Destinations:          cfg.Destinations,
+		MaxFailuresPerAccount:      cfg.AuthMaxFailuresPerAccount,
+		MaxFailuresPerAccountTotal: cfg.AuthMaxFailuresPerAccountTotal,
+		MaxFailuresPerAddress:      cfg.AuthMaxFailuresPerIP,
+		FailureWindow:              cfg.AuthFailureWindow,
+		HashConcurrency:            cfg.AuthHashConcurrency,
+		ClientIP:                   cfg.TrustedProxies.IP,
+		Registerer:                 reg,
+		Destinations:               cfg.Destinations,
 	})
 	apiServer.Register(r)
 	m.stopPurge = apiServer.StartTokenPurge(ctx, tokenPurgeInterval)
