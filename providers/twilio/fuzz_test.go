@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"switchboard/store"
 )
 
 // referenceSignature is Twilio's documented algorithm written the obvious
@@ -200,6 +202,46 @@ func FuzzAddress(f *testing.F) {
 		// Masking is final: masking a mask reveals nothing.
 		if mm := MaskNumber(m); strings.ContainsAny(mm, "0123456789") {
 			t.Fatalf("MaskNumber(%q) = %q reveals digits", m, mm)
+		}
+	})
+}
+
+// FuzzParseInbound: the webhook's From/To check accepts only the
+// documented forms (From E.164 or whatsapp:+E.164; To that, a short code
+// or empty; one channel), normalises them idempotently (the whatsapp:
+// prefix in lower case, nothing else changed), and refuses everything
+// else with an error that never echoes the value.
+func FuzzParseInbound(f *testing.F) {
+	for _, p := range [][2]string{{"+15551234567", "+15557654321"}, {"WhatsApp:+15551234567", "whatsapp:+15557654321"},
+		{"+15551234567", "12345"}, {"12345", "+15551234567"}, {"whatsapp:+15551234567", "+15557654321"},
+		{"+1555\r\n1234567", ""}, {"{{.}}", "{{.}}"}, {"whatsapp:whatsapp:+1555", ""}, {"+15551234567", "123456789"}} {
+		f.Add(p[0], p[1])
+	}
+	f.Fuzz(func(t *testing.T, from, to string) {
+		fa, ta, err := ParseInbound(from, to)
+		if err != nil {
+			// One of the fixed messages: they never echo the value.
+			if err != errInboundFrom && err != errInboundTo && err != errInboundChannel || store.ErrorCode(err) != store.EINVALID {
+				t.Fatalf("ParseInbound(%q, %q): unexpected error %v", from, to, err)
+			}
+			return
+		}
+		if !isE164(fa.Number) || !strings.EqualFold(fa.String(), from) {
+			t.Fatalf("ParseInbound(%q, %q): From = %+v", from, to, fa)
+		}
+		if to == "" {
+			if ta != (Address{}) {
+				t.Fatalf("ParseInbound(%q, \"\"): To = %+v", from, ta)
+			}
+		} else if !strings.EqualFold(ta.String(), to) || ta.Channel != fa.Channel || !(isE164(ta.Number) || isShortCode(ta.Number) && ta.Channel == ChannelSMS) {
+			t.Fatalf("ParseInbound(%q, %q): To = %+v", from, to, ta)
+		}
+		fa2, ta2, err := ParseInbound(fa.String(), ta.String())
+		if err != nil || fa2 != fa || (to != "" && ta2 != ta) {
+			t.Fatalf("ParseInbound(%q, %q) normalised to (%q, %q), which parses to %+v %+v %v", from, to, fa, ta, fa2, ta2, err)
+		}
+		if strings.ContainsAny(fa.String()+ta.String(), "\r\n\x00{}") {
+			t.Fatalf("ParseInbound(%q, %q) kept a control or template character", from, to)
 		}
 	})
 }

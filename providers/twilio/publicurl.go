@@ -38,14 +38,34 @@ func PublicURL(r *http.Request, publicBaseURL string, trustProxy bool) string {
 	}
 	host := r.Host
 	if trustProxy {
-		if p := firstHeaderValue(r.Header, "X-Forwarded-Proto"); p != "" {
-			scheme = strings.ToLower(p)
+		if p := strings.ToLower(firstHeaderValue(r.Header, "X-Forwarded-Proto")); p == "http" || p == "https" {
+			scheme = p
 		}
-		if h := firstHeaderValue(r.Header, "X-Forwarded-Host"); h != "" {
+		if h := firstHeaderValue(r.Header, "X-Forwarded-Host"); plainHost(h) {
 			host = h
 		}
 	}
 	return scheme + "://" + host + uri
+}
+
+// plainHost reports whether h is a plain host[:port] (a DNS name, an IPv4
+// address or a bracketed IPv6 address): forwarded values with anything
+// else (/, ?, #, @, spaces) are ignored rather than spliced into the URL
+// signatures and status callbacks are built from.
+func plainHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.', c == '-', c == ':', c == '[', c == ']', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // basePath returns the path of a scheme://host/path base URL ("" if none).
