@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"switchboard/internal/periodic"
 	"switchboard/store"
 )
 
@@ -142,25 +143,9 @@ func (s *Server) PurgeExpiredTokens(ctx context.Context) (int, error) {
 // until ctx ends or the returned stop is called; stop waits for a purge in
 // progress, so the store may be closed after it.
 func (s *Server) StartTokenPurge(ctx context.Context, every time.Duration) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			if _, err := s.PurgeExpiredTokens(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("token purge failed", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+	return periodic.Start(ctx, every, func(ctx context.Context) {
+		if _, err := s.PurgeExpiredTokens(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("token purge failed", "err", err)
 		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"switchboard/internal/periodic"
 	"switchboard/store"
 )
 
@@ -19,29 +20,13 @@ func startAuditRetention(st store.Store, retention time.Duration, log *slog.Logg
 	if retention <= 0 {
 		return func() {}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(auditPurgeEvery)
-		defer t.Stop()
-		for {
-			n, err := st.PurgeAudit(ctx, time.Now().Add(-retention))
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.Error("audit retention sweep failed", "err", err)
-			case n > 0:
-				log.Info("audit retention sweep", "deleted", n, "retention_days", int(retention/(24*time.Hour)))
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+	return periodic.Start(context.Background(), auditPurgeEvery, func(ctx context.Context) {
+		n, err := st.PurgeAudit(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("audit retention sweep failed", "err", err)
+		case n > 0:
+			log.Info("audit retention sweep", "deleted", n, "retention_days", int(retention/(24*time.Hour)))
 		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	})
 }
