@@ -63,7 +63,7 @@ func ParseReplyTemplate(text string) (*template.Template, error) {
 	if len(text) > MaxReplyTemplateOutput {
 		return nil, fmt.Errorf("invalid template: longer than %d bytes", MaxReplyTemplateOutput)
 	}
-	t, err := template.New("reply").Option("missingkey=error").Parse(text)
+	t, err := template.New("reply").Funcs(boundedPrint).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("invalid template: %w", err)
 	}
@@ -109,6 +109,26 @@ func (w *cappedWriter) Write(p []byte) (int, error) {
 		return 0, errTooLong
 	}
 	return w.b.Write(p)
+}
+
+// boundedPrint replaces text/template's print, printf and println with
+// versions whose result may not exceed MaxReplyTemplateOutput. The output
+// cap alone does not bound a template: a variable or a {{with}} can hold a
+// printf result that feeds the next printf ({{$a := printf "%s%s" .Text
+// .Text}}…), each level multiplying the size, without anything being
+// written until the end. With every intermediate string capped, one call
+// builds at most maxTemplateArgs such strings.
+var boundedPrint = template.FuncMap{
+	"print":   func(args ...any) (string, error) { return capped(fmt.Sprint(args...)) },
+	"printf":  func(format string, args ...any) (string, error) { return capped(fmt.Sprintf(format, args...)) },
+	"println": func(args ...any) (string, error) { return capped(fmt.Sprintln(args...)) },
+}
+
+func capped(s string) (string, error) {
+	if len(s) > MaxReplyTemplateOutput {
+		return "", ErrReplyTooLong
+	}
+	return s, nil
 }
 
 // checkTemplate walks a template's tree and refuses unknown fields and

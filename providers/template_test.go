@@ -43,6 +43,11 @@ func TestParseReplyTemplate(t *testing.T) {
 		{strings.Repeat("x", MaxReplyTemplateOutput+1), "longer than"},
 		{strings.Repeat(`{{printf "`+strings.Repeat("%999s", 14)+`"`+strings.Repeat(" 1", 14)+`}}`, 3), "reply longer than"},
 		{"{{index .Text 1000}}", "fails on sample data"},
+		// Intermediate values are capped too: each level multiplies by 14
+		// without writing anything (a 61 MB string from one SMS, before).
+		{strings.Repeat("x", 0) + `{{$a := printf "` + strings.Repeat("%s", 14) + `"` + strings.Repeat(" .Text", 14) + `}}` +
+			`{{$b := printf "` + strings.Repeat("%s", 14) + `"` + strings.Repeat(" $a", 14) + `}}` +
+			`{{$c := printf "` + strings.Repeat("%s", 14) + `"` + strings.Repeat(" $b", 14) + `}}{{len $c}}`, "reply longer than"},
 	}
 	for _, b := range bad {
 		_, err := ParseReplyTemplate(b.tmpl)
