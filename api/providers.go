@@ -197,7 +197,11 @@ func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) error {
 		config = body.Config
 	}
 	if p.APIType != prevAPIType {
-		// Secrets of another apiType's config are not carried over.
+		// Nothing of another apiType's config is carried over: its
+		// secrets would go to the new type's (default) destination.
+		if body.Config == nil {
+			return store.FieldError("config", "required when apiType changes (secrets are never carried over to another apiType)")
+		}
 		prevConfig = nil
 	}
 	if p.Config, err = s.providerConfig(p.APIType, config, prevConfig); err != nil {

@@ -104,7 +104,7 @@ func TestProviders(t *testing.T) {
 	e.do("PUT", "/api/providers/"+id, tok, map[string]any{"config": cfg}).wantField("version")
 	e.do("PUT", "/api/providers/"+id, tok, map[string]any{"config": cfg, "version": 5}).wantError(http.StatusConflict)
 	e.do("PUT", "/api/providers/"+id, tok, map[string]any{"config": map[string]any{"authToken": "x"}, "version": 1}).wantField("config.accountSid")
-	e.do("PUT", "/api/providers/"+id, tok, map[string]any{"apiType": "scripted", "version": 1}).wantField("config.accountSid")
+	e.do("PUT", "/api/providers/"+id, tok, map[string]any{"apiType": "scripted", "version": 1}).wantField("config")
 	e.do("PUT", "/api/providers/nope", tok, map[string]any{"version": 1}).wantError(http.StatusNotFound)
 	u := e.do("PUT", "/api/providers/"+id, tok, map[string]any{"config": cfg, "name": "line 2", "version": 1}).want(http.StatusOK)
 	if u.version() != 2 || u.str("name") != "line 2" {
@@ -157,4 +157,23 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Changing apiType without a config is refused: the stored config (with
+// its real secret) would otherwise be carried over and sent to the new
+// type's default destination (an OpenAI key in clear to Ollama's port).
+func TestProviderAPITypeChangeNeedsConfig(t *testing.T) {
+	e := newEnv(t)
+	tok := e.setup()
+	c := e.do("POST", "/api/providers", tok, map[string]any{"name": "OpenAI", "apiType": "openai-legacy",
+		"config": map[string]any{"apiKey": "sk-live-abcdefghijkl"}}).want(http.StatusCreated)
+	id := c.str("id")
+	e.do("PUT", "/api/providers/"+id, tok, map[string]any{"version": 1, "apiType": "ollama"}).wantField("config")
+	p, err := e.st.GetProvider(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.APIType != "openai-legacy" || p.Version != 1 {
+		t.Fatalf("refused change stored: %s v%d", p.APIType, p.Version)
+	}
 }

@@ -855,7 +855,7 @@ func apiRows() []badRow {
 		{name: "openai baseUrl with a query", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"apiKey":"sk-test-123456789","baseUrl":"https://api.example.com/v1?x=1"}}`), status: 400, body: "config.baseUrl"},
 		{name: "masked secret on create", req: op("admin", "POST", "/api/providers", twilioCfg(sid+`,"authToken":"{maskedToken}",`+from)), status: 400, body: "config.authToken"},
 		{name: "config null on update", req: op("admin", "PUT", "/api/providers/{provider}", `{"version":1,"config":null}`), status: 400, body: "config.accountSid"},
-		{name: "apiType changed without a fitting config", req: op("admin", "PUT", "/api/providers/{llm}", `{"version":1,"apiType":"twilio_messaging"}`), status: 400, body: "config.accountSid"},
+		{name: "apiType changed without a fitting config", req: op("admin", "PUT", "/api/providers/{llm}", `{"version":1,"apiType":"twilio_messaging"}`), status: 400, body: "required when apiType changes"},
 		{name: "openai without apiKey", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"baseUrl":"https://api.openai.com/v1"}}`), status: 400, body: "config.apiKey"},
 		{name: "openai baseUrl javascript:", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"apiKey":"k","baseUrl":"javascript:alert(1)"}}`), status: 400, body: "config.baseUrl"},
 		{name: "openai baseUrl without host", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"apiKey":"k","baseUrl":"http://"}}`), status: 400, body: "config.baseUrl"},
