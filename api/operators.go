@@ -139,20 +139,36 @@ func (s *Server) updateOperator(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	op.UpdatedAt = s.now()
+	// Sessions are revoked before the update, so that a failed revocation
+	// changes nothing (the caller retries), and again after it: a login or
+	// refresh racing the update either sees the change (issueChecked) or
+	// stored its tokens before the second revocation.
+	reason := revocationReason(&was, op, body.Password != nil)
+	if reason != "" {
+		if _, err := s.revokeTokens(r, op.ID, reason); err != nil {
+			return err
+		}
+	}
 	if err := s.st.UpdateOperator(r.Context(), op, version); err != nil {
 		return fmt.Errorf("api: update operator: %w", err)
 	}
-	// After the update, so that a login or refresh racing it either sees
-	// the change (issueChecked) or had its tokens stored before this.
-	if reason := revocationReason(&was, op, body.Password != nil); reason != "" {
-		if _, err := s.revokeTokens(r, op.ID, reason); err != nil {
-			return err
+	var revokeErr error
+	if reason != "" {
+		// Usually nothing is left: recorded only when something was.
+		var n int
+		if n, revokeErr = s.st.DeleteOperatorTokens(r.Context(), op.ID); n > 0 {
+			s.metrics.tokensDeleted(reason, n)
+			s.securityEvent(r, "TOKENS_REVOKED", "operator", op.ID, map[string]any{"reason": reason, "count": n})
 		}
 	}
 	if op, err = s.st.GetOperator(r.Context(), id); err != nil {
 		return fmt.Errorf("api: get operator: %w", err)
 	}
 	s.record(r, store.AuditUpdate, store.AuditOperator, id, "", old, publicOperator(op))
+	if revokeErr != nil {
+		// The change is stored; only sessions opened during it may be left.
+		return fmt.Errorf("api: operator updated, but revoking the sessions opened meanwhile failed (retry with POST /api/operators/%s/revoke-tokens): %w", id, revokeErr)
+	}
 	writeJSON(w, http.StatusOK, publicOperator(op))
 	return nil
 }

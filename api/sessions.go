@@ -65,8 +65,8 @@ func (s *Server) revokeTokens(r *http.Request, operatorID, reason string) (int, 
 // credentials were checked, then reads op again: when its password, roles
 // or activation changed meanwhile, a revocation raced this login or
 // refresh, so the new pair is deleted and denied returned. updateOperator
-// revokes after it updates, so a pair stored before the update is deleted
-// by the revocation and a pair stored after it is deleted here.
+// revokes again after it updates, so a pair stored before the update is
+// deleted by that revocation and a pair stored after it is deleted here.
 func (s *Server) issueChecked(ctx context.Context, op *store.Operator, denied error) (*tokenResponse, error) {
 	resp, err := s.issueTokens(ctx, op)
 	if err != nil {
