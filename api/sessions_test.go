@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -332,4 +333,29 @@ func TestPurgeExpiredTokens(t *testing.T) {
 	stop = a.srv.StartTokenPurge(ctx, time.Hour)
 	cancel()
 	stop()
+}
+
+// failingRevoke is a store whose token revocation fails.
+type failingRevoke struct{ store.Store }
+
+func (failingRevoke) DeleteOperatorTokens(context.Context, string) (int, error) {
+	return 0, errors.New("database is down")
+}
+
+// A password reset whose revocation fails changes nothing: the caller gets
+// an error and retries, and the old password (and sessions) are not left
+// half-changed — new password stored, stolen sessions alive.
+func TestPasswordResetFailedRevocationChangesNothing(t *testing.T) {
+	a := newAuthEnv(t, Options{}, func(st store.Store) store.Store { return failingRevoke{st} })
+	tok := a.setup()
+	a.do("POST", "/api/operators", tok, map[string]any{"id": "ops", "name": "Ops", "password": "old-password", "roles": []string{"viewer"}}).want(http.StatusCreated)
+	a.do("PUT", "/api/operators/ops", tok, map[string]any{"version": 1, "password": "new-password"}).wantError(http.StatusInternalServerError)
+	op, err := a.st.GetOperator(t.Context(), "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Version != 1 {
+		t.Fatalf("operator changed (version %d) although its sessions could not be revoked", op.Version)
+	}
+	a.loginAs("ops", "old-password").want(http.StatusOK)
 }
