@@ -74,11 +74,13 @@ func snapshot(v any) json.RawMessage {
 }
 
 // auditConversation is the snapshot of a conversation: the sender's
-// number is masked, so that deleting a conversation does not leave the
-// number behind in the audit log.
+// number is masked and its metadata left out, so that deleting a
+// conversation does not leave the sender's details behind in the audit
+// log.
 func auditConversation(c *store.Conversation) json.RawMessage {
 	cp := *c
 	cp.UserID = twilio.MaskNumber(c.UserID)
+	cp.Metadata = nil // the sender's profile name and the like: personal data
 	return snapshot(&cp)
 }
 
@@ -118,6 +120,40 @@ func (s *Server) securityEvent(r *http.Request, action, entityType, entityID str
 	}
 	s.appendAudit(r, e)
 }
+
+// auditAccountID is how an attempted operator id appears in the audit
+// log: as itself when such an operator exists, else as "unknown:" and a
+// hash prefix. People type passwords into the id field; the log is
+// readable by every role, and must not collect them.
+func (s *Server) auditAccountID(ctx context.Context, id string) string {
+	if id == "" {
+		return ""
+	}
+	if _, err := s.st.GetOperator(ctx, id); err == nil {
+		return id
+	}
+	return "unknown:" + store.HashKey(id)[:16]
+}
+
+// readableEntityTypes are the entity types of the audit log whose entries
+// roles may read: those of the entities they may read themselves (a
+// support operator, who may not read providers, does not read their
+// changes in the audit log either).
+func readableEntityTypes(roles []string) (types []string, all bool) {
+	all = true
+	for _, t := range auditEntityTypes {
+		if hasPermission(roles, perm(t, actRead)) {
+			types = append(types, t)
+		} else {
+			all = false
+		}
+	}
+	return types, all
+}
+
+// auditEntityTypes are the entity types audit entries are recorded for.
+var auditEntityTypes = []string{store.AuditOperator, store.AuditProvider, store.AuditProject, store.AuditAgent,
+	store.AuditStage, store.AuditAPIKey, store.AuditConversation}
 
 // appendAudit stores e with the request's origin and the server's clock.
 // A failure is logged and counted, never returned: the change it records
@@ -166,6 +202,17 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if readable, all := readableEntityTypes(currentOperator(r).Roles); !all {
+		if f.EntityTypes == nil {
+			f.EntityTypes = readable
+		} else {
+			f.EntityTypes = slices.DeleteFunc(f.EntityTypes, func(t string) bool { return !slices.Contains(readable, t) })
+			if len(f.EntityTypes) == 0 {
+				writeList(w, []*store.AuditEntry{}, 0, opts)
+				return nil
+			}
+		}
+	}
 	items, total, err := s.st.ListAudit(r.Context(), f, opts)
 	if err != nil {
 		return fmt.Errorf("api: list audit: %w", err)
@@ -180,6 +227,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 // need not exist. The project-scoped routes keep to the project.
 func (s *Server) entityAudit(entityType string) apiHandler {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		if p := perm(entityType, actRead); !hasPermission(currentOperator(r).Roles, p) {
+			return &store.Error{Code: store.EFORBIDDEN, Message: "missing permission " + p, Details: map[string]string{"permission": p}}
+		}
 		opts, err := listOptions(r)
 		if err != nil {
 			return err
@@ -320,7 +370,13 @@ func auditFilter(q url.Values) (store.AuditFilter, error) {
 	if err != nil {
 		return f, err
 	}
-	for field, p := range params {
+	// In the fields' fixed order, so that of two bad filters the same one
+	// is named every time.
+	for _, field := range auditFilterFields {
+		p := params[field]
+		if p == nil {
+			continue
+		}
 		name := "filters[" + field + "]"
 		if field == "createdAt" {
 			if err := timeFilter(name, p, &f); err != nil {

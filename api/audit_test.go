@@ -229,13 +229,14 @@ func TestAuditAuthEvents(t *testing.T) {
 	if es[0].UserID != "admin" || es[0].EntityID != "admin" {
 		t.Fatalf("setup entry = %+v", es[0])
 	}
-	if es[1].UserID != "" || es[1].EntityID != "ghost" || !strings.Contains(string(es[1].NewEntity), "unknown operator") {
+	ghost := "unknown:" + store.HashKey("ghost")[:16]
+	if es[1].UserID != "" || es[1].EntityID != ghost || !strings.Contains(string(es[1].NewEntity), "unknown operator") {
 		t.Fatalf("unknown-id failure = %+v", es[1])
 	}
 	if strings.Contains(string(e.do("GET", "/api/audit-logs", admin, nil).body), "wrong-password") {
 		t.Fatal("a password is in the audit log")
 	}
-	raw := e.do("GET", "/api/audit-logs?filters[action]=LOGIN_FAILED&filters[entityId]=ghost", admin, nil).want(http.StatusOK).obj()
+	raw := e.do("GET", "/api/audit-logs?filters[action]=LOGIN_FAILED&filters[entityId]="+ghost, admin, nil).want(http.StatusOK).obj()
 	item := raw["items"].([]any)[0].(map[string]any)
 	if v, ok := item["userId"]; !ok || v != nil {
 		t.Fatalf("userId of an anonymous event = %v (present %v), want null", v, ok)
@@ -366,15 +367,48 @@ func TestAuditWriteFailureCounted(t *testing.T) {
 	}
 }
 
-// TestSecurityEventTruncates: an attacker-sized id is cut before it is
-// stored, and a LOGIN's actor is the operator who logged in.
-func TestSecurityEventTruncates(t *testing.T) {
+// TestSecurityEventUnknownID: an id no operator has (often a password
+// typed into the id field) is stored as a short hash, never as typed; a
+// known operator's id is stored as is.
+func TestSecurityEventUnknownID(t *testing.T) {
 	e := newEnv(t)
 	admin := e.setup()
-	e.do("POST", "/api/auth/login", "", map[string]any{"id": strings.Repeat("é", 500), "password": "whatever1"}).want(http.StatusUnauthorized)
-	es, _ := e.auditList(admin, "filters[action]=LOGIN_FAILED")
-	if len(es) != 1 || len(es[0].EntityID) > 128 || !strings.HasPrefix(es[0].EntityID, "éé") {
+	typed := "my secret password " + strings.Repeat("é", 500)
+	e.do("POST", "/api/auth/login", "", map[string]any{"id": typed, "password": "whatever1"}).want(http.StatusUnauthorized)
+	e.do("POST", "/api/auth/login", "", map[string]any{"id": "admin", "password": "whatever1"}).want(http.StatusUnauthorized)
+	es, _ := e.auditList(admin, "filters[action]=LOGIN_FAILED&orderBy=createdAt")
+	if len(es) != 2 || es[0].EntityID != "unknown:"+store.HashKey(typed)[:16] || es[1].EntityID != "admin" {
 		t.Fatalf("entries = %+v", es)
+	}
+	raw := string(e.do("GET", "/api/audit-logs", admin, nil).want(http.StatusOK).body)
+	if strings.Contains(raw, "my secret password") {
+		t.Fatal("the typed id is in the audit log")
+	}
+}
+
+// TestAuditReadableByPermission: the audit log shows a role only the
+// entries of entities it may read: support (no provider:read) sees no
+// provider changes, even when it asks for them.
+func TestAuditReadableByPermission(t *testing.T) {
+	e := newEnv(t)
+	admin := e.setup()
+	e.do("POST", "/api/providers", admin, map[string]any{"name": "L", "apiType": "scripted", "config": map[string]any{}}).want(http.StatusCreated)
+	e.project(admin, "p")
+	support := e.operator(admin, "sup", "support")
+	if es, _ := e.auditList(support, "filters[entityType]=provider"); len(es) != 0 {
+		t.Fatalf("support reads %d provider entries", len(es))
+	}
+	es, total := e.auditList(support, "")
+	if total != len(es) || len(es) == 0 {
+		t.Fatalf("support reads %d of %d entries", len(es), total)
+	}
+	for _, en := range es {
+		if en.EntityType == store.AuditProvider || en.EntityType == store.AuditAPIKey {
+			t.Fatalf("support reads a %s entry", en.EntityType)
+		}
+	}
+	if all, _ := e.auditList(admin, "filters[entityType]=provider"); len(all) != 1 {
+		t.Fatalf("admin reads %d provider entries, want 1", len(all))
 	}
 }
 

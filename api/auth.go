@@ -294,7 +294,7 @@ func (s *Server) checkLogin(r *http.Request, id, password string) (*tokenRespons
 		if op == nil {
 			reason = "unknown operator"
 		}
-		s.securityEvent(r, store.AuditLoginFailed, store.AuditOperator, id, map[string]any{"reason": reason})
+		s.securityEvent(r, store.AuditLoginFailed, store.AuditOperator, s.auditAccountID(ctx, id), map[string]any{"reason": reason})
 		return nil, errBadCredentials
 	}
 	resp, err := s.issueChecked(ctx, op, errBadCredentials)

@@ -63,7 +63,11 @@ func TestRBAC(t *testing.T) {
 		{"operator:write", "POST", "/api/operators", map[string]any{}, 400},
 		{"operator:delete", "DELETE", "/api/operators/nope?version=1", nil, 404},
 		{"audit:read", "GET", "/api/audit-logs", nil, 200},
-		{"audit:read", "GET", "/api/providers/nope/audit-logs", nil, 200},
+		// A per-entity audit route also needs read permission on the
+		// entity (every role has audit:read): support may not read
+		// providers, nor their audit entries.
+		{"provider:read", "GET", "/api/providers/nope/audit-logs", nil, 200},
+		{"operator:read", "GET", "/api/operators/nope/audit-logs", nil, 200},
 	}
 
 	for _, role := range Roles() {

@@ -296,15 +296,17 @@ func remoteHost(r *http.Request) string {
 // read, and answers the same for known and unknown accounts. fn's outcome
 // settles the attempt: EUNAUTHORIZED and ECONFLICT are failures, success
 // forgives, anything else is no attempt at all.
-func (s *Server) credentialCheck(r *http.Request, endpoint, account string, fn func() error) error {
+func (s *Server) credentialCheck(r *http.Request, endpoint, attempted string, fn func() error) error {
 	addr := addressKey(s.opts.ClientIP(r))
-	if account != "" {
-		account = accountKey(account)
+	account := ""
+	if attempted != "" {
+		account = accountKey(attempted)
 	}
 	if b := s.throttle.begin(account, addr, s.now()); b != nil {
 		if b.first {
+			// Once per key and window: the store read it costs is bounded.
 			s.log.Warn("credential attempts throttled", "scope", b.scope, "path", r.URL.Path, "retry_after_s", retrySeconds(b.after))
-			s.securityEvent(r, "LOGIN_THROTTLED", "operator", account, map[string]any{
+			s.securityEvent(r, "LOGIN_THROTTLED", "operator", s.auditAccountID(r.Context(), attempted), map[string]any{
 				"scope": b.scope, "path": r.URL.Path, "retryAfterSeconds": retrySeconds(b.after),
 			})
 		}
