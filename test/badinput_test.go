@@ -910,6 +910,19 @@ func apiRows() []badRow {
 		{name: "refresh with a bogus token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"bogus"}`), status: 401},
 		{name: "refresh with a traded refresh token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"{tradedRefresh}"}`), status: 401},
 		{name: "refresh with an access token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"{accessToken}"}`), status: 401},
+
+		// Sessions and the audit log (issue 11).
+		{name: "logout everywhere without a token", req: op("", "POST", "/api/auth/logout-all", ""), status: 401},
+		{name: "viewer revokes the admin's sessions", req: op("viewer", "POST", "/api/operators/admin/revoke-tokens", ""), status: 403, body: "operator:write"},
+		{name: "revoke the sessions of an unknown operator", req: op("admin", "POST", "/api/operators/nobody/revoke-tokens", ""), status: 404},
+		{name: "audit log without a token", req: op("", "GET", "/api/audit-logs", ""), status: 401},
+		{name: "audit log with an unknown filter", req: op("admin", "GET", "/api/audit-logs?filters[password]=x", ""), status: 400, body: "filters[password]"},
+		{name: "audit log with a malformed filter", req: op("admin", "GET", "/api/audit-logs?filters[createdAt][op]=gte&filters[createdAt][value]=yesterday", ""), status: 400, body: "filters[createdAt]"},
+		{name: "audit log between backwards", req: op("admin", "GET", "/api/audit-logs?filters[createdAt][op]=between&filters[createdAt][value][0]=2026-02-01&filters[createdAt][value][1]=2026-01-01", ""), status: 400, body: "filters[createdAt]"},
+		{name: "audit log with an unknown action", req: op("admin", "GET", "/api/audit-logs?filters[action]=EXPLODE", ""), status: 400, body: "filters[action]"},
+		{name: "audit log with a bad limit", req: op("admin", "GET", "/api/audit-logs?limit=-5", ""), status: 400, body: "limit"},
+		{name: "support reads a provider's audit log", req: op("support", "GET", "/api/providers/{provider}/audit-logs", ""), status: 403, body: "provider:read"},
+		{name: "POST to the audit log", req: op("admin", "POST", "/api/audit-logs", `{}`), status: 405},
 	}
 }
 
