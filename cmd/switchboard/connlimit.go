@@ -1,9 +1,12 @@
 package main
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -21,6 +24,10 @@ type perIPListener struct {
 	// every client shares one address.
 	exempt  func(netip.Addr) bool
 	refused prometheus.Counter
+	log     *slog.Logger
+	// quietUntil is the time (Unix ns) before which no refusal is logged
+	// again: a flood is one line a minute, the counter has the rest.
+	quietUntil atomic.Int64
 
 	mu   sync.Mutex
 	open map[netip.Prefix]int
@@ -28,10 +35,14 @@ type perIPListener struct {
 
 // limitPerIP wraps ln so that at most max connections from one client
 // address (IPv6: one /64) are open at once; exempt peers are not counted
-// and refused connections are counted in refused.
-func limitPerIP(ln net.Listener, max int, exempt func(netip.Addr) bool, refused prometheus.Counter) net.Listener {
-	return &perIPListener{Listener: ln, max: max, exempt: exempt, refused: refused, open: map[netip.Prefix]int{}}
+// and refused connections are counted in refused and logged to log (at
+// most once a minute).
+func limitPerIP(ln net.Listener, max int, exempt func(netip.Addr) bool, refused prometheus.Counter, log *slog.Logger) net.Listener {
+	return &perIPListener{Listener: ln, max: max, exempt: exempt, refused: refused, log: log, open: map[netip.Prefix]int{}}
 }
+
+// refusedLogEvery is how often at most a refused connection is logged.
+const refusedLogEvery = time.Minute
 
 // connKey returns the peer address of a connection and the budget it draws
 // on: an IPv4 address alone, an IPv6 address by its /64 (one subscriber
@@ -67,6 +78,7 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 		if l.open[key] >= l.max {
 			l.mu.Unlock()
 			_ = c.Close()
+			l.logRefusal(ip)
 			l.refused.Inc()
 			continue
 		}
@@ -74,6 +86,20 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 		l.mu.Unlock()
 		return &perIPConn{Conn: c, l: l, key: key}, nil
 	}
+}
+
+// logRefusal logs a refused connection unless one was logged within the
+// last minute. A reverse proxy not listed in TRUSTED_PROXIES carries
+// every client over one address and reaches the cap under load, hence
+// the hint.
+func (l *perIPListener) logRefusal(ip netip.Addr) {
+	now := time.Now().UnixNano()
+	quiet := l.quietUntil.Load()
+	if l.log == nil || now < quiet || !l.quietUntil.CompareAndSwap(quiet, now+int64(refusedLogEvery)) {
+		return
+	}
+	l.log.Warn("closed a connection: the client address already holds MAX_CONNECTIONS_PER_IP connections (if it is your reverse proxy, list it in TRUSTED_PROXIES); further refusals are counted in switchboard_connections_refused_total",
+		"client_ip", ip.String(), "max_connections_per_ip", l.max)
 }
 
 // release gives a closed connection's place back to its address.

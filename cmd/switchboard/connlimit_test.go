@@ -68,7 +68,8 @@ func TestPerIPListener(t *testing.T) {
 			t.Fatal(err)
 		}
 		refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "refused_total", Help: "test"})
-		ln := limitPerIP(tcp, 2, func(netip.Addr) bool { return exempt }, refused)
+		logs := &testutil.SyncBuffer{}
+		ln := limitPerIP(tcp, 2, func(netip.Addr) bool { return exempt }, refused, slog.New(slog.NewTextHandler(logs, nil)))
 		accepted := make(chan net.Conn, 8)
 		go func() {
 			for {
@@ -119,6 +120,9 @@ func TestPerIPListener(t *testing.T) {
 			}
 			return nil
 		})
+		if got := logs.String(); strings.Count(got, "MAX_CONNECTIONS_PER_IP") != 1 || !strings.Contains(got, "client_ip=127.0.0.1") {
+			t.Fatalf("want one warning naming MAX_CONNECTIONS_PER_IP and the address, got %q", got)
+		}
 		first.Close()
 		first.Close() // a second Close frees nothing more
 		dial()
@@ -126,6 +130,15 @@ func TestPerIPListener(t *testing.T) {
 		over := dial()
 		if _, err := over.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
 			t.Fatalf("connection over the cap after one was freed: %v, want it closed", err)
+		}
+		testutil.CheckFor(t, 10*time.Second, func() error {
+			if counterValue(t, refused) != 2 {
+				return errors.New("the second refusal was not counted")
+			}
+			return nil
+		})
+		if n := strings.Count(logs.String(), "MAX_CONNECTIONS_PER_IP"); n != 1 {
+			t.Fatalf("%d warnings for two refusals within a minute, want 1", n)
 		}
 		ln.Close()
 	}

@@ -147,7 +147,7 @@ func (m *Main) listenMain(reg prometheus.Registerer) (net.Listener, error) {
 	if m.cfg.MaxConnectionsPerIP > 0 {
 		// Inside the MAX_CONNECTIONS cap, so a refused connection never
 		// takes one of its slots.
-		ln = limitPerIP(ln, m.cfg.MaxConnectionsPerIP, m.cfg.TrustedProxies.TrustsPeer, perIP)
+		ln = limitPerIP(ln, m.cfg.MaxConnectionsPerIP, m.cfg.TrustedProxies.TrustsPeer, perIP, m.log)
 	}
 	if limit, ok := openFileLimit(); ok && uint64(m.cfg.MaxConnections)+fdReserve > limit {
 		// Past the descriptor limit, accept fails before the cap is reached,
