@@ -54,6 +54,10 @@ type Config struct {
 	MetricsToken            string // METRICS_TOKEN: bearer token /metrics requires, "" = none
 	MetricsSessionSeriesMax int    // METRICS_SESSION_SERIES_MAX, 0 = off
 	MaxConnections          int    // MAX_CONNECTIONS: open connections on SWITCHBOARD_ADDR
+	// MaxConnectionsPerIP (MAX_CONNECTIONS_PER_IP) caps the connections one
+	// client address (IPv6: /64) holds on SWITCHBOARD_ADDR, so one client
+	// cannot take every MAX_CONNECTIONS slot; 0 = no cap.
+	MaxConnectionsPerIP int
 
 	WebhookFailureRate float64       // WEBHOOK_FAILURE_RATE_LIMIT: rejected webhooks/s per client IP before 429
 	PprofAddr          string        // PPROF_ADDR, "" = off
@@ -269,7 +273,7 @@ var options = []option{
 	{name: "AUDIT_SIGNATURE_FAILURE_INTERVAL_MS", def: "60000", help: "webhook signature failures are written to the audit log as one entry per channel provider and this many ms", set: func(c *Config, v string) error {
 		return positiveMillis(&c.AuditSignatureFailureInterval, v)
 	}},
-	{name: "AUDIT_RETENTION_DAYS", def: "0", help: "audit log entries older than this many days are deleted (checked hourly; 0 = keep forever)", set: func(c *Config, v string) error {
+	{name: "AUDIT_RETENTION_DAYS", def: "0", help: "audit log entries older than this many days are deleted (checked at start-up and hourly; 0 = keep forever)", set: func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 36500 {
 			return fmt.Errorf("must be an integer between 0 and 36500 (days), got %q", v)
@@ -279,6 +283,14 @@ var options = []option{
 	}},
 	{name: "MAX_CONNECTIONS", def: "4096", help: "open connections accepted on SWITCHBOARD_ADDR; further clients wait for a free slot (keep below the process's file descriptor limit)", set: func(c *Config, v string) error {
 		return positiveInt(&c.MaxConnections, v)
+	}},
+	{name: "MAX_CONNECTIONS_PER_IP", def: "64", help: "open connections one client address (IPv6: its /64) may hold on SWITCHBOARD_ADDR; a further one is closed at once, so one client cannot take every MAX_CONNECTIONS slot (0 = no cap; peers in TRUSTED_PROXIES are exempt)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("must be an integer >= 0, got %q", v)
+		}
+		c.MaxConnectionsPerIP = n
+		return nil
 	}},
 	{name: "PPROF_ADDR", def: "", help: "host:port serving net/http/pprof for profiling (unset = off; never expose it publicly)", set: func(c *Config, v string) error {
 		if v == "" {

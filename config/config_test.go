@@ -105,6 +105,10 @@ func TestHelpListsEveryVariable(t *testing.T) {
 			t.Errorf("help lacks %s", n)
 		}
 	}
+	// The audit retention sweep runs at start-up too (internal/periodic).
+	if !strings.Contains(h, "checked at start-up and hourly") {
+		t.Error("AUDIT_RETENTION_DAYS help does not say the sweep also runs at start-up")
+	}
 }
 
 func TestSecretKey(t *testing.T) {

@@ -12,8 +12,11 @@ func TestMetricsSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MetricsAddr != "127.0.0.1:9464" || c.MetricsOff || c.MetricsToken != "" || c.MaxConnections != 4096 {
-		t.Fatalf("metrics defaults: addr %q off %v token %q max_connections %d", c.MetricsAddr, c.MetricsOff, c.MetricsToken, c.MaxConnections)
+	if c.MetricsAddr != "127.0.0.1:9464" || c.MetricsOff || c.MetricsToken != "" || c.MaxConnections != 4096 || c.MaxConnectionsPerIP != 64 {
+		t.Fatalf("metrics defaults: addr %q off %v token %q max_connections %d per ip %d", c.MetricsAddr, c.MetricsOff, c.MetricsToken, c.MaxConnections, c.MaxConnectionsPerIP)
+	}
+	if c, err := Load(env(map[string]string{"MAX_CONNECTIONS_PER_IP": "0"})); err != nil || c.MaxConnectionsPerIP != 0 {
+		t.Fatalf("MAX_CONNECTIONS_PER_IP=0 (off): %v", err)
 	}
 
 	// Explicitly empty: the main listener, refused without a token; the
@@ -37,6 +40,8 @@ func TestMetricsSettings(t *testing.T) {
 		{"METRICS_ADDR", "9464", "METRICS_ADDR must be host:port, off or empty"},
 		{"METRICS_TOKEN", "short-secret", "METRICS_TOKEN must be at least 16 characters"},
 		{"MAX_CONNECTIONS", "0", "MAX_CONNECTIONS must be a positive integer"},
+		{"MAX_CONNECTIONS_PER_IP", "-1", "MAX_CONNECTIONS_PER_IP must be an integer >= 0"},
+		{"MAX_CONNECTIONS_PER_IP", "many", "MAX_CONNECTIONS_PER_IP must be an integer >= 0"},
 	} {
 		_, err := Load(env(map[string]string{tt.name: tt.value}))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -78,6 +78,9 @@ func startServerArgs(t *testing.T, dir string, env map[string]string, args ...st
 		"DATABASE_URL":     "sqlite:" + filepath.Join(dir, "switchboard.db"),
 		"LOG_LEVEL":        "info",
 		"METRICS_ADDR":     "127.0.0.1:0",
+		// The tests' many simulated senders and Twilio all come from
+		// 127.0.0.1; TestMaxConnectionsPerIP sets the cap itself.
+		"MAX_CONNECTIONS_PER_IP": "0",
 	}
 	for k, v := range env {
 		full[k] = v

@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard/internal/testutil"
 )
 
 // getStatus GETs url (with a bearer token unless it is "") and returns the
@@ -184,4 +187,142 @@ func TestMaxConnections(t *testing.T) {
 		t.Fatalf("third connection after one closed: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// dialServer opens a raw connection to s's main listener, closed when the
+// test ends; every read and write on it gives up after 20 s.
+func dialServer(t *testing.T, s *server) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+// holdConnections opens n keep-alive connections from 127.0.0.1, sends one
+// GET /healthz on each (as a connection flood would) and keeps them open.
+func holdConnections(t *testing.T, s *server, n int) []net.Conn {
+	t.Helper()
+	var held []net.Conn
+	for i := 0; i < n; i++ {
+		c, r := dialServer(t, s)
+		if resp, err := connGet(c, r, "/healthz"); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("connection %d: %v %v", i+1, resp, err)
+		}
+		held = append(held, c)
+	}
+	return held
+}
+
+// One client address could take every MAX_CONNECTIONS slot with idle
+// keep-alive connections, and Twilio's webhooks would then wait in the
+// kernel's queue until Twilio gave up. MAX_CONNECTIONS_PER_IP closes a
+// connection over one address's share at once, and counts it; the
+// connections within the share are still served, and a slot is free again
+// once one of them closes. A peer in TRUSTED_PROXIES is exempt: everything
+// behind a proxy shares its address.
+func TestMaxConnectionsPerIP(t *testing.T) {
+	s := startServer(t, "", map[string]string{"MAX_CONNECTIONS_PER_IP": "2"})
+	held := holdConnections(t, s, 2)
+
+	c, r := dialServer(t, s)
+	resp, err := connGet(c, r, "/healthz")
+	if err == nil {
+		t.Fatalf("a third connection from 127.0.0.1 was served (%d) with MAX_CONNECTIONS_PER_IP=2", resp.StatusCode)
+	}
+	if ne := (net.Error)(nil); errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the third connection was left waiting, not closed: %v", err)
+	}
+	for i, c := range held {
+		if resp, err := connGet(c, bufio.NewReader(c), "/healthz"); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("held connection %d after the refusal: %v %v", i+1, resp, err)
+		}
+	}
+	if got := scrape(t, s.MetricsURL)[`switchboard_connections_refused_total{reason="per_ip"}`]; got != 1 {
+		t.Fatalf(`switchboard_connections_refused_total{reason="per_ip"} = %v, want 1`, got)
+	}
+
+	// A closed connection gives its slot back (the server notices the
+	// close asynchronously: poll).
+	held[0].Close()
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		resp, err := connGet(c, bufio.NewReader(c), "/healthz")
+		if err != nil {
+			return fmt.Errorf("new connection after one closed: %w", err)
+		}
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("new connection after one closed: %d", resp.StatusCode)
+		}
+		return nil
+	})
+
+	proxied := startServer(t, "", map[string]string{"MAX_CONNECTIONS_PER_IP": "2", "TRUSTED_PROXIES": "127.0.0.1"})
+	holdConnections(t, proxied, 3)
+	if got := scrape(t, proxied.MetricsURL)[`switchboard_connections_refused_total{reason="per_ip"}`]; got != 0 {
+		t.Fatalf("behind a trusted proxy: %v connections refused, want 0", got)
+	}
+}
+
+// The documented proxy setup without TRUSTED_PROXIES makes every client
+// share the proxy's address (login throttling, the webhook's failure
+// limit). Forwarded requests from a private or loopback peer that is not
+// trusted are counted, and the first of them logs a warning that names
+// TRUSTED_PROXIES (then at most one an hour); from a trusted peer, nothing.
+func TestUntrustedForwardedWarning(t *testing.T) {
+	const warning = "not in TRUSTED_PROXIES"
+	forwarded := func(s *server) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/healthz", nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /healthz with X-Forwarded-For: %d", resp.StatusCode)
+		}
+	}
+
+	s := startServer(t, "", nil)
+	getStatus(t, s.URL+"/healthz", "") // no X-Forwarded-For: not counted
+	forwarded(s)
+	forwarded(s)
+	if got := scrape(t, s.MetricsURL)["switchboard_untrusted_forwarded_requests_total"]; got != 2 {
+		t.Fatalf("switchboard_untrusted_forwarded_requests_total = %v, want 2", got)
+	}
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if !strings.Contains(s.logs.String(), warning) {
+			return errors.New("no warning naming TRUSTED_PROXIES was logged")
+		}
+		return nil
+	})
+	var lines []string
+	for _, l := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(l, warning) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], "127.0.0.1") {
+		t.Fatalf("want one warning naming the peer, got %q", lines)
+	}
+
+	trusted := startServer(t, "", map[string]string{"TRUSTED_PROXIES": "127.0.0.1"})
+	forwarded(trusted)
+	if got := scrape(t, trusted.MetricsURL)["switchboard_untrusted_forwarded_requests_total"]; got != 0 {
+		t.Fatalf("from a trusted proxy: switchboard_untrusted_forwarded_requests_total = %v, want 0", got)
+	}
+	if strings.Contains(trusted.logs.String(), warning) {
+		t.Fatalf("warned about a trusted proxy: %s", trusted.logs.String())
+	}
 }

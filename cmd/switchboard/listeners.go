@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
 )
 
@@ -25,7 +26,13 @@ const (
 
 	// The main listener: webhook bodies are small; replies are sent
 	// asynchronously, so no handler writes for long.
-	mainReadTimeout    = 15 * time.Second
+	mainReadTimeout = 15 * time.Second
+	// mainIdleTimeout is short because an idle keep-alive connection holds
+	// one of the MAX_CONNECTIONS slots: Twilio abandons a webhook after
+	// 15 s, so keeping a silent connection longer only serves a client
+	// hoarding slots, while a client that comes back later pays one
+	// handshake.
+	mainIdleTimeout    = 15 * time.Second
 	mainWriteTimeout   = 30 * time.Second
 	mainMaxHeaderBytes = 32 << 10
 	// fdReserve is the file descriptors kept free beside MAX_CONNECTIONS
@@ -86,23 +93,77 @@ func (m *Main) serve(name string, srv *http.Server, ln net.Listener, fatal bool)
 	}
 }
 
-// startMain starts the main listener (webhook, API, health) on
-// SWITCHBOARD_ADDR, capped at MAX_CONNECTIONS open connections.
-func (m *Main) startMain(h http.Handler) error {
-	ln, err := listen(m.cfg.Addr, m.cfg.MaxConnections)
+// startListeners opens the main, metrics and pprof listeners, and only
+// when all are open serves them: a taken METRICS_ADDR or PPROF_ADDR (the
+// default METRICS_ADDR is a fixed port, which a second server on the host
+// finds taken) stops start-up before the public address has accepted a
+// webhook that the exiting process would drop. reg receives the
+// connection-refusal counter.
+func (m *Main) startListeners(h, metrics http.Handler, reg prometheus.Registerer) error {
+	mainLn, err := m.listenMain(reg)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", m.cfg.Addr, err)
+		return err
 	}
-	m.Addr = ln.Addr().String()
+	metricsLn, err := m.listenMetrics()
+	if err != nil {
+		_ = mainLn.Close()
+		return err
+	}
+	pprofLn, err := m.listenPprof()
+	if err != nil {
+		_ = mainLn.Close()
+		if metricsLn != nil {
+			_ = metricsLn.Close()
+		}
+		return err
+	}
+	m.serveMain(h, mainLn)
+	if metricsLn != nil {
+		m.serveMetrics(metrics, metricsLn)
+	}
+	if pprofLn != nil {
+		m.servePprof(pprofLn)
+	}
+	return nil
+}
+
+// listenMain opens the main listener (webhook, API, health) on
+// SWITCHBOARD_ADDR, capped at MAX_CONNECTIONS open connections, and at
+// MAX_CONNECTIONS_PER_IP from one client address.
+func (m *Main) listenMain(reg prometheus.Registerer) (net.Listener, error) {
+	tcp, err := net.Listen("tcp", m.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", m.cfg.Addr, err)
+	}
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_connections_refused_total",
+		Help: "Connections to SWITCHBOARD_ADDR closed on accept, by reason (per_ip: the client address already held MAX_CONNECTIONS_PER_IP).",
+	}, []string{"reason"})
+	if reg != nil {
+		reg.MustRegister(refused)
+	}
+	perIP := refused.WithLabelValues("per_ip")
+	var ln net.Listener = tcp
+	if m.cfg.MaxConnectionsPerIP > 0 {
+		// Inside the MAX_CONNECTIONS cap, so a refused connection never
+		// takes one of its slots.
+		ln = limitPerIP(ln, m.cfg.MaxConnectionsPerIP, m.cfg.TrustedProxies.TrustsPeer, perIP, m.log)
+	}
 	if limit, ok := openFileLimit(); ok && uint64(m.cfg.MaxConnections)+fdReserve > limit {
 		// Past the descriptor limit, accept fails before the cap is reached,
 		// and so do the database's and the sender's own files and sockets.
 		m.log.Warn("MAX_CONNECTIONS is close to the open file limit; lower it or raise the limit (ulimit -n)",
 			"max_connections", m.cfg.MaxConnections, "open_file_limit", limit)
 	}
+	return netutil.LimitListener(ln, m.cfg.MaxConnections), nil
+}
+
+// serveMain serves h on the main listener.
+func (m *Main) serveMain(h http.Handler, ln net.Listener) {
+	m.Addr = ln.Addr().String()
 	m.http = m.newHTTPServer(h, mainReadTimeout, mainWriteTimeout, mainMaxHeaderBytes)
+	m.http.IdleTimeout = mainIdleTimeout
 	go m.serve("main", m.http, ln, true)
-	return nil
 }
 
 // metricsOnMain reports whether /metrics is served on the main listener
@@ -130,17 +191,22 @@ func metricsAuth(token string, h http.Handler) http.Handler {
 	})
 }
 
-// startMetrics starts the separate /metrics listener on METRICS_ADDR
-// (unless metrics are off or served on the main listener) and prints its
-// URL, so tools that start the server on an ephemeral port can find it.
-func (m *Main) startMetrics(h http.Handler) error {
+// listenMetrics opens the separate /metrics listener on METRICS_ADDR;
+// nil when metrics are off or served on the main listener.
+func (m *Main) listenMetrics() (net.Listener, error) {
 	if m.cfg.MetricsOff || m.cfg.MetricsAddr == "" {
-		return nil
+		return nil, nil
 	}
 	ln, err := listen(m.cfg.MetricsAddr, metricsMaxConnections)
 	if err != nil {
-		return fmt.Errorf("listen on METRICS_ADDR %s: %w", m.cfg.MetricsAddr, err)
+		return nil, fmt.Errorf("listen on METRICS_ADDR %s (a second server on this host needs its own METRICS_ADDR): %w", m.cfg.MetricsAddr, err)
 	}
+	return ln, nil
+}
+
+// serveMetrics serves h as /metrics on ln and prints its URL, so tools
+// that start the server on an ephemeral port can find it.
+func (m *Main) serveMetrics(h http.Handler, ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metricsAuth(m.cfg.MetricsToken, h))
 	m.metrics = m.newHTTPServer(mux, metricsReadTimeout, metricsWriteTimeout, metricsMaxHeaderBytes)
@@ -151,19 +217,22 @@ func (m *Main) startMetrics(h http.Handler) error {
 		m.log.Warn("metrics are served beyond loopback without METRICS_TOKEN; they carry project, provider and session ids: set METRICS_TOKEN or firewall METRICS_ADDR", "addr", addr)
 	}
 	fmt.Fprintf(m.stdout, "switchboard: metrics on http://%s/metrics\n", addr)
-	return nil
 }
 
-// startPprof starts net/http/pprof on PPROF_ADDR when it is set and
-// returns the address it listens on.
-func (m *Main) startPprof() (string, error) {
+// listenPprof opens PPROF_ADDR; nil when it is unset.
+func (m *Main) listenPprof() (net.Listener, error) {
 	if m.cfg.PprofAddr == "" {
-		return "", nil
+		return nil, nil
 	}
 	ln, err := listen(m.cfg.PprofAddr, pprofMaxConnections)
 	if err != nil {
-		return "", fmt.Errorf("listen on PPROF_ADDR %s: %w", m.cfg.PprofAddr, err)
+		return nil, fmt.Errorf("listen on PPROF_ADDR %s: %w", m.cfg.PprofAddr, err)
 	}
+	return ln, nil
+}
+
+// servePprof serves net/http/pprof on ln.
+func (m *Main) servePprof(ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -171,8 +240,13 @@ func (m *Main) startPprof() (string, error) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	m.pprof = m.newHTTPServer(mux, pprofReadTimeout, pprofWriteTimeout, pprofMaxHeaderBytes)
 	go m.serve("pprof", m.pprof, ln, false)
-	m.log.Info("pprof listening", "addr", ln.Addr().String())
-	return ln.Addr().String(), nil
+	m.pprofAddr = ln.Addr().String()
+	m.log.Info("pprof listening", "addr", m.pprofAddr)
+	if !isLoopback(ln.Addr()) {
+		// Heap dumps hold whatever is in memory (provider secrets, message
+		// bodies) and a CPU profile costs the server while it runs.
+		m.log.Warn("PPROF_ADDR is not a loopback address: anyone who reaches it can read heap dumps (secrets, messages) and load the server; bind it to 127.0.0.1 or firewall it", "addr", m.pprofAddr)
+	}
 }
 
 // isLoopback reports whether a listener's address is a loopback address

@@ -25,16 +25,10 @@ func TestListenersHaveTimeouts(t *testing.T) {
 	var stdout strings.Builder
 	m := NewMain(cfg, &stdout, io.Discard)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	if err := m.startMain(ok); err != nil {
+	if err := m.startListeners(ok, ok, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.startMetrics(ok); err != nil {
-		t.Fatal(err)
-	}
-	paddr, err := m.startPprof()
-	if err != nil {
-		t.Fatal(err)
-	}
+	paddr := m.pprofAddr
 	t.Cleanup(func() {
 		for _, s := range []*http.Server{m.http, m.metrics, m.pprof} {
 			s.Close()
@@ -45,6 +39,11 @@ func TestListenersHaveTimeouts(t *testing.T) {
 			t.Errorf("%s listener: read header %v, read %v, write %v, idle %v, max header bytes %d; want all set",
 				name, s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes)
 		}
+	}
+	// An idle keep-alive connection holds a MAX_CONNECTIONS slot; Twilio
+	// gives up on a webhook after 15 s.
+	if m.http.IdleTimeout > 15*time.Second || m.http.ReadHeaderTimeout > 5*time.Second {
+		t.Errorf("main listener: idle timeout %v, read header timeout %v; want at most 15 s and 5 s", m.http.IdleTimeout, m.http.ReadHeaderTimeout)
 	}
 	if m.pprof.WriteTimeout < time.Minute {
 		t.Errorf("pprof write timeout %v, want at least a minute for profiles", m.pprof.WriteTimeout)

@@ -41,6 +41,7 @@ type Main struct {
 	// stopAudit stops the audit retention sweep.
 	stopAudit func()
 	pprof     *http.Server
+	pprofAddr string // the address pprof listens on, once serving
 	// Addr is the address the server listens on, known after Run.
 	Addr string
 	// Demo makes Run set up the demo line (see demo.go) once listening.
@@ -157,13 +158,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.stopAudit = startAuditRetention(m.store, cfg.AuditRetention, m.log)
 
 	// Listeners, their timeouts and connection caps: listeners.go.
-	if err := m.startMain(r); err != nil {
-		return err
-	}
-	if err := m.startMetrics(metricsHandler); err != nil {
-		return err
-	}
-	if _, err := m.startPprof(); err != nil {
+	public := newForwardedCheck(r, cfg.TrustedProxies, m.log, reg)
+	if err := m.startListeners(public, metricsHandler, reg); err != nil {
 		return err
 	}
 	db := "sqlite"

@@ -63,6 +63,12 @@ func Parse(list string) (*Resolver, error) {
 // X-Forwarded-For is ever read.
 func (r *Resolver) Trusts() bool { return r != nil && len(r.trusted) > 0 }
 
+// TrustsPeer reports whether a connection's peer a is one of the trusted
+// proxies. What is counted per connection rather than per request (the
+// per-address connection cap) exempts them: every client behind a proxy
+// shares its address.
+func (r *Resolver) TrustsPeer(a netip.Addr) bool { return r.Trusts() && r.trusts(a) }
+
 // trusts reports whether a is one of the trusted proxies.
 func (r *Resolver) trusts(a netip.Addr) bool {
 	a = a.Unmap()

@@ -2,6 +2,7 @@ package clientip
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -102,5 +103,29 @@ func TestNilResolverTrustsNothing(t *testing.T) {
 	req.Header.Set("X-Forwarded-For", "198.51.100.1")
 	if r.Trusts() || r.IP(req) != "127.0.0.1" {
 		t.Fatalf("nil resolver: trusts %v, IP %q", r.Trusts(), r.IP(req))
+	}
+}
+
+// TrustsPeer answers for a connection's peer, IPv4-mapped or not; a nil or
+// empty Resolver trusts nobody.
+func TestTrustsPeer(t *testing.T) {
+	r, err := Parse("127.0.0.1, 10.0.0.0/8, fd00::/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{
+		"127.0.0.1": true, "::ffff:127.0.0.1": true, "10.9.8.7": true, "fd00::1": true,
+		"127.0.0.2": false, "192.168.1.1": false, "::1": false, "2001:db8::1": false,
+	} {
+		if got := r.TrustsPeer(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("TrustsPeer(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	var none *Resolver
+	empty, _ := Parse("")
+	for _, r := range []*Resolver{none, empty} {
+		if r.TrustsPeer(netip.MustParseAddr("127.0.0.1")) {
+			t.Errorf("%v trusts 127.0.0.1", r)
+		}
 	}
 }
