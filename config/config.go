@@ -284,7 +284,7 @@ var options = []option{
 	{name: "MAX_CONNECTIONS", def: "4096", help: "open connections accepted on SWITCHBOARD_ADDR; further clients wait for a free slot (keep below the process's file descriptor limit)", set: func(c *Config, v string) error {
 		return positiveInt(&c.MaxConnections, v)
 	}},
-	{name: "MAX_CONNECTIONS_PER_IP", def: "64", help: "open connections one client address (IPv6: its /64) may hold on SWITCHBOARD_ADDR; a further one is closed at once, so one client cannot take every MAX_CONNECTIONS slot (0 = no cap; peers in TRUSTED_PROXIES are exempt)", set: func(c *Config, v string) error {
+	{name: "MAX_CONNECTIONS_PER_IP", def: "512", help: "open connections one client address (IPv6: its /64) may hold on SWITCHBOARD_ADDR; a further one is closed at once, so one client cannot take every MAX_CONNECTIONS slot (0 = no cap; peers in TRUSTED_PROXIES are exempt)", set: func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			return fmt.Errorf("must be an integer >= 0, got %q", v)

@@ -12,7 +12,7 @@ func TestMetricsSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MetricsAddr != "127.0.0.1:9464" || c.MetricsOff || c.MetricsToken != "" || c.MaxConnections != 4096 || c.MaxConnectionsPerIP != 64 {
+	if c.MetricsAddr != "127.0.0.1:9464" || c.MetricsOff || c.MetricsToken != "" || c.MaxConnections != 4096 || c.MaxConnectionsPerIP != 512 {
 		t.Fatalf("metrics defaults: addr %q off %v token %q max_connections %d per ip %d", c.MetricsAddr, c.MetricsOff, c.MetricsToken, c.MaxConnections, c.MaxConnectionsPerIP)
 	}
 	if c, err := Load(env(map[string]string{"MAX_CONNECTIONS_PER_IP": "0"})); err != nil || c.MaxConnectionsPerIP != 0 {
