@@ -18,14 +18,52 @@ import (
 // name appears in the errors a refused destination produces.
 const AllowlistSetting = "PROVIDER_URL_ALLOWLIST"
 
-// linkLocal are the addresses a provider URL may never reach unless an
+// alwaysRefused are the addresses a provider URL may never reach unless an
 // allow-list entry names them explicitly: the link-local ranges, where
 // cloud metadata services (169.254.169.254) hand out instance credentials
-// to whoever asks, and AWS's IPv6 metadata address.
-var linkLocal = []netip.Prefix{
+// to whoever asks, AWS's IPv6 metadata address and Alibaba Cloud's, which
+// is not link-local. Addresses are compared after canonical.
+var alwaysRefused = []netip.Prefix{
 	netip.MustParsePrefix("169.254.0.0/16"),
 	netip.MustParsePrefix("fe80::/10"),
 	netip.MustParsePrefix("fd00:ec2::254/128"),
+	netip.MustParsePrefix("100.100.100.200/32"),
+}
+
+// IPv6 ranges whose last 32 bits are an IPv4 address a connection may end
+// up at: NAT64's well-known prefix (RFC 6052; a NAT64 gateway translates
+// 64:ff9b::a9fe:a9fe to 169.254.169.254) and the deprecated
+// IPv4-compatible addresses (::a9fe:a9fe). IPv4-mapped addresses
+// (::ffff:a9fe:a9fe) are unmapped by netip.Addr.Unmap.
+var (
+	nat64Prefix    = netip.MustParsePrefix("64:ff9b::/96")
+	v4CompatPrefix = netip.MustParsePrefix("::/96")
+)
+
+// canonical returns the address a connection to a reaches, for comparing
+// with the refused set and allow-list entries: without zone (a zoned
+// address is in no netip.Prefix, so fe80::1%eth0 would escape the
+// link-local check) and with an IPv4 address embedded in an IPv4-mapped,
+// NAT64 or IPv4-compatible IPv6 address unwrapped (:: and ::1 stay as
+// they are).
+func canonical(a netip.Addr) netip.Addr {
+	a = a.WithZone("").Unmap()
+	if a.Is6() && (nat64Prefix.Contains(a) || v4CompatPrefix.Contains(a) && a != netip.IPv6Unspecified() && a != netip.IPv6Loopback()) {
+		b := a.As16()
+		return netip.AddrFrom4([4]byte(b[12:]))
+	}
+	return a
+}
+
+// canonicalPrefix is canonical for an allow-list CIDR entry: a prefix of
+// at least /96 inside an IPv4-mapped or NAT64 range becomes the IPv4
+// prefix it covers, so that it matches the canonical addresses it means.
+func canonicalPrefix(p netip.Prefix) netip.Prefix {
+	a := p.Addr()
+	if p.Bits() >= 96 && (a.Is4In6() || nat64Prefix.Contains(a)) {
+		return netip.PrefixFrom(canonical(a), p.Bits()-96).Masked()
+	}
+	return p.Masked()
 }
 
 // DestinationPolicy decides which hosts may receive a provider's requests,
@@ -37,9 +75,10 @@ var linkLocal = []netip.Prefix{
 // The zero policy (no allow-list, the default) allows any http(s) host,
 // loopback and private networks included, so that the phone emulator and
 // local model servers (Ollama, vLLM) work out of the box, but never a
-// link-local address. A non-empty allow-list (PROVIDER_URL_ALLOWLIST)
-// allows only the hosts it matches. A nil *DestinationPolicy is the zero
-// policy. Policies are immutable and safe for concurrent use.
+// link-local or cloud metadata address (alwaysRefused). A non-empty
+// allow-list (PROVIDER_URL_ALLOWLIST) allows only the hosts it matches. A
+// nil *DestinationPolicy is the zero policy. Policies are immutable and
+// safe for concurrent use.
 type DestinationPolicy struct {
 	entries []destEntry
 	trusted []netip.Addr // IP hosts of operator-configured URLs (TWILIO_API_BASE_URL)
@@ -78,7 +117,7 @@ func ParseAllowlist(s string) (*DestinationPolicy, error) {
 func parseEntry(raw string) (destEntry, error) {
 	s := strings.ToLower(raw)
 	if pfx, err := netip.ParsePrefix(s); err == nil {
-		return destEntry{prefix: pfx.Masked()}, nil
+		return destEntry{prefix: canonicalPrefix(pfx)}, nil
 	}
 	var e destEntry
 	host := s
@@ -91,7 +130,8 @@ func parseEntry(raw string) (destEntry, error) {
 		host = s[1 : len(s)-1]
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		e.prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		a = canonical(a)
+		e.prefix = netip.PrefixFrom(a, a.BitLen())
 		return e, nil
 	}
 	if rest, ok := strings.CutPrefix(host, "*."); ok {
@@ -135,7 +175,7 @@ func (p *DestinationPolicy) Trust(rawURL string) *DestinationPolicy {
 	}
 	if u, err := url.Parse(rawURL); err == nil {
 		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
-			q.trusted = append(q.trusted, a.Unmap())
+			q.trusted = append(q.trusted, canonical(a))
 		}
 	}
 	return q
@@ -169,8 +209,32 @@ func parseDestination(raw string) (*url.URL, error) {
 	if port := u.Port(); port != "" && strings.Trim(port, "0123456789") != "" {
 		return nil, fmt.Errorf("has an invalid port")
 	}
+	if err := checkHostSyntax(u.Hostname()); err != nil {
+		return nil, err
+	}
 	return u, nil
 }
+
+// checkHostSyntax refuses a host that is not an IP address in standard
+// notation but ends in a number, as the URL standard puts it: 2852039166,
+// 0xa9fea9fe, 0251.0376.0251.0376, 169.254.43518, 10.0.0.1. (trailing
+// dot). Browsers and inet_aton read these as IPv4 addresses, Go's own
+// resolver as DNS names; which one a connection gets depends on the
+// resolver in use, so a base URL may only use forms every reader agrees on.
+func checkHostSyntax(host string) error {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	h := strings.TrimSuffix(host, ".")
+	last := strings.ToLower(h[strings.LastIndexByte(h, '.')+1:])
+	hex, isHex := strings.CutPrefix(last, "0x")
+	if last != "" && (strings.Trim(last, "0123456789") == "" || isHex && strings.Trim(hex, "0123456789abcdef") == "") {
+		return errHostSyntax
+	}
+	return nil
+}
+
+var errHostSyntax = errors.New("host must be a DNS name or a standard IP address")
 
 func (p *DestinationPolicy) checkHost(u *url.URL) error {
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
@@ -183,9 +247,7 @@ func (p *DestinationPolicy) checkHost(u *url.URL) error {
 	}
 	addr, isIP := netip.ParseAddr(host)
 	if isIP == nil {
-		// netip.Prefix.Contains is false for any zoned address: drop the
-		// zone, or fe80::1%eth0 would escape the link-local check.
-		addr = addr.WithZone("").Unmap()
+		addr = canonical(addr)
 	}
 	explicit := false
 	if p != nil {
@@ -204,8 +266,11 @@ func (p *DestinationPolicy) checkHost(u *url.URL) error {
 			}
 		}
 	}
-	if isIP == nil && isLinkLocal(addr) && !explicit {
-		return fmt.Errorf("host %s is a link-local (cloud metadata) address, refused unless listed in %s", host, AllowlistSetting)
+	if isIP == nil && isRefused(addr) && !explicit {
+		if written, _ := netip.ParseAddr(host); written.WithZone("") != addr {
+			host += " (" + addr.String() + ")"
+		}
+		return fmt.Errorf("host %s is a link-local or cloud metadata address, refused unless listed in %s", host, AllowlistSetting)
 	}
 	if p.Restricted() && !explicit {
 		return fmt.Errorf("host %s not allowed by %s", u.Host, AllowlistSetting)
@@ -213,8 +278,9 @@ func (p *DestinationPolicy) checkHost(u *url.URL) error {
 	return nil
 }
 
-func isLinkLocal(a netip.Addr) bool {
-	for _, pfx := range linkLocal {
+// isRefused reports whether the canonical address a is in alwaysRefused.
+func isRefused(a netip.Addr) bool {
+	for _, pfx := range alwaysRefused {
 		if pfx.Contains(a) {
 			return true
 		}
@@ -223,11 +289,13 @@ func isLinkLocal(a netip.Addr) bool {
 }
 
 // CheckDial checks an address about to be connected to ("ip:port", as a
-// net.Dialer's Control function receives it): a link-local address is
-// refused unless an allow-list IP or CIDR entry covers it or it is a
-// trusted operator-configured host. This runs after name resolution, so a
-// host name that resolves (or is rebound) to a metadata address is refused
-// too.
+// net.Dialer's Control function receives it): a link-local or cloud
+// metadata address (alwaysRefused, after canonical) is refused unless an
+// allow-list IP or CIDR entry covers it or it is a trusted
+// operator-configured host. This runs after name resolution, so a host
+// name that resolves (or is rebound) to a metadata address is refused too.
+// Through an HTTP proxy the address dialled is the proxy's, and the
+// proxy, not this check, decides where the request goes.
 func (p *DestinationPolicy) CheckDial(address string) error {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
@@ -237,8 +305,8 @@ func (p *DestinationPolicy) CheckDial(address string) error {
 	if err != nil {
 		return nil // not an IP: the dialer resolves names before Control
 	}
-	addr = addr.WithZone("").Unmap()
-	if !isLinkLocal(addr) {
+	addr = canonical(addr)
+	if !isRefused(addr) {
 		return nil
 	}
 	if p != nil {
@@ -261,13 +329,13 @@ func (p *DestinationPolicy) Control(network, address string, _ syscall.RawConn) 
 	return p.CheckDial(address)
 }
 
-// DialRefusedError is returned when a connection to a link-local address
-// was refused by the destination policy.
+// DialRefusedError is returned when a connection to a link-local or cloud
+// metadata address was refused by the destination policy.
 type DialRefusedError struct{ Address string }
 
 // Error implements the error interface.
 func (e *DialRefusedError) Error() string {
-	return fmt.Sprintf("providers: connection to %s refused: link-local (cloud metadata) addresses are not allowed unless listed in %s", e.Address, AllowlistSetting)
+	return fmt.Sprintf("providers: connection to %s refused: link-local and cloud metadata addresses are not allowed unless listed in %s", e.Address, AllowlistSetting)
 }
 
 // destinationFields are the config fields that decide where a provider's
@@ -351,6 +419,9 @@ func (p *DestinationPolicy) CheckRedirect(req *http.Request, via []*http.Request
 	u := req.URL
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return fmt.Errorf("refusing redirect to %s://%s", u.Scheme, u.Host)
+	}
+	if err := checkHostSyntax(u.Hostname()); err != nil {
+		return fmt.Errorf("refusing redirect to %s: %w", u.Host, err)
 	}
 	if err := p.checkHost(u); err != nil {
 		return fmt.Errorf("refusing redirect: %w", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -124,6 +125,32 @@ func TestAllowlistMatcher(t *testing.T) {
 		{"http://[fe80::1%25eth0]:80", false, false},
 		{"http://[::ffff:169.254.169.254]", false, false},
 		{"http://[fd00:ec2::254]", false, false},
+		// An IPv4 address inside an IPv6 one is checked as that IPv4
+		// address: IPv4-mapped, NAT64 (RFC 6052) and IPv4-compatible.
+		{"http://[::ffff:a9fe:a9fe]", false, false},
+		{"http://[64:ff9b::a9fe:a9fe]/latest/meta-data", false, false},
+		{"http://[64:ff9b::169.254.169.254]:80", false, false},
+		{"http://[::a9fe:a9fe]", false, false},
+		{"http://[::169.254.169.254]", false, false},
+		{"http://[64:ff9b::a00:1]:8000", true, true}, // 10.0.0.1, listed
+		{"http://[::]", false, true},
+		// Alibaba Cloud's metadata service is not link-local.
+		{"http://100.100.100.200/latest/meta-data", false, false},
+		{"http://[::ffff:100.100.100.200]", false, false},
+		{"http://[64:ff9b::6464:64c8]", false, false},
+		{"http://100.100.100.201", false, true},
+		// Hosts that end in a number but are not standard IP addresses:
+		// inet_aton and browsers read them as IPv4, Go's resolver as names.
+		{"http://2852039166/", false, false},
+		{"http://0xa9fea9fe/", false, false},
+		{"http://0XA9FEA9FE/", false, false},
+		{"http://0251.0376.0251.0376/", false, false},
+		{"http://169.254.43518/", false, false},
+		{"http://127.1:11434", false, false},
+		{"http://10.0.0.1.:80", false, false},
+		{"http://0x7f.0x0.0x0.0x1", false, false},
+		{"https://llm.example.com.:443", true, true},
+		{"https://1e100.net", false, true},
 		{"ftp://api.openai.com", false, false},
 		{"https://user:pass@api.openai.com", false, false},
 		{"https://api.openai.com/v1?x=1", false, false},
@@ -183,6 +210,17 @@ func TestCheckDial(t *testing.T) {
 		{open, "169.254.169.254:80", false},
 		{open, "[fe80::1%eth0]:80", false},
 		{open, "[::ffff:169.254.169.254]:80", false},
+		{open, "[::ffff:a9fe:a9fe]:80", false},
+		{open, "[64:ff9b::a9fe:a9fe]:80", false},
+		{open, "[::a9fe:a9fe]:80", false},
+		{open, "100.100.100.200:80", false},
+		{open, "[64:ff9b::6464:64c8]:80", false},
+		{open, "[64:ff9b::5db8:d822]:443", true}, // 93.184.216.34
+		{open, "[::1]:80", true},
+		{open, "[::]:80", true},
+		{open, "100.100.100.199:80", true},
+		{listed, "[64:ff9b::a9fe:a9fe]:80", true},
+		{listed, "[::ffff:169.254.169.254]:80", true},
 		{nil, "169.254.169.254:80", false},
 		{listed, "169.254.169.254:80", true},
 		{listed, "169.254.169.254:81", false},
@@ -212,5 +250,68 @@ func TestDialRefusedThroughDialer(t *testing.T) {
 	var refused *DialRefusedError
 	if err == nil || !errors.As(err, &refused) {
 		t.Fatalf("dial: %v, want a DialRefusedError", err)
+	}
+}
+
+// TestRefusedUnlessListed: each always-refused address is allowed once an
+// allow-list entry names it, in whatever form the entry is written, and
+// only that one.
+func TestRefusedUnlessListed(t *testing.T) {
+	tests := []struct{ allow, url, dial string }{
+		{"100.100.100.200", "http://100.100.100.200", "100.100.100.200:80"},
+		{"64:ff9b::a9fe:a9fe", "http://169.254.169.254", "169.254.169.254:80"},
+		{"::ffff:169.254.169.254", "http://[64:ff9b::a9fe:a9fe]", "[::a9fe:a9fe]:80"},
+		{"::ffff:169.254.0.0/112", "http://169.254.3.4", "169.254.3.4:80"},
+		{"64:ff9b::a9fe:0/112", "http://[::ffff:169.254.3.4]", "[64:ff9b::a9fe:304]:80"},
+	}
+	for _, tt := range tests {
+		pol, err := ParseAllowlist(tt.allow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pol.CheckURL(tt.url); err != nil {
+			t.Errorf("allow %s: CheckURL(%s) = %v", tt.allow, tt.url, err)
+		}
+		if err := pol.CheckDial(tt.dial); err != nil {
+			t.Errorf("allow %s: CheckDial(%s) = %v", tt.allow, tt.dial, err)
+		}
+		if err := pol.CheckDial("169.254.169.253:80"); err == nil && !strings.Contains(tt.allow, "/") {
+			t.Errorf("allow %s: another metadata address allowed", tt.allow)
+		}
+	}
+	err := (*DestinationPolicy)(nil).CheckURL("http://[64:ff9b::a9fe:a9fe]/")
+	if err == nil || !strings.Contains(err.Error(), "(169.254.169.254)") || !strings.Contains(err.Error(), AllowlistSetting) {
+		t.Fatalf("refusal does not say which IPv4 address was meant: %v", err)
+	}
+}
+
+// TestNumericHostRefusedWhenSaved: a base URL whose host is a number in a
+// form other than a dotted quad is refused by config validation, the check
+// run when a provider is saved, with a 400 naming the field.
+func TestNumericHostRefusedWhenSaved(t *testing.T) {
+	for _, host := range []string{"2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518", "1.2.3.4."} {
+		for _, c := range []struct{ apiType, config, field string }{
+			{store.APITypeOpenAILegacy, `{"apiKey":"k","baseUrl":"http://` + host + `/v1"}`, "config.baseUrl"},
+			{store.APITypeOllama, `{"baseUrl":"http://` + host + `:11434"}`, "config.baseUrl"},
+			{store.APITypeTwilioMessaging, twilioCfg(testSID, testToken, "http://"+host), "config.apiBaseUrl"},
+		} {
+			_, err := ValidateConfig(c.apiType, json.RawMessage(c.config))
+			d, _ := store.ErrorDetails(err).(map[string]string)
+			if store.ErrorCode(err) != store.EINVALID || d["field"] != c.field || !strings.Contains(err.Error(), "host must be a DNS name or a standard IP address") {
+				t.Errorf("%s %s: err = %v, want EINVALID on %s", c.apiType, host, err, c.field)
+			}
+		}
+	}
+	if _, err := ValidateConfig(store.APITypeOllama, json.RawMessage(`{"baseUrl":"http://10.1.2.3:11434"}`)); err != nil {
+		t.Fatalf("a dotted-quad host was refused: %v", err)
+	}
+}
+
+// TestRedirectToNumericHostRefused: a redirect is held to the same host
+// syntax as a saved base URL.
+func TestRedirectToNumericHostRefused(t *testing.T) {
+	req, _ := http.NewRequest("GET", "http://2852039166/latest/meta-data/", nil)
+	if err := (*DestinationPolicy)(nil).CheckRedirect(req, nil); err == nil || !strings.Contains(err.Error(), "standard IP address") {
+		t.Fatalf("CheckRedirect = %v", err)
 	}
 }

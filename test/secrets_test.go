@@ -397,3 +397,22 @@ func TestRotateSecretKeyInHelp(t *testing.T) {
 		t.Fatalf("rotate-secret-key --help: exit %d\n%s", code, out)
 	}
 }
+
+// TestSecretKeyFileSymlinkRefused: a symbolic link planted where the
+// SQLite key file belongs is not followed: the server does not start, and
+// says why and what to do.
+func TestSecretKeyFileSymlinkRefused(t *testing.T) {
+	dir := t.TempDir()
+	elsewhere := filepath.Join(t.TempDir(), "planted.key")
+	if err := os.WriteFile(elsewhere, []byte("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(dir, "switchboard.db.key")
+	if err := os.Symlink(elsewhere, keyPath); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, []string{"SWITCHBOARD_ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:" + filepath.Join(dir, "switchboard.db")}, "serve")
+	if code != 1 || !strings.Contains(stderr, keyPath+" is a symbolic link") {
+		t.Fatalf("symlinked key file: exit %d, %s", code, stderr)
+	}
+}

@@ -94,6 +94,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Timeout:             cfg.SendTimeout,
 		MaxIdleConnsPerHost: cfg.MaxConcurrentSends,
 	})
+	if v := providers.ProxyVariable(); v != "" {
+		m.log.Warn("provider requests go through the HTTP proxy set in the environment: the refusal of link-local and cloud metadata addresses then checks provider URLs but not the addresses their names resolve to, which only the proxy sees; make the proxy refuse them", "variable", v)
+	}
 	m.engine, err = actors.New(actors.Options{
 		Store:              m.store,
 		Sender:             twilioSender{m.sender},

@@ -112,8 +112,10 @@ func NewHTTPClient() *http.Client {
 // transport with many idle connections per host (turns of many sessions go
 // to the same endpoint) and dial/TLS timeouts. It has no overall timeout:
 // a call is bounded by its context. It refuses to connect to link-local
-// (cloud metadata) addresses the policy does not allow, whatever name
+// and cloud metadata addresses the policy does not allow, whatever name
 // resolved to them, and to follow a redirect to a host the policy refuses.
+// It honours HTTP(S)_PROXY; through a proxy the connect-time check sees
+// the proxy's address only (see providers.ProxyVariable).
 func NewHTTPClientFor(policy *providers.DestinationPolicy) *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: policy.Control}
 	return &http.Client{CheckRedirect: policy.CheckRedirect, Transport: &http.Transport{

@@ -58,7 +58,9 @@ type SenderOptions struct {
 	// Destinations decides which provider apiBaseUrls may receive requests
 	// (and so the account's credentials): a provider whose apiBaseUrl the
 	// policy refuses gets a permanent SendError, and the owned transport
-	// refuses to connect to link-local addresses the policy does not allow.
+	// refuses to connect to link-local and cloud metadata addresses the
+	// policy does not allow (through an HTTP(S)_PROXY it sees only the
+	// proxy's address: see providers.ProxyVariable).
 	// DefaultBaseURL is operator configuration and always trusted. Nil is
 	// the default policy.
 	Destinations *providers.DestinationPolicy

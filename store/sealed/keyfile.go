@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,23 +27,38 @@ func EncodeKey(k []byte) string {
 	return base64.StdEncoding.EncodeToString(k)
 }
 
-// ReadKeyFile reads a key file. It refuses a file that is not a regular
-// file or that its group or others may read or write: a key anyone on the
-// host can read protects nothing.
+// ReadKeyFile reads a key file. It refuses a symbolic link (a link planted
+// in the data directory must not make the server read, or report on, a file
+// elsewhere), a file that is not a regular file, one its group or others
+// may read or write (a key anyone on the host can read protects nothing)
+// and, on Unix, one another user owns (that user could replace the key).
+// The checks are made on the open file, so the file checked is the file
+// read.
 func ReadKeyFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+	f, err := openKeyFile(path)
 	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("sealed: key file %s is a symbolic link, which is not followed: move the key file itself to %s (mode 0600)", path, path)
+		}
 		return nil, err
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("sealed: key file %s: %w", path, err)
+	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("sealed: key file %s is not a regular file", path)
+		return nil, fmt.Errorf("sealed: key file %s is not a regular file (%s): remove it, or put the key file there", path, fi.Mode().Type())
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("sealed: key file %s has permissions %04o; it must be readable by its owner only (chmod 600 %s)", path, perm, path)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
+	if err := checkKeyFileOwner(path, fi); err != nil {
 		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize))
+	if err != nil {
+		return nil, fmt.Errorf("sealed: key file %s: %w", path, err)
 	}
 	k, err := ParseKey(string(b))
 	if err != nil {
@@ -51,11 +67,15 @@ func ReadKeyFile(path string) ([]byte, error) {
 	return k, nil
 }
 
+// maxKeyFileSize bounds what ReadKeyFile reads: a key file holds one line
+// of base64; anything longer fails ParseKey anyway.
+const maxKeyFileSize = 4 << 10
+
 // CreateKeyFile writes key to a new file at path with permissions 0600,
 // failing if the file exists (O_EXCL: two processes starting at once
 // cannot each write a key), and syncs it and its folder before returning.
 func CreateKeyFile(path string, key []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
 	if err != nil {
 		return err
 	}
