@@ -209,6 +209,21 @@ func TestReadmeSetupLine(t *testing.T) {
 		}
 	})
 
+	t.Run("OpenAI", func(t *testing.T) {
+		// The script's other AI branch: its provider and stage are accepted
+		// (nothing calls OpenAI until a text arrives).
+		script := setScriptVars(t, block, map[string]string{
+			"B": s.URL, "ADMIN_PASSWORD": password, "PUBLIC_BASE_URL": s.URL,
+			"ACCOUNT_SID": l.AccountSID, "AUTH_TOKEN": l.AuthToken, "FROM_NUMBER": l.Number,
+			"API_BASE_URL": sim.URL(), "OPENAI_API_KEY": "sk-readme-test",
+		})
+		code, out := runBash(t, script)
+		if code != 0 {
+			t.Fatalf("the script exited %d:\n%s", code, out)
+		}
+		printedWebhook(t, out, s.URL)
+	})
+
 	t.Run("phone emulator", func(t *testing.T) {
 		// The README's "Testing your own line without Twilio": the script
 		// with API_BASE_URL at the phone, then the phone command it prints.
