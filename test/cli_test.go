@@ -71,6 +71,22 @@ func TestHelpListsSettings(t *testing.T) {
 	}
 }
 
+// `switchboard --help` (no command named) is the overview, like
+// `switchboard help`: every command, not only serve's help.
+func TestHelpListsCommands(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		code, out, _ := run(t, nil, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		for _, c := range []string{"serve", "phone", "rotate-secret-key", "version"} {
+			if !strings.Contains(out, "\n  "+c+" ") {
+				t.Errorf("%v does not list the command %s:\n%s", args, c, out)
+			}
+		}
+	}
+}
+
 func TestDefaultDatabaseFolderCreated(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(dir, "nested", "deeper", "sb.db")})
