@@ -87,6 +87,16 @@ func TestHelpListsCommands(t *testing.T) {
 	}
 }
 
+// A DATABASE_URL naming a folder stops start-up with the path and the
+// reason, not SQLite's bare "unable to open database file (14)".
+func TestDatabasePathIsAFolder(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := run(t, []string{"DATABASE_URL=sqlite:" + dir, "SWITCHBOARD_ADDR=127.0.0.1:0", "METRICS_ADDR=off"}, "serve")
+	if code != 1 || !strings.Contains(stderr, dir+" is a folder") {
+		t.Fatalf("exit %d, stderr %q; want exit 1 naming %s as a folder", code, stderr, dir)
+	}
+}
+
 func TestDefaultDatabaseFolderCreated(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(dir, "nested", "deeper", "sb.db")})
