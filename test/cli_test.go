@@ -3,12 +3,15 @@ package test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard/internal/testutil"
 )
 
 // run runs the binary (bounded to 90 s) with args and extra environment
@@ -95,6 +98,21 @@ func TestDatabasePathIsAFolder(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, dir+" is a folder") {
 		t.Fatalf("exit %d, stderr %q; want exit 1 naming %s as a folder", code, stderr, dir)
 	}
+}
+
+// A millisecond setting given in seconds is accepted but warned about at
+// start-up, naming the variable, the value and the probable intent.
+func TestImplausibleSettingWarns(t *testing.T) {
+	s := startServer(t, "", map[string]string{"TWILIO_MESSAGING_SESSION_TIMEOUT_MS": "1800"})
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		for _, l := range strings.Split(s.logs.String(), "\n") {
+			if strings.Contains(l, "level=WARN") && strings.Contains(l, "variable=TWILIO_MESSAGING_SESSION_TIMEOUT_MS") &&
+				strings.Contains(l, "value=1800 ") && strings.Contains(l, "probably_meant=1800000") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no warning about TWILIO_MESSAGING_SESSION_TIMEOUT_MS=1800 in:\n%s", s.logs.String())
+	})
 }
 
 func TestDefaultDatabaseFolderCreated(t *testing.T) {

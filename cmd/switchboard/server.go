@@ -77,6 +77,10 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // start-up is complete: only then does /readyz answer 200.
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.cfg
+	for _, w := range cfg.Warnings() {
+		// Valid but almost certainly a unit mistake (seconds as ms).
+		m.log.Warn(w.Message, "variable", w.Variable, "value", w.Value, "probably_meant", w.ProbablyMeant)
+	}
 	var err error
 	if m.store, err = openStore(ctx, cfg, m.log); err != nil {
 		return err
