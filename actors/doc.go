@@ -32,7 +32,7 @@
 //	        └─────► registry ─deliver─► session ─go runTurn─► store/LLM/Twilio
 //	                                        ◄──turnDone───────┘
 //
-// Expiry handshake (DESIGN §3): the engine's idle wheel (idle.go: one
+// Expiry handshake (docs/architecture.md §3): the engine's idle wheel (idle.go: one
 // goroutine, a slot per tick, no timer per session) makes a session check
 // lastInbound; if it has been idle for the timeout and nothing is in
 // flight, it sends stopRequest{processed} to its registry. The registry

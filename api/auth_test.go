@@ -3,10 +3,13 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/mux"
 )
 
 func TestHealthAndReadiness(t *testing.T) {
@@ -239,4 +242,26 @@ func TestBodyRules(t *testing.T) {
 	}
 	e.do("GET", "/api/projects?limit=abc", tok, nil).wantField("limit")
 	e.do("GET", "/api/projects?offset=-1", tok, nil).wantField("offset")
+}
+
+// With Options.Starting, /readyz answers 503 "starting up" (even though
+// the store answers) until Started: the binary holds readiness until its
+// start-up, the demo line included, is done.
+func TestReadinessWaitsForStartup(t *testing.T) {
+	e := newEnv(t)
+	srv := New(e.st, nil, Options{Starting: true})
+	r := mux.NewRouter()
+	srv.Register(r)
+	get := func() (int, string) {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+		return w.Code, w.Body.String()
+	}
+	if code, body := get(); code != http.StatusServiceUnavailable || !strings.Contains(body, "starting up") {
+		t.Fatalf("/readyz while starting: %d %s", code, body)
+	}
+	srv.Started()
+	if code, body := get(); code != http.StatusOK {
+		t.Fatalf("/readyz once started: %d %s", code, body)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -73,6 +74,11 @@ type Options struct {
 	// Destinations restricts provider base URLs (PROVIDER_URL_ALLOWLIST);
 	// nil is the default policy.
 	Destinations *providers.DestinationPolicy
+	// Starting makes /readyz answer 503 ("starting up") until Started is
+	// called, so that readiness covers the whole start-up of the binary
+	// (recovery, the demo line), not only a reachable store: a client
+	// that waits for readiness must find everything start-up creates.
+	Starting bool
 }
 
 // Server serves the operator API. Build it with New and mount it with
@@ -88,6 +94,8 @@ type Server struct {
 	throttle *throttle // failed credential checks per account and address
 	hash     *hashGate // bounds concurrent bcrypt work
 	metrics  *metrics
+	// starting is true from New (with Options.Starting) until Started.
+	starting atomic.Bool
 }
 
 // New returns a Server over st. A nil logger discards logs.
@@ -125,13 +133,19 @@ func New(st store.Store, logger *slog.Logger, opts Options) *Server {
 	if opts.ClientIP == nil {
 		opts.ClientIP = remoteHost
 	}
-	return &Server{
+	s := &Server{
 		st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() },
 		throttle: newThrottle(opts.MaxFailuresPerAccount, opts.MaxFailuresPerAccountTotal, opts.MaxFailuresPerAddress, opts.FailureWindow),
 		hash:     newHashGate(opts.HashConcurrency, opts.HashWait),
 		metrics:  newMetrics(opts.Registerer),
 	}
+	s.starting.Store(opts.Starting)
+	return s
 }
+
+// Started ends the start-up announced by Options.Starting: from now on
+// /readyz answers 200 whenever the store does.
+func (s *Server) Started() { s.starting.Store(false) }
 
 // apiHandler is a handler that returns its error instead of writing it, so
 // that writeError is the only place errors become responses.
@@ -276,6 +290,10 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.starting.Load() {
+		writeErrorBody(w, http.StatusServiceUnavailable, "starting up", nil)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.st.Ping(ctx); err != nil {

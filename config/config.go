@@ -86,6 +86,10 @@ type Config struct {
 	// MaxReplyParts (MAX_REPLY_PARTS) caps the messages one reply is sent
 	// as.
 	MaxReplyParts int
+
+	// warnings are accepted values that are almost certainly a mistake
+	// (see Warnings).
+	warnings []Warning
 }
 
 // option is one row of the options table.
@@ -95,6 +99,10 @@ type option struct {
 	help   string
 	secret bool
 	set    func(c *Config, v string) error
+	// warnBelow, for a millisecond (_MS) setting, is the value under which
+	// a non-zero setting is almost certainly seconds typed as milliseconds
+	// (0 = no check): it is accepted, and Warnings reports it.
+	warnBelow int64
 }
 
 // options is the table of every environment variable Switchboard reads.
@@ -170,7 +178,7 @@ var options = []option{
 	{name: "LOG_FORMAT", def: "text", help: "text or json", set: func(c *Config, v string) error {
 		return oneOf(&c.LogFormat, strings.ToLower(v), "text", "json")
 	}},
-	{name: "TWILIO_MESSAGING_SESSION_TIMEOUT_MS", def: "1800000", help: "idle time in ms after which a conversation ends", set: func(c *Config, v string) error {
+	{name: "TWILIO_MESSAGING_SESSION_TIMEOUT_MS", def: "1800000", help: "idle time in ms after which a conversation ends", warnBelow: 60000, set: func(c *Config, v string) error {
 		return positiveMillis(&c.SessionTimeout, v)
 	}},
 	{name: "PUBLIC_BASE_URL", def: "", help: "public scheme://host[:port][/prefix] Twilio posts to; used to check signatures (default: from the request)", set: func(c *Config, v string) error {
@@ -222,10 +230,12 @@ var options = []option{
 	{name: "TWILIO_SEND_MAX_ATTEMPTS", def: "6", help: "attempts per outbound message for retryable failures (429, 5xx, connection refused)", set: func(c *Config, v string) error {
 		return positiveInt(&c.SendMaxAttempts, v)
 	}},
-	{name: "TWILIO_SEND_TIMEOUT_MS", def: "15000", help: "timeout of one Twilio REST call in ms", set: func(c *Config, v string) error {
+	// Under a second a REST call to Twilio times out often, and a timed-out
+	// send has an unknown outcome, which is never retried.
+	{name: "TWILIO_SEND_TIMEOUT_MS", def: "15000", help: "timeout of one Twilio REST call in ms", warnBelow: 1000, set: func(c *Config, v string) error {
 		return positiveMillis(&c.SendTimeout, v)
 	}},
-	{name: "TWILIO_MESSAGING_DEBOUNCE_MS", def: "0", help: "merge texts arriving within this many ms into one turn (0 = off)", set: func(c *Config, v string) error {
+	{name: "TWILIO_MESSAGING_DEBOUNCE_MS", def: "0", help: "merge texts arriving within this many ms into one turn (0 = off)", warnBelow: 100, set: func(c *Config, v string) error {
 		return nonNegativeMillis(&c.Debounce, v)
 	}},
 	{name: "LLM_ERROR_REPLY", def: "Sorry, I couldn't answer that just now. Please try again in a moment.", help: "reply sent when the LLM fails or times out (empty = send nothing)", set: func(c *Config, v string) error {
@@ -270,7 +280,7 @@ var options = []option{
 		c.WebhookFailureRate = f
 		return nil
 	}},
-	{name: "AUDIT_SIGNATURE_FAILURE_INTERVAL_MS", def: "60000", help: "webhook signature failures are written to the audit log as one entry per channel provider and this many ms", set: func(c *Config, v string) error {
+	{name: "AUDIT_SIGNATURE_FAILURE_INTERVAL_MS", def: "60000", help: "webhook signature failures are written to the audit log as one entry per channel provider and this many ms", warnBelow: 1000, set: func(c *Config, v string) error {
 		return positiveMillis(&c.AuditSignatureFailureInterval, v)
 	}},
 	{name: "AUDIT_RETENTION_DAYS", def: "0", help: "audit log entries older than this many days are deleted (checked at start-up and hourly; 0 = keep forever)", set: func(c *Config, v string) error {
@@ -302,7 +312,7 @@ var options = []option{
 		c.PprofAddr = v
 		return nil
 	}},
-	{name: "SHUTDOWN_TIMEOUT_MS", def: "25000", help: "on SIGTERM, how long to finish in-flight turns and sends", set: func(c *Config, v string) error {
+	{name: "SHUTDOWN_TIMEOUT_MS", def: "25000", help: "on SIGTERM, how long to finish in-flight turns and sends", warnBelow: 100, set: func(c *Config, v string) error {
 		return positiveMillis(&c.ShutdownTimeout, v)
 	}},
 	{name: "AUTH_MAX_FAILURES_PER_ACCOUNT", def: "5", help: "failed logins of one operator id from one client address within AUTH_FAILURE_WINDOW_MS before further logins of that id from there (even correct ones) answer 429; other addresses are not affected", set: func(c *Config, v string) error {
@@ -314,7 +324,7 @@ var options = []option{
 	{name: "AUTH_MAX_FAILURES_PER_IP", def: "20", help: "failed logins, token refreshes and setups per client address (IPv6: per /64) within AUTH_FAILURE_WINDOW_MS before that address gets 429", set: func(c *Config, v string) error {
 		return positiveInt(&c.AuthMaxFailuresPerIP, v)
 	}},
-	{name: "AUTH_FAILURE_WINDOW_MS", def: "900000", help: "window in ms in which failed credential checks are counted; a throttled id or address is free again when its window ends", set: func(c *Config, v string) error {
+	{name: "AUTH_FAILURE_WINDOW_MS", def: "900000", help: "window in ms in which failed credential checks are counted; a throttled id or address is free again when its window ends", warnBelow: 1000, set: func(c *Config, v string) error {
 		return positiveMillis(&c.AuthFailureWindow, v)
 	}},
 	{name: "AUTH_HASH_CONCURRENCY", def: "0", help: "password hashes (bcrypt) that may run at once; more wait up to 2 s, then get 503 (0 = half the CPUs, at least 1)", set: func(c *Config, v string) error {
@@ -351,7 +361,9 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		if !ok {
 			v = o.def
 		}
-		if err := o.set(c, strings.TrimSpace(v)); err != nil {
+		if err := o.set(c, strings.TrimSpace(v)); err == nil {
+			c.checkPlausible(o, strings.TrimSpace(v))
+		} else {
 			shown := err.Error()
 			if o.secret {
 				shown = "invalid value (not shown)"
@@ -370,6 +382,44 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		return nil, errors.New("config: METRICS_ADDR is empty (serve /metrics on SWITCHBOARD_ADDR) but METRICS_TOKEN is unset: set METRICS_TOKEN, give METRICS_ADDR a separate host:port, or set METRICS_ADDR=off")
 	}
 	return c, nil
+}
+
+// Warning is a setting that was accepted but is almost certainly a unit
+// mistake, such as TWILIO_MESSAGING_SESSION_TIMEOUT_MS=1800 (seconds typed
+// as milliseconds: 1.8 s). It is not an error, since the value is valid;
+// the server logs it at start-up so the mistake does not go unnoticed.
+type Warning struct {
+	Variable string // the variable, e.g. TWILIO_MESSAGING_SESSION_TIMEOUT_MS
+	Value    string // the value as given
+	// ProbablyMeant is the value that was probably intended (the value
+	// read as seconds, written in milliseconds).
+	ProbablyMeant string
+	// Message explains the warning in a sentence naming all of the above.
+	Message string
+}
+
+// Warnings returns the accepted settings that are almost certainly a
+// mistake, in the order of the options table.
+func (c *Config) Warnings() []Warning { return c.warnings }
+
+// checkPlausible records a Warning when o has a warnBelow threshold and v
+// (already accepted by o.set) is non-zero and under it.
+func (c *Config) checkPlausible(o option, v string) {
+	if o.warnBelow == 0 {
+		return
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n >= o.warnBelow {
+		return
+	}
+	meant := strconv.FormatInt(n*1000, 10)
+	c.warnings = append(c.warnings, Warning{
+		Variable:      o.name,
+		Value:         v,
+		ProbablyMeant: meant,
+		Message: fmt.Sprintf("%s=%s is %v, implausibly short (under %v): the unit is milliseconds; if %s seconds was meant, set %s=%s",
+			o.name, v, time.Duration(n)*time.Millisecond, time.Duration(o.warnBelow)*time.Millisecond, v, o.name, meant),
+	})
 }
 
 // Help returns the table of variables for --help output.

@@ -3,12 +3,15 @@ package test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard/internal/testutil"
 )
 
 // run runs the binary (bounded to 90 s) with args and extra environment
@@ -69,6 +72,47 @@ func TestHelpListsSettings(t *testing.T) {
 	if code, _, stderr := run(t, nil, "frobnicate"); code != 2 || !strings.Contains(stderr, "unknown command") {
 		t.Fatalf("unknown command: exit %d %q", code, stderr)
 	}
+}
+
+// `switchboard --help` (no command named) is the overview, like
+// `switchboard help`: every command, not only serve's help.
+func TestHelpListsCommands(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		code, out, _ := run(t, nil, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		for _, c := range []string{"serve", "phone", "rotate-secret-key", "version"} {
+			if !strings.Contains(out, "\n  "+c+" ") {
+				t.Errorf("%v does not list the command %s:\n%s", args, c, out)
+			}
+		}
+	}
+}
+
+// A DATABASE_URL naming a folder stops start-up with the path and the
+// reason, not SQLite's bare "unable to open database file (14)".
+func TestDatabasePathIsAFolder(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := run(t, []string{"DATABASE_URL=sqlite:" + dir, "SWITCHBOARD_ADDR=127.0.0.1:0", "METRICS_ADDR=off"}, "serve")
+	if code != 1 || !strings.Contains(stderr, dir+" is a folder") {
+		t.Fatalf("exit %d, stderr %q; want exit 1 naming %s as a folder", code, stderr, dir)
+	}
+}
+
+// A millisecond setting given in seconds is accepted but warned about at
+// start-up, naming the variable, the value and the probable intent.
+func TestImplausibleSettingWarns(t *testing.T) {
+	s := startServer(t, "", map[string]string{"TWILIO_MESSAGING_SESSION_TIMEOUT_MS": "1800"})
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		for _, l := range strings.Split(s.logs.String(), "\n") {
+			if strings.Contains(l, "level=WARN") && strings.Contains(l, "variable=TWILIO_MESSAGING_SESSION_TIMEOUT_MS") &&
+				strings.Contains(l, "value=1800 ") && strings.Contains(l, "probably_meant=1800000") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no warning about TWILIO_MESSAGING_SESSION_TIMEOUT_MS=1800 in:\n%s", s.logs.String())
+	})
 }
 
 func TestDefaultDatabaseFolderCreated(t *testing.T) {

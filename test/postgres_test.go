@@ -4,26 +4,23 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"switchboard/internal/testutil"
 	"switchboard/test/twiliosim"
 )
 
-// postgresURL creates a fresh database on the server named by
-// SWITCHBOARD_TEST_POSTGRES_URL and returns its URL; it skips the test
-// when the variable is unset (the store suite reports that case) and fails
-// when the server is unreachable.
+// postgresURL creates a fresh database on the test PostgreSQL server
+// (SWITCHBOARD_TEST_POSTGRES_URL, or a private one when PostgreSQL is
+// installed: testutil.PostgresURL) and returns its URL; it skips the test,
+// visibly, when there is none, and fails when the server is unreachable.
 func postgresURL(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("SWITCHBOARD_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("SWITCHBOARD_TEST_POSTGRES_URL is not set: the binary was not tested on PostgreSQL")
-	}
+	base := testutil.PostgresURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)

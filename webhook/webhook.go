@@ -1,7 +1,7 @@
 // Package webhook is Switchboard's Twilio-facing HTTP surface: the inbound
 // messaging webhook and the delivery status callback. Handlers are thin:
-// parse, check in the order DESIGN §2 fixes, hand the message to the
-// engine, answer.
+// parse, check in the order docs/architecture.md §2 fixes, hand the
+// message to the engine, answer.
 package webhook
 
 import (

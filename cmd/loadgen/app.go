@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -56,15 +57,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	_ = report.WriteFailures(stderr, rep)
 	for _, w := range []struct {
-		path  string
-		write func(io.Writer, *report.Report) error
-	}{{cfg.jsonPath, report.WriteJSON}, {cfg.htmlPath, report.WriteHTML}} {
+		kind, path string
+		write      func(io.Writer, *report.Report) error
+	}{{"JSON", cfg.jsonPath, report.WriteJSON}, {"HTML", cfg.htmlPath, report.WriteHTML}} {
 		if w.path == "" {
 			continue
 		}
 		if err := writeFile(w.path, rep, w.write); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitSetup
+		}
+		if !cfg.quiet {
+			// Where to look: the path in full, whatever directory the
+			// run started from.
+			shown := w.path
+			if abs, err := filepath.Abs(w.path); err == nil {
+				shown = abs
+			}
+			fmt.Fprintf(stdout, "%s report: %s\n", w.kind, shown)
 		}
 	}
 	if !rep.OK {

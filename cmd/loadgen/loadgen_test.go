@@ -107,7 +107,8 @@ func TestSpawnedRunKeepsInvariants(t *testing.T) {
 	if len(r.Check.Invariants) != 5 {
 		t.Fatalf("invariants = %+v", r.Check.Invariants)
 	}
-	for _, want := range []string{"reply latency", "p99.9", "server peak RSS", "replies in per-sender order: ok"} {
+	for _, want := range []string{"reply latency", "p99.9", "server peak RSS", "replies in per-sender order: ok",
+		"JSON report: " + jsonPath + "\n", "HTML report: " + htmlPath + "\n"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}

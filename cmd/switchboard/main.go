@@ -2,10 +2,12 @@
 // Twilio Messaging.
 //
 //	switchboard [serve]            run the server (default)
+//	switchboard phone              SMS/WhatsApp phone emulator
 //	switchboard rotate-secret-key  re-seal provider secrets under a new key
 //	switchboard version            print the version
 //
-// Configuration comes from the environment; `switchboard --help` lists it.
+// Configuration comes from the environment; `switchboard --help` lists the
+// commands and the configuration.
 package main
 
 import (
@@ -30,12 +32,17 @@ func main() {
 // run executes the command line and returns the process exit code: 0 on
 // success, 1 on a runtime failure, 2 on a usage or configuration error.
 func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
+	cmd, named := "serve", false
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+		cmd, args, named = args[0], args[1:], true
 	}
 	for _, a := range args {
 		if a == "-h" || a == "--help" || a == "-help" {
+			// `switchboard --help` names no command: it gets the overview
+			// (every command, then serve's options), like `switchboard help`.
+			if !named {
+				cmd = ""
+			}
 			usage(stdout, cmd)
 			return 0
 		}
@@ -82,20 +89,29 @@ listener (METRICS_ADDR, loopback by default).
 Environment:
 `+config.Help())
 	default:
-		fmt.Fprint(w, `Usage: switchboard [command]
+		fmt.Fprint(w, "Usage: switchboard [command] [options]\n\nCommands:\n")
+		for _, c := range commands {
+			fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
+		}
+		fmt.Fprint(w, `
+Run 'switchboard COMMAND --help' for a command's options.
 
-Commands:
-  serve     run the server (default); --demo sets up a demo line
-  phone     SMS/WhatsApp phone emulator in the terminal
-  rotate-secret-key
-            re-seal every provider secret under a new key
-  version   print the version
+serve options:
+  --demo             set up a demo line (see 'switchboard serve --help')
 
-Run 'switchboard serve --help' for the configuration.
-
-Environment:
+Environment (the configuration of serve):
 `+config.Help())
 	}
+}
+
+// commands is what `switchboard help` and `switchboard --help` list: every
+// command run dispatches, in the order a new user needs them.
+var commands = []struct{ name, summary string }{
+	{"serve", "run the server (the default); --demo sets up a demo line"},
+	{"phone", "SMS/WhatsApp phone emulator in the terminal (talks to serve --demo)"},
+	{"rotate-secret-key", "re-seal every provider secret under a new key"},
+	{"version", "print the version"},
+	{"help", "print this help"},
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {

@@ -48,6 +48,10 @@ type Main struct {
 	Demo bool
 
 	stopPurge func() // stops the expired-token purge
+
+	// listening, when set (tests), is called once the listeners serve and
+	// before start-up has finished (the demo line is created after it).
+	listening func()
 }
 
 // tokenPurgeInterval is how often expired operator tokens are deleted.
@@ -69,9 +73,14 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 }
 
 // Run opens the store, starts the engine, re-delivers unfinished work and
-// starts listening. It returns once the server accepts requests.
+// starts listening, then (with Demo) creates the demo line. It returns once
+// start-up is complete: only then does /readyz answer 200.
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.cfg
+	for _, w := range cfg.Warnings() {
+		// Valid but almost certainly a unit mistake (seconds as ms).
+		m.log.Warn(w.Message, "variable", w.Variable, "value", w.Value, "probably_meant", w.ProbablyMeant)
+	}
 	var err error
 	if m.store, err = openStore(ctx, cfg, m.log); err != nil {
 		return err
@@ -155,6 +164,8 @@ func (m *Main) Run(ctx context.Context) error {
 		ClientIP:                   cfg.TrustedProxies.IP,
 		Registerer:                 reg,
 		Destinations:               cfg.Destinations,
+		// /readyz answers 503 until the end of Run: ready means started.
+		Starting: true,
 	})
 	apiServer.Register(r)
 	m.stopPurge = apiServer.StartTokenPurge(ctx, tokenPurgeInterval)
@@ -169,13 +180,17 @@ func (m *Main) Run(ctx context.Context) error {
 	if cfg.PostgresURL != "" {
 		db = "postgres"
 	}
+	if m.listening != nil {
+		m.listening()
+	}
 	if m.Demo {
-		// Before announcing the address, so a phone started on the
-		// announcement finds the demo line.
+		// Before announcing the address and becoming ready, so a phone
+		// started on either finds the demo line.
 		if err := m.setupDemo(ctx); err != nil {
 			return fmt.Errorf("demo setup: %w", err)
 		}
 	}
+	apiServer.Started()
 	m.log.Info("switchboard listening", "addr", m.Addr, "store", db, "session_timeout", cfg.SessionTimeout)
 	fmt.Fprintf(m.stdout, "switchboard: listening on http://%s\n", m.Addr)
 	return nil

@@ -1,6 +1,7 @@
-// Package llm holds the clients of Switchboard's LLM providers (DESIGN §4):
-// openai-legacy (any OpenAI-compatible Chat Completions endpoint), ollama,
-// and scripted, the built-in offline provider that answers from rules.
+// Package llm holds the clients of Switchboard's LLM providers
+// (docs/architecture.md §4): openai-legacy (any OpenAI-compatible Chat
+// Completions endpoint), ollama, and scripted, the built-in offline
+// provider that answers from rules.
 //
 // A Client produces one final text per Request; nothing is streamed. The
 // total time a call may take comes from the caller's context (the stage's

@@ -15,10 +15,10 @@ import (
 	"switchboard/store"
 )
 
-// scriptedClient is the offline provider of DESIGN §4. It is the load-test
-// hot path, so everything is compiled in New and most templates (text and
-// plain {{.Field}} actions) are rendered without text/template's
-// reflection.
+// scriptedClient is the offline provider of docs/architecture.md §4. It is
+// the load-test hot path, so everything is compiled in New and most
+// templates (text and plain {{.Field}} actions) are rendered without
+// text/template's reflection.
 type scriptedClient struct {
 	rules []scriptedRule
 	def   *replyTemplate

@@ -310,6 +310,7 @@ func (s *Sender) begin(ctx context.Context, cfg providers.TwilioConfig) (*openap
 
 // sendError turns what twilio-go returned into a *SendError.
 func sendError(err error, bt *boundTransport) *SendError {
+	bt.nameCalled(err)
 	var rest *twclient.TwilioRestError
 	if errors.As(err, &rest) {
 		status := rest.Status

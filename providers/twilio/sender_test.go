@@ -359,3 +359,27 @@ func TestSendRefusedByDestinationPolicy(t *testing.T) {
 		t.Fatalf("sim received %d messages, want 1", n)
 	}
 }
+
+// A provider whose apiBaseUrl points elsewhere (the phone emulator, a
+// simulator) fails naming the host actually called, not api.twilio.com
+// that twilio-go asked for: the stored and logged error tells the truth.
+func TestSendErrorNamesTheHostCalled(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	for _, opts := range []twilio.SenderOptions{{}, {DefaultBaseURL: "http://" + addr}} {
+		base := "http://" + addr
+		if opts.DefaultBaseURL != "" {
+			base = "" // the sender's default, not the provider's
+		}
+		s := newSender(t, opts)
+		_, err = s.Send(context.Background(), config(base), twilio.Message{To: testTo, Body: "x"})
+		msg := sendErr(t, err).Message
+		if !strings.Contains(msg, "http://"+addr+"/2010-04-01/Accounts/"+testSID+"/Messages.json") || strings.Contains(msg, "twilio.com") {
+			t.Fatalf("error %q: want the URL called (http://%s/…), not Twilio's host", msg, addr)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package twilio
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -25,6 +26,9 @@ type boundTransport struct {
 	next    http.RoundTripper
 	written atomic.Bool
 	status  int // set before RoundTrip returns; read after the call
+	// called is the URL last sent to the network (after the redirect to
+	// base), so errors name the host actually called; read after the call.
+	called string
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -50,6 +54,7 @@ func (t *boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.URL = &u
 		r.Host = ""
 	}
+	t.called = r.URL.String()
 	resp, err := t.next.RoundTrip(r)
 	if err != nil {
 		if !t.written.Load() {
@@ -71,6 +76,18 @@ func (t *boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &drainCloser{resp.Body}
 	return resp, nil
+}
+
+// nameCalled makes a transport error name the URL actually called: the
+// http.Client reports the URL twilio-go asked for (always api.twilio.com),
+// which misleads whoever reads a failure of a rewritten base URL
+// ("dial tcp 127.0.0.1:3001: connection refused" under Twilio's host).
+func (t *boundTransport) nameCalled(err error) {
+	var ue *url.Error
+	if t.called != "" && errors.As(err, &ue) {
+		// This call's own http.Client made ue: nobody else holds it.
+		ue.URL = t.called
+	}
 }
 
 // isTwilioHost reports whether host is one of Twilio's API hosts.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/testutil"
 	"switchboard/store"
 	"switchboard/store/postgres"
 	"switchboard/store/storetest"
@@ -18,16 +19,20 @@ import (
 )
 
 // envURL names the variable that points the tests at a PostgreSQL server.
-const envURL = "SWITCHBOARD_TEST_POSTGRES_URL"
+const envURL = testutil.PostgresEnv
 
-// testURL returns the server URL, skipping the test only when it is unset.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.StopPostgres()
+	os.Exit(code)
+}
+
+// testURL returns the server URL: SWITCHBOARD_TEST_POSTGRES_URL, or a
+// private server when PostgreSQL is installed; otherwise the test is
+// skipped, visibly (see testutil.PostgresURL).
 func testURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv(envURL)
-	if u == "" {
-		t.Skip("PostgreSQL NOT tested: set " + envURL + " (e.g. postgres://postgres@127.0.0.1:5433/switchboard_test?sslmode=disable) to run the store conformance suite against a real server")
-	}
-	return u
+	return testutil.PostgresURL(t)
 }
 
 // withSearchPath returns base with search_path set to schema.
@@ -51,7 +56,7 @@ func newSchema(t *testing.T, base string) string {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		t.Fatalf("PostgreSQL at %s is unreachable: %v", envURL, err)
+		t.Fatalf("PostgreSQL at %s is unreachable: %v", redact(base), err)
 	}
 	defer conn.Close(ctx)
 	var b [6]byte
@@ -141,4 +146,13 @@ func TestUnreachable(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("Open took %v to fail", d)
 	}
+}
+
+// redact hides the password of a server URL in messages.
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return envURL
+	}
+	return p.Redacted()
 }

@@ -82,11 +82,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		return out
 	}
 	charts := []template.HTML{
-		timeChart("Throughput", "per second", n, []series{
-			{"sent", col(func(p Point) float64 { return float64(p.Sent) })},
-			{"acknowledged", col(func(p Point) float64 { return float64(p.Acked) })},
-			{"replies", col(func(p Point) float64 { return float64(p.Replied) })},
-		}),
+		throughputChart(r.Series),
 		timeChart("Acknowledgement latency over time", "ms", n, []series{
 			{"p50", col(func(p Point) float64 { return p.AckP50Ms })},
 			{"p99", col(func(p Point) float64 { return p.AckP99Ms })},
@@ -112,6 +108,42 @@ func WriteHTML(w io.Writer, r *Report) error {
 		return fmt.Errorf("report: write html: %w", err)
 	}
 	return nil
+}
+
+// minRateSpan is the shortest final partial second the throughput chart
+// shows (as a rate): a shorter one holds too few events to be a rate.
+const minRateSpan = 0.25
+
+// throughputChart draws messages per second. The run ends inside its last
+// second, so that second's counts are divided by the part of it the run
+// covered (or left out when that part is too short to measure a rate):
+// drawn as counts, every chart would end with a drop to near zero.
+func throughputChart(points []Point) template.HTML {
+	n, ss := throughput(points)
+	return timeChart("Throughput", "per second", n, ss)
+}
+
+// throughput returns the throughput chart's seconds and rates.
+func throughput(points []Point) (int, []series) {
+	if k := len(points); k > 0 && points[k-1].Span > 0 && points[k-1].Span < minRateSpan {
+		points = points[:k-1]
+	}
+	rate := func(count func(Point) int64) []float64 {
+		out := make([]float64, len(points))
+		for i, p := range points {
+			span := p.Span
+			if span <= 0 {
+				span = 1 // a report written before Span existed
+			}
+			out[i] = float64(count(p)) / span
+		}
+		return out
+	}
+	return len(points), []series{
+		{"sent", rate(func(p Point) int64 { return p.Sent })},
+		{"acknowledged", rate(func(p Point) int64 { return p.Acked })},
+		{"replies", rate(func(p Point) int64 { return p.Replied })},
+	}
 }
 
 // serverChart draws the server's RSS and CPU use over the run.

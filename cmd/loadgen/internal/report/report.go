@@ -66,6 +66,9 @@ type Point struct {
 	AckP99Ms   float64 `json:"ackP99Ms"`
 	ReplyP50Ms float64 `json:"replyP50Ms"`
 	ReplyP99Ms float64 `json:"replyP99Ms"`
+	// Span is how many seconds the point covers: 1, except the last,
+	// which ends with the run's last event. Counts over Span are rates.
+	Span float64 `json:"span"`
 }
 
 // ProcSample is one reading of the server process, T seconds after the
@@ -165,6 +168,7 @@ type Recorder struct {
 	reply *hdrhistogram.Histogram
 	secs  []*second
 	last  time.Time // the latest reply
+	end   time.Time // the latest event of any kind
 }
 
 // NewRecorder returns a Recorder whose time series starts at start.
@@ -184,6 +188,9 @@ func (r *Recorder) slot(at time.Time) *second {
 	i := int(at.Sub(r.start) / time.Second)
 	if i < 0 {
 		i = 0
+	}
+	if at.After(r.end) {
+		r.end = at
 	}
 	for len(r.secs) <= i {
 		r.secs = append(r.secs, &second{})
@@ -259,7 +266,11 @@ func (r *Recorder) Fill(rep *Report) {
 	rep.Reply = summarize(r.reply)
 	rep.Series = make([]Point, len(r.secs))
 	for i, s := range r.secs {
-		p := Point{Second: i, Sent: s.sent, Acked: s.acked, Replied: s.replied}
+		p := Point{Second: i, Sent: s.sent, Acked: s.acked, Replied: s.replied, Span: 1}
+		if i == len(r.secs)-1 {
+			// The run ended inside this second.
+			p.Span = min(max(r.end.Sub(r.start).Seconds()-float64(i), 0), 1)
+		}
 		if s.ack != nil {
 			p.AckP50Ms, p.AckP99Ms = ms(s.ack.ValueAtQuantile(50)), ms(s.ack.ValueAtQuantile(99))
 		}

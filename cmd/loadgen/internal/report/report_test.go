@@ -195,3 +195,40 @@ func TestNiceStep(t *testing.T) {
 		}
 	}
 }
+
+// A steady 100 replies/s run that ends inside its last second: the
+// throughput chart stays at 100/s to the end instead of dropping to the
+// partial second's count, and a final sliver too short to be a rate is
+// left out. The JSON keeps the raw counts and says what each covers.
+func TestThroughputLastPartialSecond(t *testing.T) {
+	for _, c := range []struct {
+		end       time.Duration
+		points    int
+		lastSpan  float64
+		lastCount int64
+	}{
+		{2500 * time.Millisecond, 3, 0.495, 50}, // scaled
+		{2100 * time.Millisecond, 2, 0.095, 10}, // dropped from the chart
+	} {
+		rec := NewRecorder(t0)
+		// Every 10 ms, mid-slot: the last event is 5 ms before c.end.
+		for at := 5 * time.Millisecond; at < c.end; at += 10 * time.Millisecond {
+			rec.Reply(t0.Add(at), time.Millisecond)
+		}
+		r := &Report{}
+		rec.Fill(r)
+		last := r.Series[len(r.Series)-1]
+		if len(r.Series) != 3 || last.Replied != c.lastCount || math.Abs(last.Span-c.lastSpan) > 1e-9 || r.Series[0].Span != 1 {
+			t.Fatalf("end %v: series %+v", c.end, r.Series)
+		}
+		n, ss := throughput(r.Series)
+		if n != c.points {
+			t.Fatalf("end %v: chart has %d seconds, want %d", c.end, n, c.points)
+		}
+		for i, y := range ss[2].Y { // replies
+			if math.Abs(y-100) > 2 {
+				t.Errorf("end %v: replies/s at second %d = %v, want 100", c.end, i, y)
+			}
+		}
+	}
+}
