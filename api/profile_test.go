@@ -1,11 +1,17 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"switchboard/store"
 )
 
 // Bonsai's contracts, written from its docs/api/authentication.md and
@@ -231,4 +237,72 @@ func TestProfilePasswordChange(t *testing.T) {
 	if upd != 1 || revoked != 1 || failed < 3 {
 		t.Fatalf("audit: %d UPDATE, %d TOKENS_REVOKED, %d LOGIN_FAILED; want 1, 1, >= 3 (%s)", upd, revoked, failed, actions(es))
 	}
+}
+
+// A login or a refresh of another session that races a password change
+// through the profile must not come out with a live session: the change
+// runs between the credential check and the new token being stored, and
+// afterwards only the caller's own session (its access and refresh token)
+// is left.
+func TestProfilePasswordChangeRacingOtherSessions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		race func(a *authEnv, refresh string) *result
+	}{
+		{"login", func(a *authEnv, _ string) *result {
+			return a.do("POST", "/api/auth/login", "", map[string]any{"id": "vera", "password": "password-vera"})
+		}},
+		{"refresh", func(a *authEnv, refresh string) *result {
+			return a.do("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": refresh})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rs *raceStore
+			a := newAuthEnv(t, Options{}, func(s store.Store) store.Store {
+				rs = &raceStore{Store: s, before: func() {}}
+				return rs
+			})
+			admin := a.setup()
+			a.operator(admin, "vera", "viewer")
+			if _, err := a.st.DeleteOperatorTokens(t.Context(), "vera"); err != nil {
+				t.Fatal(err)
+			}
+			caller, _ := a.pair("vera", "password-vera")
+			_, otherRefresh := a.pair("vera", "password-vera")
+			var ran atomic.Bool
+			rs.once = sync.Once{}
+			rs.before = func() {
+				ran.Store(true)
+				a.do("POST", "/api/profile", caller, map[string]any{"oldPassword": "password-vera", "newPassword": "brand-new-password"}).want(http.StatusOK)
+			}
+			tc.race(a, otherRefresh).wantError(http.StatusUnauthorized)
+			if !ran.Load() {
+				t.Fatal("the racing password change did not run")
+			}
+			a.do("GET", "/api/profile", caller, nil).want(http.StatusOK)
+			if n, err := a.st.DeleteOperatorTokens(t.Context(), "vera"); err != nil || n != 2 {
+				t.Fatalf("%d tokens left (%v), want 2: the caller's session alone", n, err)
+			}
+		})
+	}
+}
+
+type failingOtherSessions struct{ store.Store }
+
+func (failingOtherSessions) DeleteOtherSessions(context.Context, string, string) (int, error) {
+	return 0, errors.New("database is down")
+}
+
+// A password change whose revocation fails changes nothing: the old
+// password still works, and so do the other sessions it would have ended.
+func TestProfilePasswordChangeFailedRevocationChangesNothing(t *testing.T) {
+	a := newAuthEnv(t, Options{}, func(st store.Store) store.Store { return failingOtherSessions{st} })
+	admin := a.setup()
+	tok := a.operator(admin, "vera", "viewer")
+	other := a.login("vera", "password-vera")
+	a.do("POST", "/api/profile", tok, map[string]any{"name": "V", "oldPassword": "password-vera", "newPassword": "brand-new-password"}).wantError(http.StatusInternalServerError)
+	if p := a.do("GET", "/api/profile", other, nil).want(http.StatusOK); p.version() != 1 || p.str("name") != "vera" {
+		t.Fatalf("operator changed although its other sessions could not be ended: %s", p.body)
+	}
+	a.login("vera", "password-vera")
 }
