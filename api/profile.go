@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -114,10 +115,11 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request) error {
 	if op, err = s.st.GetOperator(r.Context(), op.ID); err != nil {
 		return fmt.Errorf("api: get operator: %w", err)
 	}
-	newSnap := any(publicOperator(op))
+	newSnap := snapshot(publicOperator(op))
 	if changePassword {
-		// The hash is never in a snapshot; the entry says it changed.
-		newSnap = map[string]any{"operator": publicOperator(op), "passwordChanged": true}
+		// The hash is never in a snapshot: as in Bonsai, the entry says
+		// passwordChanged false before and true after.
+		old, newSnap = withFlag(old, "passwordChanged", false), withFlag(newSnap, "passwordChanged", true)
 	}
 	s.record(r, store.AuditUpdate, store.AuditOperator, op.ID, "", old, newSnap)
 	if revokeErr != nil {
@@ -140,4 +142,15 @@ func (s *Server) revokeOtherSessions(r *http.Request, operatorID, keep string) e
 		s.securityEvent(r, store.AuditTokensRevoked, store.AuditOperator, operatorID, map[string]any{"reason": revokePasswordChanged, "count": n, "callerSessionKept": true})
 	}
 	return nil
+}
+
+// withFlag returns the JSON object snap with key set to v (snap itself if
+// it is no object).
+func withFlag(snap json.RawMessage, key string, v bool) json.RawMessage {
+	var m map[string]any
+	if err := json.Unmarshal(snap, &m); err != nil || m == nil {
+		return snap
+	}
+	m[key] = v
+	return snapshot(m)
 }

@@ -221,9 +221,10 @@ func TestProfilePasswordChange(t *testing.T) {
 		switch e.Action {
 		case "UPDATE":
 			upd++
-			var n map[string]any
-			if err := json.Unmarshal(e.NewEntity, &n); err != nil || n["passwordChanged"] != true {
-				t.Errorf("UPDATE entry %s does not say the password changed", e.NewEntity)
+			var o, n map[string]any
+			if json.Unmarshal(e.OldEntity, &o) != nil || json.Unmarshal(e.NewEntity, &n) != nil ||
+				o["passwordChanged"] != false || n["passwordChanged"] != true || n["id"] != "vera" || o["name"] != "vera" {
+				t.Errorf("UPDATE entry %s -> %s does not say the password changed (Bonsai's flat shape)", e.OldEntity, e.NewEntity)
 			}
 		case "TOKENS_REVOKED":
 			revoked++
