@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
@@ -125,38 +124,81 @@ func (s *Server) dummyHash() []byte {
 	return s.dummy
 }
 
-// tokenResponse is the body of setup, login and refresh.
+// tokenResponse is the body of setup, login and refresh: Bonsai's login
+// shape (accessToken, refreshToken, expiresIn, operatorId, displayName,
+// roles, permissions; its refresh shape is a subset) plus Switchboard's
+// own operator and tokenType. Bonsai's console reads operator from setup
+// and the flat fields from login and refresh.
 type tokenResponse struct {
-	Operator     *store.Operator `json:"operator"`
-	AccessToken  string          `json:"accessToken"`
-	RefreshToken string          `json:"refreshToken"`
-	TokenType    string          `json:"tokenType"`
-	ExpiresIn    int64           `json:"expiresIn"` // seconds until the access token expires
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken"`
+	TokenType    string `json:"tokenType"`
+	ExpiresIn    int64  `json:"expiresIn"` // seconds until the access token expires
+	// OperatorID, DisplayName, Roles and Permissions are the operator as
+	// of this call: a refresh answers roles changed since the login.
+	OperatorID  string          `json:"operatorId"`
+	DisplayName string          `json:"displayName"`
+	Roles       []string        `json:"roles"`
+	Permissions []string        `json:"permissions"`
+	Operator    *store.Operator `json:"operator"`
+
+	// newSession is true when the refresh token was issued with the
+	// access token (login, setup), false when it is the caller's own
+	// (refresh): dropTokens deletes only what was issued.
+	newSession bool
 }
 
-// issueTokens stores a new access/refresh pair for op.
+// issueTokens starts a new session for op: a refresh token, whose hash
+// names the session, and an access token in it.
 func (s *Server) issueTokens(ctx context.Context, op *store.Operator) (*tokenResponse, error) {
-	now := s.now()
-	resp := &tokenResponse{Operator: publicOperator(op), TokenType: "Bearer", ExpiresIn: int64(s.opts.AccessTokenTTL.Seconds())}
-	for _, t := range []struct {
-		kind string
-		dst  *string
-		ttl  time.Duration
-	}{
-		{store.TokenAccess, &resp.AccessToken, s.opts.AccessTokenTTL},
-		{store.TokenRefresh, &resp.RefreshToken, s.opts.RefreshTokenTTL},
-	} {
-		raw, err := randomToken()
-		if err != nil {
-			return nil, err
-		}
-		tok := &store.Token{Hash: store.HashKey(raw), OperatorID: op.ID, Kind: t.kind, CreatedAt: now, ExpiresAt: now.Add(t.ttl)}
-		if err := s.st.CreateToken(ctx, tok); err != nil {
-			return nil, fmt.Errorf("api: create %s token: %w", t.kind, err)
-		}
-		*t.dst = raw
+	raw, err := randomToken()
+	if err != nil {
+		return nil, err
 	}
+	now := s.now()
+	session := store.HashKey(raw)
+	tok := &store.Token{Hash: session, OperatorID: op.ID, Kind: store.TokenRefresh, Session: session, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTokenTTL)}
+	if err := s.st.CreateToken(ctx, tok); err != nil {
+		return nil, fmt.Errorf("api: create refresh token: %w", err)
+	}
+	resp, err := s.issueAccess(ctx, op, tok)
+	if err != nil {
+		if derr := s.st.DeleteToken(ctx, session); derr != nil && store.ErrorCode(derr) != store.ENOTFOUND {
+			return nil, fmt.Errorf("api: delete token: %w", derr)
+		}
+		return nil, err
+	}
+	resp.RefreshToken, resp.newSession = raw, true
 	return resp, nil
+}
+
+// issueAccess stores a new access token in the session of the refresh
+// token refresh. The access token never outlives its session: it expires
+// after AccessTokenTTL or with the refresh token, whichever is first.
+func (s *Server) issueAccess(ctx context.Context, op *store.Operator, refresh *store.Token) (*tokenResponse, error) {
+	raw, err := randomToken()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	exp := now.Add(s.opts.AccessTokenTTL)
+	if refresh.ExpiresAt.Before(exp) {
+		exp = refresh.ExpiresAt
+	}
+	session := refresh.Session
+	if session == "" {
+		session = refresh.Hash // a refresh token stored before sessions existed
+	}
+	tok := &store.Token{Hash: store.HashKey(raw), OperatorID: op.ID, Kind: store.TokenAccess, Session: session, CreatedAt: now, ExpiresAt: exp}
+	if err := s.st.CreateToken(ctx, tok); err != nil {
+		return nil, fmt.Errorf("api: create access token: %w", err)
+	}
+	pub := publicOperator(op)
+	return &tokenResponse{
+		AccessToken: raw, TokenType: "Bearer", ExpiresIn: max(1, int64(exp.Sub(now).Seconds())),
+		OperatorID: op.ID, DisplayName: op.Name, Roles: pub.Roles, Permissions: Permissions(pub.Roles),
+		Operator: pub,
+	}, nil
 }
 
 func (s *Server) setupStatus(w http.ResponseWriter, r *http.Request) error {
@@ -297,18 +339,20 @@ func (s *Server) checkLogin(r *http.Request, id, password string) (*tokenRespons
 		s.securityEvent(r, store.AuditLoginFailed, store.AuditOperator, s.auditAccountID(ctx, id), map[string]any{"reason": reason})
 		return nil, errBadCredentials
 	}
-	resp, err := s.issueChecked(ctx, op, errBadCredentials)
+	resp, err := s.issueChecked(ctx, op, nil, errBadCredentials)
 	if err == nil {
 		s.securityEvent(r, store.AuditLogin, store.AuditOperator, op.ID, nil)
 	}
 	return resp, err
 }
 
-// refresh trades a refresh token for a new pair. The new pair is stored
-// first and the old refresh token deleted after: of two concurrent
-// refreshes with one token only the one that deletes it wins (the other
-// drops its pair), and a revocation that runs meanwhile either deletes the
-// old token first (the refresh fails) or finds the new pair stored.
+// refresh trades a refresh token for a new access token in the same
+// session. Refresh tokens do not rotate (Bonsai's behaviour: its console
+// keeps using the refresh token of its login for the whole session); the
+// answer repeats the caller's refresh token, so that a client that stores
+// the refreshToken of every answer keeps working. A session ends when its
+// refresh token expires (RefreshTokenTTL after the login, never extended),
+// at logout, or when a revocation deletes it.
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		RefreshToken string `json:"refreshToken"`
@@ -332,7 +376,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// checkRefresh trades a refresh token for a new pair (see refresh).
+// checkRefresh issues an access token for a valid refresh token (see
+// refresh). A revocation racing it either deletes the refresh token first
+// (issueChecked finds it gone and drops the new access token) or deletes
+// the new access token with the rest of the session.
 func (s *Server) checkRefresh(ctx context.Context, raw string) (*tokenResponse, error) {
 	hash := store.HashKey(raw)
 	tok, err := s.st.GetToken(ctx, hash, s.now())
@@ -355,24 +402,17 @@ func (s *Server) checkRefresh(ctx context.Context, raw string) (*tokenResponse, 
 	if !op.IsActive {
 		return nil, store.Errorf(store.EUNAUTHORIZED, "operator is inactive")
 	}
-	resp, err := s.issueChecked(ctx, op, errBadToken)
+	resp, err := s.issueChecked(ctx, op, tok, errBadToken)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.st.DeleteToken(ctx, hash); err != nil {
-		if derr := s.dropTokens(ctx, resp); derr != nil {
-			return nil, derr
-		}
-		if store.ErrorCode(err) == store.ENOTFOUND {
-			return nil, errBadToken
-		}
-		return nil, fmt.Errorf("api: delete token: %w", err)
-	}
+	resp.RefreshToken = raw
 	return resp, nil
 }
 
-// logout deletes the caller's access token and, when the body names it,
-// the caller's refresh token.
+// logout ends the caller's session: its access token, the other access
+// tokens refreshed in it and its refresh token. A refresh token named in
+// the body is deleted too (a client that held one from another session).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		RefreshToken string `json:"refreshToken"`
@@ -381,7 +421,17 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	op := currentOperator(r)
-	if err := s.st.DeleteToken(r.Context(), store.HashKey(bearerToken(r))); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+	hash := store.HashKey(bearerToken(r))
+	tok, err := s.st.GetToken(r.Context(), hash, s.now())
+	if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+		return fmt.Errorf("api: get token: %w", err)
+	}
+	if err == nil && tok.Session != "" {
+		if _, err := s.st.DeleteSession(r.Context(), op.ID, tok.Session); err != nil {
+			return fmt.Errorf("api: delete session: %w", err)
+		}
+	}
+	if err := s.st.DeleteToken(r.Context(), hash); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
 		return fmt.Errorf("api: delete token: %w", err)
 	}
 	if body.RefreshToken != "" {

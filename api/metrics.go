@@ -15,7 +15,7 @@ type metrics struct {
 // Credential-check endpoints and outcomes (the labels of
 // switchboard_auth_attempts_total).
 var (
-	authEndpoints = []string{"login", "refresh", "setup"}
+	authEndpoints = []string{"login", "refresh", "setup", "profile"}
 	authOutcomes  = []string{"success", "failure", "throttled", "busy", "other"}
 )
 
@@ -26,7 +26,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_auth_attempts_total",
-			Help: "Credential checks (login, token refresh, setup) by outcome: success, failure (bad credentials), throttled (429), busy (no password-hashing slot, 503), other.",
+			Help: "Credential checks (login, token refresh, setup, the current password of a profile password change) by outcome: success, failure (bad credentials), throttled (429), busy (no password-hashing slot, 503), other.",
 		}, []string{"endpoint", "outcome"}),
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_operator_tokens_deleted_total",

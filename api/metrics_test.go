@@ -73,7 +73,7 @@ func TestAuthMetrics(t *testing.T) {
 	if got, _ := counter(t, reg, "switchboard_operator_tokens_deleted_total", map[string]string{"reason": "expired"}); got != 1 {
 		t.Errorf("tokens deleted as expired = %v, want 1", got)
 	}
-	if _, n := counter(t, reg, "switchboard_auth_attempts_total", nil); n != 15 {
-		t.Errorf("attempt series = %d, want 15 (every endpoint and outcome from the start)", n)
+	if _, n := counter(t, reg, "switchboard_auth_attempts_total", nil); n != 20 {
+		t.Errorf("attempt series = %d, want 20 (every endpoint and outcome from the start)", n)
 	}
 }

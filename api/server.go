@@ -171,6 +171,8 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, post, "/auth/logout", authOnly, s.logout)
 	s.route(a, post, "/auth/logout-all", authOnly, s.logoutAll)
 	s.route(a, get, "/auth/me", authOnly, s.me)
+	s.route(a, get, "/profile", authOnly, s.getProfile)
+	s.route(a, post, "/profile", authOnly, s.updateProfile)
 
 	s.route(a, post, "/operators", perm(entOperator, actWrite), s.createOperator)
 	s.route(a, get, "/operators", perm(entOperator, actRead), s.listOperators)

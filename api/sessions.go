@@ -61,14 +61,22 @@ func (s *Server) revokeTokens(r *http.Request, operatorID, reason string) (int, 
 	return n, nil
 }
 
-// issueChecked issues a token pair for op, the operator as it was when its
-// credentials were checked, then reads op again: when its password, roles
-// or activation changed meanwhile, a revocation raced this login or
-// refresh, so the new pair is deleted and denied returned. updateOperator
-// revokes again after it updates, so a pair stored before the update is
-// deleted by that revocation and a pair stored after it is deleted here.
-func (s *Server) issueChecked(ctx context.Context, op *store.Operator, denied error) (*tokenResponse, error) {
-	resp, err := s.issueTokens(ctx, op)
+// issueChecked issues tokens for op, the operator as it was when its
+// credentials were checked: a new session when refresh is nil (login),
+// else an access token in refresh's session. It then reads op again: when
+// its password, roles or activation changed meanwhile, or the refresh
+// token is gone, a revocation raced this login or refresh, so what was
+// issued is deleted and denied returned. updateOperator revokes again after
+// it updates, so tokens stored before the update are deleted by that
+// revocation and tokens stored after it are deleted here.
+func (s *Server) issueChecked(ctx context.Context, op *store.Operator, refresh *store.Token, denied error) (*tokenResponse, error) {
+	var resp *tokenResponse
+	var err error
+	if refresh == nil {
+		resp, err = s.issueTokens(ctx, op)
+	} else {
+		resp, err = s.issueAccess(ctx, op, refresh)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +84,15 @@ func (s *Server) issueChecked(ctx context.Context, op *store.Operator, denied er
 	if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
 		return nil, fmt.Errorf("api: get operator: %w", err)
 	}
-	if err == nil && cur.IsActive && cur.PasswordHash == op.PasswordHash && sameRoles(cur.Roles, op.Roles) {
+	ok := err == nil && cur.IsActive && cur.PasswordHash == op.PasswordHash && sameRoles(cur.Roles, op.Roles)
+	if ok && refresh != nil {
+		_, err := s.st.GetToken(ctx, refresh.Hash, s.now())
+		if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+			return nil, fmt.Errorf("api: get token: %w", err)
+		}
+		ok = err == nil
+	}
+	if ok {
 		return resp, nil
 	}
 	if err := s.dropTokens(ctx, resp); err != nil {
@@ -85,10 +101,14 @@ func (s *Server) issueChecked(ctx context.Context, op *store.Operator, denied er
 	return nil, denied
 }
 
-// dropTokens deletes a pair issued by issueTokens that must not be handed
-// out after all.
+// dropTokens deletes the tokens issued by issueTokens or issueAccess that
+// must not be handed out after all (never the caller's own refresh token).
 func (s *Server) dropTokens(ctx context.Context, resp *tokenResponse) error {
-	for _, raw := range []string{resp.AccessToken, resp.RefreshToken} {
+	raws := []string{resp.AccessToken}
+	if resp.newSession {
+		raws = append(raws, resp.RefreshToken)
+	}
+	for _, raw := range raws {
 		if err := s.st.DeleteToken(ctx, store.HashKey(raw)); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
 			return fmt.Errorf("api: delete token: %w", err)
 		}

@@ -100,8 +100,13 @@ type Token struct {
 	Hash       string
 	OperatorID string
 	Kind       string
-	ExpiresAt  time.Time
-	CreatedAt  time.Time
+	// Session names the login the token belongs to (the hash of that
+	// login's refresh token): a password change through the profile ends
+	// every session but the caller's, and logout ends the caller's whole
+	// session. Empty for tokens stored before sessions existed.
+	Session   string
+	ExpiresAt time.Time
+	CreatedAt time.Time
 }
 
 // Provider types and API types.
@@ -441,6 +446,13 @@ type Store interface {
 	// everywhere") and returns how many there were. An operator without
 	// tokens, or an unknown one, is not an error: it deletes 0.
 	DeleteOperatorTokens(ctx context.Context, operatorID string) (int, error)
+	// DeleteOtherSessions deletes every token of the operator whose
+	// Session is not keep (a password change that keeps the caller signed
+	// in) and returns how many there were.
+	DeleteOtherSessions(ctx context.Context, operatorID, keep string) (int, error)
+	// DeleteSession deletes every token of the operator's session (a
+	// logout) and returns how many there were.
+	DeleteSession(ctx context.Context, operatorID, session string) (int, error)
 	// PurgeExpiredTokens deletes every token that expired at or before now
 	// (GetToken no longer returns them) and returns how many.
 	PurgeExpiredTokens(ctx context.Context, now time.Time) (int, error)

@@ -235,12 +235,10 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 	}
 	// An operator deactivated after logging in.
 	s.mustAPI("PUT", "/api/operators/retired", admin, map[string]any{"version": 1, "isActive": false}, nil, 200)
-	// A token logged out; a refresh token already traded; a live refresh
-	// token (as a bearer token it is the wrong kind).
-	loggedOut, _ := login("viewer")
+	// A session logged out (its access and refresh tokens); a live
+	// refresh token (as a bearer token it is the wrong kind).
+	loggedOut, loggedOutRefresh := login("viewer")
 	s.mustAPI("POST", "/api/auth/logout", loggedOut, nil, nil, 204)
-	_, traded := login("viewer")
-	s.mustAPI("POST", "/api/auth/refresh", "", map[string]any{"refreshToken": traded}, nil, 200)
 	_, liveRefresh := login("viewer")
 	e.tokens["logged_out"], e.tokens["refresh_as_access"] = loggedOut, liveRefresh
 
@@ -287,7 +285,7 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 		"{inactiveKey}":   inactive,
 		"{deletedKey}":    deleted,
 		"{apiKey}":        e.l.APIKey,
-		"{tradedRefresh}": traded,
+		"{endedRefresh}":  loggedOutRefresh,
 		"{liveRefresh}":   liveRefresh,
 		"{accessToken}":   e.tokens["viewer"],
 	} {
@@ -911,7 +909,7 @@ func apiRows() []badRow {
 		{name: "login without password", req: op("", "POST", "/api/auth/login", `{"id":"nobody-2"}`), status: 400, body: "password"},
 		{name: "logout with a refreshToken of the wrong type", req: op("viewer", "POST", "/api/auth/logout", `{"refreshToken":5}`), status: 400, body: "refreshToken"},
 		{name: "refresh with a bogus token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"bogus"}`), status: 401},
-		{name: "refresh with a traded refresh token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"{tradedRefresh}"}`), status: 401},
+		{name: "refresh with the refresh token of a logged-out session", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"{endedRefresh}"}`), status: 401},
 		{name: "refresh with an access token", req: op("", "POST", "/api/auth/refresh", `{"refreshToken":"{accessToken}"}`), status: 401},
 
 		// Sessions and the audit log (issue 11).
@@ -926,6 +924,14 @@ func apiRows() []badRow {
 		{name: "audit log with a bad limit", req: op("admin", "GET", "/api/audit-logs?limit=-5", ""), status: 400, body: "limit"},
 		{name: "support reads a provider's audit log", req: op("support", "GET", "/api/providers/{provider}/audit-logs", ""), status: 403, body: "provider:read"},
 		{name: "POST to the audit log", req: op("admin", "POST", "/api/audit-logs", `{}`), status: 405},
+
+		// Bonsai's profile routes (issue 14 #3). A wrong current password
+		// is a failed credential check: throttled like a login.
+		{name: "profile without a token", req: op("", "POST", "/api/profile", `{"name":"X"}`), status: 401},
+		{name: "profile password change with a wrong oldPassword", req: op("viewer", "POST", "/api/profile", `{"oldPassword":"wrong password","newPassword":"long enough pw"}`), status: 401, body: "oldPassword"},
+		{name: "profile newPassword without oldPassword", req: op("viewer", "POST", "/api/profile", `{"newPassword":"long enough pw"}`), status: 400, body: "oldPassword"},
+		{name: "profile newPassword too short", req: op("viewer", "POST", "/api/profile", `{"oldPassword":"password of viewer","newPassword":"short"}`), status: 400, body: "newPassword"},
+		{name: "profile name with control characters", req: op("viewer", "POST", "/api/profile", `{"name":"Vi\u001b[31mewer"}`), status: 400, body: "control characters"},
 	}
 }
 

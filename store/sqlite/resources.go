@@ -189,8 +189,8 @@ func (db *DB) CreateToken(ctx context.Context, t *store.Token) error {
 	if created.IsZero() {
 		created = now()
 	}
-	_, err := db.writer.ExecContext(ctx, `INSERT INTO tokens (hash, operator_id, kind, expires_at, created_at) VALUES (?, ?, ?, ?, ?)`,
-		t.Hash, t.OperatorID, t.Kind, micros(t.ExpiresAt), micros(created))
+	_, err := db.writer.ExecContext(ctx, `INSERT INTO tokens (hash, operator_id, kind, session, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.OperatorID, t.Kind, t.Session, micros(t.ExpiresAt), micros(created))
 	if err != nil {
 		return writeErr("create token", "token", err)
 	}
@@ -202,8 +202,8 @@ func (db *DB) CreateToken(ctx context.Context, t *store.Token) error {
 func (db *DB) GetToken(ctx context.Context, hash string, at time.Time) (*store.Token, error) {
 	var t store.Token
 	var e, c int64
-	err := db.reader.QueryRowContext(ctx, `SELECT hash, operator_id, kind, expires_at, created_at FROM tokens WHERE hash = ? AND expires_at > ?`,
-		hash, micros(at)).Scan(&t.Hash, &t.OperatorID, &t.Kind, &e, &c)
+	err := db.reader.QueryRowContext(ctx, `SELECT hash, operator_id, kind, session, expires_at, created_at FROM tokens WHERE hash = ? AND expires_at > ?`,
+		hash, micros(at)).Scan(&t.Hash, &t.OperatorID, &t.Kind, &t.Session, &e, &c)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.Errorf(store.ENOTFOUND, "token not found")
 	}

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CreateFirstOperatorConcurrent", testCreateFirstOperatorConcurrent},
 		{"Tokens", testTokens},
 		{"OperatorTokens", testOperatorTokens},
+		{"TokenSessions", testTokenSessions},
 		{"Providers", testProviders},
 		{"Projects", testProjects},
 		{"Agents", testAgents},
