@@ -20,11 +20,20 @@ func (s *Server) getProfile(w http.ResponseWriter, r *http.Request) error {
 }
 
 // errWrongOldPassword answers a password change whose oldPassword does not
-// match. It is a failed credential check: throttled like a login.
+// match. Inside credentialCheck it is an EUNAUTHORIZED failure, so it is
+// throttled like a login; the client gets errWrongOldPasswordAnswer, a 400
+// as Bonsai answers: the console meets a 401 by refreshing its token and
+// sending the request again, which would count every wrong attempt twice.
 var errWrongOldPassword = &store.Error{
 	Code:    store.EUNAUTHORIZED,
 	Message: "oldPassword: does not match the current password",
 	Details: map[string]string{"field": "oldPassword", "reason": "does not match the current password"},
+}
+
+var errWrongOldPasswordAnswer = &store.Error{
+	Code:    store.EINVALID,
+	Message: errWrongOldPassword.Message,
+	Details: errWrongOldPassword.Details,
 }
 
 // updateProfile changes the caller's name and/or password (Bonsai's
@@ -76,6 +85,9 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request) error {
 			}
 			return nil
 		})
+		if err == errWrongOldPassword {
+			return errWrongOldPasswordAnswer
+		}
 		if err != nil {
 			return err
 		}

@@ -928,7 +928,7 @@ func apiRows() []badRow {
 		// Bonsai's profile routes (issue 14 #3). A wrong current password
 		// is a failed credential check: throttled like a login.
 		{name: "profile without a token", req: op("", "POST", "/api/profile", `{"name":"X"}`), status: 401},
-		{name: "profile password change with a wrong oldPassword", req: op("viewer", "POST", "/api/profile", `{"oldPassword":"wrong password","newPassword":"long enough pw"}`), status: 401, body: "oldPassword"},
+		{name: "profile password change with a wrong oldPassword", req: op("viewer", "POST", "/api/profile", `{"oldPassword":"wrong password","newPassword":"long enough pw"}`), status: 400, body: "oldPassword"},
 		{name: "profile newPassword without oldPassword", req: op("viewer", "POST", "/api/profile", `{"newPassword":"long enough pw"}`), status: 400, body: "oldPassword"},
 		{name: "profile newPassword too short", req: op("viewer", "POST", "/api/profile", `{"oldPassword":"password of viewer","newPassword":"short"}`), status: 400, body: "newPassword"},
 		{name: "profile name with control characters", req: op("viewer", "POST", "/api/profile", `{"name":"Vi\u001b[31mewer"}`), status: 400, body: "control characters"},

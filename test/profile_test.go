@@ -67,7 +67,7 @@ func TestConsoleSessionAndProfile(t *testing.T) {
 
 	// Edit profile: the password. The wrong current password is refused
 	// and changes nothing.
-	call(t, s, "POST", "/api/profile", access, map[string]any{"oldPassword": "not-the-password", "newPassword": "new-password"}).want(t, http.StatusUnauthorized)
+	call(t, s, "POST", "/api/profile", access, map[string]any{"oldPassword": "not-the-password", "newPassword": "new-password"}).want(t, http.StatusBadRequest)
 	call(t, s, "GET", "/api/projects", other.str(t, "accessToken"), nil).want(t, http.StatusOK)
 	call(t, s, "POST", "/api/profile", access, map[string]any{"oldPassword": "old-password", "newPassword": "new-password"}).want(t, http.StatusOK)
 
