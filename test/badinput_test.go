@@ -61,6 +61,10 @@ type badRow struct {
 	body string
 	// mayChange names tables this row may change besides suiteMayChange.
 	mayChange []string
+	// noHeaderPrefix, when set, is a prefix no header of the answer may
+	// have ("Access-Control-": a refused cross-origin request gets no
+	// CORS header).
+	noHeaderPrefix string
 }
 
 // badEnv is the suite's server, its line and the records set up for the
@@ -82,7 +86,7 @@ type badEnv struct {
 
 // TestBadInput runs every row against one server; see the top of the file.
 func TestBadInput(t *testing.T) {
-	e := newBadEnv(t, map[string]string{"WEBHOOK_FAILURE_RATE_LIMIT": "100000"})
+	e := newBadEnv(t, map[string]string{"WEBHOOK_FAILURE_RATE_LIMIT": "100000", "CORS_ALLOWED_ORIGINS": "https://console.example.com"})
 	start := e.snapshot(t)
 	startSim := e.simRequests()
 	allowed := slices.Clone(suiteMayChange)
@@ -343,6 +347,11 @@ func (e *badEnv) run(t *testing.T, row badRow) {
 	}
 	if row.body != "" && !strings.Contains(resp.body, row.body) {
 		t.Errorf("answer %q does not contain %q", resp.body, row.body)
+	}
+	for k := range resp.header {
+		if row.noHeaderPrefix != "" && strings.HasPrefix(k, row.noHeaderPrefix) {
+			t.Errorf("answer has header %s: %q", k, resp.header.Get(k))
+		}
 	}
 	if resp.status >= 500 {
 		t.Errorf("server error %d: %s", resp.status, resp.body)
@@ -787,7 +796,9 @@ func apiRows() []badRow {
 		{name: "unknown route", req: op("admin", "GET", "/api/nope", ""), status: 404},
 		{name: "unknown nested route", req: op("admin", "GET", "/api/projects/{project}/nope", ""), status: 404},
 		{name: "wrong method", req: op("admin", "PATCH", "/api/projects", `{"name":"x"}`), status: 405},
-		{name: "OPTIONS", req: op("admin", "OPTIONS", "/api/projects", ""), status: 405},
+		// OPTIONS is answered (204, Allow) since CORS (issue 14): a
+		// preflight must never become 405.
+		{name: "OPTIONS", req: op("admin", "OPTIONS", "/api/projects", ""), status: 204},
 		{name: "DELETE on a collection", req: op("admin", "DELETE", "/api/projects", ""), status: 405},
 		{name: "malformed JSON", req: op("admin", "POST", "/api/projects", `{"name":`), status: 400, body: "malformed JSON"},
 		{name: "JSON array", req: op("admin", "POST", "/api/projects", `[{"name":"x"}]`), status: 400, body: "JSON object"},
@@ -926,6 +937,30 @@ func apiRows() []badRow {
 		{name: "audit log with a bad limit", req: op("admin", "GET", "/api/audit-logs?limit=-5", ""), status: 400, body: "limit"},
 		{name: "support reads a provider's audit log", req: op("support", "GET", "/api/providers/{provider}/audit-logs", ""), status: 403, body: "provider:read"},
 		{name: "POST to the audit log", req: op("admin", "POST", "/api/audit-logs", `{}`), status: 405},
+
+		// Cross-origin requests (CORS_ALLOWED_ORIGINS is the console's
+		// origin in this suite).
+		{name: "CORS preflight from an origin not allowed", req: withHeaders(op("", "OPTIONS", "/api/auth/login", ""),
+			"Origin", "https://evil.example", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type"),
+			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
+		{name: "CORS preflight from a sandboxed page (Origin: null)", req: withHeaders(op("", "OPTIONS", "/api/projects", ""),
+			"Origin", "null", "Access-Control-Request-Method", "POST"),
+			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
+		{name: "CORS preflight from the console's host on another port", req: withHeaders(op("", "OPTIONS", "/api/projects/{project}", ""),
+			"Origin", "https://console.example.com:8443", "Access-Control-Request-Method", "DELETE"),
+			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
+	}
+}
+
+// withHeaders returns req with headers (name, value, name, value, …)
+// set, placeholders expanded.
+func withHeaders(req func(e *badEnv) *http.Request, kv ...string) func(e *badEnv) *http.Request {
+	return func(e *badEnv) *http.Request {
+		r := req(e)
+		for i := 0; i+1 < len(kv); i += 2 {
+			r.Header.Set(kv[i], e.expand(kv[i+1]))
+		}
+		return r
 	}
 }
 
