@@ -238,6 +238,8 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, del, "/projects/{projectId}/conversations/{id}", perm(entConversation, actDelete), s.deleteConversation)
 
 	s.registerAudit(a)
+	s.registerBonsaiOnly(a)
+	s.registerCatalog(a)
 
 	s.schemaHash = routeHash(a)
 

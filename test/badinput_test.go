@@ -938,6 +938,20 @@ func apiRows() []badRow {
 		{name: "support reads a provider's audit log", req: op("support", "GET", "/api/providers/{provider}/audit-logs", ""), status: 403, body: "provider:read"},
 		{name: "POST to the audit log", req: op("admin", "POST", "/api/audit-logs", `{}`), status: 405},
 
+		// Bonsai's features Switchboard does not have (issue 14): lists
+		// are empty, changes refused with 400, and nothing is stored.
+		{name: "create a classifier", req: op("content_manager", "POST", "/api/projects/{project}/classifiers", `{"name":"intent","prompt":"x"}`), status: 400, body: "Switchboard does not support classifiers"},
+		{name: "clone a tool", req: op("admin", "POST", "/api/projects/{project}/tools/t1/clone", `{}`), status: 400, body: "not_supported"},
+		{name: "edit a knowledge item", req: op("admin", "PUT", "/api/projects/{project}/knowledge/items/k1", `{"version":1,"question":"q"}`), status: 400, body: "Switchboard does not support knowledge bases"},
+		{name: "delete an environment", req: op("admin", "DELETE", "/api/environments/env1", ""), status: 400, body: "Switchboard does not support environments"},
+		{name: "pull from an environment", req: op("admin", "POST", "/api/environments/env1/migration/pull", `{}`), status: 400, body: "not_supported"},
+		{name: "file an issue", req: op("support", "POST", "/api/issues", `{"title":"x"}`), status: 400, body: "Switchboard does not support issues"},
+		{name: "viewer creates a guardrail", req: op("viewer", "POST", "/api/projects/{project}/guardrails", `{"name":"g"}`), status: 403, body: "guardrail:write"},
+		{name: "support lists classifiers", req: op("support", "GET", "/api/projects/{project}/classifiers", ""), status: 403, body: "classifier:read"},
+		{name: "a Bonsai-only list with a bad offset", req: op("admin", "GET", "/api/projects/{project}/tools?offset=x", ""), status: 400, body: "offset"},
+		{name: "a Bonsai-only list of an unknown project", req: op("admin", "GET", "/api/projects/nope/sample-copies", ""), status: 404},
+		{name: "create a classifier with a huge body", req: op("admin", "POST", "/api/projects/{project}/classifiers", huge), status: 400, body: "Switchboard does not support"},
+
 		// Cross-origin requests (CORS_ALLOWED_ORIGINS is the console's
 		// origin in this suite).
 		{name: "CORS preflight from an origin not allowed", req: withHeaders(op("", "OPTIONS", "/api/auth/login", ""),
