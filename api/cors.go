@@ -110,6 +110,7 @@ func (s *Server) registerPreflight(r *mux.Router, a *routes) {
 			w.Header().Add("Vary", "Origin")
 		}
 		if allow == "" {
+			origin = truncate(origin, 256) // echoed: keep a hostile header short
 			msg := "cross-origin requests from " + origin + " are not allowed: add the origin to CORS_ALLOWED_ORIGINS"
 			if len(s.opts.CORSAllowedOrigins) == 0 {
 				msg = "cross-origin requests are off: set CORS_ALLOWED_ORIGINS to allow " + origin
