@@ -68,8 +68,8 @@ var bonsaiOnlyResources = []bonsaiOnlyResource{
 	{"/projects/{projectId}/copy-decorators", entCopyDecorator, "copy decorator", "copy decorators", false},
 	{"/projects/{projectId}/knowledge/categories", entKnowledge, "knowledge category", "knowledge bases", false},
 	{"/projects/{projectId}/knowledge/items", entKnowledge, "knowledge item", "knowledge bases", false},
-	{"/environments", entEnvironment, "environment", "environments (pulling projects from another Bonsai)", false},
-	{"/issues", entIssue, "issue", "issues (Bonsai's issue tracker)", false},
+	{"/environments", entEnvironment, "environment", "environments", false},
+	{"/issues", entIssue, "issue", "issues", false},
 }
 
 // registerBonsaiOnly mounts the routes of bonsaiOnlyResources, and the few
@@ -122,7 +122,7 @@ func (s *Server) emptyList(w http.ResponseWriter, r *http.Request) error {
 func (res bonsaiOnlyResource) refuse(http.ResponseWriter, *http.Request) error {
 	return &store.Error{
 		Code:    store.EINVALID,
-		Message: fmt.Sprintf("Switchboard does not support %s (a Bonsai feature): there is nothing to create or change here", res.feature),
+		Message: fmt.Sprintf("Switchboard does not support %s, a Bonsai feature: nothing here can be created or changed", res.feature),
 		Details: map[string]string{"feature": res.entity, "reason": "not_supported"},
 	}
 }
