@@ -792,6 +792,32 @@ func apiRows() []badRow {
 		{name: "developer creates an operator", req: op("developer", "POST", "/api/operators", `{"id":"eve","name":"Eve","password":"long enough pw","roles":["super_admin"]}`), status: 403, body: "operator:write"},
 		{name: "developer promotes itself", req: op("developer", "PUT", "/api/operators/developer", `{"version":1,"roles":["super_admin"]}`), status: 403},
 
+		// Bonsai's features Switchboard does not have (issue 14): lists
+		// are empty, changes refused with 400, and nothing is stored.
+		{name: "create a classifier", req: op("content_manager", "POST", "/api/projects/{project}/classifiers", `{"name":"intent","prompt":"x"}`), status: 400, body: "Switchboard does not support classifiers"},
+		{name: "clone a tool", req: op("admin", "POST", "/api/projects/{project}/tools/t1/clone", `{}`), status: 400, body: "not_supported"},
+		{name: "edit a knowledge item", req: op("admin", "PUT", "/api/projects/{project}/knowledge/items/k1", `{"version":1,"question":"q"}`), status: 400, body: "Switchboard does not support knowledge bases"},
+		{name: "delete an environment", req: op("admin", "DELETE", "/api/environments/env1", ""), status: 400, body: "Switchboard does not support environments"},
+		{name: "pull from an environment", req: op("admin", "POST", "/api/environments/env1/migration/pull", `{}`), status: 400, body: "not_supported"},
+		{name: "file an issue", req: op("support", "POST", "/api/issues", `{"title":"x"}`), status: 400, body: "Switchboard does not support issues"},
+		{name: "viewer creates a guardrail", req: op("viewer", "POST", "/api/projects/{project}/guardrails", `{"name":"g"}`), status: 403, body: "guardrail:write"},
+		{name: "support lists classifiers", req: op("support", "GET", "/api/projects/{project}/classifiers", ""), status: 403, body: "classifier:read"},
+		{name: "a Bonsai-only list with a bad offset", req: op("admin", "GET", "/api/projects/{project}/tools?offset=x", ""), status: 400, body: "offset"},
+		{name: "a Bonsai-only list of an unknown project", req: op("admin", "GET", "/api/projects/nope/sample-copies", ""), status: 404},
+		{name: "create a classifier with a huge body", req: op("admin", "POST", "/api/projects/{project}/classifiers", huge), status: 400, body: "Switchboard does not support"},
+
+		// Cross-origin requests (CORS_ALLOWED_ORIGINS is the console's
+		// origin in this suite).
+		{name: "CORS preflight from an origin not allowed", req: withHeaders(op("", "OPTIONS", "/api/auth/login", ""),
+			"Origin", "https://evil.example", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type"),
+			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
+		{name: "CORS preflight from a sandboxed page (Origin: null)", req: withHeaders(op("", "OPTIONS", "/api/projects", ""),
+			"Origin", "null", "Access-Control-Request-Method", "POST"),
+			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
+		{name: "CORS preflight from the console's host on another port", req: withHeaders(op("", "OPTIONS", "/api/projects/{project}", ""),
+			"Origin", "https://console.example.com:8443", "Access-Control-Request-Method", "DELETE"),
+			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
+
 		// Routing and bodies.
 		{name: "unknown route", req: op("admin", "GET", "/api/nope", ""), status: 404},
 		{name: "unknown nested route", req: op("admin", "GET", "/api/projects/{project}/nope", ""), status: 404},
@@ -937,32 +963,6 @@ func apiRows() []badRow {
 		{name: "audit log with a bad limit", req: op("admin", "GET", "/api/audit-logs?limit=-5", ""), status: 400, body: "limit"},
 		{name: "support reads a provider's audit log", req: op("support", "GET", "/api/providers/{provider}/audit-logs", ""), status: 403, body: "provider:read"},
 		{name: "POST to the audit log", req: op("admin", "POST", "/api/audit-logs", `{}`), status: 405},
-
-		// Bonsai's features Switchboard does not have (issue 14): lists
-		// are empty, changes refused with 400, and nothing is stored.
-		{name: "create a classifier", req: op("content_manager", "POST", "/api/projects/{project}/classifiers", `{"name":"intent","prompt":"x"}`), status: 400, body: "Switchboard does not support classifiers"},
-		{name: "clone a tool", req: op("admin", "POST", "/api/projects/{project}/tools/t1/clone", `{}`), status: 400, body: "not_supported"},
-		{name: "edit a knowledge item", req: op("admin", "PUT", "/api/projects/{project}/knowledge/items/k1", `{"version":1,"question":"q"}`), status: 400, body: "Switchboard does not support knowledge bases"},
-		{name: "delete an environment", req: op("admin", "DELETE", "/api/environments/env1", ""), status: 400, body: "Switchboard does not support environments"},
-		{name: "pull from an environment", req: op("admin", "POST", "/api/environments/env1/migration/pull", `{}`), status: 400, body: "not_supported"},
-		{name: "file an issue", req: op("support", "POST", "/api/issues", `{"title":"x"}`), status: 400, body: "Switchboard does not support issues"},
-		{name: "viewer creates a guardrail", req: op("viewer", "POST", "/api/projects/{project}/guardrails", `{"name":"g"}`), status: 403, body: "guardrail:write"},
-		{name: "support lists classifiers", req: op("support", "GET", "/api/projects/{project}/classifiers", ""), status: 403, body: "classifier:read"},
-		{name: "a Bonsai-only list with a bad offset", req: op("admin", "GET", "/api/projects/{project}/tools?offset=x", ""), status: 400, body: "offset"},
-		{name: "a Bonsai-only list of an unknown project", req: op("admin", "GET", "/api/projects/nope/sample-copies", ""), status: 404},
-		{name: "create a classifier with a huge body", req: op("admin", "POST", "/api/projects/{project}/classifiers", huge), status: 400, body: "Switchboard does not support"},
-
-		// Cross-origin requests (CORS_ALLOWED_ORIGINS is the console's
-		// origin in this suite).
-		{name: "CORS preflight from an origin not allowed", req: withHeaders(op("", "OPTIONS", "/api/auth/login", ""),
-			"Origin", "https://evil.example", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type"),
-			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
-		{name: "CORS preflight from a sandboxed page (Origin: null)", req: withHeaders(op("", "OPTIONS", "/api/projects", ""),
-			"Origin", "null", "Access-Control-Request-Method", "POST"),
-			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
-		{name: "CORS preflight from the console's host on another port", req: withHeaders(op("", "OPTIONS", "/api/projects/{project}", ""),
-			"Origin", "https://console.example.com:8443", "Access-Control-Request-Method", "DELETE"),
-			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
 	}
 }
 
