@@ -806,6 +806,12 @@ func apiRows() []badRow {
 		{name: "a Bonsai-only list of an unknown project", req: op("admin", "GET", "/api/projects/nope/sample-copies", ""), status: 404},
 		{name: "create a classifier with a huge body", req: op("admin", "POST", "/api/projects/{project}/classifiers", huge), status: 400, body: "Switchboard does not support"},
 
+		// The provider catalog (public, as in Bonsai).
+		{name: "provider catalog of an unknown category", req: op("", "GET", "/api/provider-catalog/video", ""), status: 404, body: "no provider category"},
+		{name: "provider catalog entry of an unknown apiType", req: op("", "GET", "/api/provider-catalog/llm/anthropic", ""), status: 404, body: "twilio_messaging"},
+		{name: "provider catalog entry in the wrong category", req: op("", "GET", "/api/provider-catalog/llm/twilio_messaging", ""), status: 404},
+		{name: "POST to the provider catalog", req: op("admin", "POST", "/api/provider-catalog", `{"apiType":"x"}`), status: 405},
+
 		// Cross-origin requests (CORS_ALLOWED_ORIGINS is the console's
 		// origin in this suite).
 		{name: "CORS preflight from an origin not allowed", req: withHeaders(op("", "OPTIONS", "/api/auth/login", ""),
