@@ -27,6 +27,7 @@ const (
 	actRead   = "read"
 	actWrite  = "write"
 	actDelete = "delete"
+	actImport = "import" // migration:import only
 )
 
 // Roles returns the known role names.
@@ -52,6 +53,20 @@ func perm(entity, action string) string { return entity + ":" + action }
 // conversations; viewers read everything but operators. Every role reads
 // the audit log (audit:read), as in Bonsai; its snapshots carry no
 // secrets.
+//
+// The permissions of Bonsai's features that Switchboard does not have
+// (bonsai_only.go) are granted as Bonsai's src/permissions.ts grants them,
+// so that each role sees the same (empty) pages in Bonsai's console:
+//
+//	role             content features¹  environment issue migration
+//	super_admin      rwd                rwd         rwd   import
+//	content_manager  rw                 -           -     -
+//	developer        r                  -           r     -
+//	support          -                  -           rw    -
+//	viewer           r                  -           r     -
+//
+// ¹ classifier, context_transformer, tool, global_action, guardrail,
+// sample_copy, copy_decorator, knowledge.
 var rolePermissions = func() map[string]map[string]bool {
 	table := map[string]map[string]string{
 		RoleSuperAdmin: {entProvider: "rwd", entAPIKey: "rwd", entProject: "rwd", entAgent: "rwd",
@@ -64,7 +79,21 @@ var rolePermissions = func() map[string]map[string]bool {
 		RoleViewer: {entProvider: "r", entAPIKey: "r", entProject: "r", entAgent: "r",
 			entStage: "r", entConversation: "r", entAudit: "r"},
 	}
-	actions := map[rune]string{'r': actRead, 'w': actWrite, 'd': actDelete}
+	grant := func(ents map[string]string, acts string, entities ...string) {
+		for _, e := range entities {
+			ents[e] = acts
+		}
+	}
+	grant(table[RoleSuperAdmin], "rwd", bonsaiContentEntities...)
+	grant(table[RoleSuperAdmin], "rwd", entEnvironment, entIssue)
+	grant(table[RoleSuperAdmin], "i", entMigration)
+	grant(table[RoleContentManager], "rw", bonsaiContentEntities...)
+	grant(table[RoleDeveloper], "r", bonsaiContentEntities...)
+	grant(table[RoleDeveloper], "r", entIssue)
+	grant(table[RoleSupport], "rw", entIssue)
+	grant(table[RoleViewer], "r", bonsaiContentEntities...)
+	grant(table[RoleViewer], "r", entIssue)
+	actions := map[rune]string{'r': actRead, 'w': actWrite, 'd': actDelete, 'i': actImport}
 	out := map[string]map[string]bool{}
 	for role, ents := range table {
 		out[role] = map[string]bool{}

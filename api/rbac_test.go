@@ -16,13 +16,21 @@ func TestRBAC(t *testing.T) {
 	admin := e.setup()
 	pid := e.project(admin, "p")
 
-	// The RBAC table, written out independently of rbac.go.
+	// The RBAC table, written out independently of rbac.go; the second
+	// line of each role is Bonsai's grants (src/permissions.ts) of its
+	// features Switchboard answers empty (bonsai_only.go).
+	const content = "classifier:%[1]s context_transformer:%[1]s tool:%[1]s global_action:%[1]s guardrail:%[1]s sample_copy:%[1]s copy_decorator:%[1]s knowledge:%[1]s "
 	granted := map[string]string{
-		"super_admin":     "provider:rwd api_key:rwd project:rwd agent:rwd stage:rwd conversation:rwd operator:rwd audit:r",
-		"developer":       "provider:rwd api_key:rwd project:rwd agent:rwd stage:rwd conversation:rwd audit:r",
-		"content_manager": "provider:r api_key:r project:rwd agent:rwd stage:rwd conversation:rwd audit:r",
-		"support":         "project:r agent:r stage:r conversation:rw audit:r",
-		"viewer":          "provider:r api_key:r project:r agent:r stage:r conversation:r audit:r",
+		"super_admin": "provider:rwd api_key:rwd project:rwd agent:rwd stage:rwd conversation:rwd operator:rwd audit:r " +
+			fmt.Sprintf(content, "rwd") + "environment:rwd issue:rwd migration:i",
+		"developer": "provider:rwd api_key:rwd project:rwd agent:rwd stage:rwd conversation:rwd audit:r " +
+			fmt.Sprintf(content, "r") + "issue:r",
+		"content_manager": "provider:r api_key:r project:rwd agent:rwd stage:rwd conversation:rwd audit:r " +
+			fmt.Sprintf(content, "rw"),
+		"support": "project:r agent:r stage:r conversation:rw audit:r " +
+			"issue:rw",
+		"viewer": "provider:r api_key:r project:r agent:r stage:r conversation:r audit:r " +
+			fmt.Sprintf(content, "r") + "issue:r",
 	}
 	allows := func(role, permission string) bool {
 		ent, act, _ := strings.Cut(permission, ":")
@@ -68,6 +76,26 @@ func TestRBAC(t *testing.T) {
 		// providers, nor their audit entries.
 		{"provider:read", "GET", "/api/providers/nope/audit-logs", nil, 200},
 		{"operator:read", "GET", "/api/operators/nope/audit-logs", nil, 200},
+		// Bonsai's features Switchboard answers empty: a list is a page, a
+		// change refused (400), one per permission entity.
+		{"classifier:read", "GET", pp + "/classifiers", nil, 200},
+		{"classifier:write", "POST", pp + "/classifiers", map[string]any{}, 400},
+		{"classifier:delete", "DELETE", pp + "/classifiers/nope", nil, 400},
+		{"context_transformer:read", "GET", pp + "/context-transformers", nil, 200},
+		{"tool:write", "PUT", pp + "/tools/nope", map[string]any{}, 400},
+		{"global_action:read", "GET", pp + "/global-actions/nope", nil, 404},
+		{"guardrail:write", "POST", pp + "/guardrails/nope/clone", nil, 400},
+		{"sample_copy:read", "GET", pp + "/sample-copies", nil, 200},
+		{"copy_decorator:delete", "DELETE", pp + "/copy-decorators/nope", nil, 400},
+		{"knowledge:read", "GET", pp + "/knowledge/items", nil, 200},
+		{"knowledge:write", "POST", pp + "/knowledge/categories", map[string]any{}, 400},
+		{"environment:read", "GET", "/api/environments", nil, 200},
+		{"environment:write", "POST", "/api/environments", map[string]any{}, 400},
+		{"migration:import", "GET", "/api/environments/nope/migration/scope", nil, 404},
+		{"issue:read", "GET", "/api/issues", nil, 200},
+		{"issue:write", "POST", "/api/issues", map[string]any{}, 400},
+		{"issue:delete", "DELETE", "/api/issues/nope", nil, 400},
+		{"classifier:read", "GET", pp + "/classifiers/nope/audit-logs", nil, 200},
 	}
 
 	for _, role := range Roles() {
@@ -101,12 +129,13 @@ func TestRBACTableMatchesPermissions(t *testing.T) {
 		roles []string
 		n     int
 	}{
-		{[]string{"super_admin"}, 22},
-		{[]string{"developer"}, 19},
-		{[]string{"content_manager"}, 15},
-		{[]string{"support"}, 6},
-		{[]string{"viewer"}, 7},
-		{[]string{"support", "viewer"}, 8},
+		// Switchboard's own, then Bonsai's features (bonsai_only.go).
+		{[]string{"super_admin"}, 22 + 8*3 + 3 + 3 + 1},
+		{[]string{"developer"}, 19 + 8 + 1},
+		{[]string{"content_manager"}, 15 + 8*2},
+		{[]string{"support"}, 6 + 2},
+		{[]string{"viewer"}, 7 + 8 + 1},
+		{[]string{"support", "viewer"}, 18},
 		{[]string{"unknown"}, 0},
 	}
 	for _, tt := range tests {

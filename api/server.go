@@ -74,6 +74,15 @@ type Options struct {
 	// Destinations restricts provider base URLs (PROVIDER_URL_ALLOWLIST);
 	// nil is the default policy.
 	Destinations *providers.DestinationPolicy
+	// CORSAllowedOrigins are the web origins (https://console.example.com,
+	// as browsers send them in Origin) whose pages may call the API from a
+	// browser; ["*"] is any origin, nil none (CORS_ALLOWED_ORIGINS).
+	CORSAllowedOrigins []string
+	// Version is the binary's version (`switchboard version`), and
+	// GitCommit the short commit it was built from ("" = unknown); both
+	// are reported by GET /version.
+	Version   string
+	GitCommit string
 	// Starting makes /readyz answer 503 ("starting up") until Started is
 	// called, so that readiness covers the whole start-up of the binary
 	// (recovery, the demo line), not only a reachable store: a client
@@ -96,6 +105,8 @@ type Server struct {
 	metrics  *metrics
 	// starting is true from New (with Options.Starting) until Started.
 	starting atomic.Bool
+	// schemaHash is GET /version's restSchemaHash, set by Register.
+	schemaHash string
 }
 
 // New returns a Server over st. A nil logger discards logs.
@@ -133,6 +144,9 @@ func New(st store.Store, logger *slog.Logger, opts Options) *Server {
 	if opts.ClientIP == nil {
 		opts.ClientIP = remoteHost
 	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
 	s := &Server{
 		st: st, log: logger, opts: opts, now: func() time.Time { return opts.Now().UTC() },
 		throttle: newThrottle(opts.MaxFailuresPerAccount, opts.MaxFailuresPerAccountTotal, opts.MaxFailuresPerAddress, opts.FailureWindow),
@@ -155,14 +169,17 @@ type apiHandler func(w http.ResponseWriter, r *http.Request) error
 // Twilio-facing /api/twilio/... prefix on r. Unknown /api routes answer 404
 // and wrong methods 405, both as JSON.
 func (s *Server) Register(r *mux.Router) {
-	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
-
 	// Every route is mounted on r itself with its full path: gorilla/mux
 	// v1.8.1 subrouters lose method mismatches (a subrouter's inherited
 	// prefix matcher clears ErrMethodMismatch), so 404 and 405 are decided
 	// by a catch-all mounted last, which excludes the webhook's prefix.
 	a := &routes{r: r, paths: mux.NewRouter(), methods: map[string][]string{}}
+	// CORS preflights first: OPTIONS is no route's method (cors.go).
+	s.registerPreflight(r, a)
+	r.Handle("/healthz", s.withCORS(http.HandlerFunc(s.healthz))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", s.withCORS(http.HandlerFunc(s.readyz))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/version", s.withCORS(http.HandlerFunc(s.version))).Methods(http.MethodGet, http.MethodHead)
+
 	const get, post, put, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
 	s.route(a, get, "/setup/status", "", s.setupStatus)
 	s.route(a, post, "/setup/initial-operator", "", s.initialOperator)
@@ -223,11 +240,15 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, del, "/projects/{projectId}/conversations/{id}", perm(entConversation, actDelete), s.deleteConversation)
 
 	s.registerAudit(a)
+	s.registerBonsaiOnly(a)
+	s.registerCatalog(a)
+
+	s.schemaHash = routeHash(a)
 
 	r.PathPrefix("/api").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {
 		p := req.URL.Path
 		return p != "/api/twilio" && !strings.HasPrefix(p, "/api/twilio/")
-	}).HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	}).Handler(s.withCORS(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		var m mux.RouteMatch
 		if a.paths.Match(req, &m) && m.Route != nil {
 			tpl, _ := m.Route.GetPathTemplate()
@@ -236,7 +257,7 @@ func (s *Server) Register(r *mux.Router) {
 			return
 		}
 		s.writeError(w, req, store.Errorf(store.ENOTFOUND, "no route %s %s", req.Method, req.URL.Path))
-	})
+	})))
 }
 
 // routes collects the API's routes: the handlers on the application's
@@ -263,7 +284,7 @@ func (s *Server) route(a *routes, method, path, required string, h apiHandler) {
 		methods = append(methods, http.MethodHead)
 	}
 	a.methods[path] = append(a.methods[path], methods...)
-	a.r.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	a.r.Handle(path, s.withCORS(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		req.Body = http.MaxBytesReader(w, req.Body, maxBodyBytes)
 		if required != "" {
 			op, err := s.authenticate(req)
@@ -284,7 +305,7 @@ func (s *Server) route(a *routes, method, path, required string, h apiHandler) {
 		if err := h(w, req); err != nil {
 			s.writeError(w, req, err)
 		}
-	})).Methods(methods...)
+	}))).Methods(methods...)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -86,6 +86,11 @@ type Config struct {
 	// MaxReplyParts (MAX_REPLY_PARTS) caps the messages one reply is sent
 	// as.
 	MaxReplyParts int
+	// CORSAllowedOrigins (CORS_ALLOWED_ORIGINS) are the web origins whose
+	// pages may call the operator API from a browser (Bonsai's admin
+	// console on its own origin): nil = none, ["*"] = any, else origins as
+	// browsers send them (https://console.example.com).
+	CORSAllowedOrigins []string
 
 	// warnings are accepted values that are almost certainly a mistake
 	// (see Warnings).
@@ -170,6 +175,14 @@ var options = []option{
 			return fmt.Errorf("must be an integer between 1 and 100, got %q", v)
 		}
 		c.MaxReplyParts = n
+		return nil
+	}},
+	{name: "CORS_ALLOWED_ORIGINS", def: "", help: "comma-separated web origins (https://console.example.com) whose pages may call the operator API from a browser, such as Bonsai's admin console on its own origin; * = any origin (Bonsai's default); empty = none (same-origin only). Never the Twilio webhook; credentials (cookies) are never allowed", set: func(c *Config, v string) error {
+		o, err := parseOrigins(v)
+		if err != nil {
+			return err
+		}
+		c.CORSAllowedOrigins = o
 		return nil
 	}},
 	{name: "LOG_LEVEL", def: "info", help: "debug, info, warn or error", set: func(c *Config, v string) error {

@@ -61,6 +61,10 @@ type badRow struct {
 	body string
 	// mayChange names tables this row may change besides suiteMayChange.
 	mayChange []string
+	// noHeaderPrefix, when set, is a prefix no header of the answer may
+	// have ("Access-Control-": a refused cross-origin request gets no
+	// CORS header).
+	noHeaderPrefix string
 }
 
 // badEnv is the suite's server, its line and the records set up for the
@@ -82,7 +86,7 @@ type badEnv struct {
 
 // TestBadInput runs every row against one server; see the top of the file.
 func TestBadInput(t *testing.T) {
-	e := newBadEnv(t, map[string]string{"WEBHOOK_FAILURE_RATE_LIMIT": "100000"})
+	e := newBadEnv(t, map[string]string{"WEBHOOK_FAILURE_RATE_LIMIT": "100000", "CORS_ALLOWED_ORIGINS": "https://console.example.com"})
 	start := e.snapshot(t)
 	startSim := e.simRequests()
 	allowed := slices.Clone(suiteMayChange)
@@ -341,6 +345,11 @@ func (e *badEnv) run(t *testing.T, row badRow) {
 	}
 	if row.body != "" && !strings.Contains(resp.body, row.body) {
 		t.Errorf("answer %q does not contain %q", resp.body, row.body)
+	}
+	for k := range resp.header {
+		if row.noHeaderPrefix != "" && strings.HasPrefix(k, row.noHeaderPrefix) {
+			t.Errorf("answer has header %s: %q", k, resp.header.Get(k))
+		}
 	}
 	if resp.status >= 500 {
 		t.Errorf("server error %d: %s", resp.status, resp.body)
@@ -781,11 +790,45 @@ func apiRows() []badRow {
 		{name: "developer creates an operator", req: op("developer", "POST", "/api/operators", `{"id":"eve","name":"Eve","password":"long enough pw","roles":["super_admin"]}`), status: 403, body: "operator:write"},
 		{name: "developer promotes itself", req: op("developer", "PUT", "/api/operators/developer", `{"version":1,"roles":["super_admin"]}`), status: 403},
 
+		// Bonsai's features Switchboard does not have (issue 14): lists
+		// are empty, changes refused with 400, and nothing is stored.
+		{name: "create a classifier", req: op("content_manager", "POST", "/api/projects/{project}/classifiers", `{"name":"intent","prompt":"x"}`), status: 400, body: "Switchboard does not support classifiers"},
+		{name: "clone a tool", req: op("admin", "POST", "/api/projects/{project}/tools/t1/clone", `{}`), status: 400, body: "not_supported"},
+		{name: "edit a knowledge item", req: op("admin", "PUT", "/api/projects/{project}/knowledge/items/k1", `{"version":1,"question":"q"}`), status: 400, body: "Switchboard does not support knowledge bases"},
+		{name: "delete an environment", req: op("admin", "DELETE", "/api/environments/env1", ""), status: 400, body: "Switchboard does not support environments"},
+		{name: "pull from an environment", req: op("admin", "POST", "/api/environments/env1/migration/pull", `{}`), status: 400, body: "not_supported"},
+		{name: "file an issue", req: op("support", "POST", "/api/issues", `{"title":"x"}`), status: 400, body: "Switchboard does not support issues"},
+		{name: "viewer creates a guardrail", req: op("viewer", "POST", "/api/projects/{project}/guardrails", `{"name":"g"}`), status: 403, body: "guardrail:write"},
+		{name: "support lists classifiers", req: op("support", "GET", "/api/projects/{project}/classifiers", ""), status: 403, body: "classifier:read"},
+		{name: "a Bonsai-only list with a bad offset", req: op("admin", "GET", "/api/projects/{project}/tools?offset=x", ""), status: 400, body: "offset"},
+		{name: "a Bonsai-only list of an unknown project", req: op("admin", "GET", "/api/projects/nope/sample-copies", ""), status: 404},
+		{name: "create a classifier with a huge body", req: op("admin", "POST", "/api/projects/{project}/classifiers", huge), status: 400, body: "Switchboard does not support"},
+
+		// The provider catalog (public, as in Bonsai).
+		{name: "provider catalog of an unknown category", req: op("", "GET", "/api/provider-catalog/video", ""), status: 404, body: "no provider category"},
+		{name: "provider catalog entry of an unknown apiType", req: op("", "GET", "/api/provider-catalog/llm/anthropic", ""), status: 404, body: "twilio_messaging"},
+		{name: "provider catalog entry in the wrong category", req: op("", "GET", "/api/provider-catalog/llm/twilio_messaging", ""), status: 404},
+		{name: "POST to the provider catalog", req: op("admin", "POST", "/api/provider-catalog", `{"apiType":"x"}`), status: 405},
+
+		// Cross-origin requests (CORS_ALLOWED_ORIGINS is the console's
+		// origin in this suite).
+		{name: "CORS preflight from an origin not allowed", req: withHeaders(op("", "OPTIONS", "/api/auth/login", ""),
+			"Origin", "https://evil.example", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type"),
+			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
+		{name: "CORS preflight from a sandboxed page (Origin: null)", req: withHeaders(op("", "OPTIONS", "/api/projects", ""),
+			"Origin", "null", "Access-Control-Request-Method", "POST"),
+			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
+		{name: "CORS preflight from the console's host on another port", req: withHeaders(op("", "OPTIONS", "/api/projects/{project}", ""),
+			"Origin", "https://console.example.com:8443", "Access-Control-Request-Method", "DELETE"),
+			status: 403, body: "CORS_ALLOWED_ORIGINS", noHeaderPrefix: "Access-Control-"},
+
 		// Routing and bodies.
 		{name: "unknown route", req: op("admin", "GET", "/api/nope", ""), status: 404},
 		{name: "unknown nested route", req: op("admin", "GET", "/api/projects/{project}/nope", ""), status: 404},
 		{name: "wrong method", req: op("admin", "PATCH", "/api/projects", `{"name":"x"}`), status: 405},
-		{name: "OPTIONS", req: op("admin", "OPTIONS", "/api/projects", ""), status: 405},
+		// OPTIONS is answered (204, Allow) since CORS (issue 14): a
+		// preflight must never become 405.
+		{name: "OPTIONS", req: op("admin", "OPTIONS", "/api/projects", ""), status: 204},
 		{name: "DELETE on a collection", req: op("admin", "DELETE", "/api/projects", ""), status: 405},
 		{name: "malformed JSON", req: op("admin", "POST", "/api/projects", `{"name":`), status: 400, body: "malformed JSON"},
 		{name: "JSON array", req: op("admin", "POST", "/api/projects", `[{"name":"x"}]`), status: 400, body: "JSON object"},
@@ -932,6 +975,18 @@ func apiRows() []badRow {
 		{name: "profile newPassword without oldPassword", req: op("viewer", "POST", "/api/profile", `{"newPassword":"long enough pw"}`), status: 400, body: "oldPassword"},
 		{name: "profile newPassword too short", req: op("viewer", "POST", "/api/profile", `{"oldPassword":"password of viewer","newPassword":"short"}`), status: 400, body: "newPassword"},
 		{name: "profile name with control characters", req: op("viewer", "POST", "/api/profile", `{"name":"Vi\u001b[31mewer"}`), status: 400, body: "control characters"},
+	}
+}
+
+// withHeaders returns req with headers (name, value, name, value, …)
+// set, placeholders expanded.
+func withHeaders(req func(e *badEnv) *http.Request, kv ...string) func(e *badEnv) *http.Request {
+	return func(e *badEnv) *http.Request {
+		r := req(e)
+		for i := 0; i+1 < len(kv); i += 2 {
+			r.Header.Set(kv[i], e.expand(kv[i+1]))
+		}
+		return r
 	}
 }
 

@@ -164,6 +164,9 @@ func (m *Main) Run(ctx context.Context) error {
 		ClientIP:                   cfg.TrustedProxies.IP,
 		Registerer:                 reg,
 		Destinations:               cfg.Destinations,
+		CORSAllowedOrigins:         cfg.CORSAllowedOrigins,
+		Version:                    version,
+		GitCommit:                  gitCommit(),
 		// /readyz answers 503 until the end of Run: ready means started.
 		Starting: true,
 	})
