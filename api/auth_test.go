@@ -267,6 +267,35 @@ func TestBodyRules(t *testing.T) {
 	e.do("GET", "/api/projects?offset=-1", tok, nil).wantField("offset")
 }
 
+// A body not declared JSON is refused with 415 before anything happens: a
+// web page may send a text/plain or form POST anywhere without a CORS
+// preflight, and with it, say, claim a fresh server's setup.
+func TestBodyMustBeDeclaredJSON(t *testing.T) {
+	e := newEnv(t)
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
+		req := httptest.NewRequest("POST", "/api/setup/initial-operator", strings.NewReader(`{"id":"evil","name":"Evil","password":"evil-password"}`))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		w := httptest.NewRecorder()
+		e.router.ServeHTTP(w, req)
+		if w.Code != http.StatusUnsupportedMediaType || !strings.Contains(w.Body.String(), "application/json") {
+			t.Fatalf("Content-Type %q: %d %s", ct, w.Code, w.Body.String())
+		}
+	}
+	if n, err := e.st.CountOperators(t.Context()); err != nil || n != 0 {
+		t.Fatalf("%d operators after refused setups (%v)", n, err)
+	}
+	// application/json with parameters, and +json types, are JSON.
+	req := httptest.NewRequest("POST", "/api/setup/initial-operator", strings.NewReader(`{"id":"admin","name":"Admin","password":"admin-password"}`))
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	w := httptest.NewRecorder()
+	e.router.ServeHTTP(w, req)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("application/json; charset=utf-8: %d %s", w.Code, w.Body.String())
+	}
+}
+
 // With Options.Starting, /readyz answers 503 "starting up" (even though
 // the store answers) until Started: the binary holds readiness until its
 // start-up, the demo line included, is done.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -31,7 +32,12 @@ func decodeBody(r *http.Request, dst any) error {
 	return decodeJSON(b, dst)
 }
 
-// readBody reads the whole (size-limited) request body.
+// readBody reads the whole (size-limited) request body. A non-empty body
+// must be declared JSON (Content-Type application/json): a web page can
+// send a text/plain or form POST to any server its visitor's browser
+// reaches without asking first (no CORS preflight), and with that, for
+// example, claim a freshly started server's setup; a JSON body can only
+// be sent cross-origin after a preflight that CORS_ALLOWED_ORIGINS answers.
 func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -41,7 +47,20 @@ func readBody(r *http.Request) ([]byte, error) {
 		}
 		return nil, store.Errorf(store.EINVALID, "cannot read request body")
 	}
+	if len(bytes.TrimSpace(b)) > 0 && !jsonContentType(r.Header.Get("Content-Type")) {
+		return nil, store.Errorf(store.EMEDIATYPE, "request body must be sent with Content-Type: application/json")
+	}
 	return b, nil
+}
+
+// jsonContentType reports whether a Content-Type names JSON
+// (application/json, or a +json type), parameters aside.
+func jsonContentType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 }
 
 // decodeJSON is decodeBody over bytes already read.

@@ -39,6 +39,7 @@ func FuzzDecodeBody(f *testing.F) {
 		var version versionBody
 		for _, dst := range []any{&provider, &stage, &key, &version} {
 			r := httptest.NewRequest(http.MethodPost, "/api/x", bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
 			err := decodeBody(r, dst)
 			if err == nil {
 				trimmed := bytes.TrimSpace(body)

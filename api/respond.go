@@ -29,6 +29,8 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case store.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case store.EMEDIATYPE:
+		return http.StatusUnsupportedMediaType
 	case store.ERATELIMITED:
 		return http.StatusTooManyRequests
 	case store.EUNAVAILABLE:

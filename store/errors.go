@@ -14,6 +14,7 @@ const (
 	ENOTFOUND     = "not_found"    // the record does not exist (404)
 	ECONFLICT     = "conflict"     // version mismatch, duplicate, or state conflict (409)
 	ETOOLARGE     = "too_large"    // the request body exceeds its limit (413)
+	EMEDIATYPE    = "media_type"   // the request body is not in a type the endpoint reads (415)
 	ERATELIMITED  = "rate_limited" // too many attempts; retry later (429)
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; retry later (503)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)

@@ -833,6 +833,8 @@ func apiRows() []badRow {
 		{name: "malformed JSON", req: op("admin", "POST", "/api/projects", `{"name":`), status: 400, body: "malformed JSON"},
 		{name: "JSON array", req: op("admin", "POST", "/api/projects", `[{"name":"x"}]`), status: 400, body: "JSON object"},
 		{name: "empty body", req: op("admin", "POST", "/api/projects", ""), status: 400, body: "JSON object"},
+		{name: "JSON body sent as text/plain", req: opCT("admin", "POST", "/api/projects", "text/plain", `{"name":"x"}`), status: 415, body: "application/json"},
+		{name: "setup claimed with a form post", req: opCT("", "POST", "/api/setup/initial-operator", "application/x-www-form-urlencoded", `{"id":"evil","name":"Evil","password":"evil-password"}`), status: 415},
 		{name: "trailing garbage after JSON", req: op("admin", "POST", "/api/projects", `{"name":"x"} {"name":"y"}`), status: 400},
 		{name: "body over 1 MiB", req: op("admin", "POST", "/api/projects", huge), status: 413, body: "exceeds"},
 		{name: "name of the wrong type", req: op("admin", "POST", "/api/projects", `{"name":5}`), status: 400, body: "name"},
@@ -1005,6 +1007,15 @@ func op(as, method, path, body string) func(e *badEnv) *http.Request {
 			auth = "Bearer " + tok
 		}
 		return e.apiRequest(auth, method, path, body)
+	}
+}
+
+// opCT is op with the body sent under another Content-Type.
+func opCT(as, method, path, contentType, body string) func(e *badEnv) *http.Request {
+	return func(e *badEnv) *http.Request {
+		req := op(as, method, path, body)(e)
+		req.Header.Set("Content-Type", contentType)
+		return req
 	}
 }
 
