@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -40,15 +41,24 @@ func startDemo(t *testing.T, dir, phoneAddr string) (*server, *testutil.SyncBuff
 
 // freeAddr returns a loopback address with a port that was free a moment
 // ago.
+//
+// The port is drawn below the kernel's ephemeral range (32768 and up on
+// Linux), which every listen on port 0 — the servers' own listeners,
+// other tests' — takes its ports from: a port free now and closed again
+// is then not handed to someone else before the caller listens on it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 // printed returns the value after "label:" in the demo printout.
