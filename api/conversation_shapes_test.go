@@ -217,7 +217,7 @@ func TestEventShapeIsBonsais(t *testing.T) {
 
 // The console filters conversations by Bonsai status: the dashboard counts
 // "active" ones with op in over Bonsai's five live states and the others
-// by value; the list page sends op eq.
+// by value; the list page sends op eq, for direction too.
 func TestConversationStatusFilter(t *testing.T) {
 	e := newEnv(t)
 	tok, pid, _, active, finished := shapesFixture(t, e)
@@ -242,6 +242,12 @@ func TestConversationStatusFilter(t *testing.T) {
 		{"filters[status][op]=nin&filters[status][value][]=finished&filters[status][value][]=awaiting_user_input", nil},
 		{"filters[status]=processing_user_input,finished", []string{finished.ID}},
 		{"filters[userId]=ignored-here", []string{active.ID, finished.ID}},
+		// Every Switchboard conversation is incoming (the list page's
+		// direction filter).
+		{"filters[direction][op]=eq&filters[direction][value]=incoming", []string{active.ID, finished.ID}},
+		{"filters[direction][op]=eq&filters[direction][value]=outgoing", nil},
+		{"filters[direction]=outgoing&filters[status]=finished", nil},
+		{"filters[direction]=incoming&filters[status]=finished", []string{finished.ID}},
 	} {
 		limit := 50
 		if strings.Contains(c.query, "limit=1") {
@@ -268,4 +274,5 @@ func TestConversationStatusFilter(t *testing.T) {
 	e.do("GET", base+"filters[status]=", tok, nil).wantField("filters[status]")
 	e.do("GET", base+"filters[status][op]=gt&filters[status][value]=finished", tok, nil).wantField("filters[status][op]")
 	e.do("GET", base+"filters[status][op]=eq&filters[status][value][]=finished&filters[status][value][]=failed", tok, nil).wantField("filters[status][value]")
+	e.do("GET", base+"filters[direction]=sideways", tok, nil).wantField("filters[direction]")
 }
