@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"switchboard/store"
 )
@@ -19,11 +20,19 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	can, err := conversationListStatus(r, &opts)
+	if err != nil {
+		return err
+	}
+	if !can {
+		writeList(w, []conversationView{}, 0, opts)
+		return nil
+	}
 	cs, total, err := s.st.ListConversations(r.Context(), proj.ID, opts)
 	if err != nil {
 		return fmt.Errorf("api: list conversations: %w", err)
 	}
-	writeList(w, cs, total, opts)
+	writeList(w, viewConversations(cs), total, opts)
 	return nil
 }
 
@@ -32,7 +41,7 @@ func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api: get conversation: %w", err)
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, viewConversation(c))
 	return nil
 }
 
@@ -50,7 +59,26 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api: list events: %w", err)
 	}
-	writeList(w, es, total, opts)
+	writeList(w, viewEvents(c, es), total, opts)
+	return nil
+}
+
+// getEvent answers one event of a conversation (Bonsai's event detail
+// route). Event IDs are decimal strings; anything else is not an event.
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.st.GetConversation(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"))
+	if err != nil {
+		return fmt.Errorf("api: get conversation: %w", err)
+	}
+	id, err := strconv.ParseInt(pathVar(r, "eventId"), 10, 64)
+	if err != nil || id <= 0 {
+		return store.Errorf(store.ENOTFOUND, "event not found")
+	}
+	e, err := s.st.GetEvent(r.Context(), c.ID, id)
+	if err != nil {
+		return fmt.Errorf("api: get event: %w", err)
+	}
+	writeJSON(w, http.StatusOK, viewEvent(c, e))
 	return nil
 }
 

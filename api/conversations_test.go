@@ -36,7 +36,7 @@ func TestConversations(t *testing.T) {
 	base := "/api/projects/" + pid + "/conversations"
 
 	items := e.do("GET", base, tok, nil).items(1, 0, 50)
-	if items[0]["id"] != c.ID || items[0]["status"] != "active" || items[0]["userId"] != "+15550001111" || items[0]["stageId"] != sid {
+	if items[0]["id"] != c.ID || items[0]["status"] != "awaiting_user_input" || items[0]["userId"] != "+15550001111" || items[0]["stageId"] != sid {
 		t.Fatalf("list = %v", items)
 	}
 	e.do("GET", "/api/projects/"+other+"/conversations", tok, nil).items(0, 0, 50)

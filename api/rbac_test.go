@@ -66,6 +66,7 @@ func TestRBAC(t *testing.T) {
 		{"stage:write", "POST", pp + "/stages", map[string]any{}, 400},
 		{"stage:delete", "DELETE", pp + "/stages/nope?version=1", nil, 404},
 		{"conversation:read", "GET", pp + "/conversations", nil, 200},
+		{"conversation:read", "GET", pp + "/conversations/nope/events/1", nil, 404},
 		{"conversation:delete", "DELETE", pp + "/conversations/nope?version=1", nil, 404},
 		{"operator:read", "GET", "/api/operators", nil, 200},
 		{"operator:write", "POST", "/api/operators", map[string]any{}, 400},

@@ -236,6 +236,7 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, get, "/projects/{projectId}/conversations", perm(entConversation, actRead), s.listConversations)
 	s.route(a, get, "/projects/{projectId}/conversations/{id}", perm(entConversation, actRead), s.getConversation)
 	s.route(a, get, "/projects/{projectId}/conversations/{id}/events", perm(entConversation, actRead), s.listEvents)
+	s.route(a, get, "/projects/{projectId}/conversations/{id}/events/{eventId}", perm(entConversation, actRead), s.getEvent)
 	s.route(a, get, "/projects/{projectId}/conversations/{id}/messages", perm(entConversation, actRead), s.listOutbound)
 	s.route(a, del, "/projects/{projectId}/conversations/{id}", perm(entConversation, actDelete), s.deleteConversation)
 

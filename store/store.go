@@ -63,6 +63,9 @@ type Meta struct {
 type ListOptions struct {
 	Offset int
 	Limit  int
+	// Status, when set, keeps only conversations with that stored status
+	// (ListConversations only): the console's status filter.
+	Status string
 }
 
 // Normalize returns opts with defaults and caps applied.
@@ -511,6 +514,8 @@ type Store interface {
 	EndConversation(ctx context.Context, id string, details json.RawMessage, end Event) error
 	// ListEvents returns a conversation's events in order.
 	ListEvents(ctx context.Context, conversationID string, opts ListOptions) ([]*Event, int, error)
+	// GetEvent returns one event of a conversation, else ENOTFOUND.
+	GetEvent(ctx context.Context, conversationID string, id int64) (*Event, error)
 	// RecentMessages returns the last limit EventMessage events of a
 	// conversation, oldest first.
 	RecentMessages(ctx context.Context, conversationID string, limit int) ([]*Event, error)

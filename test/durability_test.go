@@ -504,7 +504,7 @@ func TestConversationEndsAfterRestartWithoutNewText(t *testing.T) {
 	l.mustText(t, "+15552000012", "hello")
 	l.waitReplies(t, "+15552000012", 1, 10*time.Second)
 	l.restart(t, dir, env)
-	if c := l.onlyConversation(t); c.Status != "active" {
+	if c := l.onlyConversation(t); c.Status != "awaiting_user_input" {
 		t.Fatalf("conversation %s right after the restart, want still active", c.Status)
 	}
 	testutil.CheckFor(t, 15*time.Second, func() error {

@@ -373,8 +373,10 @@ type conversation struct {
 }
 
 type event struct {
+	ID        string          `json:"id"` // Bonsai's events have string IDs
 	EventType string          `json:"eventType"`
 	EventData json.RawMessage `json:"eventData"`
+	Timestamp string          `json:"timestamp"`
 }
 
 func (l *line) conversations(t *testing.T) []conversation {

@@ -29,7 +29,7 @@ func TestSMSHappyPath(t *testing.T) {
 		t.Errorf("StatusCallback = %q", m.StatusCallback)
 	}
 	cs := l.conversations(t)
-	if len(cs) != 1 || cs[0].UserID != "+15551234567" || cs[0].Status != "active" || cs[0].StageID != l.StageID {
+	if len(cs) != 1 || cs[0].UserID != "+15551234567" || cs[0].Status != "awaiting_user_input" || cs[0].StageID != l.StageID {
 		t.Fatalf("conversations %+v", cs)
 	}
 	testutil.CheckFor(t, 10*time.Second, func() error {

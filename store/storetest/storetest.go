@@ -44,6 +44,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ActiveConversations", testActiveConversations},
 		{"EndConversation", testEndConversation},
 		{"Events", testEvents},
+		{"ConversationStatusFilter", testConversationStatusFilter},
+		{"GetEvent", testGetEvent},
 		{"InboundCommit", testInboundCommit},
 		{"InboundDedupe", testInboundDedupe},
 		{"InboundDedupeInBatch", testInboundDedupeInBatch},
