@@ -192,13 +192,13 @@ func TestLoginBruteForceIsThrottled(t *testing.T) {
 
 // A throttled account is free again when AUTH_FAILURE_WINDOW_MS has passed.
 func TestLoginThrottleWindowEnds(t *testing.T) {
-	s := startServer(t, "", map[string]string{"AUTH_MAX_FAILURES_PER_ACCOUNT": "2", "AUTH_FAILURE_WINDOW_MS": "1500"})
+	s := startServer(t, "", map[string]string{"AUTH_MAX_FAILURES_PER_ACCOUNT": "2", "AUTH_FAILURE_WINDOW_MS": "5000"})
 	call(t, s, "POST", "/api/setup/initial-operator", "", map[string]any{
 		"id": "admin", "name": "Admin", "password": "correct horse battery",
 	}).want(t, http.StatusCreated)
 	login(t, s, "admin", "guess-1").want(t, http.StatusUnauthorized)
 	login(t, s, "admin", "guess-2").want(t, http.StatusUnauthorized)
-	login(t, s, "admin", "correct horse battery").retryAfter(t, 2*time.Second)
+	login(t, s, "admin", "correct horse battery").retryAfter(t, 6*time.Second)
 	testutil.CheckFor(t, 30*time.Second, func() error {
 		if c := login(t, s, "admin", "correct horse battery"); c.code != http.StatusOK {
 			return fmt.Errorf("login after the window: %d %v", c.code, c.body)
