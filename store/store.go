@@ -558,6 +558,9 @@ type Store interface {
 	SetDeliveryStatus(ctx context.Context, providerID, twilioSID, status string, errorCode int) (*OutboundMessage, error)
 	ListOutbound(ctx context.Context, conversationID string) ([]*OutboundMessage, error)
 
+	// Users: the senders of a project's conversations (users.go).
+	UserStore
+
 	// Opt-outs, per channel provider and recipient address.
 	SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error
 	IsOptedOut(ctx context.Context, providerID, address string) (bool, error)
