@@ -19,7 +19,7 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	cs, total, err := s.st.ListConversations(r.Context(), proj.ID, opts)
+	cs, total, err := s.conversationsPage(r.Context(), proj.ID, r.URL.Query(), opts) // users.go: filters[userId]
 	if err != nil {
 		return fmt.Errorf("api: list conversations: %w", err)
 	}

@@ -241,6 +241,7 @@ func (s *Server) Register(r *mux.Router) {
 
 	s.registerAudit(a)
 	s.registerBonsaiOnly(a)
+	s.registerUsers(a)
 	s.registerCatalog(a)
 
 	s.schemaHash = routeHash(a)
