@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
+	"switchboard/providers/twilio"
 	"switchboard/store"
 )
 
@@ -29,9 +31,10 @@ import (
 //     mapping and would still have to be translated on every conversation
 //     route.
 //
-// The address appears in request paths and queries (…/users/+1555…),
-// which Switchboard's own logs do not record; a reverse proxy's access log
-// would, as it records conversation filters.
+// The address appears in request paths and queries (…/users/+1555…).
+// Switchboard's logs record only the path of a failed request, with the
+// address masked (logPath); a reverse proxy's access log would record it,
+// as it records the console's conversation filters.
 
 // userWriteRefusal answers a change of a user: Switchboard's users are
 // read-only. It is the refusal of the Bonsai-only features.
@@ -179,4 +182,18 @@ func userIDFilter(q url.Values) (string, error) {
 		return "", store.FieldError(name, "filters the conversations of one user only")
 	}
 	return ids[0], nil
+}
+
+// logPath is the request path as logs may show it: the user id (a phone
+// number) after /users/ masked as every logged number is.
+func logPath(r *http.Request) string {
+	p := r.URL.Path
+	parts := strings.Split(p, "/")
+	for i := 0; i+1 < len(parts); i++ {
+		if parts[i] == "users" && i >= 2 && parts[i-2] == "projects" && parts[i+1] != "" {
+			parts[i+1] = twilio.MaskNumber(parts[i+1])
+			return strings.Join(parts, "/")
+		}
+	}
+	return p
 }

@@ -172,3 +172,21 @@ func TestUsersReadOnly(t *testing.T) {
 		t.Fatalf("user history = %s", body)
 	}
 }
+
+// TestUsersLogPath: a user's address in a request path is masked where a
+// failed request's path is logged; other paths are logged as they are.
+func TestUsersLogPath(t *testing.T) {
+	for _, tt := range []struct{ path, want string }{
+		{"/api/projects/p1/users/+15551234567", "/api/projects/p1/users/+1555…4567"},
+		{"/api/projects/p1/users/whatsapp:+15551234567/audit-logs", "/api/projects/p1/users/whatsapp:+1555…4567/audit-logs"},
+		{"/api/projects/p1/users/someone", "/api/projects/p1/users/…"},
+		{"/api/projects/p1/users", "/api/projects/p1/users"},
+		{"/api/projects/users/stages", "/api/projects/users/stages"},
+		{"/api/operators/users", "/api/operators/users"},
+	} {
+		r, _ := http.NewRequest("GET", "http://x"+tt.path, nil)
+		if got := logPath(r); got != tt.want {
+			t.Errorf("logPath(%s) = %s, want %s", tt.path, got, tt.want)
+		}
+	}
+}
