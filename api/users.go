@@ -104,7 +104,9 @@ func userOut(u *store.User) userJSON {
 	}
 }
 
-// listUsers answers a page of the project's users, latest contact first.
+// listUsers answers a page of the project's users, latest contact first;
+// textSearch (the console's search box) keeps those whose address
+// contains it.
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	opts, err := listOptions(r)
 	if err != nil {
@@ -114,7 +116,11 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	us, total, err := s.st.ListUsers(r.Context(), proj.ID, opts)
+	search, err := userSearch(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	us, total, err := s.st.ListUsers(r.Context(), proj.ID, search, opts)
 	if err != nil {
 		return fmt.Errorf("api: list users: %w", err)
 	}
@@ -124,6 +130,17 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeList(w, out, total, opts)
 	return nil
+}
+
+// userSearch reads the textSearch of the users list: a part of an
+// address, at most 200 characters; an unencoded "+" arrives as a space and
+// is dropped with the surrounding spaces, leaving the digits to match.
+func userSearch(q url.Values) (string, error) {
+	t := strings.ToLower(strings.TrimSpace(q.Get("textSearch")))
+	if len(t) > 200 {
+		return "", store.FieldError("textSearch", "must be at most 200 characters")
+	}
+	return t, nil
 }
 
 // getUser answers one user; an address that never texted the project is

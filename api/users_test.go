@@ -93,6 +93,19 @@ func TestUsersShape(t *testing.T) {
 		t.Fatalf("sms user %v", s)
 	}
 
+	// The console's search box: a part of the address.
+	found := e.do("GET", base+"?textSearch=WhatsApp", tok, nil).items(1, 0, 50)
+	if found[0]["id"] != wa {
+		t.Fatalf("search whatsapp: %v", found)
+	}
+	found = e.do("GET", base+"?textSearch=%2B1555000111", tok, nil).items(1, 0, 50)
+	if found[0]["id"] != sms {
+		t.Fatalf("search +1555000111: %v", found)
+	}
+	e.do("GET", base+"?textSearch=+1555000", tok, nil).items(2, 0, 50) // "+" unencoded: a space
+	e.do("GET", base+"?textSearch=nobody", tok, nil).items(0, 0, 50)
+	e.do("GET", base+"?textSearch="+strings.Repeat("1", 201), tok, nil).wantField("textSearch")
+
 	// Paging and 404s.
 	page := e.do("GET", base+"?offset=1&limit=1", tok, nil).items(2, 1, 1)
 	if len(page) != 1 || page[0]["id"] != items[1]["id"] {

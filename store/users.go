@@ -47,8 +47,10 @@ func ChannelOf(address string) string {
 // UserStore reads users; both stores implement it (see Store).
 type UserStore interface {
 	// ListUsers returns a page of a project's users, latest contact first
-	// (ties by address), and how many users the project has.
-	ListUsers(ctx context.Context, projectID string, opts ListOptions) ([]*User, int, error)
+	// (ties by address), and how many there are in all. A non-empty search
+	// keeps the users whose address contains it (the console's search box:
+	// "5551", "whatsapp:"); addresses are stored in lower case.
+	ListUsers(ctx context.Context, projectID, search string, opts ListOptions) ([]*User, int, error)
 	// GetUser returns the project's user with the address, else ENOTFOUND.
 	GetUser(ctx context.Context, projectID, address string) (*User, error)
 	// ListUserConversations is ListConversations restricted to the

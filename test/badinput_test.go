@@ -817,6 +817,7 @@ func apiRows() []badRow {
 		{name: "a user of another project", req: op("admin", "GET", "/api/projects/{otherProject}/users/{user}", ""), status: 404},
 		{name: "users of an unknown project", req: op("admin", "GET", "/api/projects/nope/users", ""), status: 404},
 		{name: "users with a bad offset", req: op("admin", "GET", "/api/projects/{project}/users?offset=-1", ""), status: 400, body: "offset"},
+		{name: "users with a search too long", req: op("admin", "GET", "/api/projects/{project}/users?textSearch="+strings.Repeat("5", 201), ""), status: 400, body: "textSearch"},
 		{name: "users with a bad limit", req: op("admin", "GET", "/api/projects/{project}/users?limit=ten", ""), status: 400, body: "limit"},
 		{name: "create a user", req: op("admin", "POST", "/api/projects/{project}/users", `{"id":"u1","profile":{"name":"x"}}`), status: 400, body: "does not support creating, editing or deleting users"},
 		{name: "ban a user", req: op("support", "PUT", "/api/projects/{project}/users/{user}", `{"banned":true,"banReason":"spam"}`), status: 400, body: "not_supported"},

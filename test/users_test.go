@@ -92,6 +92,16 @@ func TestUsersFromTexts(t *testing.T) {
 		t.Fatalf("whatsapp user %+v", u)
 	}
 
+	// The Users page's search box.
+	var found struct {
+		Items []apiUser `json:"items"`
+		Total int       `json:"total"`
+	}
+	s.mustAPI("GET", base+"?offset=0&limit=50&textSearch=whatsapp", l.token, nil, &found, http.StatusOK)
+	if found.Total != 1 || len(found.Items) != 1 || found.Items[0].ID != wa {
+		t.Fatalf("search whatsapp: %+v", found)
+	}
+
 	// User detail: the user by the id the list gave, as the console puts
 	// it in the path, then its conversations as the console asks for them
 	// (axios: {filters: {userId: {op: 'eq', value}}}, "+" sent as %2B).

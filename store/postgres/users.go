@@ -38,17 +38,21 @@ func scanUser(projectID string) func(scanner) (*store.User, error) {
 }
 
 // ListUsers returns a page of the project's users, latest contact first.
-func (db *DB) ListUsers(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.User, int, error) {
+func (db *DB) ListUsers(ctx context.Context, projectID, search string, opts store.ListOptions) ([]*store.User, int, error) {
 	opts = opts.Normalize()
+	where, args := "", []any{projectID}
+	if search != "" {
+		where, args = ` AND strpos(user_id, ?) > 0`, append(args, search)
+	}
 	var total int
-	if err := db.pool.QueryRow(ctx, `SELECT COUNT(DISTINCT user_id) FROM conversations WHERE project_id = $1`, projectID).Scan(&total); err != nil {
+	if err := db.pool.QueryRow(ctx, rebind(`SELECT COUNT(DISTINCT user_id) FROM conversations WHERE project_id = ?`+where), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("postgres: list users: %w", err)
 	}
 	if total == 0 || opts.Offset >= total {
 		return []*store.User{}, total, nil
 	}
-	users, err := queryAll(ctx, db.pool, "list users", rebind(userSelect+userGroup+` LIMIT ? OFFSET ?`+userOrder),
-		[]any{projectID, opts.Limit, opts.Offset}, scanUser(projectID))
+	users, err := queryAll(ctx, db.pool, "list users", rebind(userSelect+where+userGroup+` LIMIT ? OFFSET ?`+userOrder),
+		append(args, opts.Limit, opts.Offset), scanUser(projectID))
 	if err != nil {
 		return nil, 0, err
 	}

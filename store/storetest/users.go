@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ func testUsers(t *testing.T, s store.Store) {
 	other := newProject(t, s, "other")
 
 	// No conversations, no users.
-	us, total, err := s.ListUsers(ctx, proj.ID, store.ListOptions{})
+	us, total, err := s.ListUsers(ctx, proj.ID, "", store.ListOptions{})
 	must(t, err)
 	if us == nil || len(us) != 0 || total != 0 {
 		t.Fatalf("empty project lists %v, total %d", us, total)
@@ -65,7 +66,7 @@ func testUsers(t *testing.T, s store.Store) {
 
 	// Latest contact first ("+…" sorts before "whatsapp:…", so a tie in
 	// time would put the SMS user first: the order proves the sort).
-	us, total, err = s.ListUsers(ctx, proj.ID, store.ListOptions{})
+	us, total, err = s.ListUsers(ctx, proj.ID, "", store.ListOptions{})
 	must(t, err)
 	if total != 2 || len(us) != 2 {
 		t.Fatalf("list: %d users, total %d; want 2", len(us), total)
@@ -77,15 +78,42 @@ func testUsers(t *testing.T, s store.Store) {
 	}
 
 	// Paging: total counts users, not conversations.
-	page, total, err := s.ListUsers(ctx, proj.ID, store.ListOptions{Offset: 1, Limit: 1})
+	page, total, err := s.ListUsers(ctx, proj.ID, "", store.ListOptions{Offset: 1, Limit: 1})
 	must(t, err)
 	if total != 2 || len(page) != 1 || page[0].Address != us[1].Address {
 		t.Fatalf("page 2 of 1: %+v, total %d", page, total)
 	}
-	page, total, err = s.ListUsers(ctx, proj.ID, store.ListOptions{Offset: 5})
+	page, total, err = s.ListUsers(ctx, proj.ID, "", store.ListOptions{Offset: 5})
 	must(t, err)
 	if page == nil || len(page) != 0 || total != 2 {
 		t.Fatalf("past the end: %v, total %d", page, total)
+	}
+
+	// Search: a part of the address.
+	for _, tt := range []struct {
+		search string
+		want   []string
+	}{
+		{"whatsapp:", []string{wa}},
+		{"5551110001", []string{sms}},
+		{"+1555111000", []string{sms, wa}},
+		{"5559", nil},
+	} {
+		found, total, err := s.ListUsers(ctx, proj.ID, tt.search, store.ListOptions{})
+		must(t, err)
+		var got []string
+		for _, u := range found {
+			got = append(got, u.Address)
+		}
+		slices.Sort(got)
+		if total != len(tt.want) || !slices.Equal(got, tt.want) {
+			t.Fatalf("search %q: %v, total %d; want %v", tt.search, got, total, tt.want)
+		}
+	}
+	found, total, err := s.ListUsers(ctx, proj.ID, "+1555111000", store.ListOptions{Offset: 1, Limit: 1})
+	must(t, err)
+	if total != 2 || len(found) != 1 || found[0].Address != us[1].Address {
+		t.Fatalf("search, page 2 of 1: %+v, total %d", found, total)
 	}
 
 	// One user.
@@ -131,7 +159,7 @@ func testUsers(t *testing.T, s store.Store) {
 	must(t, s.DeleteConversation(ctx, proj.ID, waConv.ID, waConv.Version))
 	_, err = s.GetUser(ctx, proj.ID, wa)
 	wantCode(t, err, store.ENOTFOUND)
-	_, total, err = s.ListUsers(ctx, proj.ID, store.ListOptions{})
+	_, total, err = s.ListUsers(ctx, proj.ID, "", store.ListOptions{})
 	must(t, err)
 	if total != 1 {
 		t.Fatalf("after delete: total %d users, want 1", total)
