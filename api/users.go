@@ -70,7 +70,9 @@ func (s *Server) registerUsers(a *routes) {
 //	                   project it texted; Switchboard sends it nothing there
 //
 // profile carries channel and optedOut too, because profile is what the
-// console shows on its user pages. banned is always false: Switchboard has
+// console shows on its user pages, and name: the WhatsApp profile name
+// (store.User.ProfileName), omitted when there is none; the console's
+// Users page shows a profile's name. banned is always false: Switchboard has
 // no bans (an opted-out user may still text, and START opts back in).
 type userJSON struct {
 	ID                string         `json:"id"`
@@ -89,10 +91,14 @@ type userJSON struct {
 }
 
 func userOut(u *store.User) userJSON {
+	profile := map[string]any{"channel": u.Channel, "optedOut": u.OptedOut}
+	if u.ProfileName != "" {
+		profile["name"] = u.ProfileName
+	}
 	return userJSON{
 		ID:                u.Address,
 		ProjectID:         u.ProjectID,
-		Profile:           map[string]any{"channel": u.Channel, "optedOut": u.OptedOut},
+		Profile:           profile,
 		CreatedAt:         u.FirstContactAt,
 		UpdatedAt:         u.LastContactAt,
 		Channel:           u.Channel,

@@ -47,7 +47,12 @@ func TestUsersShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	newUserConversation(t, e, pid, sms, "prov_b")
-	cw := newUserConversation(t, e, pid, wa, "prov_a")
+	cw := &store.Conversation{ProjectID: pid, StageID: "stag_x", UserID: wa, ChannelProviderID: "prov_a",
+		ChannelAddress: "whatsapp:+15550009999", Deadline: time.Now().Add(time.Hour),
+		Metadata: json.RawMessage(`{"channel":"whatsapp","profileName":"Ann"}`)}
+	if err := e.st.CreateConversation(t.Context(), cw, store.Event{EventType: store.EventConversationStart, EventData: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.st.SetOptOut(t.Context(), "prov_a", wa, true); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +77,7 @@ func TestUsersShape(t *testing.T) {
 		g["channel"] != "whatsapp" || g["address"] != wa || g["conversationCount"] != float64(1) || g["optedOut"] != true {
 		t.Fatalf("whatsapp user %v", g)
 	}
-	if p, _ := g["profile"].(map[string]any); p["channel"] != "whatsapp" || p["optedOut"] != true || len(p) != 2 {
+	if p, _ := g["profile"].(map[string]any); p["channel"] != "whatsapp" || p["optedOut"] != true || p["name"] != "Ann" || len(p) != 3 {
 		t.Fatalf("profile %v", g["profile"])
 	}
 	for _, k := range []string{"createdAt", "updatedAt", "firstContactAt", "lastContactAt"} {
@@ -91,6 +96,9 @@ func TestUsersShape(t *testing.T) {
 	s := e.do("GET", base+"/"+url.PathEscape(sms), tok, nil).want(http.StatusOK).obj()
 	if s["id"] != sms || s["channel"] != "sms" || s["conversationCount"] != float64(2) || s["optedOut"] != false {
 		t.Fatalf("sms user %v", s)
+	}
+	if p, _ := s["profile"].(map[string]any); p["channel"] != "sms" || p["optedOut"] != false || len(p) != 2 {
+		t.Fatalf("sms profile %v (no name: SMS has none)", s["profile"])
 	}
 
 	// The console's search box: a part of the address.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -31,6 +32,10 @@ type User struct {
 	// LastContactAt is the latest update of any of its conversations.
 	FirstContactAt time.Time
 	LastContactAt  time.Time
+	// ProfileName is the WhatsApp profile name the user's latest
+	// conversation began with (Twilio's ProfileName, kept in the
+	// conversation's metadata); "" for SMS or when WhatsApp sent none.
+	ProfileName string
 	// OptedOut reports whether the user has opted out (STOP) on any
 	// channel provider it texted through in this project.
 	OptedOut bool
@@ -56,4 +61,17 @@ type UserStore interface {
 	// ListUserConversations is ListConversations restricted to the
 	// conversations of one user (one sender address).
 	ListUserConversations(ctx context.Context, projectID, address string, opts ListOptions) ([]*Conversation, int, error)
+}
+
+// ProfileNameOf returns the profileName of a conversation's metadata, as
+// the engine writes it when the conversation starts; "" when there is
+// none or the metadata is not a JSON object.
+func ProfileNameOf(metadata json.RawMessage) string {
+	var m struct {
+		ProfileName string `json:"profileName"`
+	}
+	if json.Unmarshal(metadata, &m) != nil {
+		return ""
+	}
+	return m.ProfileName
 }

@@ -85,10 +85,12 @@ func TestUsersFromTexts(t *testing.T) {
 		byID[u.ID] = u
 	}
 	if u := byID[sms]; u.Channel != "sms" || u.Address != sms || u.ConversationCount != 1 || u.OptedOut || u.ProjectID != l.ProjectID ||
-		u.Banned || u.Profile["channel"] != "sms" || u.CreatedAt.IsZero() || u.LastContactAt.Before(u.FirstContactAt) {
+		u.Banned || u.Profile["channel"] != "sms" || u.Profile["name"] != nil || u.CreatedAt.IsZero() || u.LastContactAt.Before(u.FirstContactAt) {
 		t.Fatalf("sms user %+v", u)
 	}
-	if u := byID[wa]; u.Channel != "whatsapp" || u.ConversationCount != 1 || !u.OptedOut || u.Profile["optedOut"] != true {
+	// The simulated Twilio sends WhatsApp's ProfileName "Simulated User".
+	if u := byID[wa]; u.Channel != "whatsapp" || u.ConversationCount != 1 || !u.OptedOut || u.Profile["optedOut"] != true ||
+		u.Profile["name"] != "Simulated User" {
 		t.Fatalf("whatsapp user %+v", u)
 	}
 

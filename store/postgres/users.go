@@ -14,11 +14,14 @@ import (
 // userSelect sums up a project's conversations per sender (the users of
 // store.UserStore); the caller appends the WHERE of the inner query, its
 // GROUP BY and paging. Opt-outs are looked up for the rows of the page
-// only, through the channel providers each user texted.
+// only, through the channel providers each user texted, and so is the
+// metadata of each user's latest conversation (its WhatsApp profile name).
 const (
 	userSelect = `SELECT u.user_id, u.n, u.first_at, u.last_at, EXISTS (
 		SELECT 1 FROM conversations c2 JOIN opt_outs o ON o.provider_id = c2.channel_provider_id AND o.address = c2.user_id
-		WHERE c2.project_id = u.project_id AND c2.user_id = u.user_id AND o.opted_out)
+		WHERE c2.project_id = u.project_id AND c2.user_id = u.user_id AND o.opted_out),
+		(SELECT c3.metadata FROM conversations c3 WHERE c3.project_id = u.project_id AND c3.user_id = u.user_id
+			ORDER BY c3.created_at DESC, c3.id DESC LIMIT 1)
 	FROM (SELECT project_id, user_id, COUNT(*) AS n, MIN(created_at) AS first_at, MAX(updated_at) AS last_at
 		FROM conversations WHERE project_id = ?`
 	userGroup = ` GROUP BY project_id, user_id ORDER BY last_at DESC, user_id`
@@ -29,9 +32,11 @@ func scanUser(projectID string) func(scanner) (*store.User, error) {
 	return func(s scanner) (*store.User, error) {
 		u := store.User{ProjectID: projectID}
 		var first, last time.Time
-		if err := s.Scan(&u.Address, &u.ConversationCount, &first, &last, &u.OptedOut); err != nil {
+		var meta *string
+		if err := s.Scan(&u.Address, &u.ConversationCount, &first, &last, &u.OptedOut, &meta); err != nil {
 			return nil, err
 		}
+		u.ProfileName = store.ProfileNameOf(jsonBytes(meta))
 		u.Channel, u.FirstContactAt, u.LastContactAt = store.ChannelOf(u.Address), utc(first), utc(last)
 		return &u, nil
 	}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -24,10 +25,13 @@ func testUsers(t *testing.T, s store.Store) {
 	}
 
 	const sms, wa = "+15551110001", "whatsapp:+15551110002"
-	newUserConv := func(projectID, from, providerID, to string) *store.Conversation {
+	newUserConv := func(projectID, from, providerID, to string, metadata ...string) *store.Conversation {
 		t.Helper()
 		c := &store.Conversation{ProjectID: projectID, StageID: "stag_x", UserID: from, ChannelProviderID: providerID,
 			ChannelAddress: to, Deadline: time.Now().Add(time.Hour)}
+		if len(metadata) > 0 {
+			c.Metadata = json.RawMessage(metadata[0])
+		}
 		must(t, s.CreateConversation(ctx, c, store.Event{EventType: store.EventConversationStart}))
 		return c
 	}
@@ -36,7 +40,8 @@ func testUsers(t *testing.T, s store.Store) {
 	first := newUserConv(proj.ID, sms, "prov_a", "+15550000001")
 	must(t, s.EndConversation(ctx, first.ID, nil, store.Event{EventType: store.EventConversationEnd}))
 	second := newUserConv(proj.ID, sms, "prov_b", "+15550000002")
-	waConv := newUserConv(proj.ID, wa, "prov_a", "whatsapp:+15550000001")
+	// The engine keeps the WhatsApp profile name in the metadata.
+	waConv := newUserConv(proj.ID, wa, "prov_a", "whatsapp:+15550000001", `{"channel":"whatsapp","profileName":"Ann"}`)
 	// The same address in another project is another project's user.
 	newUserConv(other.ID, sms, "prov_a", "+15550000001")
 	// The SMS user opted out on prov_b; the WhatsApp user opted out on a
@@ -59,7 +64,7 @@ func testUsers(t *testing.T, s store.Store) {
 	wantSMS := &store.User{ProjectID: proj.ID, Address: sms, Channel: store.ChannelSMS, ConversationCount: 2,
 		FirstContactAt: first.CreatedAt, LastContactAt: latest(first.UpdatedAt, second.UpdatedAt), OptedOut: true}
 	wantWA := &store.User{ProjectID: proj.ID, Address: wa, Channel: store.ChannelWhatsApp, ConversationCount: 1,
-		FirstContactAt: waConv.CreatedAt, LastContactAt: waConv.UpdatedAt, OptedOut: false}
+		FirstContactAt: waConv.CreatedAt, LastContactAt: waConv.UpdatedAt, OptedOut: false, ProfileName: "Ann"}
 	if !wantWA.LastContactAt.After(wantSMS.LastContactAt) && !wantWA.LastContactAt.Equal(wantSMS.LastContactAt) {
 		t.Fatalf("clock went back: %v before %v", wantWA.LastContactAt, wantSMS.LastContactAt)
 	}
