@@ -19,7 +19,10 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	cs, total, err := s.conversationsPage(r.Context(), proj.ID, r.URL.Query(), opts) // users.go: filters[userId]
+	if err := conversationUserFilter(r, &opts); err != nil { // users.go: filters[userId]
+		return err
+	}
+	cs, total, err := s.st.ListConversations(r.Context(), proj.ID, opts)
 	if err != nil {
 		return fmt.Errorf("api: list conversations: %w", err)
 	}

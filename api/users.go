@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -160,19 +159,17 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// conversationsPage returns a page of the project's conversations, of one
-// user when the query filters by user as the console's user detail does:
+// conversationUserFilter sets opts.UserID when the query filters a
+// conversation list by user, as the console's user detail does:
 // filters[userId]=id, or filters[userId][op]=eq&filters[userId][value]=id.
 // A filter of one user only: several are EINVALID.
-func (s *Server) conversationsPage(ctx context.Context, projectID string, q url.Values, opts store.ListOptions) ([]*store.Conversation, int, error) {
-	userID, err := userIDFilter(q)
+func conversationUserFilter(r *http.Request, opts *store.ListOptions) error {
+	userID, err := userIDFilter(r.URL.Query())
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
-	if userID == "" {
-		return s.st.ListConversations(ctx, projectID, opts)
-	}
-	return s.st.ListUserConversations(ctx, projectID, userID, opts)
+	opts.UserID = userID
+	return nil
 }
 
 // userIDFilter reads the filters[userId] of a conversation list; "" when

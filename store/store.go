@@ -63,6 +63,9 @@ type Meta struct {
 type ListOptions struct {
 	Offset int
 	Limit  int
+	// UserID, when set, keeps only the conversations of that user (sender
+	// address; ListConversations only): the console's user detail.
+	UserID string
 }
 
 // Normalize returns opts with defaults and caps applied.

@@ -57,10 +57,9 @@ type UserStore interface {
 	// "5551", "whatsapp:"); addresses are stored in lower case.
 	ListUsers(ctx context.Context, projectID, search string, opts ListOptions) ([]*User, int, error)
 	// GetUser returns the project's user with the address, else ENOTFOUND.
+	// A user's conversations are ListConversations with
+	// ListOptions.UserID.
 	GetUser(ctx context.Context, projectID, address string) (*User, error)
-	// ListUserConversations is ListConversations restricted to the
-	// conversations of one user (one sender address).
-	ListUserConversations(ctx context.Context, projectID, address string, opts ListOptions) ([]*Conversation, int, error)
 }
 
 // ProfileNameOf returns the profileName of a conversation's metadata, as

@@ -159,7 +159,11 @@ func (db *DB) GetConversation(ctx context.Context, projectID, id string) (*store
 
 // ListConversations returns a page of the project's conversations and their total.
 func (db *DB) ListConversations(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.Conversation, int, error) {
-	return list(ctx, db, "list conversations", convCols, "conversations", ` WHERE project_id = ?`, []any{projectID}, opts, scanConversation)
+	where, args := ` WHERE project_id = ?`, []any{projectID}
+	if opts.UserID != "" {
+		where, args = where+` AND user_id = ?`, append(args, opts.UserID)
+	}
+	return list(ctx, db, "list conversations", convCols, "conversations", where, args, opts, scanConversation)
 }
 
 // DeleteConversation deletes a conversation and its events.

@@ -76,8 +76,3 @@ func (db *DB) GetUser(ctx context.Context, projectID, address string) (*store.Us
 	}
 	return u, nil
 }
-
-// ListUserConversations returns a page of one user's conversations.
-func (db *DB) ListUserConversations(ctx context.Context, projectID, address string, opts store.ListOptions) ([]*store.Conversation, int, error) {
-	return list(ctx, db, "list user conversations", convCols, "conversations", ` WHERE project_id = ? AND user_id = ?`, []any{projectID, address}, opts, scanConversation)
-}

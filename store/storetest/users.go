@@ -143,18 +143,24 @@ func testUsers(t *testing.T, s store.Store) {
 	_, err = s.GetUser(ctx, other.ID, wa)
 	wantCode(t, err, store.ENOTFOUND)
 
-	// A user's conversations, oldest first like every conversation list.
-	cs, total, err := s.ListUserConversations(ctx, proj.ID, sms, store.ListOptions{})
+	// A user's conversations (ListOptions.UserID), oldest first like every
+	// conversation list, of this project only.
+	cs, total, err := s.ListConversations(ctx, proj.ID, store.ListOptions{UserID: sms})
 	must(t, err)
 	if total != 2 || len(cs) != 2 || cs[0].ID != first.ID || cs[1].ID != second.ID {
 		t.Fatalf("sms user's conversations %+v, total %d", cs, total)
 	}
-	cs, total, err = s.ListUserConversations(ctx, proj.ID, sms, store.ListOptions{Offset: 1, Limit: 1})
+	cs, total, err = s.ListConversations(ctx, proj.ID, store.ListOptions{Offset: 1, Limit: 1, UserID: sms})
 	must(t, err)
 	if total != 2 || len(cs) != 1 || cs[0].ID != second.ID {
 		t.Fatalf("sms user's second page %+v, total %d", cs, total)
 	}
-	cs, total, err = s.ListUserConversations(ctx, proj.ID, "+15559999999", store.ListOptions{})
+	cs, total, err = s.ListConversations(ctx, other.ID, store.ListOptions{UserID: wa})
+	must(t, err)
+	if len(cs) != 0 || total != 0 {
+		t.Fatalf("other project lists %d conversations of the whatsapp user", total)
+	}
+	cs, total, err = s.ListConversations(ctx, proj.ID, store.ListOptions{UserID: "+15559999999"})
 	must(t, err)
 	if cs == nil || len(cs) != 0 || total != 0 {
 		t.Fatalf("unknown user's conversations %v, total %d", cs, total)
