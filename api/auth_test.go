@@ -200,9 +200,9 @@ func TestMe(t *testing.T) {
 		t.Fatalf("me = %v", m)
 	}
 	perms, _ := m["permissions"].([]any)
-	// 7 of Switchboard's entities and 9 of Bonsai's features it answers
-	// empty (bonsai_only.go).
-	if len(perms) != 16 || perms[0] != "agent:read" {
+	// 7 of Switchboard's entities, 9 of Bonsai's features it answers
+	// empty (bonsai_only.go) and user:read (users.go).
+	if len(perms) != 17 || perms[0] != "agent:read" {
 		t.Fatalf("viewer permissions = %v", perms)
 	}
 }

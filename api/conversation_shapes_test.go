@@ -241,7 +241,7 @@ func TestConversationStatusFilter(t *testing.T) {
 		{"filters[status][op]=ne&filters[status][value]=finished", []string{active.ID}},
 		{"filters[status][op]=nin&filters[status][value][]=finished&filters[status][value][]=awaiting_user_input", nil},
 		{"filters[status]=processing_user_input,finished", []string{finished.ID}},
-		{"filters[userId]=ignored-here", []string{active.ID, finished.ID}},
+		{"filters[userId]=%2B15550000000&filters[status]=finished", nil},
 		// Every Switchboard conversation is incoming (the list page's
 		// direction filter).
 		{"filters[direction][op]=eq&filters[direction][value]=incoming", []string{active.ID, finished.ID}},

@@ -20,6 +20,9 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	if err := conversationUserFilter(r, &opts); err != nil { // users.go: filters[userId]
+		return err
+	}
 	can, err := conversationListStatus(r, &opts)
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ const (
 	entStage        = "stage"
 	entConversation = "conversation"
 	entOperator     = "operator"
+	entUser         = "user"
 
 	actRead   = "read"
 	actWrite  = "write"
@@ -67,6 +68,13 @@ func perm(entity, action string) string { return entity + ":" + action }
 //
 // ¹ classifier, context_transformer, tool, global_action, guardrail,
 // sample_copy, copy_decorator, knowledge.
+//
+// Users (users.go, the people who text a project) are granted as Bonsai
+// grants them too, so each role sees the Users page it would in Bonsai:
+// user:read for every role, user:write for super_admin, content_manager
+// and support, user:delete for super_admin. Switchboard's users cannot be
+// changed, so the write permissions only decide who is told so (400)
+// rather than forbidden (403).
 var rolePermissions = func() map[string]map[string]bool {
 	table := map[string]map[string]string{
 		RoleSuperAdmin: {entProvider: "rwd", entAPIKey: "rwd", entProject: "rwd", entAgent: "rwd",
@@ -93,6 +101,11 @@ var rolePermissions = func() map[string]map[string]bool {
 	grant(table[RoleSupport], "rw", entIssue)
 	grant(table[RoleViewer], "r", bonsaiContentEntities...)
 	grant(table[RoleViewer], "r", entIssue)
+	grant(table[RoleSuperAdmin], "rwd", entUser)
+	grant(table[RoleContentManager], "rw", entUser)
+	grant(table[RoleSupport], "rw", entUser)
+	grant(table[RoleDeveloper], "r", entUser)
+	grant(table[RoleViewer], "r", entUser)
 	actions := map[rune]string{'r': actRead, 'w': actWrite, 'd': actDelete, 'i': actImport}
 	out := map[string]map[string]bool{}
 	for role, ents := range table {

@@ -22,15 +22,15 @@ func TestRBAC(t *testing.T) {
 	const content = "classifier:%[1]s context_transformer:%[1]s tool:%[1]s global_action:%[1]s guardrail:%[1]s sample_copy:%[1]s copy_decorator:%[1]s knowledge:%[1]s "
 	granted := map[string]string{
 		"super_admin": "provider:rwd api_key:rwd project:rwd agent:rwd stage:rwd conversation:rwd operator:rwd audit:r " +
-			fmt.Sprintf(content, "rwd") + "environment:rwd issue:rwd migration:i",
+			fmt.Sprintf(content, "rwd") + "environment:rwd issue:rwd migration:i user:rwd",
 		"developer": "provider:rwd api_key:rwd project:rwd agent:rwd stage:rwd conversation:rwd audit:r " +
-			fmt.Sprintf(content, "r") + "issue:r",
+			fmt.Sprintf(content, "r") + "issue:r user:r",
 		"content_manager": "provider:r api_key:r project:rwd agent:rwd stage:rwd conversation:rwd audit:r " +
-			fmt.Sprintf(content, "rw"),
+			fmt.Sprintf(content, "rw") + "user:rw",
 		"support": "project:r agent:r stage:r conversation:rw audit:r " +
-			"issue:rw",
+			"issue:rw user:rw",
 		"viewer": "provider:r api_key:r project:r agent:r stage:r conversation:r audit:r " +
-			fmt.Sprintf(content, "r") + "issue:r",
+			fmt.Sprintf(content, "r") + "issue:r user:r",
 	}
 	allows := func(role, permission string) bool {
 		ent, act, _ := strings.Cut(permission, ":")
@@ -97,6 +97,14 @@ func TestRBAC(t *testing.T) {
 		{"issue:write", "POST", "/api/issues", map[string]any{}, 400},
 		{"issue:delete", "DELETE", "/api/issues/nope", nil, 400},
 		{"classifier:read", "GET", pp + "/classifiers/nope/audit-logs", nil, 200},
+		// Users (users.go): read, and changes refused (400) to whoever
+		// Bonsai lets make them.
+		{"user:read", "GET", pp + "/users", nil, 200},
+		{"user:read", "GET", pp + "/users/nope", nil, 404},
+		{"user:write", "POST", pp + "/users", map[string]any{}, 400},
+		{"user:write", "PUT", pp + "/users/nope", map[string]any{}, 400},
+		{"user:delete", "DELETE", pp + "/users/nope", nil, 400},
+		{"user:read", "GET", pp + "/users/nope/audit-logs", nil, 200},
 	}
 
 	for _, role := range Roles() {
@@ -130,13 +138,14 @@ func TestRBACTableMatchesPermissions(t *testing.T) {
 		roles []string
 		n     int
 	}{
-		// Switchboard's own, then Bonsai's features (bonsai_only.go).
-		{[]string{"super_admin"}, 22 + 8*3 + 3 + 3 + 1},
-		{[]string{"developer"}, 19 + 8 + 1},
-		{[]string{"content_manager"}, 15 + 8*2},
-		{[]string{"support"}, 6 + 2},
-		{[]string{"viewer"}, 7 + 8 + 1},
-		{[]string{"support", "viewer"}, 18},
+		// Switchboard's own, then Bonsai's features (bonsai_only.go),
+		// then users (users.go).
+		{[]string{"super_admin"}, 22 + 8*3 + 3 + 3 + 1 + 3},
+		{[]string{"developer"}, 19 + 8 + 1 + 1},
+		{[]string{"content_manager"}, 15 + 8*2 + 2},
+		{[]string{"support"}, 6 + 2 + 2},
+		{[]string{"viewer"}, 7 + 8 + 1 + 1},
+		{[]string{"support", "viewer"}, 18 + 2},
 		{[]string{"unknown"}, 0},
 	}
 	for _, tt := range tests {

@@ -50,7 +50,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	// not a failure: logging each would let a flood fill the log.
 	shed := setRetryAfter(w, err)
 	if status >= 500 && !shed {
-		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		s.log.Error("api request failed", "method", r.Method, "path", logPath(r), "status", status, "err", err)
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)

@@ -242,6 +242,7 @@ func (s *Server) Register(r *mux.Router) {
 
 	s.registerAudit(a)
 	s.registerBonsaiOnly(a)
+	s.registerUsers(a)
 	s.registerCatalog(a)
 
 	s.schemaHash = routeHash(a)

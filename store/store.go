@@ -66,6 +66,9 @@ type ListOptions struct {
 	// Status, when set, keeps only conversations with that stored status
 	// (ListConversations only): the console's status filter.
 	Status string
+	// UserID, when set, keeps only the conversations of that user (sender
+	// address; ListConversations only): the console's user detail.
+	UserID string
 }
 
 // Normalize returns opts with defaults and caps applied.
@@ -562,6 +565,9 @@ type Store interface {
 	// unknown one.
 	SetDeliveryStatus(ctx context.Context, providerID, twilioSID, status string, errorCode int) (*OutboundMessage, error)
 	ListOutbound(ctx context.Context, conversationID string) ([]*OutboundMessage, error)
+
+	// Users: the senders of a project's conversations (users.go).
+	UserStore
 
 	// Opt-outs, per channel provider and recipient address.
 	SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error

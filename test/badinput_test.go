@@ -292,6 +292,7 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 		"{endedRefresh}":  loggedOutRefresh,
 		"{liveRefresh}":   liveRefresh,
 		"{accessToken}":   e.tokens["viewer"],
+		"{user}":          e.firstFrom,
 	} {
 		e.ids[k] = v
 	}
@@ -809,6 +810,21 @@ func apiRows() []badRow {
 		{name: "provider catalog entry of an unknown apiType", req: op("", "GET", "/api/provider-catalog/llm/anthropic", ""), status: 404, body: "twilio_messaging"},
 		{name: "provider catalog entry in the wrong category", req: op("", "GET", "/api/provider-catalog/llm/twilio_messaging", ""), status: 404},
 		{name: "POST to the provider catalog", req: op("admin", "POST", "/api/provider-catalog", `{"apiType":"x"}`), status: 405},
+
+		// Users (issue 14 #7): the senders of a project, read-only; the
+		// conversation list's filter by user.
+		{name: "a user who never texted", req: op("admin", "GET", "/api/projects/{project}/users/+15550000000", ""), status: 404, body: "not found"},
+		{name: "a user of another project", req: op("admin", "GET", "/api/projects/{otherProject}/users/{user}", ""), status: 404},
+		{name: "users of an unknown project", req: op("admin", "GET", "/api/projects/nope/users", ""), status: 404},
+		{name: "users with a bad offset", req: op("admin", "GET", "/api/projects/{project}/users?offset=-1", ""), status: 400, body: "offset"},
+		{name: "users with a search too long", req: op("admin", "GET", "/api/projects/{project}/users?textSearch="+strings.Repeat("5", 201), ""), status: 400, body: "textSearch"},
+		{name: "users with a bad limit", req: op("admin", "GET", "/api/projects/{project}/users?limit=ten", ""), status: 400, body: "limit"},
+		{name: "create a user", req: op("admin", "POST", "/api/projects/{project}/users", `{"id":"u1","profile":{"name":"x"}}`), status: 400, body: "does not support creating, editing or deleting users"},
+		{name: "ban a user", req: op("support", "PUT", "/api/projects/{project}/users/{user}", `{"banned":true,"banReason":"spam"}`), status: 400, body: "not_supported"},
+		{name: "delete a user", req: op("admin", "DELETE", "/api/projects/{project}/users/{user}", ""), status: 400, body: "not_supported"},
+		{name: "viewer edits a user", req: op("viewer", "PUT", "/api/projects/{project}/users/{user}", `{"profile":{"name":"x"}}`), status: 403, body: "user:write"},
+		{name: "conversations of two users at once", req: op("admin", "GET", "/api/projects/{project}/conversations?filters[userId][]=a&filters[userId][]=b", ""), status: 400, body: "filters[userId]"},
+		{name: "conversations of users but one", req: op("admin", "GET", "/api/projects/{project}/conversations?filters[userId][op]=ne&filters[userId][value]=a", ""), status: 400, body: "filters[userId]"},
 
 		// Cross-origin requests (CORS_ALLOWED_ORIGINS is the console's
 		// origin in this suite).

@@ -150,6 +150,9 @@ func (db *DB) ListConversations(ctx context.Context, projectID string, opts stor
 	if opts.Status != "" {
 		where, args = where+` AND status = ?`, append(args, opts.Status)
 	}
+	if opts.UserID != "" {
+		where, args = where+` AND user_id = ?`, append(args, opts.UserID)
+	}
 	return list(ctx, db, "list conversations", convCols, "conversations", where, args, opts, scanConversation)
 }
 

@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Outbox", testOutbox},
 		{"DeliveryStatus", testDeliveryStatus},
 		{"OptOuts", testOptOuts},
+		{"Users", testUsers},
 		{"ProjectCascadeDelete", testProjectCascade},
 		{"Audit", testAudit},
 	}
