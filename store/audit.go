@@ -179,8 +179,12 @@ func CheckAudit(e *AuditEntry) error {
 
 // AuditWhere builds the WHERE clause (with ? placeholders, "" for none)
 // and its arguments for f, over the columns of the audit_logs table; both
-// stores use it. Times are passed through conv (each store's stored form).
-func AuditWhere(f AuditFilter, conv func(time.Time) any) (string, []any) {
+// stores use it. Times are passed through conv (each store's stored form);
+// lowerASCII wraps a column in the store's lower-casing of ASCII letters
+// only (SQLite's LOWER does nothing else; PostgreSQL's lowers all of
+// Unicode unless told the C collation), so that a text search matches the
+// same entries on both stores.
+func AuditWhere(f AuditFilter, conv func(time.Time) any, lowerASCII func(col string) string) (string, []any) {
 	var conds []string
 	var args []any
 	in := func(col string, vals []string) {
@@ -211,10 +215,10 @@ func AuditWhere(f AuditFilter, conv func(time.Time) any) (string, []any) {
 		args = append(args, conv(f.CreatedBefore.UTC()))
 	}
 	if f.Text != "" {
-		pat := "%" + likeEscaper.Replace(strings.ToLower(f.Text)) + "%"
+		pat := "%" + likeEscaper.Replace(asciiLower(f.Text)) + "%"
 		var ors []string
 		for _, col := range []string{"action", "entity_type", "entity_id", "user_id"} {
-			ors = append(ors, "LOWER("+col+") LIKE ? ESCAPE '\\'")
+			ors = append(ors, lowerASCII(col)+" LIKE ? ESCAPE '\\'")
 			args = append(args, pat)
 		}
 		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
@@ -227,6 +231,17 @@ func AuditWhere(f AuditFilter, conv func(time.Time) any) (string, []any) {
 		w += " AND " + c
 	}
 	return w, args
+}
+
+// asciiLower lower-cases the ASCII letters of s and leaves every other
+// character as it is, as both stores' column lower-casing does.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
 
 // likeEscaper makes a string match itself literally in a LIKE pattern

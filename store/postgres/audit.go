@@ -47,7 +47,7 @@ func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 // ListAudit returns a page of the audit entries f selects.
 func (db *DB) ListAudit(ctx context.Context, f store.AuditFilter, opts store.ListOptions) ([]*store.AuditEntry, int, error) {
 	opts = opts.Normalize()
-	where, args := store.AuditWhere(f, func(t time.Time) any { return t })
+	where, args := store.AuditWhere(f, func(t time.Time) any { return t }, func(col string) string { return `LOWER(` + col + ` COLLATE "C")` })
 	var total int
 	if err := db.pool.QueryRow(ctx, rebind(`SELECT COUNT(*) FROM audit_logs`+where), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("postgres: list audit: %w", err)

@@ -168,3 +168,27 @@ func testAudit(t *testing.T, s store.Store) {
 	}
 	wantEqual(t, "after purge", got2, []string{anon.ID, tie2.ID, tie1.ID, full[3].ID, full[2].ID})
 }
+
+// testAuditTextSearchCase: a text search ignores the case of ASCII letters
+// only, identically on both stores (SQLite's LOWER knows ASCII alone; an
+// unrestricted PostgreSQL lower() would also fold É to é and match more).
+func testAuditTextSearchCase(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	e := &store.AuditEntry{UserID: "Émile", Action: store.AuditCreate, EntityType: store.AuditOperator, EntityID: "OPER_Émile"}
+	must(t, s.AppendAudit(ctx, e))
+	for _, tc := range []struct {
+		text  string
+		found bool
+	}{
+		{"oper_", true},  // ASCII letters fold
+		{"OPER_É", true}, // exact
+		{"mile", true},
+		{"émile", false}, // É does not fold to é, on either store
+	} {
+		es, _, err := s.ListAudit(ctx, store.AuditFilter{Text: tc.text}, store.ListOptions{})
+		must(t, err)
+		if found := len(es) == 1; found != tc.found {
+			t.Errorf("text %q: %d entries, want found=%v", tc.text, len(es), tc.found)
+		}
+	}
+}

@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Users", testUsers},
 		{"ProjectCascadeDelete", testProjectCascade},
 		{"Audit", testAudit},
+		{"AuditTextSearchCase", testAuditTextSearchCase},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
