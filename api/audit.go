@@ -255,7 +255,7 @@ func (s *Server) entityAudit(entityType string) apiHandler {
 
 // auditFilterFields are the fields filters[...] may name, with the plain
 // query parameter each also reads from (?entityType=agent).
-var auditFilterFields = []string{"entityType", "action", "userId", "entityId", "projectId", "createdAt"}
+var auditFilterFields = []string{"id", "entityType", "action", "userId", "entityId", "projectId", "createdAt"}
 
 // auditActions are the actions a filter may name.
 var auditActions = []string{store.AuditCreate, store.AuditUpdate, store.AuditDelete, store.AuditLogin, store.AuditLogout,
@@ -389,6 +389,8 @@ func auditFilter(q url.Values) (store.AuditFilter, error) {
 			return f, err
 		}
 		switch field {
+		case "id":
+			f.IDs = vals
 		case "entityType":
 			f.EntityTypes = vals
 		case "action":

@@ -442,3 +442,26 @@ func TestAuditSealedStore(t *testing.T) {
 		t.Fatalf("want masked secrets: %s", body)
 	}
 }
+
+// TestAuditFilterByID: the console's audit detail view reads one entry
+// with filters[id][op]=eq&filters[id][value]=ID&limit=1 (Bonsai accepts id).
+func TestAuditFilterByID(t *testing.T) {
+	e := newEnv(t)
+	admin := e.setup()
+	e.project(admin, "p1")
+	e.project(admin, "p2")
+	all, _ := e.auditList(admin, "filters[entityType]=project")
+	if len(all) != 2 {
+		t.Fatalf("%d project entries", len(all))
+	}
+	want := all[1]
+	for _, q := range []string{"filters[id][op]=eq&filters[id][value]=" + want.ID + "&limit=1", "filters[id]=" + want.ID} {
+		es, total := e.auditList(admin, q)
+		if len(es) != 1 || total != 1 || es[0].ID != want.ID {
+			t.Fatalf("%s: %d entries (total %d)", q, len(es), total)
+		}
+	}
+	if es, _ := e.auditList(admin, "filters[id]=audt_nope"); len(es) != 0 {
+		t.Fatalf("unknown id: %d entries", len(es))
+	}
+}

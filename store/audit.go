@@ -124,6 +124,7 @@ func nullJSON(b json.RawMessage) json.RawMessage {
 // (each list field matches any of its values); the zero filter selects
 // everything.
 type AuditFilter struct {
+	IDs         []string // the entries' own ids (the console's detail view)
 	EntityTypes []string
 	Actions     []string
 	UserIDs     []string
@@ -201,6 +202,7 @@ func AuditWhere(f AuditFilter, conv func(time.Time) any, lowerASCII func(col str
 		}
 		conds = append(conds, q+")")
 	}
+	in("id", f.IDs)
 	in("entity_type", f.EntityTypes)
 	in("action", f.Actions)
 	in("user_id", f.UserIDs)

@@ -114,6 +114,7 @@ func testAudit(t *testing.T, s store.Store) {
 		f    store.AuditFilter
 		want []string
 	}{
+		{"ids", store.AuditFilter{IDs: []string{full[1].ID, tie1.ID}}, []string{tie1.ID, full[1].ID}},
 		{"entity type", store.AuditFilter{EntityTypes: []string{store.AuditProvider}}, []string{full[3].ID, full[1].ID, full[0].ID}},
 		{"entity types", store.AuditFilter{EntityTypes: []string{store.AuditStage, store.AuditOperator}}, []string{anon.ID, tie2.ID, tie1.ID, full[2].ID}},
 		{"action", store.AuditFilter{Actions: []string{store.AuditCreate}}, []string{full[2].ID, full[0].ID}},
