@@ -40,11 +40,14 @@ func providerTypes(providerType, apiType string) (string, error) {
 	return want, nil
 }
 
-// providerConfig restores masked secrets from prev (never towards a changed
+// providerConfig keeps the stored values of Switchboard-only keys the
+// client did not send (providers.KeepUnsentKeys: Bonsai's console drops
+// apiBaseUrl), restores masked secrets from prev (never towards a changed
 // destination, see providers.RestoreSecrets), validates config against
 // apiType and checks its URLs against the destination policy
 // (PROVIDER_URL_ALLOWLIST).
 func (s *Server) providerConfig(apiType string, config, prev json.RawMessage) (json.RawMessage, error) {
+	config = providers.KeepUnsentKeys(apiType, config, prev)
 	config, err := providers.RestoreSecrets(config, prev)
 	if err != nil {
 		return nil, err

@@ -137,3 +137,34 @@ func TestProviderURLPolicyOnSave(t *testing.T) {
 		"config": map[string]any{"accountSid": testSID, "authToken": "abc123", "fromNumber": "+15551234567", "apiBaseUrl": "http://127.0.0.1:3001"}}).want(http.StatusCreated)
 	e.do("GET", "/api/providers", admin, nil).items(1, 0, 50)
 }
+
+// TestConsoleSaveKeepsAPIBaseURL: Bonsai's console saves a Twilio provider
+// with the config keys it knows (accountSid, the masked authToken,
+// fromNumber): apiBaseUrl, which it does not know, keeps its stored value,
+// so the secret's destination is unchanged and the save works. Sending
+// apiBaseUrl empty still removes it, and then the secret must be sent.
+func TestConsoleSaveKeepsAPIBaseURL(t *testing.T) {
+	e := newEnv(t)
+	tok := e.setup()
+	const token = "0123456789abcdef0123456789abcdef"
+	c := e.do("POST", "/api/providers", tok, map[string]any{"name": "T", "apiType": "twilio_messaging", "config": map[string]any{
+		"accountSid": "AC0123456789abcdef0123456789abcdef", "authToken": token, "fromNumber": "+15550001000",
+		"apiBaseUrl": "http://127.0.0.1:3001"}}).want(http.StatusCreated)
+	id := c.str("id")
+	masked := c.obj()["config"].(map[string]any)["authToken"].(string)
+	console := map[string]any{"accountSid": "AC0123456789abcdef0123456789abcdef", "authToken": masked, "fromNumber": "+15550002000"}
+	e.do("PUT", "/api/providers/"+id, tok, map[string]any{"version": 1, "config": console}).want(http.StatusOK)
+	p, err := e.st.GetProvider(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]string
+	if err := json.Unmarshal(p.Config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg["apiBaseUrl"] != "http://127.0.0.1:3001" || cfg["authToken"] != token || cfg["fromNumber"] != "+15550002000" {
+		t.Fatalf("stored config after the console's save: %v", cfg)
+	}
+	console["apiBaseUrl"] = ""
+	e.do("PUT", "/api/providers/"+id, tok, map[string]any{"version": 2, "config": console}).wantField("config.authToken")
+}

@@ -111,3 +111,44 @@ func objectMap(raw json.RawMessage) (map[string]json.RawMessage, bool) {
 	}
 	return m, true
 }
+
+// switchboardOnlyKeys are the config keys Switchboard adds to Bonsai's
+// provider configs, per apiType. Bonsai's console rebuilds a config from
+// the keys it knows when it saves a provider, so it never sends these.
+var switchboardOnlyKeys = map[string][]string{
+	store.APITypeTwilioMessaging: {"apiBaseUrl"},
+}
+
+// KeepUnsentKeys returns next with every Switchboard-only key of apiType
+// that next lacks altogether (not sent as null or "") taken from prev, the
+// stored config: a client that does not know a key keeps its value. A key
+// sent empty is removed as usual. Nothing changes when next is not a JSON
+// object or prev is nil (a new provider, or another apiType).
+func KeepUnsentKeys(apiType string, next, prev json.RawMessage) json.RawMessage {
+	m, ok := objectMap(next)
+	if !ok {
+		return next
+	}
+	old, ok := objectMap(prev)
+	if !ok {
+		return next
+	}
+	changed := false
+	for _, k := range switchboardOnlyKeys[apiType] {
+		if _, sent := m[k]; sent {
+			continue
+		}
+		if v, had := old[k]; had {
+			m[k] = v
+			changed = true
+		}
+	}
+	if !changed {
+		return next
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return next
+	}
+	return out
+}
