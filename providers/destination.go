@@ -237,17 +237,24 @@ func checkHostSyntax(host string) error {
 var errHostSyntax = errors.New("host must be a DNS name or a standard IP address")
 
 func (p *DestinationPolicy) checkHost(u *url.URL) error {
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	// An IP literal is parsed as written (a zone may end in a dot:
+	// fe80::1%. is an address); only a DNS name loses its trailing dot.
+	host := strings.ToLower(u.Hostname())
+	addr, isIP := netip.ParseAddr(host)
+	if isIP == nil {
+		addr = canonical(addr)
+	} else {
+		if strings.Contains(host, ":") {
+			return errHostSyntax // a bracketed host that is no address
+		}
+		host = strings.TrimSuffix(host, ".")
+	}
 	port := u.Port()
 	if port == "" {
 		port = "80"
 		if u.Scheme == "https" {
 			port = "443"
 		}
-	}
-	addr, isIP := netip.ParseAddr(host)
-	if isIP == nil {
-		addr = canonical(addr)
 	}
 	explicit := false
 	if p != nil {
