@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"switchboard/internal/clientip"
 	"switchboard/store"
 )
 
@@ -271,12 +272,10 @@ func addressKey(ip string) string {
 		}
 		return ip
 	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
+	if b := clientip.Block(a); b.Addr().Is6() {
+		return b.String()
 	}
-	return a.String()
+	return a.Unmap().String()
 }
 
 // remoteHost is the default Options.ClientIP: the host of the

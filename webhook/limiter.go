@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"switchboard/internal/clientip"
 )
 
 // clientIP is the address failures are counted against and logged:
@@ -29,11 +31,7 @@ func limitKey(ip string) string {
 	if err != nil || !a.Is6() || a.Is4In6() {
 		return ip
 	}
-	p, err := a.Prefix(64)
-	if err != nil {
-		return ip
-	}
-	return p.String()
+	return clientip.Block(a).String()
 }
 
 // ipLimiter limits rejected requests per client IP. Only failures consume

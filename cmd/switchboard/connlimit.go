@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"switchboard/internal/clientip"
 )
 
 // perIPListener caps the connections one client address holds open at
@@ -54,12 +56,8 @@ func connKey(a net.Addr) (netip.Addr, netip.Prefix, bool) {
 		return netip.Addr{}, netip.Prefix{}, false
 	}
 	ip := tcp.AddrPort().Addr().Unmap().WithZone("")
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, err := ip.Prefix(bits)
-	return ip, p, err == nil
+	p := clientip.Block(ip)
+	return ip, p, p.IsValid()
 }
 
 // Accept returns the next connection whose address is within its share;

@@ -142,3 +142,18 @@ func parseHop(e string) (netip.Addr, bool) {
 	}
 	return a.Unmap(), true
 }
+
+// Block is the address block one client holds, which every per-client
+// limit (webhook failures, login throttling, connections) counts together:
+// an IPv4 address alone (IPv4-mapped IPv6 written as IPv4), an IPv6
+// address by its /64, since one subscriber commonly holds a whole /64 and
+// could otherwise rotate through it for fresh budgets. Zones are dropped.
+func Block(a netip.Addr) netip.Prefix {
+	a = a.Unmap().WithZone("")
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
