@@ -176,35 +176,35 @@ func viewEvent(c *store.Conversation, e *store.Event) eventView {
 
 // withDefault sets key to the value of from when key is missing.
 func withDefault(data json.RawMessage, key, from string) json.RawMessage {
-	var m map[string]any
-	if json.Unmarshal(data, &m) != nil || m == nil {
-		return data
-	}
-	if _, ok := m[key]; ok {
-		return data
-	}
-	v, ok := m[from]
-	if !ok {
-		return data
-	}
-	m[key] = v
-	b, err := json.Marshal(m)
-	if err != nil {
-		return data
-	}
-	return b
+	return editObject(data, func(m map[string]any) bool {
+		if _, ok := m[key]; ok {
+			return false
+		}
+		v, ok := m[from]
+		m[key] = v
+		return ok
+	})
 }
 
 // withValue sets key to v when key is missing or empty.
 func withValue(data json.RawMessage, key, v string) json.RawMessage {
+	return editObject(data, func(m map[string]any) bool {
+		if s, ok := m[key].(string); ok && s != "" {
+			return false
+		}
+		m[key] = v
+		return true
+	})
+}
+
+// editObject applies edit to the JSON object data and returns the result
+// when edit reports a change; data itself when it is no object or edit
+// changed nothing.
+func editObject(data json.RawMessage, edit func(m map[string]any) bool) json.RawMessage {
 	var m map[string]any
-	if json.Unmarshal(data, &m) != nil || m == nil {
+	if json.Unmarshal(data, &m) != nil || m == nil || !edit(m) {
 		return data
 	}
-	if s, ok := m[key].(string); ok && s != "" {
-		return data
-	}
-	m[key] = v
 	b, err := json.Marshal(m)
 	if err != nil {
 		return data
