@@ -96,6 +96,15 @@ func (c authCall) retryAfter(t *testing.T, max time.Duration) int {
 	return n
 }
 
+// setupAdmin creates the first operator, "admin" with the password
+// "correct horse battery", and returns its access token.
+func setupAdmin(t *testing.T, s *server) string {
+	t.Helper()
+	return call(t, s, "POST", "/api/setup/initial-operator", "", map[string]any{
+		"id": "admin", "name": "Admin", "password": "correct horse battery",
+	}).want(t, http.StatusCreated).str(t, "accessToken")
+}
+
 func login(t *testing.T, s *server, id, password string) authCall {
 	t.Helper()
 	return call(t, s, "POST", "/api/auth/login", "", map[string]any{"id": id, "password": password})
@@ -106,9 +115,7 @@ func login(t *testing.T, s *server, id, password string) authCall {
 // must stop working at once.
 func TestPasswordResetRevokesSessions(t *testing.T) {
 	s := startServer(t, "", nil)
-	admin := call(t, s, "POST", "/api/setup/initial-operator", "", map[string]any{
-		"id": "admin", "name": "Admin", "password": "correct horse battery",
-	}).want(t, http.StatusCreated).str(t, "accessToken")
+	admin := setupAdmin(t, s)
 	call(t, s, "POST", "/api/operators", admin, map[string]any{
 		"id": "ops", "name": "Ops", "password": "old-password", "roles": []string{"developer"},
 	}).want(t, http.StatusCreated)
@@ -146,9 +153,7 @@ func TestPasswordResetRevokesSessions(t *testing.T) {
 // per-address limit is what keeps one client from locking many accounts.
 func TestLoginBruteForceIsThrottled(t *testing.T) {
 	s := startServer(t, "", nil)
-	call(t, s, "POST", "/api/setup/initial-operator", "", map[string]any{
-		"id": "admin", "name": "Admin", "password": "correct horse battery",
-	}).want(t, http.StatusCreated)
+	setupAdmin(t, s)
 
 	unauthorized, throttled := 0, 0
 	for i := range 100 {
@@ -193,9 +198,7 @@ func TestLoginBruteForceIsThrottled(t *testing.T) {
 // A throttled account is free again when AUTH_FAILURE_WINDOW_MS has passed.
 func TestLoginThrottleWindowEnds(t *testing.T) {
 	s := startServer(t, "", map[string]string{"AUTH_MAX_FAILURES_PER_ACCOUNT": "2", "AUTH_FAILURE_WINDOW_MS": "5000"})
-	call(t, s, "POST", "/api/setup/initial-operator", "", map[string]any{
-		"id": "admin", "name": "Admin", "password": "correct horse battery",
-	}).want(t, http.StatusCreated)
+	setupAdmin(t, s)
 	login(t, s, "admin", "guess-1").want(t, http.StatusUnauthorized)
 	login(t, s, "admin", "guess-2").want(t, http.StatusUnauthorized)
 	login(t, s, "admin", "correct horse battery").retryAfter(t, 6*time.Second)
@@ -215,9 +218,7 @@ func TestLoginThrottleWindowEnds(t *testing.T) {
 // in TRUSTED_PROXIES.
 func TestLoginLockoutIsPerAddress(t *testing.T) {
 	s := startServer(t, "", map[string]string{"TRUSTED_PROXIES": "127.0.0.1", "AUTH_MAX_FAILURES_PER_ACCOUNT_TOTAL": "8"})
-	call(t, s, "POST", "/api/setup/initial-operator", "", map[string]any{
-		"id": "admin", "name": "Admin", "password": "correct horse battery",
-	}).want(t, http.StatusCreated)
+	setupAdmin(t, s)
 	from := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
 	for i := range 5 {
 		callWith(t, s, "POST", "/api/auth/login", "", from("203.0.113.9"), map[string]any{"id": "admin", "password": fmt.Sprintf("guess-%d", i)}).want(t, http.StatusUnauthorized)

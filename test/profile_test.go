@@ -27,9 +27,7 @@ func wantKeys(t *testing.T, what string, body map[string]any, keys ...string) {
 // out by the password change.
 func TestConsoleSessionAndProfile(t *testing.T) {
 	s := startServer(t, "", nil)
-	admin := call(t, s, "POST", "/api/setup/initial-operator", "", map[string]any{
-		"id": "admin", "name": "Admin", "password": "correct horse battery",
-	}).want(t, http.StatusCreated).str(t, "accessToken")
+	admin := setupAdmin(t, s)
 	call(t, s, "POST", "/api/operators", admin, map[string]any{
 		"id": "ops", "name": "Ops", "password": "old-password", "roles": []string{"developer"},
 	}).want(t, http.StatusCreated)
