@@ -13,27 +13,50 @@ import (
 // every write of the hot path — inbound messages from webhooks, turns and
 // send results from sessions — and commits whatever queued up while the
 // previous commit ran in one transaction, so concurrent webhooks and turns
-// share one fsync. At low load a batch is a single item and adds no delay.
+// share one transaction. At low load a batch is a single item and adds no
+// delay.
+//
+// Durability is deferred (store.DeferredCommitter; actors/doc.go,
+// "Durability"): a batch is written as soon as it is formed, without
+// waiting for the disk, and its writers learn at once what it stored (an
+// inbound message's id, whether it is a duplicate), so the webhook can
+// hand its message to the session before the flush. What must be durable
+// — the inbound message before the webhook's 200, the turn before its
+// send — waits for the next flush, which covers everything written before
+// it. A turn waits for no one: the batch that carries it is committed
+// durably at once (one flush for it and every write before). An inbound
+// message gives its turn up to syncWait to come along; a scripted or
+// otherwise quick turn does, so the message and its turn share one flush.
 //
 // Send results are lazy: nobody waits for them, they ride along with the
-// next commit (or are flushed after lazyDelay), so a message costs two
-// commits instead of three. A crash can lose the last of them; recovery
-// then asks Twilio before re-sending the row, so nothing is sent twice.
-// Lazy writes are committed before anything queued after them, in the same
-// transaction, so a conversation's events stay in order (a delivery event
-// never lands after a later conversation_end).
+// next commit (or are written after lazyDelay) and need no flush of their
+// own. A crash can lose the last of them; recovery then asks Twilio before
+// re-sending the row, so nothing is sent twice. Lazy writes are committed
+// before anything queued after them, in the same transaction, so a
+// conversation's events stay in order (a delivery event never lands after
+// a later conversation_end).
 type committer struct {
-	st      store.Store
-	batch   store.BatchCommitter // nil: inbound and turns commit separately
-	max     int
-	linger  time.Duration
-	inbound chan inboundReq
-	turns   chan turnReq
-	lazy    chan lazyWrite
+	st       store.Store
+	batch    store.BatchCommitter    // nil: inbound and turns commit separately
+	deferred store.DeferredCommitter // nil: every commit is durable when it returns
+	max      int
+	linger   time.Duration
+	// syncWait is how long a written inbound message waits for company
+	// (its turn) before it is flushed on its own.
+	syncWait time.Duration
+	inbound  chan inboundReq
+	turns    chan turnReq
+	lazy     chan lazyWrite
 	// lazyDelay bounds how long a lazy write waits for company.
 	lazyDelay time.Duration
 	lazyBuf   []lazyWrite
-	logErr    func(msg string, err error)
+	// waiting are the writers whose writes are committed but not yet
+	// durable; waitTurn is set when one of them is a turn, and syncBy is
+	// when the oldest inbound message among them must be flushed.
+	waiting  []func(error)
+	waitTurn bool
+	syncBy   time.Time
+	logErr   func(msg string, err error)
 	// observe records each transaction's size and duration.
 	observe func(items int, d time.Duration)
 	done    chan struct{}
@@ -44,6 +67,9 @@ type committer struct {
 type inboundReq struct {
 	m    *store.InboundMessage
 	resp chan inboundResp
+	// durable receives nil once the message is durable, or the error
+	// that left its durability unknown.
+	durable chan error
 }
 
 type inboundResp struct {
@@ -58,6 +84,8 @@ type lazyWrite struct {
 	done func()
 }
 
+// turnReq is a turn to commit; resp receives nil once it is durable, or
+// the error.
 type turnReq struct {
 	t    *store.Turn
 	resp chan error
@@ -67,50 +95,54 @@ var errCommitterClosed = errors.New("actors: committer closed")
 
 // newCommitter starts a committer; logErr and observe (either may be nil)
 // receive failed lazy writes and each transaction's size and duration.
-func newCommitter(st store.Store, max int, linger time.Duration, logErr func(msg string, err error), observe func(items int, d time.Duration)) *committer {
+func newCommitter(st store.Store, max int, linger, syncWait time.Duration, logErr func(msg string, err error), observe func(items int, d time.Duration)) *committer {
 	if logErr == nil {
 		logErr = func(string, error) {}
 	}
 	if observe == nil {
 		observe = func(int, time.Duration) {}
 	}
-	c := &committer{st: st, max: max, linger: linger,
+	c := &committer{st: st, max: max, linger: linger, syncWait: syncWait,
 		inbound: make(chan inboundReq, 4*max), turns: make(chan turnReq, 4*max), lazy: make(chan lazyWrite, 16*max),
 		lazyDelay: 20 * time.Millisecond, logErr: logErr, observe: observe,
 		done: make(chan struct{}), stopped: make(chan struct{})}
 	c.batch, _ = st.(store.BatchCommitter)
+	c.deferred, _ = st.(store.DeferredCommitter)
 	go c.loop()
 	return c
 }
 
-// commitInbound commits one inbound message. Once handed over, the commit
-// is not cancelled by ctx: the caller waits for the outcome, because a
-// committed message must not be reported as failed.
-func (c *committer) commitInbound(ctx context.Context, m *store.InboundMessage) (store.InboundResult, error) {
-	req := inboundReq{m: m, resp: make(chan inboundResp, 1)}
+// commitInbound writes one inbound message and returns what was stored,
+// and a channel that receives nil once the message is durable (or the
+// error that left that unknown). Once handed over, the commit is not
+// cancelled by ctx: the caller waits for the outcome, because a committed
+// message must not be reported as failed.
+func (c *committer) commitInbound(ctx context.Context, m *store.InboundMessage) (store.InboundResult, <-chan error, error) {
+	req := inboundReq{m: m, resp: make(chan inboundResp, 1), durable: make(chan error, 1)}
 	select {
 	case c.inbound <- req:
 	case <-c.done:
-		return store.InboundResult{}, errCommitterClosed
+		return store.InboundResult{}, nil, errCommitterClosed
 	case <-ctx.Done():
-		return store.InboundResult{}, ctx.Err()
+		return store.InboundResult{}, nil, ctx.Err()
 	}
 	select {
 	case r := <-req.resp:
-		return r.r, r.err
+		return r.r, req.durable, r.err
 	case <-c.stopped:
 		// The loop answered everything it read before stopping; a request
 		// that landed after that is refused.
 		select {
 		case r := <-req.resp:
-			return r.r, r.err
+			return r.r, req.durable, r.err
 		default:
-			return store.InboundResult{}, errCommitterClosed
+			return store.InboundResult{}, nil, errCommitterClosed
 		}
 	}
 }
 
-// commitTurn commits one turn and returns its error.
+// commitTurn commits one turn and returns once it is durable, or its
+// error.
 func (c *committer) commitTurn(ctx context.Context, t *store.Turn) error {
 	req := turnReq{t: t, resp: make(chan error, 1)}
 	select {
@@ -154,7 +186,18 @@ func (c *committer) loop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
+	syncTimer := time.NewTimer(time.Hour)
+	syncTimer.Stop()
 	for {
+		if c.syncDue() && len(c.inbound) == 0 && len(c.turns) == 0 {
+			c.sync()
+			continue
+		}
+		var syncC <-chan time.Time
+		if len(c.waiting) > 0 {
+			syncTimer.Reset(time.Until(c.syncBy))
+			syncC = syncTimer.C
+		}
 		ins, trs = ins[:0], trs[:0]
 		select {
 		case r := <-c.inbound:
@@ -163,23 +206,30 @@ func (c *committer) loop() {
 			trs = append(trs, r)
 		case t := <-c.lazy:
 			c.lazyBuf = append(c.lazyBuf, t)
-			if len(c.lazyBuf) < c.max {
+			if len(c.lazyBuf) < c.max && !c.syncDue() {
 				if !armed {
 					timer.Reset(c.lazyDelay)
 					armed = true
 				}
+				stopTimer(syncTimer, syncC)
 				continue // wait for company
 			}
 		case <-timer.C:
 			armed = false
+		case <-syncC:
+			syncC = nil
+			c.sync()
+			continue
 		case <-c.done:
+			stopTimer(syncTimer, syncC)
 			c.drain()
 			return
 		}
+		stopTimer(syncTimer, syncC)
 		if busy && c.linger > 0 && len(ins)+len(trs) > 0 {
 			// Under load, wait a moment for more work: every commit rewrites
-			// the hot index pages and syncs the WAL, so fewer, larger
-			// commits cost much less CPU per message.
+			// the hot index pages and flushes, so fewer, larger commits cost
+			// much less CPU per message.
 			time.Sleep(c.linger)
 		}
 	fill:
@@ -210,8 +260,60 @@ func (c *committer) loop() {
 	}
 }
 
-// drain answers what is still queued at close and commits the lazy
-// writes.
+// stopTimer stops t if c is its armed channel, draining a tick that fired
+// meanwhile, so the next Reset starts clean.
+func stopTimer(t *time.Timer, c <-chan time.Time) {
+	if c != nil && !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+}
+
+// syncDue reports whether writes wait for a flush that must happen now: a
+// turn waits, or an inbound message has waited syncWait.
+func (c *committer) syncDue() bool {
+	return len(c.waiting) > 0 && (c.waitTurn || !time.Now().Before(c.syncBy))
+}
+
+// wait records a writer whose write is committed but not yet durable.
+func (c *committer) wait(turn bool, notify func(error)) {
+	if len(c.waiting) == 0 || turn {
+		c.syncBy = time.Now().Add(c.syncWait)
+	}
+	if turn {
+		c.syncBy = time.Now()
+		c.waitTurn = true
+	}
+	c.waiting = append(c.waiting, notify)
+}
+
+// sync flushes every write so far and tells the writers waiting for it.
+func (c *committer) sync() {
+	var err error
+	if c.deferred != nil {
+		err = c.deferred.Sync(context.Background())
+		if err != nil {
+			c.logErr("flush commits to disk", err)
+		}
+	}
+	c.synced(err)
+}
+
+// synced tells every waiting writer that its write is durable (err nil)
+// or that its durability is unknown.
+func (c *committer) synced(err error) {
+	for _, w := range c.waiting {
+		w(err)
+	}
+	clear(c.waiting)
+	c.waiting = c.waiting[:0]
+	c.waitTurn = false
+}
+
+// drain answers what is still queued at close, commits the lazy writes
+// and flushes.
 func (c *committer) drain() {
 	for {
 		select {
@@ -222,6 +324,9 @@ func (c *committer) drain() {
 		default:
 			c.commit(nil, nil)
 			if len(c.lazy) == 0 && len(c.lazyBuf) == 0 {
+				if len(c.waiting) > 0 {
+					c.sync()
+				}
 				return
 			}
 		}
@@ -246,12 +351,15 @@ func (c *committer) takeLazy() []lazyWrite {
 }
 
 // commit commits the queued lazy writes, then ins and trs, answering every
-// request.
+// request. The transaction is durable when it carries a turn or when a
+// flush is due anyway; its flush then covers every write before it.
+// Otherwise it is deferred and its writers wait for a later flush.
 func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 	lazy := c.takeLazy()
 	if len(ins) == 0 && len(trs) == 0 && len(lazy) == 0 {
 		return
 	}
+	durable := c.deferred == nil || len(trs) > 0 || c.syncDue()
 	ctx := context.Background()
 	msgs := make([]*store.InboundMessage, len(ins))
 	for i, r := range ins {
@@ -268,7 +376,25 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 	nl := len(lazy)
 	start := time.Now()
 	defer func() { c.observe(len(msgs)+len(turns), time.Since(start)) }()
-	answer := func(i int, err error) {
+	// flushed is set once a durable transaction has committed: its flush
+	// covered every write before it.
+	flushed := false
+	batch := func(msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
+		if durable || c.deferred == nil {
+			res, err := c.batch.CommitBatch(ctx, msgs, turns)
+			flushed = flushed || err == nil
+			return res, err
+		}
+		return c.deferred.CommitBatchDeferred(ctx, msgs, turns)
+	}
+	answerInbound := func(i int, res store.InboundResult, err error) {
+		r := ins[i]
+		r.resp <- inboundResp{r: res, err: err}
+		if err == nil {
+			c.wait(false, func(err error) { r.durable <- err })
+		}
+	}
+	answerTurn := func(i int, err error) {
 		if i < nl {
 			if err != nil {
 				c.logErr("record send result", err)
@@ -278,16 +404,44 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 			}
 			return
 		}
-		trs[i-nl].resp <- err
+		r := trs[i-nl]
+		if err != nil {
+			r.resp <- err
+			return
+		}
+		c.wait(true, func(err error) { r.resp <- err })
 	}
-	if c.batch != nil && len(msgs) > 0 && len(turns) > 0 {
-		res, err := c.batch.CommitBatch(ctx, msgs, turns)
+	defer func() {
+		if flushed && durable {
+			c.synced(nil)
+		}
+	}()
+	if c.batch == nil {
+		// A store without batches commits each durably on its own.
+		if len(msgs) > 0 {
+			res, err := c.st.CommitInbound(ctx, msgs)
+			for i := range ins {
+				var r store.InboundResult
+				if err == nil {
+					r = res[i]
+				}
+				answerInbound(i, r, err)
+			}
+		}
+		for i := range turns {
+			answerTurn(i, c.st.CommitTurns(ctx, turns[i:i+1]))
+		}
+		c.synced(nil)
+		return
+	}
+	if len(msgs) > 0 && len(turns) > 0 {
+		res, err := batch(msgs, turns)
 		if err == nil {
-			for i, r := range ins {
-				r.resp <- inboundResp{r: res[i]}
+			for i := range ins {
+				answerInbound(i, res[i], nil)
 			}
 			for i := range turns {
-				answer(i, nil)
+				answerTurn(i, nil)
 			}
 			return
 		}
@@ -295,34 +449,35 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 		// fail the webhooks that shared its transaction.
 	}
 	if len(msgs) > 0 {
-		res, err := c.st.CommitInbound(ctx, msgs)
-		for i, r := range ins {
-			if err != nil {
-				r.resp <- inboundResp{err: err}
-			} else {
-				r.resp <- inboundResp{r: res[i]}
+		res, err := batch(msgs, nil)
+		for i := range ins {
+			var r store.InboundResult
+			if err == nil {
+				r = res[i]
 			}
+			answerInbound(i, r, err)
 		}
 	}
 	if len(turns) > 0 {
-		err := c.st.CommitTurns(ctx, turns)
+		_, err := batch(nil, turns)
 		if err == nil || len(turns) == 1 {
 			for i := range turns {
-				answer(i, err)
+				answerTurn(i, err)
 			}
 			return
 		}
 		// One bad turn (say, its conversation was deleted) must not fail
 		// the others: commit them one by one, in order.
 		for i := range turns {
-			answer(i, c.st.CommitTurns(ctx, turns[i:i+1]))
+			_, err := batch(nil, turns[i:i+1])
+			answerTurn(i, err)
 		}
 	}
 }
 
-// close stops the committer after answering what is queued and committing
-// the lazy writes, and waits for it, so nothing is written after the store
-// is closed.
+// close stops the committer after answering what is queued, committing
+// the lazy writes and flushing, and waits for it, so nothing is written
+// after the store is closed.
 func (c *committer) close() {
 	c.closed.Do(func() { close(c.done) })
 	<-c.stopped

@@ -76,9 +76,18 @@ type Options struct {
 	// CommitLinger is how long the group committer waits for more work
 	// before a commit when the previous batch showed load (0: never).
 	CommitLinger time.Duration
+	// SyncWait is how long a written inbound message waits for its turn to
+	// share its flush before it is flushed on its own (committer). Zero
+	// means DefaultSyncWait; a negative value, no wait.
+	SyncWait time.Duration
 	// Registerer receives the engine's metrics (nil: none).
 	Registerer prometheus.Registerer
 }
+
+// DefaultSyncWait is how long, by default, a webhook's message waits for
+// its turn to share its flush: long enough for a scripted or cached reply
+// (a few hundred microseconds), short against the fsync it saves.
+const DefaultSyncWait = 2 * time.Millisecond
 
 // Engine runs the sessions. It is the only way the rest of the program
 // talks to the actor system.
@@ -153,6 +162,12 @@ func New(opts Options) (*Engine, error) {
 	if opts.RetryMaxDelay <= 0 {
 		opts.RetryMaxDelay = 10 * time.Second
 	}
+	switch {
+	case opts.SyncWait == 0:
+		opts.SyncWait = DefaultSyncWait
+	case opts.SyncWait < 0:
+		opts.SyncWait = 0
+	}
 	if opts.Shards <= 0 {
 		opts.Shards = 2 * runtime.GOMAXPROCS(0)
 	}
@@ -169,7 +184,7 @@ func New(opts Options) (*Engine, error) {
 	}))
 	e.m = newMetrics(opts.Registerer, e)
 	e.replyTruncated = newReplyTruncatedCounter(opts.Registerer)
-	e.commits = newCommitter(opts.Store, 512, opts.CommitLinger,
+	e.commits = newCommitter(opts.Store, 512, opts.CommitLinger, opts.SyncWait,
 		func(msg string, err error) { logger.Error(msg, "err", err) }, e.m.commit)
 	e.out = newOutbound(e)
 	root0 := e.system.Root
@@ -191,8 +206,13 @@ func New(opts Options) (*Engine, error) {
 }
 
 // Accept commits an inbound message durably (batched with concurrent
-// callers) and, unless it is a duplicate, hands it to its session. When
-// Accept returns nil the message will get exactly one turn.
+// callers) and, unless it is a duplicate, hands it to its session. The
+// message is handed over as soon as it is written, so its turn can start
+// while the flush that makes it durable is pending (and share it); Accept
+// returns once it is durable. When Accept returns nil the message will get
+// exactly one turn; when it returns an error after the message was
+// written, the message may still get its turn, and the webhook's retry is
+// recognised as a duplicate.
 func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.InboundResult, error) {
 	if e.closing.Load() {
 		return store.InboundResult{}, ErrClosing
@@ -202,16 +222,23 @@ func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.Inb
 		m.ReceivedAt = e.opts.Now().UTC()
 	}
 	start := time.Now()
-	res, err := e.commits.commitInbound(ctx, m)
-	e.m.storeOp("commit_inbound", start)
+	res, durable, err := e.commits.commitInbound(ctx, m)
 	if err != nil {
+		e.m.storeOp("commit_inbound", start)
 		return res, err
 	}
 	if !res.Duplicate {
 		m.ID = res.ID
 		e.Deliver(m)
 	}
-	return res, nil
+	// A duplicate waits too: its original may still await its flush.
+	select {
+	case err = <-durable:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	e.m.storeOp("commit_inbound", start)
+	return res, err
 }
 
 // Deliver hands an already-committed inbound message to its session.

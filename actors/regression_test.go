@@ -114,7 +114,7 @@ func TestFailedFirstCommitLosesNothing(t *testing.T) {
 // committer stopped is refused, never left waiting.
 func TestCommitterAnswersAfterClose(t *testing.T) {
 	f := newFixture(t, time.Hour, store.APITypeScripted, `{}`, nil)
-	c := newCommitter(f.st, 512, 0, nil, nil)
+	c := newCommitter(f.st, 512, 0, 0, nil, nil)
 	c.close()
 	hung := 0
 	for i := 0; i < 20; i++ {

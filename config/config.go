@@ -63,6 +63,7 @@ type Config struct {
 	PprofAddr          string        // PPROF_ADDR, "" = off
 	SQLiteSynchronous  string        // SQLITE_SYNCHRONOUS: FULL or NORMAL
 	CommitLinger       time.Duration // COMMIT_LINGER_US
+	SyncWait           time.Duration // COMMIT_SYNC_WAIT_US
 	SecretKey          []byte        // SWITCHBOARD_SECRET_KEY: seals provider secrets at rest; nil = key file (SQLite) or none
 	ShutdownTimeout    time.Duration
 
@@ -120,7 +121,7 @@ var options = []option{
 		return nil
 	}},
 	{name: "DATABASE_URL", def: "sqlite:./data/switchboard.db", help: "sqlite:PATH or postgres://user:pass@host/db", secret: true, set: setDatabase},
-	{name: "SQLITE_SYNCHRONOUS", def: "FULL", help: "SQLite durability: FULL (every commit fsynced; survives power loss) or NORMAL (WAL fsynced at checkpoints; survives process crashes and kill -9, may lose the last commits on power loss)", set: func(c *Config, v string) error {
+	{name: "SQLITE_SYNCHRONOUS", def: "FULL", help: "SQLite durability: FULL (every acknowledged message, and every turn before its reply is sent, is fsynced: survives power loss; one fsync per message, shared by concurrent messages) or NORMAL (WAL fsynced at checkpoints only; survives process crashes and kill -9, may lose the last commits on power loss)", set: func(c *Config, v string) error {
 		return oneOf(&c.SQLiteSynchronous, strings.ToUpper(v), "FULL", "NORMAL")
 	}},
 	{name: "COMMIT_LINGER_US", def: "1000", help: "under load, how long (µs) the group committer waits for more work before a commit (0 = never): larger batches cost less CPU per message, at that much added latency", set: func(c *Config, v string) error {
@@ -129,6 +130,14 @@ var options = []option{
 			return fmt.Errorf("must be an integer between 0 and 100000 (microseconds), got %q", v)
 		}
 		c.CommitLinger = time.Duration(n) * time.Microsecond
+		return nil
+	}},
+	{name: "COMMIT_SYNC_WAIT_US", def: "2000", help: "how long (µs) a webhook's message, written but not yet flushed to disk, waits for its turn so that both share one fsync before the 200 (0 = flush at once: two fsyncs per message at low rates; a turn slower than this gets a flush of its own)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100000 {
+			return fmt.Errorf("must be an integer between 0 and 100000 (microseconds), got %q", v)
+		}
+		c.SyncWait = time.Duration(n) * time.Microsecond
 		return nil
 	}},
 	{name: "SWITCHBOARD_SECRET_KEY", def: "", secret: true, help: "32-byte key (64 hex digits or base64) that encrypts provider secrets (authToken, apiKey) at rest with AES-256-GCM; unset = on SQLite a key file DATABASE_PATH.key (mode 0600) is used, created on first start; on PostgreSQL secrets are refused unless ALLOW_PLAINTEXT_SECRETS=true", set: func(c *Config, v string) error {

@@ -425,6 +425,46 @@ type BatchCommitter interface {
 	CommitBatch(ctx context.Context, msgs []*InboundMessage, turns []*Turn) ([]InboundResult, error)
 }
 
+// DeferredCommitter is implemented by stores whose hot-path commits can
+// be written without waiting for durability and made durable later by one
+// shared flush: the engine's group committer writes every batch as soon as
+// it is formed, and syncs once for everything written since the last sync
+// before it acknowledges a webhook or lets a turn send (actors/doc.go,
+// "Durability"). A message then costs one durable flush however many
+// transactions carry its writes.
+type DeferredCommitter interface {
+	BatchCommitter
+	// CommitBatchDeferred has the semantics of CommitBatch, but it returns
+	// once the batch is written and visible to every reader, before it is
+	// durable: it survives a crash of this process, not a power loss
+	// (SQLite) or a crash of the database server (PostgreSQL) until the
+	// next Sync returns.
+	CommitBatchDeferred(ctx context.Context, msgs []*InboundMessage, turns []*Turn) ([]InboundResult, error)
+	// Sync makes every batch whose CommitBatchDeferred returned before Sync
+	// was called durable. A failed Sync leaves their durability unknown:
+	// the store then refuses every later write (EUNAVAILABLE) until it is
+	// reopened, since the only safe state is the one a restart reads back.
+	Sync(ctx context.Context) error
+}
+
+// Stats counts the work of a store's hot path (CommitBatch,
+// CommitBatchDeferred, CommitInbound, CommitTurns, Sync) since it was
+// opened: deterministic figures per message, free of machine noise.
+type Stats struct {
+	// Commits is the number of transactions.
+	Commits uint64
+	// Syncs is the number of durable flushes: commits that waited for the
+	// disk, and Syncs that had something to flush.
+	Syncs uint64
+	// Statements is the number of SQL statements those transactions ran.
+	Statements uint64
+}
+
+// StatsReporter is implemented by stores that count their hot-path work.
+type StatsReporter interface {
+	Stats() Stats
+}
+
 // Store persists everything. Implementations are safe for concurrent use.
 // Lookups of missing records return ENOTFOUND; version mismatches ECONFLICT.
 type Store interface {

@@ -124,6 +124,7 @@ func (m *Main) Run(ctx context.Context) error {
 		SendTimeout:        cfg.SendTimeout,
 		Registerer:         reg,
 		CommitLinger:       cfg.CommitLinger,
+		SyncWait:           syncWait(cfg.SyncWait),
 	})
 	if err != nil {
 		return err
@@ -268,4 +269,13 @@ func classify(err error) actors.SendFailure {
 		}
 	}
 	return actors.SendFailure{Retryable: twilio.Classify(err) == twilio.ClassRetryable, Message: err.Error()}
+}
+
+// syncWait maps COMMIT_SYNC_WAIT_US to the engine's option, where zero
+// means the default and a negative value no wait.
+func syncWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

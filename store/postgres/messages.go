@@ -11,6 +11,7 @@ import (
 	"switchboard/store"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 const (
@@ -270,7 +271,7 @@ func (db *DB) AppendEvents(ctx context.Context, events []store.Event) error {
 		b.Queue(sqlInsEvent, e.ConversationID, e.EventType, jsonText(e.EventData), eventTime(e, t))
 	}
 	ids := make([]int64, len(events))
-	err := db.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+	err := sendBatch(ctx, db.pool, b, func(br pgx.BatchResults) error {
 		for i := range events {
 			if err := br.QueryRow().Scan(&ids[i]); err != nil {
 				if pgCode(err) == pgForeignKeyViolation {
@@ -290,10 +291,10 @@ func (db *DB) AppendEvents(ctx context.Context, events []store.Event) error {
 	return nil
 }
 
-// sendBatch sends b as one pipeline, which PostgreSQL runs as one implicit
-// transaction, and reads its results with read.
-func (db *DB) sendBatch(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
-	br := db.pool.SendBatch(ctx, b)
+// sendBatch sends b through pool as one pipeline, which PostgreSQL runs
+// as one implicit transaction, and reads its results with read.
+func sendBatch(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	br := pool.SendBatch(ctx, b)
 	err := read(br)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("postgres: batch: %w", cerr)
@@ -336,8 +337,22 @@ func (db *DB) CommitInbound(ctx context.Context, msgs []*store.InboundMessage) (
 // CommitInbound followed by CommitTurns, all or nothing. A deadlock
 // between concurrent batches is retried.
 func (db *DB) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
+	return db.commitBatch(ctx, msgs, turns, false)
+}
+
+// commitBatch is CommitBatch, or CommitBatchDeferred when deferred. A
+// synchronous batch that also flushes deferred commits checks the epoch
+// token in its own transaction (durable.go).
+func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn, deferred bool) ([]store.InboundResult, error) {
 	if err := store.CheckTurns(turns); err != nil {
 		return nil, err
+	}
+	if err := db.errFailed(); err != nil {
+		return nil, err
+	}
+	pool := db.pool
+	if deferred {
+		pool = db.dur.async
 	}
 	for attempt := 0; ; attempt++ {
 		t := now()
@@ -348,19 +363,44 @@ func (db *DB) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 		if b.Len() == 0 {
 			return results, nil // only bare turns without inbound messages
 		}
+		n := b.Len()
+		flushes := !deferred && db.dur.unsynced.Swap(false)
+		if flushes {
+			b.Queue(sqlEpochCheck, db.dur.token)
+		}
 		var dups []int
-		err := db.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+		epochOK := true
+		err := sendBatch(ctx, pool, b, func(br pgx.BatchResults) error {
 			var err error
 			if dups, err = readInbound(br, msgs, results); err != nil {
 				return err
 			}
-			return readTurns(br, turns)
+			if err := readTurns(br, turns); err != nil {
+				return err
+			}
+			if flushes {
+				return br.QueryRow().Scan(&epochOK)
+			}
+			return nil
 		})
+		if err != nil && flushes {
+			db.dur.unsynced.Store(true)
+		}
 		if c := pgCode(err); (c == pgDeadlockDetected || c == pgSerializationFail) && attempt < 5 {
 			continue
 		}
 		if err != nil {
 			return nil, err
+		}
+		db.dur.commits.Add(1)
+		db.dur.statements.Add(uint64(n + len(dups)))
+		if deferred {
+			db.dur.unsynced.Store(true)
+		} else {
+			db.dur.syncs.Add(1)
+		}
+		if !epochOK {
+			return nil, db.epochLost()
 		}
 		if err := db.findOriginals(ctx, msgs, dups, results); err != nil {
 			return nil, err

@@ -32,6 +32,8 @@ var migrationFS embed.FS
 // DB is a PostgreSQL-backed store.Store.
 type DB struct {
 	pool *pgxpool.Pool
+	// dur is the hot path's deferred durability (durable.go).
+	dur durability
 }
 
 var (
@@ -74,11 +76,18 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	if err := db.openDurability(ctx, cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
 // Ping checks that the database is reachable.
 func (db *DB) Ping(ctx context.Context) error {
+	if err := db.errFailed(); err != nil {
+		return err
+	}
 	if err := db.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}
@@ -87,6 +96,7 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close releases the connection pool.
 func (db *DB) Close() error {
+	db.closeDurability()
 	db.pool.Close()
 	return nil
 }
@@ -258,6 +268,9 @@ type scanner interface {
 
 // inTx runs fn in a transaction.
 func (db *DB) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
+	if err := db.errFailed(); err != nil {
+		return err
+	}
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: %s: begin: %w", op, err)

@@ -348,6 +348,7 @@ func (db *DB) insertInbound(ctx context.Context, tx *sql.Tx, msgs []*store.Inbou
 		}
 		res, err := ins.ExecContext(ctx, m.ProviderID, m.MessageSID, m.IdempotencyToken, m.ProjectID, m.StageID, m.AgentID,
 			m.From, m.To, m.Body, listText(m.MediaURLs), m.ProfileName, micros(received))
+		db.dur.statements.Add(1)
 		if err != nil {
 			return fmt.Errorf("sqlite: commit inbound: %w", err)
 		}
@@ -371,12 +372,14 @@ func (db *DB) insertInbound(ctx context.Context, tx *sql.Tx, msgs []*store.Inbou
 				bySID = tx.StmtContext(ctx, db.dupBySID)
 			}
 			err = bySID.QueryRowContext(ctx, m.ProviderID, m.MessageSID).Scan(&id)
+			db.dur.statements.Add(1)
 		}
 		if errors.Is(err, sql.ErrNoRows) && m.IdempotencyToken != "" {
 			if byToken == nil {
 				byToken = tx.StmtContext(ctx, db.dupByToken)
 			}
 			err = byToken.QueryRowContext(ctx, m.IdempotencyToken).Scan(&id)
+			db.dur.statements.Add(1)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: commit inbound: find original of duplicate: %w", err)
@@ -441,12 +444,17 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 // fsync): the engine's group committer hands it everything that queued up
 // while the previous commit ran. It is all or nothing.
 func (db *DB) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
+	return db.commitBatch(ctx, msgs, turns, false)
+}
+
+// commitBatch is CommitBatch, or CommitBatchDeferred when deferred.
+func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn, deferred bool) ([]store.InboundResult, error) {
 	if err := store.CheckTurns(turns); err != nil {
 		return nil, err
 	}
 	results := make([]store.InboundResult, len(msgs))
 	t := now()
-	err := db.inTx(ctx, "commit", func(tx *sql.Tx) error {
+	err := db.hotTx(ctx, deferred, func(tx *sql.Tx) error {
 		if len(msgs) > 0 {
 			if err := db.insertInbound(ctx, tx, msgs, results); err != nil {
 				return err
@@ -480,10 +488,12 @@ func (db *DB) writeTurns(ctx context.Context, tx *sql.Tx, turns []*store.Turn, t
 func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t time.Time) error {
 	if c := turn.NewConversation; c != nil {
 		meta := store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}
+		db.dur.statements.Add(1)
 		if err := insertConversation(ctx, st.get(db.insConv), c, meta, turn.NewConversationDeadline()); err != nil {
 			return err
 		}
 	} else if turn.ConversationID != "" && !turn.Deadline.IsZero() {
+		db.dur.statements.Add(1)
 		res, err := st.get(db.touchConv).ExecContext(ctx, micros(turn.Deadline), micros(t), turn.ConversationID)
 		if err != nil {
 			return fmt.Errorf("sqlite: commit turns: %w", err)
@@ -497,11 +507,13 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 		if e.ConversationID == "" {
 			e.ConversationID = turn.ConversationID
 		}
+		db.dur.statements.Add(1)
 		if err := insertEvent(ctx, st.get(db.insEvent), e, t); err != nil {
 			return err
 		}
 	}
 	for _, id := range turn.InboundIDs {
+		db.dur.statements.Add(1)
 		if _, err := st.get(db.doneInbound).ExecContext(ctx, turn.ConversationID, id); err != nil {
 			return fmt.Errorf("sqlite: commit turns: mark inbound done: %w", err)
 		}
@@ -514,6 +526,7 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 			o.State = store.OutboxPending
 		}
 		o.CreatedAt, o.UpdatedAt = t, t
+		db.dur.statements.Add(1)
 		res, err := st.get(db.insOutbound).ExecContext(ctx, o.ProjectID, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
 			o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, micros(t), micros(t))
 		if err != nil {
@@ -525,12 +538,18 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 	}
 	// An update of a missing row (its conversation deleted) is ignored.
 	for _, u := range turn.OutboxUpdates {
+		db.dur.statements.Add(1)
 		if _, err := st.get(db.updateOutbox).ExecContext(ctx, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, micros(t), u.ID); err != nil {
 			return fmt.Errorf("sqlite: commit turns: update outbox: %w", err)
 		}
 	}
 	if turn.End != nil {
-		if _, err := endConversation(ctx, st.get(db.endConv), st.get(db.insEvent), turn.ConversationID, turn.End, turn.EndEvent, t); err != nil {
+		ended, err := endConversation(ctx, st.get(db.endConv), st.get(db.insEvent), turn.ConversationID, turn.End, turn.EndEvent, t)
+		db.dur.statements.Add(1)
+		if ended && turn.EndEvent != nil {
+			db.dur.statements.Add(1)
+		}
+		if err != nil {
 			return err
 		}
 	}

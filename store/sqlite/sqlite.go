@@ -51,6 +51,8 @@ type DB struct {
 	// commits counts write transactions, so the checkpointer can skip its
 	// tick when nothing was written since the last one.
 	commits atomic.Uint64
+	// dur is the hot path's deferred durability (durable.go).
+	dur durability
 
 	// Statements of the hot path, prepared once on the writer connection.
 	insInbound   *sql.Stmt
@@ -173,6 +175,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	writer.SetConnMaxIdleTime(0)
 
 	db := &DB{path: path, writer: writer}
+	db.dur.mode = strings.ToUpper(o.synchronous)
+	db.dur.syncWrites = db.dur.mode == "FULL" || db.dur.mode == "EXTRA"
 	// The writer connection is opened first: it switches the file to WAL
 	// before any reader looks at it.
 	if err := writer.PingContext(ctx); err != nil {
@@ -265,6 +269,9 @@ func cloneValues(v url.Values) url.Values {
 
 // Ping checks that the database is reachable.
 func (db *DB) Ping(ctx context.Context) error {
+	if err := db.errFailed(); err != nil {
+		return err
+	}
 	if err := db.reader.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
 	}
@@ -291,7 +298,7 @@ func (db *DB) Close() error {
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}
-	errs = append(errs, db.writer.Close())
+	errs = append(errs, db.writer.Close(), db.closeDurability())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
@@ -467,6 +474,9 @@ type scanner interface {
 
 // inTx runs fn in a write transaction.
 func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	if err := db.errFailed(); err != nil {
+		return err
+	}
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: begin: %w", op, err)
