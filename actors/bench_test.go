@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -54,6 +55,72 @@ func BenchmarkWebhookToReply(b *testing.B) {
 	defer cancel()
 	_ = f.eng.Close(ctx)
 	_ = f.st.Close()
+}
+
+// BenchmarkMessageCost counts what the store does per answered message —
+// transactions, durable flushes (fsyncs) and SQL statements — with SQLite
+// at its default durability (FULL, on the machine's disk). The counts do
+// not depend on machine noise: "sequential" sends one message at a time,
+// the next after the previous reply (a line at a low rate: nothing is
+// shared between messages but the send result that rides the next
+// message's commit); "parallel" keeps 8 messages per core in flight (the
+// group committer batches them).
+func BenchmarkMessageCost(b *testing.B) {
+	for _, par := range []bool{false, true} {
+		name := "sequential"
+		if par {
+			name = "parallel"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := newFixtureSync(b, "FULL", time.Hour, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, nil)
+			var wg sync.WaitGroup
+			replied := make(chan struct{}, 1)
+			f.sender.fn = func(n int64, m OutMessage) error {
+				wg.Done()
+				select {
+				case replied <- struct{}{}:
+				default:
+				}
+				return nil
+			}
+			stats := f.st.(store.StatsReporter)
+			st := stats.Stats()
+			var i atomic.Int64
+			accept := func() {
+				n := i.Add(1)
+				m := &store.InboundMessage{ProviderID: f.channel.ID, MessageSID: fmt.Sprintf("SMc%030d", n),
+					ProjectID: f.project.ID, StageID: f.stage.ID, From: fmt.Sprintf("+1555%07d", n%500), To: ourNumber, Body: "hi"}
+				if _, err := f.eng.Accept(context.Background(), m); err != nil {
+					b.Error(err)
+				}
+			}
+			wg.Add(b.N)
+			b.ResetTimer()
+			if par {
+				b.SetParallelism(8)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						accept()
+					}
+				})
+			} else {
+				for range b.N {
+					accept()
+					<-replied
+				}
+			}
+			wg.Wait()
+			b.StopTimer()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = f.eng.Close(ctx) // commits the last send results
+			end := stats.Stats()
+			per := func(a, z uint64) float64 { return float64(z-a) / float64(b.N) }
+			b.ReportMetric(per(st.Commits, end.Commits), "commits/msg")
+			b.ReportMetric(per(st.Syncs, end.Syncs), "fsyncs/msg")
+			b.ReportMetric(per(st.Statements, end.Statements), "statements/msg")
+		})
+	}
 }
 
 // BenchmarkIdleSessionMemory creates sessions through the engine's real

@@ -89,8 +89,15 @@ const ourNumber = "+15550000001"
 
 func newFixture(t testing.TB, timeout time.Duration, llmType string, llmConfig string, mod func(*Options)) *fixture {
 	t.Helper()
+	return newFixtureSync(t, "OFF", timeout, llmType, llmConfig, mod)
+}
+
+// newFixtureSync is newFixture on a database with the given SQLite
+// synchronous mode (FULL exercises the deferred flushes).
+func newFixtureSync(t testing.TB, mode string, timeout time.Duration, llmType string, llmConfig string, mod func(*Options), so ...sqlite.Option) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.WithSynchronous("OFF"))
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), append([]sqlite.Option{sqlite.WithSynchronous(mode)}, so...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,4 +608,11 @@ func TestDrainWaitsForTurns(t *testing.T) {
 	if f.sender.count() != 1 {
 		t.Fatal("reply not sent before drain finished")
 	}
+}
+
+// sentSoFar returns a copy of what the fake accepted.
+func (f *fakeSender) sentSoFar() []OutMessage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]OutMessage(nil), f.sent...)
 }

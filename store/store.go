@@ -442,8 +442,10 @@ type DeferredCommitter interface {
 	CommitBatchDeferred(ctx context.Context, msgs []*InboundMessage, turns []*Turn) ([]InboundResult, error)
 	// Sync makes every batch whose CommitBatchDeferred returned before Sync
 	// was called durable. A failed Sync leaves their durability unknown:
-	// the store then refuses every later write (EUNAVAILABLE) until it is
-	// reopened, since the only safe state is the one a restart reads back.
+	// the store then refuses every later commit and transaction
+	// (EUNAVAILABLE) and fails Ping (so the server reports itself not
+	// ready) until it is reopened, since the only safe state is the one a
+	// restart reads back.
 	Sync(ctx context.Context) error
 }
 

@@ -50,6 +50,11 @@ type durability struct {
 	failed atomic.Pointer[error]
 
 	commits, syncs, statements atomic.Uint64
+
+	// powerLoss (WithPowerLossModel) keeps durableWAL, the length of the
+	// WAL known to be on disk: what a power loss would leave of it.
+	powerLoss  bool
+	durableWAL atomic.Int64
 }
 
 var _ store.DeferredCommitter = (*DB)(nil)
@@ -99,12 +104,69 @@ func (db *DB) Sync(ctx context.Context) error {
 		}
 		db.dur.wal = f
 	}
+	size := db.walSize()
 	if err := db.dur.wal.Sync(); err != nil {
 		db.fail(err)
 		return db.errFailed()
 	}
 	db.dur.syncs.Add(1)
+	db.durableUpTo(size)
 	return nil
+}
+
+// walSize returns the WAL's length when the power-loss model is on (-1
+// otherwise, or when it cannot be told).
+func (db *DB) walSize() int64 {
+	if !db.dur.powerLoss {
+		return -1
+	}
+	fi, err := os.Stat(db.path + "-wal")
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+// durableUpTo records that the WAL's first size bytes are on disk.
+func (db *DB) durableUpTo(size int64) {
+	for {
+		cur := db.dur.durableWAL.Load()
+		if size <= cur || db.dur.durableWAL.CompareAndSwap(cur, size) {
+			return
+		}
+	}
+}
+
+// CrashCopy copies the database into dir as a power loss at this instant
+// would leave it — the database file, and the WAL only as far as it is
+// known to be on disk (frames written since the last flush are dropped) —
+// and returns the copy's path. It needs WithPowerLossModel; it is a test
+// aid.
+func (db *DB) CrashCopy(dir string) (string, error) {
+	if !db.dur.powerLoss {
+		return "", fmt.Errorf("sqlite: crash copy needs WithPowerLossModel")
+	}
+	durable := db.dur.durableWAL.Load()
+	dst := filepath.Join(dir, filepath.Base(db.path))
+	if err := copyFile(db.path, dst, -1); err != nil {
+		return "", err
+	}
+	if err := copyFile(db.path+"-wal", dst+"-wal", durable); err != nil && !os.IsNotExist(err) {
+		return "", err
+	}
+	return dst, nil
+}
+
+// copyFile copies src to dst, at most limit bytes (all when negative).
+func copyFile(src, dst string, limit int64) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if limit >= 0 && int64(len(b)) > limit {
+		b = b[:limit]
+	}
+	return os.WriteFile(dst, b, 0o600)
 }
 
 func (db *DB) fail(err error) {

@@ -92,6 +92,7 @@ const (
 )
 
 type options struct {
+	powerLoss   bool
 	synchronous string
 	busyTimeout time.Duration
 	readers     int
@@ -106,6 +107,14 @@ type Option func(*options)
 // roll back the last commits, but the database stays consistent).
 func WithSynchronous(mode string) Option {
 	return func(o *options) { o.synchronous = mode }
+}
+
+// WithPowerLossModel makes the store track which part of its WAL is known
+// to be on disk, for CrashCopy, and turns the background checkpointer off
+// (a checkpoint would start the WAL over and blur that line). It is meant
+// for tests that check what a power loss would leave.
+func WithPowerLossModel() Option {
+	return func(o *options) { o.powerLoss = true }
 }
 
 // WithBusyTimeout sets how long a connection waits for a lock held by
@@ -177,6 +186,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	db := &DB{path: path, writer: writer}
 	db.dur.mode = strings.ToUpper(o.synchronous)
 	db.dur.syncWrites = db.dur.mode == "FULL" || db.dur.mode == "EXTRA"
+	db.dur.powerLoss = o.powerLoss
 	// The writer connection is opened first: it switches the file to WAL
 	// before any reader looks at it.
 	if err := writer.PingContext(ctx); err != nil {
@@ -205,6 +215,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if o.powerLoss {
+		return db, nil
 	}
 	ckpt, err := sql.Open("sqlite", uri+"?"+common.Encode())
 	if err != nil {
@@ -489,6 +502,9 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) er
 		return fmt.Errorf("sqlite: %s: commit: %w", op, err)
 	}
 	db.commits.Add(1)
+	if db.dur.syncWrites {
+		db.durableUpTo(db.walSize())
+	}
 	return nil
 }
 

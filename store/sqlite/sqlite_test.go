@@ -120,3 +120,54 @@ func TestOddPath(t *testing.T) {
 		t.Fatalf("database not at %q: %v", path, err)
 	}
 }
+
+// TestCrashCopyKeepsOnlyWhatWasFlushed: the power-loss model. A deferred
+// commit is in the WAL but not on disk until Sync: a crash copy taken
+// before the flush has only the durable commit, one taken after has both.
+func TestCrashCopyKeepsOnlyWhatWasFlushed(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"), sqlite.WithPowerLossModel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	msg := func(sid string) *store.InboundMessage {
+		return &store.InboundMessage{ProviderID: "prov_p", MessageSID: sid, ProjectID: "proj_p", StageID: "stag_p", From: "+1", To: "+2", Body: sid}
+	}
+	if _, err := db.CommitBatch(ctx, []*store.InboundMessage{msg("SMdurable")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CommitBatchDeferred(ctx, []*store.InboundMessage{msg("SMdeferred")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sids := func() []string {
+		t.Helper()
+		p, err := db.CrashCopy(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := sqlite.Open(ctx, p)
+		if err != nil {
+			t.Fatalf("open crash copy: %v", err)
+		}
+		defer c.Close()
+		pend, err := c.PendingInbound(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range pend {
+			out = append(out, m.MessageSID)
+		}
+		return out
+	}
+	if got := sids(); len(got) != 1 || got[0] != "SMdurable" {
+		t.Fatalf("before the flush a power loss keeps %q; want only the durable commit", got)
+	}
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := sids(); len(got) != 2 {
+		t.Fatalf("after the flush a power loss keeps %q; want both", got)
+	}
+}

@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InboundDedupeInBatch", testInboundDedupeInBatch},
 		{"InboundDedupeIdempotencyToken", testInboundDedupeToken},
 		{"InboundDedupeConcurrent", testInboundDedupeConcurrent},
+		{"DeferredCommit", testDeferredCommit},
 		{"CommitTurns", testCommitTurns},
 		{"CommitTurnsUnknownConversation", testCommitTurnsUnknownConversation},
 		{"CommitTurnsBare", testCommitTurnsBare},
