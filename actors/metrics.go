@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"switchboard/store"
 )
 
 // metrics are the engine's Prometheus series. A nil *metrics records
@@ -81,6 +83,20 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 			Name: "switchboard_messages_pending", Help: "Delivered inbound messages whose turn is not complete (the engine's mailbox depth)."},
 			func() float64 { return float64(e.pending.Load()) }),
 	)
+	if sr, ok := e.opts.Store.(store.StatsReporter); ok {
+		// Deterministic per-message costs: divide by answered messages.
+		for _, c := range []struct {
+			name, help string
+			get        func(store.Stats) uint64
+		}{
+			{"switchboard_store_commits_total", "Transactions of the hot path (group commits; on a store without batches, one per inbound batch and per turn).", func(s store.Stats) uint64 { return s.Commits }},
+			{"switchboard_store_syncs_total", "Durable flushes of the hot path: fsyncs of the WAL (SQLite), flushed commits (PostgreSQL).", func(s store.Stats) uint64 { return s.Syncs }},
+			{"switchboard_store_statements_total", "SQL statements run by the hot path's transactions.", func(s store.Stats) uint64 { return s.Statements }},
+		} {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+				func() float64 { return float64(c.get(sr.Stats())) }))
+		}
+	}
 	m.sends.WithLabelValues("sent", "0")
 	return m
 }

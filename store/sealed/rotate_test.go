@@ -87,7 +87,7 @@ func TestRotation(t *testing.T) {
 	// A crash midway: only the first two were rewritten.
 	rot, _ := WrapWith(raw, newKey, Options{OldKeys: [][]byte{oldKey}})
 	for _, p := range ps[:2] {
-		if _, err := rot.(*sealedBatchStore).resealOne(ctx, mustRaw(t, raw, p.ID)); err != nil {
+		if _, err := unwrap(rot).resealOne(ctx, mustRaw(t, raw, p.ID)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -74,7 +74,9 @@ func Wrap(st store.Store, key []byte) (store.Store, error) {
 // seals nothing (or refuses secrets, with RequireKey), but a provider whose
 // secrets are sealed then fails to load with a clear error instead of
 // handing out ciphertext as a credential. The result implements
-// store.BatchCommitter exactly when st does.
+// store.BatchCommitter, store.DeferredCommitter and store.StatsReporter
+// exactly when st does (the hot path carries no secrets: it goes straight
+// through).
 func WrapWith(st store.Store, key []byte, opts Options) (store.Store, error) {
 	s := &sealedStore{Store: st, requireKey: opts.RequireKey, openers: map[string]cipher.AEAD{}}
 	if key != nil {
@@ -94,6 +96,9 @@ func WrapWith(st store.Store, key []byte, opts Options) (store.Store, error) {
 			s.openers[kid] = aead
 			s.old = append(s.old, aead)
 		}
+	}
+	if d, ok := st.(hotStore); ok {
+		return &sealedHotStore{sealedStore: s, hot: d}, nil
 	}
 	if bc, ok := st.(store.BatchCommitter); ok {
 		return &sealedBatchStore{sealedStore: s, bc: bc}, nil
@@ -134,6 +139,34 @@ type sealedBatchStore struct {
 func (s *sealedBatchStore) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
 	return s.bc.CommitBatch(ctx, msgs, turns)
 }
+
+// hotStore is a store with the whole hot path: batches, deferred
+// durability and counts (both of Switchboard's stores).
+type hotStore interface {
+	store.DeferredCommitter
+	store.StatsReporter
+}
+
+type sealedHotStore struct {
+	*sealedStore
+	hot hotStore
+}
+
+// CommitBatch implements store.BatchCommitter.
+func (s *sealedHotStore) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
+	return s.hot.CommitBatch(ctx, msgs, turns)
+}
+
+// CommitBatchDeferred implements store.DeferredCommitter.
+func (s *sealedHotStore) CommitBatchDeferred(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
+	return s.hot.CommitBatchDeferred(ctx, msgs, turns)
+}
+
+// Sync implements store.DeferredCommitter.
+func (s *sealedHotStore) Sync(ctx context.Context) error { return s.hot.Sync(ctx) }
+
+// Stats implements store.StatsReporter.
+func (s *sealedHotStore) Stats() store.Stats { return s.hot.Stats() }
 
 // CreateProvider seals p's secrets for storage; p keeps its plaintext.
 func (s *sealedStore) CreateProvider(ctx context.Context, p *store.Provider) error {
@@ -464,6 +497,8 @@ func unwrap(st store.Store) *sealedStore {
 	case *sealedStore:
 		return s
 	case *sealedBatchStore:
+		return s.sealedStore
+	case *sealedHotStore:
 		return s.sealedStore
 	}
 	return nil

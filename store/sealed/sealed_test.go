@@ -33,6 +33,12 @@ func TestSealsAtRestAndOpensOnRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := st.(store.DeferredCommitter); !ok {
+		t.Fatal("the wrapper hides the SQLite store's DeferredCommitter")
+	}
+	if _, ok := st.(store.StatsReporter); !ok {
+		t.Fatal("the wrapper hides the SQLite store's StatsReporter")
+	}
 	if _, ok := st.(store.BatchCommitter); !ok {
 		t.Fatal("the wrapper hides the SQLite store's BatchCommitter")
 	}
