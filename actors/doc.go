@@ -43,4 +43,56 @@
 // stops; on Terminated the registry spawns an unnamed successor and hands
 // it the buffered messages in order, so a message that raced with expiry
 // starts the next conversation and is never lost.
+//
+// Durability (docs/architecture.md §6): one flush per message. The group
+// committer (committer.go) writes each batch as soon as it is formed,
+// without waiting for the disk (store.DeferredCommitter), and flushes once
+// for everything written since the last flush. Two things wait for a
+// flush: the webhook's 200 (its message must be on disk) and a turn's
+// first send (the turn — its events, the inbound messages it consumed,
+// its outbox rows — must be on disk, or a restart would run the turn
+// again and answer twice). A batch that carries a turn is committed
+// durably at once, and its flush covers every write before it, so a
+// message written a moment earlier (its webhook still waiting) is made
+// durable by its own turn's flush: with a quick LLM a message costs one
+// fsync at any rate. A message whose turn does not come within
+// COMMIT_SYNC_WAIT_US (a remote LLM, a busy session) is flushed on its own
+// and its turn gets a second flush, unless other traffic shares them. Send
+// results are never flushed for their own sake: they ride the next commit
+// and the next flush.
+//
+// Two failure models. A crash of the process (kill -9, OOM) keeps every
+// written transaction: SQLite's WAL frames and PostgreSQL's asynchronous
+// commits are out of the process when the write returns. A power loss
+// (SQLite) or a crash of PostgreSQL keeps only what was flushed: SQLite
+// recovers the WAL up to the last frame that checks out, a prefix in
+// commit order (tested with sqlite.WithPowerLossModel and CrashCopy,
+// powerloss_test.go); PostgreSQL's loss of unflushed commits is detected
+// by the epoch token (store/postgres/durable.go), after which the store
+// refuses writes until the server restarts. For each crash point, what is
+// on disk and what the restart does:
+//
+//   - Before the 200, message written but not flushed. Process crash: the
+//     row is on disk; the restart gives it its turn, and Twilio's retry
+//     of the unanswered webhook is recognised as a duplicate. Power loss:
+//     the row may be gone; Twilio's retry is then new and gets the one
+//     turn. No reply can have gone out: a send waits for a flush that
+//     covers its turn, which was written after the message.
+//   - After the 200: the message is on disk, pending; the restart gives
+//     it its turn (PendingInbound, in commit order).
+//   - Turn written, before its flush: nothing sent. Process crash: the
+//     turn is on disk, its outbox rows pending; the restart asks Twilio
+//     (Finder), finds nothing and sends them once. Power loss: the turn is
+//     gone and the message pending again; the restart runs the turn and
+//     sends its reply, the only one.
+//   - After the turn's flush, before the send: the outbox rows are on
+//     disk, pending; the restart reconciles with Twilio and sends once.
+//   - After the send, before its result is written (or flushed): the row
+//     is still pending on disk; the restart asks Twilio, finds the message
+//     and records it as sent instead of sending it again. Only if Twilio
+//     cannot be asked is it sent (a rare double text beats a lost reply).
+//   - After the send result is flushed by a later flush: nothing to do.
+//
+// A conversation a turn creates or ends is part of the turn's write and
+// follows the same argument; an expiry (conversation_end) sends nothing.
 package actors
