@@ -465,13 +465,6 @@ func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
 	return nil
 }
 
-// deliveryRank orders delivery statuses so that a late callback never
-// moves a message back (Twilio may deliver "sent" after "delivered").
-func deliveryRank(expr string) string {
-	return `(CASE ` + expr + ` WHEN '' THEN 0 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'undelivered' THEN 3
-		WHEN 'failed' THEN 3 WHEN 'read' THEN 4 ELSE 1 END)`
-}
-
 // SetDeliveryStatus records a status callback on the (latest) outbox row
 // the channel provider sent with the Twilio SID and returns it. A status ranking below the stored
 // one (sent after delivered) is ignored; a non-zero errorCode is kept.

@@ -42,6 +42,7 @@ func notFound(what, id string) error            { return sqlcore.NotFound(what, 
 func writeErr(op, what string, err error) error { return dialect.WriteErr(op, what, err) }
 
 func newMeta(m store.Meta, prefix string) store.Meta { return sqlcore.NewMeta(m, prefix) }
+func deliveryRank(expr string) string                { return sqlcore.DeliveryRank(expr) }
 
 func scanConversation(s scanner) (*store.Conversation, error) { return sqlcore.ScanConversation(s) }
 func scanEvent(s scanner) (*store.Event, error)               { return sqlcore.ScanEvent(s) }

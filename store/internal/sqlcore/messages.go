@@ -139,6 +139,14 @@ func (db *DB) PendingOutbox(ctx context.Context) ([]*store.OutboundMessage, erro
 	return queryAll(ctx, db, "pending outbox", `SELECT `+OutboundCols+` FROM outbound_messages WHERE state = 'pending' ORDER BY id`, nil, ScanOutbound)
 }
 
+// DeliveryRank is the SQL that ranks the delivery status expr, so that a
+// late callback never moves a message back (Twilio may deliver "sent"
+// after "delivered").
+func DeliveryRank(expr string) string {
+	return `(CASE ` + expr + ` WHEN '' THEN 0 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'undelivered' THEN 3
+		WHEN 'failed' THEN 3 WHEN 'read' THEN 4 ELSE 1 END)`
+}
+
 // GetOutbound returns the outbox row with the id.
 func (db *DB) GetOutbound(ctx context.Context, id int64) (*store.OutboundMessage, error) {
 	return getOne(ctx, db, "get outbound", func() error { return store.Errorf(store.ENOTFOUND, "outbound message %d not found", id) }, ScanOutbound,
