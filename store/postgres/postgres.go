@@ -1,10 +1,13 @@
-// Package postgres implements store.Store on PostgreSQL with pgx/v5
-// (pgxpool, no database/sql).
+// Package postgres implements store.Store on PostgreSQL with pgx/v5.
 //
-// Statements are prepared and cached per connection by pgx. The hot path
-// (CommitInbound, CommitTurns) sends each batch as one pipeline. Times are
-// TIMESTAMPTZ; JSON fields are TEXT, kept byte for byte, NULL standing for a
-// nil Go value.
+// The hot path (CommitInbound, CommitTurns, CommitBatch, AppendEvents)
+// sends each batch as one pipeline on the pgx pool, and the engine's
+// per-message reads use pgx too; statements are prepared and cached per
+// connection by pgx. The resource CRUD and the plain reads are the shared
+// store core (sqlcore), which runs through database/sql on the same pool
+// (stdlib.OpenDBFromPool). Times are
+// TIMESTAMPTZ; JSON fields are TEXT, kept byte for byte, NULL standing for
+// a nil Go value.
 package postgres
 
 import (

@@ -36,7 +36,7 @@ func testURL(t *testing.T) string {
 }
 
 // withSearchPath returns base with search_path set to schema.
-func withSearchPath(t *testing.T, base, schema string) string {
+func withSearchPath(t testing.TB, base, schema string) string {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
