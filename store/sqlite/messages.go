@@ -460,5 +460,5 @@ func (db *DB) SetDeliveryStatus(ctx context.Context, providerID, twilioSID, stat
 // IsOptedOut reports whether the address opted out of the channel
 // provider, with the statement prepared among the engine's hot reads.
 func (db *DB) IsOptedOut(ctx context.Context, providerID, address string) (bool, error) {
-	return db.OptedOut(db.readOptedOut.QueryRowContext(ctx, providerID, address))
+	return dialect.OptedOut(db.readOptedOut.QueryRowContext(ctx, providerID, address))
 }

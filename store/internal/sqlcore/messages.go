@@ -178,18 +178,20 @@ const OptOutQuery = `SELECT opted_out FROM opt_outs WHERE provider_id = ? AND ad
 
 // IsOptedOut reports whether the address opted out of the channel provider.
 func (db *DB) IsOptedOut(ctx context.Context, providerID, address string) (bool, error) {
-	return db.OptedOut(db.row(ctx, OptOutQuery, providerID, address))
+	return db.d.OptedOut(db.row(ctx, OptOutQuery, providerID, address))
 }
 
-// OptedOut reads the row of OptOutQuery: no row is not opted out.
-func (db *DB) OptedOut(row *sql.Row) (bool, error) {
+// OptedOut reads the row of OptOutQuery: no row is not opted out. It is
+// the dialect's, not the DB's, so that it is not promoted into a store's
+// API.
+func (d *Dialect) OptedOut(row *sql.Row) (bool, error) {
 	var out bool
 	err := row.Scan(&out)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
-		return false, db.d.Errorf("is opted out: %w", err)
+		return false, d.Errorf("is opted out: %w", err)
 	}
 	return out, nil
 }
