@@ -14,13 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-const (
-	inboundCols  = `id, provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id, from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id`
-	outboundCols = `id, project_id, conversation_id, provider_id, from_address, to_address, body, part, parts, state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at`
-	eventCols    = `id, conversation_id, event_type, event_data, created_at`
-	convCols     = `id, project_id, stage_id, agent_id, user_id, channel_provider_id, channel_address, status, status_details, metadata, deadline, created_at, updated_at, version`
-)
-
 // Hot-path statements, written once with $n placeholders; pgx prepares
 // and caches them per connection.
 var (
@@ -49,34 +42,6 @@ var (
 )
 
 // ---- Conversations and events.
-
-func scanConversation(s scanner) (*store.Conversation, error) {
-	var c store.Conversation
-	var details, metadata *string
-	var d, cr, u time.Time
-	if err := s.Scan(&c.ID, &c.ProjectID, &c.StageID, &c.AgentID, &c.UserID, &c.ChannelProviderID, &c.ChannelAddress,
-		&c.Status, &details, &metadata, &d, &cr, &u, &c.Version); err != nil {
-		return nil, err
-	}
-	c.StatusDetails, c.Metadata = jsonBytes(details), jsonBytes(metadata)
-	c.Deadline, c.CreatedAt, c.UpdatedAt = utc(d), utc(cr), utc(u)
-	return &c, nil
-}
-
-func scanEvent(s scanner) (*store.Event, error) {
-	var e store.Event
-	var data *string
-	var c time.Time
-	if err := s.Scan(&e.ID, &e.ConversationID, &e.EventType, &data, &c); err != nil {
-		return nil, err
-	}
-	e.EventData, e.CreatedAt = jsonBytes(data), utc(c)
-	return &e, nil
-}
-
-func convRef(projectID, id string) ref {
-	return ref{table: "conversations", what: "conversation", id: id, projectID: projectID, scoped: true}
-}
 
 // eventTime fills in e.CreatedAt (now when zero) and returns it.
 func eventTime(e *store.Event, at time.Time) time.Time {
@@ -140,34 +105,6 @@ func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, sta
 	return nil
 }
 
-// GetConversation returns the conversation with the id in the project.
-func (db *DB) GetConversation(ctx context.Context, projectID, id string) (*store.Conversation, error) {
-	return get(ctx, db, convRef(projectID, id), convCols, scanConversation)
-}
-
-// ListConversations returns a page of the project's conversations and their total.
-func (db *DB) ListConversations(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.Conversation, int, error) {
-	where, args := ` WHERE project_id = ?`, []any{projectID}
-	if opts.Status != "" {
-		where, args = where+` AND status = ?`, append(args, opts.Status)
-	}
-	if opts.UserID != "" {
-		where, args = where+` AND user_id = ?`, append(args, opts.UserID)
-	}
-	return list(ctx, db, "list conversations", convCols, "conversations", where, args, opts, scanConversation)
-}
-
-// DeleteConversation deletes a conversation and its events.
-func (db *DB) DeleteConversation(ctx context.Context, projectID, id string, version int64) error {
-	return db.remove(ctx, convRef(projectID, id), version)
-}
-
-// ActiveConversations returns every active conversation, oldest deadline
-// first.
-func (db *DB) ActiveConversations(ctx context.Context) ([]*store.Conversation, error) {
-	return queryAll(ctx, rb(db.pool), "active conversations", `SELECT `+convCols+` FROM conversations WHERE status = 'active' ORDER BY deadline, id`, nil, scanConversation)
-}
-
 // ActiveConversation returns the active conversation of a session key.
 func (db *DB) ActiveConversation(ctx context.Context, key store.SessionKey) (*store.Conversation, error) {
 	c, err := scanConversation(rb(db.pool).QueryRow(ctx, `SELECT `+convCols+` FROM conversations
@@ -210,24 +147,6 @@ func (db *DB) EndConversation(ctx context.Context, id string, details json.RawMe
 	})
 }
 
-// ListEvents returns a page of a conversation's events in order.
-func (db *DB) ListEvents(ctx context.Context, conversationID string, opts store.ListOptions) ([]*store.Event, int, error) {
-	opts = opts.Normalize()
-	var total int
-	if err := rb(db.pool).QueryRow(ctx, `SELECT COUNT(*) FROM events WHERE conversation_id = ?`, conversationID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("postgres: list events: %w", err)
-	}
-	if total == 0 || opts.Offset >= total {
-		return []*store.Event{}, total, nil
-	}
-	evs, err := queryAll(ctx, rb(db.pool), "list events", `SELECT `+eventCols+` FROM events WHERE conversation_id = ? ORDER BY id LIMIT ? OFFSET ?`,
-		[]any{conversationID, opts.Limit, opts.Offset}, scanEvent)
-	if evs == nil {
-		evs = []*store.Event{}
-	}
-	return evs, total, err
-}
-
 // RecentMessages returns the last limit message events of a conversation,
 // oldest first.
 func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit int) ([]*store.Event, error) {
@@ -244,17 +163,6 @@ func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit i
 		evs = []*store.Event{}
 	}
 	return evs, nil
-}
-
-// CountUserMessages counts a conversation's user message events.
-func (db *DB) CountUserMessages(ctx context.Context, conversationID string) (int, error) {
-	var n int
-	err := rb(db.pool).QueryRow(ctx, `SELECT COUNT(*) FROM events
-		WHERE conversation_id = ? AND event_type = 'message' AND (event_data::jsonb) ->> 'role' = 'user'`, conversationID).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: count user messages: %w", err)
-	}
-	return n, nil
 }
 
 // AppendEvents appends events in one transaction (one pipeline), filling
@@ -303,22 +211,6 @@ func sendBatch(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, read func(
 }
 
 // ---- Inbound messages.
-
-func scanInbound(s scanner) (*store.InboundMessage, error) {
-	var m store.InboundMessage
-	var media *string
-	var r time.Time
-	if err := s.Scan(&m.ID, &m.ProviderID, &m.MessageSID, &m.IdempotencyToken, &m.ProjectID, &m.StageID, &m.AgentID,
-		&m.From, &m.To, &m.Body, &media, &m.ProfileName, &r, &m.State, &m.ConversationID); err != nil {
-		return nil, err
-	}
-	var err error
-	if m.MediaURLs, err = parseList(media); err != nil {
-		return nil, err
-	}
-	m.ReceivedAt = utc(r)
-	return &m, nil
-}
 
 // CommitInbound stores msgs in one transaction: a single pipeline of
 // INSERT ... ON CONFLICT DO NOTHING RETURNING id. Duplicates — by provider
@@ -474,11 +366,6 @@ func finishInbound(msgs []*store.InboundMessage, results []store.InboundResult, 
 	}
 }
 
-// PendingInbound returns every pending inbound message in ID order.
-func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, error) {
-	return queryAll(ctx, rb(db.pool), "pending inbound", `SELECT `+inboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanInbound)
-}
-
 // touches reports whether CommitTurns updates (and checks) the turn's
 // existing conversation.
 func touches(turn *store.Turn) bool {
@@ -606,22 +493,6 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 
 // ---- Outbox.
 
-func scanOutbound(s scanner) (*store.OutboundMessage, error) {
-	var o store.OutboundMessage
-	var c, u time.Time
-	if err := s.Scan(&o.ID, &o.ProjectID, &o.ConversationID, &o.ProviderID, &o.From, &o.To, &o.Body, &o.Part, &o.Parts, &o.State,
-		&o.Attempts, &o.ErrorCode, &o.ErrorMessage, &o.TwilioSID, &o.DeliveryStatus, &c, &u); err != nil {
-		return nil, err
-	}
-	o.CreatedAt, o.UpdatedAt = utc(c), utc(u)
-	return &o, nil
-}
-
-// PendingOutbox returns every pending outbox row in ID order.
-func (db *DB) PendingOutbox(ctx context.Context) ([]*store.OutboundMessage, error) {
-	return queryAll(ctx, rb(db.pool), "pending outbox", `SELECT `+outboundCols+` FROM outbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanOutbound)
-}
-
 // UpdateOutbox records a send attempt's result.
 func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
 	res, err := db.pool.Exec(ctx, sqlUpdateOutbox, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, now(), u.ID)
@@ -632,25 +503,6 @@ func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
 		return store.Errorf(store.ENOTFOUND, "outbound message %d not found", u.ID)
 	}
 	return nil
-}
-
-// GetOutbound returns the outbox row with the id.
-func (db *DB) GetOutbound(ctx context.Context, id int64) (*store.OutboundMessage, error) {
-	o, err := scanOutbound(rb(db.pool).QueryRow(ctx, `SELECT `+outboundCols+` FROM outbound_messages WHERE id = ?`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, store.Errorf(store.ENOTFOUND, "outbound message %d not found", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("postgres: get outbound: %w", err)
-	}
-	return o, nil
-}
-
-// deliveryRank orders delivery statuses so that a late callback never
-// moves a message back (Twilio may deliver "sent" after "delivered").
-func deliveryRank(expr string) string {
-	return `(CASE ` + expr + ` WHEN '' THEN 0 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'undelivered' THEN 3
-		WHEN 'failed' THEN 3 WHEN 'read' THEN 4 ELSE 1 END)`
 }
 
 // SetDeliveryStatus records a status callback on the (latest) outbox row
@@ -670,36 +522,4 @@ func (db *DB) SetDeliveryStatus(ctx context.Context, providerID, twilioSID, stat
 		return nil, fmt.Errorf("postgres: set delivery status: %w", err)
 	}
 	return o, nil
-}
-
-// ListOutbound returns a conversation's outbox rows in ID order.
-func (db *DB) ListOutbound(ctx context.Context, conversationID string) ([]*store.OutboundMessage, error) {
-	return queryAll(ctx, rb(db.pool), "list outbound", `SELECT `+outboundCols+` FROM outbound_messages WHERE conversation_id = ? ORDER BY id`,
-		[]any{conversationID}, scanOutbound)
-}
-
-// ---- Opt-outs.
-
-// SetOptOut records whether the address opted out of the channel provider.
-func (db *DB) SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error {
-	_, err := rb(db.pool).Exec(ctx, `INSERT INTO opt_outs (provider_id, address, opted_out, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (provider_id, address) DO UPDATE SET opted_out = excluded.opted_out, updated_at = excluded.updated_at`,
-		providerID, address, optedOut, now())
-	if err != nil {
-		return fmt.Errorf("postgres: set opt-out: %w", err)
-	}
-	return nil
-}
-
-// IsOptedOut reports whether the address opted out of the channel provider.
-func (db *DB) IsOptedOut(ctx context.Context, providerID, address string) (bool, error) {
-	var out bool
-	err := rb(db.pool).QueryRow(ctx, `SELECT opted_out FROM opt_outs WHERE provider_id = ? AND address = ?`, providerID, address).Scan(&out)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("postgres: is opted out: %w", err)
-	}
-	return out, nil
 }

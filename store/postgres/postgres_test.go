@@ -36,7 +36,7 @@ func testURL(t *testing.T) string {
 }
 
 // withSearchPath returns base with search_path set to schema.
-func withSearchPath(t *testing.T, base, schema string) string {
+func withSearchPath(t testing.TB, base, schema string) string {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
@@ -199,6 +199,9 @@ func TestSyncDetectsLostDeferredCommits(t *testing.T) {
 	again.MessageSID = "SMafter"
 	if _, err := db.CommitBatch(ctx, []*store.InboundMessage{&again}, nil); store.ErrorCode(err) != store.EUNAVAILABLE {
 		t.Fatalf("commit after a failed flush: %v; want EUNAVAILABLE", err)
+	}
+	if err := db.CreateProject(ctx, &store.Project{Name: "after"}); store.ErrorCode(err) != store.EUNAVAILABLE {
+		t.Fatalf("write after a failed flush: %v; want EUNAVAILABLE", err)
 	}
 	if err := db.Ping(ctx); err == nil {
 		t.Fatal("ping succeeds after a failed flush; want readiness to fail")

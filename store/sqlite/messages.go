@@ -12,13 +12,6 @@ import (
 	"switchboard/store"
 )
 
-const (
-	inboundCols  = `id, provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id, from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id`
-	outboundCols = `id, project_id, conversation_id, provider_id, from_address, to_address, body, part, parts, state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at`
-	eventCols    = `id, conversation_id, event_type, event_data, created_at`
-	convCols     = `id, project_id, stage_id, agent_id, user_id, channel_provider_id, channel_address, status, status_details, metadata, deadline, created_at, updated_at, version`
-)
-
 // prepare prepares the hot-path statements: the writes on the writer
 // connection, which transactions reuse through Tx.StmtContext without
 // re-preparing because the writer has a single connection, and the hot
@@ -64,34 +57,6 @@ func (db *DB) prepare(ctx context.Context) error {
 }
 
 // ---- Conversations and events.
-
-func scanConversation(s scanner) (*store.Conversation, error) {
-	var c store.Conversation
-	var details, metadata sql.NullString
-	var d, cr, u int64
-	if err := s.Scan(&c.ID, &c.ProjectID, &c.StageID, &c.AgentID, &c.UserID, &c.ChannelProviderID, &c.ChannelAddress,
-		&c.Status, &details, &metadata, &d, &cr, &u, &c.Version); err != nil {
-		return nil, err
-	}
-	c.StatusDetails, c.Metadata = jsonBytes(details), jsonBytes(metadata)
-	c.Deadline, c.CreatedAt, c.UpdatedAt = fromMicros(d), fromMicros(cr), fromMicros(u)
-	return &c, nil
-}
-
-func scanEvent(s scanner) (*store.Event, error) {
-	var e store.Event
-	var data sql.NullString
-	var c int64
-	if err := s.Scan(&e.ID, &e.ConversationID, &e.EventType, &data, &c); err != nil {
-		return nil, err
-	}
-	e.EventData, e.CreatedAt = jsonBytes(data), fromMicros(c)
-	return &e, nil
-}
-
-func convRef(projectID, id string) ref {
-	return ref{table: "conversations", what: "conversation", id: id, projectID: projectID, scoped: true}
-}
 
 // insertEvent appends e with the prepared statement ins, filling its ID
 // and (when zero) CreatedAt.
@@ -152,34 +117,6 @@ func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, sta
 	return nil
 }
 
-// GetConversation returns the conversation with the id in the project.
-func (db *DB) GetConversation(ctx context.Context, projectID, id string) (*store.Conversation, error) {
-	return get(ctx, db, convRef(projectID, id), convCols, scanConversation)
-}
-
-// ListConversations returns a page of the project's conversations and their total.
-func (db *DB) ListConversations(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.Conversation, int, error) {
-	where, args := ` WHERE project_id = ?`, []any{projectID}
-	if opts.Status != "" {
-		where, args = where+` AND status = ?`, append(args, opts.Status)
-	}
-	if opts.UserID != "" {
-		where, args = where+` AND user_id = ?`, append(args, opts.UserID)
-	}
-	return list(ctx, db, "list conversations", convCols, "conversations", where, args, opts, scanConversation)
-}
-
-// DeleteConversation deletes a conversation and its events.
-func (db *DB) DeleteConversation(ctx context.Context, projectID, id string, version int64) error {
-	return db.remove(ctx, convRef(projectID, id), version)
-}
-
-// ActiveConversations returns every active conversation, oldest deadline
-// first.
-func (db *DB) ActiveConversations(ctx context.Context) ([]*store.Conversation, error) {
-	return queryAll(ctx, db.reader, "active conversations", `SELECT `+convCols+` FROM conversations WHERE status = 'active' ORDER BY deadline, id`, nil, scanConversation)
-}
-
 // ActiveConversation returns the active conversation of a session key.
 func (db *DB) ActiveConversation(ctx context.Context, key store.SessionKey) (*store.Conversation, error) {
 	c, err := scanConversation(db.readActive.QueryRowContext(ctx, key.ProjectID, key.ChannelProviderID, key.To, key.From))
@@ -233,24 +170,6 @@ func endConversation(ctx context.Context, endStmt, evStmt *sql.Stmt, id string, 
 	return true, insertEvent(ctx, evStmt, ev, t)
 }
 
-// ListEvents returns a page of a conversation's events in order.
-func (db *DB) ListEvents(ctx context.Context, conversationID string, opts store.ListOptions) ([]*store.Event, int, error) {
-	opts = opts.Normalize()
-	var total int
-	if err := db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE conversation_id = ?`, conversationID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: list events: %w", err)
-	}
-	if total == 0 || opts.Offset >= total {
-		return []*store.Event{}, total, nil
-	}
-	evs, err := queryAll(ctx, db.reader, "list events", `SELECT `+eventCols+` FROM events WHERE conversation_id = ? ORDER BY id LIMIT ? OFFSET ?`,
-		[]any{conversationID, opts.Limit, opts.Offset}, scanEvent)
-	if evs == nil {
-		evs = []*store.Event{}
-	}
-	return evs, total, err
-}
-
 // RecentMessages returns the last limit message events of a conversation,
 // oldest first.
 func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit int) ([]*store.Event, error) {
@@ -277,17 +196,6 @@ func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit i
 	return evs, nil
 }
 
-// CountUserMessages counts a conversation's user message events.
-func (db *DB) CountUserMessages(ctx context.Context, conversationID string) (int, error) {
-	var n int
-	err := db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM events
-		WHERE conversation_id = ? AND event_type = 'message' AND json_extract(event_data, '$.role') = 'user'`, conversationID).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: count user messages: %w", err)
-	}
-	return n, nil
-}
-
 // AppendEvents appends events in one transaction, filling their IDs and
 // (when zero) CreatedAt. An unknown conversation is ENOTFOUND.
 func (db *DB) AppendEvents(ctx context.Context, events []store.Event) error {
@@ -307,22 +215,6 @@ func (db *DB) AppendEvents(ctx context.Context, events []store.Event) error {
 }
 
 // ---- Inbound messages.
-
-func scanInbound(s scanner) (*store.InboundMessage, error) {
-	var m store.InboundMessage
-	var media sql.NullString
-	var r int64
-	if err := s.Scan(&m.ID, &m.ProviderID, &m.MessageSID, &m.IdempotencyToken, &m.ProjectID, &m.StageID, &m.AgentID,
-		&m.From, &m.To, &m.Body, &media, &m.ProfileName, &r, &m.State, &m.ConversationID); err != nil {
-		return nil, err
-	}
-	var err error
-	if m.MediaURLs, err = parseList(media); err != nil {
-		return nil, err
-	}
-	m.ReceivedAt = fromMicros(r)
-	return &m, nil
-}
 
 // CommitInbound stores msgs in one transaction. Duplicates — by provider
 // and MessageSid, or by non-empty idempotency token, including repeats
@@ -401,11 +293,6 @@ func finishInbound(msgs []*store.InboundMessage, results []store.InboundResult) 
 			}
 		}
 	}
-}
-
-// PendingInbound returns every pending inbound message in ID order.
-func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, error) {
-	return queryAll(ctx, db.reader, "pending inbound", `SELECT `+inboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanInbound)
 }
 
 // turnStmts are the prepared statements of CommitTurns bound to its
@@ -558,22 +445,6 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 
 // ---- Outbox.
 
-func scanOutbound(s scanner) (*store.OutboundMessage, error) {
-	var o store.OutboundMessage
-	var c, u int64
-	if err := s.Scan(&o.ID, &o.ProjectID, &o.ConversationID, &o.ProviderID, &o.From, &o.To, &o.Body, &o.Part, &o.Parts, &o.State,
-		&o.Attempts, &o.ErrorCode, &o.ErrorMessage, &o.TwilioSID, &o.DeliveryStatus, &c, &u); err != nil {
-		return nil, err
-	}
-	o.CreatedAt, o.UpdatedAt = fromMicros(c), fromMicros(u)
-	return &o, nil
-}
-
-// PendingOutbox returns every pending outbox row in ID order.
-func (db *DB) PendingOutbox(ctx context.Context) ([]*store.OutboundMessage, error) {
-	return queryAll(ctx, db.reader, "pending outbox", `SELECT `+outboundCols+` FROM outbound_messages WHERE state = 'pending' ORDER BY id`, nil, scanOutbound)
-}
-
 // UpdateOutbox records a send attempt's result.
 func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
 	res, err := db.updateOutbox.ExecContext(ctx, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, micros(now()), u.ID)
@@ -584,25 +455,6 @@ func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
 		return store.Errorf(store.ENOTFOUND, "outbound message %d not found", u.ID)
 	}
 	return nil
-}
-
-// GetOutbound returns the outbox row with the id.
-func (db *DB) GetOutbound(ctx context.Context, id int64) (*store.OutboundMessage, error) {
-	o, err := scanOutbound(db.reader.QueryRowContext(ctx, `SELECT `+outboundCols+` FROM outbound_messages WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, store.Errorf(store.ENOTFOUND, "outbound message %d not found", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: get outbound: %w", err)
-	}
-	return o, nil
-}
-
-// deliveryRank orders delivery statuses so that a late callback never
-// moves a message back (Twilio may deliver "sent" after "delivered").
-func deliveryRank(expr string) string {
-	return `(CASE ` + expr + ` WHEN '' THEN 0 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'undelivered' THEN 3
-		WHEN 'failed' THEN 3 WHEN 'read' THEN 4 ELSE 1 END)`
 }
 
 // SetDeliveryStatus records a status callback on the (latest) outbox row
@@ -624,34 +476,8 @@ func (db *DB) SetDeliveryStatus(ctx context.Context, providerID, twilioSID, stat
 	return o, nil
 }
 
-// ListOutbound returns a conversation's outbox rows in ID order.
-func (db *DB) ListOutbound(ctx context.Context, conversationID string) ([]*store.OutboundMessage, error) {
-	return queryAll(ctx, db.reader, "list outbound", `SELECT `+outboundCols+` FROM outbound_messages WHERE conversation_id = ? ORDER BY id`,
-		[]any{conversationID}, scanOutbound)
-}
-
-// ---- Opt-outs.
-
-// SetOptOut records whether the address opted out of the channel provider.
-func (db *DB) SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error {
-	_, err := db.writer.ExecContext(ctx, `INSERT INTO opt_outs (provider_id, address, opted_out, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (provider_id, address) DO UPDATE SET opted_out = excluded.opted_out, updated_at = excluded.updated_at`,
-		providerID, address, optedOut, micros(now()))
-	if err != nil {
-		return fmt.Errorf("sqlite: set opt-out: %w", err)
-	}
-	return nil
-}
-
-// IsOptedOut reports whether the address opted out of the channel provider.
+// IsOptedOut reports whether the address opted out of the channel
+// provider, with the statement prepared among the engine's hot reads.
 func (db *DB) IsOptedOut(ctx context.Context, providerID, address string) (bool, error) {
-	var out bool
-	err := db.readOptedOut.QueryRowContext(ctx, providerID, address).Scan(&out)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("sqlite: is opted out: %w", err)
-	}
-	return out, nil
+	return dialect.OptedOut(db.readOptedOut.QueryRowContext(ctx, providerID, address))
 }

@@ -14,7 +14,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,7 +21,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +28,7 @@ import (
 	"time"
 
 	"switchboard/store"
+	"switchboard/store/internal/sqlcore"
 
 	sqlite "modernc.org/sqlite"
 )
@@ -37,8 +36,11 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// DB is a SQLite-backed store.Store.
+// DB is a SQLite-backed store.Store. The resource CRUD, the audit log, the
+// users view and the plain reads are sqlcore's, promoted from the embedded
+// core; this package adds the writer, the checkpointer and the hot path.
 type DB struct {
+	*core
 	path   string
 	writer *sql.DB
 	reader *sql.DB
@@ -208,6 +210,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	reader.SetMaxOpenConns(o.readers)
 	reader.SetMaxIdleConns(o.readers)
 	db.reader = reader
+	db.core = sqlcore.New(&dialect, reader, writer, func() {
+		db.commits.Add(1)
+		if db.dur.syncWrites {
+			db.durableUpTo(db.walSize()) // a FULL write flushed the WAL
+		}
+	})
+	db.core.Guard = db.errFailed
 	if err := reader.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -318,98 +327,15 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// migration is one embedded schema version.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: read migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		if !ok || !strings.HasSuffix(name, ".sql") {
-			return nil, fmt.Errorf("sqlite: migration %s: name must be NNNN_name.sql", name)
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: migration %s: %w", name, err)
-		}
-		b, err := migrationFS.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: read migration %s: %w", name, err)
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("sqlite: duplicate migration version %d", ms[i].version)
-		}
-	}
-	return ms, nil
-}
-
-// migrate applies the migrations not yet recorded in schema_migrations,
-// each in its own transaction.
+// migrate applies the pending migrations (see sqlcore.Migrate) through
+// the writer.
 func (db *DB) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	own, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
-		return err
+		return fmt.Errorf("sqlite: read migrations: %w", err)
 	}
-	if _, err := db.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
-	}
-	for _, m := range ms {
-		if err := db.applyMigration(ctx, m); err != nil {
-			return err
-		}
-	}
-	return nil
+	return dialect.Migrate(ctx, db.writer, own)
 }
-
-func (db *DB) applyMigration(ctx context.Context, m migration) error {
-	tx, err := db.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
-		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
-	}
-	if n > 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, now().UnixMicro()); err != nil {
-		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
-	}
-	return nil
-}
-
-// now is the store's clock: UTC, truncated to microseconds so that every
-// stored time round-trips unchanged.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-// micros converts t to the stored form.
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-// fromMicros converts the stored form back to a UTC time.
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // SQLite extended result codes this package classifies.
 const (
@@ -439,52 +365,6 @@ func isForeignKey(err error) bool {
 	return c == sqliteConstraintForeignKey || (c&0xff == sqliteConstraint && strings.Contains(err.Error(), "FOREIGN KEY"))
 }
 
-// writeErr classifies an error of a create or update of what: unique
-// violations are ECONFLICT, references to missing records EINVALID.
-func writeErr(op, what string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case store.ErrorCode(err) != store.EINTERNAL:
-		return err
-	case isUnique(err):
-		return &store.Error{Code: store.ECONFLICT, Message: what + " already exists"}
-	case isForeignKey(err):
-		return &store.Error{Code: store.EINVALID, Message: what + " references a record that does not exist"}
-	}
-	return fmt.Errorf("sqlite: %s: %w", op, err)
-}
-
-// deleteErr classifies an error of a delete: a record still referenced is
-// ECONFLICT.
-func deleteErr(op, what string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case store.ErrorCode(err) != store.EINTERNAL:
-		return err
-	case isForeignKey(err):
-		return store.Errorf(store.ECONFLICT, "%s is still in use", what)
-	}
-	return fmt.Errorf("sqlite: %s: %w", op, err)
-}
-
-func notFound(what, id string) error {
-	return store.Errorf(store.ENOTFOUND, "%s %s not found", what, id)
-}
-
-// querier is what *sql.DB and *sql.Tx share.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// scanner is what *sql.Row and *sql.Rows share.
-type scanner interface {
-	Scan(dest ...any) error
-}
-
 // inTx runs fn in a write transaction.
 func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	if err := db.errFailed(); err != nil {
@@ -506,108 +386,4 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) er
 		db.durableUpTo(db.walSize())
 	}
 	return nil
-}
-
-// list runs the count and the page query of a list.
-func list[T any](ctx context.Context, db *DB, op, cols, from, where string, args []any, opts store.ListOptions, scan func(scanner) (T, error)) ([]T, int, error) {
-	opts = opts.Normalize()
-	var total int
-	if err := db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+from+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	items := []T{}
-	if total == 0 || opts.Offset >= total {
-		return items, total, nil
-	}
-	q := `SELECT ` + cols + ` FROM ` + from + where + ` ORDER BY created_at, id LIMIT ? OFFSET ?`
-	rows, err := db.reader.QueryContext(ctx, q, append(args, opts.Limit, opts.Offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		it, err := scan(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("sqlite: %s: %w", op, err)
-		}
-		items = append(items, it)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	return items, total, nil
-}
-
-// queryAll runs a query on the read pool and scans every row.
-func queryAll[T any](ctx context.Context, q querier, op, query string, args []any, scan func(scanner) (T, error)) ([]T, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	defer rows.Close()
-	var items []T
-	for rows.Next() {
-		it, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: %s: %w", op, err)
-		}
-		items = append(items, it)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	return items, nil
-}
-
-// JSON helpers: nil stays NULL so that nil and empty differ.
-
-func jsonText(b []byte) any {
-	if b == nil {
-		return nil
-	}
-	return string(b)
-}
-
-func jsonBytes(s sql.NullString) []byte {
-	if !s.Valid {
-		return nil
-	}
-	return []byte(s.String)
-}
-
-func listText(l []string) any {
-	if l == nil {
-		return nil
-	}
-	b, _ := json.Marshal(l) // a []string always encodes
-	return string(b)
-}
-
-func parseList(s sql.NullString) ([]string, error) {
-	if !s.Valid {
-		return nil, nil
-	}
-	var l []string
-	if err := json.Unmarshal([]byte(s.String), &l); err != nil {
-		return nil, fmt.Errorf("sqlite: decode list: %w", err)
-	}
-	if l == nil {
-		l = []string{}
-	}
-	return l, nil
-}
-
-func nullTime(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return t.UnixMicro()
-}
-
-func timePtr(n sql.NullInt64) *time.Time {
-	if !n.Valid {
-		return nil
-	}
-	t := fromMicros(n.Int64)
-	return &t
 }

@@ -18,9 +18,10 @@ func TestUsersQueryPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	search, one := dialect.UsersQueries()
 	for _, q := range []string{
-		userSelect + ` AND instr(user_id, ?) > 0` + userGroup + ` LIMIT ? OFFSET ?` + userOrder,
-		userSelect + ` AND user_id = ?` + userGroup + userOrder,
+		search,
+		one,
 		`SELECT ` + convCols + ` FROM conversations WHERE project_id = ? AND user_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?`,
 	} {
 		rows, err := db.reader.Query(`EXPLAIN QUERY PLAN `+q, "p", "u", 1, 0)

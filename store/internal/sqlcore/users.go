@@ -1,12 +1,9 @@
-package postgres
+package sqlcore
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"time"
-
-	"github.com/jackc/pgx/v5"
+	"database/sql"
+	"strings"
 
 	"switchboard/store"
 )
@@ -16,10 +13,11 @@ import (
 // GROUP BY and paging. Opt-outs are looked up for the rows of the page
 // only, through the channel providers each user texted, and so is the
 // metadata of each user's latest conversation (its WhatsApp profile name).
+// %s is the dialect's test of a true boolean.
 const (
 	userSelect = `SELECT u.user_id, u.n, u.first_at, u.last_at, EXISTS (
 		SELECT 1 FROM conversations c2 JOIN opt_outs o ON o.provider_id = c2.channel_provider_id AND o.address = c2.user_id
-		WHERE c2.project_id = u.project_id AND c2.user_id = u.user_id AND o.opted_out),
+		WHERE c2.project_id = u.project_id AND c2.user_id = u.user_id AND o.opted_out%s),
 		(SELECT c3.metadata FROM conversations c3 WHERE c3.project_id = u.project_id AND c3.user_id = u.user_id
 			ORDER BY c3.created_at DESC, c3.id DESC LIMIT 1)
 	FROM (SELECT project_id, user_id, COUNT(*) AS n, MIN(created_at) AS first_at, MAX(updated_at) AS last_at
@@ -28,35 +26,56 @@ const (
 	userOrder = `) u ORDER BY u.last_at DESC, u.user_id`
 )
 
-func scanUser(projectID string) func(scanner) (*store.User, error) {
-	return func(s scanner) (*store.User, error) {
+// usersQuery returns the users query with the conditions where (after the
+// project's), paged or not.
+func (d *Dialect) usersQuery(where string, paged bool) string {
+	sel := strings.Replace(userSelect, "%s", "", 1)
+	if d.True != "" {
+		sel = strings.Replace(userSelect, "%s", " "+d.True, 1)
+	}
+	if paged {
+		return sel + where + userGroup + ` LIMIT ? OFFSET ?` + userOrder
+	}
+	return sel + where + userGroup + userOrder
+}
+
+// UsersQueries returns the SQL (with ? placeholders) of a ListUsers page
+// with a search and of GetUser, whose query plans a store may test.
+func (d *Dialect) UsersQueries() (search, one string) {
+	return d.usersQuery(` AND `+d.Contains("user_id"), true), d.usersQuery(` AND user_id = ?`, false)
+}
+
+func scanUser(projectID string) func(Scanner) (*store.User, error) {
+	return func(s Scanner) (*store.User, error) {
 		u := store.User{ProjectID: projectID}
-		var first, last time.Time
-		var meta *string
+		var first, last Time
+		var meta sql.NullString
 		if err := s.Scan(&u.Address, &u.ConversationCount, &first, &last, &u.OptedOut, &meta); err != nil {
 			return nil, err
 		}
-		u.ProfileName = store.ProfileNameOf(jsonBytes(meta))
-		u.Channel, u.FirstContactAt, u.LastContactAt = store.ChannelOf(u.Address), utc(first), utc(last)
+		u.ProfileName = store.ProfileNameOf(JSONBytes(meta))
+		u.Channel, u.FirstContactAt, u.LastContactAt = store.ChannelOf(u.Address), first.Time, last.Time
 		return &u, nil
 	}
 }
 
 // ListUsers returns a page of the project's users, latest contact first.
 func (db *DB) ListUsers(ctx context.Context, projectID, search string, opts store.ListOptions) ([]*store.User, int, error) {
-	opts = opts.Normalize()
 	where, args := "", []any{projectID}
 	if search != "" {
-		where, args = ` AND strpos(user_id, ?) > 0`, append(args, search)
+		where, args = ` AND `+db.d.Contains("user_id"), append(args, search)
 	}
-	var total int
-	if err := db.pool.QueryRow(ctx, rebind(`SELECT COUNT(DISTINCT user_id) FROM conversations WHERE project_id = ?`+where), args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("postgres: list users: %w", err)
+	// The page's LIMIT and OFFSET belong to the inner query: userOrder
+	// closes it after them.
+	opts = opts.Normalize()
+	total, err := db.count(ctx, "list users", `SELECT COUNT(DISTINCT user_id) FROM conversations WHERE project_id = ?`+where, args...)
+	if err != nil {
+		return nil, 0, err
 	}
 	if total == 0 || opts.Offset >= total {
 		return []*store.User{}, total, nil
 	}
-	users, err := queryAll(ctx, db.pool, "list users", rebind(userSelect+where+userGroup+` LIMIT ? OFFSET ?`+userOrder),
+	users, err := queryAll(ctx, db, "list users", db.d.usersQuery(where, true),
 		append(args, opts.Limit, opts.Offset), scanUser(projectID))
 	if err != nil {
 		return nil, 0, err
@@ -69,12 +88,6 @@ func (db *DB) ListUsers(ctx context.Context, projectID, search string, opts stor
 
 // GetUser returns the project's user with the address.
 func (db *DB) GetUser(ctx context.Context, projectID, address string) (*store.User, error) {
-	u, err := scanUser(projectID)(db.pool.QueryRow(ctx, rebind(userSelect+` AND user_id = ?`+userGroup+userOrder), projectID, address))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("user", address)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("postgres: get user: %w", err)
-	}
-	return u, nil
+	return getOne(ctx, db, "get user", func() error { return NotFound("user", address) }, scanUser(projectID),
+		db.d.usersQuery(` AND user_id = ?`, false), projectID, address)
 }

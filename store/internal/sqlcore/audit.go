@@ -1,0 +1,55 @@
+package sqlcore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"switchboard/store"
+)
+
+const auditCols = `id, user_id, action, entity_type, entity_id, project_id, old_entity, new_entity, client_ip, user_agent, created_at`
+
+func scanAudit(s Scanner) (*store.AuditEntry, error) {
+	var e store.AuditEntry
+	var user, project, oldE, newE, ip, ua sql.NullString
+	var c Time
+	if err := s.Scan(&e.ID, &user, &e.Action, &e.EntityType, &e.EntityID, &project, &oldE, &newE, &ip, &ua, &c); err != nil {
+		return nil, err
+	}
+	e.UserID, e.ProjectID, e.ClientIP, e.UserAgent = user.String, project.String, ip.String, ua.String
+	e.OldEntity, e.NewEntity = JSONBytes(oldE), JSONBytes(newE)
+	e.CreatedAt = c.Time
+	return &e, nil
+}
+
+// AppendAudit stores an audit entry.
+func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
+	store.PrepareAudit(e)
+	if err := store.CheckAudit(e); err != nil {
+		return err
+	}
+	_, err := db.exec(ctx, `INSERT INTO audit_logs (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, NullString(e.UserID), e.Action, e.EntityType, e.EntityID, NullString(e.ProjectID),
+		JSONText(e.OldEntity), JSONText(e.NewEntity), NullString(e.ClientIP), NullString(e.UserAgent), db.d.Time(e.CreatedAt))
+	if err != nil {
+		return db.d.WriteErr("append audit", "audit entry", err)
+	}
+	return nil
+}
+
+// ListAudit returns a page of the audit entries f selects.
+func (db *DB) ListAudit(ctx context.Context, f store.AuditFilter, opts store.ListOptions) ([]*store.AuditEntry, int, error) {
+	where, args := store.AuditWhere(f, db.d.Time, db.d.FoldASCII)
+	return page(ctx, db, "list audit", `SELECT COUNT(*) FROM audit_logs`+where,
+		`SELECT `+auditCols+` FROM audit_logs`+where+store.AuditOrder(f), args, opts, scanAudit)
+}
+
+// PurgeAudit deletes the audit entries created before t.
+func (db *DB) PurgeAudit(ctx context.Context, before time.Time) (int64, error) {
+	n, err := db.exec(ctx, `DELETE FROM audit_logs WHERE created_at < ?`, db.d.Time(before.UTC()))
+	if err != nil {
+		return 0, db.d.Errorf("purge audit: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,197 @@
+package sqlcore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"switchboard/store"
+)
+
+// The columns the scan functions read, in their order.
+const (
+	InboundCols  = `id, provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id, from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id`
+	OutboundCols = `id, project_id, conversation_id, provider_id, from_address, to_address, body, part, parts, state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at`
+	EventCols    = `id, conversation_id, event_type, event_data, created_at`
+	ConvCols     = `id, project_id, stage_id, agent_id, user_id, channel_provider_id, channel_address, status, status_details, metadata, deadline, created_at, updated_at, version`
+)
+
+// ---- Conversations and events.
+
+// ScanConversation reads a row of ConvCols.
+func ScanConversation(s Scanner) (*store.Conversation, error) {
+	var c store.Conversation
+	var details, metadata sql.NullString
+	var d, cr, u Time
+	if err := s.Scan(&c.ID, &c.ProjectID, &c.StageID, &c.AgentID, &c.UserID, &c.ChannelProviderID, &c.ChannelAddress,
+		&c.Status, &details, &metadata, &d, &cr, &u, &c.Version); err != nil {
+		return nil, err
+	}
+	c.StatusDetails, c.Metadata = JSONBytes(details), JSONBytes(metadata)
+	c.Deadline, c.CreatedAt, c.UpdatedAt = d.Time, cr.Time, u.Time
+	return &c, nil
+}
+
+// ScanEvent reads a row of EventCols.
+func ScanEvent(s Scanner) (*store.Event, error) {
+	var e store.Event
+	var data sql.NullString
+	var c Time
+	if err := s.Scan(&e.ID, &e.ConversationID, &e.EventType, &data, &c); err != nil {
+		return nil, err
+	}
+	e.EventData, e.CreatedAt = JSONBytes(data), c.Time
+	return &e, nil
+}
+
+// ConvRef names a conversation of a project.
+func ConvRef(projectID, id string) Ref {
+	return Ref{Table: "conversations", What: "conversation", ID: id, ProjectID: projectID, Scoped: true}
+}
+
+// GetConversation returns the conversation with the id in the project.
+func (db *DB) GetConversation(ctx context.Context, projectID, id string) (*store.Conversation, error) {
+	return get(ctx, db, ConvRef(projectID, id), ConvCols, ScanConversation)
+}
+
+// ListConversations returns a page of the project's conversations and their total.
+func (db *DB) ListConversations(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.Conversation, int, error) {
+	where, args := ` WHERE project_id = ?`, []any{projectID}
+	if opts.Status != "" {
+		where, args = where+` AND status = ?`, append(args, opts.Status)
+	}
+	if opts.UserID != "" {
+		where, args = where+` AND user_id = ?`, append(args, opts.UserID)
+	}
+	return list(ctx, db, "list conversations", ConvCols, "conversations", where, args, opts, ScanConversation)
+}
+
+// DeleteConversation deletes a conversation and its events.
+func (db *DB) DeleteConversation(ctx context.Context, projectID, id string, version int64) error {
+	return db.remove(ctx, ConvRef(projectID, id), version)
+}
+
+// ActiveConversations returns every active conversation, oldest deadline
+// first.
+func (db *DB) ActiveConversations(ctx context.Context) ([]*store.Conversation, error) {
+	return queryAll(ctx, db, "active conversations", `SELECT `+ConvCols+` FROM conversations WHERE status = 'active' ORDER BY deadline, id`, nil, ScanConversation)
+}
+
+// ListEvents returns a page of a conversation's events in order.
+func (db *DB) ListEvents(ctx context.Context, conversationID string, opts store.ListOptions) ([]*store.Event, int, error) {
+	return page(ctx, db, "list events", `SELECT COUNT(*) FROM events WHERE conversation_id = ?`,
+		`SELECT `+EventCols+` FROM events WHERE conversation_id = ? ORDER BY id`, []any{conversationID}, opts, ScanEvent)
+}
+
+// GetEvent returns one event of a conversation (Bonsai's event detail
+// route); an ID of another conversation's event is not found.
+func (db *DB) GetEvent(ctx context.Context, conversationID string, id int64) (*store.Event, error) {
+	return getOne(ctx, db, "get event", notFoundMsg("event not found"), ScanEvent,
+		`SELECT `+EventCols+` FROM events WHERE conversation_id = ? AND id = ?`, conversationID, id)
+}
+
+// CountUserMessages counts a conversation's user message events.
+func (db *DB) CountUserMessages(ctx context.Context, conversationID string) (int, error) {
+	return db.count(ctx, "count user messages", `SELECT COUNT(*) FROM events
+		WHERE conversation_id = ? AND event_type = 'message' AND `+db.d.JSONField("event_data", "role")+` = 'user'`, conversationID)
+}
+
+// ---- Inbound messages.
+
+// ScanInbound reads a row of InboundCols.
+func ScanInbound(s Scanner) (*store.InboundMessage, error) {
+	var m store.InboundMessage
+	var media sql.NullString
+	var r Time
+	if err := s.Scan(&m.ID, &m.ProviderID, &m.MessageSID, &m.IdempotencyToken, &m.ProjectID, &m.StageID, &m.AgentID,
+		&m.From, &m.To, &m.Body, &media, &m.ProfileName, &r, &m.State, &m.ConversationID); err != nil {
+		return nil, err
+	}
+	var err error
+	if m.MediaURLs, err = ParseList(media); err != nil {
+		return nil, err
+	}
+	m.ReceivedAt = r.Time
+	return &m, nil
+}
+
+// PendingInbound returns every pending inbound message in ID order.
+func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, error) {
+	return queryAll(ctx, db, "pending inbound", `SELECT `+InboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, ScanInbound)
+}
+
+// ---- Outbox.
+
+// ScanOutbound reads a row of OutboundCols.
+func ScanOutbound(s Scanner) (*store.OutboundMessage, error) {
+	var o store.OutboundMessage
+	var c, u Time
+	if err := s.Scan(&o.ID, &o.ProjectID, &o.ConversationID, &o.ProviderID, &o.From, &o.To, &o.Body, &o.Part, &o.Parts, &o.State,
+		&o.Attempts, &o.ErrorCode, &o.ErrorMessage, &o.TwilioSID, &o.DeliveryStatus, &c, &u); err != nil {
+		return nil, err
+	}
+	o.CreatedAt, o.UpdatedAt = c.Time, u.Time
+	return &o, nil
+}
+
+// PendingOutbox returns every pending outbox row in ID order.
+func (db *DB) PendingOutbox(ctx context.Context) ([]*store.OutboundMessage, error) {
+	return queryAll(ctx, db, "pending outbox", `SELECT `+OutboundCols+` FROM outbound_messages WHERE state = 'pending' ORDER BY id`, nil, ScanOutbound)
+}
+
+// DeliveryRank is the SQL that ranks the delivery status expr, so that a
+// late callback never moves a message back (Twilio may deliver "sent"
+// after "delivered").
+func DeliveryRank(expr string) string {
+	return `(CASE ` + expr + ` WHEN '' THEN 0 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'undelivered' THEN 3
+		WHEN 'failed' THEN 3 WHEN 'read' THEN 4 ELSE 1 END)`
+}
+
+// GetOutbound returns the outbox row with the id.
+func (db *DB) GetOutbound(ctx context.Context, id int64) (*store.OutboundMessage, error) {
+	return getOne(ctx, db, "get outbound", func() error { return store.Errorf(store.ENOTFOUND, "outbound message %d not found", id) }, ScanOutbound,
+		`SELECT `+OutboundCols+` FROM outbound_messages WHERE id = ?`, id)
+}
+
+// ListOutbound returns a conversation's outbox rows in ID order.
+func (db *DB) ListOutbound(ctx context.Context, conversationID string) ([]*store.OutboundMessage, error) {
+	return queryAll(ctx, db, "list outbound", `SELECT `+OutboundCols+` FROM outbound_messages WHERE conversation_id = ? ORDER BY id`,
+		[]any{conversationID}, ScanOutbound)
+}
+
+// ---- Opt-outs.
+
+// SetOptOut records whether the address opted out of the channel provider.
+func (db *DB) SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error {
+	_, err := db.exec(ctx, `INSERT INTO opt_outs (provider_id, address, opted_out, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (provider_id, address) DO UPDATE SET opted_out = excluded.opted_out, updated_at = excluded.updated_at`,
+		providerID, address, optedOut, db.d.Time(Now()))
+	if err != nil {
+		return db.d.Errorf("set opt-out: %w", err)
+	}
+	return nil
+}
+
+// OptOutQuery reads whether an address (the second argument) opted out of
+// a channel provider (the first); SQLite prepares it among its hot reads.
+const OptOutQuery = `SELECT opted_out FROM opt_outs WHERE provider_id = ? AND address = ?`
+
+// IsOptedOut reports whether the address opted out of the channel provider.
+func (db *DB) IsOptedOut(ctx context.Context, providerID, address string) (bool, error) {
+	return db.d.OptedOut(db.row(ctx, OptOutQuery, providerID, address))
+}
+
+// OptedOut reads the row of OptOutQuery: no row is not opted out. It is
+// the dialect's, not the DB's, so that it is not promoted into a store's
+// API.
+func (d *Dialect) OptedOut(row *sql.Row) (bool, error) {
+	var out bool
+	err := row.Scan(&out)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, d.Errorf("is opted out: %w", err)
+	}
+	return out, nil
+}
