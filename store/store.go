@@ -455,8 +455,10 @@ type DeferredCommitter interface {
 type Stats struct {
 	// Commits is the number of transactions.
 	Commits uint64
-	// Syncs is the number of durable flushes: commits that waited for the
-	// disk, and Syncs that had something to flush.
+	// Syncs is the number of durable flushes (fsyncs of SQLite's WAL,
+	// synchronous commits of PostgreSQL) of the hot path — and on SQLite
+	// of every other write too, each flushed before it returns. A flush
+	// covers every write before it.
 	Syncs uint64
 	// Statements is the number of SQL statements those transactions ran.
 	Statements uint64

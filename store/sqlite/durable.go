@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,35 +12,39 @@ import (
 	"switchboard/store"
 )
 
-// Deferred durability (store.DeferredCommitter).
+// Durability (store.DeferredCommitter).
 //
-// With synchronous FULL (the default) every write transaction of the API
-// fsyncs the WAL before it returns. The engine's group committer instead
-// writes its batches with the writer switched to NORMAL for that one
-// transaction — the WAL frames are written to the file, so they survive a
-// crash of the process, but not fsynced — and makes them durable with one
-// fsync of the WAL file (Sync) shared by every batch written since, or by
-// writing the batch that needs durability at once with FULL, whose fsync
-// covers every frame before it (the WAL is one sequential file).
+// With synchronous FULL or EXTRA configured (the default), the writer
+// connection itself runs with synchronous NORMAL — a commit writes its WAL
+// frames to the file, so it survives a crash of the process, but does not
+// wait for the disk — and the store makes writes durable with an explicit
+// fdatasync of the WAL file (flush), which covers every frame written
+// before it (the WAL is one sequential file). Every write outside the hot
+// path (the API's, through the core and inTx) flushes before it returns,
+// as FULL would; concurrent writers share a flush. The hot path's
+// CommitBatch flushes too; CommitBatchDeferred does not, and Sync flushes
+// for everything deferred before it.
 //
-// SQLite's own promise for NORMAL in WAL mode is what the order relies on:
-// a power loss keeps a prefix of the WAL's committed transactions (frames
-// are checksummed and chained; recovery stops at the first frame that does
-// not check out). So a Sync, or a FULL commit, makes durable exactly the
-// transactions written before it.
+// SQLite's own promise for WAL mode is what the order relies on: a power
+// loss keeps a prefix of the WAL's committed transactions (frames are
+// checksummed and chained; recovery stops at the first frame that does
+// not check out). So a flush makes durable exactly the transactions
+// written before it.
 //
-// With synchronous NORMAL or OFF configured, nothing is ever fsynced per
-// commit: CommitBatchDeferred is CommitBatch and Sync does nothing.
+// With synchronous NORMAL or OFF configured, nothing is fsynced per commit:
+// CommitBatchDeferred is CommitBatch and Sync does nothing.
 type durability struct {
-	// syncWrites is set when the configured mode fsyncs commits (FULL,
-	// EXTRA): only then are deferred commits and Sync meaningful.
+	// syncWrites is set when the configured mode promises durable commits
+	// (FULL, EXTRA): the store then flushes them itself.
 	syncWrites bool
-	// mode is the configured synchronous mode, restored after a deferred
-	// commit.
-	mode string
 
-	mu  sync.Mutex // serialises Sync and guards wal
-	wal *os.File   // the WAL file, opened at the first Sync
+	mu  sync.Mutex // serialises flushes and guards wal and flushed
+	wal *os.File   // the WAL file, opened at the first flush
+	// written counts committed write transactions; flushed is the value
+	// it had when the last successful flush began, so a writer whose
+	// commit is already covered does not flush again.
+	written atomic.Uint64
+	flushed uint64
 
 	// failed is set when an fsync failed: what was written since the last
 	// good one may or may not be on disk (and after a failed fsync Linux
@@ -73,27 +76,43 @@ func (db *DB) errFailed() error {
 	return nil
 }
 
-// CommitBatchDeferred commits like CommitBatch without fsyncing: the batch
-// is durable once a later Sync (or FULL commit) returns.
+// CommitBatchDeferred commits like CommitBatch without flushing: the
+// batch is durable once a later Sync (or flushing write) returns.
 func (db *DB) CommitBatchDeferred(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
 	return db.commitBatch(ctx, msgs, turns, true)
 }
 
-// Sync fsyncs the WAL: every transaction committed before the call is then
-// on disk.
+// Sync flushes the WAL: every transaction committed before the call is
+// then on disk.
 func (db *DB) Sync(ctx context.Context) error {
+	return db.flush()
+}
+
+// flush makes every transaction committed so far durable, unless a flush
+// that began after the last of them already did.
+func (db *DB) flush() error {
 	if !db.dur.syncWrites {
 		return nil
 	}
+	upTo := db.dur.written.Load()
 	db.dur.mu.Lock()
 	defer db.dur.mu.Unlock()
 	if err := db.errFailed(); err != nil {
 		return err
 	}
+	if db.dur.flushed >= upTo {
+		return nil // covered by a flush that began after our commit
+	}
 	if db.dur.wal == nil {
 		f, err := os.Open(db.path + "-wal")
+		if os.IsNotExist(err) {
+			// No WAL: SQLite checkpointed it into the database file and
+			// synced that; there is nothing unflushed.
+			db.dur.flushed = upTo
+			return nil
+		}
 		if err != nil {
-			return fmt.Errorf("sqlite: sync: %w", err)
+			return fmt.Errorf("sqlite: flush: %w", err)
 		}
 		// The WAL's directory entry must be on disk too for its frames
 		// to be found after a power loss.
@@ -104,11 +123,13 @@ func (db *DB) Sync(ctx context.Context) error {
 		}
 		db.dur.wal = f
 	}
+	begun := db.dur.written.Load()
 	size := db.walSize()
-	if err := db.dur.wal.Sync(); err != nil {
+	if err := datasync(db.dur.wal); err != nil {
 		db.fail(err)
 		return db.errFailed()
 	}
+	db.dur.flushed = begun
 	db.dur.syncs.Add(1)
 	db.durableUpTo(size)
 	return nil
@@ -184,59 +205,19 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// hotTx runs fn in a write transaction of the hot path. A deferred one
-// runs with the writer switched to synchronous NORMAL for that transaction
-// only (the connection is pinned meanwhile, so no other write runs in
-// NORMAL), when the configured mode fsyncs commits.
+// hotTx runs fn in a write transaction of the hot path, flushed before
+// it returns unless deferred.
 func (db *DB) hotTx(ctx context.Context, deferred bool, fn func(tx *sql.Tx) error) error {
-	if err := db.errFailed(); err != nil {
-		return err
-	}
 	var err error
-	if deferred && db.dur.syncWrites {
-		err = db.deferredTx(ctx, fn)
+	if deferred {
+		err = db.writeTx(ctx, "commit", fn)
 	} else {
 		err = db.inTx(ctx, "commit", fn)
-		if err == nil && db.dur.syncWrites {
-			db.dur.syncs.Add(1)
-		}
 	}
 	if err == nil {
 		db.dur.commits.Add(1)
 	}
 	return err
-}
-
-func (db *DB) deferredTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	conn, err := db.writer.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	defer func() {
-		// Back to the configured mode before anyone else writes; a
-		// connection that cannot be switched back is discarded (the pool
-		// opens a new one with the configured mode).
-		if _, rerr := conn.ExecContext(context.Background(), `PRAGMA synchronous = `+db.dur.mode); rerr != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-	}()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: commit: begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	db.commits.Add(1)
-	return nil
 }
 
 // closeDurability releases the WAL handle.

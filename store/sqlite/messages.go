@@ -447,6 +447,9 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 
 // UpdateOutbox records a send attempt's result.
 func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
+	if err := db.errFailed(); err != nil {
+		return err
+	}
 	res, err := db.updateOutbox.ExecContext(ctx, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, micros(now()), u.ID)
 	if err != nil {
 		return fmt.Errorf("sqlite: update outbox: %w", err)
@@ -454,13 +457,17 @@ func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return store.Errorf(store.ENOTFOUND, "outbound message %d not found", u.ID)
 	}
-	return nil
+	db.wroteOne()
+	return db.flush()
 }
 
 // SetDeliveryStatus records a status callback on the (latest) outbox row
 // the channel provider sent with the Twilio SID and returns it. A status ranking below the stored
 // one (sent after delivered) is ignored; a non-zero errorCode is kept.
 func (db *DB) SetDeliveryStatus(ctx context.Context, providerID, twilioSID, status string, errorCode int) (*store.OutboundMessage, error) {
+	if err := db.errFailed(); err != nil {
+		return nil, err
+	}
 	o, err := scanOutbound(db.writer.QueryRowContext(ctx, `UPDATE outbound_messages SET
 			delivery_status = CASE WHEN `+deliveryRank("?1")+` >= `+deliveryRank("delivery_status")+` THEN ?1 ELSE delivery_status END,
 			error_code = CASE WHEN ?2 <> 0 THEN ?2 ELSE error_code END,
@@ -472,6 +479,10 @@ func (db *DB) SetDeliveryStatus(ctx context.Context, providerID, twilioSID, stat
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: set delivery status: %w", err)
+	}
+	db.wroteOne()
+	if err := db.flush(); err != nil {
+		return nil, err
 	}
 	return o, nil
 }

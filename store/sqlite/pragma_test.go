@@ -14,8 +14,9 @@ import (
 	"switchboard/store"
 )
 
-// TestPragmas checks the connection settings: WAL, foreign keys, durable
-// commits and busy timeout on the writer; readers are query-only.
+// TestPragmas checks the connection settings: WAL, foreign keys, busy
+// timeout, synchronous NORMAL on the connections with FULL kept by the
+// store's own flushes (every API write flushes); readers are query-only.
 func TestPragmas(t *testing.T) {
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
@@ -29,7 +30,7 @@ func TestPragmas(t *testing.T) {
 	}{
 		{"journal_mode", "wal"},
 		{"foreign_keys", "1"},
-		{"synchronous", "2"},
+		{"synchronous", "1"},
 		{"busy_timeout", "5000"},
 	} {
 		var got string
@@ -54,6 +55,13 @@ func TestPragmas(t *testing.T) {
 	if err := db.writer.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil || n < 1 {
 		t.Fatalf("schema_migrations has %d rows, %v", n, err)
 	}
+	before := db.Stats().Syncs
+	if err := db.CreateProject(ctx, &store.Project{Name: "durable"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Stats().Syncs - before; got != 1 {
+		t.Fatalf("an API write flushed %d times, want once (FULL)", got)
+	}
 }
 
 func TestSynchronousOption(t *testing.T) {
@@ -66,6 +74,13 @@ func TestSynchronousOption(t *testing.T) {
 	var got string
 	if err := db.writer.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != "1" {
 		t.Fatalf("synchronous = %s, %v; want 1", got, err)
+	}
+	before := db.Stats().Syncs
+	if err := db.CreateProject(ctx, &store.Project{Name: "not flushed"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Stats().Syncs - before; got != 0 {
+		t.Fatalf("with NORMAL an API write flushed %d times, want never", got)
 	}
 }
 

@@ -158,7 +158,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	common := url.Values{}
 	common.Add("_pragma", "busy_timeout("+strconv.FormatInt(o.busyTimeout.Milliseconds(), 10)+")")
 	common.Add("_pragma", "foreign_keys(1)")
-	common.Add("_pragma", "synchronous("+strings.ToUpper(o.synchronous)+")")
+	// A configured FULL or EXTRA is kept by flushing the WAL explicitly
+	// (durable.go): the connections themselves run NORMAL.
+	mode := strings.ToUpper(o.synchronous)
+	if mode == "FULL" || mode == "EXTRA" {
+		common.Add("_pragma", "synchronous(NORMAL)")
+	} else {
+		common.Add("_pragma", "synchronous("+mode+")")
+	}
 
 	// The path goes into a file: URI, escaped so that '#', '?' and '%' in
 	// it are not taken for URI syntax.
@@ -186,8 +193,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	writer.SetConnMaxIdleTime(0)
 
 	db := &DB{path: path, writer: writer}
-	db.dur.mode = strings.ToUpper(o.synchronous)
-	db.dur.syncWrites = db.dur.mode == "FULL" || db.dur.mode == "EXTRA"
+	db.dur.syncWrites = mode == "FULL" || mode == "EXTRA"
 	db.dur.powerLoss = o.powerLoss
 	// The writer connection is opened first: it switches the file to WAL
 	// before any reader looks at it.
@@ -196,6 +202,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	if err := db.migrate(ctx); err != nil {
+		writer.Close()
+		return nil, err
+	}
+	db.wroteOne() // the migrations, if any, are made durable now
+	if err := db.flush(); err != nil {
 		writer.Close()
 		return nil, err
 	}
@@ -210,11 +221,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	reader.SetMaxOpenConns(o.readers)
 	reader.SetMaxIdleConns(o.readers)
 	db.reader = reader
-	db.core = sqlcore.New(&dialect, reader, writer, func() {
-		db.commits.Add(1)
-		if db.dur.syncWrites {
-			db.durableUpTo(db.walSize()) // a FULL write flushed the WAL
-		}
+	db.core = sqlcore.New(&dialect, reader, writer, func() error {
+		db.wroteOne()
+		return db.flush()
 	})
 	db.core.Guard = db.errFailed
 	if err := reader.PingContext(ctx); err != nil {
@@ -365,8 +374,17 @@ func isForeignKey(err error) bool {
 	return c == sqliteConstraintForeignKey || (c&0xff == sqliteConstraint && strings.Contains(err.Error(), "FOREIGN KEY"))
 }
 
-// inTx runs fn in a write transaction.
+// inTx runs fn in a write transaction and makes it durable (flush).
 func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	if err := db.writeTx(ctx, op, fn); err != nil {
+		return err
+	}
+	return db.flush()
+}
+
+// writeTx runs fn in a write transaction, committed without waiting for
+// the disk (see durable.go).
+func (db *DB) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	if err := db.errFailed(); err != nil {
 		return err
 	}
@@ -381,9 +399,13 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) er
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: %s: commit: %w", op, err)
 	}
-	db.commits.Add(1)
-	if db.dur.syncWrites {
-		db.durableUpTo(db.walSize())
-	}
+	db.wroteOne()
 	return nil
+}
+
+// wroteOne counts a committed write transaction: for the checkpointer, and
+// for the flushes that must cover it.
+func (db *DB) wroteOne() {
+	db.commits.Add(1)
+	db.dur.written.Add(1)
 }

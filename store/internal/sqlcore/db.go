@@ -16,7 +16,7 @@ type DB struct {
 	d       *Dialect
 	reader  *sql.DB
 	writer  *sql.DB
-	onWrite func()
+	onWrite func() error
 	// Guard, when set, is asked before every write; its error is returned
 	// instead of writing (a store whose flush failed refuses writes).
 	Guard func() error
@@ -33,15 +33,18 @@ func (db *DB) guard() error {
 // New returns a DB that reads through reader and writes through writer
 // (the same pool on PostgreSQL; SQLite's read pool and single writer
 // connection). onWrite, when not nil, is called after each write that
-// succeeded (SQLite's checkpointer counts them).
-func New(d *Dialect, reader, writer *sql.DB, onWrite func()) *DB {
+// succeeded (SQLite counts them for its checkpointer and makes them
+// durable); its error is the write's: written, but not known to be
+// durable.
+func New(d *Dialect, reader, writer *sql.DB, onWrite func() error) *DB {
 	return &DB{d: d, reader: reader, writer: writer, onWrite: onWrite}
 }
 
-func (db *DB) wrote() {
+func (db *DB) wrote() error {
 	if db.onWrite != nil {
-		db.onWrite()
+		return db.onWrite()
 	}
+	return nil
 }
 
 // Scanner is what *sql.Row and *sql.Rows share (and pgx's rows, which
@@ -83,7 +86,9 @@ func (db *DB) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	db.wrote()
+	if err := db.wrote(); err != nil {
+		return 0, err
+	}
 	return res.RowsAffected()
 }
 
@@ -185,7 +190,10 @@ func update[T any](ctx context.Context, db *DB, r Ref, version int64, set string
 	if err != nil {
 		return v, db.d.WriteErr("update "+r.What, r.What, err)
 	}
-	db.wrote()
+	if err := db.wrote(); err != nil {
+		var zero T
+		return zero, err
+	}
 	return v, nil
 }
 
@@ -234,6 +242,8 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) er
 	if err := tx.Commit(); err != nil {
 		return db.d.Errorf("%s: commit: %w", op, err)
 	}
-	db.wrote()
+	if err := db.wrote(); err != nil {
+		return err
+	}
 	return nil
 }

@@ -79,8 +79,7 @@ func (db *DB) CreateOperator(ctx context.Context, op *store.Operator) error {
 	if err := db.insertOperator(ctx, db.writer, op); err != nil {
 		return err
 	}
-	db.wrote()
-	return nil
+	return db.wrote()
 }
 
 // GetOperator returns the operator with the id.

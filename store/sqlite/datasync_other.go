@@ -1,0 +1,10 @@
+//go:build !linux
+
+package sqlite
+
+import "os"
+
+// datasync flushes f to disk.
+func datasync(f *os.File) error {
+	return f.Sync()
+}
