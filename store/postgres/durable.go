@@ -8,20 +8,18 @@ import (
 	"sync/atomic"
 
 	"switchboard/store"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Deferred durability (store.DeferredCommitter).
 //
-// The engine's group committer writes its batches through a second, small
-// pool whose connections run with synchronous_commit = off: the commit
+// A deferred batch's pipeline starts with set_config('synchronous_commit',
+// 'off', true), which holds for that implicit transaction only: its commit
 // returns once its WAL records are inserted, before they are flushed, so
 // it survives a crash of Switchboard but not a crash of PostgreSQL. A
 // later synchronous commit flushes the WAL up to its own commit record,
 // which lies after every earlier one: Sync is such a commit (it takes a
 // transaction id so that it has a commit record to flush), and so is a
-// CommitBatch on the main pool.
+// CommitBatch.
 //
 // What a crash of PostgreSQL loses is detected rather than assumed away:
 // Open writes a random token into the UNLOGGED table durability_epochs,
@@ -32,7 +30,6 @@ import (
 // every later write (EUNAVAILABLE) and the server must be restarted, to
 // start again from what PostgreSQL kept.
 type durability struct {
-	async *pgxpool.Pool // synchronous_commit = off
 	token string
 
 	// unsynced is set while deferred commits wait for a flush.
@@ -47,11 +44,9 @@ var (
 	_ store.StatsReporter     = (*DB)(nil)
 )
 
-// asyncPoolConns is the size of the deferred-commit pool: the group
-// committer is one goroutine.
-const asyncPoolConns = 2
-
 const (
+	// sqlDeferred opens a deferred batch: no flush at its commit.
+	sqlDeferred    = `SELECT set_config('synchronous_commit', 'off', true)`
 	sqlEpochInsert = `INSERT INTO durability_epochs (token, created_at) VALUES ($1, now())`
 	sqlEpochDelete = `DELETE FROM durability_epochs WHERE token = $1`
 	sqlEpochCheck  = `SELECT EXISTS (SELECT 1 FROM durability_epochs WHERE token = $1)`
@@ -61,32 +56,19 @@ const (
 	sqlSync = `SELECT pg_current_xact_id() IS NOT NULL AND EXISTS (SELECT 1 FROM durability_epochs WHERE token = $1)`
 )
 
-// openDurability opens the deferred-commit pool and writes this store's
-// epoch token.
-func (db *DB) openDurability(ctx context.Context, cfg *pgxpool.Config) error {
+// openDurability writes this store's epoch token.
+func (db *DB) openDurability(ctx context.Context) error {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	db.dur.token = hex.EncodeToString(b[:])
 	if _, err := db.pool.Exec(ctx, sqlEpochInsert, db.dur.token); err != nil {
 		return fmt.Errorf("postgres: open: epoch: %w", err)
 	}
-	acfg := cfg.Copy()
-	acfg.MaxConns = asyncPoolConns
-	acfg.MinConns = 0
-	acfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	async, err := pgxpool.NewWithConfig(ctx, acfg)
-	if err != nil {
-		return fmt.Errorf("postgres: open: %w", err)
-	}
-	db.dur.async = async
 	return nil
 }
 
-// closeDurability removes the epoch token and closes the pool.
+// closeDurability removes the epoch token.
 func (db *DB) closeDurability() {
-	if db.dur.async != nil {
-		db.dur.async.Close()
-	}
 	if db.dur.token != "" {
 		_, _ = db.pool.Exec(context.Background(), sqlEpochDelete, db.dur.token)
 	}

@@ -242,27 +242,34 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 	if err := db.errFailed(); err != nil {
 		return nil, err
 	}
-	pool := db.pool
-	if deferred {
-		pool = db.dur.async
-	}
 	for attempt := 0; ; attempt++ {
 		t := now()
 		results := make([]store.InboundResult, len(msgs))
 		b := &pgx.Batch{}
+		if deferred {
+			b.Queue(sqlDeferred)
+		}
 		queueInbound(b, msgs, t)
 		queueTurns(b, turns, t)
-		if b.Len() == 0 {
+		n := b.Len()
+		if deferred {
+			n-- // the setting is not counted among the statements
+		}
+		if n == 0 {
 			return results, nil // only bare turns without inbound messages
 		}
-		n := b.Len()
 		flushes := !deferred && db.dur.unsynced.Swap(false)
 		if flushes {
 			b.Queue(sqlEpochCheck, db.dur.token)
 		}
 		var dups []int
 		epochOK := true
-		err := sendBatch(ctx, pool, b, func(br pgx.BatchResults) error {
+		err := sendBatch(ctx, db.pool, b, func(br pgx.BatchResults) error {
+			if deferred {
+				if _, err := br.Exec(); err != nil {
+					return fmt.Errorf("postgres: commit: %w", err)
+				}
+			}
 			var err error
 			if dups, err = readInbound(br, msgs, results); err != nil {
 				return err

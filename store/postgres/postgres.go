@@ -85,7 +85,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := db.openDurability(ctx, cfg); err != nil {
+	if err := db.openDurability(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
