@@ -85,10 +85,12 @@ type lazyWrite struct {
 }
 
 // turnReq is a turn to commit; resp receives nil once it is durable, or
-// the error.
+// the error. patience is how long its flush may wait for company: zero
+// for a turn, which is about to send; longer for a status callback.
 type turnReq struct {
-	t    *store.Turn
-	resp chan error
+	t        *store.Turn
+	resp     chan error
+	patience time.Duration
 }
 
 var errCommitterClosed = errors.New("actors: committer closed")
@@ -144,7 +146,13 @@ func (c *committer) commitInbound(ctx context.Context, m *store.InboundMessage) 
 // commitTurn commits one turn and returns once it is durable, or its
 // error.
 func (c *committer) commitTurn(ctx context.Context, t *store.Turn) error {
-	req := turnReq{t: t, resp: make(chan error, 1)}
+	return c.commitPatient(ctx, t, 0)
+}
+
+// commitPatient commits t like commitTurn, but lets its flush wait up to
+// patience for other writes to share it.
+func (c *committer) commitPatient(ctx context.Context, t *store.Turn, patience time.Duration) error {
+	req := turnReq{t: t, resp: make(chan error, 1), patience: patience}
 	select {
 	case c.turns <- req:
 	case <-c.done:
@@ -272,18 +280,19 @@ func stopTimer(t *time.Timer, c <-chan time.Time) {
 }
 
 // syncDue reports whether writes wait for a flush that must happen now: a
-// turn waits, or an inbound message has waited syncWait.
+// turn waits, or a writer has waited as long as it would.
 func (c *committer) syncDue() bool {
 	return len(c.waiting) > 0 && (c.waitTurn || !time.Now().Before(c.syncBy))
 }
 
-// wait records a writer whose write is committed but not yet durable.
-func (c *committer) wait(turn bool, notify func(error)) {
-	if len(c.waiting) == 0 || turn {
-		c.syncBy = time.Now().Add(c.syncWait)
+// wait records a writer whose write is committed but not yet durable and
+// whose flush may wait up to patience (zero: flush now).
+func (c *committer) wait(patience time.Duration, notify func(error)) {
+	by := time.Now().Add(patience)
+	if len(c.waiting) == 0 || by.Before(c.syncBy) {
+		c.syncBy = by
 	}
-	if turn {
-		c.syncBy = time.Now()
+	if patience <= 0 {
 		c.waitTurn = true
 	}
 	c.waiting = append(c.waiting, notify)
@@ -351,15 +360,19 @@ func (c *committer) takeLazy() []lazyWrite {
 }
 
 // commit commits the queued lazy writes, then ins and trs, answering every
-// request. The transaction is durable when it carries a turn or when a
-// flush is due anyway; its flush then covers every write before it.
+// request. The transaction is durable when it carries a turn (a write
+// without patience) or when a flush is due anyway; its flush then covers
+// every write before it.
 // Otherwise it is deferred and its writers wait for a later flush.
 func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 	lazy := c.takeLazy()
 	if len(ins) == 0 && len(trs) == 0 && len(lazy) == 0 {
 		return
 	}
-	durable := c.deferred == nil || len(trs) > 0 || c.syncDue()
+	durable := c.deferred == nil || c.syncDue()
+	for _, r := range trs {
+		durable = durable || r.patience <= 0
+	}
 	ctx := context.Background()
 	msgs := make([]*store.InboundMessage, len(ins))
 	for i, r := range ins {
@@ -391,7 +404,7 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 		r := ins[i]
 		r.resp <- inboundResp{r: res, err: err}
 		if err == nil {
-			c.wait(false, func(err error) { r.durable <- err })
+			c.wait(c.syncWait, func(err error) { r.durable <- err })
 		}
 	}
 	answerTurn := func(i int, err error) {
@@ -409,7 +422,7 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 			r.resp <- err
 			return
 		}
-		c.wait(true, func(err error) { r.resp <- err })
+		c.wait(r.patience, func(err error) { r.resp <- err })
 	}
 	defer func() {
 		if flushed && durable {

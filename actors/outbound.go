@@ -123,6 +123,24 @@ func (e *Engine) findSent(ctx context.Context, f Finder, cfg providers.TwilioCon
 	}
 }
 
+// deliveryPatience is how long a status callback's write waits for a flush
+// it can share: Twilio waits up to 15 s for the answer, so at any rate of
+// traffic above one message a second a callback costs no flush of its own.
+const deliveryPatience = time.Second
+
+// RecordDeliveryStatus records a status callback for the message channel
+// provider providerID sent as sid (like store.SetDeliveryStatus) through
+// the group committer, and returns once it is durable, reporting whether
+// such a message was found. A callback is written at once but its flush
+// rides the commits around it (deliveryPatience).
+func (e *Engine) RecordDeliveryStatus(ctx context.Context, providerID, sid, status string, errorCode int) (bool, error) {
+	d := &store.DeliveryUpdate{ProviderID: providerID, TwilioSID: sid, Status: status, ErrorCode: errorCode}
+	start := time.Now()
+	err := e.commits.commitPatient(ctx, &store.Turn{Delivery: d}, max(deliveryPatience, e.opts.SyncWait))
+	e.m.storeOp("delivery_status", start)
+	return d.Found, err
+}
+
 // sentKey names a send by its channel provider and Twilio SID: a status
 // callback is scoped to the provider whose token signed it, so it never
 // waits on (or learns about) another provider's send.

@@ -364,6 +364,19 @@ type Turn struct {
 	// appended; a conversation already finished is left alone.
 	End      json.RawMessage
 	EndEvent *Event
+	// Delivery, on a bare turn only, records a status callback as
+	// SetDeliveryStatus does, in the batch's transaction.
+	Delivery *DeliveryUpdate
+}
+
+// DeliveryUpdate is a status callback committed with a batch (Turn):
+// SetDeliveryStatus's arguments, and what the commit found.
+type DeliveryUpdate struct {
+	ProviderID, TwilioSID, Status string
+	ErrorCode                     int
+	// Found is set by the commit: whether a message that provider sent
+	// with that SID was there to update.
+	Found bool
 }
 
 // NewConversationDeadline is the deadline a turn's new conversation is
@@ -400,6 +413,9 @@ func CheckTurns(turns []*Turn) error {
 				return Errorf(EINVALID, "a turn without a conversation may not carry a new conversation, events or outbox rows")
 			}
 			continue
+		}
+		if turn.Delivery != nil {
+			return Errorf(EINVALID, "a delivery update goes in a turn without a conversation")
 		}
 		if nc := turn.NewConversation; nc != nil && nc.ID != turn.ConversationID {
 			return Errorf(EINVALID, "a turn's new conversation must have the turn's conversation ID")
@@ -589,7 +605,8 @@ type Store interface {
 	// conversation), outbox rows inserted (IDs set), OutboxUpdates applied
 	// (an update of a missing row is ignored).
 	// A bare turn (ConversationID "") only marks its InboundIDs done, with
-	// an empty conversation, and touches no conversation; one that carries
+	// an empty conversation, and applies its Delivery (setting Found), and
+	// touches no conversation; one that carries
 	// NewConversation, Events, Outbox or OutboxUpdates is EINVALID, and so
 	// is a NewConversation whose ID is not ConversationID. A turn with a
 	// non-zero Deadline or with Events naming a missing conversation fails

@@ -30,6 +30,10 @@ func (f engineFunc) Accept(ctx context.Context, m *store.InboundMessage) (store.
 
 func (f engineFunc) AwaitSendResult(context.Context, string, string) bool { return false }
 
+func (f engineFunc) RecordDeliveryStatus(context.Context, string, string, string, int) (bool, error) {
+	return false, nil
+}
+
 // handlerFixture is a Handler over a real SQLite store holding one line.
 type handlerFixture struct {
 	router  *mux.Router

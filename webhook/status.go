@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"switchboard/providers/twilio"
-	"switchboard/store"
 )
 
 // status is POST /api/twilio/messaging/status, Twilio's StatusCallback.
@@ -63,8 +62,8 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	// or another provider's (the callback only reaches messages of the
 	// provider whose token signed it): it is acknowledged, so Twilio stops
 	// retrying, and changes nothing.
-	_, err = h.opts.Store.SetDeliveryStatus(ctx, prov.ID, sid, st, code)
-	if store.ErrorCode(err) == store.ENOTFOUND {
+	found, err := h.opts.Engine.RecordDeliveryStatus(ctx, prov.ID, sid, st, code)
+	if err == nil && !found {
 		if !h.opts.Engine.AwaitSendResult(ctx, prov.ID, sid) {
 			select {
 			case <-time.After(unknownSIDGrace):
@@ -73,10 +72,9 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 			}
 			h.opts.Engine.AwaitSendResult(ctx, prov.ID, sid)
 		}
-		_, err = h.opts.Store.SetDeliveryStatus(ctx, prov.ID, sid, st, code)
-		if store.ErrorCode(err) == store.ENOTFOUND {
+		found, err = h.opts.Engine.RecordDeliveryStatus(ctx, prov.ID, sid, st, code)
+		if err == nil && !found {
 			h.log.Debug("status callback for an unknown message", "message_sid", sid, "provider_id", prov.ID)
-			err = nil
 		}
 	}
 	if err != nil {

@@ -34,6 +34,9 @@ type Engine interface {
 	// sid for channel provider providerID to be stored, if one is on its
 	// way, and reports whether it was.
 	AwaitSendResult(ctx context.Context, providerID, sid string) bool
+	// RecordDeliveryStatus records a status callback durably for the
+	// message providerID sent as sid, reporting whether there is one.
+	RecordDeliveryStatus(ctx context.Context, providerID, sid, status string, errorCode int) (bool, error)
 }
 
 // Options configure the Handler.

@@ -436,6 +436,9 @@ func queueTurns(b *pgx.Batch, turns []*store.Turn, t time.Time) {
 			}
 			b.Queue(sqlEndConvInTurn, jsonText(turn.End), t, turn.ConversationID, withEvent, typ, jsonText(data))
 		}
+		if d := turn.Delivery; d != nil {
+			b.Queue(sqlSetDelivery, d.Status, d.ErrorCode, t, d.TwilioSID, d.ProviderID)
+		}
 	}
 }
 
@@ -494,6 +497,13 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 				return fmt.Errorf("postgres: commit turns: end conversation: %w", err)
 			}
 		}
+		if d := turn.Delivery; d != nil {
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("postgres: commit turns: delivery status: %w", err)
+			}
+			d.Found = tag.RowsAffected() > 0
+		}
 	}
 	return nil
 }
@@ -512,16 +522,20 @@ func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
 	return nil
 }
 
+// sqlSetDelivery records a status callback on the (latest) outbox row the
+// channel provider sent with the Twilio SID: $1 status, $2 error code, $3
+// time, $4 SID, $5 provider.
+var sqlSetDelivery = `UPDATE outbound_messages SET
+		delivery_status = CASE WHEN ` + deliveryRank("$1::text") + ` >= ` + deliveryRank("delivery_status") + ` THEN $1::text ELSE delivery_status END,
+		error_code = CASE WHEN $2::integer <> 0 THEN $2::integer ELSE error_code END,
+		updated_at = $3
+	WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = $4 AND twilio_sid <> '' AND provider_id = $5 ORDER BY id DESC LIMIT 1)`
+
 // SetDeliveryStatus records a status callback on the (latest) outbox row
 // the channel provider sent with the Twilio SID and returns it. A status ranking below the stored
 // one (sent after delivered) is ignored; a non-zero errorCode is kept.
 func (db *DB) SetDeliveryStatus(ctx context.Context, providerID, twilioSID, status string, errorCode int) (*store.OutboundMessage, error) {
-	o, err := scanOutbound(db.pool.QueryRow(ctx, `UPDATE outbound_messages SET
-			delivery_status = CASE WHEN `+deliveryRank("$1::text")+` >= `+deliveryRank("delivery_status")+` THEN $1::text ELSE delivery_status END,
-			error_code = CASE WHEN $2::integer <> 0 THEN $2::integer ELSE error_code END,
-			updated_at = $3
-		WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = $4 AND twilio_sid <> '' AND provider_id = $5 ORDER BY id DESC LIMIT 1)
-		RETURNING `+outboundCols, status, errorCode, now(), twilioSID, providerID))
+	o, err := scanOutbound(db.pool.QueryRow(ctx, sqlSetDelivery+` RETURNING `+outboundCols, status, errorCode, now(), twilioSID, providerID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.Errorf(store.ENOTFOUND, "no outbound message of that provider with that twilio sid")
 	}

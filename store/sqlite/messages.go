@@ -430,6 +430,15 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 			return fmt.Errorf("sqlite: commit turns: update outbox: %w", err)
 		}
 	}
+	if d := turn.Delivery; d != nil {
+		db.dur.statements.Add(1)
+		res, err := st.tx.ExecContext(ctx, sqlSetDelivery, d.Status, d.ErrorCode, micros(t), d.TwilioSID, d.ProviderID)
+		if err != nil {
+			return fmt.Errorf("sqlite: commit turns: delivery status: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		d.Found = n > 0
+	}
 	if turn.End != nil {
 		ended, err := endConversation(ctx, st.get(db.endConv), st.get(db.insEvent), turn.ConversationID, turn.End, turn.EndEvent, t)
 		db.dur.statements.Add(1)
@@ -461,6 +470,15 @@ func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
 	return db.flush()
 }
 
+// sqlSetDelivery records a status callback on the (latest) outbox row the
+// channel provider sent with the Twilio SID: ?1 status, ?2 error code, ?3
+// time, ?4 SID, ?5 provider.
+var sqlSetDelivery = `UPDATE outbound_messages SET
+		delivery_status = CASE WHEN ` + deliveryRank("?1") + ` >= ` + deliveryRank("delivery_status") + ` THEN ?1 ELSE delivery_status END,
+		error_code = CASE WHEN ?2 <> 0 THEN ?2 ELSE error_code END,
+		updated_at = ?3
+	WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = ?4 AND twilio_sid <> '' AND provider_id = ?5 ORDER BY id DESC LIMIT 1)`
+
 // SetDeliveryStatus records a status callback on the (latest) outbox row
 // the channel provider sent with the Twilio SID and returns it. A status ranking below the stored
 // one (sent after delivered) is ignored; a non-zero errorCode is kept.
@@ -468,12 +486,7 @@ func (db *DB) SetDeliveryStatus(ctx context.Context, providerID, twilioSID, stat
 	if err := db.errFailed(); err != nil {
 		return nil, err
 	}
-	o, err := scanOutbound(db.writer.QueryRowContext(ctx, `UPDATE outbound_messages SET
-			delivery_status = CASE WHEN `+deliveryRank("?1")+` >= `+deliveryRank("delivery_status")+` THEN ?1 ELSE delivery_status END,
-			error_code = CASE WHEN ?2 <> 0 THEN ?2 ELSE error_code END,
-			updated_at = ?3
-		WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = ?4 AND twilio_sid <> '' AND provider_id = ?5 ORDER BY id DESC LIMIT 1)
-		RETURNING `+outboundCols, status, errorCode, micros(now()), twilioSID, providerID))
+	o, err := scanOutbound(db.writer.QueryRowContext(ctx, sqlSetDelivery+` RETURNING `+outboundCols, status, errorCode, micros(now()), twilioSID, providerID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.Errorf(store.ENOTFOUND, "no outbound message of that provider with that twilio sid")
 	}

@@ -55,3 +55,36 @@ func testDeferredCommit(t *testing.T, s store.Store) {
 		t.Fatalf("ping after sync: %v", err)
 	}
 }
+
+// testDeliveryInBatch: a status callback committed in a batch (a bare
+// turn's Delivery) updates the row its provider sent with the SID, like
+// SetDeliveryStatus, and reports whether there was one; another
+// provider's SID, or an unknown one, changes nothing and is not an error.
+func testDeliveryInBatch(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	c, rows := commitOutbox(t, s, 1)
+	must(t, s.CommitTurns(ctx, []*store.Turn{{ConversationID: c.ID,
+		OutboxUpdates: []store.OutboxUpdate{{ID: rows[0].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMbatch1"}}}}))
+	ours := &store.DeliveryUpdate{ProviderID: rows[0].ProviderID, TwilioSID: "SMbatch1", Status: "delivered"}
+	other := &store.DeliveryUpdate{ProviderID: "prov_other", TwilioSID: "SMbatch1", Status: "failed", ErrorCode: 30003}
+	unknown := &store.DeliveryUpdate{ProviderID: rows[0].ProviderID, TwilioSID: "SMnobody", Status: "delivered"}
+	must(t, s.CommitTurns(ctx, []*store.Turn{{Delivery: ours}, {Delivery: other}, {Delivery: unknown}}))
+	if !ours.Found || other.Found || unknown.Found {
+		t.Fatalf("found: ours %v, another provider's %v, unknown %v; want true, false, false", ours.Found, other.Found, unknown.Found)
+	}
+	got, err := s.GetOutbound(ctx, rows[0].ID)
+	must(t, err)
+	if got.DeliveryStatus != "delivered" || got.ErrorCode != 0 {
+		t.Fatalf("row after the batch: %+v; want delivered, no error code", got)
+	}
+	// A late "sent" does not move a delivered message back.
+	late := &store.DeliveryUpdate{ProviderID: rows[0].ProviderID, TwilioSID: "SMbatch1", Status: "sent"}
+	must(t, s.CommitTurns(ctx, []*store.Turn{{Delivery: late}}))
+	got, err = s.GetOutbound(ctx, rows[0].ID)
+	must(t, err)
+	if !late.Found || got.DeliveryStatus != "delivered" {
+		t.Fatalf("late sent: found %v, status %q; want found, still delivered", late.Found, got.DeliveryStatus)
+	}
+	// Only a bare turn may carry a delivery update.
+	wantCode(t, s.CommitTurns(ctx, []*store.Turn{{ConversationID: c.ID, Delivery: ours}}), store.EINVALID)
+}

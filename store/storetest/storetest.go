@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InboundDedupeIdempotencyToken", testInboundDedupeToken},
 		{"InboundDedupeConcurrent", testInboundDedupeConcurrent},
 		{"DeferredCommit", testDeferredCommit},
+		{"DeliveryInBatch", testDeliveryInBatch},
 		{"CommitTurns", testCommitTurns},
 		{"CommitTurnsUnknownConversation", testCommitTurnsUnknownConversation},
 		{"CommitTurnsBare", testCommitTurnsBare},
