@@ -141,6 +141,12 @@ type Report struct {
 	Sim    SimStats     `json:"sim"`
 	OK     bool         `json:"ok"`
 	Notes  []string     `json:"notes,omitempty"`
+
+	// Store, DB and Idle are measured on request (--spawn or
+	// --metrics-url, --db-cpu-procs or --db-cpu-root, --idle-measure).
+	Store *StoreStats `json:"store,omitempty"`
+	DB    *DBStats    `json:"db,omitempty"`
+	Idle  *IdleStats  `json:"idle,omitempty"`
 }
 
 // WriteJSON writes the report as indented JSON.
