@@ -290,6 +290,9 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 		rep.Throughput = float64(res.Answered+res.UnackedAnswered) / last.Sub(start).Seconds()
 	}
 	rep.LoadgenCPUSeconds = selfCPU1 - selfCPU0
+	if _, _, hwm, err := procStat(os.Getpid()); err == nil {
+		rep.LoadgenPeakRSSBytes = hwm
+	}
 	if res.Answered > 0 {
 		rep.LoadgenCPUMicrosPerMessage = rep.LoadgenCPUSeconds * 1e6 / float64(res.Answered)
 	}

@@ -132,6 +132,9 @@ type Report struct {
 	// throughput too. Per message answered in LoadgenCPUMicrosPerMessage.
 	LoadgenCPUSeconds          float64 `json:"loadgenCpuSeconds"`
 	LoadgenCPUMicrosPerMessage float64 `json:"loadgenCpuMicrosPerMessage"`
+	// LoadgenPeakRSSBytes is the load generator's own peak resident
+	// memory: it must stay small with 100,000 senders.
+	LoadgenPeakRSSBytes int64 `json:"loadgenPeakRssBytes"`
 
 	Ack   Latency `json:"ack"`
 	Reply Latency `json:"reply"`

@@ -54,7 +54,8 @@ func WriteSummary(w io.Writer, r *Report) error {
 		row("idle", "%s", r.Idle.Summary())
 	}
 	if r.LoadgenCPUSeconds > 0 {
-		row("loadgen CPU", "%.2f s (%.0f µs per message answered; senders and simulated Twilio)", r.LoadgenCPUSeconds, r.LoadgenCPUMicrosPerMessage)
+		row("loadgen CPU", "%.2f s (%.0f µs per message answered; senders and simulated Twilio), peak RSS %.1f MiB",
+			r.LoadgenCPUSeconds, r.LoadgenCPUMicrosPerMessage, float64(r.LoadgenPeakRSSBytes)/(1<<20))
 	}
 	row("simulated Twilio", "%d sends accepted, %d faults injected, %d status callbacks", r.Sim.Messages, r.Sim.InjectedFaults, r.Sim.Callbacks)
 	for _, inv := range r.Check.Invariants {
