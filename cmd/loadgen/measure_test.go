@@ -70,11 +70,11 @@ func (f *fakeProc) remove(pid int) {
 
 func TestDBProcsSelection(t *testing.T) {
 	p := newFakeProc(t)
-	p.set(100, 1, "postgres", [4]int{100, 0, 0, 0}, "")                              // our postmaster
-	p.set(101, 100, "postgres", [4]int{10, 0, 0, 0}, "")                             // its backend
+	p.set(100, 1, "postgres", [4]int{100, 0, 0, 0}, "")                                    // our postmaster
+	p.set(101, 100, "postgres", [4]int{10, 0, 0, 0}, "")                                   // its backend
 	p.set(102, 100, "bgworker", [4]int{1, 0, 0, 0}, "/usr/lib/postgresql/16/bin/postgres") // renamed, same binary
-	p.set(103, 100, "sh", [4]int{1000, 0, 0, 0}, "/bin/sh")                          // archive_command, say
-	p.set(200, 1, "postgres", [4]int{10000, 0, 0, 0}, "")                            // another cluster
+	p.set(103, 100, "sh", [4]int{1000, 0, 0, 0}, "/bin/sh")                                // archive_command, say
+	p.set(200, 1, "postgres", [4]int{10000, 0, 0, 0}, "")                                  // another cluster
 	p.set(300, 1, "switchboard", [4]int{5, 0, 0, 0}, "")
 	if err := os.WriteFile(filepath.Join(p.dir, "uptime"), []byte("1 1\n"), 0o644); err != nil {
 		t.Fatal(err) // not a process: ignored
@@ -85,10 +85,10 @@ func TestDBProcsSelection(t *testing.T) {
 		want  float64 // seconds
 		procs int
 	}{
-		{[]string{"postgres"}, 0, 101.11, 4},     // every postgres on the host
-		{[]string{"postgres"}, 100, 1.11, 3},     // ours: by comm or by executable
-		{nil, 100, 11.11, 4},                     // the whole tree
-		{[]string{"nothing"}, 0, 0, 0},           // nothing matches
+		{[]string{"postgres"}, 0, 101.11, 4},        // every postgres on the host
+		{[]string{"postgres"}, 100, 1.11, 3},        // ours: by comm or by executable
+		{nil, 100, 11.11, 4},                        // the whole tree
+		{[]string{"nothing"}, 0, 0, 0},              // nothing matches
 		{[]string{"postgres", "sh"}, 100, 11.11, 4}, // several names
 	} {
 		d := &dbProcs{procRoot: p.dir, names: c.names, root: c.root}
@@ -105,7 +105,7 @@ func TestDBProcsSelection(t *testing.T) {
 func TestDBCPUWindowCountsExitedAndNewProcesses(t *testing.T) {
 	p := newFakeProc(t)
 	d := &dbProcs{procRoot: p.dir, names: []string{"postgres"}}
-	p.set(100, 1, "postgres", [4]int{50, 50, 0, 0}, "")   // postmaster, 1 s so far
+	p.set(100, 1, "postgres", [4]int{50, 50, 0, 0}, "")    // postmaster, 1 s so far
 	p.set(101, 100, "postgres", [4]int{150, 50, 0, 0}, "") // backend A, 2 s so far
 	before, err := d.read()
 	if err != nil || before.seconds != 3 {
