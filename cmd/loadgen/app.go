@@ -225,6 +225,9 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 		if p := chk.Pending(); p > 0 {
 			notes = append(notes, fmt.Sprintf("the idle window was measured with %d messages still unanswered", p))
 		}
+		if f, ok := stderr.(*os.File); ok && !cfg.quiet && !cfg.noProgress && isTerminal(f) {
+			fmt.Fprintf(stderr, "measuring the idle server for %s…\n", cfg.idleMeasure)
+		}
 		if idle, err = meas.idle(ctx, cfg.idleMeasure, pid); err != nil {
 			notes = append(notes, "idle cost not measured: "+err.Error())
 		}

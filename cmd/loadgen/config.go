@@ -98,12 +98,12 @@ Example (one command, builds nothing; the server binary is started and stopped):
   go run ./cmd/loadgen --spawn --server-bin /tmp/sb/switchboard \
       --senders 200 --messages 20 --rate 2000 --html report.html
 
-Server costs beyond latency (README "Measuring the store and the idle server"):
-the store counters per answered message are scraped from the server's
-/metrics (found by itself with --spawn, else --metrics-url); --db-cpu-procs
+Server costs beyond latency (README: "Measuring the store, the database and
+the idle server"): the store counters per answered message come from the
+server's /metrics (found with --spawn, else --metrics-url); --db-cpu-procs
 postgres adds PostgreSQL's own CPU per message (local processes, /proc);
 --idle-measure 30s keeps the server idle after the run and reports its CPU
-per second with the sessions still live, e.g. 100,000 idle sessions:
+per second with the sessions still live, e.g. with 100,000 idle sessions:
   loadgen --spawn --server-bin /tmp/sb/switchboard --senders 100000 \
       --messages 1 --rate 2000 --idle-measure 30s
 
