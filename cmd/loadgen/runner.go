@@ -101,7 +101,7 @@ func (r *runner) startWindow() int { return max(4096, 4*r.cfg.concurrency) }
 // A sender starts once fewer than startWindow others are starting. A
 // sender that has not sent yet needs no goroutine: with --senders 100000
 // and --messages 1 the load generator holds a few thousand senders, not
-// 100,000 parked goroutines (about 1 GB of stacks). The window leaves the
+// 100,000 parked goroutines (about 1 GB of memory, measured). The window leaves the
 // load as it was when every sender started at once: with --rate, 4,096
 // queued reservations (two seconds at 2,000/s) keep the limiter's schedule
 // gapless, so a run held back by --concurrency still catches up, and the
