@@ -101,13 +101,13 @@ func (r *runner) startWindow() int { return max(4096, 4*r.cfg.concurrency) }
 // A sender starts once fewer than startWindow others are starting. A
 // sender that has not sent yet needs no goroutine: with --senders 100000
 // and --messages 1 the load generator holds a few thousand senders, not
-// 100,000 parked goroutines (about 1 GB of memory, measured). The window leaves the
-// load as it was when every sender started at once: with --rate, 4,096
-// queued reservations (two seconds at 2,000/s) keep the limiter's schedule
-// gapless, so a run held back by --concurrency still catches up, and the
-// senders through the limiter wait for a slot as before; without, the
-// window is at least four times --concurrency. Senders that think between messages
-// stay alive, as they must.
+// 100,000 parked goroutines (about 1 GB of memory, measured). The window
+// leaves the load as it was when every sender started at once: with
+// --rate, 4,096 queued reservations (two seconds at 2,000/s) keep the
+// limiter's schedule gapless, so a run held back by --concurrency still
+// catches up, and the senders through the limiter wait for a slot as
+// before; without, the window is at least four times --concurrency.
+// Senders that think between messages stay alive, as they must.
 func (r *runner) run(stop context.Context, runID int, seed uint64) {
 	var wg sync.WaitGroup
 	starting := make(chan struct{}, r.startWindow())
