@@ -166,6 +166,8 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	if srv != nil {
 		pid = srv.PID()
 	}
+	meas := newMeasures(cfg, srv)
+	meas.before(ctx)
 	start := time.Now()
 	selfCPU0, _, _, _ := procStat(os.Getpid())
 	rec = report.NewRecorder(start)
@@ -212,10 +214,25 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	}
 
 	var stats *report.ServerStats
+	_, replied, _, _ := rec.Snapshot()
 	if smp != nil {
-		_, replied, _, _ := rec.Snapshot()
 		stats = smp.finish(int(replied))
 	}
+	dbStats := meas.dbAfter(replied)
+	store := meas.storeAfter(ctx, replied)
+	var idle *report.IdleStats
+	if cfg.idleMeasure > 0 && pid > 0 && ctx.Err() == nil {
+		if p := chk.Pending(); p > 0 {
+			notes = append(notes, fmt.Sprintf("the idle window was measured with %d messages still unanswered", p))
+		}
+		if f, ok := stderr.(*os.File); ok && !cfg.quiet && !cfg.noProgress && isTerminal(f) {
+			fmt.Fprintf(stderr, "measuring the idle server for %s…\n", cfg.idleMeasure)
+		}
+		if idle, err = meas.idle(ctx, cfg.idleMeasure, pid); err != nil {
+			notes = append(notes, "idle cost not measured: "+err.Error())
+		}
+	}
+	notes = append(notes, meas.notes...)
 	if srv != nil {
 		if err := srv.stop(30 * time.Second); err != nil {
 			notes = append(notes, err.Error())
@@ -262,6 +279,9 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 		Errors:          topErrors(r.errs, 10),
 		Check:           res,
 		Server:          stats,
+		Store:           store,
+		DB:              dbStats,
+		Idle:            idle,
 		Sim:             report.SimStats{Messages: simCount, InjectedFaults: injected, Callbacks: len(callbacks)},
 		OK:              res.OK(),
 		Notes:           notes,
@@ -273,6 +293,9 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 		rep.Throughput = float64(res.Answered+res.UnackedAnswered) / last.Sub(start).Seconds()
 	}
 	rep.LoadgenCPUSeconds = selfCPU1 - selfCPU0
+	if _, _, hwm, err := procStat(os.Getpid()); err == nil {
+		rep.LoadgenPeakRSSBytes = hwm
+	}
 	if res.Answered > 0 {
 		rep.LoadgenCPUMicrosPerMessage = rep.LoadgenCPUSeconds * 1e6 / float64(res.Answered)
 	}

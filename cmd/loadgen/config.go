@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -52,6 +53,12 @@ type config struct {
 	serverPID  int
 	cpuProfile string
 
+	metricsURL   string
+	metricsToken string
+	dbCPUProcs   string
+	dbCPURoot    int
+	idleMeasure  time.Duration
+
 	project    string
 	stage      string
 	provider   string
@@ -65,7 +72,7 @@ type config struct {
 }
 
 // secretFlags are masked in reports.
-var secretFlags = map[string]bool{"operator-password": true, "auth-token": true, "api-key": true}
+var secretFlags = map[string]bool{"operator-password": true, "auth-token": true, "api-key": true, "metrics-token": true}
 
 // listFlag is a repeatable string flag.
 type listFlag []string
@@ -90,6 +97,15 @@ Example (one command, builds nothing; the server binary is started and stopped):
   go build -o /tmp/sb/switchboard ./cmd/switchboard
   go run ./cmd/loadgen --spawn --server-bin /tmp/sb/switchboard \
       --senders 200 --messages 20 --rate 2000 --html report.html
+
+Server costs beyond latency (README: "Measuring the store, the database and
+the idle server"): the store counters per answered message come from the
+server's /metrics (found with --spawn, else --metrics-url); --db-cpu-procs
+postgres adds PostgreSQL's own CPU per message (local processes, /proc);
+--idle-measure 30s keeps the server idle after the run and reports its CPU
+per second with the sessions still live, e.g. with 100,000 idle sessions:
+  loadgen --spawn --server-bin /tmp/sb/switchboard --senders 100000 \
+      --messages 1 --rate 2000 --idle-measure 30s
 
 Flags:
 `
@@ -142,6 +158,12 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.serverLog, "server-log", "", "with --spawn, write the server's log to this file (default: a temporary file, shown on failure)")
 	fs.StringVar(&c.dbDir, "db-dir", "", "with --spawn, create the temporary database under this directory (default: the system temp dir; /dev/shm takes the disk's fsync out of the figures)")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "without --spawn, pid of a local server to sample RSS and CPU from /proc")
+
+	fs.StringVar(&c.metricsURL, "metrics-url", "", "the server's /metrics URL, to report its store counters (commits, syncs, statements per answered message) and, with --idle-measure, its live sessions; with --spawn found from the server's start-up output")
+	fs.StringVar(&c.metricsToken, "metrics-token", "", "bearer token for --metrics-url (the server's METRICS_TOKEN; with --spawn taken from --server-env METRICS_TOKEN=…)")
+	fs.StringVar(&c.dbCPUProcs, "db-cpu-procs", "", "comma-separated names (comm or executable base name) of the local database's processes whose CPU to report per message, e.g. postgres (with DATABASE_URL=postgres://… in --server-env)")
+	fs.IntVar(&c.dbCPURoot, "db-cpu-root", 0, "count only this process and its descendants as the database (e.g. the postmaster's pid, the first line of $PGDATA/postmaster.pid), so other PostgreSQL servers on the host are left out")
+	fs.DurationVar(&c.idleMeasure, "idle-measure", 0, "after the run (every message answered), keep the server idle this long and report its CPU per second (and the database's), with the live session count; needs --spawn or --server-pid")
 
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write loadgen's own CPU profile (pprof) to this file, to see what the load generator costs")
 	fs.StringVar(&c.project, "project", "", "reuse this project id instead of creating one")
@@ -214,6 +236,23 @@ func (c *config) validate() error {
 	}
 	if c.apiKey != "" && (c.project == "" && c.stage == "") {
 		bad("--api-key needs --stage (or --project) of the key's project")
+	}
+	if c.idleMeasure < 0 {
+		bad("--idle-measure must not be negative, got %s", c.idleMeasure)
+	}
+	if c.idleMeasure > 0 && !c.spawn && c.serverPID <= 0 {
+		bad("--idle-measure needs --spawn or --server-pid (the server's CPU is read from /proc)")
+	}
+	if c.dbCPURoot < 0 {
+		bad("--db-cpu-root must be a pid, got %d", c.dbCPURoot)
+	}
+	if c.dbCPUProcs != "" && len(parseNames(c.dbCPUProcs)) == 0 {
+		bad("--db-cpu-procs wants process names, got %q", c.dbCPUProcs)
+	}
+	if c.metricsURL != "" {
+		if u, err := url.Parse(c.metricsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("--metrics-url wants an http(s) URL such as http://127.0.0.1:9464/metrics, got %q", c.metricsURL)
+		}
 	}
 	for _, kv := range c.serverEnv {
 		if !strings.Contains(kv, "=") {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"switchboard/cmd/loadgen/internal/check"
 	"switchboard/cmd/loadgen/internal/report"
 	"switchboard/internal/opapi"
+	"switchboard/internal/testutil"
 )
 
 // serverBin is the switchboard binary built once for the end-to-end tests.
@@ -35,6 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	testutil.StopPostgres()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -150,8 +153,12 @@ func TestBrokenInvariantExitsOne(t *testing.T) {
 	}
 	dir := t.TempDir()
 	jsonPath := filepath.Join(dir, "r.json")
+	if srv.MetricsURL == "" {
+		t.Fatal("the spawned server's metrics URL was not picked up from its output")
+	}
 	code, stdout, stderr := runLoadgen(t, "--server", srv.URL, "--project", project, "--stage", rec.ID,
-		"--senders", "3", "--messages", "2", "--drain-timeout", "2s", "--settle", "0", "--json", jsonPath, "--quiet")
+		"--senders", "3", "--messages", "2", "--drain-timeout", "2s", "--settle", "0", "--json", jsonPath, "--quiet",
+		"--metrics-url", srv.MetricsURL)
 	if code != exitInvariant {
 		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitInvariant, stdout, stderr)
 	}
@@ -167,6 +174,105 @@ func TestBrokenInvariantExitsOne(t *testing.T) {
 	if r.OK || r.Check.Accepted != 6 || r.Check.Answered != 0 {
 		t.Fatalf("check = %+v", r.Check)
 	}
+	// --metrics-url scrapes a server loadgen did not spawn; nothing was
+	// answered, so there is nothing per message.
+	if r.Store == nil || r.Store.MetricsURL != srv.MetricsURL || r.Store.Messages != 0 || !r.Store.Reported() && r.Store.GroupCommits == nil {
+		t.Fatalf("store = %+v", r.Store)
+	}
+}
+
+// TestSpawnedRunMeasuresStoreAndIdle proves the store counters are read
+// from the spawned server's metrics listener (found from its output) and
+// the idle window is measured with the sessions still live.
+func TestSpawnedRunMeasuresStoreAndIdle(t *testing.T) {
+	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, stderr := runLoadgen(t, "--spawn", "--server-bin", serverBin, "--senders", "5", "--messages", "4",
+		"--idle-measure", "1s", "--json", jsonPath, "--no-progress")
+	if code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r := readReport(t, jsonPath)
+	st := r.Store
+	if st == nil || !strings.HasPrefix(st.MetricsURL, "http://127.0.0.1:") || !strings.HasSuffix(st.MetricsURL, "/metrics") || st.Messages != 20 {
+		t.Fatalf("store = %+v", st)
+	}
+	if st.Reported() {
+		// A build with the store counters: every answered message was
+		// committed at least once.
+		if st.Commits == nil || st.Commits.Delta < 1 || st.Commits.PerMessage != st.Commits.Delta/20 || st.Statements == nil || st.Statements.Delta < st.Commits.Delta {
+			t.Fatalf("store counters: commits %+v, statements %+v", st.Commits, st.Statements)
+		}
+	} else if st.GroupCommits == nil || st.GroupCommits.Delta < 1 || st.GroupCommits.PerMessage != st.GroupCommits.Delta/20 {
+		t.Fatalf("group commits = %+v", st.GroupCommits)
+	}
+	idle := r.Idle
+	if idle == nil || idle.Seconds < 1 || idle.SessionsAtStart == nil || *idle.SessionsAtStart != 5 || idle.SessionsAtEnd == nil || *idle.SessionsAtEnd != 5 ||
+		idle.ServerCPUMillisPerSecond != idle.ServerCPUSeconds*1000/idle.Seconds || idle.DBCPUSeconds != nil {
+		t.Fatalf("idle = %+v", idle)
+	}
+	if r.LoadgenPeakRSSBytes <= 0 {
+		t.Errorf("loadgen peak RSS %d", r.LoadgenPeakRSSBytes)
+	}
+	for _, want := range []string{"\nstore ", " per answered message", "\nidle ", "live sessions 5 at start, 5 at end"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+// localPostmaster returns the pid of the PostgreSQL server this test
+// binary started (0 when it uses one it did not start).
+func localPostmaster(t *testing.T) int {
+	all, err := allProcs("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range all {
+		if p.comm == "postgres" && p.ppid == os.Getpid() {
+			return p.pid
+		}
+	}
+	return 0
+}
+
+// TestPostgresRunMeasuresDatabaseCPU runs the server on PostgreSQL and
+// proves the database's own CPU is reported, per message and idle.
+func TestPostgresRunMeasuresDatabaseCPU(t *testing.T) {
+	url := testutil.PostgresURL(t)
+	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	// 500 messages: some 50 ms of PostgreSQL's CPU, several of /proc's
+	// 10 ms ticks.
+	args := []string{"--spawn", "--server-bin", serverBin, "--senders", "20", "--messages", "25",
+		"--server-env", "DATABASE_URL=" + url, "--server-env", "ALLOW_PLAINTEXT_SECRETS=true",
+		"--db-cpu-procs", "postgres", "--idle-measure", "1s", "--json", jsonPath, "--no-progress"}
+	if root := localPostmaster(t); root > 0 {
+		// Only this test's cluster, not another one on the host.
+		args = append(args, "--db-cpu-root", strconv.Itoa(root))
+	}
+	code, stdout, stderr := runLoadgen(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r := readReport(t, jsonPath)
+	if r.DB == nil {
+		t.Fatalf("no db stats; notes %q", r.Notes)
+	}
+	if r.DB.Procs == 0 {
+		t.Skipf("PostgreSQL at %s runs on another host: its processes cannot be read here", url)
+	}
+	t.Logf("db CPU: %s", r.DB.Summary())
+	if r.DB.CPUSeconds <= 0 || r.DB.CPUMicrosPerMessage != r.DB.CPUSeconds*1e6/500 || r.DB.Names[0] != "postgres" {
+		t.Fatalf("db = %+v", r.DB)
+	}
+	if r.Idle == nil || r.Idle.DBCPUSeconds == nil || r.Idle.DBCPUMillisPerSecond == nil || *r.Idle.DBCPUSeconds < 0 {
+		t.Fatalf("idle = %+v", r.Idle)
+	}
+	if r.Store == nil || !r.Store.Reported() && (r.Store.GroupCommits == nil || r.Store.GroupCommits.Delta < 1) {
+		t.Fatalf("store = %+v", r.Store)
+	}
+	if !strings.Contains(stdout, "\ndb CPU ") || !strings.Contains(stdout, "database ") {
+		t.Errorf("summary lacks the database's CPU:\n%s", stdout)
+	}
 }
 
 func TestBadFlagsExitTwo(t *testing.T) {
@@ -179,14 +285,22 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{"--server-env", "NOEQUALS"},
 		{"--stage", "stag_x"},
 		{"stray"},
+		{"--idle-measure", "1s"}, // neither --spawn nor --server-pid
+		{"--spawn", "--server-bin", "x", "--idle-measure", "-1s"},
+		{"--metrics-url", "127.0.0.1:9464"},
+		{"--db-cpu-root", "-1"},
+		{"--db-cpu-procs", " , "},
 	} {
 		code, _, stderr := runLoadgen(t, args...)
 		if code != exitSetup || !strings.Contains(stderr, "loadgen") && !strings.Contains(stderr, "flag") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
 		}
 	}
-	if code, _, stderr := runLoadgen(t, "--help"); code != exitOK || !strings.Contains(stderr, "--duplicate-share") && !strings.Contains(stderr, "-duplicate-share") {
-		t.Errorf("--help: exit %d, stderr lacks the flags", code)
+	code, _, stderr := runLoadgen(t, "--help")
+	for _, flag := range []string{"-duplicate-share", "-metrics-url", "-metrics-token", "-db-cpu-procs", "-db-cpu-root", "-idle-measure"} {
+		if code != exitOK || !strings.Contains(stderr, flag) {
+			t.Errorf("--help: exit %d, stderr lacks %s", code, flag)
+		}
 	}
 }
 

@@ -37,6 +37,11 @@ type runner struct {
 	transport  atomic.Int64
 	started    atomic.Int64 // messages whose first delivery was sent
 
+	// liveSenders counts sender goroutines, peakSenders its maximum: the
+	// load generator's own footprint grows with it (see run).
+	liveSenders atomic.Int64
+	peakSenders atomic.Int64
+
 	mu    sync.Mutex
 	codes map[string]int64
 	errs  map[string]int64
@@ -85,15 +90,39 @@ func (r *runner) totalMessages() int64 {
 	return int64(r.cfg.messages) * int64(r.cfg.senders)
 }
 
+// startWindow is how many senders may be starting at once: started, but
+// not yet through the rate limiter (without --rate: not yet acknowledged
+// for their first group). See run.
+func (r *runner) startWindow() int { return max(4096, 4*r.cfg.concurrency) }
+
 // run starts every sender and returns when all of them stopped: they sent
 // their messages, or stop ended.
+//
+// A sender starts once fewer than startWindow others are starting. A
+// sender that has not sent yet needs no goroutine: with --senders 100000
+// and --messages 1 the load generator holds a few thousand senders, not
+// 100,000 parked goroutines (about 1 GB of memory, measured). The window
+// leaves the load as it was when every sender started at once: with
+// --rate, 4,096 queued reservations (two seconds at 2,000/s) keep the
+// limiter's schedule gapless, so a run held back by --concurrency still
+// catches up, and the senders through the limiter wait for a slot as
+// before; without, the window is at least four times --concurrency.
+// Senders that think between messages stay alive, as they must.
 func (r *runner) run(stop context.Context, runID int, seed uint64) {
 	var wg sync.WaitGroup
+	starting := make(chan struct{}, r.startWindow())
 	for i := range r.cfg.senders {
+		select {
+		case starting <- struct{}{}:
+		case <-stop.Done():
+		}
+		if stop.Err() != nil {
+			break
+		}
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		whatsapp := float64(i) < r.cfg.whatsappShare*float64(r.cfg.senders)
 		from, to := senderAddress(runID, i, whatsapp, r.line.Number)
-		wg.Go(func() { r.sender(stop, i, from, to, rng) })
+		wg.Go(func() { r.sender(stop, i, from, to, rng, func() { <-starting }) })
 	}
 	wg.Wait()
 	r.client.CloseIdleConnections()
@@ -101,8 +130,16 @@ func (r *runner) run(stop context.Context, runID int, seed uint64) {
 
 // sender sends sender i's messages in order: one group at a time (a single
 // message, or a burst sent concurrently), each group after the previous
-// one was acknowledged, with think time between groups.
-func (r *runner) sender(stop context.Context, i int, from, to string, rng *rand.Rand) {
+// one was acknowledged, with think time between groups. It calls started
+// once: when its first message passed the rate limiter, or its first group
+// was acknowledged, or it stopped before.
+func (r *runner) sender(stop context.Context, i int, from, to string, rng *rand.Rand, started func()) {
+	live := r.liveSenders.Add(1)
+	for peak := r.peakSenders.Load(); live > peak && !r.peakSenders.CompareAndSwap(peak, live); peak = r.peakSenders.Load() {
+	}
+	defer r.liveSenders.Add(-1)
+	startedOnce := sync.OnceFunc(started)
+	defer startedOnce()
 	seq := 0
 	for group := 0; ; group++ {
 		if stop.Err() != nil || (r.cfg.messages > 0 && seq >= r.cfg.messages) {
@@ -116,16 +153,17 @@ func (r *runner) sender(stop context.Context, i int, from, to string, rng *rand.
 			n = min(n, r.cfg.messages-seq)
 		}
 		if n == 1 {
-			r.message(stop, from, to, messageText(i, seq), group, rng.Float64() < r.cfg.duplicateShare)
+			r.message(stop, from, to, messageText(i, seq), group, rng.Float64() < r.cfg.duplicateShare, startedOnce)
 		} else {
 			var wg sync.WaitGroup
 			for k := range n {
 				text, replay := messageText(i, seq+k), rng.Float64() < r.cfg.duplicateShare
-				wg.Go(func() { r.message(stop, from, to, text, group, replay) })
+				wg.Go(func() { r.message(stop, from, to, text, group, replay, startedOnce) })
 			}
 			wg.Wait()
 		}
 		seq += n
+		startedOnce() // before thinking: the next sender may start
 		if r.cfg.thinkTime > 0 {
 			d := time.Duration((0.5 + rng.Float64()) * float64(r.cfg.thinkTime))
 			t := time.NewTimer(d)
@@ -140,10 +178,13 @@ func (r *runner) sender(stop context.Context, i int, from, to string, rng *rand.
 }
 
 // acquire waits for the rate limiter and a concurrency slot; false when
-// stop ended first.
-func (r *runner) acquire(stop context.Context) bool {
-	if r.limiter != nil && r.limiter.Wait(stop) != nil {
-		return false
+// stop ended first. It calls token once the limiter let it through.
+func (r *runner) acquire(stop context.Context, token func()) bool {
+	if r.limiter != nil {
+		if r.limiter.Wait(stop) != nil {
+			return false
+		}
+		token()
 	}
 	select {
 	case r.sem <- struct{}{}:
@@ -157,17 +198,17 @@ func (r *runner) release() { <-r.sem }
 
 // message delivers one message (a fresh MessageSid) and, when replay is
 // set, delivers it again after its answer, as Twilio retries.
-func (r *runner) message(stop context.Context, from, to, text string, group int, replay bool) {
-	params := twiliosim.InboundParamsFor(r.line.AccountSID, from, to, text, twiliosim.NewMessageSID())
-	if !r.acquire(stop) {
+func (r *runner) message(stop context.Context, from, to, text string, group int, replay bool, token func()) {
+	if !r.acquire(stop, token) {
 		return
 	}
+	params := twiliosim.InboundParamsFor(r.line.AccountSID, from, to, text, twiliosim.NewMessageSID())
 	t0 := time.Now()
 	r.chk.Sent(from, text, group, t0)
 	r.started.Add(1)
 	r.deliver(text, params, t0)
 	r.release()
-	if !replay || !r.acquire(stop) {
+	if !replay || !r.acquire(stop, token) {
 		return
 	}
 	r.duplicates.Add(1)

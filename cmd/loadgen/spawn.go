@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,8 +23,11 @@ type spawned struct {
 	logPath string
 	logFile *os.File
 	URL     string
-	exited  chan struct{}
-	err     error
+	// MetricsURL is where the server serves /metrics, as it printed it
+	// ("" when it printed none: METRICS_ADDR off or empty).
+	MetricsURL string
+	exited     chan struct{}
+	err        error
 }
 
 // spawnServer starts bin with a temporary SQLite database on a free
@@ -68,13 +69,19 @@ func spawnServer(bin string, env []string, logPath, dbDir string) (*spawned, err
 		s.cleanup()
 		return nil, fmt.Errorf("loadgen: start %s: %w", bin, err)
 	}
-	ready := make(chan string, 1)
+	type addrs struct{ main, metrics string }
+	ready := make(chan addrs, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		metrics := ""
 		for sc.Scan() {
+			// The metrics listener is announced before the main one.
+			if u, ok := strings.CutPrefix(sc.Text(), "switchboard: metrics on "); ok {
+				metrics = strings.TrimSpace(u)
+			}
 			if u, ok := strings.CutPrefix(sc.Text(), "switchboard: listening on "); ok {
 				select {
-				case ready <- strings.TrimSpace(u):
+				case ready <- addrs{strings.TrimSpace(u), metrics}:
 				default:
 				}
 			}
@@ -86,7 +93,8 @@ func spawnServer(bin string, env []string, logPath, dbDir string) (*spawned, err
 		close(s.exited)
 	}()
 	select {
-	case s.URL = <-ready:
+	case a := <-ready:
+		s.URL, s.MetricsURL = a.main, a.metrics
 		return s, nil
 	case <-s.exited:
 		err := fmt.Errorf("loadgen: server exited during start-up (%v):\n%s", s.err, s.logTail(30))
@@ -164,25 +172,10 @@ func procStat(pid int) (cpuSeconds float64, rss, hwm int64, err error) {
 	return cpuSeconds, rss, hwm, nil
 }
 
-// parseStatCPU returns utime+stime in seconds from /proc/<pid>/stat. The
-// command name (field 2) may hold spaces and parentheses, so fields are
-// counted from the last ')'.
+// parseStatCPU returns utime+stime in seconds from /proc/<pid>/stat.
 func parseStatCPU(b []byte) (float64, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("loadgen: malformed /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
-		return 0, errors.New("loadgen: short /proc stat")
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("loadgen: /proc stat times: %w", err)
-	}
-	return float64(ut+st) / userHZ, nil
+	p, err := parseStat(b)
+	return p.self, err
 }
 
 // parseStatusKB returns a "Key:   123 kB" line of /proc/<pid>/status in

@@ -41,6 +41,9 @@ Verdict: {{if .R.OK}}<span class="ok">all invariants hold</span>{{else}}<span cl
 <tr><th>replies</th><td>{{.R.Check.Replies}} ({{.R.Check.Answered}} accepted messages answered)</td></tr>
 <tr><th>throughput</th><td>{{f0 .R.Throughput}} messages/s answered end to end</td></tr>
 {{with .R.Server}}<tr><th>server</th><td>pid {{.PID}}, peak RSS {{mib .PeakRSSBytes}}, CPU {{f2 .CPUSeconds}} s = {{f0 .CPUMicrosPerMessage}} µs per message answered</td></tr>{{end}}
+{{with .R.DB}}<tr><th>database CPU</th><td>{{.Summary}}</td></tr>{{end}}
+{{with .R.Store}}<tr><th>store</th><td>{{.Summary}}</td></tr>{{end}}
+{{with .R.Idle}}<tr><th>idle</th><td>{{.Summary}}</td></tr>{{end}}
 {{if .R.LoadgenCPUSeconds}}<tr><th>load generator</th><td>CPU {{f2 .R.LoadgenCPUSeconds}} s = {{f0 .R.LoadgenCPUMicrosPerMessage}} µs per message answered (senders and simulated Twilio, on the same machine)</td></tr>{{end}}
 <tr><th>simulated Twilio</th><td>{{.R.Sim.Messages}} sends accepted, {{.R.Sim.InjectedFaults}} faults injected, {{.R.Sim.Callbacks}} status callbacks</td></tr>
 </table>

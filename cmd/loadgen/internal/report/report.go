@@ -132,6 +132,9 @@ type Report struct {
 	// throughput too. Per message answered in LoadgenCPUMicrosPerMessage.
 	LoadgenCPUSeconds          float64 `json:"loadgenCpuSeconds"`
 	LoadgenCPUMicrosPerMessage float64 `json:"loadgenCpuMicrosPerMessage"`
+	// LoadgenPeakRSSBytes is the load generator's own peak resident
+	// memory: it must stay small with 100,000 senders.
+	LoadgenPeakRSSBytes int64 `json:"loadgenPeakRssBytes"`
 
 	Ack   Latency `json:"ack"`
 	Reply Latency `json:"reply"`
@@ -141,6 +144,12 @@ type Report struct {
 	Sim    SimStats     `json:"sim"`
 	OK     bool         `json:"ok"`
 	Notes  []string     `json:"notes,omitempty"`
+
+	// Store, DB and Idle are measured on request (--spawn or
+	// --metrics-url, --db-cpu-procs or --db-cpu-root, --idle-measure).
+	Store *StoreStats `json:"store,omitempty"`
+	DB    *DBStats    `json:"db,omitempty"`
+	Idle  *IdleStats  `json:"idle,omitempty"`
 }
 
 // WriteJSON writes the report as indented JSON.

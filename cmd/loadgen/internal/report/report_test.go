@@ -232,3 +232,49 @@ func TestThroughputLastPartialSecond(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasuresRender shows the store, database and idle figures in the
+// summary, the HTML and the JSON when measured, and nowhere when not.
+func TestMeasuresRender(t *testing.T) {
+	r := sample(t)
+	db, rate, sessions := 0.3, 2.5, 100000.0
+	r.Store = &StoreStats{MetricsURL: "http://127.0.0.1:9/metrics", Messages: 100,
+		Commits: &Counter{Metric: "switchboard_store_commits_total", Delta: 100, PerMessage: 1}}
+	r.DB = &DBStats{Names: []string{"postgres"}, Procs: 7, CPUSeconds: 0.05, CPUMicrosPerMessage: 500}
+	r.Idle = &IdleStats{Seconds: 30, ServerCPUSeconds: 0.3, ServerCPUMillisPerSecond: 10, DBCPUSeconds: &db,
+		DBCPUMillisPerSecond: &rate, SessionsAtStart: &sessions, SessionsAtEnd: &sessions}
+	var text, html, js bytes.Buffer
+	if err := WriteSummary(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(&html, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	store := "1 commits, syncs not reported, statements not reported per answered message"
+	for _, want := range []string{store, "500 µs per message answered; 7 processes named postgres",
+		"server 10.00 ms CPU per second (1.00% of a core), database 2.50 ms CPU per second; live sessions 100000 at start"} {
+		if !strings.Contains(text.String(), want) || !strings.Contains(html.String(), want) {
+			t.Errorf("summary or HTML lacks %q:\n%s", want, text.String())
+		}
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Store.Commits.PerMessage != 1 || back.Store.Syncs != nil || back.DB.Procs != 7 || *back.Idle.SessionsAtEnd != sessions {
+		t.Fatalf("round trip: store %+v, db %+v, idle %+v", back.Store, back.DB, back.Idle)
+	}
+	plain := sample(t)
+	text.Reset()
+	if err := WriteSummary(&text, plain); err != nil {
+		t.Fatal(err)
+	}
+	for _, absent := range []string{"\nstore ", "\ndb CPU ", "\nidle "} {
+		if strings.Contains(text.String(), absent) {
+			t.Errorf("unmeasured %q shown:\n%s", absent, text.String())
+		}
+	}
+}
