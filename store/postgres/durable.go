@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"switchboard/store"
+	"switchboard/store/internal/sqlcore"
 )
 
 // Deferred durability (store.DeferredCommitter).
@@ -34,9 +35,7 @@ type durability struct {
 
 	// unsynced is set while deferred commits wait for a flush.
 	unsynced atomic.Bool
-	failed   atomic.Pointer[error]
-
-	commits, syncs, statements atomic.Uint64
+	sqlcore.Durability
 }
 
 var (
@@ -74,22 +73,10 @@ func (db *DB) closeDurability() {
 	}
 }
 
-// Stats returns the hot path's counts since Open (store.StatsReporter).
-func (db *DB) Stats() store.Stats {
-	return store.Stats{Commits: db.dur.commits.Load(), Syncs: db.dur.syncs.Load(), Statements: db.dur.statements.Load()}
-}
-
-func (db *DB) errFailed() error {
-	if p := db.dur.failed.Load(); p != nil {
-		return store.Errorf(store.EUNAVAILABLE, "the database could not be made durable (%v); restart the server", *p)
-	}
-	return nil
-}
-
 // epochLost records that PostgreSQL lost deferred commits.
 func (db *DB) epochLost() error {
 	err := fmt.Errorf("PostgreSQL restarted after a crash while commits awaited their flush")
-	db.dur.failed.CompareAndSwap(nil, &err)
+	db.dur.Fail(err)
 	return db.errFailed()
 }
 
@@ -114,7 +101,7 @@ func (db *DB) Sync(ctx context.Context) error {
 		}
 		return fmt.Errorf("postgres: sync: %w", err)
 	}
-	db.dur.syncs.Add(1)
+	db.dur.Syncs.Add(1)
 	if !ok {
 		if pending {
 			return db.epochLost()
@@ -127,3 +114,10 @@ func (db *DB) Sync(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Stats returns the hot path's counts since Open (store.StatsReporter).
+func (db *DB) Stats() store.Stats { return db.dur.Stats() }
+
+// errFailed returns the error every write answers once the store could
+// not tell what reached the disk, else nil.
+func (db *DB) errFailed() error { return db.dur.Failed() }

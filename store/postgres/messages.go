@@ -291,12 +291,12 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 		if err != nil {
 			return nil, err
 		}
-		db.dur.commits.Add(1)
-		db.dur.statements.Add(uint64(n + len(dups)))
+		db.dur.Commits.Add(1)
+		db.dur.Statements.Add(uint64(n + len(dups)))
 		if deferred {
 			db.dur.unsynced.Store(true)
 		} else {
-			db.dur.syncs.Add(1)
+			db.dur.Syncs.Add(1)
 		}
 		if !epochOK {
 			return nil, db.epochLost()

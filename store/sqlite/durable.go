@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"switchboard/store"
+	"switchboard/store/internal/sqlcore"
 )
 
 // Durability (store.DeferredCommitter).
@@ -50,9 +51,7 @@ type durability struct {
 	// good one may or may not be on disk (and after a failed fsync Linux
 	// may report the next one as a success), so every later write is
 	// refused until the database is reopened.
-	failed atomic.Pointer[error]
-
-	commits, syncs, statements atomic.Uint64
+	sqlcore.Durability
 
 	// powerLoss (WithPowerLossModel) keeps durableWAL, the length of the
 	// WAL known to be on disk: what a power loss would leave of it.
@@ -62,19 +61,6 @@ type durability struct {
 
 var _ store.DeferredCommitter = (*DB)(nil)
 var _ store.StatsReporter = (*DB)(nil)
-
-// Stats returns the hot path's counts since Open (store.StatsReporter).
-func (db *DB) Stats() store.Stats {
-	return store.Stats{Commits: db.dur.commits.Load(), Syncs: db.dur.syncs.Load(), Statements: db.dur.statements.Load()}
-}
-
-// errFailed returns the error every write answers once an fsync failed.
-func (db *DB) errFailed() error {
-	if p := db.dur.failed.Load(); p != nil {
-		return store.Errorf(store.EUNAVAILABLE, "the database could not be made durable (%v); restart the server", *p)
-	}
-	return nil
-}
 
 // CommitBatchDeferred commits like CommitBatch without flushing: the
 // batch is durable once a later Sync (or flushing write) returns.
@@ -118,7 +104,7 @@ func (db *DB) flush() error {
 		// to be found after a power loss.
 		if err := syncDir(filepath.Dir(db.path)); err != nil {
 			f.Close()
-			db.fail(err)
+			db.dur.Fail(err)
 			return db.errFailed()
 		}
 		db.dur.wal = f
@@ -126,11 +112,11 @@ func (db *DB) flush() error {
 	begun := db.dur.written.Load()
 	size := db.walSize()
 	if err := datasync(db.dur.wal); err != nil {
-		db.fail(err)
+		db.dur.Fail(err)
 		return db.errFailed()
 	}
 	db.dur.flushed = begun
-	db.dur.syncs.Add(1)
+	db.dur.Syncs.Add(1)
 	db.durableUpTo(size)
 	return nil
 }
@@ -190,10 +176,6 @@ func copyFile(src, dst string, limit int64) error {
 	return os.WriteFile(dst, b, 0o600)
 }
 
-func (db *DB) fail(err error) {
-	db.dur.failed.CompareAndSwap(nil, &err)
-}
-
 // syncDir fsyncs a directory, so the entries of files created in it
 // survive a power loss.
 func syncDir(dir string) error {
@@ -215,7 +197,7 @@ func (db *DB) hotTx(ctx context.Context, deferred bool, fn func(tx *sql.Tx) erro
 		err = db.inTx(ctx, "commit", fn)
 	}
 	if err == nil {
-		db.dur.commits.Add(1)
+		db.dur.Commits.Add(1)
 	}
 	return err
 }
@@ -231,3 +213,10 @@ func (db *DB) closeDurability() error {
 	db.dur.wal = nil
 	return err
 }
+
+// Stats returns the hot path's counts since Open (store.StatsReporter).
+func (db *DB) Stats() store.Stats { return db.dur.Stats() }
+
+// errFailed returns the error every write answers once the store could
+// not tell what reached the disk, else nil.
+func (db *DB) errFailed() error { return db.dur.Failed() }

@@ -240,7 +240,7 @@ func (db *DB) insertInbound(ctx context.Context, tx *sql.Tx, msgs []*store.Inbou
 		}
 		res, err := ins.ExecContext(ctx, m.ProviderID, m.MessageSID, m.IdempotencyToken, m.ProjectID, m.StageID, m.AgentID,
 			m.From, m.To, m.Body, listText(m.MediaURLs), m.ProfileName, micros(received))
-		db.dur.statements.Add(1)
+		db.dur.Statements.Add(1)
 		if err != nil {
 			return fmt.Errorf("sqlite: commit inbound: %w", err)
 		}
@@ -264,14 +264,14 @@ func (db *DB) insertInbound(ctx context.Context, tx *sql.Tx, msgs []*store.Inbou
 				bySID = tx.StmtContext(ctx, db.dupBySID)
 			}
 			err = bySID.QueryRowContext(ctx, m.ProviderID, m.MessageSID).Scan(&id)
-			db.dur.statements.Add(1)
+			db.dur.Statements.Add(1)
 		}
 		if errors.Is(err, sql.ErrNoRows) && m.IdempotencyToken != "" {
 			if byToken == nil {
 				byToken = tx.StmtContext(ctx, db.dupByToken)
 			}
 			err = byToken.QueryRowContext(ctx, m.IdempotencyToken).Scan(&id)
-			db.dur.statements.Add(1)
+			db.dur.Statements.Add(1)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: commit inbound: find original of duplicate: %w", err)
@@ -375,12 +375,12 @@ func (db *DB) writeTurns(ctx context.Context, tx *sql.Tx, turns []*store.Turn, t
 func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t time.Time) error {
 	if c := turn.NewConversation; c != nil {
 		meta := store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}
-		db.dur.statements.Add(1)
+		db.dur.Statements.Add(1)
 		if err := insertConversation(ctx, st.get(db.insConv), c, meta, turn.NewConversationDeadline()); err != nil {
 			return err
 		}
 	} else if turn.ConversationID != "" && !turn.Deadline.IsZero() {
-		db.dur.statements.Add(1)
+		db.dur.Statements.Add(1)
 		res, err := st.get(db.touchConv).ExecContext(ctx, micros(turn.Deadline), micros(t), turn.ConversationID)
 		if err != nil {
 			return fmt.Errorf("sqlite: commit turns: %w", err)
@@ -394,13 +394,13 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 		if e.ConversationID == "" {
 			e.ConversationID = turn.ConversationID
 		}
-		db.dur.statements.Add(1)
+		db.dur.Statements.Add(1)
 		if err := insertEvent(ctx, st.get(db.insEvent), e, t); err != nil {
 			return err
 		}
 	}
 	for _, id := range turn.InboundIDs {
-		db.dur.statements.Add(1)
+		db.dur.Statements.Add(1)
 		if _, err := st.get(db.doneInbound).ExecContext(ctx, turn.ConversationID, id); err != nil {
 			return fmt.Errorf("sqlite: commit turns: mark inbound done: %w", err)
 		}
@@ -413,7 +413,7 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 			o.State = store.OutboxPending
 		}
 		o.CreatedAt, o.UpdatedAt = t, t
-		db.dur.statements.Add(1)
+		db.dur.Statements.Add(1)
 		res, err := st.get(db.insOutbound).ExecContext(ctx, o.ProjectID, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
 			o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, micros(t), micros(t))
 		if err != nil {
@@ -425,13 +425,13 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 	}
 	// An update of a missing row (its conversation deleted) is ignored.
 	for _, u := range turn.OutboxUpdates {
-		db.dur.statements.Add(1)
+		db.dur.Statements.Add(1)
 		if _, err := st.get(db.updateOutbox).ExecContext(ctx, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, micros(t), u.ID); err != nil {
 			return fmt.Errorf("sqlite: commit turns: update outbox: %w", err)
 		}
 	}
 	if d := turn.Delivery; d != nil {
-		db.dur.statements.Add(1)
+		db.dur.Statements.Add(1)
 		res, err := st.tx.ExecContext(ctx, sqlSetDelivery, d.Status, d.ErrorCode, micros(t), d.TwilioSID, d.ProviderID)
 		if err != nil {
 			return fmt.Errorf("sqlite: commit turns: delivery status: %w", err)
@@ -441,9 +441,9 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 	}
 	if turn.End != nil {
 		ended, err := endConversation(ctx, st.get(db.endConv), st.get(db.insEvent), turn.ConversationID, turn.End, turn.EndEvent, t)
-		db.dur.statements.Add(1)
+		db.dur.Statements.Add(1)
 		if ended && turn.EndEvent != nil {
-			db.dur.statements.Add(1)
+			db.dur.Statements.Add(1)
 		}
 		if err != nil {
 			return err
