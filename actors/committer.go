@@ -51,8 +51,8 @@ type committer struct {
 	lazyDelay time.Duration
 	lazyBuf   []lazyWrite
 	// waiting are the writers whose writes are committed but not yet
-	// durable; waitTurn is set when one of them is a turn, and syncBy is
-	// when the oldest inbound message among them must be flushed.
+	// durable; waitTurn is set when one of them cannot wait (a turn), and
+	// syncBy is when the least patient of them must be flushed.
 	waiting  []func(error)
 	waitTurn bool
 	syncBy   time.Time
