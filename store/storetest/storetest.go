@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeliveryStatus", testDeliveryStatus},
 		{"OptOuts", testOptOuts},
 		{"Users", testUsers},
+		{"ListOptions", testListOptions},
 		{"ProjectCascadeDelete", testProjectCascade},
 		{"Audit", testAudit},
 		{"AuditTextSearchCase", testAuditTextSearchCase},
