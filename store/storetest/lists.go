@@ -26,7 +26,9 @@ func testListOptions(t *testing.T, s store.Store) {
 		}
 		return out
 	}
-	f := func(field, op string, vals ...string) store.Filter { return store.Filter{Field: field, Op: op, Values: vals} }
+	f := func(field, op string, vals ...string) store.Filter {
+		return store.Filter{Field: field, Op: op, Values: vals}
+	}
 	for _, tc := range []struct {
 		name string
 		opts store.ListOptions
