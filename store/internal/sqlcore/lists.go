@@ -367,3 +367,19 @@ func listOf[T any](ctx context.Context, db *DB, op string, sp *listSpec, cols, f
 	return page(ctx, db, op, `SELECT COUNT(*) FROM `+from+where,
 		`SELECT `+cols+` FROM `+from+where+db.d.orderSQL(sp, opts, nil), q.args, opts, scan)
 }
+
+// ListQuery returns the page query (with ? placeholders, the list's own
+// condition first, then LIMIT and OFFSET) that a list of conversations
+// ("conversations", under a project) or of the audit log ("audit") runs
+// for opts, so that a store can test its query plan.
+func (d *Dialect) ListQuery(list string, opts store.ListOptions) (string, error) {
+	sp, from, base := auditList, "audit_logs", ""
+	if list == "conversations" {
+		sp, from, base = conversationList, "conversations", "project_id = ?"
+	}
+	q, err := d.conds(sp, opts, base)
+	if err != nil {
+		return "", err
+	}
+	return `SELECT * FROM ` + from + q.whereSQL() + d.orderSQL(sp, opts, nil) + ` LIMIT ? OFFSET ?`, nil
+}
