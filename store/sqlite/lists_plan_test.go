@@ -21,7 +21,9 @@ func TestListQueryPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	eq := func(field, v string) store.Filter { return store.Filter{Field: field, Op: store.OpEq, Values: []string{v}} }
+	eq := func(field, v string) store.Filter {
+		return store.Filter{Field: field, Op: store.OpEq, Values: []string{v}}
+	}
 	for _, tc := range []struct {
 		list, index string
 		opts        store.ListOptions
