@@ -39,7 +39,7 @@ func testUsers(t *testing.T, s store.Store) {
 	// its first conversation is finished.
 	first := newUserConv(proj.ID, sms, "prov_a", "+15550000001")
 	must(t, s.EndConversation(ctx, first.ID, nil, store.Event{EventType: store.EventConversationEnd}))
-	second := newUserConv(proj.ID, sms, "prov_b", "+15550000002")
+	second := newUserConv(proj.ID, sms, "prov_b", "+15550000002", `{"profileName":"Bo"}`)
 	// The engine keeps the WhatsApp profile name in the metadata.
 	waConv := newUserConv(proj.ID, wa, "prov_a", "whatsapp:+15550000001", `{"channel":"whatsapp","profileName":"Ann"}`)
 	// The same address in another project is another project's user.
@@ -62,7 +62,7 @@ func testUsers(t *testing.T, s store.Store) {
 	must(t, err)
 
 	wantSMS := &store.User{ProjectID: proj.ID, Address: sms, Channel: store.ChannelSMS, ConversationCount: 2,
-		FirstContactAt: first.CreatedAt, LastContactAt: latest(first.UpdatedAt, second.UpdatedAt), OptedOut: true}
+		FirstContactAt: first.CreatedAt, LastContactAt: latest(first.UpdatedAt, second.UpdatedAt), OptedOut: true, ProfileName: "Bo"}
 	wantWA := &store.User{ProjectID: proj.ID, Address: wa, Channel: store.ChannelWhatsApp, ConversationCount: 1,
 		FirstContactAt: waConv.CreatedAt, LastContactAt: waConv.UpdatedAt, OptedOut: false, ProfileName: "Ann"}
 	if !wantWA.LastContactAt.After(wantSMS.LastContactAt) && !wantWA.LastContactAt.Equal(wantSMS.LastContactAt) {
@@ -134,6 +134,9 @@ func testUsers(t *testing.T, s store.Store) {
 		{"5551110001", []string{sms}},
 		{"+1555111000", []string{sms, wa}},
 		{"5559", nil},
+		// Bonsai searches the profile name too: the WhatsApp profile name
+		// of any of the user's conversations, ignoring ASCII case.
+		{"aNN", []string{wa}},
 	} {
 		found, total, err := s.ListUsers(ctx, proj.ID, store.ListOptions{Search: tt.search})
 		must(t, err)
@@ -146,7 +149,17 @@ func testUsers(t *testing.T, s store.Store) {
 			t.Fatalf("search %q: %v, total %d; want %v", tt.search, got, total, tt.want)
 		}
 	}
-	found, total, err := s.ListUsers(ctx, proj.ID, store.ListOptions{Search: "+1555111000", Offset: 1, Limit: 1})
+	// A user found by its name still sums all its conversations.
+	found, total, err := s.ListUsers(ctx, proj.ID, store.ListOptions{Search: "ann"})
+	must(t, err)
+	if total != 1 {
+		t.Fatalf("search by name: total %d", total)
+	}
+	wantEqual(t, "found by name", found[0], wantWA)
+	found, _, err = s.ListUsers(ctx, proj.ID, store.ListOptions{Search: "BO"})
+	must(t, err)
+	wantEqual(t, "found by the name of one of its conversations", found, []*store.User{wantSMS})
+	found, total, err = s.ListUsers(ctx, proj.ID, store.ListOptions{Search: "+1555111000", Offset: 1, Limit: 1})
 	must(t, err)
 	if total != 2 || len(found) != 1 || found[0].Address != us[1].Address {
 		t.Fatalf("search, page 2 of 1: %+v, total %d", found, total)

@@ -2,6 +2,7 @@ package sqlcore
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,8 +52,15 @@ type listSpec struct {
 	// conditions with one ? that the search's LIKE pattern fills.
 	search   []string
 	searchIn []string
-	tag      tagMode
-	tags     string
+	// searchJSON are top-level text fields of JSON columns searched too
+	// ({column, field}).
+	searchJSON [][2]string
+	// searchAny, on a grouped list (users), matches a group when any of
+	// its rows matches the search (in HAVING), so that the group's sums
+	// still count all its rows.
+	searchAny bool
+	tag       tagMode
+	tags      string
 	// order is the default order; tiebreak a unique column that ends
 	// every order, so that pages never overlap.
 	order    []store.Order
@@ -174,7 +182,10 @@ var (
 			"updatedAt":         {expr: "MAX(updated_at)", kind: store.KindTime, having: true},
 			"conversationCount": {expr: "COUNT(*)", kind: store.KindInt, having: true},
 		},
-		search: []string{"user_id"}, order: newestFirst, tiebreak: "user_id",
+		// Bonsai searches the user's id and profile name: the address and
+		// the WhatsApp profile name of any of its conversations.
+		search: []string{"user_id"}, searchJSON: [][2]string{{"metadata", "profileName"}}, searchAny: true,
+		order: newestFirst, tiebreak: "user_id",
 	}
 )
 
@@ -306,12 +317,21 @@ func (d *Dialect) searchSQL(sp *listSpec, text string, q *query) {
 	pat := store.LikePattern(text)
 	var ors []string
 	var args []any
-	for _, e := range sp.search {
+	exprs := slices.Clone(sp.search)
+	for _, j := range sp.searchJSON {
+		exprs = append(exprs, d.JSONField(j[0], j[1]))
+	}
+	for _, e := range exprs {
 		ors, args = append(ors, d.FoldASCII(e)+` LIKE ? ESCAPE '\'`), append(args, pat)
 	}
 	for _, in := range sp.searchIn {
 		ors = append(ors, strings.Replace(in, "%s", d.FoldASCII("p.name")+` LIKE ? ESCAPE '\'`, 1))
 		args = append(args, pat)
+	}
+	if sp.searchAny {
+		q.having = append(q.having, "MAX(CASE WHEN "+strings.Join(ors, " OR ")+" THEN 1 ELSE 0 END) = 1")
+		q.hargs = append(q.hargs, args...)
+		return
 	}
 	q.where, q.args = append(q.where, "("+strings.Join(ors, " OR ")+")"), append(q.args, args...)
 }

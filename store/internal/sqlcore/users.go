@@ -49,7 +49,7 @@ func (d *Dialect) usersQuery(where, having string, opts store.ListOptions, paged
 // with a search and of GetUser, whose query plans a store may test.
 func (d *Dialect) UsersQueries() (search, one string) {
 	q, _ := d.conds(userList, store.ListOptions{Search: "x"}, "")
-	return d.usersQuery(" AND "+strings.Join(q.where, " AND "), "", store.ListOptions{}, true),
+	return d.usersQuery("", q.havingSQL(), store.ListOptions{}, true),
 		d.usersQuery(` AND user_id = ?`, "", store.ListOptions{}, false)
 }
 
@@ -69,8 +69,6 @@ func scanUser(projectID string) func(Scanner) (*store.User, error) {
 
 // ListUsers returns a page of the project's users.
 func (db *DB) ListUsers(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.User, int, error) {
-	// Addresses are stored in lower case.
-	opts.Search = strings.ToLower(opts.Search)
 	q, err := db.d.conds(userList, opts, "")
 	if err != nil {
 		return nil, 0, err
