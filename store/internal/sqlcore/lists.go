@@ -189,14 +189,11 @@ var (
 	}
 )
 
-// ListSpecs names every list's fields, for tests and documentation.
-func ListSpecs() map[string]store.ListFields {
-	return map[string]store.ListFields{
-		"projects": projectList.Fields(), "agents": agentList.Fields(), "stages": stageList.Fields(),
-		"providers": providerList.Fields(), "apiKeys": apiKeyList.Fields(), "operators": operatorList.Fields(),
-		"conversations": conversationList.Fields(), "events": eventList.Fields(), "outbound": outboundList.Fields(),
-		"audit": auditList.Fields(), "users": userList.Fields(),
-	}
+// allLists names every list, for tests.
+var allLists = map[string]*listSpec{
+	"projects": projectList, "agents": agentList, "stages": stageList, "providers": providerList,
+	"apiKeys": apiKeyList, "operators": operatorList, "conversations": conversationList, "events": eventList,
+	"outbound": outboundList, "audit": auditList, "users": userList,
 }
 
 // query is a list's conditions: WHERE and HAVING terms with their
