@@ -158,7 +158,7 @@ func (f *fixture) text(from, body string) store.InboundResult {
 }
 
 func (f *fixture) conversations() []*store.Conversation {
-	cs, _, err := f.st.ListConversations(context.Background(), f.project.ID, store.ListOptions{Limit: 1000})
+	cs, _, err := f.st.ListConversations(context.Background(), f.project.ID, store.ListOptions{Limit: 1000, OrderBy: []store.Order{{Field: "createdAt"}}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func (f *fixture) conversations() []*store.Conversation {
 }
 
 func (f *fixture) events(convID string) []*store.Event {
-	evs, _, err := f.st.ListEvents(context.Background(), convID, store.ListOptions{Limit: 1000})
+	evs, _, err := f.st.ListEvents(context.Background(), convID, store.ListOptions{Limit: 1000, OrderBy: []store.Order{{Field: "id"}}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -473,7 +473,7 @@ func TestRetryableSendRetriedThenSent(t *testing.T) {
 		return nil
 	})
 	testutil.CheckFor(t, 5*time.Second, func() error { // send results are recorded lazily
-		rows, err := f.st.ListOutbound(context.Background(), f.conversations()[0].ID)
+		rows, _, err := f.st.ListOutbound(context.Background(), f.conversations()[0].ID, store.ListOptions{OrderBy: []store.Order{{Field: "id"}}})
 		if err != nil || len(rows) != 1 || rows[0].State != store.OutboxSent || rows[0].Attempts != 3 {
 			return fmt.Errorf("outbox %+v %v", rows, err)
 		}

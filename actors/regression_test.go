@@ -257,7 +257,7 @@ func TestAwaitSendResult(t *testing.T) {
 	if !<-waited {
 		t.Fatal("AwaitSendResult did not report the queued result")
 	}
-	rows, err := f.st.ListOutbound(ctx, f.conversations()[0].ID)
+	rows, _, err := f.st.ListOutbound(ctx, f.conversations()[0].ID, store.ListOptions{OrderBy: []store.Order{{Field: "id"}}})
 	must(t, err)
 	if len(rows) != 1 || rows[0].TwilioSID != sid {
 		t.Fatalf("outbox after the wait: %+v", rows)

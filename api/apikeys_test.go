@@ -115,10 +115,10 @@ func TestAPIKeyProjectShape(t *testing.T) {
 		t.Fatalf("null lists = %v / %v", n["allowedChannels"], n["allowedFeatures"])
 	}
 
-	e.do("GET", base, tok, nil).items(2, 0, 50)
-	e.do("GET", "/api/projects/"+other+"/api-keys", tok, nil).items(0, 0, 50)
-	e.do("GET", "/api/api-keys", tok, nil).items(2, 0, 50)
-	e.do("GET", "/api/api-keys?projectId="+other, tok, nil).items(0, 0, 50)
+	e.do("GET", base, tok, nil).items(2, 0, 100)
+	e.do("GET", "/api/projects/"+other+"/api-keys", tok, nil).items(0, 0, 100)
+	e.do("GET", "/api/api-keys", tok, nil).items(2, 0, 100)
+	e.do("GET", "/api/api-keys?projectId="+other, tok, nil).items(0, 0, 100)
 	e.do("GET", "/api/projects/proj_nope/api-keys", tok, nil).wantError(http.StatusNotFound)
 	e.do("GET", "/api/projects/"+other+"/api-keys/"+id, tok, nil).wantError(http.StatusNotFound)
 	e.do("GET", base+"/akey_nope", tok, nil).wantError(http.StatusNotFound)

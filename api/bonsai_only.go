@@ -72,6 +72,41 @@ var bonsaiOnlyResources = []bonsaiOnlyResource{
 	{"/issues", entIssue, "issue", "issues", false},
 }
 
+// bonsaiOnlyFields are the fields Bonsai's list of each resource filters
+// and orders on (its services' columnMap, plus tags where Bonsai has
+// them), so that a Bonsai-only list checks its parameters as every list
+// does. Every resource has id, version, createdAt and updatedAt.
+var bonsaiOnlyFields = map[string][]string{
+	"/projects/{projectId}/classifiers":          {"projectId", "name", "llmProviderId", "tags"},
+	"/projects/{projectId}/context-transformers": {"projectId", "name", "llmProviderId", "tags"},
+	"/projects/{projectId}/tools":                {"projectId", "name", "type", "inputType", "outputType", "llmProviderId", "tags"},
+	"/projects/{projectId}/global-actions":       {"projectId", "name", "tags"},
+	"/projects/{projectId}/guardrails":           {"projectId", "name", "tags"},
+	"/projects/{projectId}/sample-copies":        {"projectId", "name", "samplingMethod", "amount", "tags"},
+	"/projects/{projectId}/copy-decorators":      {"projectId", "name", "tags"},
+	"/projects/{projectId}/knowledge/categories": {"projectId", "name", "order"},
+	"/projects/{projectId}/knowledge/items":      {"projectId", "categoryId", "question", "answer", "order"},
+	"/environments":                              {"description", "url", "login"},
+	"/issues": {"projectId", "environment", "buildVersion", "stage", "sessionId", "eventIndex", "userId",
+		"severity", "category", "status", "projectStatus"},
+}
+
+// listFields returns res's list fields with their kinds.
+func (res bonsaiOnlyResource) listFields() store.ListFields {
+	f := store.ListFields{"id": store.KindText, "version": store.KindInt, "createdAt": store.KindTime, "updatedAt": store.KindTime}
+	for _, n := range bonsaiOnlyFields[res.path] {
+		switch n {
+		case "tags":
+			f[n] = store.KindList
+		case "amount", "order", "eventIndex":
+			f[n] = store.KindInt
+		default:
+			f[n] = store.KindText
+		}
+	}
+	return f
+}
+
 // registerBonsaiOnly mounts the routes of bonsaiOnlyResources, and the few
 // routes below their items that Bonsai has besides.
 func (s *Server) registerBonsaiOnly(a *routes) {
@@ -79,7 +114,7 @@ func (s *Server) registerBonsaiOnly(a *routes) {
 	for _, res := range bonsaiOnlyResources {
 		read, write := perm(res.entity, actRead), perm(res.entity, actWrite)
 		item := res.path + "/{id}"
-		s.route(a, get, res.path, read, s.emptyList)
+		s.route(a, get, res.path, read, s.emptyList(res))
 		s.route(a, post, res.path, write, res.refuse)
 		s.route(a, get, item, read, res.notFound)
 		s.route(a, put, item, write, res.refuse)
@@ -100,21 +135,27 @@ func (s *Server) registerBonsaiOnly(a *routes) {
 	s.route(a, post, "/environments/{id}/migration/pull", imp, environments.refuse)
 }
 
-// emptyList answers a Bonsai-only list: an empty page, its offset and
-// limit read and checked as on every list. A project-scoped list needs the
-// project, as every project's list does.
-func (s *Server) emptyList(w http.ResponseWriter, r *http.Request) error {
-	opts, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	if pathVar(r, "projectId") != "" {
-		if _, err := s.pathProject(r.Context(), r); err != nil {
+// emptyList answers a Bonsai-only list: an empty page, its parameters
+// read and checked as on every list, against the fields Bonsai's list of
+// the resource has. A project-scoped list needs the project, as every
+// project's list does.
+func (s *Server) emptyList(res bonsaiOnlyResource) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		opts, err := listOptions(r)
+		if err != nil {
 			return err
 		}
+		if err := opts.Check(res.listFields()); err != nil {
+			return err
+		}
+		if pathVar(r, "projectId") != "" {
+			if _, err := s.pathProject(r.Context(), r); err != nil {
+				return err
+			}
+		}
+		writeList(w, []struct{}{}, 0, opts)
+		return nil
 	}
-	writeList(w, []struct{}{}, 0, opts)
-	return nil
 }
 
 // refuse answers a change of a Bonsai-only resource. The body is not read:

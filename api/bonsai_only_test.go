@@ -87,7 +87,7 @@ func TestBonsaiOnlyRoutes(t *testing.T) {
 				t.Errorf("GET %s: error %q does not name the id", tpl, msg)
 			}
 		default:
-			if items := r.items(0, 0, 50); len(items) != 0 {
+			if items := r.items(0, 0, 100); len(items) != 0 {
 				t.Errorf("GET %s: items %v", tpl, items)
 			}
 		}

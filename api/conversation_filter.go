@@ -1,117 +1,104 @@
 package api
 
 import (
-	"net/http"
-	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 
 	"switchboard/store"
 )
 
-// enumFilterKey matches the query keys Bonsai's console uses to filter a
-// list on one field (axios serialises nested objects with brackets), e.g.
-// for status:
-//
-//	filters[status]=finished
-//	filters[status][]=finished&filters[status][]=failed
-//	filters[status][op]=in&filters[status][value][0]=initialized&...
-//	filters[status][op]=eq&filters[status][value]=finished
-var enumFilterKey = regexp.MustCompile(`^filters\[([A-Za-z]+)\](\[\]|\[op\]|\[value\](\[\d*\])?)?$`)
+// A conversation list takes filters and orders on the fields of Bonsai's
+// conversation shape (conversation_view.go). Those that are stored under
+// another name are renamed; those Switchboard derives (status in Bonsai's
+// vocabulary, direction, endingStageId) are rewritten onto stored fields
+// here, before the store checks and applies the rest.
 
-// conversationStatusFilter reads the status filter of a conversation list
-// request; see enumFilter.
-func conversationStatusFilter(q url.Values) ([]string, bool, error) {
-	return enumFilter(q, "status", bonsaiStatuses)
+// conversationAliases are Bonsai fields that are a stored field under
+// another name (conversationView says why).
+var conversationAliases = map[string]string{
+	"sessionId":       "id",
+	"startingStageId": "stageId",
+	"clientId":        "channelProviderId",
 }
 
-// enumFilter reads the filter on field, whose values are one of allowed
-// (Bonsai's pagination contract: a value, a list, or an op of eq, ne, in
-// or nin). It answers the values asked for and whether a filter on field
-// was given at all. Filters on other fields are not read here.
-func enumFilter(q url.Values, field string, allowed []string) ([]string, bool, error) {
-	op := ""
-	var values []string
-	given := false
-	for key, vs := range q {
-		m := enumFilterKey.FindStringSubmatch(key)
-		if m == nil || m[1] != field {
-			continue
-		}
-		m = m[1:]
-		given = true
-		if m[1] == "[op]" {
-			if len(vs) != 1 {
-				return nil, true, store.FieldError("filters["+field+"][op]", "must be given once")
-			}
-			op = vs[0]
-			continue
-		}
-		for _, v := range vs {
-			// A comma-separated value is a list too (how some clients
-			// serialise arrays).
-			for _, s := range strings.Split(v, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					values = append(values, s)
-				}
-			}
-		}
-	}
-	if !given {
-		return nil, false, nil
-	}
-	if len(values) == 0 {
-		return nil, true, store.FieldError("filters["+field+"]", "needs a value")
-	}
-	for _, v := range values {
-		if !slices.Contains(allowed, v) {
-			return nil, true, store.FieldError("filters["+field+"]", "unknown %s %q; one of %s", field, v, strings.Join(allowed, ", "))
-		}
-	}
-	switch op {
-	case "", "eq", "in":
-		if op == "eq" && len(values) != 1 {
-			return nil, true, store.FieldError("filters["+field+"][value]", "op eq takes one value")
-		}
-		return values, true, nil
-	case "ne", "nin":
-		if op == "ne" && len(values) != 1 {
-			return nil, true, store.FieldError("filters["+field+"][value]", "op ne takes one value")
-		}
-		var rest []string
-		for _, s := range allowed {
-			if !slices.Contains(values, s) {
-				rest = append(rest, s)
-			}
-		}
-		return rest, true, nil
-	}
-	return nil, true, store.FieldError("filters["+field+"][op]", "must be eq, ne, in or nin for %s", field)
-}
+// conversationDerived are the fields conversationOptions evaluates itself,
+// for checking their filters.
+var conversationDerived = store.ListFields{"status": store.KindText, "direction": store.KindText, "endingStageId": store.KindText}
 
-// conversationListStatus applies the console's status and direction
-// filters to opts: it answers false when no stored conversation can match
-// (the page is empty). Every Switchboard conversation is incoming, so a
-// direction filter either keeps all or none.
-func conversationListStatus(r *http.Request, opts *store.ListOptions) (bool, error) {
-	q := r.URL.Query()
-	dirs, given, err := enumFilter(q, "direction", []string{"incoming", "outgoing"})
-	if err != nil {
+// conversationOptions rewrites the Bonsai fields of a conversation list's
+// options onto stored fields. It answers false when no conversation can
+// match (the page is empty).
+func conversationOptions(opts *store.ListOptions) (bool, error) {
+	for i, o := range opts.OrderBy {
+		switch o.Field {
+		case "endingStageId":
+			// Null (not ended) sorts first; among the ended, by stage.
+			opts.OrderBy[i].Field = "stageId"
+		case "direction":
+			opts.OrderBy[i].Field = "createdAt" // the same for all: keeps the default
+		default:
+			if a, ok := conversationAliases[o.Field]; ok {
+				opts.OrderBy[i].Field = a
+			}
+		}
+	}
+	for i, f := range opts.Filters {
+		if a, ok := conversationAliases[f.Field]; ok {
+			opts.Filters[i].Field = a
+		}
+	}
+	derived := &store.ListOptions{}
+	for _, field := range []string{"status", "direction", "endingStageId"} {
+		derived.Filters = append(derived.Filters, takeFilters(opts, field)...)
+	}
+	if err := derived.Check(conversationDerived); err != nil {
 		return false, err
 	}
-	if given && !slices.Contains(dirs, "incoming") {
-		return false, nil
-	}
-	bonsai, given, err := conversationStatusFilter(q)
-	if err != nil || !given {
-		return true, err
-	}
-	switch stored := storedStatuses(bonsai); len(stored) {
-	case 0:
-		return false, nil
-	case 1:
-		opts.Status = stored[0]
+	for _, f := range derived.Filters {
+		switch f.Field {
+		case "direction":
+			if err := knownValues(f, []string{"incoming", "outgoing"}); err != nil {
+				return false, err
+			}
+			// Every Switchboard conversation is incoming.
+			if !f.MatchText("incoming") {
+				return false, nil
+			}
+		case "status":
+			if err := knownValues(f, bonsaiStatuses); err != nil {
+				return false, err
+			}
+			var stored []string
+			for _, s := range []string{store.ConversationActive, store.ConversationFinished} {
+				if f.MatchText(bonsaiStatus(s)) {
+					stored = append(stored, s)
+				}
+			}
+			if len(stored) == 0 {
+				return false, nil
+			}
+			opts.Filters = append(opts.Filters, store.Filter{Field: "status", Op: store.OpIn, Values: stored})
+		case "endingStageId":
+			// Null until the conversation has ended: a comparison with
+			// null matches nothing, as in SQL.
+			opts.Filters = append(opts.Filters,
+				store.Filter{Field: "status", Op: store.OpEq, Values: []string{store.ConversationFinished}},
+				store.Filter{Field: "stageId", Op: f.Op, Values: f.Values})
+		}
 	}
 	return true, nil
+}
+
+// knownValues rejects an eq, ne, in or nin filter naming a value outside
+// allowed (a typo would otherwise silently match nothing, or everything).
+func knownValues(f store.Filter, allowed []string) error {
+	switch f.Op {
+	case store.OpEq, store.OpNe, store.OpIn, store.OpNin:
+		for _, v := range f.Values {
+			if !slices.Contains(allowed, v) {
+				return store.FieldError(store.FilterName(f.Field), "unknown %s %q; one of %s", f.Field, v, strings.Join(allowed, ", "))
+			}
+		}
+	}
+	return nil
 }

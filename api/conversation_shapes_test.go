@@ -101,7 +101,7 @@ func TestConversationShapeIsBonsais(t *testing.T) {
 	base := "/api/projects/" + pid + "/conversations"
 
 	byID := map[string]map[string]any{}
-	for _, it := range e.do("GET", base, tok, nil).items(2, 0, 50) {
+	for _, it := range e.do("GET", base, tok, nil).items(2, 0, 100) {
 		wantKeys(t, "conversation", it, bonsaiConversationKeys, bonsaiConversationNonNull)
 		if !slices.Contains(bonsaiConversationStatuses, it["status"].(string)) {
 			t.Errorf("status %v is not one of Bonsai's %v", it["status"], bonsaiConversationStatuses)
@@ -146,7 +146,9 @@ func TestEventShapeIsBonsais(t *testing.T) {
 	tok, pid, sid, _, finished := shapesFixture(t, e)
 	evBase := "/api/projects/" + pid + "/conversations/" + finished.ID + "/events"
 
-	evs := e.do("GET", evBase, tok, nil).items(4, 0, 50)
+	// In time order as the console asks (orderBy=timestamp); Bonsai's
+	// default is newest first.
+	evs := e.do("GET", evBase+"?orderBy=timestamp", tok, nil).items(4, 0, 100)
 	digits := regexp.MustCompile(`^[0-9]+$`)
 	for _, ev := range evs {
 		wantKeys(t, "event", ev, bonsaiEventKeys, []string{"id", "projectId", "conversationId", "eventType", "eventData", "timestamp", "metadata"})
@@ -203,7 +205,7 @@ func TestEventShapeIsBonsais(t *testing.T) {
 	}
 	// Another conversation's event, a missing one and a non-numeric ID are
 	// not found; so is an event under a conversation of another project.
-	other := e.do("GET", "/api/projects/"+pid+"/conversations", tok, nil).items(2, 0, 50)
+	other := e.do("GET", "/api/projects/"+pid+"/conversations", tok, nil).items(2, 0, 100)
 	for _, c := range other {
 		if c["id"] != finished.ID {
 			e.do("GET", "/api/projects/"+pid+"/conversations/"+c["id"].(string)+"/events/"+id, tok, nil).wantError(http.StatusNotFound)
@@ -240,7 +242,14 @@ func TestConversationStatusFilter(t *testing.T) {
 		{"filters[status][]=finished&filters[status][]=awaiting_user_input", []string{active.ID, finished.ID}},
 		{"filters[status][op]=ne&filters[status][value]=finished", []string{active.ID}},
 		{"filters[status][op]=nin&filters[status][value][]=finished&filters[status][value][]=awaiting_user_input", nil},
-		{"filters[status]=processing_user_input,finished", []string{finished.ID}},
+		{"filters[status][op]=in&filters[status][value]=processing_user_input,finished", []string{finished.ID}},
+		{"filters[status][op]=like&filters[status][value]=awaiting%25", []string{active.ID}},
+		{"filters[status][op]=gt&filters[status][value]=b", []string{finished.ID}},
+		{"filters[endingStageId][op]=eq&filters[endingStageId][value]=" + finished.StageID, []string{finished.ID}},
+		{"filters[startingStageId]=" + finished.StageID, []string{active.ID, finished.ID}},
+		{"filters[sessionId]=" + active.ID, []string{active.ID}},
+		{"filters[id][op]=in&filters[id][value][]=" + active.ID + "&filters[id][value][]=conv_x", []string{active.ID}},
+		{"textSearch=" + finished.ID[5:], []string{finished.ID}},
 		{"filters[userId]=%2B15550000000&filters[status]=finished", nil},
 		// Every Switchboard conversation is incoming (the list page's
 		// direction filter).
@@ -249,7 +258,7 @@ func TestConversationStatusFilter(t *testing.T) {
 		{"filters[direction]=outgoing&filters[status]=finished", nil},
 		{"filters[direction]=incoming&filters[status]=finished", []string{finished.ID}},
 	} {
-		limit := 50
+		limit := 100
 		if strings.Contains(c.query, "limit=1") {
 			limit = 1
 		}
@@ -272,7 +281,18 @@ func TestConversationStatusFilter(t *testing.T) {
 	// Bad filters are refused with a reason, not ignored.
 	e.do("GET", base+"filters[status]=active", tok, nil).wantField("filters[status]")
 	e.do("GET", base+"filters[status]=", tok, nil).wantField("filters[status]")
-	e.do("GET", base+"filters[status][op]=gt&filters[status][value]=finished", tok, nil).wantField("filters[status][op]")
-	e.do("GET", base+"filters[status][op]=eq&filters[status][value][]=finished&filters[status][value][]=failed", tok, nil).wantField("filters[status][value]")
+	e.do("GET", base+"filters[status]=processing_user_input,finished", tok, nil).wantField("filters[status]") // one value: eq
+	e.do("GET", base+"filters[status][op]=regex&filters[status][value]=finished", tok, nil).wantField("filters[status]")
+	e.do("GET", base+"filters[status][op]=eq&filters[status][value][]=finished&filters[status][value][]=failed", tok, nil).wantField("filters[status]")
 	e.do("GET", base+"filters[direction]=sideways", tok, nil).wantField("filters[direction]")
+	e.do("GET", base+"filters[colour]=red", tok, nil).wantField("filters[colour]")
+	e.do("GET", base+"orderBy=colour", tok, nil).wantField("orderBy")
+
+	// Newest first by default; orderBy turns it round.
+	if items := e.do("GET", base+"limit=1", tok, nil).items(2, 0, 1); items[0]["id"] != finished.ID {
+		t.Errorf("newest first: %v", items)
+	}
+	if items := e.do("GET", base+"limit=1&orderBy=createdAt", tok, nil).items(2, 0, 1); items[0]["id"] != active.ID {
+		t.Errorf("oldest first: %v", items)
+	}
 }

@@ -20,10 +20,7 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := conversationUserFilter(r, &opts); err != nil { // users.go: filters[userId]
-		return err
-	}
-	can, err := conversationListStatus(r, &opts)
+	can, err := conversationOptions(&opts)
 	if err != nil {
 		return err
 	}
@@ -48,7 +45,9 @@ func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listEvents answers a page of a conversation's events, oldest first.
+// listEvents answers a page of a conversation's events, newest first
+// unless orderBy says otherwise (Bonsai's default; the console asks for
+// orderBy=timestamp).
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	opts, err := listOptions(r)
 	if err != nil {
@@ -85,18 +84,23 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listOutbound answers a conversation's outbound message parts (the
-// outbox) with their send state and delivery status, oldest first.
+// listOutbound answers a page of a conversation's outbound message parts
+// (the outbox) with their send state and delivery status, newest first
+// unless orderBy says otherwise.
 func (s *Server) listOutbound(w http.ResponseWriter, r *http.Request) error {
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
 	c, err := s.st.GetConversation(r.Context(), pathVar(r, "projectId"), pathVar(r, "id"))
 	if err != nil {
 		return fmt.Errorf("api: get conversation: %w", err)
 	}
-	rows, err := s.st.ListOutbound(r.Context(), c.ID)
+	rows, total, err := s.st.ListOutbound(r.Context(), c.ID, opts)
 	if err != nil {
 		return fmt.Errorf("api: list outbound: %w", err)
 	}
-	writeList(w, rows, len(rows), store.ListOptions{})
+	writeList(w, rows, total, opts)
 	return nil
 }
 

@@ -35,11 +35,11 @@ func TestConversations(t *testing.T) {
 	}
 	base := "/api/projects/" + pid + "/conversations"
 
-	items := e.do("GET", base, tok, nil).items(1, 0, 50)
+	items := e.do("GET", base, tok, nil).items(1, 0, 100)
 	if items[0]["id"] != c.ID || items[0]["status"] != "awaiting_user_input" || items[0]["userId"] != "+15550001111" || items[0]["stageId"] != sid {
 		t.Fatalf("list = %v", items)
 	}
-	e.do("GET", "/api/projects/"+other+"/conversations", tok, nil).items(0, 0, 50)
+	e.do("GET", "/api/projects/"+other+"/conversations", tok, nil).items(0, 0, 100)
 	e.do("GET", "/api/projects/proj_nope/conversations", tok, nil).wantError(http.StatusNotFound)
 
 	g := e.do("GET", base+"/"+c.ID, tok, nil).want(http.StatusOK)
@@ -48,11 +48,12 @@ func TestConversations(t *testing.T) {
 	}
 	e.do("GET", "/api/projects/"+other+"/conversations/"+c.ID, tok, nil).wantError(http.StatusNotFound)
 
-	all := e.do("GET", base+"/"+c.ID+"/events", tok, nil).items(3, 0, 50)
-	if all[0]["eventType"] != "conversation_start" || all[1]["eventType"] != "message" {
+	// Newest first (Bonsai's default), or in time order on request.
+	all := e.do("GET", base+"/"+c.ID+"/events", tok, nil).items(3, 0, 100)
+	if all[2]["eventType"] != "conversation_start" || all[1]["eventType"] != "message" {
 		t.Fatalf("events = %v", all)
 	}
-	page := e.do("GET", base+"/"+c.ID+"/events?offset=2&limit=1", tok, nil).items(3, 2, 1)
+	page := e.do("GET", base+"/"+c.ID+"/events?offset=2&limit=1&orderBy=timestamp", tok, nil).items(3, 2, 1)
 	if d := page[0]["eventData"].(map[string]any); d["role"] != "assistant" || d["text"] != "R1: hi" {
 		t.Fatalf("page = %v", page)
 	}

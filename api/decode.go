@@ -178,27 +178,6 @@ func deleteVersion(r *http.Request) (int64, error) {
 	return requireVersion(vb.Version)
 }
 
-// listOptions reads ?offset and ?limit (store defaults and caps apply).
-func listOptions(r *http.Request) (store.ListOptions, error) {
-	var o store.ListOptions
-	q := r.URL.Query()
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"offset", &o.Offset}, {"limit", &o.Limit}} {
-		s := q.Get(p.name)
-		if s == "" {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return o, store.FieldError(p.name, "must be a non-negative integer")
-		}
-		*p.dst = n
-	}
-	return o.Normalize(), nil
-}
-
 // pathVar returns a route variable.
 func pathVar(r *http.Request, name string) string {
 	return mux.Vars(r)[name]

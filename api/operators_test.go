@@ -35,7 +35,7 @@ func TestOperators(t *testing.T) {
 	}
 
 	// Read.
-	items := e.do("GET", "/api/operators", admin, nil).items(3, 0, 50)
+	items := e.do("GET", "/api/operators", admin, nil).items(3, 0, 100)
 	if len(items) != 3 {
 		t.Fatalf("list = %v", items)
 	}

@@ -39,14 +39,24 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// listProjects answers a page of projects. Switchboard does not archive
+// projects, so every project is active: archived=true (the console's
+// archived list) is an empty page, checked like any other.
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
 	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	archived, err := archivedParam(r)
 	if err != nil {
 		return err
 	}
 	ps, total, err := s.st.ListProjects(r.Context(), opts)
 	if err != nil {
 		return fmt.Errorf("api: list projects: %w", err)
+	}
+	if archived {
+		ps, total = []*store.Project{}, 0
 	}
 	writeList(w, ps, total, opts)
 	return nil

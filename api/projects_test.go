@@ -33,10 +33,15 @@ func TestProjects(t *testing.T) {
 
 	e.do("GET", "/api/projects/"+id, tok, nil).want(http.StatusOK)
 	e.do("GET", "/api/projects/proj_nope", tok, nil).wantError(http.StatusNotFound)
-	if items := e.do("GET", "/api/projects?limit=1", tok, nil).items(2, 0, 1); len(items) != 1 || items[0]["id"] != id {
+	// Newest first: the project made second ("my-project") leads.
+	if items := e.do("GET", "/api/projects?limit=1", tok, nil).items(2, 0, 1); len(items) != 1 || items[0]["id"] != "my-project" {
 		t.Fatalf("page = %v", items)
 	}
-	e.do("GET", "/api/projects?limit=5000", tok, nil).items(2, 0, 1000)
+	if items := e.do("GET", "/api/projects?limit=1&orderBy=createdAt", tok, nil).items(2, 0, 1); len(items) != 1 || items[0]["id"] != id {
+		t.Fatalf("oldest first = %v", items)
+	}
+	e.do("GET", "/api/projects?limit=1000", tok, nil).items(2, 0, 1000)
+	e.do("GET", "/api/projects?limit=1001", tok, nil).wantField("limit") // Bonsai's maximum is 1000
 
 	e.do("PUT", "/api/projects/"+id, tok, map[string]any{"name": "x"}).wantField("version")
 	e.do("PUT", "/api/projects/"+id, tok, map[string]any{"name": "x", "version": "1"}).wantField("version")
@@ -65,7 +70,7 @@ func TestAgents(t *testing.T) {
 	if !strings.HasPrefix(id, "agnt_") || r.str("projectId") != pid || r.str("prompt") != "" {
 		t.Fatalf("create = %s", r.body)
 	}
-	e.do("GET", base, tok, nil).items(1, 0, 50)
+	e.do("GET", base, tok, nil).items(1, 0, 100)
 	e.do("GET", "/api/projects/proj_nope/agents", tok, nil).wantError(http.StatusNotFound)
 	e.do("GET", base+"/"+id, tok, nil).want(http.StatusOK)
 	other := e.project(tok, "other")
@@ -148,7 +153,7 @@ func TestStages(t *testing.T) {
 		t.Fatalf("create = %v", full)
 	}
 
-	e.do("GET", base, tok, nil).items(2, 0, 50)
+	e.do("GET", base, tok, nil).items(2, 0, 100)
 	e.do("GET", base+"/"+id, tok, nil).want(http.StatusOK)
 	e.do("GET", "/api/projects/"+other+"/stages/"+id, tok, nil).wantError(http.StatusNotFound)
 

@@ -135,7 +135,7 @@ func TestProviderURLPolicyOnSave(t *testing.T) {
 	}
 	e.do("POST", "/api/providers", admin, map[string]any{"name": "ok", "apiType": "twilio_messaging",
 		"config": map[string]any{"accountSid": testSID, "authToken": "abc123", "fromNumber": "+15551234567", "apiBaseUrl": "http://127.0.0.1:3001"}}).want(http.StatusCreated)
-	e.do("GET", "/api/providers", admin, nil).items(1, 0, 50)
+	e.do("GET", "/api/providers", admin, nil).items(1, 0, 100)
 }
 
 // TestConsoleSaveKeepsAPIBaseURL: Bonsai's console saves a Twilio provider

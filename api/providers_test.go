@@ -78,7 +78,7 @@ func TestProviders(t *testing.T) {
 		t.Fatalf("tags = %v", tags)
 	}
 	l := e.do("GET", "/api/providers", tok, nil)
-	items := l.items(1, 0, 50)
+	items := l.items(1, 0, 100)
 	wantMasked(l.body, items[0]["config"].(map[string]any))
 
 	// The stored secret is the real one.

@@ -278,7 +278,7 @@ func TestOversizedBodyIs413(t *testing.T) {
 		}
 	}
 	// Nothing was created.
-	e.do("GET", "/api/projects", admin, nil).items(0, 0, 50)
+	e.do("GET", "/api/projects", admin, nil).items(0, 0, 100)
 }
 
 func TestNamesCountCharacters(t *testing.T) {

@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -109,9 +108,9 @@ func userOut(u *store.User) userJSON {
 	}
 }
 
-// listUsers answers a page of the project's users, latest contact first;
-// textSearch (the console's search box) keeps those whose address
-// contains it.
+// listUsers answers a page of the project's users, newest (first contact)
+// first by default; textSearch (the console's search box) keeps those
+// whose address contains it.
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	opts, err := listOptions(r)
 	if err != nil {
@@ -121,11 +120,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	search, err := userSearch(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	us, total, err := s.st.ListUsers(r.Context(), proj.ID, search, opts)
+	us, total, err := s.st.ListUsers(r.Context(), proj.ID, opts)
 	if err != nil {
 		return fmt.Errorf("api: list users: %w", err)
 	}
@@ -137,17 +132,6 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// userSearch reads the textSearch of the users list: a part of an
-// address, at most 200 characters; an unencoded "+" arrives as a space and
-// is dropped with the surrounding spaces, leaving the digits to match.
-func userSearch(q url.Values) (string, error) {
-	t := strings.ToLower(strings.TrimSpace(q.Get("textSearch")))
-	if len(t) > 200 {
-		return "", store.FieldError("textSearch", "must be at most 200 characters")
-	}
-	return t, nil
-}
-
 // getUser answers one user; an address that never texted the project is
 // 404.
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
@@ -157,51 +141,6 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, userOut(u))
 	return nil
-}
-
-// conversationUserFilter sets opts.UserID when the query filters a
-// conversation list by user, as the console's user detail does:
-// filters[userId]=id, or filters[userId][op]=eq&filters[userId][value]=id.
-// A filter of one user only: several are EINVALID.
-func conversationUserFilter(r *http.Request, opts *store.ListOptions) error {
-	userID, err := userIDFilter(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	opts.UserID = userID
-	return nil
-}
-
-// userIDFilter reads the filters[userId] of a conversation list; "" when
-// there is none. Other filters are left to the list.
-func userIDFilter(q url.Values) (string, error) {
-	const name = "filters[userId]"
-	p := &filterParam{}
-	found := false
-	for key, vals := range q {
-		switch key {
-		case name, name + "[]", name + "[0]":
-			p.values = append(p.values, vals...)
-		case name + "[op]":
-			p.op = vals[len(vals)-1]
-		case name + "[value]", name + "[value][]", name + "[value][0]":
-			p.opVals = append(p.opVals, vals...)
-		default:
-			continue
-		}
-		found = true
-	}
-	if !found {
-		return "", nil
-	}
-	ids, err := stringFilter(name, p)
-	if err != nil {
-		return "", err
-	}
-	if len(ids) != 1 {
-		return "", store.FieldError(name, "filters the conversations of one user only")
-	}
-	return ids[0], nil
 }
 
 // logPath is the request path as logs may show it: the user id (a phone

@@ -120,28 +120,6 @@ func nullJSON(b json.RawMessage) json.RawMessage {
 	return b
 }
 
-// AuditFilter selects audit entries. Every non-empty field must match
-// (each list field matches any of its values); the zero filter selects
-// everything.
-type AuditFilter struct {
-	IDs         []string // the entries' own ids (the console's detail view)
-	EntityTypes []string
-	Actions     []string
-	UserIDs     []string
-	EntityIDs   []string
-	ProjectIDs  []string
-	// CreatedFrom, when set, keeps entries created at or after it.
-	CreatedFrom time.Time
-	// CreatedBefore, when set, keeps entries created strictly before it.
-	CreatedBefore time.Time
-	// Text, when set, keeps entries whose action, entity type, entity id
-	// or user id contains it, ignoring ASCII case (Bonsai's textSearch).
-	Text string
-	// Oldest lists oldest first; the default is newest first (the console
-	// shows the latest changes on top).
-	Oldest bool
-}
-
 // PrepareAudit fills an entry's ID and CreatedAt when unset and normalises
 // its times to UTC microseconds (what both stores keep); both stores call
 // it before writing.
@@ -178,66 +156,9 @@ func CheckAudit(e *AuditEntry) error {
 	return nil
 }
 
-// AuditWhere builds the WHERE clause (with ? placeholders, "" for none)
-// and its arguments for f, over the columns of the audit_logs table; both
-// stores use it. Times are passed through conv (each store's stored form);
-// lowerASCII wraps a column in the store's lower-casing of ASCII letters
-// only (SQLite's LOWER does nothing else; PostgreSQL's lowers all of
-// Unicode unless told the C collation), so that a text search matches the
-// same entries on both stores.
-func AuditWhere(f AuditFilter, conv func(time.Time) any, lowerASCII func(col string) string) (string, []any) {
-	var conds []string
-	var args []any
-	in := func(col string, vals []string) {
-		if len(vals) == 0 {
-			return
-		}
-		q := col + " IN ("
-		for i, v := range vals {
-			if i > 0 {
-				q += ", "
-			}
-			q += "?"
-			args = append(args, v)
-		}
-		conds = append(conds, q+")")
-	}
-	in("id", f.IDs)
-	in("entity_type", f.EntityTypes)
-	in("action", f.Actions)
-	in("user_id", f.UserIDs)
-	in("entity_id", f.EntityIDs)
-	in("project_id", f.ProjectIDs)
-	if !f.CreatedFrom.IsZero() {
-		conds = append(conds, "created_at >= ?")
-		args = append(args, conv(f.CreatedFrom.UTC()))
-	}
-	if !f.CreatedBefore.IsZero() {
-		conds = append(conds, "created_at < ?")
-		args = append(args, conv(f.CreatedBefore.UTC()))
-	}
-	if f.Text != "" {
-		pat := "%" + likeEscaper.Replace(asciiLower(f.Text)) + "%"
-		var ors []string
-		for _, col := range []string{"action", "entity_type", "entity_id", "user_id"} {
-			ors = append(ors, lowerASCII(col)+" LIKE ? ESCAPE '\\'")
-			args = append(args, pat)
-		}
-		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
-	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	w := " WHERE " + conds[0]
-	for _, c := range conds[1:] {
-		w += " AND " + c
-	}
-	return w, args
-}
-
-// asciiLower lower-cases the ASCII letters of s and leaves every other
+// ASCIILower lower-cases the ASCII letters of s and leaves every other
 // character as it is, as both stores' column lower-casing does.
-func asciiLower(s string) string {
+func ASCIILower(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r >= 'A' && r <= 'Z' {
 			return r + 'a' - 'A'
@@ -249,11 +170,3 @@ func asciiLower(s string) string {
 // likeEscaper makes a string match itself literally in a LIKE pattern
 // with ESCAPE '\'.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
-// AuditOrder is the ORDER BY of a listing under f.
-func AuditOrder(f AuditFilter) string {
-	if f.Oldest {
-		return " ORDER BY created_at, seq"
-	}
-	return " ORDER BY created_at DESC, seq DESC"
-}

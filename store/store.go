@@ -58,33 +58,6 @@ type Meta struct {
 	Version   int64     `json:"version"`
 }
 
-// ListOptions selects a page of a list. Limit <= 0 means the store default
-// (50); the store caps Limit at 1000.
-type ListOptions struct {
-	Offset int
-	Limit  int
-	// Status, when set, keeps only conversations with that stored status
-	// (ListConversations only): the console's status filter.
-	Status string
-	// UserID, when set, keeps only the conversations of that user (sender
-	// address; ListConversations only): the console's user detail.
-	UserID string
-}
-
-// Normalize returns opts with defaults and caps applied.
-func (o ListOptions) Normalize() ListOptions {
-	if o.Offset < 0 {
-		o.Offset = 0
-	}
-	if o.Limit <= 0 {
-		o.Limit = 50
-	}
-	if o.Limit > 1000 {
-		o.Limit = 1000
-	}
-	return o
-}
-
 // Operator is a person who manages Switchboard through the API.
 type Operator struct {
 	Meta
@@ -575,7 +548,10 @@ type Store interface {
 	// given statusDetails and appends the end event; ending a conversation
 	// that is not active is a no-op.
 	EndConversation(ctx context.Context, id string, details json.RawMessage, end Event) error
-	// ListEvents returns a conversation's events in order.
+	// ListEvents returns a page of a conversation's events, newest first
+	// unless opts orders them otherwise. (Every List method takes
+	// ListOptions; each resource's fields, searched fields and default
+	// order are in store/internal/sqlcore/lists.go.)
 	ListEvents(ctx context.Context, conversationID string, opts ListOptions) ([]*Event, int, error)
 	// GetEvent returns one event of a conversation, else ENOTFOUND.
 	GetEvent(ctx context.Context, conversationID string, id int64) (*Event, error)
@@ -625,7 +601,8 @@ type Store interface {
 	// so a SID sent through another provider is ENOTFOUND, like an
 	// unknown one.
 	SetDeliveryStatus(ctx context.Context, providerID, twilioSID, status string, errorCode int) (*OutboundMessage, error)
-	ListOutbound(ctx context.Context, conversationID string) ([]*OutboundMessage, error)
+	// ListOutbound returns a page of a conversation's outbox rows.
+	ListOutbound(ctx context.Context, conversationID string, opts ListOptions) ([]*OutboundMessage, int, error)
 
 	// Users: the senders of a project's conversations (users.go).
 	UserStore
@@ -638,9 +615,9 @@ type Store interface {
 	// AppendAudit stores e, filling its ID and CreatedAt when unset; an
 	// entry without action, entity type or entity id is EINVALID.
 	AppendAudit(ctx context.Context, e *AuditEntry) error
-	// ListAudit returns a page of the entries f selects, newest first
-	// unless f.Oldest, and how many f selects in all.
-	ListAudit(ctx context.Context, f AuditFilter, opts ListOptions) ([]*AuditEntry, int, error)
+	// ListAudit returns a page of the entries opts selects, newest first
+	// unless opts orders them otherwise, and how many it selects in all.
+	ListAudit(ctx context.Context, opts ListOptions) ([]*AuditEntry, int, error)
 	// PurgeAudit deletes the entries created before t and returns how
 	// many it deleted (the retention sweep).
 	PurgeAudit(ctx context.Context, before time.Time) (int64, error)

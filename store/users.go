@@ -51,14 +51,14 @@ func ChannelOf(address string) string {
 
 // UserStore reads users; both stores implement it (see Store).
 type UserStore interface {
-	// ListUsers returns a page of a project's users, latest contact first
-	// (ties by address), and how many there are in all. A non-empty search
-	// keeps the users whose address contains it (the console's search box:
-	// "5551", "whatsapp:"); addresses are stored in lower case.
-	ListUsers(ctx context.Context, projectID, search string, opts ListOptions) ([]*User, int, error)
+	// ListUsers returns a page of a project's users, newest (first
+	// contact) first unless opts orders them otherwise, and how many there
+	// are in all. opts.Search keeps the users whose address contains it
+	// (the console's search box: "5551", "whatsapp:").
+	ListUsers(ctx context.Context, projectID string, opts ListOptions) ([]*User, int, error)
 	// GetUser returns the project's user with the address, else ENOTFOUND.
-	// A user's conversations are ListConversations with
-	// ListOptions.UserID.
+	// A user's conversations are ListConversations with a filter on
+	// userId.
 	GetUser(ctx context.Context, projectID, address string) (*User, error)
 }
 

@@ -63,7 +63,7 @@ func TestConsoleSystemRoutes(t *testing.T) {
 	l := setupLine(t, s, sim, lineOptions{})
 	var page json.RawMessage
 	s.mustAPI("GET", "/api/projects/"+l.ProjectID+"/classifiers", l.token, nil, &page, http.StatusOK)
-	if string(page) != `{"items":[],"total":0,"offset":0,"limit":50}` {
+	if string(page) != `{"items":[],"total":0,"offset":0,"limit":100}` {
 		t.Fatalf("classifiers = %s", page)
 	}
 }

@@ -33,7 +33,7 @@ func (l *line) outbound(t *testing.T, convID string) []outboundRow {
 	var page struct {
 		Items []outboundRow `json:"items"`
 	}
-	l.srv.mustAPI("GET", "/api/projects/"+l.ProjectID+"/conversations/"+convID+"/messages", l.token, nil, &page, 200)
+	l.srv.mustAPI("GET", "/api/projects/"+l.ProjectID+"/conversations/"+convID+"/messages?limit=1000&orderBy=id", l.token, nil, &page, 200)
 	return page.Items
 }
 

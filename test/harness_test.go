@@ -385,7 +385,7 @@ func (l *line) conversations(t *testing.T) []conversation {
 		Items []conversation `json:"items"`
 		Total int            `json:"total"`
 	}
-	l.srv.mustAPI("GET", "/api/projects/"+l.ProjectID+"/conversations?limit=1000", l.token, nil, &page, 200)
+	l.srv.mustAPI("GET", "/api/projects/"+l.ProjectID+"/conversations?limit=1000&orderBy=createdAt", l.token, nil, &page, 200)
 	return page.Items
 }
 
@@ -394,7 +394,7 @@ func (l *line) events(t *testing.T, convID string) []event {
 	var page struct {
 		Items []event `json:"items"`
 	}
-	l.srv.mustAPI("GET", "/api/projects/"+l.ProjectID+"/conversations/"+convID+"/events?limit=1000", l.token, nil, &page, 200)
+	l.srv.mustAPI("GET", "/api/projects/"+l.ProjectID+"/conversations/"+convID+"/events?limit=1000&orderBy=timestamp", l.token, nil, &page, 200)
 	return page.Items
 }
 

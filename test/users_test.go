@@ -74,11 +74,11 @@ func TestUsersFromTexts(t *testing.T) {
 		Total, Offset, Limit int
 	}
 	s.mustAPI("GET", base, l.token, nil, &page, http.StatusOK)
-	if page.Total != 2 || len(page.Items) != 2 || page.Offset != 0 || page.Limit != 50 {
+	if page.Total != 2 || len(page.Items) != 2 || page.Offset != 0 || page.Limit != 100 {
 		t.Fatalf("users page %+v", page)
 	}
-	if page.Items[0].LastContactAt.Before(page.Items[1].LastContactAt) {
-		t.Fatalf("users not latest contact first: %+v", page.Items)
+	if page.Items[0].FirstContactAt.Before(page.Items[1].FirstContactAt) {
+		t.Fatalf("users not newest first: %+v", page.Items)
 	}
 	byID := map[string]apiUser{}
 	for _, u := range page.Items {

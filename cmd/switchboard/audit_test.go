@@ -28,7 +28,7 @@ func TestAuditRetention(t *testing.T) {
 		}
 	}
 	count := func() int {
-		_, n, err := st.ListAudit(t.Context(), store.AuditFilter{}, store.ListOptions{})
+		_, n, err := st.ListAudit(t.Context(), store.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

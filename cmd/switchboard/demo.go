@@ -162,11 +162,13 @@ func ensureDemoOperator(ctx context.Context, st store.Store, now time.Time, l *d
 	return nil
 }
 
-// findByName pages through a list and returns the first item whose name is
-// name (nil if none).
+// findByName returns the oldest item of a list whose name is want (nil if
+// none), asking the store for that name only.
 func findByName[T any](ctx context.Context, list func(context.Context, store.ListOptions) ([]T, int, error), name func(T) string, want string) (T, error) {
 	var zero T
-	opts := store.ListOptions{Limit: 1000}
+	// Of several with the name, the oldest (the one an earlier run made).
+	opts := store.ListOptions{Limit: store.MaxListLimit, OrderBy: []store.Order{{Field: "createdAt"}},
+		Filters: []store.Filter{{Field: "name", Op: store.OpEq, Values: []string{want}}}}
 	for {
 		items, total, err := list(ctx, opts)
 		if err != nil {

@@ -21,6 +21,8 @@ var dialect = sqlcore.Dialect{
 	// Under the C collation lower() folds ASCII only, as SQLite's LOWER.
 	FoldASCII:     func(col string) string { return `LOWER(` + col + ` COLLATE "C")` },
 	JSONField:     func(col, field string) string { return "(" + col + "::jsonb) ->> '" + field + "'" },
+	ListHas:       func(col string) string { return "(" + col + "::jsonb) @> jsonb_build_array(?::text)" },
+	Binary:        func(col string) string { return col + ` COLLATE "C"` },
 	LockTable:     "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE",
 	MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 	Types:         sqlcore.PostgresTypes,

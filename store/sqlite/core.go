@@ -19,6 +19,7 @@ var dialect = sqlcore.Dialect{
 	Contains:     func(col string) string { return "instr(" + col + ", ?) > 0" },
 	FoldASCII:    func(col string) string { return "LOWER(" + col + ")" }, // SQLite's LOWER folds ASCII only
 	JSONField:    func(col, field string) string { return "json_extract(" + col + ", '$." + field + "')" },
+	ListHas:      func(col string) string { return "EXISTS (SELECT 1 FROM json_each(" + col + ") WHERE value = ?)" },
 	Types:        sqlcore.SQLiteTypes,
 	IsUnique:     isUnique,
 	IsForeignKey: isForeignKey,

@@ -22,9 +22,13 @@ func TestUsersQueryPlan(t *testing.T) {
 	for _, q := range []string{
 		search,
 		one,
-		`SELECT ` + convCols + ` FROM conversations WHERE project_id = ? AND user_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?`,
+		`SELECT ` + convCols + ` FROM conversations WHERE project_id = ? AND user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
 	} {
-		rows, err := db.reader.Query(`EXPLAIN QUERY PLAN `+q, "p", "u", 1, 0)
+		args := []any{}
+		for range strings.Count(q, "?") {
+			args = append(args, "x")
+		}
+		rows, err := db.reader.Query(`EXPLAIN QUERY PLAN `+q, args...)
 		if err != nil {
 			t.Fatal(err)
 		}

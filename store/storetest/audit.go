@@ -26,7 +26,7 @@ func testAudit(t *testing.T, s store.Store) {
 	if d := time.Since(anon.CreatedAt); d < -time.Minute || d > time.Minute || anon.CreatedAt.Location() != time.UTC {
 		t.Fatalf("CreatedAt %v: want now, UTC", anon.CreatedAt)
 	}
-	got, total, err := s.ListAudit(ctx, store.AuditFilter{}, store.ListOptions{})
+	got, total, err := s.ListAudit(ctx, store.ListOptions{})
 	must(t, err)
 	if total != 1 || len(got) != 1 {
 		t.Fatalf("list = %d items of %d, want 1", len(got), total)
@@ -83,25 +83,30 @@ func testAudit(t *testing.T, s store.Store) {
 		}
 		return out
 	}
-	list := func(f store.AuditFilter, opts store.ListOptions) ([]string, int) {
+	list := func(f []store.Filter, opts store.ListOptions) ([]string, int) {
 		t.Helper()
-		es, total, err := s.ListAudit(ctx, f, opts)
+		es, total, err := s.ListAudit(ctx, opts.With(f...))
 		must(t, err)
 		return ids(es), total
 	}
-	hist := store.AuditFilter{CreatedBefore: base.Add(time.Hour)} // all but anon (created now)
+	at := func(d time.Duration) string { return base.Add(d).Format(time.RFC3339Nano) }
+	in := func(field string, vals ...string) store.Filter {
+		return store.Filter{Field: field, Op: store.OpIn, Values: vals}
+	}
+	op := func(field, op string, vals ...string) store.Filter {
+		return store.Filter{Field: field, Op: op, Values: vals}
+	}
+	hist := []store.Filter{op("createdAt", store.OpLt, at(time.Hour))} // all but anon (created now)
 	got2, total := list(hist, store.ListOptions{})
 	wantEqual(t, "newest first", got2, []string{tie2.ID, tie1.ID, full[3].ID, full[2].ID, full[1].ID, full[0].ID})
 	if total != 6 {
 		t.Fatalf("total = %d, want 6", total)
 	}
-	old := hist
-	old.Oldest = true
-	got2, _ = list(old, store.ListOptions{})
+	got2, _ = list(hist, store.ListOptions{OrderBy: []store.Order{{Field: "createdAt"}}})
 	wantEqual(t, "oldest first", got2, []string{full[0].ID, full[1].ID, full[2].ID, full[3].ID, tie1.ID, tie2.ID})
 
 	// The stored entry round-trips every field.
-	es, _, err := s.ListAudit(ctx, store.AuditFilter{EntityIDs: []string{"prov_a"}, Actions: []string{store.AuditUpdate}}, store.ListOptions{})
+	es, _, err := s.ListAudit(ctx, store.ListOptions{}.With(in("entityId", "prov_a"), in("action", store.AuditUpdate)))
 	must(t, err)
 	if len(es) != 1 {
 		t.Fatalf("update of prov_a: %d entries", len(es))
@@ -111,30 +116,40 @@ func testAudit(t *testing.T, s store.Store) {
 	// Filters, alone and together.
 	for _, tc := range []struct {
 		name string
-		f    store.AuditFilter
+		f    []store.Filter
+		text string
 		want []string
 	}{
-		{"ids", store.AuditFilter{IDs: []string{full[1].ID, tie1.ID}}, []string{tie1.ID, full[1].ID}},
-		{"entity type", store.AuditFilter{EntityTypes: []string{store.AuditProvider}}, []string{full[3].ID, full[1].ID, full[0].ID}},
-		{"entity types", store.AuditFilter{EntityTypes: []string{store.AuditStage, store.AuditOperator}}, []string{anon.ID, tie2.ID, tie1.ID, full[2].ID}},
-		{"action", store.AuditFilter{Actions: []string{store.AuditCreate}}, []string{full[2].ID, full[0].ID}},
-		{"actions", store.AuditFilter{Actions: []string{store.AuditDelete, store.AuditLoginFailed}}, []string{anon.ID, tie2.ID, full[3].ID}},
-		{"user", store.AuditFilter{UserIDs: []string{"admin"}}, []string{full[1].ID, full[0].ID}},
-		{"entity", store.AuditFilter{EntityTypes: []string{store.AuditProvider}, EntityIDs: []string{"prov_a"}}, []string{full[1].ID, full[0].ID}},
-		{"project", store.AuditFilter{ProjectIDs: []string{"proj_1"}}, []string{tie2.ID, tie1.ID, full[2].ID}},
-		{"from", store.AuditFilter{CreatedFrom: base.Add(2 * time.Second), CreatedBefore: base.Add(time.Hour)}, []string{tie2.ID, tie1.ID, full[3].ID, full[2].ID}},
-		{"before", store.AuditFilter{CreatedBefore: base.Add(time.Second)}, []string{full[0].ID}},
-		{"range", store.AuditFilter{CreatedFrom: base.Add(time.Second), CreatedBefore: base.Add(3 * time.Second)}, []string{full[2].ID, full[1].ID}},
-		{"combined", store.AuditFilter{UserIDs: []string{"dev"}, EntityTypes: []string{store.AuditProvider}}, []string{full[3].ID}},
-		{"none", store.AuditFilter{UserIDs: []string{"nobody"}}, []string{}},
-		{"text in entity id", store.AuditFilter{Text: "PROV_"}, []string{full[3].ID, full[1].ID, full[0].ID}},
-		{"text in user id", store.AuditFilter{Text: "adm"}, []string{full[1].ID, full[0].ID}},
-		{"text in action", store.AuditFilter{Text: "failed"}, []string{anon.ID}},
-		{"text is literal", store.AuditFilter{Text: "prov%a"}, []string{}},
-		{"text underscore is literal", store.AuditFilter{Text: "stag_"}, []string{tie2.ID, tie1.ID, full[2].ID}},
-		{"text underscore not a wildcard", store.AuditFilter{Text: "prov_ax"}, []string{}},
+		{"ids", []store.Filter{in("id", full[1].ID, tie1.ID)}, "", []string{tie1.ID, full[1].ID}},
+		{"entity type", []store.Filter{in("entityType", store.AuditProvider)}, "", []string{full[3].ID, full[1].ID, full[0].ID}},
+		{"entity types", []store.Filter{in("entityType", store.AuditStage, store.AuditOperator)}, "", []string{anon.ID, tie2.ID, tie1.ID, full[2].ID}},
+		{"action", []store.Filter{op("action", store.OpEq, store.AuditCreate)}, "", []string{full[2].ID, full[0].ID}},
+		{"actions", []store.Filter{in("action", store.AuditDelete, store.AuditLoginFailed)}, "", []string{anon.ID, tie2.ID, full[3].ID}},
+		{"not these actions", []store.Filter{op("action", store.OpNin, store.AuditDelete, store.AuditLoginFailed, store.AuditCreate)}, "", []string{tie1.ID, full[1].ID}},
+		{"user", []store.Filter{in("userId", "admin")}, "", []string{full[1].ID, full[0].ID}},
+		{"not a user (no user is no match)", []store.Filter{op("userId", store.OpNe, "admin")}, "", []string{tie2.ID, tie1.ID, full[3].ID, full[2].ID}},
+		{"entity", []store.Filter{in("entityType", store.AuditProvider), in("entityId", "prov_a")}, "", []string{full[1].ID, full[0].ID}},
+		{"project", []store.Filter{in("projectId", "proj_1")}, "", []string{tie2.ID, tie1.ID, full[2].ID}},
+		{"from", []store.Filter{op("createdAt", store.OpGte, at(2*time.Second)), op("createdAt", store.OpLt, at(time.Hour))}, "", []string{tie2.ID, tie1.ID, full[3].ID, full[2].ID}},
+		{"after", []store.Filter{op("createdAt", store.OpGt, at(2*time.Second)), op("createdAt", store.OpLt, at(time.Hour))}, "", []string{tie2.ID, tie1.ID, full[3].ID}},
+		{"before", []store.Filter{op("createdAt", store.OpLt, at(time.Second))}, "", []string{full[0].ID}},
+		{"at or before", []store.Filter{op("createdAt", store.OpLte, at(time.Second))}, "", []string{full[1].ID, full[0].ID}},
+		{"at", []store.Filter{op("createdAt", store.OpEq, at(time.Second))}, "", []string{full[1].ID}},
+		{"range", []store.Filter{op("createdAt", store.OpBetween, at(time.Second), at(2*time.Second))}, "", []string{full[2].ID, full[1].ID}},
+		{"entity id like", []store.Filter{op("entityId", store.OpLike, "PROV\\_%")}, "", []string{full[3].ID, full[1].ID, full[0].ID}},
+		{"entity id above", []store.Filter{op("entityId", store.OpGt, "prov_a")}, "", []string{tie2.ID, tie1.ID, full[3].ID, full[2].ID}},
+		{"combined", []store.Filter{in("userId", "dev"), in("entityType", store.AuditProvider)}, "", []string{full[3].ID}},
+		{"none", []store.Filter{in("userId", "nobody")}, "", []string{}},
+		{"text in entity id", nil, "PROV_", []string{full[3].ID, full[1].ID, full[0].ID}},
+		{"text in user id", nil, "adm", []string{full[1].ID, full[0].ID}},
+		{"text in action", nil, "failed", []string{anon.ID}},
+		{"text is literal", nil, "prov%a", []string{}},
+		{"text underscore is literal", nil, "stag_", []string{tie2.ID, tie1.ID, full[2].ID}},
+		{"text underscore not a wildcard", nil, "prov_ax", []string{}},
+		{"a tag search is ignored (Bonsai)", nil, "tag:x", []string{anon.ID, tie2.ID, tie1.ID, full[3].ID, full[2].ID, full[1].ID, full[0].ID}},
+		{"text and filter", []store.Filter{in("action", store.AuditCreate)}, "stag", []string{full[2].ID}},
 	} {
-		got, total := list(tc.f, store.ListOptions{})
+		got, total := list(tc.f, store.ListOptions{Search: tc.text})
 		if total != len(tc.want) {
 			t.Fatalf("%s: total = %d, want %d", tc.name, total, len(tc.want))
 		}
@@ -163,7 +178,7 @@ func testAudit(t *testing.T, s store.Store) {
 	if n != 2 {
 		t.Fatalf("purged %d, want 2", n)
 	}
-	got2, total = list(store.AuditFilter{}, store.ListOptions{})
+	got2, total = list(nil, store.ListOptions{})
 	if total != 5 {
 		t.Fatalf("after purge: %d entries, want 5", total)
 	}
@@ -186,7 +201,7 @@ func testAuditTextSearchCase(t *testing.T, s store.Store) {
 		{"mile", true},
 		{"émile", false}, // É does not fold to é, on either store
 	} {
-		es, _, err := s.ListAudit(ctx, store.AuditFilter{Text: tc.text}, store.ListOptions{})
+		es, _, err := s.ListAudit(ctx, store.ListOptions{Search: tc.text})
 		must(t, err)
 		if found := len(es) == 1; found != tc.found {
 			t.Errorf("text %q: %d entries, want found=%v", tc.text, len(es), tc.found)

@@ -7,9 +7,9 @@ import (
 	"switchboard/store"
 )
 
-// testConversationStatusFilter: ListOptions.Status keeps only conversations
-// with that stored status, and the total counts only those (the console's
-// dashboard reads the total of a one-item page).
+// testConversationStatusFilter: a filter on status keeps only
+// conversations with that stored status, and the total counts only those
+// (the console's dashboard reads the total of a one-item page).
 func testConversationStatusFilter(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	proj := newProject(t, s, "p")
@@ -24,12 +24,16 @@ func testConversationStatusFilter(t *testing.T, s store.Store) {
 		status string
 		want   []string
 	}{
-		{store.ConversationActive, []string{a1.ID, a2.ID}},
+		{store.ConversationActive, []string{a2.ID, a1.ID}},
 		{store.ConversationFinished, []string{f.ID}},
 		{"nothing", nil},
-		{"", []string{a1.ID, a2.ID, f.ID}},
+		{"", []string{f.ID, a2.ID, a1.ID}},
 	} {
-		list, total, err := s.ListConversations(ctx, proj.ID, store.ListOptions{Status: c.status})
+		var opts store.ListOptions
+		if c.status != "" {
+			opts.Filters = []store.Filter{{Field: "status", Op: store.OpEq, Values: []string{c.status}}}
+		}
+		list, total, err := s.ListConversations(ctx, proj.ID, opts)
 		must(t, err)
 		if total != len(c.want) || len(list) != len(c.want) {
 			t.Fatalf("status %q: %d of total %d, want %d", c.status, len(list), total, len(c.want))
@@ -41,7 +45,8 @@ func testConversationStatusFilter(t *testing.T, s store.Store) {
 		}
 	}
 	// A page of one still counts them all.
-	list, total, err := s.ListConversations(ctx, proj.ID, store.ListOptions{Status: store.ConversationActive, Limit: 1})
+	list, total, err := s.ListConversations(ctx, proj.ID, store.ListOptions{Limit: 1,
+		Filters: []store.Filter{{Field: "status", Op: store.OpEq, Values: []string{store.ConversationActive}}}})
 	must(t, err)
 	if total != 2 || len(list) != 1 {
 		t.Fatalf("page of one: %d of total %d", len(list), total)
@@ -57,7 +62,7 @@ func testGetEvent(t *testing.T, s store.Store) {
 	ev := messageEvent("user", "hi")
 	ev.ConversationID = c.ID
 	must(t, s.AppendEvents(ctx, []store.Event{ev}))
-	evs, _, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+	evs, _, err := s.ListEvents(ctx, c.ID, byID)
 	must(t, err)
 	if len(evs) != 2 {
 		t.Fatalf("%d events", len(evs))

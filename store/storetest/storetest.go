@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeliveryStatus", testDeliveryStatus},
 		{"OptOuts", testOptOuts},
 		{"Users", testUsers},
+		{"ListOptions", testListOptions},
 		{"ProjectCascadeDelete", testProjectCascade},
 		{"Audit", testAudit},
 		{"AuditTextSearchCase", testAuditTextSearchCase},
@@ -233,7 +234,7 @@ func checkCRUD[T any](t *testing.T, c crud[T]) {
 	c.meta(missing).ID = c.prefix + "missing"
 	wantCode(t, c.update(missing, 1), store.ENOTFOUND)
 
-	// List: both records in creation order.
+	// List: both records, newest first (Bonsai's default order).
 	items, total, err := c.list(store.ListOptions{})
 	must(t, err)
 	if total != 2 || len(items) != 2 {
@@ -254,18 +255,20 @@ func checkCRUD[T any](t *testing.T, c crud[T]) {
 	}
 }
 
-// wantOrder checks that items are ordered by creation time, then ID.
+// wantOrder checks that items are ordered newest first: by creation
+// time, then ID, both descending.
 func wantOrder[T any](t *testing.T, items []*T, meta func(*T) *store.Meta) {
 	t.Helper()
 	for i := 1; i < len(items); i++ {
 		a, b := meta(items[i-1]), meta(items[i])
-		if a.CreatedAt.After(b.CreatedAt) || (a.CreatedAt.Equal(b.CreatedAt) && a.ID >= b.ID) {
+		if a.CreatedAt.Before(b.CreatedAt) || (a.CreatedAt.Equal(b.CreatedAt) && a.ID <= b.ID) {
 			t.Fatalf("list out of order at %d: %s (%v) before %s (%v)", i, a.ID, a.CreatedAt, b.ID, b.CreatedAt)
 		}
 	}
 }
 
-// checkPaging creates n records and reads them back a page at a time.
+// checkPaging creates n records and reads them back a page at a time,
+// newest first.
 func checkPaging[T any](t *testing.T, n int, create func(i int) *T, meta func(*T) *store.Meta, list func(store.ListOptions) ([]*T, int, error)) {
 	t.Helper()
 	var want []*store.Meta
@@ -274,9 +277,9 @@ func checkPaging[T any](t *testing.T, n int, create func(i int) *T, meta func(*T
 	}
 	sort.Slice(want, func(i, j int) bool {
 		if !want[i].CreatedAt.Equal(want[j].CreatedAt) {
-			return want[i].CreatedAt.Before(want[j].CreatedAt)
+			return want[i].CreatedAt.After(want[j].CreatedAt)
 		}
-		return want[i].ID < want[j].ID
+		return want[i].ID > want[j].ID
 	})
 	var got []string
 	for off := 0; off < n+3; off += 3 {
@@ -302,6 +305,9 @@ func checkPaging[T any](t *testing.T, n int, create func(i int) *T, meta func(*T
 	}
 	wantEqual(t, "paged IDs", got, wantIDs)
 }
+
+// byID lists events and outbox rows oldest first (in ID order).
+var byID = store.ListOptions{OrderBy: []store.Order{{Field: "id"}}}
 
 // ---- tests
 
@@ -696,18 +702,19 @@ func testListPaging(t *testing.T, s store.Store) {
 		return o
 	}, func(a *store.Operator) *store.Meta { return &a.Meta }, func(o store.ListOptions) ([]*store.Operator, int, error) { return s.ListOperators(ctx, o) })
 
-	// The default page is 50; a page past the end is empty with the total.
-	for range 52 {
+	// The default page is 100 (Bonsai's); a page past the end is empty
+	// with the total.
+	for range 98 {
 		must(t, s.CreateOperator(ctx, &store.Operator{Name: "o", PasswordHash: "h"}))
 	}
 	items, total, err := s.ListOperators(ctx, store.ListOptions{})
 	must(t, err)
-	if len(items) != 50 || total != 56 {
-		t.Fatalf("default page: %d items, total %d; want 50, 56", len(items), total)
+	if len(items) != 100 || total != 102 {
+		t.Fatalf("default page: %d items, total %d; want 100, 102", len(items), total)
 	}
-	items, total, err = s.ListOperators(ctx, store.ListOptions{Offset: 100, Limit: 10})
+	items, total, err = s.ListOperators(ctx, store.ListOptions{Offset: 200, Limit: 10})
 	must(t, err)
-	if items == nil || len(items) != 0 || total != 56 {
+	if items == nil || len(items) != 0 || total != 102 {
 		t.Fatalf("page past the end: %v, total %d", items, total)
 	}
 }
@@ -736,7 +743,7 @@ func testConversations(t *testing.T, s store.Store) {
 	_, err = s.GetConversation(ctx, proj.ID, "conv_missing")
 	wantCode(t, err, store.ENOTFOUND)
 
-	evs, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+	evs, total, err := s.ListEvents(ctx, c.ID, byID)
 	must(t, err)
 	if total != 1 || len(evs) != 1 || evs[0].EventType != store.EventConversationStart || string(evs[0].EventData) != `{"stageId":"stag_1"}` ||
 		evs[0].ConversationID != c.ID || evs[0].ID == 0 || evs[0].CreatedAt.IsZero() {
@@ -855,7 +862,7 @@ func testEndConversation(t *testing.T, s store.Store) {
 	if got.Status != store.ConversationFinished || string(got.StatusDetails) != string(details) || got.UpdatedAt.Before(c.UpdatedAt) {
 		t.Fatalf("ended conversation %+v", got)
 	}
-	evs, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+	evs, total, err := s.ListEvents(ctx, c.ID, byID)
 	must(t, err)
 	if total != 2 || evs[1].EventType != store.EventConversationEnd || string(evs[1].EventData) != string(details) {
 		t.Fatalf("events after end %+v", evs)
@@ -899,7 +906,7 @@ func testEvents(t *testing.T, s store.Store) {
 	}
 	wantCode(t, s.AppendEvents(ctx, []store.Event{{ConversationID: "conv_missing", EventType: store.EventMessage}}), store.ENOTFOUND)
 
-	all, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+	all, total, err := s.ListEvents(ctx, c.ID, byID)
 	must(t, err)
 	if total != 8 || len(all) != 8 || all[0].EventType != store.EventConversationStart {
 		t.Fatalf("events: %d, total %d", len(all), total)
@@ -910,7 +917,7 @@ func testEvents(t *testing.T, s store.Store) {
 		}
 	}
 	wantEqual(t, "stored event", *all[1], evs[0])
-	page, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{Offset: 2, Limit: 3})
+	page, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{Offset: 2, Limit: 3, OrderBy: byID.OrderBy})
 	must(t, err)
 	if total != 8 || len(page) != 3 || page[0].ID != all[2].ID || page[2].ID != all[4].ID {
 		t.Fatalf("events page %+v", page)
@@ -1168,7 +1175,7 @@ func testCommitTurns(t *testing.T, s store.Store) {
 			t.Fatalf("pending outbox row %d has project %q, want %q", o.ID, o.ProjectID, proj.ID)
 		}
 	}
-	lo, err := s.ListOutbound(ctx, c1.ID)
+	lo, _, err := s.ListOutbound(ctx, c1.ID, byID)
 	must(t, err)
 	if len(lo) != 2 || lo[0].Part != 1 || lo[1].Part != 2 || lo[0].ProjectID != proj.ID || lo[1].ProjectID != proj.ID {
 		t.Fatalf("c1 outbound %+v", lo)
@@ -1343,7 +1350,7 @@ func testCommitTurnsNewConversation(t *testing.T, s store.Store) {
 	if active.ID != id {
 		t.Fatalf("active conversation %s, want %s", active.ID, id)
 	}
-	evs, total, err := s.ListEvents(ctx, id, store.ListOptions{})
+	evs, total, err := s.ListEvents(ctx, id, byID)
 	must(t, err)
 	if total != 3 || evs[0].EventType != store.EventConversationStart || string(evs[0].EventData) != `{"s":1}` ||
 		evs[0].ID != turn.Events[0].ID || evs[2].ID != turn.Events[2].ID {
@@ -1354,7 +1361,7 @@ func testCommitTurnsNewConversation(t *testing.T, s store.Store) {
 	if len(pending) != 0 {
 		t.Fatalf("%d pending inbound, want 0", len(pending))
 	}
-	lo, err := s.ListOutbound(ctx, id)
+	lo, _, err := s.ListOutbound(ctx, id, byID)
 	must(t, err)
 	if len(lo) != 1 || lo[0].ID != turn.Outbox[0].ID {
 		t.Fatalf("outbound %+v", lo)
@@ -1444,7 +1451,7 @@ func testCommitTurnsOutboxUpdates(t *testing.T, s store.Store) {
 	wantEqual(t, "row without update", got, rows[2])
 	_, err = s.GetOutbound(ctx, 999999)
 	wantCode(t, err, store.ENOTFOUND)
-	evs, total, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+	evs, total, err := s.ListEvents(ctx, c.ID, byID)
 	must(t, err)
 	if total != 3 || evs[1].EventType != store.EventDelivery || evs[2].ID != turn.Events[1].ID {
 		t.Fatalf("events %+v", evs)
@@ -1575,12 +1582,12 @@ func testOutbox(t *testing.T, s store.Store) {
 	wantCode(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: 999999, State: store.OutboxSent}), store.ENOTFOUND)
 	_, err = s.GetOutbound(ctx, 999999)
 	wantCode(t, err, store.ENOTFOUND)
-	list, err := s.ListOutbound(ctx, c.ID)
+	list, _, err := s.ListOutbound(ctx, c.ID, byID)
 	must(t, err)
 	if len(list) != 3 || list[0].ID != rows[0].ID || list[2].State != store.OutboxFailed || list[2].ProjectID != c.ProjectID {
 		t.Fatalf("list outbound %+v", list)
 	}
-	list, err = s.ListOutbound(ctx, "conv_missing")
+	list, _, err = s.ListOutbound(ctx, "conv_missing", byID)
 	must(t, err)
 	if len(list) != 0 {
 		t.Fatalf("outbound of a missing conversation: %d", len(list))
@@ -1814,7 +1821,7 @@ func testCommitTurnsEnd(t *testing.T, s store.Store) {
 	if got.Status != store.ConversationFinished || !strings.Contains(string(got.StatusDetails), "opt_out") || got.Version != c.Version+1 {
 		t.Fatalf("after end: %+v", got)
 	}
-	evs, _, err := s.ListEvents(ctx, c.ID, store.ListOptions{})
+	evs, _, err := s.ListEvents(ctx, c.ID, byID)
 	must(t, err)
 	if last := evs[len(evs)-1]; last.EventType != store.EventConversationEnd {
 		t.Fatalf("last event %s", last.EventType)

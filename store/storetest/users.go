@@ -10,15 +10,15 @@ import (
 )
 
 // testUsers checks the users of a project: its conversations' senders,
-// summed up per address over every number of the project, latest contact
-// first, with their opt-out state; and one user's conversations.
+// summed up per address over every number of the project, newest first,
+// with their opt-out state; and one user's conversations.
 func testUsers(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	proj := newProject(t, s, "p")
 	other := newProject(t, s, "other")
 
 	// No conversations, no users.
-	us, total, err := s.ListUsers(ctx, proj.ID, "", store.ListOptions{})
+	us, total, err := s.ListUsers(ctx, proj.ID, store.ListOptions{})
 	must(t, err)
 	if us == nil || len(us) != 0 || total != 0 {
 		t.Fatalf("empty project lists %v, total %d", us, total)
@@ -39,7 +39,7 @@ func testUsers(t *testing.T, s store.Store) {
 	// its first conversation is finished.
 	first := newUserConv(proj.ID, sms, "prov_a", "+15550000001")
 	must(t, s.EndConversation(ctx, first.ID, nil, store.Event{EventType: store.EventConversationEnd}))
-	second := newUserConv(proj.ID, sms, "prov_b", "+15550000002")
+	second := newUserConv(proj.ID, sms, "prov_b", "+15550000002", `{"profileName":"Bo"}`)
 	// The engine keeps the WhatsApp profile name in the metadata.
 	waConv := newUserConv(proj.ID, wa, "prov_a", "whatsapp:+15550000001", `{"channel":"whatsapp","profileName":"Ann"}`)
 	// The same address in another project is another project's user.
@@ -62,33 +62,64 @@ func testUsers(t *testing.T, s store.Store) {
 	must(t, err)
 
 	wantSMS := &store.User{ProjectID: proj.ID, Address: sms, Channel: store.ChannelSMS, ConversationCount: 2,
-		FirstContactAt: first.CreatedAt, LastContactAt: latest(first.UpdatedAt, second.UpdatedAt), OptedOut: true}
+		FirstContactAt: first.CreatedAt, LastContactAt: latest(first.UpdatedAt, second.UpdatedAt), OptedOut: true, ProfileName: "Bo"}
 	wantWA := &store.User{ProjectID: proj.ID, Address: wa, Channel: store.ChannelWhatsApp, ConversationCount: 1,
 		FirstContactAt: waConv.CreatedAt, LastContactAt: waConv.UpdatedAt, OptedOut: false, ProfileName: "Ann"}
 	if !wantWA.LastContactAt.After(wantSMS.LastContactAt) && !wantWA.LastContactAt.Equal(wantSMS.LastContactAt) {
 		t.Fatalf("clock went back: %v before %v", wantWA.LastContactAt, wantSMS.LastContactAt)
 	}
 
-	// Latest contact first ("+…" sorts before "whatsapp:…", so a tie in
-	// time would put the SMS user first: the order proves the sort).
-	us, total, err = s.ListUsers(ctx, proj.ID, "", store.ListOptions{})
+	// Newest (first contact) first, Bonsai's default; the WhatsApp user
+	// came last (and in a tie, "whatsapp:…" sorts after "+…", descending
+	// first).
+	us, total, err = s.ListUsers(ctx, proj.ID, store.ListOptions{})
 	must(t, err)
 	if total != 2 || len(us) != 2 {
 		t.Fatalf("list: %d users, total %d; want 2", len(us), total)
 	}
-	if wantWA.LastContactAt.After(wantSMS.LastContactAt) {
-		wantEqual(t, "list", us, []*store.User{wantWA, wantSMS})
-	} else {
-		wantEqual(t, "list (same instant)", us, []*store.User{wantSMS, wantWA})
+	wantEqual(t, "list", us, []*store.User{wantWA, wantSMS})
+	// Oldest first, by address, by conversation count.
+	for _, tc := range []struct {
+		order []store.Order
+		want  []*store.User
+	}{
+		{[]store.Order{{Field: "createdAt"}}, []*store.User{wantSMS, wantWA}},
+		{[]store.Order{{Field: "id", Desc: true}}, []*store.User{wantWA, wantSMS}},
+		{[]store.Order{{Field: "conversationCount", Desc: true}}, []*store.User{wantSMS, wantWA}},
+		{[]store.Order{{Field: "conversationCount"}, {Field: "id"}}, []*store.User{wantWA, wantSMS}},
+	} {
+		got, _, err := s.ListUsers(ctx, proj.ID, store.ListOptions{OrderBy: tc.order})
+		must(t, err)
+		wantEqual(t, "users ordered by "+tc.order[0].Field, got, tc.want)
 	}
+	// Filters on the address and on the sums.
+	for _, tc := range []struct {
+		f    store.Filter
+		want []*store.User
+	}{
+		{store.Filter{Field: "id", Op: store.OpEq, Values: []string{wa}}, []*store.User{wantWA}},
+		{store.Filter{Field: "conversationCount", Op: store.OpGte, Values: []string{"2"}}, []*store.User{wantSMS}},
+		{store.Filter{Field: "createdAt", Op: store.OpGt, Values: []string{first.CreatedAt.Format(time.RFC3339Nano)}}, []*store.User{wantWA}},
+		{store.Filter{Field: "updatedAt", Op: store.OpGte, Values: []string{first.CreatedAt.Format(time.RFC3339Nano)}}, []*store.User{wantWA, wantSMS}},
+		{store.Filter{Field: "id", Op: store.OpLike, Values: []string{"WHATSAPP:%"}}, []*store.User{wantWA}},
+	} {
+		got, total, err := s.ListUsers(ctx, proj.ID, store.ListOptions{Filters: []store.Filter{tc.f}})
+		must(t, err)
+		if total != len(tc.want) {
+			t.Fatalf("users %s %s: total %d, want %d", tc.f.Field, tc.f.Op, total, len(tc.want))
+		}
+		wantEqual(t, "users "+tc.f.Field+" "+tc.f.Op, got, tc.want)
+	}
+	_, _, err = s.ListUsers(ctx, proj.ID, store.ListOptions{Filters: []store.Filter{{Field: "profile", Op: store.OpEq, Values: []string{"x"}}}})
+	wantCode(t, err, store.EINVALID)
 
 	// Paging: total counts users, not conversations.
-	page, total, err := s.ListUsers(ctx, proj.ID, "", store.ListOptions{Offset: 1, Limit: 1})
+	page, total, err := s.ListUsers(ctx, proj.ID, store.ListOptions{Offset: 1, Limit: 1})
 	must(t, err)
 	if total != 2 || len(page) != 1 || page[0].Address != us[1].Address {
 		t.Fatalf("page 2 of 1: %+v, total %d", page, total)
 	}
-	page, total, err = s.ListUsers(ctx, proj.ID, "", store.ListOptions{Offset: 5})
+	page, total, err = s.ListUsers(ctx, proj.ID, store.ListOptions{Offset: 5})
 	must(t, err)
 	if page == nil || len(page) != 0 || total != 2 {
 		t.Fatalf("past the end: %v, total %d", page, total)
@@ -103,8 +134,11 @@ func testUsers(t *testing.T, s store.Store) {
 		{"5551110001", []string{sms}},
 		{"+1555111000", []string{sms, wa}},
 		{"5559", nil},
+		// Bonsai searches the profile name too: the WhatsApp profile name
+		// of any of the user's conversations, ignoring ASCII case.
+		{"aNN", []string{wa}},
 	} {
-		found, total, err := s.ListUsers(ctx, proj.ID, tt.search, store.ListOptions{})
+		found, total, err := s.ListUsers(ctx, proj.ID, store.ListOptions{Search: tt.search})
 		must(t, err)
 		var got []string
 		for _, u := range found {
@@ -115,7 +149,17 @@ func testUsers(t *testing.T, s store.Store) {
 			t.Fatalf("search %q: %v, total %d; want %v", tt.search, got, total, tt.want)
 		}
 	}
-	found, total, err := s.ListUsers(ctx, proj.ID, "+1555111000", store.ListOptions{Offset: 1, Limit: 1})
+	// A user found by its name still sums all its conversations.
+	found, total, err := s.ListUsers(ctx, proj.ID, store.ListOptions{Search: "ann"})
+	must(t, err)
+	if total != 1 {
+		t.Fatalf("search by name: total %d", total)
+	}
+	wantEqual(t, "found by name", found[0], wantWA)
+	found, _, err = s.ListUsers(ctx, proj.ID, store.ListOptions{Search: "BO"})
+	must(t, err)
+	wantEqual(t, "found by the name of one of its conversations", found, []*store.User{wantSMS})
+	found, total, err = s.ListUsers(ctx, proj.ID, store.ListOptions{Search: "+1555111000", Offset: 1, Limit: 1})
 	must(t, err)
 	if total != 2 || len(found) != 1 || found[0].Address != us[1].Address {
 		t.Fatalf("search, page 2 of 1: %+v, total %d", found, total)
@@ -143,24 +187,27 @@ func testUsers(t *testing.T, s store.Store) {
 	_, err = s.GetUser(ctx, other.ID, wa)
 	wantCode(t, err, store.ENOTFOUND)
 
-	// A user's conversations (ListOptions.UserID), oldest first like every
-	// conversation list, of this project only.
-	cs, total, err := s.ListConversations(ctx, proj.ID, store.ListOptions{UserID: sms})
+	// A user's conversations (a filter on userId), newest first like
+	// every conversation list, of this project only.
+	user := func(id string) []store.Filter {
+		return []store.Filter{{Field: "userId", Op: store.OpEq, Values: []string{id}}}
+	}
+	cs, total, err := s.ListConversations(ctx, proj.ID, store.ListOptions{Filters: user(sms)})
 	must(t, err)
-	if total != 2 || len(cs) != 2 || cs[0].ID != first.ID || cs[1].ID != second.ID {
+	if total != 2 || len(cs) != 2 || cs[0].ID != second.ID || cs[1].ID != first.ID {
 		t.Fatalf("sms user's conversations %+v, total %d", cs, total)
 	}
-	cs, total, err = s.ListConversations(ctx, proj.ID, store.ListOptions{Offset: 1, Limit: 1, UserID: sms})
+	cs, total, err = s.ListConversations(ctx, proj.ID, store.ListOptions{Offset: 1, Limit: 1, Filters: user(sms)})
 	must(t, err)
-	if total != 2 || len(cs) != 1 || cs[0].ID != second.ID {
+	if total != 2 || len(cs) != 1 || cs[0].ID != first.ID {
 		t.Fatalf("sms user's second page %+v, total %d", cs, total)
 	}
-	cs, total, err = s.ListConversations(ctx, other.ID, store.ListOptions{UserID: wa})
+	cs, total, err = s.ListConversations(ctx, other.ID, store.ListOptions{Filters: user(wa)})
 	must(t, err)
 	if len(cs) != 0 || total != 0 {
 		t.Fatalf("other project lists %d conversations of the whatsapp user", total)
 	}
-	cs, total, err = s.ListConversations(ctx, proj.ID, store.ListOptions{UserID: "+15559999999"})
+	cs, total, err = s.ListConversations(ctx, proj.ID, store.ListOptions{Filters: user("+15559999999")})
 	must(t, err)
 	if cs == nil || len(cs) != 0 || total != 0 {
 		t.Fatalf("unknown user's conversations %v, total %d", cs, total)
@@ -170,7 +217,7 @@ func testUsers(t *testing.T, s store.Store) {
 	must(t, s.DeleteConversation(ctx, proj.ID, waConv.ID, waConv.Version))
 	_, err = s.GetUser(ctx, proj.ID, wa)
 	wantCode(t, err, store.ENOTFOUND)
-	_, total, err = s.ListUsers(ctx, proj.ID, "", store.ListOptions{})
+	_, total, err = s.ListUsers(ctx, proj.ID, store.ListOptions{})
 	must(t, err)
 	if total != 1 {
 		t.Fatalf("after delete: total %d users, want 1", total)

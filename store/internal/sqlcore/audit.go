@@ -38,11 +38,9 @@ func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 	return nil
 }
 
-// ListAudit returns a page of the audit entries f selects.
-func (db *DB) ListAudit(ctx context.Context, f store.AuditFilter, opts store.ListOptions) ([]*store.AuditEntry, int, error) {
-	where, args := store.AuditWhere(f, db.d.Time, db.d.FoldASCII)
-	return page(ctx, db, "list audit", `SELECT COUNT(*) FROM audit_logs`+where,
-		`SELECT `+auditCols+` FROM audit_logs`+where+store.AuditOrder(f), args, opts, scanAudit)
+// ListAudit returns a page of the audit entries opts selects.
+func (db *DB) ListAudit(ctx context.Context, opts store.ListOptions) ([]*store.AuditEntry, int, error) {
+	return listOf(ctx, db, "list audit", auditList, auditCols, "audit_logs", opts, scanAudit, "")
 }
 
 // PurgeAudit deletes the audit entries created before t.

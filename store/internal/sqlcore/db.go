@@ -167,11 +167,6 @@ func page[T any](ctx context.Context, db *DB, op, countQ, pageQ string, args []a
 	return append(items, more...), total, nil
 }
 
-// list returns a page of a table's rows in creation order and their total.
-func list[T any](ctx context.Context, db *DB, op, cols, from, where string, args []any, opts store.ListOptions, scan func(Scanner) (T, error)) ([]T, int, error) {
-	return page(ctx, db, op, `SELECT COUNT(*) FROM `+from+where, `SELECT `+cols+` FROM `+from+where+` ORDER BY created_at, id`, args, opts, scan)
-}
-
 // update sets the columns of set (a "col = ?, ..." list with its args) on
 // the row r if its version is version, bumping version and updated_at, and
 // returns the row as stored.

@@ -29,6 +29,13 @@ type Dialect struct {
 	FoldASCII func(col string) string
 	// JSONField is the SQL of a top-level text field of a JSON column.
 	JSONField func(col, field string) string
+	// ListHas is the SQL that a list column (a JSON array of strings)
+	// holds the string of a ? placeholder (a tags or roles filter).
+	ListHas func(col string) string
+	// Binary, when set, makes a text column compare in byte order (the C
+	// collation on PostgreSQL; SQLite's text compares so already), so
+	// that gt, lt and between filters select the same rows on both.
+	Binary func(col string) string
 	// LockTable, when not empty, is run (with the table's name put in for
 	// %s) before a check-then-insert that must see no concurrent insert.
 	// SQLite needs none: its single writer connection serialises writes.
@@ -83,6 +90,14 @@ func Rebind(q string) string {
 		sb.WriteByte(q[i])
 	}
 	return sb.String()
+}
+
+// binary is Binary's SQL for col (col itself without one).
+func (d *Dialect) binary(col string) string {
+	if d.Binary == nil {
+		return col
+	}
+	return d.Binary(col)
 }
 
 // NullTime converts an optional time to the stored form (NULL for nil).

@@ -46,6 +46,31 @@
 // stored version in its details; anything else is internal, prefixed with
 // the store's name.
 //
+// # Lists
+//
+// Every list (lists.go) is described once, by a listSpec: the fields the
+// API's filters and orderBy may name, each mapped to an SQL expression
+// written in that file, the expressions textSearch looks in, what a
+// "tag:" search does, and the default order (newest first, as Bonsai's).
+// store.ListOptions.Check refuses a field or operator the spec does not
+// have before any SQL is built; values are always placeholders, so
+// nothing a client sends reaches the SQL text. Text compares in byte
+// order and like and the search ignore ASCII case only, on both engines
+// (Dialect.Binary, Dialect.FoldASCII), so a filter selects the same rows
+// on SQLite and PostgreSQL; NULL sorts as the smallest value on both.
+//
+// Indexes serve the default orders and the console's common filters on
+// the long lists (0006_list_indexes): conversations by project newest
+// first (conversations_list, read backwards), by status and by user;
+// the audit log newest first, by project and by action. The events and
+// outbox tables, whose layout is being redesigned, get no new index:
+// their lists are one conversation's rows, read through
+// events_conversation and outbound_conversation (conversation_id, id); a
+// filter on event type or outbox state then reads the conversation's rows
+// and tests each, which a (conversation_id, event_type, id) or
+// (conversation_id, state, id) index would spare once a conversation's
+// history is long.
+//
 // # Migrations
 //
 // Migrate applies, in version order, each migration not yet recorded in

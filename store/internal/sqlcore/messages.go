@@ -56,14 +56,8 @@ func (db *DB) GetConversation(ctx context.Context, projectID, id string) (*store
 
 // ListConversations returns a page of the project's conversations and their total.
 func (db *DB) ListConversations(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.Conversation, int, error) {
-	where, args := ` WHERE project_id = ?`, []any{projectID}
-	if opts.Status != "" {
-		where, args = where+` AND status = ?`, append(args, opts.Status)
-	}
-	if opts.UserID != "" {
-		where, args = where+` AND user_id = ?`, append(args, opts.UserID)
-	}
-	return list(ctx, db, "list conversations", ConvCols, "conversations", where, args, opts, ScanConversation)
+	return listOf(ctx, db, "list conversations", conversationList, ConvCols, "conversations", opts, ScanConversation,
+		`project_id = ?`, projectID)
 }
 
 // DeleteConversation deletes a conversation and its events.
@@ -77,10 +71,9 @@ func (db *DB) ActiveConversations(ctx context.Context) ([]*store.Conversation, e
 	return queryAll(ctx, db, "active conversations", `SELECT `+ConvCols+` FROM conversations WHERE status = 'active' ORDER BY deadline, id`, nil, ScanConversation)
 }
 
-// ListEvents returns a page of a conversation's events in order.
+// ListEvents returns a page of a conversation's events.
 func (db *DB) ListEvents(ctx context.Context, conversationID string, opts store.ListOptions) ([]*store.Event, int, error) {
-	return page(ctx, db, "list events", `SELECT COUNT(*) FROM events WHERE conversation_id = ?`,
-		`SELECT `+EventCols+` FROM events WHERE conversation_id = ? ORDER BY id`, []any{conversationID}, opts, ScanEvent)
+	return listOf(ctx, db, "list events", eventList, EventCols, "events", opts, ScanEvent, `conversation_id = ?`, conversationID)
 }
 
 // GetEvent returns one event of a conversation (Bonsai's event detail
@@ -153,10 +146,10 @@ func (db *DB) GetOutbound(ctx context.Context, id int64) (*store.OutboundMessage
 		`SELECT `+OutboundCols+` FROM outbound_messages WHERE id = ?`, id)
 }
 
-// ListOutbound returns a conversation's outbox rows in ID order.
-func (db *DB) ListOutbound(ctx context.Context, conversationID string) ([]*store.OutboundMessage, error) {
-	return queryAll(ctx, db, "list outbound", `SELECT `+OutboundCols+` FROM outbound_messages WHERE conversation_id = ? ORDER BY id`,
-		[]any{conversationID}, ScanOutbound)
+// ListOutbound returns a page of a conversation's outbox rows.
+func (db *DB) ListOutbound(ctx context.Context, conversationID string, opts store.ListOptions) ([]*store.OutboundMessage, int, error) {
+	return listOf(ctx, db, "list outbound", outboundList, OutboundCols, "outbound_messages", opts, ScanOutbound,
+		`conversation_id = ?`, conversationID)
 }
 
 // ---- Opt-outs.

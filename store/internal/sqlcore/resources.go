@@ -87,9 +87,9 @@ func (db *DB) GetOperator(ctx context.Context, id string) (*store.Operator, erro
 	return get(ctx, db, Ref{Table: "operators", What: "operator", ID: id}, operatorCols, scanOperator)
 }
 
-// ListOperators returns a page of operators in creation order and their total.
+// ListOperators returns a page of operators (newest first by default) and their total.
 func (db *DB) ListOperators(ctx context.Context, opts store.ListOptions) ([]*store.Operator, int, error) {
-	return list(ctx, db, "list operators", operatorCols, "operators", "", nil, opts, scanOperator)
+	return listOf(ctx, db, "list operators", operatorList, operatorCols, "operators", opts, scanOperator, "")
 }
 
 // UpdateOperator stores op's name, password hash, roles and active flag if
@@ -188,9 +188,9 @@ func (db *DB) GetProvider(ctx context.Context, id string) (*store.Provider, erro
 	return get(ctx, db, Ref{Table: "providers", What: "provider", ID: id}, providerCols, scanProvider)
 }
 
-// ListProviders returns a page of providers in creation order and their total.
+// ListProviders returns a page of providers (newest first by default) and their total.
 func (db *DB) ListProviders(ctx context.Context, opts store.ListOptions) ([]*store.Provider, int, error) {
-	return list(ctx, db, "list providers", providerCols, "providers", "", nil, opts, scanProvider)
+	return listOf(ctx, db, "list providers", providerList, providerCols, "providers", opts, scanProvider, "")
 }
 
 // UpdateProvider stores p if its stored version is version.
@@ -241,9 +241,9 @@ func (db *DB) GetProject(ctx context.Context, id string) (*store.Project, error)
 	return get(ctx, db, Ref{Table: "projects", What: "project", ID: id}, projectCols, scanProject)
 }
 
-// ListProjects returns a page of projects in creation order and their total.
+// ListProjects returns a page of projects (newest first by default) and their total.
 func (db *DB) ListProjects(ctx context.Context, opts store.ListOptions) ([]*store.Project, int, error) {
-	return list(ctx, db, "list projects", projectCols, "projects", "", nil, opts, scanProject)
+	return listOf(ctx, db, "list projects", projectList, projectCols, "projects", opts, scanProject, "")
 }
 
 // UpdateProject stores p if its stored version is version.
@@ -300,7 +300,7 @@ func (db *DB) GetAgent(ctx context.Context, projectID, id string) (*store.Agent,
 
 // ListAgents returns a page of the project's agents and their total.
 func (db *DB) ListAgents(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.Agent, int, error) {
-	return list(ctx, db, "list agents", agentCols, "agents", ` WHERE project_id = ?`, []any{projectID}, opts, scanAgent)
+	return listOf(ctx, db, "list agents", agentList, agentCols, "agents", opts, scanAgent, `project_id = ?`, projectID)
 }
 
 // UpdateAgent stores a if its stored version is version.
@@ -370,7 +370,7 @@ func (db *DB) GetStage(ctx context.Context, projectID, id string) (*store.Stage,
 
 // ListStages returns a page of the project's stages and their total.
 func (db *DB) ListStages(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.Stage, int, error) {
-	return list(ctx, db, "list stages", stageCols, "stages", ` WHERE project_id = ?`, []any{projectID}, opts, scanStage)
+	return listOf(ctx, db, "list stages", stageList, stageCols, "stages", opts, scanStage, `project_id = ?`, projectID)
 }
 
 // UpdateStage stores s if its stored version is version.
@@ -449,9 +449,9 @@ func (db *DB) GetAPIKeyByHash(ctx context.Context, hash string) (*store.APIKey, 
 // for projectID "") and their total.
 func (db *DB) ListAPIKeys(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.APIKey, int, error) {
 	if projectID == "" {
-		return list(ctx, db, "list api keys", apiKeyCols, "api_keys", "", nil, opts, scanAPIKey)
+		return listOf(ctx, db, "list api keys", apiKeyList, apiKeyCols, "api_keys", opts, scanAPIKey, "")
 	}
-	return list(ctx, db, "list api keys", apiKeyCols, "api_keys", ` WHERE project_id = ?`, []any{projectID}, opts, scanAPIKey)
+	return listOf(ctx, db, "list api keys", apiKeyList, apiKeyCols, "api_keys", opts, scanAPIKey, `project_id = ?`, projectID)
 }
 
 // UpdateAPIKey stores k's name, preview, active flag, allowed lists,
