@@ -72,7 +72,7 @@ var llmVendors = map[string]LLMVendor{
 	store.APITypeFireworksAI: {DisplayName: "Fireworks AI", Dialect: DialectChat, DefaultBaseURL: "https://api.fireworks.ai/inference/v1", KeyRequired: true,
 		Description: "Open-source models on Fireworks AI through its OpenAI-compatible API"},
 	store.APITypePerplexity: {DisplayName: "Perplexity", Dialect: DialectChat, DefaultBaseURL: "https://api.perplexity.ai", KeyRequired: true,
-		Description: "Perplexity Sonar models (with web search) through their OpenAI-compatible API",
+		Description:  "Perplexity Sonar models (with web search) through their OpenAI-compatible API",
 		StaticModels: []string{"sonar-pro", "sonar", "sonar-reasoning-pro", "sonar-reasoning", "sonar-deep-research", "r1-1776"}},
 	store.APITypeCohere: {DisplayName: "Cohere", Dialect: DialectChat, DefaultBaseURL: "https://api.cohere.com/compatibility/v1", KeyRequired: true,
 		Description: "Cohere Command models through Cohere's OpenAI compatibility API"},
