@@ -441,5 +441,3 @@ func TestSDKsIgnoreEnvironment(t *testing.T) {
 		})
 	}
 }
-
-
