@@ -412,8 +412,11 @@ func TestLLMErrorApologisesAndRecovers(t *testing.T) {
 		}
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		lastBody.Store(body.Messages)
+		w.Header().Set("Content-Type", "application/json") // as OpenAI answers
 		if calls.Add(1) == 1 {
-			http.Error(w, `{"error":{"message":"boom"}}`, http.StatusInternalServerError)
+			// A 400 is never retried (a 5xx would be, within the timeout).
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":{"message":"boom"}}`)
 			return
 		}
 		last := body.Messages[len(body.Messages)-1].Content

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -75,7 +76,12 @@ func TestProviderCatalog(t *testing.T) {
 			got[entry["apiType"].(string)] = c
 		}
 	}
-	want := map[string]string{"twilio_messaging": "channel", "openai-legacy": "llm", "ollama": "llm", "scripted": "llm"}
+	// Every LLM apiType of Bonsai's catalog, and scripted.
+	want := map[string]string{"twilio_messaging": "channel", "scripted": "llm"}
+	for _, t := range []string{"openai", "openai-legacy", "anthropic", "gemini", "groq", "mistral", "deepseek", "openrouter",
+		"together-ai", "fireworks-ai", "perplexity", "cohere", "xai", "ollama"} {
+		want[t] = "llm"
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("provider types %v, want %v", got, want)
 	}
@@ -120,6 +126,39 @@ func TestProviderCatalog(t *testing.T) {
 	if fs, _ := ollama["configFields"].([]any); len(fs) != 2 || fs[0].(map[string]any)["default"] != "http://127.0.0.1:11434" {
 		t.Fatalf("ollama entry: %v", ollama)
 	}
+	// The config fields of the other shapes: {apiKey, organizationId?,
+	// baseUrl?}, {apiKey, baseUrl?} with each vendor's default, and
+	// OpenRouter's headers.
+	for apiType, wantNames := range map[string][]string{
+		"openai":     {"apiKey", "baseUrl", "organizationId"},
+		"anthropic":  {"apiKey", "baseUrl"},
+		"groq":       {"apiKey", "baseUrl"},
+		"gemini":     {"apiKey", "baseUrl"},
+		"openrouter": {"apiKey", "baseUrl", "httpReferer", "xTitle"},
+	} {
+		var entry struct {
+			ConfigFields []struct {
+				Name     string `json:"name"`
+				Required bool   `json:"required"`
+				Secret   bool   `json:"secret"`
+				Default  string `json:"default"`
+			} `json:"configFields"`
+		}
+		body := e.do("GET", "/api/provider-catalog/llm/"+apiType, "", nil).want(http.StatusOK).body
+		if err := json.Unmarshal(body, &entry); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, f := range entry.ConfigFields {
+			names = append(names, f.Name)
+			if (f.Name == "apiKey") != (f.Required && f.Secret) || f.Name == "baseUrl" && !strings.HasPrefix(f.Default, "https://") {
+				t.Errorf("%s field %+v", apiType, f)
+			}
+		}
+		if !reflect.DeepEqual(names, wantNames) {
+			t.Errorf("%s config fields %v, want %v", apiType, names, wantNames)
+		}
+	}
 }
 
 // TestProviderCatalogCategories: Bonsai's per-category routes answer
@@ -141,7 +180,7 @@ func TestProviderCatalogCategories(t *testing.T) {
 		}
 	}
 	e.do("GET", "/api/provider-catalog/video", "", nil).wantError(http.StatusNotFound)
-	e.do("GET", "/api/provider-catalog/llm/anthropic", "", nil).wantError(http.StatusNotFound)
+	e.do("GET", "/api/provider-catalog/llm/bard", "", nil).wantError(http.StatusNotFound)
 	e.do("GET", "/api/provider-catalog/llm/twilio_messaging", "", nil).wantError(http.StatusNotFound)
 	e.do("POST", "/api/provider-catalog", "", map[string]any{}).wantError(http.StatusMethodNotAllowed)
 }

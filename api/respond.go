@@ -35,6 +35,8 @@ func statusOf(code string) int {
 		return http.StatusTooManyRequests
 	case store.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case store.EBADGATEWAY:
+		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
 	}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"switchboard/providers"
+	"switchboard/providers/llm"
 	"switchboard/store"
 )
 
@@ -74,6 +75,10 @@ type Options struct {
 	// Destinations restricts provider base URLs (PROVIDER_URL_ALLOWLIST);
 	// nil is the default policy.
 	Destinations *providers.DestinationPolicy
+	// LLM builds the clients GET /api/providers/{id}/models lists models
+	// with; share the engine's cache so both pool connections (nil: a
+	// cache of the API's own, with Destinations).
+	LLM *llm.Cache
 	// CORSAllowedOrigins are the web origins (https://console.example.com,
 	// as browsers send them in Origin) whose pages may call the API from a
 	// browser; ["*"] is any origin, nil none (CORS_ALLOWED_ORIGINS).
@@ -125,6 +130,9 @@ func New(st store.Store, logger *slog.Logger, opts Options) *Server {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.LLM == nil {
+		opts.LLM = llm.NewCache(llm.Options{Destinations: opts.Destinations})
 	}
 	if opts.MaxFailuresPerAccount <= 0 {
 		opts.MaxFailuresPerAccount = defaultMaxFailuresPerAccount
@@ -203,6 +211,7 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, get, "/providers/{id}", perm(entProvider, actRead), s.getProvider)
 	s.route(a, put, "/providers/{id}", perm(entProvider, actWrite), s.updateProvider)
 	s.route(a, del, "/providers/{id}", perm(entProvider, actDelete), s.deleteProvider)
+	s.route(a, get, "/providers/{id}/models", perm(entProvider, actRead), s.providerModels)
 
 	s.route(a, post, "/projects", perm(entProject, actWrite), s.createProject)
 	s.route(a, get, "/projects", perm(entProject, actRead), s.listProjects)

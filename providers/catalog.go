@@ -42,23 +42,6 @@ func Catalog() []Kind {
 				{Name: "apiBaseUrl", Type: "url", Description: "Twilio REST base URL for this provider (tests, the phone emulator); subject to PROVIDER_URL_ALLOWLIST", Default: "TWILIO_API_BASE_URL (https://api.twilio.com)"},
 			},
 		},
-		store.APITypeOpenAILegacy: {
-			DisplayName: "OpenAI (Legacy API)",
-			Description: "Any OpenAI-compatible Chat Completions endpoint (OpenAI, Azure OpenAI, vLLM, LiteLLM, …); the model is chosen in the stage's llmSettings",
-			Fields: []Field{
-				{Name: "apiKey", Type: "string", Required: true, Secret: true, Description: "API key, sent as a bearer token"},
-				{Name: "baseUrl", Type: "url", Description: "Chat Completions base URL; subject to PROVIDER_URL_ALLOWLIST", Default: "https://api.openai.com/v1"},
-				{Name: "organizationId", Type: "string", Description: "OpenAI organization id (OpenAI-Organization header)"},
-			},
-		},
-		store.APITypeOllama: {
-			DisplayName: "Ollama",
-			Description: "Self-hosted models through Ollama's chat API; the model is chosen in the stage's llmSettings",
-			Fields: []Field{
-				{Name: "baseUrl", Type: "url", Description: "Ollama base URL; subject to PROVIDER_URL_ALLOWLIST", Default: "http://127.0.0.1:11434"},
-				{Name: "apiKey", Type: "string", Secret: true, Description: "API key, sent as a bearer token (Ollama Cloud, or a proxy in front of Ollama)"},
-			},
-		},
 		store.APITypeScripted: {
 			DisplayName: "Scripted (offline)",
 			Description: "Switchboard's built-in offline LLM: replies from regular-expression rules and templates, for demos and tests without a model",
@@ -68,6 +51,9 @@ func Catalog() []Kind {
 			},
 		},
 	}
+	for t, v := range llmVendors {
+		kinds[t] = Kind{DisplayName: v.DisplayName, Description: v.Description + "; the model is chosen in the stage's llmSettings", Fields: llmFields(t, v)}
+	}
 	var out []Kind
 	for _, t := range APITypes() {
 		k := kinds[t]
@@ -76,4 +62,37 @@ func Catalog() []Kind {
 		out = append(out, k)
 	}
 	return out
+}
+
+// llmFields are the config fields of a network LLM apiType.
+func llmFields(apiType string, v LLMVendor) []Field {
+	baseURL := Field{Name: "baseUrl", Type: "url", Default: v.DefaultBaseURL,
+		Description: "API base URL, for a proxy or a compatible server; subject to PROVIDER_URL_ALLOWLIST"}
+	switch apiType {
+	case store.APITypeOllama:
+		baseURL.Description = "Ollama base URL (https://ollama.com for Ollama Cloud); subject to PROVIDER_URL_ALLOWLIST"
+		return []Field{baseURL,
+			{Name: "apiKey", Type: "string", Secret: true, Description: "API key, sent as a bearer token (Ollama Cloud, or a proxy in front of Ollama)"}}
+	case store.APITypeGemini:
+		baseURL.Description = "Gemini API base URL, for a proxy (Switchboard's addition: Bonsai's gemini config has apiKey only); subject to PROVIDER_URL_ALLOWLIST"
+	case store.APITypeMistral:
+		baseURL.Description += " (a URL without a path gets /v1, as Mistral's own SDK's server URL does)"
+	}
+	auth := "sent as a bearer token"
+	switch v.Dialect {
+	case DialectAnthropic:
+		auth = "sent as the official SDK sends it (Authorization: Bearer, with its anthropic-version)"
+	case DialectGemini:
+		auth = "sent in the x-goog-api-key header"
+	}
+	fields := []Field{{Name: "apiKey", Type: "string", Required: true, Secret: true, Description: v.DisplayName + " API key, " + auth}, baseURL}
+	if v.Organization {
+		fields = append(fields, Field{Name: "organizationId", Type: "string", Description: "OpenAI organization id (OpenAI-Organization header)"})
+	}
+	if apiType == store.APITypeOpenRouter {
+		fields = append(fields,
+			Field{Name: "httpReferer", Type: "string", Description: "HTTP-Referer header sent to OpenRouter (its app rankings)"},
+			Field{Name: "xTitle", Type: "string", Description: "X-Title header sent to OpenRouter (its app rankings)"})
+	}
+	return fields
 }

@@ -17,11 +17,24 @@ import (
 // the required fields passes, and the secret flags are the keys that are
 // masked and sealed.
 func TestCatalogMatchesValidation(t *testing.T) {
+	// keyOnly is KeyConfig without OpenRouter's headers: the config of
+	// every other KeyConfig apiType.
+	type keyOnly struct {
+		APIKey  string `json:"apiKey"`
+		BaseURL string `json:"baseUrl"`
+	}
 	types := map[string]any{
 		store.APITypeTwilioMessaging: TwilioConfig{},
+		store.APITypeOpenAI:          OpenAIConfig{},
 		store.APITypeOpenAILegacy:    OpenAIConfig{},
 		store.APITypeOllama:          OllamaConfig{},
 		store.APITypeScripted:        ScriptedConfig{},
+		store.APITypeOpenRouter:      KeyConfig{},
+	}
+	for t := range llmVendors {
+		if _, ok := types[t]; !ok {
+			types[t] = keyOnly{}
+		}
 	}
 	valid := map[string]any{
 		"accountSid":     "AC0123456789abcdef0123456789abcdef",
@@ -31,6 +44,8 @@ func TestCatalogMatchesValidation(t *testing.T) {
 		"apiKey":         "sk-test",
 		"baseUrl":        "https://llm.example.com/v1",
 		"organizationId": "org-1",
+		"httpReferer":    "https://shop.example.com",
+		"xTitle":         "Shop assistant",
 		"rules":          []map[string]string{{"match": "(?i)hello", "reply": "Hi {{.From}}"}},
 		"defaultReply":   "You said: {{.Text}}",
 	}

@@ -11,8 +11,9 @@ type TwilioConfig struct {
 	APIBaseURL string `json:"apiBaseUrl,omitempty"` // overrides TWILIO_API_BASE_URL (tests, emulator)
 }
 
-// OpenAIConfig is the config of an LLM provider with apiType openai-legacy
-// (any OpenAI-compatible Chat Completions endpoint).
+// OpenAIConfig is the config of an LLM provider with apiType openai (the
+// Responses API) or openai-legacy (any OpenAI-compatible Chat Completions
+// endpoint).
 type OpenAIConfig struct {
 	APIKey         string `json:"apiKey"`
 	BaseURL        string `json:"baseUrl,omitempty"` // default https://api.openai.com/v1

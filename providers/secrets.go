@@ -117,6 +117,7 @@ func objectMap(raw json.RawMessage) (map[string]json.RawMessage, bool) {
 // the keys it knows when it saves a provider, so it never sends these.
 var switchboardOnlyKeys = map[string][]string{
 	store.APITypeTwilioMessaging: {"apiBaseUrl"},
+	store.APITypeGemini:          {"baseUrl"},
 }
 
 // KeepUnsentKeys returns next with every Switchboard-only key of apiType

@@ -11,13 +11,18 @@ import (
 	"switchboard/store"
 )
 
-// apiTypes maps every known apiType to its providerType.
-var apiTypes = map[string]string{
-	store.APITypeTwilioMessaging: store.ProviderTypeChannel,
-	store.APITypeOpenAILegacy:    store.ProviderTypeLLM,
-	store.APITypeOllama:          store.ProviderTypeLLM,
-	store.APITypeScripted:        store.ProviderTypeLLM,
-}
+// apiTypes maps every known apiType to its providerType: the channel,
+// scripted, and every network LLM vendor (llmVendors).
+var apiTypes = func() map[string]string {
+	m := map[string]string{
+		store.APITypeTwilioMessaging: store.ProviderTypeChannel,
+		store.APITypeScripted:        store.ProviderTypeLLM,
+	}
+	for t := range llmVendors {
+		m[t] = store.ProviderTypeLLM
+	}
+	return m
+}()
 
 // ProviderTypeOf returns the providerType ("llm" or "channel") of an
 // apiType, and false for an unknown apiType.
@@ -47,13 +52,17 @@ func ValidateConfig(apiType string, raw json.RawMessage) (json.RawMessage, error
 	switch apiType {
 	case store.APITypeTwilioMessaging:
 		v, err = ParseTwilio(raw)
-	case store.APITypeOpenAILegacy:
+	case store.APITypeOpenAI, store.APITypeOpenAILegacy:
 		v, err = ParseOpenAI(raw)
 	case store.APITypeOllama:
 		v, err = ParseOllama(raw)
 	case store.APITypeScripted:
 		v, err = ParseScripted(raw)
 	default:
+		if _, ok := llmVendors[apiType]; ok {
+			v, err = ParseKeyConfig(apiType, raw)
+			break
+		}
 		return nil, store.FieldError("apiType", "unknown apiType %q (want one of %s)", apiType, strings.Join(APITypes(), ", "))
 	}
 	if err != nil {
@@ -109,7 +118,7 @@ func ParseTwilio(raw json.RawMessage) (*TwilioConfig, error) {
 	return &c, nil
 }
 
-// ParseOpenAI validates and decodes an openai-legacy config.
+// ParseOpenAI validates and decodes an openai or openai-legacy config.
 func ParseOpenAI(raw json.RawMessage) (*OpenAIConfig, error) {
 	o, err := newObject("config", raw)
 	if err != nil {

@@ -17,6 +17,7 @@ const (
 	EMEDIATYPE    = "media_type"   // the request body is not in a type the endpoint reads (415)
 	ERATELIMITED  = "rate_limited" // too many attempts; retry later (429)
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; retry later (503)
+	EBADGATEWAY   = "bad_gateway"  // an external provider's API answered an error (502)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)
 )
 

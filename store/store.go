@@ -94,7 +94,19 @@ const (
 	ProviderTypeChannel = "channel"
 
 	APITypeTwilioMessaging = "twilio_messaging"
+	APITypeOpenAI          = "openai" // OpenAI's Responses API
 	APITypeOpenAILegacy    = "openai-legacy"
+	APITypeAnthropic       = "anthropic"
+	APITypeGemini          = "gemini"
+	APITypeGroq            = "groq"
+	APITypeMistral         = "mistral"
+	APITypeDeepSeek        = "deepseek"
+	APITypeOpenRouter      = "openrouter"
+	APITypeTogetherAI      = "together-ai"
+	APITypeFireworksAI     = "fireworks-ai"
+	APITypePerplexity      = "perplexity"
+	APITypeCohere          = "cohere"
+	APITypeXAI             = "xai"
 	APITypeOllama          = "ollama"
 	APITypeScripted        = "scripted"
 )

@@ -807,7 +807,7 @@ func apiRows() []badRow {
 
 		// The provider catalog (public, as in Bonsai).
 		{name: "provider catalog of an unknown category", req: op("", "GET", "/api/provider-catalog/video", ""), status: 404, body: "no provider category"},
-		{name: "provider catalog entry of an unknown apiType", req: op("", "GET", "/api/provider-catalog/llm/anthropic", ""), status: 404, body: "twilio_messaging"},
+		{name: "provider catalog entry of an unknown apiType", req: op("", "GET", "/api/provider-catalog/llm/bard", ""), status: 404, body: "twilio_messaging"},
 		{name: "provider catalog entry in the wrong category", req: op("", "GET", "/api/provider-catalog/llm/twilio_messaging", ""), status: 404},
 		{name: "POST to the provider catalog", req: op("admin", "POST", "/api/provider-catalog", `{"apiType":"x"}`), status: 405},
 
@@ -941,6 +941,14 @@ func apiRows() []badRow {
 		{name: "config null on update", req: op("admin", "PUT", "/api/providers/{provider}", `{"version":1,"config":null}`), status: 400, body: "config.accountSid"},
 		{name: "apiType changed without a fitting config", req: op("admin", "PUT", "/api/providers/{llm}", `{"version":1,"apiType":"twilio_messaging"}`), status: 400, body: "required when apiType changes"},
 		{name: "openai without apiKey", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"baseUrl":"https://api.openai.com/v1"}}`), status: 400, body: "config.apiKey"},
+		{name: "anthropic without apiKey", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"anthropic","config":{"baseUrl":"https://api.anthropic.com"}}`), status: 400, body: "config.apiKey"},
+		{name: "groq with OpenRouter's header key", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"groq","config":{"apiKey":"gsk-1","httpReferer":"https://x.example"}}`), status: 400, body: "config.httpReferer"},
+		{name: "gemini baseUrl on a metadata address", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"gemini","config":{"apiKey":"AIza-1","baseUrl":"http://169.254.169.254"}}`), status: 400, body: "config.baseUrl"},
+		{name: "openai (Responses) with a deepseek-only shape", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai","config":{"apiKey":"sk-1","xTitle":"x"}}`), status: 400, body: "config.xTitle"},
+		{name: "models of an unknown provider", req: op("admin", "GET", "/api/providers/prov_nope/models", ""), status: 404},
+		{name: "models of a channel provider", req: op("admin", "GET", "/api/providers/{provider}/models", ""), status: 400, body: "not an LLM provider"},
+		{name: "models without a token", req: op("", "GET", "/api/providers/{llm}/models", ""), status: 401, body: "missing bearer token"},
+		{name: "support lists a provider's models", req: op("support", "GET", "/api/providers/{llm}/models", ""), status: 403, body: "provider:read"},
 		{name: "openai baseUrl javascript:", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"apiKey":"k","baseUrl":"javascript:alert(1)"}}`), status: 400, body: "config.baseUrl"},
 		{name: "openai baseUrl without host", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"openai-legacy","config":{"apiKey":"k","baseUrl":"http://"}}`), status: 400, body: "config.baseUrl"},
 		{name: "ollama baseUrl ftp://", req: op("admin", "POST", "/api/providers", `{"name":"L","apiType":"ollama","config":{"baseUrl":"ftp://localhost:11434"}}`), status: 400, body: "config.baseUrl"},

@@ -55,7 +55,7 @@ func TestConsoleSystemRoutes(t *testing.T) {
 			types = append(types, c+":"+e.APIType)
 		}
 	}
-	if got := strings.Join(types, " "); got != "channel:twilio_messaging llm:ollama llm:openai-legacy llm:scripted" {
+	if got := strings.Join(types, " "); got != "channel:twilio_messaging llm:anthropic llm:cohere llm:deepseek llm:fireworks-ai llm:gemini llm:groq llm:mistral llm:ollama llm:openai llm:openai-legacy llm:openrouter llm:perplexity llm:scripted llm:together-ai llm:xai" {
 		t.Fatalf("catalog types %s", got)
 	}
 

@@ -78,6 +78,7 @@ func TestContextContinues(t *testing.T) {
 		requests = append(requests, body.Messages)
 		n := len(requests)
 		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json") // as OpenAI answers
 		fmt.Fprintf(w, `{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"answer %d"},"finish_reason":"stop"}]}`, n)
 	}))
 	defer llmSrv.Close()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -106,12 +107,22 @@ func (m *Main) Run(ctx context.Context) error {
 	if v := providers.ProxyVariable(); v != "" {
 		m.log.Warn("provider requests go through the HTTP proxy set in the environment: the refusal of link-local and cloud metadata addresses then checks provider URLs but not the addresses their names resolve to, which only the proxy sees; make the proxy refuse them", "variable", v)
 	}
+	// One LLM client cache for the engine and the API's model listing, so
+	// both share connections; every retry of a 429 or 5xx is counted.
+	llmRetries := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_llm_retries_total",
+		Help: "Retries of LLM requests after a 429 or 5xx answer, by that answer's status.",
+	}, []string{"status"})
+	reg.MustRegister(llmRetries)
+	llmCache := llm.NewCache(llm.Options{Destinations: cfg.Destinations, OnRetry: func(status int) {
+		llmRetries.WithLabelValues(strconv.Itoa(status)).Inc()
+	}})
 	m.engine, err = actors.New(actors.Options{
 		Store:              m.store,
 		Sender:             twilioSender{m.sender},
 		Classify:           classify,
 		Split:              func(s string) []string { return twilio.Split(s, twilio.MaxBodyLength) },
-		LLM:                llm.NewCache(llm.Options{Destinations: cfg.Destinations}),
+		LLM:                llmCache,
 		MaxReplyParts:      cfg.MaxReplyParts,
 		Logger:             m.log,
 		SessionTimeout:     cfg.SessionTimeout,
@@ -165,6 +176,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ClientIP:                   cfg.TrustedProxies.IP,
 		Registerer:                 reg,
 		Destinations:               cfg.Destinations,
+		LLM:                        llmCache,
 		CORSAllowedOrigins:         cfg.CORSAllowedOrigins,
 		Version:                    version,
 		GitCommit:                  gitCommit(),

@@ -82,15 +82,27 @@ func parseBaseURL(raw, def string, policy *providers.DestinationPolicy) (string,
 // the API type, never the key; a context deadline is wrapped so that
 // errors.Is(err, context.DeadlineExceeded) holds.
 func (e *endpoint) post(ctx context.Context, body, out any) error {
-	payload, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("llm: %s: encode request: %w", e.apiType, err)
+	return e.do(ctx, http.MethodPost, body, out)
+}
+
+// do sends a request with body as JSON (none when nil) and decodes a 2xx
+// answer into out, as post describes.
+func (e *endpoint) do(ctx context.Context, method string, body, out any) error {
+	var payload io.Reader = http.NoBody
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("llm: %s: encode request: %w", e.apiType, err)
+		}
+		payload = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, method, e.url, payload)
 	if err != nil {
 		return fmt.Errorf("llm: %s: build request: %w", e.apiType, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	if e.apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+e.apiKey)
@@ -105,6 +117,9 @@ func (e *endpoint) post(ctx context.Context, body, out any) error {
 	defer resp.Body.Close()
 
 	data, err := io.ReadAll(io.LimitReader(resp.Body, e.maxBytes+1))
+	if errors.Is(err, ErrResponseTooLarge) {
+		data, err = make([]byte, e.maxBytes+1), nil
+	}
 	if err != nil {
 		return e.transportError(ctx, "read response", err)
 	}

@@ -1,7 +1,11 @@
 // Package llm holds the clients of Switchboard's LLM providers
-// (docs/architecture.md §4): openai-legacy (any OpenAI-compatible Chat
-// Completions endpoint), ollama, and scripted, the built-in offline
-// provider that answers from rules.
+// (docs/architecture.md §4): every Bonsai LLM apiType (providers.Vendor):
+// openai (the Responses API) and openai-legacy plus the OpenAI-compatible
+// vendors through the official openai-go SDK, anthropic through
+// anthropic-sdk-go, gemini through Google's genai SDK, ollama's native
+// chat API, and scripted, the built-in offline provider that answers from
+// rules. Every network client goes through one HTTP client: the
+// destination policy, the retry policy (retry.go) and the response cap.
 //
 // A Client produces one final text per Request; nothing is streamed. The
 // total time a call may take comes from the caller's context (the stage's
@@ -84,6 +88,10 @@ type Options struct {
 	// the default policy. When HTTPClient is nil the client built for it
 	// also refuses, at dial time and on redirects, what the policy refuses.
 	Destinations *providers.DestinationPolicy
+	// OnRetry, when set, is called before each retry of an LLM request
+	// (a 429 or 5xx answer, see MaxAttempts) with the answer's status:
+	// the engine counts retries in a metric.
+	OnRetry func(status int)
 }
 
 func (o Options) withDefaults() Options {
@@ -97,6 +105,7 @@ func (o Options) withDefaults() Options {
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
 	}
+	o.HTTPClient = wrapHTTPClient(o.HTTPClient, o.MaxResponseBytes, o.OnRetry)
 	return o
 }
 
@@ -142,15 +151,24 @@ func New(p *store.Provider, opts Options) (Client, error) {
 		return nil, store.FieldError("providerType", "provider %s is %q, not an llm provider", p.ID, p.ProviderType)
 	}
 	opts = opts.withDefaults()
-	switch p.APIType {
-	case store.APITypeOpenAILegacy:
-		return newOpenAI(p.Config, opts)
-	case store.APITypeOllama:
-		return newOllama(p.Config, opts)
-	case store.APITypeScripted:
+	if p.APIType == store.APITypeScripted {
 		return newScripted(p.Config)
-	default:
+	}
+	v, ok := providers.Vendor(p.APIType)
+	if !ok {
 		return nil, store.FieldError("apiType", "unsupported llm apiType %q", p.APIType)
+	}
+	switch v.Dialect {
+	case providers.DialectResponses:
+		return newResponses(p.Config, opts)
+	case providers.DialectAnthropic:
+		return newAnthropic(p.Config, opts)
+	case providers.DialectGemini:
+		return newGemini(p.Config, opts)
+	case providers.DialectOllama:
+		return newOllama(p.Config, opts)
+	default:
+		return newChat(p.APIType, p.Config, opts)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 
 	"switchboard/providers"
 	"switchboard/store"
@@ -15,7 +16,8 @@ const DefaultOllamaBaseURL = "http://127.0.0.1:11434"
 
 // ollamaClient talks to Ollama's native chat API.
 type ollamaClient struct {
-	ep endpoint
+	ep   endpoint
+	tags endpoint // GET /api/tags: the models pulled on the server
 }
 
 var _ Client = (*ollamaClient)(nil)
@@ -29,13 +31,16 @@ func newOllama(raw json.RawMessage, opts Options) (*ollamaClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ollamaClient{ep: endpoint{
+	ep := endpoint{
 		apiType:  store.APITypeOllama,
 		url:      base + "/api/chat",
 		apiKey:   cfg.APIKey,
 		client:   opts.HTTPClient,
 		maxBytes: opts.MaxResponseBytes,
-	}}, nil
+	}
+	tags := ep
+	tags.url = base + "/api/tags"
+	return &ollamaClient{ep: ep, tags: tags}, nil
 }
 
 type ollamaOptions struct {
@@ -74,4 +79,26 @@ func (c *ollamaClient) Complete(ctx context.Context, req Request) (string, error
 		return "", fmt.Errorf("llm: ollama: done_reason %q: %w", resp.DoneReason, ErrEmptyReply)
 	}
 	return resp.Message.Content, nil
+}
+
+// ListModels lists the models pulled on the server (GET /api/tags).
+func (c *ollamaClient) ListModels(ctx context.Context) ([]ModelInfo, error) {
+	var resp struct {
+		Models []struct {
+			Name  string `json:"name"`
+			Model string `json:"model"`
+		} `json:"models"`
+	}
+	if err := c.tags.do(ctx, http.MethodGet, nil, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]ModelInfo, 0, len(resp.Models))
+	for _, m := range resp.Models {
+		id := m.Model
+		if id == "" {
+			id = m.Name
+		}
+		out = append(out, ModelInfo{ID: id, DisplayName: m.Name})
+	}
+	return out, nil
 }
