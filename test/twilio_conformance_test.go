@@ -1,0 +1,61 @@
+package test
+
+import (
+	"fmt"
+	"net/url"
+	"testing"
+	"time"
+
+	"switchboard/internal/testutil"
+	"switchboard/test/twiliosim"
+)
+
+// statusCallback posts a status callback for the message m, signed with the
+// line's auth token as Twilio signs it, and returns the answer's status.
+func (l *line) statusCallback(t *testing.T, m twiliosim.Message, status string) int {
+	t.Helper()
+	code, body := l.post(m.StatusCallback, url.Values{
+		"AccountSid": {m.AccountSID}, "From": {m.From}, "To": {m.To},
+		"MessageSid": {m.SID}, "SmsSid": {m.SID}, "MessageStatus": {status}, "SmsStatus": {status},
+	}, nil)
+	if code == 0 {
+		t.Fatalf("status callback %s: %s", status, body)
+	}
+	return code
+}
+
+// TestEveryDocumentedStatusAccepted posts a signed callback for each status
+// Twilio documents for a message and checks each is acknowledged, and that
+// partially_delivered (a final outcome) is stored and not moved back by a
+// late "sent".
+func TestEveryDocumentedStatusAccepted(t *testing.T) {
+	sim := newSim(t, twiliosim.Options{})
+	s := startServer(t, "", nil)
+	l := setupLine(t, s, sim, lineOptions{})
+	l.mustText(t, "+15552100001", "hi")
+	l.waitReplies(t, "+15552100001", 1, 10*time.Second)
+	m := sim.MessagesTo("+15552100001")[0]
+	if m.StatusCallback == "" {
+		t.Fatal("reply carries no StatusCallback")
+	}
+	c := l.onlyConversation(t)
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if rows := l.outbound(t, c.ID); len(rows) != 1 || rows[0].MessageSID != m.SID {
+			return fmt.Errorf("outbox %+v", rows)
+		}
+		return nil
+	})
+	for _, st := range []string{"accepted", "scheduled", "queued", "sending", "sent", "partially_delivered", "sent", "sending"} {
+		if code := l.statusCallback(t, m, st); code != 204 {
+			t.Fatalf("MessageStatus=%s answered %d, want 204", st, code)
+		}
+	}
+	if rows := l.outbound(t, c.ID); rows[0].DeliveryStatus != "partially_delivered" {
+		t.Fatalf("delivery status %q, want partially_delivered (never moved back by a late sent)", rows[0].DeliveryStatus)
+	}
+	for _, st := range []string{"delivered", "undelivered", "failed", "read", "canceled", "receiving", "received"} {
+		if code := l.statusCallback(t, m, st); code != 204 {
+			t.Fatalf("MessageStatus=%s answered %d, want 204", st, code)
+		}
+	}
+}
