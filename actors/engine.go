@@ -44,6 +44,10 @@ type SendFailure struct {
 	Code      int    // Twilio error code, 0 if none
 	OptedOut  bool   // the recipient has opted out (21610)
 	Message   string // short reason, no secrets
+	// RetryAfter is how long Twilio asked us to wait before the next
+	// attempt (Retry-After), 0 when it did not say. A retry never comes
+	// sooner; see Options.RetryAfterMax and Options.SendBudget.
+	RetryAfter time.Duration
 }
 
 // Options configure an Engine.
@@ -70,6 +74,16 @@ type Options struct {
 	SendTimeout        time.Duration // one REST call
 	RetryBaseDelay     time.Duration // first backoff (default 250ms)
 	RetryMaxDelay      time.Duration // backoff cap (default 10s)
+	// RetryAfterMax is the longest Retry-After a send waits for (default
+	// DefaultRetryAfterMax): a session sends its replies in order, so a
+	// longer wait would hold its conversation; such a send fails at once.
+	RetryAfterMax time.Duration
+	// SendBudget is how long after its first attempt a send may still be
+	// retried after a wait Twilio asked for (default DefaultSendBudget): a
+	// Retry-After that would end beyond it fails the send at once rather
+	// than holding the conversation's later replies. Other retries are
+	// bounded by SendMaxAttempts.
+	SendBudget time.Duration
 	Shards             int           // registry actors (default 2×GOMAXPROCS)
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
@@ -83,6 +97,15 @@ type Options struct {
 	// Registerer receives the engine's metrics (nil: none).
 	Registerer prometheus.Registerer
 }
+
+// Defaults of Options.RetryAfterMax and Options.SendBudget: Twilio's
+// Retry-After for a rate-limited account is seconds, and a reply that
+// cannot go out within two minutes is better recorded as failed than sent
+// into a conversation that has moved on.
+const (
+	DefaultRetryAfterMax = time.Minute
+	DefaultSendBudget    = 2 * time.Minute
+)
 
 // DefaultSyncWait is how long, by default, a webhook's message waits for
 // its turn to share its flush: long enough for a scripted or cached reply
@@ -161,6 +184,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.RetryMaxDelay <= 0 {
 		opts.RetryMaxDelay = 10 * time.Second
+	}
+	if opts.RetryAfterMax <= 0 {
+		opts.RetryAfterMax = DefaultRetryAfterMax
+	}
+	if opts.SendBudget <= 0 {
+		opts.SendBudget = DefaultSendBudget
 	}
 	switch {
 	case opts.SyncWait == 0:

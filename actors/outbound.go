@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -207,6 +208,7 @@ func (o *outbound) send(ctx context.Context, cfg providers.TwilioConfig, r *stor
 	e := o.e
 	upd := store.OutboxUpdate{ID: r.ID, Attempts: r.Attempts}
 	msg := OutMessage{From: r.From, To: r.To, Body: r.Body, StatusCallback: callback}
+	start := time.Now()
 	for {
 		if l := o.limiter(r.From); l != nil {
 			if err := l.Wait(ctx); err != nil {
@@ -230,13 +232,34 @@ func (o *outbound) send(ctx context.Context, cfg providers.TwilioConfig, r *stor
 			upd.State = store.OutboxFailed
 			return upd, f.OptedOut
 		}
+		wait := o.backoff(upd.Attempts)
+		if f.RetryAfter > 0 {
+			if reason := o.refuseWait(f.RetryAfter, time.Since(start)); reason != "" {
+				upd.State, upd.ErrorMessage = store.OutboxFailed, f.Message+": "+reason
+				return upd, false
+			}
+			wait = max(wait, f.RetryAfter)
+		}
 		e.m.retry()
-		e.log.Debug("send retry", "conversation_id", r.ConversationID, "attempt", upd.Attempts, "error_code", f.Code, "err", f.Message)
-		if !sleepCtx(ctx, o.backoff(upd.Attempts)) {
+		e.log.Debug("send retry", "conversation_id", r.ConversationID, "attempt", upd.Attempts, "error_code", f.Code, "err", f.Message, "wait", wait)
+		if !sleepCtx(ctx, wait) {
 			upd.State = store.OutboxFailed
 			return upd, false
 		}
 	}
+}
+
+// refuseWait says why a send does not wait the retryAfter Twilio asked
+// for, elapsed into it: longer than RetryAfterMax, or ending beyond the
+// SendBudget. "" means wait.
+func (o *outbound) refuseWait(retryAfter, elapsed time.Duration) string {
+	switch {
+	case retryAfter > o.e.opts.RetryAfterMax:
+		return fmt.Sprintf("Twilio asked to retry after %s, more than the %s a reply waits", retryAfter, o.e.opts.RetryAfterMax)
+	case elapsed+retryAfter > o.e.opts.SendBudget:
+		return fmt.Sprintf("Twilio asked to retry after %s, beyond the send's budget of %s", retryAfter, o.e.opts.SendBudget)
+	}
+	return ""
 }
 
 // backoff is exponential with full jitter: a random delay in

@@ -59,3 +59,29 @@ func TestEveryDocumentedStatusAccepted(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryAfterHonouredEndToEnd: a 429 with Retry-After: 1 is retried no
+// sooner than a second later (the backoff alone would retry within 0.25 s).
+func TestRetryAfterHonouredEndToEnd(t *testing.T) {
+	sim := newSim(t, twiliosim.Options{})
+	s := startServer(t, "", fastRetries())
+	l := setupLine(t, s, sim, lineOptions{})
+	sim.FailNextRetryAfter(1, 429, 20429, "1")
+	l.mustText(t, "+15552100002", "hi")
+	l.waitReplies(t, "+15552100002", 1, 15*time.Second)
+	f := sim.Failures()
+	if len(f) != 1 || f[0].Status != 429 {
+		t.Fatalf("failures %+v", f)
+	}
+	m := sim.MessagesTo("+15552100002")[0]
+	if gap := m.Received.Sub(f[0].Received); gap < time.Second {
+		t.Fatalf("retried %v after a 429 with Retry-After: 1", gap)
+	}
+	c := l.onlyConversation(t)
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if rows := l.outbound(t, c.ID); len(rows) != 1 || rows[0].State != "sent" || rows[0].Attempts != 2 {
+			return fmt.Errorf("outbox %+v", rows)
+		}
+		return nil
+	})
+}

@@ -262,10 +262,11 @@ func classify(err error) actors.SendFailure {
 	var se *twilio.SendError
 	if errors.As(err, &se) {
 		return actors.SendFailure{
-			Retryable: se.Class == twilio.ClassRetryable,
-			Code:      se.Code,
-			OptedOut:  se.OptedOut(),
-			Message:   se.Message,
+			Retryable:  se.Class == twilio.ClassRetryable,
+			Code:       se.Code,
+			OptedOut:   se.OptedOut(),
+			Message:    se.Message,
+			RetryAfter: se.RetryAfter,
 		}
 	}
 	return actors.SendFailure{Retryable: twilio.Classify(err) == twilio.ClassRetryable, Message: err.Error()}

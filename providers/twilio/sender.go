@@ -308,8 +308,17 @@ func (s *Sender) begin(ctx context.Context, cfg providers.TwilioConfig) (*openap
 	return openapi.NewApiService(&twclient.RequestHandler{Client: &c}), bt, cancel, nil
 }
 
-// sendError turns what twilio-go returned into a *SendError.
+// sendError turns what twilio-go returned into a *SendError, with the
+// answer's Retry-After when it had one.
 func sendError(err error, bt *boundTransport) *SendError {
+	se := sendErrorOf(err, bt)
+	if bt.retryAfter != "" {
+		se.RetryAfter = ParseRetryAfter(bt.retryAfter, time.Now())
+	}
+	return se
+}
+
+func sendErrorOf(err error, bt *boundTransport) *SendError {
 	bt.nameCalled(err)
 	var rest *twclient.TwilioRestError
 	if errors.As(err, &rest) {

@@ -116,8 +116,12 @@ type Callback struct {
 	Err        string // the transport error, if any
 }
 
-// failSpec is one programmed failure: HTTP status (0: timeout) and code.
-type failSpec struct{ status, code int }
+// failSpec is one programmed failure: HTTP status (0: timeout) and code,
+// and the Retry-After header to answer with ("" for none).
+type failSpec struct {
+	status, code int
+	retryAfter   string
+}
 
 // Server is a simulated Twilio. Its methods are safe for concurrent use.
 type Server struct {
@@ -253,7 +257,18 @@ func (s *Server) AddAccount(sid, authToken string) {
 func (s *Server) FailNext(n, status, code int) {
 	s.mu.Lock()
 	for range n {
-		s.failQueue = append(s.failQueue, failSpec{status, code})
+		s.failQueue = append(s.failQueue, failSpec{status: status, code: code})
+	}
+	s.mu.Unlock()
+}
+
+// FailNextRetryAfter is FailNext whose answers carry a Retry-After header
+// with the value retryAfter (seconds, or an HTTP date), as Twilio's 429
+// answers do.
+func (s *Server) FailNextRetryAfter(n, status, code int, retryAfter string) {
+	s.mu.Lock()
+	for range n {
+		s.failQueue = append(s.failQueue, failSpec{status: status, code: code, retryAfter: retryAfter})
 	}
 	s.mu.Unlock()
 }
@@ -266,7 +281,7 @@ func (s *Server) FailNext(n, status, code int) {
 func (s *Server) FailNextList(n, status, code int) {
 	s.mu.Lock()
 	for range n {
-		s.listFails = append(s.listFails, failSpec{status, code})
+		s.listFails = append(s.listFails, failSpec{status: status, code: code})
 	}
 	s.mu.Unlock()
 }
@@ -287,7 +302,7 @@ func (s *Server) SetFixedError(status, code int) {
 	if status == 0 {
 		s.fixed = nil
 	} else {
-		s.fixed = &failSpec{status, code}
+		s.fixed = &failSpec{status: status, code: code}
 	}
 	s.mu.Unlock()
 }
@@ -524,6 +539,9 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 			s.hold(w, r, att)
 			return
 		}
+		if spec.retryAfter != "" {
+			w.Header().Set("Retry-After", spec.retryAfter)
+		}
 		s.reject(w, att, spec.status, spec.code, faultMessage(spec.code), true)
 		return
 	}
@@ -624,14 +642,14 @@ func (s *Server) nextFault() (failSpec, bool) {
 	}
 	f := s.faults
 	if f.Rate429 > 0 && s.rng.Float64() < f.Rate429 {
-		return failSpec{http.StatusTooManyRequests, twilio.CodeTooManyRequests}, true
+		return failSpec{status: http.StatusTooManyRequests, code: twilio.CodeTooManyRequests}, true
 	}
 	if f.Rate5xx > 0 && s.rng.Float64() < f.Rate5xx {
 		status := []int{500, 502, 503}[s.rng.IntN(3)]
-		return failSpec{status, 20500}, true
+		return failSpec{status: status, code: 20500}, true
 	}
 	if f.RateTimeout > 0 && s.rng.Float64() < f.RateTimeout {
-		return failSpec{0, 0}, true
+		return failSpec{}, true
 	}
 	return failSpec{}, false
 }
