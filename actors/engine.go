@@ -84,7 +84,7 @@ type Options struct {
 	// than holding the conversation's later replies. Other retries are
 	// bounded by SendMaxAttempts.
 	SendBudget time.Duration
-	Shards             int           // registry actors (default 2×GOMAXPROCS)
+	Shards     int // registry actors (default 2×GOMAXPROCS)
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// CommitLinger is how long the group committer waits for more work

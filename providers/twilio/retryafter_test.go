@@ -24,9 +24,9 @@ func TestParseRetryAfter(t *testing.T) {
 		{"1.5", 0},
 		{"Wed, 02 Dec 2026 15:00:07 GMT", 7 * time.Second},
 		{"Wednesday, 02-Dec-26 15:00:30 GMT", 30 * time.Second}, // RFC 850, which HTTP dates may still use
-		{"Wed, 02 Dec 2026 14:59:00 GMT", 0},                   // in the past
-		{"99999999999999999999", 0},                            // not an int64: malformed
-		{"9999999999", 24 * time.Hour},                         // saturates
+		{"Wed, 02 Dec 2026 14:59:00 GMT", 0},                    // in the past
+		{"99999999999999999999", 0},                             // not an int64: malformed
+		{"9999999999", 24 * time.Hour},                          // saturates
 	} {
 		if got := twilio.ParseRetryAfter(tc.in, now); got != tc.want {
 			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
