@@ -74,17 +74,7 @@ type Options struct {
 	SendTimeout        time.Duration // one REST call
 	RetryBaseDelay     time.Duration // first backoff (default 250ms)
 	RetryMaxDelay      time.Duration // backoff cap (default 10s)
-	// RetryAfterMax is the longest Retry-After a send waits for (default
-	// DefaultRetryAfterMax): a session sends its replies in order, so a
-	// longer wait would hold its conversation; such a send fails at once.
-	RetryAfterMax time.Duration
-	// SendBudget is how long after its first attempt a send may still be
-	// retried after a wait Twilio asked for (default DefaultSendBudget): a
-	// Retry-After that would end beyond it fails the send at once rather
-	// than holding the conversation's later replies. Other retries are
-	// bounded by SendMaxAttempts.
-	SendBudget time.Duration
-	Shards     int // registry actors (default 2×GOMAXPROCS)
+	Shards             int           // registry actors (default 2×GOMAXPROCS)
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// CommitLinger is how long the group committer waits for more work
@@ -96,6 +86,16 @@ type Options struct {
 	SyncWait time.Duration
 	// Registerer receives the engine's metrics (nil: none).
 	Registerer prometheus.Registerer
+	// RetryAfterMax is the longest Retry-After a send waits for (default
+	// DefaultRetryAfterMax): a session sends its replies in order, so a
+	// longer wait would hold its conversation; such a send fails at once.
+	RetryAfterMax time.Duration
+	// SendBudget is how long after its first attempt a send may still be
+	// retried after a wait Twilio asked for (default DefaultSendBudget): a
+	// Retry-After that would end beyond it fails the send at once rather
+	// than holding the conversation's later replies. Other retries are
+	// bounded by SendMaxAttempts.
+	SendBudget time.Duration
 }
 
 // Defaults of Options.RetryAfterMax and Options.SendBudget: Twilio's
