@@ -44,6 +44,10 @@ type SendFailure struct {
 	Code      int    // Twilio error code, 0 if none
 	OptedOut  bool   // the recipient has opted out (21610)
 	Message   string // short reason, no secrets
+	// Unknown reports that the request may have reached Twilio (it was
+	// written, but no answer was read: a timeout). The engine asks Twilio
+	// (Finder) before it decides whether the send failed.
+	Unknown bool
 	// RetryAfter is how long Twilio asked us to wait before the next
 	// attempt (Retry-After), 0 when it did not say. A retry never comes
 	// sooner; see Options.RetryAfterMax and Options.SendBudget.
@@ -96,6 +100,10 @@ type Options struct {
 	// than holding the conversation's later replies. Other retries are
 	// bounded by SendMaxAttempts.
 	SendBudget time.Duration
+	// UnknownOutcomeGrace is the wait before each lookup of a send of
+	// unknown outcome (see SendFailure.Unknown); default the send timeout
+	// within [1 s, 5 s].
+	UnknownOutcomeGrace time.Duration
 }
 
 // Defaults of Options.RetryAfterMax and Options.SendBudget: Twilio's
@@ -129,6 +137,9 @@ type Engine struct {
 	m       *metrics
 	// replyTruncated counts replies cut to MaxReplyParts (nil: no metrics).
 	replyTruncated prometheus.Counter
+	// lookups counts sends of unknown outcome looked up at Twilio (nil:
+	// no metrics); see settleUnknown.
+	lookups *prometheus.CounterVec
 
 	pending  atomic.Int64 // delivered inbound messages whose turn is not complete
 	maxLate  atomic.Int64 // worst expiry lateness seen, nanoseconds (benchmarks)
@@ -213,6 +224,7 @@ func New(opts Options) (*Engine, error) {
 	}))
 	e.m = newMetrics(opts.Registerer, e)
 	e.replyTruncated = newReplyTruncatedCounter(opts.Registerer)
+	e.lookups = newLookupCounter(opts.Registerer)
 	e.commits = newCommitter(opts.Store, 512, opts.CommitLinger, opts.SyncWait,
 		func(msg string, err error) { logger.Error(msg, "err", err) }, e.m.commit)
 	e.out = newOutbound(e)

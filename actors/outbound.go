@@ -219,6 +219,7 @@ func (o *outbound) send(ctx context.Context, cfg providers.TwilioConfig, r *stor
 		o.sem <- struct{}{}
 		sctx, cancel := context.WithTimeout(ctx, e.opts.SendTimeout)
 		upd.Attempts++
+		attempted := time.Now()
 		sid, err := e.opts.Sender.Send(sctx, cfg, msg)
 		cancel()
 		<-o.sem
@@ -227,6 +228,19 @@ func (o *outbound) send(ctx context.Context, cfg providers.TwilioConfig, r *stor
 			return upd, false
 		}
 		f := e.opts.Classify(err)
+		if f.Unknown && !f.Retryable {
+			// Twilio may have accepted it: ask before deciding.
+			sid, found, asked := e.settleUnknown(ctx, cfg, r, attempted)
+			switch {
+			case found:
+				e.log.Info("send of unknown outcome: accepted by Twilio", "conversation_id", r.ConversationID, "outbox_id", r.ID)
+				upd.State, upd.TwilioSID, upd.ErrorCode, upd.ErrorMessage = store.OutboxSent, sid, 0, ""
+				return upd, false
+			case asked:
+				// Twilio does not have it: sending again cannot double it.
+				f.Retryable, f.Message = true, f.Message+" (not accepted by Twilio)"
+			}
+		}
 		upd.ErrorCode, upd.ErrorMessage = f.Code, f.Message
 		if !f.Retryable || upd.Attempts >= e.opts.SendMaxAttempts {
 			upd.State = store.OutboxFailed

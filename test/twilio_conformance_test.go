@@ -85,3 +85,34 @@ func TestRetryAfterHonouredEndToEnd(t *testing.T) {
 		return nil
 	})
 }
+
+// TestTimedOutSendAskedBeforeFailing: Twilio holds a send past the send
+// timeout but accepts it. The engine asks Twilio (the list lookup crash
+// recovery uses) before deciding, records the reply as sent with Twilio's
+// SID, and does not send it again.
+func TestTimedOutSendAskedBeforeFailing(t *testing.T) {
+	sim := newSim(t, twiliosim.Options{})
+	s := startServer(t, "", map[string]string{"TWILIO_SEND_TIMEOUT_MS": "1000", "TWILIO_SEND_MAX_ATTEMPTS": "4"})
+	l := setupLine(t, s, sim, lineOptions{})
+	sim.HoldNextThenAccept(1, 1500*time.Millisecond)
+	l.mustText(t, "+15552100003", "hi")
+	l.waitReplies(t, "+15552100003", 1, 15*time.Second)
+	c := l.onlyConversation(t)
+	testutil.CheckFor(t, 15*time.Second, func() error {
+		if rows := l.outbound(t, c.ID); len(rows) != 1 || rows[0].State != "sent" {
+			return fmt.Errorf("outbox %+v", rows)
+		}
+		return nil
+	})
+	m := sim.MessagesTo("+15552100003")
+	rows := l.outbound(t, c.ID)
+	if len(m) != 1 || rows[0].MessageSID != m[0].SID || rows[0].Attempts != 1 {
+		t.Fatalf("outbox %+v, Twilio has %+v: want one message, recorded with its SID after one attempt", rows, m)
+	}
+	if sim.ListCalls() == 0 {
+		t.Fatal("Twilio was never asked")
+	}
+	if got := scrape(t, s.MetricsURL)[`switchboard_outbound_outcome_lookups_total{result="found"}`]; got != 1 {
+		t.Fatalf("switchboard_outbound_outcome_lookups_total{result=\"found\"} = %v, want 1", got)
+	}
+}

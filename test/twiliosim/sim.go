@@ -137,6 +137,7 @@ type Server struct {
 	failures   []Attempt
 	callbacks  []Callback
 	failQueue  []failSpec
+	lateAccept []time.Duration // HoldNextThenAccept
 	listFails  []failSpec // FailNextList
 	listCalls  int
 	fixed      *failSpec
@@ -273,6 +274,19 @@ func (s *Server) FailNextRetryAfter(n, status, code int, retryAfter string) {
 	s.mu.Unlock()
 }
 
+// HoldNextThenAccept makes the next n Messages.json calls (after
+// authentication) wait d before they are processed, whether or not the
+// client is still waiting: a client that gives up sooner leaves a message
+// Twilio nonetheless accepts (and lists), as a real send can when its
+// answer is lost. Programmed failures (FailNext) are drawn after the wait.
+func (s *Server) HoldNextThenAccept(n int, d time.Duration) {
+	s.mu.Lock()
+	for range n {
+		s.lateAccept = append(s.lateAccept, d)
+	}
+	s.mu.Unlock()
+}
+
 // FailNextList makes the next n authenticated message list calls (GET
 // Messages.json) fail with HTTP status and Twilio code; status 0 makes them
 // time out instead. List calls are kept apart from FailNext, SetFixedError
@@ -347,7 +361,7 @@ func (s *Server) SetOnMessage(fn func(Message)) {
 // injected fault. Accounts stay.
 func (s *Server) Reset() {
 	s.mu.Lock()
-	s.messages, s.failures, s.callbacks, s.failQueue = nil, nil, nil, nil
+	s.messages, s.failures, s.callbacks, s.failQueue, s.lateAccept = nil, nil, nil, nil, nil
 	s.listFails, s.listCalls = nil, 0
 	s.bySID = make(map[string]int)
 	s.count = 0
@@ -528,7 +542,14 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 
 	s.mu.Lock()
 	latency := s.latency
+	var late time.Duration
+	if len(s.lateAccept) > 0 {
+		late, s.lateAccept = s.lateAccept[0], s.lateAccept[1:]
+	}
 	s.mu.Unlock()
+	if late > 0 && !s.pause(context.Background(), late) {
+		return // closed
+	}
 	if latency > 0 && !s.pause(r.Context(), latency) {
 		abort(r)
 		return
