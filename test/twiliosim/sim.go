@@ -138,7 +138,7 @@ type Server struct {
 	callbacks  []Callback
 	failQueue  []failSpec
 	lateAccept []time.Duration // HoldNextThenAccept
-	listFails  []failSpec // FailNextList
+	listFails  []failSpec      // FailNextList
 	listCalls  int
 	fixed      *failSpec
 	recipients map[string]int // To -> error code
