@@ -150,6 +150,11 @@ type Engine struct {
 	inflight atomic.Int64 // turn, send and expiry goroutines running
 	optOuts  sync.Map     // provider\x00address → bool: opt-outs and opt-ins this process recorded
 	restarts sync.Map     // pid.Id → *sessionState, from a restarting session to its new instance
+	// seenBases maps a channel provider's ID to the public base its
+	// webhooks last arrived on; bases caches the lookups that stand in
+	// for it after a restart (see callbackBase).
+	seenBases sync.Map
+	bases     baseLookups
 	// unrecorded maps the sentKey of each send whose result is not yet
 	// committed to a channel closed when it is (see AwaitSendResult).
 	unrecorded sync.Map

@@ -101,7 +101,11 @@ func (e *Engine) resumeSends(rows []*store.OutboundMessage) {
 			}
 		}
 	}
-	e.sendRows(ctx, cfg, rows, e.opts.PublicBaseURL, time.Time{})
+	cbBase := ""
+	if cfg != nil {
+		cbBase = e.callbackBase(ctx, cfg, rows[0].ProviderID, rows[0].From)
+	}
+	e.sendRows(ctx, cfg, rows, cbBase, time.Time{})
 }
 
 // findSent asks Twilio whether r was already accepted, retrying a failing

@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +116,49 @@ func TestTimedOutSendAskedBeforeFailing(t *testing.T) {
 	if got := scrape(t, s.MetricsURL)[`switchboard_outbound_outcome_lookups_total{result="found"}`]; got != 1 {
 		t.Fatalf("switchboard_outbound_outcome_lookups_total{result=\"found\"} = %v, want 1", got)
 	}
+}
+
+// TestResentReplyKeepsStatusCallback: without PUBLIC_BASE_URL, a reply left
+// unsent by a crash is sent after the restart with a StatusCallback, whose
+// base comes from where Twilio posts the number's inbound messages (the
+// number's sms_url), so its delivery receipts are recorded.
+func TestResentReplyKeepsStatusCallback(t *testing.T) {
+	dir := t.TempDir()
+	// Twilio's first callback follows the carrier's answer, never at once;
+	// the resumed send leaves during start-up, milliseconds before the
+	// listener is up.
+	sim := newSim(t, twiliosim.Options{Callbacks: true, CallbackDelay: 300 * time.Millisecond})
+	s := startServer(t, dir, nil)
+	l := setupLine(t, s, sim, lineOptions{})
+	sim.SetNumberWebhook(l.AccountSID, l.Number, l.Webhook)
+	// Twilio holds the reply's send: the row is still pending when the
+	// process dies.
+	sim.SetFaults(twiliosim.Faults{RateTimeout: 1})
+	l.mustText(t, "+15552100004", "hi")
+	if err := sim.Wait(t.Context(), func() bool { return len(sim.Failures()) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	s.kill9()
+	sim.SetFaults(twiliosim.Faults{})
+
+	// The same address, as a deployment's public URL stays the same.
+	addr := strings.TrimPrefix(s.URL, "http://")
+	s2 := startServer(t, dir, map[string]string{"SWITCHBOARD_ADDR": addr})
+	l.moveTo(s2)
+	l.waitReplies(t, "+15552100004", 1, 20*time.Second)
+	m := sim.MessagesTo("+15552100004")[0]
+	want := s2.URL + "/api/twilio/messaging/status?channelProviderId=" + url.QueryEscape(l.ProviderID)
+	if m.StatusCallback != want {
+		t.Fatalf("resent reply's StatusCallback %q, want %q", m.StatusCallback, want)
+	}
+	if sim.NumberCalls() != 1 {
+		t.Fatalf("%d number lookups, want 1", sim.NumberCalls())
+	}
+	c := l.onlyConversation(t)
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if rows := l.outbound(t, c.ID); len(rows) != 1 || rows[0].DeliveryStatus != "delivered" {
+			return fmt.Errorf("outbox %+v; callbacks %+v", rows, sim.Callbacks())
+		}
+		return nil
+	})
 }

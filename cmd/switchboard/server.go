@@ -254,6 +254,11 @@ func (t twilioSender) FindSent(ctx context.Context, cfg providers.TwilioConfig, 
 	return res.SID, found, err
 }
 
+// WebhookBase implements actors.WebhookBaser.
+func (t twilioSender) WebhookBase(ctx context.Context, cfg providers.TwilioConfig, number string) (string, error) {
+	return t.s.WebhookBase(ctx, cfg, number)
+}
+
 // classify explains a send failure to the engine. Failures of unknown
 // outcome (the request was written but no answer read) are not retried
 // blindly: Twilio may have accepted the message, so the engine asks Twilio

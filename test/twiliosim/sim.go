@@ -140,13 +140,17 @@ type Server struct {
 	lateAccept []time.Duration // HoldNextThenAccept
 	listFails  []failSpec      // FailNextList
 	listCalls  int
-	fixed      *failSpec
-	recipients map[string]int // To -> error code
-	faults     Faults
-	latency    time.Duration
-	onMessage  func(Message)
-	rng        *rand.Rand
-	notify     chan struct{} // closed and cleared on every change
+	// numbers are the accounts' incoming phone numbers: account sid →
+	// E.164 → number (SetNumberWebhook).
+	numbers     map[string]map[string]number
+	numberCalls int
+	fixed       *failSpec
+	recipients  map[string]int // To -> error code
+	faults      Faults
+	latency     time.Duration
+	onMessage   func(Message)
+	rng         *rand.Rand
+	notify      chan struct{} // closed and cleared on every change
 
 	jobs      chan callbackJob
 	closed    chan struct{}
@@ -493,6 +497,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listMessages(w, r, sid)
 	case strings.HasPrefix(resource, "Messages/") && strings.HasSuffix(resource, ".json") && r.Method == http.MethodGet:
 		s.fetchMessage(w, r, sid, strings.TrimSuffix(strings.TrimPrefix(resource, "Messages/"), ".json"))
+	case resource == "IncomingPhoneNumbers.json" && r.Method == http.MethodGet:
+		s.listNumbers(w, r, sid)
 	case resource == "Messages.json" || strings.HasPrefix(resource, "Messages/"):
 		s.writeError(w, http.StatusMethodNotAllowed, 20004, "Method not allowed")
 	default:
