@@ -37,9 +37,11 @@ func Catalog() []Kind {
 			Features:    []string{"SMS", "WhatsApp", "Webhook signature validation", "Inbound/outbound text messages", "Delivery status callbacks"},
 			Fields: []Field{
 				{Name: "accountSid", Type: "string", Required: true, Description: `Twilio Account SID: "AC" followed by 32 hex digits`},
-				{Name: "authToken", Type: "string", Required: true, Secret: true, Description: "Twilio Auth Token (letters and digits); signs and checks webhooks and authenticates sends"},
+				{Name: "authToken", Type: "string", Required: true, Secret: true, Description: "Twilio Auth Token (letters and digits); checks webhook signatures, and authenticates sends unless an API key is set"},
 				{Name: "fromNumber", Type: "string", Required: true, Description: "the number texts are received on and replies sent from: E.164 (+15551234567) or whatsapp:+E.164"},
 				{Name: "apiBaseUrl", Type: "url", Description: "Twilio REST base URL for this provider (tests, the phone emulator); subject to PROVIDER_URL_ALLOWLIST", Default: "TWILIO_API_BASE_URL (https://api.twilio.com)"},
+				{Name: "apiKeySid", Type: "string", Description: `Twilio API key SID ("SK" followed by 32 hex digits); with apiKeySecret, authenticates REST calls instead of the auth token`},
+				{Name: "apiKeySecret", Type: "string", Secret: true, Description: "the API key's secret (letters and digits); required with apiKeySid"},
 			},
 		},
 		store.APITypeOpenAILegacy: {

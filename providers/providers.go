@@ -9,6 +9,13 @@ type TwilioConfig struct {
 	AuthToken  string `json:"authToken"`
 	FromNumber string `json:"fromNumber"`           // E.164 or whatsapp:+E.164
 	APIBaseURL string `json:"apiBaseUrl,omitempty"` // overrides TWILIO_API_BASE_URL (tests, emulator)
+	// APIKeySID and APIKeySecret, set together or not at all, are a Twilio
+	// API key ("SK…") that authenticates REST calls instead of the auth
+	// token, as Twilio recommends: a key can be revoked on its own, without
+	// rotating the token that also signs webhooks. AuthToken still checks
+	// webhook and status callback signatures.
+	APIKeySID    string `json:"apiKeySid,omitempty"`
+	APIKeySecret string `json:"apiKeySecret,omitempty"`
 }
 
 // OpenAIConfig is the config of an LLM provider with apiType openai-legacy

@@ -69,6 +69,7 @@ func ValidateConfig(apiType string, raw json.RawMessage) (json.RawMessage, error
 var (
 	alnumRe      = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 	accountSIDRe = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	apiKeySIDRe  = regexp.MustCompile(`^SK[0-9a-fA-F]{32}$`)
 	fromNumberRe = regexp.MustCompile(`^(whatsapp:)?\+[1-9][0-9]{1,14}$`)
 )
 
@@ -102,6 +103,22 @@ func ParseTwilio(raw json.RawMessage) (*TwilioConfig, error) {
 	}
 	if c.APIBaseURL, err = o.url("apiBaseUrl"); err != nil {
 		return nil, err
+	}
+	if c.APIKeySID, err = o.str("apiKeySid", false); err != nil {
+		return nil, err
+	}
+	if c.APIKeySecret, err = o.str("apiKeySecret", false); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.APIKeySID == "" && c.APIKeySecret != "":
+		return nil, store.FieldError("config.apiKeySid", "required with config.apiKeySecret (an API key is its SID and its secret)")
+	case c.APIKeySID != "" && c.APIKeySecret == "":
+		return nil, store.FieldError("config.apiKeySecret", "required with config.apiKeySid (an API key is its SID and its secret)")
+	case c.APIKeySID != "" && !apiKeySIDRe.MatchString(c.APIKeySID):
+		return nil, store.FieldError("config.apiKeySid", "must be \"SK\" followed by 32 hex digits (the API key's SID from the Twilio console)")
+	case c.APIKeySecret != "" && !alnumRe.MatchString(c.APIKeySecret):
+		return nil, store.FieldError("config.apiKeySecret", "must be letters and digits (the API key's secret from the Twilio console)")
 	}
 	if err := o.done(); err != nil {
 		return nil, err

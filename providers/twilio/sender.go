@@ -84,7 +84,7 @@ type Result struct {
 
 // Sender sends messages through Twilio's REST API with twilio-go. It owns one
 // pooled HTTP transport shared by every provider, and keeps one twilio-go
-// client per (account SID, auth token, base URL). It is safe for concurrent
+// client per (account SID, credentials, base URL). It is safe for concurrent
 // use.
 //
 // twilio-go has neither a base-URL option nor a context parameter: its client
@@ -112,6 +112,7 @@ type Sender struct {
 // policy) rather than from TWILIO_API_BASE_URL (trusted).
 type clientKey struct {
 	accountSID, authToken, baseURL string
+	apiKeySID, apiKeySecret        string
 	explicit                       bool
 }
 
@@ -210,7 +211,8 @@ func (s *Sender) baseURLFor(cfg providers.TwilioConfig) string {
 
 // client returns the cached client entry of a provider configuration.
 func (s *Sender) client(cfg providers.TwilioConfig) *clientEntry {
-	key := clientKey{cfg.AccountSID, cfg.AuthToken, s.baseURLFor(cfg), cfg.APIBaseURL != ""}
+	key := clientKey{accountSID: cfg.AccountSID, authToken: cfg.AuthToken, baseURL: s.baseURLFor(cfg),
+		apiKeySID: cfg.APIKeySID, apiKeySecret: cfg.APIKeySecret, explicit: cfg.APIBaseURL != ""}
 	s.mu.RLock()
 	e := s.clients[key]
 	s.mu.RUnlock()
@@ -218,7 +220,7 @@ func (s *Sender) client(cfg providers.TwilioConfig) *clientEntry {
 		return e
 	}
 
-	e = &clientEntry{tmpl: twclient.Client{Credentials: twclient.NewCredentials(cfg.AccountSID, cfg.AuthToken)}}
+	e = &clientEntry{tmpl: twclient.Client{Credentials: restCredentials(cfg)}}
 	e.tmpl.SetAccountSid(cfg.AccountSID)
 	if key.baseURL != DefaultAPIBaseURL {
 		e.base, e.err = parseBaseURL(key.baseURL)
@@ -242,6 +244,17 @@ func (s *Sender) client(cfg providers.TwilioConfig) *clientEntry {
 	}
 	s.mu.Unlock()
 	return e
+}
+
+// restCredentials are the Basic-auth credentials of a provider's REST
+// calls: its API key when it has one (user name the key SID, password the
+// secret; the account stays in the URL, as twilio-go's ClientParams do it),
+// else the account SID and auth token.
+func restCredentials(cfg providers.TwilioConfig) *twclient.Credentials {
+	if cfg.APIKeySID != "" && cfg.APIKeySecret != "" {
+		return twclient.NewCredentials(cfg.APIKeySID, cfg.APIKeySecret)
+	}
+	return twclient.NewCredentials(cfg.AccountSID, cfg.AuthToken)
 }
 
 // Send sends msg with the provider cfg and returns Twilio's answer. Every

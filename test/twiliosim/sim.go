@@ -131,6 +131,8 @@ type Server struct {
 
 	mu         sync.Mutex
 	accounts   map[string]string // sid -> auth token
+	apiKeys    map[string]apiKey // key sid -> key
+	authUsers  []string          // Basic-auth user of every authenticated call, in order
 	messages   []Message
 	bySID      map[string]int // index into messages
 	count      int
@@ -247,6 +249,38 @@ func (s *Server) Close() {
 			t.CloseIdleConnections()
 		}
 	})
+}
+
+// apiKey is an API key of an account.
+type apiKey struct{ account, secret string }
+
+// AddAPIKey registers an API key of account sid that the API accepts in
+// place of the auth token, as Twilio does: Basic auth with the key SID as
+// user name and its secret as password, the account in the URL. A key
+// authenticates for its own account only.
+func (s *Server) AddAPIKey(sid, keySID, secret string) {
+	s.mu.Lock()
+	if s.apiKeys == nil {
+		s.apiKeys = map[string]apiKey{}
+	}
+	s.apiKeys[keySID] = apiKey{account: sid, secret: secret}
+	s.mu.Unlock()
+}
+
+// RemoveAPIKey revokes an API key: calls made with it fail with 401 (code
+// 20003).
+func (s *Server) RemoveAPIKey(keySID string) {
+	s.mu.Lock()
+	delete(s.apiKeys, keySID)
+	s.mu.Unlock()
+}
+
+// AuthUsers returns the Basic-auth user name (account SID or API key SID)
+// of every authenticated REST call, in order.
+func (s *Server) AuthUsers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.authUsers...)
 }
 
 // AddAccount registers an account the API accepts (Basic auth sid:token).
@@ -366,7 +400,7 @@ func (s *Server) SetOnMessage(fn func(Message)) {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.messages, s.failures, s.callbacks, s.failQueue, s.lateAccept = nil, nil, nil, nil, nil
-	s.listFails, s.listCalls = nil, 0
+	s.listFails, s.listCalls, s.authUsers = nil, 0, nil
 	s.bySID = make(map[string]int)
 	s.count = 0
 	s.fixed = nil
@@ -506,13 +540,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authenticate checks Basic auth against the account in the path.
+// authenticate checks Basic auth against the account in the path: its
+// SID and auth token, or one of its API keys. It returns the account's auth
+// token, which signs its status callbacks either way.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, sid string) (token string, ok bool) {
 	user, pass, hasAuth := r.BasicAuth()
 	s.mu.Lock()
 	token, known := s.accounts[sid]
+	key, isKey := s.apiKeys[user]
+	valid := hasAuth && known && (user == sid && pass == token || isKey && key.account == sid && pass == key.secret)
+	if valid {
+		s.authUsers = append(s.authUsers, user)
+	}
 	s.mu.Unlock()
-	if !hasAuth || !known || user != sid || pass != token {
+	if !valid {
 		s.recordFailure(Attempt{AccountSID: sid, Status: http.StatusUnauthorized, Code: 20003})
 		s.writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
 		return "", false
