@@ -162,3 +162,53 @@ func TestResentReplyKeepsStatusCallback(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAPIKeyLine: a provider given an API key sends its replies with the key
+// (Basic auth user the key SID), shows the secret masked, keeps it when the
+// masked config is saved back, and still checks webhook signatures with the
+// auth token.
+func TestAPIKeyLine(t *testing.T) {
+	const keySID, keySecret = "SK00000000000000000000000000000001", "keysecret0123456789abcdefABCDEF01"
+	sim := newSim(t, twiliosim.Options{Callbacks: true})
+	s := startServer(t, "", nil)
+	l := setupLine(t, s, sim, lineOptions{})
+	sim.AddAPIKey(l.AccountSID, keySID, keySecret)
+
+	var prov struct {
+		Version int            `json:"version"`
+		Config  map[string]any `json:"config"`
+	}
+	s.mustAPI("GET", "/api/providers/"+l.ProviderID, l.token, nil, &prov, 200)
+	cfg := prov.Config
+	cfg["apiKeySid"], cfg["apiKeySecret"] = keySID, keySecret
+	s.mustAPI("PUT", "/api/providers/"+l.ProviderID, l.token, map[string]any{"version": prov.Version, "config": cfg}, &prov, 200)
+	if prov.Config["apiKeySecret"] != "••••EF01" || prov.Config["apiKeySid"] != keySID {
+		t.Fatalf("config shown %v", prov.Config)
+	}
+	// Saved back as read (masked): the key is kept.
+	s.mustAPI("PUT", "/api/providers/"+l.ProviderID, l.token, map[string]any{"version": prov.Version, "config": prov.Config}, &prov, 200)
+
+	l.mustText(t, "+15552100005", "hi") // signed with the auth token
+	l.waitReplies(t, "+15552100005", 1, 10*time.Second)
+	users := sim.AuthUsers()
+	if len(users) == 0 || users[len(users)-1] != keySID {
+		t.Fatalf("REST calls authenticated as %v, want the API key %s", users, keySID)
+	}
+	c := l.onlyConversation(t)
+	testutil.CheckFor(t, 10*time.Second, func() error { // callbacks are signed with the auth token
+		if rows := l.outbound(t, c.ID); len(rows) != 1 || rows[0].DeliveryStatus != "delivered" {
+			return fmt.Errorf("outbox %+v", rows)
+		}
+		return nil
+	})
+
+	// A revoked key fails the send as an authentication error, recorded.
+	sim.RemoveAPIKey(keySID)
+	l.mustText(t, "+15552100005", "again")
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if rows := l.outbound(t, c.ID); len(rows) != 2 || rows[1].State != "failed" || rows[1].ErrorCode != 20003 {
+			return fmt.Errorf("outbox %+v", rows)
+		}
+		return nil
+	})
+}
