@@ -187,6 +187,17 @@ func TestAPIKeyLine(t *testing.T) {
 	}
 	// Saved back as read (masked): the key is kept.
 	s.mustAPI("PUT", "/api/providers/"+l.ProviderID, l.token, map[string]any{"version": prov.Version, "config": prov.Config}, &prov, 200)
+	// The change is audited, with the secret masked.
+	var audit []auditEntry
+	s.mustAPI("GET", "/api/providers/"+l.ProviderID+"/audit-logs", l.token, nil, &audit, 200)
+	if auditActions(audit) != "UPDATE,UPDATE,CREATE" || !strings.Contains(string(audit[1].NewEntity), keySID) {
+		t.Fatalf("provider audit %+v", audit)
+	}
+	for _, e := range audit {
+		if strings.Contains(string(e.OldEntity)+string(e.NewEntity), keySecret) {
+			t.Fatalf("the API key secret is in the audit log: %+v", e)
+		}
+	}
 
 	l.mustText(t, "+15552100005", "hi") // signed with the auth token
 	l.waitReplies(t, "+15552100005", 1, 10*time.Second)
