@@ -278,7 +278,14 @@ func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Messa
 	params := &openapi.CreateMessageParams{}
 	params.SetPathAccountSid(cfg.AccountSID)
 	params.SetTo(msg.To)
-	params.SetFrom(from)
+	if from != "" {
+		params.SetFrom(from)
+	}
+	if cfg.MessagingServiceSID != "" {
+		// With From, Twilio sends from that number and applies the
+		// service; without, the service picks the sender.
+		params.SetMessagingServiceSid(cfg.MessagingServiceSID)
+	}
 	if msg.Body != "" {
 		params.SetBody(msg.Body)
 	}
@@ -307,6 +314,16 @@ func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Messa
 // transport is per call so that its status and written flag describe this
 // call alone.
 func (s *Sender) begin(ctx context.Context, cfg providers.TwilioConfig) (*openapi.ApiService, *boundTransport, context.CancelFunc, *SendError) {
+	h, bt, cancel, serr := s.beginHandler(ctx, cfg)
+	if serr != nil {
+		return nil, nil, nil, serr
+	}
+	return openapi.NewApiService(h), bt, cancel, nil
+}
+
+// beginHandler is begin for any of twilio-go's API services: the request
+// handler they are built on.
+func (s *Sender) beginHandler(ctx context.Context, cfg providers.TwilioConfig) (*twclient.RequestHandler, *boundTransport, context.CancelFunc, *SendError) {
 	e := s.client(cfg)
 	if e.err != nil {
 		return nil, nil, nil, &SendError{Class: ClassPermanent, Message: e.err.Error(), Err: e.err}
@@ -318,7 +335,7 @@ func (s *Sender) begin(ctx context.Context, cfg providers.TwilioConfig) (*openap
 	bt := &boundTransport{ctx: ctx, base: e.base, next: s.rt}
 	c := e.tmpl // a copy: credentials shared, http.Client per call
 	c.HTTPClient = &http.Client{Transport: bt, CheckRedirect: noRedirect}
-	return openapi.NewApiService(&twclient.RequestHandler{Client: &c}), bt, cancel, nil
+	return &twclient.RequestHandler{Client: &c}, bt, cancel, nil
 }
 
 // sendError turns what twilio-go returned into a *SendError, with the
@@ -363,6 +380,9 @@ func sendErrorOf(err error, bt *boundTransport) *SendError {
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
+// addresses returns the From of a message: its own, else the provider's
+// fromNumber; "" only when the provider sends through a Messaging Service,
+// which then picks the sender.
 func addresses(cfg providers.TwilioConfig, msg Message) (string, *SendError) {
 	from := msg.From
 	if from == "" {
@@ -371,8 +391,8 @@ func addresses(cfg providers.TwilioConfig, msg Message) (string, *SendError) {
 	switch {
 	case msg.To == "":
 		return "", &SendError{Code: 21604, Class: ClassPermanent, Message: "a To address is required"}
-	case from == "":
-		return "", &SendError{Code: 21603, Class: ClassPermanent, Message: "a From address is required"}
+	case from == "" && cfg.MessagingServiceSID == "":
+		return "", &SendError{Code: 21603, Class: ClassPermanent, Message: "a From address or a Messaging Service is required"}
 	}
 	return from, nil
 }

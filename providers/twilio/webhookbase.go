@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
+	msgv1 "github.com/twilio/twilio-go/rest/messaging/v1"
 
 	"switchboard/providers"
 )
@@ -16,7 +17,9 @@ import (
 const InboundWebhookPath = "/api/twilio/messaging/webhook"
 
 // WebhookBase asks Twilio where it posts inbound messages for number (the
-// incoming phone number's sms_url; a "whatsapp:" prefix is ignored) and
+// provider's Messaging Service's inbound_request_url, unless the service
+// defers to its numbers; else the incoming phone number's sms_url, a
+// "whatsapp:" prefix ignored) and
 // returns the public base URL of the Switchboard that URL reaches
 // (CallbackBaseOf), or "" when the number is not the account's or its
 // webhook is not a Switchboard's. It lets a restarted process give a
@@ -26,6 +29,16 @@ const InboundWebhookPath = "/api/twilio/messaging/webhook"
 func (s *Sender) WebhookBase(ctx context.Context, cfg providers.TwilioConfig, number string) (string, error) {
 	if number == "" {
 		number = cfg.FromNumber
+	}
+	if cfg.MessagingServiceSID != "" {
+		// The service's inbound webhook, unless it defers to its numbers'.
+		base, useNumber, err := s.serviceWebhookBase(ctx, cfg)
+		if err != nil || !useNumber {
+			return base, err
+		}
+	}
+	if number == "" {
+		return "", nil
 	}
 	if a, err := ParseAddress(number); err == nil {
 		number = a.Number
@@ -57,6 +70,32 @@ func (s *Sender) WebhookBase(ctx context.Context, cfg providers.TwilioConfig, nu
 		}
 	}
 	return "", nil
+}
+
+// serviceWebhookBase reads the provider's Messaging Service: the base of
+// its inbound_request_url, or useNumber when the service leaves inbound
+// messages to each number's own webhook.
+func (s *Sender) serviceWebhookBase(ctx context.Context, cfg providers.TwilioConfig) (base string, useNumber bool, err error) {
+	h, bt, cancel, serr := s.beginHandler(ctx, cfg)
+	if serr != nil {
+		return "", false, serr
+	}
+	defer cancel()
+	svc, ferr := msgv1.NewApiService(h).FetchService(cfg.MessagingServiceSID)
+	if ferr != nil {
+		se := sendError(ferr, bt)
+		if se.Class == ClassUnknown && bt.status == 0 {
+			se.Class = ClassRetryable // a read has no side effect
+		}
+		return "", false, se
+	}
+	if svc.UseInboundWebhookOnNumber != nil && *svc.UseInboundWebhookOnNumber {
+		return "", true, nil
+	}
+	if svc.InboundRequestUrl == nil {
+		return "", false, nil
+	}
+	return CallbackBaseOf(*svc.InboundRequestUrl), false, nil
 }
 
 // CallbackBaseOf returns the base of a Switchboard inbound webhook URL

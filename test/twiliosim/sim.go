@@ -145,6 +145,7 @@ type Server struct {
 	// numbers are the accounts' incoming phone numbers: account sid →
 	// E.164 → number (SetNumberWebhook).
 	numbers     map[string]map[string]number
+	services    map[string]service // Messaging Service sid → service
 	numberCalls int
 	fixed       *failSpec
 	recipients  map[string]int // To -> error code
@@ -518,6 +519,10 @@ func (s *Server) changedLocked() {
 // sender uses.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Twilio-Request-Id", newSID("RQ"))
+	if mg, ok := strings.CutPrefix(r.URL.Path, "/v1/Services/"); ok && r.Method == http.MethodGet && !strings.Contains(mg, "/") {
+		s.fetchService(w, r, mg)
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
 	if !ok {
 		s.writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
@@ -628,6 +633,18 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 	if err != nil {
 		s.reject(w, att, 400, 21211, fmt.Sprintf("The 'To' number %s is not a valid phone number.", to), false)
 		return
+	}
+	if ms := form.Get("MessagingServiceSid"); ms != "" {
+		sender, code := s.serviceSender(sid, ms, from, toAddr)
+		if code != 0 {
+			msg := "The Messaging Service is invalid"
+			if code == 21704 {
+				msg = "The Messaging Service contains no phone numbers"
+			}
+			s.reject(w, att, 400, code, msg, false)
+			return
+		}
+		from = sender
 	}
 	if from != "" {
 		fromAddr, err := twilio.ParseAddress(from)
