@@ -922,6 +922,11 @@ func apiRows() []badRow {
 		{name: "apiKeySid that is an account SID", req: op("admin", "POST", "/api/providers", twilioCfg(valid+`,"apiKeySid":"{accountSid}","apiKeySecret":"keysecret0123456789"`)), status: 400, body: "config.apiKeySid"},
 		{name: "apiKeySecret not alphanumeric", req: op("admin", "POST", "/api/providers", twilioCfg(valid+`,"apiKeySid":"SK0123456789abcdef0123456789abcdef","apiKeySecret":"key secret!"`)), status: 400, body: "config.apiKeySecret"},
 		{name: "apiKeySecret of the wrong type", req: op("admin", "POST", "/api/providers", twilioCfg(valid+`,"apiKeySid":"SK0123456789abcdef0123456789abcdef","apiKeySecret":123`)), status: 400, body: "config.apiKeySecret"},
+		// Issue 16: Messaging Services.
+		{name: "messagingServiceSid of the wrong form", req: op("admin", "POST", "/api/providers", twilioCfg(valid+`,"messagingServiceSid":"MG123"`)), status: 400, body: "config.messagingServiceSid"},
+		{name: "messagingServiceSid of the wrong type", req: op("admin", "POST", "/api/providers", twilioCfg(valid+`,"messagingServiceSid":7`)), status: 400, body: "config.messagingServiceSid"},
+		{name: "neither fromNumber nor messagingServiceSid", req: op("admin", "POST", "/api/providers", twilioCfg(sid+","+tok+","+base)), status: 400, body: "config.fromNumber: required unless config.messagingServiceSid is set"},
+		{name: "empty fromNumber without a service", req: op("admin", "POST", "/api/providers", twilioCfg(sid+","+tok+`,"fromNumber":""`)), status: 400, body: "config.fromNumber"},
 		{name: "masked apiKeySecret with no stored key", req: op("developer", "PUT", "/api/providers/{provider}",
 			`{"version":1,"config":{`+sid+`,"authToken":"{maskedToken}","fromNumber":"+15550001000",`+base+`,"apiKeySid":"SK0123456789abcdef0123456789abcdef","apiKeySecret":"••••zzzz"}}`), status: 400, body: "config.apiKeySecret"},
 		{name: "config null on update", req: op("admin", "PUT", "/api/providers/{provider}", `{"version":1,"config":null}`), status: 400, body: "config.accountSid"},

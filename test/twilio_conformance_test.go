@@ -223,3 +223,58 @@ func TestAPIKeyLine(t *testing.T) {
 		return nil
 	})
 }
+
+// TestMessagingServiceLine: a provider that sends through a Messaging
+// Service, with no fixed number, answers texts to any number of the
+// service: each (number texted, sender) pair is its own conversation, and
+// each reply goes out from the number the user texted, through the service.
+func TestMessagingServiceLine(t *testing.T) {
+	const service = "MG00000000000000000000000000000001"
+	const numA, numB = "+15550003001", "+15550003002"
+	sim := newSim(t, twiliosim.Options{})
+	s := startServer(t, "", nil)
+	l := setupLine(t, s, sim, lineOptions{})
+	sim.AddMessagingService(l.AccountSID, service, []string{numA, numB}, "", true)
+	var prov struct {
+		Version int            `json:"version"`
+		Config  map[string]any `json:"config"`
+	}
+	s.mustAPI("GET", "/api/providers/"+l.ProviderID, l.token, nil, &prov, 200)
+	delete(prov.Config, "fromNumber")
+	prov.Config["messagingServiceSid"] = service
+	s.mustAPI("PUT", "/api/providers/"+l.ProviderID, l.token, map[string]any{"version": prov.Version, "config": prov.Config}, &prov, 200)
+	if _, has := prov.Config["fromNumber"]; has || prov.Config["messagingServiceSid"] != service {
+		t.Fatalf("config %v", prov.Config)
+	}
+
+	text := func(from, to, body string) {
+		t.Helper()
+		if code, resp := l.post(l.Webhook, twiliosim.InboundParamsFor(l.AccountSID, from, to, body, twiliosim.NewMessageSID()), nil); code != 200 {
+			t.Fatalf("webhook: %d %s", code, resp)
+		}
+	}
+	const ada, bob = "+15552100011", "+15552100012"
+	text(ada, numA, "to A")
+	text(bob, numB, "to B")
+	text(ada, numB, "ada to B")
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if n := len(sim.MessagesTo(ada)) + len(sim.MessagesTo(bob)); n != 3 {
+			return fmt.Errorf("%d replies", n)
+		}
+		return nil
+	})
+	want := map[string]string{"R1: to A": numA, "R1: to B": numB, "R1: ada to B": numB}
+	for _, m := range append(sim.MessagesTo(ada), sim.MessagesTo(bob)...) {
+		if want[m.Body] == "" || m.From != want[m.Body] || m.Form.Get("From") != want[m.Body] || m.Form.Get("MessagingServiceSid") != service {
+			t.Fatalf("reply %q from %s (form %v), want from %s through the service", m.Body, m.From, m.Form, want[m.Body])
+		}
+	}
+	if cs := l.conversations(t); len(cs) != 3 {
+		t.Fatalf("%d conversations, want one per number texted and sender", len(cs))
+	}
+	text(ada, numA, "again")
+	got := l.waitReplies(t, ada, 3, 10*time.Second)
+	if got[2] != "R2: again" {
+		t.Fatalf("ada's second text to A got %q, want the conversation continued", got[2])
+	}
+}
