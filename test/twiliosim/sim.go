@@ -1,13 +1,17 @@
 // Package twiliosim is a simulated Twilio Messaging API for end-to-end tests,
 // the load generator and the phone emulator. It is the only fake in
 // Switchboard and speaks Twilio's real wire format: it accepts
-// POST /2010-04-01/Accounts/{Sid}/Messages.json with HTTP Basic auth and
-// answers with Twilio's Message JSON or error JSON, lists messages with
+// POST /2010-04-01/Accounts/{Sid}/Messages.json with HTTP Basic auth (the
+// account's SID and auth token, or one of its API keys) and answers with
+// Twilio's Message JSON or error JSON, lists messages with
 // GET Messages.json (filters, paging) and fetches one with
-// GET Messages/{MessageSid}.json, records what it received,
-// injects faults (429, 5xx, timeouts, permanent error codes, latency), posts
-// signed status callbacks, and signs inbound webhooks exactly as Twilio
-// does.
+// GET Messages/{MessageSid}.json, lists incoming phone numbers (their
+// sms_url) with GET IncomingPhoneNumbers.json, sends through Messaging
+// Services (a sender pool; GET /v1/Services/{Sid} of messaging.twilio.com),
+// records what it received, injects faults (429 with or without
+// Retry-After, 5xx, timeouts, sends held past the client's timeout but
+// accepted, permanent error codes, latency), posts signed status callbacks,
+// and signs inbound webhooks exactly as Twilio does.
 //
 // It does not import the testing package, so a non-test binary can run it.
 package twiliosim
