@@ -118,11 +118,12 @@ func (e *Engine) findSent(ctx context.Context, f Finder, cfg providers.TwilioCon
 		if err == nil {
 			return sid, found
 		}
-		if !e.opts.Classify(err).Retryable || attempt >= e.opts.SendMaxAttempts {
+		c := e.opts.Classify(err)
+		if !c.Retryable || attempt >= e.opts.SendMaxAttempts || c.RetryAfter > e.opts.RetryAfterMax {
 			e.log.Warn("resume sends: cannot tell whether Twilio has the message; sending it", "outbox_id", r.ID, "err", err)
 			return "", false
 		}
-		if !sleepCtx(ctx, e.out.backoff(attempt)) {
+		if !sleepCtx(ctx, max(e.out.backoff(attempt), c.RetryAfter)) {
 			return "", false
 		}
 	}
