@@ -44,6 +44,14 @@ type SendFailure struct {
 	Code      int    // Twilio error code, 0 if none
 	OptedOut  bool   // the recipient has opted out (21610)
 	Message   string // short reason, no secrets
+	// Unknown reports that the request may have reached Twilio (it was
+	// written, but no answer was read: a timeout). The engine asks Twilio
+	// (Finder) before it decides whether the send failed.
+	Unknown bool
+	// RetryAfter is how long Twilio asked us to wait before the next
+	// attempt (Retry-After), 0 when it did not say. A retry never comes
+	// sooner; see Options.RetryAfterMax and Options.SendBudget.
+	RetryAfter time.Duration
 }
 
 // Options configure an Engine.
@@ -82,7 +90,30 @@ type Options struct {
 	SyncWait time.Duration
 	// Registerer receives the engine's metrics (nil: none).
 	Registerer prometheus.Registerer
+	// RetryAfterMax is the longest Retry-After a send waits for (default
+	// DefaultRetryAfterMax): a session sends its replies in order, so a
+	// longer wait would hold its conversation; such a send fails at once.
+	RetryAfterMax time.Duration
+	// SendBudget is how long after its first attempt a send may still be
+	// retried after a wait Twilio asked for (default DefaultSendBudget): a
+	// Retry-After that would end beyond it fails the send at once rather
+	// than holding the conversation's later replies. Other retries are
+	// bounded by SendMaxAttempts.
+	SendBudget time.Duration
+	// UnknownOutcomeGrace is the wait before each lookup of a send of
+	// unknown outcome (see SendFailure.Unknown); default the send timeout
+	// within [1 s, 5 s].
+	UnknownOutcomeGrace time.Duration
 }
+
+// Defaults of Options.RetryAfterMax and Options.SendBudget: Twilio's
+// Retry-After for a rate-limited account is seconds, and a reply that
+// cannot go out within two minutes is better recorded as failed than sent
+// into a conversation that has moved on.
+const (
+	DefaultRetryAfterMax = time.Minute
+	DefaultSendBudget    = 2 * time.Minute
+)
 
 // DefaultSyncWait is how long, by default, a webhook's message waits for
 // its turn to share its flush: long enough for a scripted or cached reply
@@ -106,6 +137,9 @@ type Engine struct {
 	m       *metrics
 	// replyTruncated counts replies cut to MaxReplyParts (nil: no metrics).
 	replyTruncated prometheus.Counter
+	// lookups counts sends of unknown outcome looked up at Twilio (nil:
+	// no metrics); see settleUnknown.
+	lookups *prometheus.CounterVec
 
 	pending  atomic.Int64 // delivered inbound messages whose turn is not complete
 	maxLate  atomic.Int64 // worst expiry lateness seen, nanoseconds (benchmarks)
@@ -116,6 +150,11 @@ type Engine struct {
 	inflight atomic.Int64 // turn, send and expiry goroutines running
 	optOuts  sync.Map     // provider\x00address → bool: opt-outs and opt-ins this process recorded
 	restarts sync.Map     // pid.Id → *sessionState, from a restarting session to its new instance
+	// seenBases maps a channel provider's ID to the public base its
+	// webhooks last arrived on; bases caches the lookups that stand in
+	// for it after a restart (see callbackBase).
+	seenBases sync.Map
+	bases     baseLookups
 	// unrecorded maps the sentKey of each send whose result is not yet
 	// committed to a channel closed when it is (see AwaitSendResult).
 	unrecorded sync.Map
@@ -162,6 +201,12 @@ func New(opts Options) (*Engine, error) {
 	if opts.RetryMaxDelay <= 0 {
 		opts.RetryMaxDelay = 10 * time.Second
 	}
+	if opts.RetryAfterMax <= 0 {
+		opts.RetryAfterMax = DefaultRetryAfterMax
+	}
+	if opts.SendBudget <= 0 {
+		opts.SendBudget = DefaultSendBudget
+	}
 	switch {
 	case opts.SyncWait == 0:
 		opts.SyncWait = DefaultSyncWait
@@ -184,6 +229,7 @@ func New(opts Options) (*Engine, error) {
 	}))
 	e.m = newMetrics(opts.Registerer, e)
 	e.replyTruncated = newReplyTruncatedCounter(opts.Registerer)
+	e.lookups = newLookupCounter(opts.Registerer)
 	e.commits = newCommitter(opts.Store, 512, opts.CommitLinger, opts.SyncWait,
 		func(msg string, err error) { logger.Error(msg, "err", err) }, e.m.commit)
 	e.out = newOutbound(e)

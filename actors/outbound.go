@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -100,7 +101,11 @@ func (e *Engine) resumeSends(rows []*store.OutboundMessage) {
 			}
 		}
 	}
-	e.sendRows(ctx, cfg, rows, e.opts.PublicBaseURL, time.Time{})
+	cbBase := ""
+	if cfg != nil {
+		cbBase = e.callbackBase(ctx, cfg, rows[0].ProviderID, rows[0].From)
+	}
+	e.sendRows(ctx, cfg, rows, cbBase, time.Time{})
 }
 
 // findSent asks Twilio whether r was already accepted, retrying a failing
@@ -113,11 +118,12 @@ func (e *Engine) findSent(ctx context.Context, f Finder, cfg providers.TwilioCon
 		if err == nil {
 			return sid, found
 		}
-		if !e.opts.Classify(err).Retryable || attempt >= e.opts.SendMaxAttempts {
+		c := e.opts.Classify(err)
+		if !c.Retryable || attempt >= e.opts.SendMaxAttempts || c.RetryAfter > e.opts.RetryAfterMax {
 			e.log.Warn("resume sends: cannot tell whether Twilio has the message; sending it", "outbox_id", r.ID, "err", err)
 			return "", false
 		}
-		if !sleepCtx(ctx, e.out.backoff(attempt)) {
+		if !sleepCtx(ctx, max(e.out.backoff(attempt), c.RetryAfter)) {
 			return "", false
 		}
 	}
@@ -207,6 +213,7 @@ func (o *outbound) send(ctx context.Context, cfg providers.TwilioConfig, r *stor
 	e := o.e
 	upd := store.OutboxUpdate{ID: r.ID, Attempts: r.Attempts}
 	msg := OutMessage{From: r.From, To: r.To, Body: r.Body, StatusCallback: callback}
+	start := time.Now()
 	for {
 		if l := o.limiter(r.From); l != nil {
 			if err := l.Wait(ctx); err != nil {
@@ -217,6 +224,7 @@ func (o *outbound) send(ctx context.Context, cfg providers.TwilioConfig, r *stor
 		o.sem <- struct{}{}
 		sctx, cancel := context.WithTimeout(ctx, e.opts.SendTimeout)
 		upd.Attempts++
+		attempted := time.Now()
 		sid, err := e.opts.Sender.Send(sctx, cfg, msg)
 		cancel()
 		<-o.sem
@@ -225,18 +233,52 @@ func (o *outbound) send(ctx context.Context, cfg providers.TwilioConfig, r *stor
 			return upd, false
 		}
 		f := e.opts.Classify(err)
+		if f.Unknown && !f.Retryable {
+			// Twilio may have accepted it: ask before deciding.
+			sid, found, asked := e.settleUnknown(ctx, cfg, r, attempted)
+			switch {
+			case found:
+				e.log.Info("send of unknown outcome: accepted by Twilio", "conversation_id", r.ConversationID, "outbox_id", r.ID)
+				upd.State, upd.TwilioSID, upd.ErrorCode, upd.ErrorMessage = store.OutboxSent, sid, 0, ""
+				return upd, false
+			case asked:
+				// Twilio does not have it: sending again cannot double it.
+				f.Retryable, f.Message = true, f.Message+" (not accepted by Twilio)"
+			}
+		}
 		upd.ErrorCode, upd.ErrorMessage = f.Code, f.Message
 		if !f.Retryable || upd.Attempts >= e.opts.SendMaxAttempts {
 			upd.State = store.OutboxFailed
 			return upd, f.OptedOut
 		}
+		wait := o.backoff(upd.Attempts)
+		if f.RetryAfter > 0 {
+			if reason := o.refuseWait(f.RetryAfter, time.Since(start)); reason != "" {
+				upd.State, upd.ErrorMessage = store.OutboxFailed, f.Message+": "+reason
+				return upd, false
+			}
+			wait = max(wait, f.RetryAfter)
+		}
 		e.m.retry()
-		e.log.Debug("send retry", "conversation_id", r.ConversationID, "attempt", upd.Attempts, "error_code", f.Code, "err", f.Message)
-		if !sleepCtx(ctx, o.backoff(upd.Attempts)) {
+		e.log.Debug("send retry", "conversation_id", r.ConversationID, "attempt", upd.Attempts, "error_code", f.Code, "err", f.Message, "wait", wait)
+		if !sleepCtx(ctx, wait) {
 			upd.State = store.OutboxFailed
 			return upd, false
 		}
 	}
+}
+
+// refuseWait says why a send does not wait the retryAfter Twilio asked
+// for, elapsed into it: longer than RetryAfterMax, or ending beyond the
+// SendBudget. "" means wait.
+func (o *outbound) refuseWait(retryAfter, elapsed time.Duration) string {
+	switch {
+	case retryAfter > o.e.opts.RetryAfterMax:
+		return fmt.Sprintf("Twilio asked to retry after %s, more than the %s a reply waits", retryAfter, o.e.opts.RetryAfterMax)
+	case elapsed+retryAfter > o.e.opts.SendBudget:
+		return fmt.Sprintf("Twilio asked to retry after %s, beyond the send's budget of %s", retryAfter, o.e.opts.SendBudget)
+	}
+	return ""
 }
 
 // backoff is exponential with full jitter: a random delay in

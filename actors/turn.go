@@ -180,6 +180,7 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 	cbBase := e.opts.PublicBaseURL
 	if cbBase == "" {
 		cbBase = first.CallbackBase
+		e.rememberCallbackBase(in.key.ChannelProviderID, cbBase)
 	}
 	for _, r := range replies {
 		parts := e.capReply(conv.id, e.opts.Split(r))
@@ -211,6 +212,11 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 		// Another node started the key's conversation first; the turn
 		// joined it (see commitTurn).
 		out.conv = &convState{id: turn.ConversationID, stageID: conv.stageID, agentID: conv.agentID, turns: conv.turns}
+	}
+	if cbBase == "" && twCfg != nil && len(turn.Outbox) > 0 {
+		// A message recovered after a restart: its webhook's base was not
+		// stored.
+		cbBase = e.callbackBase(ctx, twCfg, in.key.ChannelProviderID, from)
 	}
 	out.replies = e.sendRows(ctx, twCfg, turn.Outbox, cbBase, first.ReceivedAt)
 	return out, false

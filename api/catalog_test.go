@@ -113,8 +113,11 @@ func TestProviderCatalog(t *testing.T) {
 	wantFields := []field{
 		{"accountSid", "string", true, false},
 		{"authToken", "string", true, true},
-		{"fromNumber", "string", true, false},
+		{"fromNumber", "string", false, false}, // required unless messagingServiceSid is set
 		{"apiBaseUrl", "url", false, false},
+		{"messagingServiceSid", "string", false, false},
+		{"apiKeySid", "string", false, false},
+		{"apiKeySecret", "string", false, true},
 	}
 	if twilio.APIType != "twilio_messaging" || twilio.DisplayName != "Twilio Messaging" || len(twilio.Features) == 0 || !reflect.DeepEqual(fields, wantFields) {
 		t.Fatalf("twilio entry: %s", r.body)

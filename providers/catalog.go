@@ -7,12 +7,15 @@ import "switchboard/store"
 // knowing Switchboard's validation. The validation itself stays in the
 // Parse functions; TestCatalogMatchesValidation keeps the two in step.
 type Field struct {
-	Name        string `json:"name"`
-	Type        string `json:"type"` // string, url, array or template
-	Required    bool   `json:"required"`
-	Secret      bool   `json:"secret"` // masked when read back, sealed at rest
-	Description string `json:"description"`
-	Default     string `json:"default,omitempty"`
+	Name     string `json:"name"`
+	Type     string `json:"type"` // string, url, array or template
+	Required bool   `json:"required"`
+	// RequiredUnless names the field that, when set, makes this one
+	// optional (Twilio's fromNumber, unless messagingServiceSid is set).
+	RequiredUnless string `json:"requiredUnless,omitempty"`
+	Secret         bool   `json:"secret"` // masked when read back, sealed at rest
+	Description    string `json:"description"`
+	Default        string `json:"default,omitempty"`
 }
 
 // Kind describes one apiType Switchboard accepts.
@@ -37,9 +40,12 @@ func Catalog() []Kind {
 			Features:    []string{"SMS", "WhatsApp", "Webhook signature validation", "Inbound/outbound text messages", "Delivery status callbacks"},
 			Fields: []Field{
 				{Name: "accountSid", Type: "string", Required: true, Description: `Twilio Account SID: "AC" followed by 32 hex digits`},
-				{Name: "authToken", Type: "string", Required: true, Secret: true, Description: "Twilio Auth Token (letters and digits); signs and checks webhooks and authenticates sends"},
-				{Name: "fromNumber", Type: "string", Required: true, Description: "the number texts are received on and replies sent from: E.164 (+15551234567) or whatsapp:+E.164"},
+				{Name: "authToken", Type: "string", Required: true, Secret: true, Description: "Twilio Auth Token (letters and digits); checks webhook signatures, and authenticates sends unless an API key is set"},
+				{Name: "fromNumber", Type: "string", RequiredUnless: "messagingServiceSid", Description: "the number texts are received on and replies sent from: E.164 (+15551234567) or whatsapp:+E.164; required unless messagingServiceSid is set"},
 				{Name: "apiBaseUrl", Type: "url", Description: "Twilio REST base URL for this provider (tests, the phone emulator); subject to PROVIDER_URL_ALLOWLIST", Default: "TWILIO_API_BASE_URL (https://api.twilio.com)"},
+				{Name: "messagingServiceSid", Type: "string", Description: `Twilio Messaging Service SID ("MG" followed by 32 hex digits): replies go out from the number the user texted, through the service; a send with no such number (none texted) lets the service pick the sender`},
+				{Name: "apiKeySid", Type: "string", Description: `Twilio API key SID ("SK" followed by 32 hex digits); with apiKeySecret, authenticates REST calls instead of the auth token`},
+				{Name: "apiKeySecret", Type: "string", Secret: true, Description: "the API key's secret (letters and digits); required with apiKeySid"},
 			},
 		},
 		store.APITypeScripted: {

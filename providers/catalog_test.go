@@ -2,6 +2,7 @@ package providers
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -37,17 +38,20 @@ func TestCatalogMatchesValidation(t *testing.T) {
 		}
 	}
 	valid := map[string]any{
-		"accountSid":     "AC0123456789abcdef0123456789abcdef",
-		"authToken":      "0123456789abcdef0123456789abcdef",
-		"fromNumber":     "+15551234567",
-		"apiBaseUrl":     "https://api.twilio.com",
-		"apiKey":         "sk-test",
-		"baseUrl":        "https://llm.example.com/v1",
-		"organizationId": "org-1",
-		"httpReferer":    "https://shop.example.com",
-		"xTitle":         "Shop assistant",
-		"rules":          []map[string]string{{"match": "(?i)hello", "reply": "Hi {{.From}}"}},
-		"defaultReply":   "You said: {{.Text}}",
+		"accountSid":          "AC0123456789abcdef0123456789abcdef",
+		"authToken":           "0123456789abcdef0123456789abcdef",
+		"fromNumber":          "+15551234567",
+		"messagingServiceSid": "MG0123456789abcdef0123456789abcdef",
+		"apiKeySid":           "SK0123456789abcdef0123456789abcdef",
+		"apiKeySecret":        "keysecret0123456789",
+		"apiBaseUrl":          "https://api.twilio.com",
+		"apiKey":              "sk-test",
+		"baseUrl":             "https://llm.example.com/v1",
+		"organizationId":      "org-1",
+		"httpReferer":         "https://shop.example.com",
+		"xTitle":              "Shop assistant",
+		"rules":               []map[string]string{{"match": "(?i)hello", "reply": "Hi {{.From}}"}},
+		"defaultReply":        "You said: {{.Text}}",
 	}
 	kinds := Catalog()
 	var names []string
@@ -80,7 +84,7 @@ func TestCatalogMatchesValidation(t *testing.T) {
 					t.Errorf("field %s: secret = %v, want %v (the masked keys are %v)", f.Name, f.Secret, !f.Secret, secretKeys)
 				}
 				full[f.Name] = valid[f.Name]
-				if f.Required {
+				if f.Required || f.RequiredUnless != "" {
 					required[f.Name] = valid[f.Name]
 				}
 			}
@@ -90,9 +94,18 @@ func TestCatalogMatchesValidation(t *testing.T) {
 				t.Fatalf("fields %v, config keys %v", fields, keys)
 			}
 			mustValidate(t, k.APIType, full)
+			for _, f := range k.Fields {
+				if f.RequiredUnless != "" {
+					// Optional once the other field is set.
+					cfg := maps.Clone(required)
+					delete(cfg, f.Name)
+					cfg[f.RequiredUnless] = valid[f.RequiredUnless]
+					mustValidate(t, k.APIType, cfg)
+				}
+			}
 			mustValidate(t, k.APIType, required)
 			for _, f := range k.Fields {
-				if !f.Required {
+				if !f.Required && f.RequiredUnless == "" {
 					continue
 				}
 				cfg := map[string]any{}

@@ -389,7 +389,7 @@ func sameDestination(key string, a, b map[string]json.RawMessage) bool {
 	if v, ok := b[key]; ok {
 		_ = json.Unmarshal(v, &y)
 	}
-	if key == "accountSid" {
+	if key == "accountSid" || key == "apiKeySid" {
 		return strings.EqualFold(strings.TrimSpace(x), strings.TrimSpace(y))
 	}
 	return normaliseURL(x) == normaliseURL(y)

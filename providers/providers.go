@@ -7,8 +7,22 @@ package providers
 type TwilioConfig struct {
 	AccountSID string `json:"accountSid"` // "AC" + 32 hex digits
 	AuthToken  string `json:"authToken"`
-	FromNumber string `json:"fromNumber"`           // E.164 or whatsapp:+E.164
+	FromNumber string `json:"fromNumber,omitempty"` // E.164 or whatsapp:+E.164; required unless MessagingServiceSID is set
 	APIBaseURL string `json:"apiBaseUrl,omitempty"` // overrides TWILIO_API_BASE_URL (tests, emulator)
+	// MessagingServiceSID ("MG…") sends through a Twilio Messaging
+	// Service: replies carry it, with From the number the user texted
+	// when there is one (Twilio then sends from that number and applies
+	// the service's features), alone otherwise (the service picks the
+	// sender). Inbound messages to any number of the service reach the
+	// provider's webhook and are keyed by the number texted.
+	MessagingServiceSID string `json:"messagingServiceSid,omitempty"`
+	// APIKeySID and APIKeySecret, set together or not at all, are a Twilio
+	// API key ("SK…") that authenticates REST calls instead of the auth
+	// token, as Twilio recommends: a key can be revoked on its own, without
+	// rotating the token that also signs webhooks. AuthToken still checks
+	// webhook and status callback signatures.
+	APIKeySID    string `json:"apiKeySid,omitempty"`
+	APIKeySecret string `json:"apiKeySecret,omitempty"`
 }
 
 // OpenAIConfig is the config of an LLM provider with apiType openai (the

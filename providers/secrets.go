@@ -2,6 +2,7 @@ package providers
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"switchboard/store"
@@ -9,7 +10,12 @@ import (
 
 // secretKeys are the config keys (of any apiType) whose values are secrets:
 // the API never shows them in full.
-var secretKeys = []string{"authToken", "apiKey"}
+var secretKeys = []string{"authToken", "apiKey", "apiKeySecret"}
+
+// secretOwners are, per secret key, the fields naming the credential the
+// secret belongs to: an API key secret is only kept while its key SID is
+// (it travels as the Basic-auth password of that user name).
+var secretOwners = map[string][]string{"apiKeySecret": {"apiKeySid"}}
 
 // maskPrefix starts every masked secret. It is not valid in a real Twilio
 // token or API key, so a masked value sent back can be recognised.
@@ -30,7 +36,7 @@ func MaskSecret(s string) string {
 }
 
 // MaskConfig returns a copy of a provider config with every secret value
-// (authToken, apiKey) replaced by MaskSecret of it. A config that is not a
+// (authToken, apiKey, apiKeySecret) replaced by MaskSecret of it. A config that is not a
 // JSON object is returned unchanged.
 func MaskConfig(raw json.RawMessage) json.RawMessage {
 	m, ok := objectMap(raw)
@@ -88,6 +94,11 @@ func RestoreSecrets(next, prev json.RawMessage) (json.RawMessage, error) {
 					return nil, store.FieldError("config."+k, "must be sent again when config.%s changes: a stored secret is never sent to a new destination", d)
 				}
 			}
+			for _, d := range secretOwners[k] {
+				if !sameDestination(d, m, old) {
+					return nil, store.FieldError("config."+k, "must be sent again when config.%s changes: a stored secret belongs to its key", d)
+				}
+			}
 			m[k] = ov
 			changed = true
 			continue
@@ -116,14 +127,15 @@ func objectMap(raw json.RawMessage) (map[string]json.RawMessage, bool) {
 // provider configs, per apiType. Bonsai's console rebuilds a config from
 // the keys it knows when it saves a provider, so it never sends these.
 var switchboardOnlyKeys = map[string][]string{
-	store.APITypeTwilioMessaging: {"apiBaseUrl"},
+	store.APITypeTwilioMessaging: {"apiBaseUrl", "apiKeySid", "apiKeySecret"},
 	store.APITypeGemini:          {"baseUrl"},
 }
 
 // KeepUnsentKeys returns next with every Switchboard-only key of apiType
 // that next lacks altogether (not sent as null or "") taken from prev, the
 // stored config: a client that does not know a key keeps its value. A key
-// sent empty is removed as usual. Nothing changes when next is not a JSON
+// sent empty is removed as usual. A secret is kept as its mask, for
+// RestoreSecrets to restore under the destination rule. Nothing changes when next is not a JSON
 // object or prev is nil (a new provider, or another apiType).
 func KeepUnsentKeys(apiType string, next, prev json.RawMessage) json.RawMessage {
 	m, ok := objectMap(next)
@@ -140,6 +152,14 @@ func KeepUnsentKeys(apiType string, next, prev json.RawMessage) json.RawMessage 
 			continue
 		}
 		if v, had := old[k]; had {
+			if slices.Contains(secretKeys, k) {
+				// Kept as its mask, so that RestoreSecrets applies the
+				// destination rule to it like to a secret sent back.
+				var s string
+				if json.Unmarshal(v, &s) == nil && s != "" {
+					v, _ = json.Marshal(MaskSecret(s))
+				}
+			}
 			m[k] = v
 			changed = true
 		}

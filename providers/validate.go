@@ -78,6 +78,8 @@ func ValidateConfig(apiType string, raw json.RawMessage) (json.RawMessage, error
 var (
 	alnumRe      = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 	accountSIDRe = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	apiKeySIDRe  = regexp.MustCompile(`^SK[0-9a-fA-F]{32}$`)
+	serviceSIDRe = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
 	fromNumberRe = regexp.MustCompile(`^(whatsapp:)?\+[1-9][0-9]{1,14}$`)
 )
 
@@ -103,14 +105,41 @@ func ParseTwilio(raw json.RawMessage) (*TwilioConfig, error) {
 	if !alnumRe.MatchString(c.AuthToken) {
 		return nil, store.FieldError("config.authToken", "must be letters and digits (the Auth Token from the Twilio console)")
 	}
-	if c.FromNumber, err = o.str("fromNumber", true); err != nil {
+	if c.MessagingServiceSID, err = o.str("messagingServiceSid", false); err != nil {
 		return nil, err
 	}
-	if !fromNumberRe.MatchString(c.FromNumber) {
+	if c.MessagingServiceSID != "" && !serviceSIDRe.MatchString(c.MessagingServiceSID) {
+		return nil, store.FieldError("config.messagingServiceSid", "must be \"MG\" followed by 32 hex digits (the Messaging Service SID from the Twilio console)")
+	}
+	// With a Messaging Service, replies go out from the number texted or
+	// a number the service picks: a fixed number is optional.
+	if v, ok := o.m["fromNumber"]; c.MessagingServiceSID == "" && (!ok || isNull(v)) {
+		return nil, store.FieldError("config.fromNumber", "required unless config.messagingServiceSid is set")
+	}
+	if c.FromNumber, err = o.str("fromNumber", c.MessagingServiceSID == ""); err != nil {
+		return nil, err
+	}
+	if c.FromNumber != "" && !fromNumberRe.MatchString(c.FromNumber) {
 		return nil, store.FieldError("config.fromNumber", "must be E.164 (+15551234567) or whatsapp:+E.164")
 	}
 	if c.APIBaseURL, err = o.url("apiBaseUrl"); err != nil {
 		return nil, err
+	}
+	if c.APIKeySID, err = o.str("apiKeySid", false); err != nil {
+		return nil, err
+	}
+	if c.APIKeySecret, err = o.str("apiKeySecret", false); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.APIKeySID == "" && c.APIKeySecret != "":
+		return nil, store.FieldError("config.apiKeySid", "required with config.apiKeySecret (an API key is its SID and its secret)")
+	case c.APIKeySID != "" && c.APIKeySecret == "":
+		return nil, store.FieldError("config.apiKeySecret", "required with config.apiKeySid (an API key is its SID and its secret)")
+	case c.APIKeySID != "" && !apiKeySIDRe.MatchString(c.APIKeySID):
+		return nil, store.FieldError("config.apiKeySid", "must be \"SK\" followed by 32 hex digits (the API key's SID from the Twilio console)")
+	case c.APIKeySecret != "" && !alnumRe.MatchString(c.APIKeySecret):
+		return nil, store.FieldError("config.apiKeySecret", "must be letters and digits (the API key's secret from the Twilio console)")
 	}
 	if err := o.done(); err != nil {
 		return nil, err

@@ -89,8 +89,13 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 // not know yet waits before its last try.
 const unknownSIDGrace = 50 * time.Millisecond
 
+// knownStatuses are the MessageStatus values Twilio documents for a
+// message (the Message resource's status enum in Twilio's OpenAPI
+// description of the 2010-04-01 API, which twilio-go is generated from).
+// Anything else is refused, so a forged or garbled value never reaches the
+// store.
 var knownStatuses = map[string]bool{
 	"accepted": true, "scheduled": true, "queued": true, "sending": true, "sent": true,
 	"delivered": true, "undelivered": true, "failed": true, "read": true, "canceled": true,
-	"receiving": true, "received": true,
+	"receiving": true, "received": true, "partially_delivered": true,
 }

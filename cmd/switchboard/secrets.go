@@ -143,7 +143,7 @@ func scrub(ctx context.Context, raw store.Store, log *slog.Logger) {
 func rotateHelp(w io.Writer) {
 	fmt.Fprint(w, `Usage: switchboard rotate-secret-key
 
-Re-seals every provider secret (authToken, apiKey) under a new key. Stop
+Re-seals every provider secret (authToken, apiKey, apiKeySecret) under a new key. Stop
 every server using the database first: a server still running with the old
 key cannot open secrets sealed under the new one.
 

@@ -266,21 +266,29 @@ func (t twilioSender) FindSent(ctx context.Context, cfg providers.TwilioConfig, 
 	return res.SID, found, err
 }
 
+// WebhookBase implements actors.WebhookBaser.
+func (t twilioSender) WebhookBase(ctx context.Context, cfg providers.TwilioConfig, number string) (string, error) {
+	return t.s.WebhookBase(ctx, cfg, number)
+}
+
 // classify explains a send failure to the engine. Failures of unknown
-// outcome (the request was written but no answer read) are not retried:
-// Twilio may have accepted the message, and a double text is worse than a
-// recorded failure.
+// outcome (the request was written but no answer read) are not retried
+// blindly: Twilio may have accepted the message, so the engine asks Twilio
+// (FindSent) first and sends again only when Twilio does not have it.
 func classify(err error) actors.SendFailure {
 	var se *twilio.SendError
 	if errors.As(err, &se) {
 		return actors.SendFailure{
-			Retryable: se.Class == twilio.ClassRetryable,
-			Code:      se.Code,
-			OptedOut:  se.OptedOut(),
-			Message:   se.Message,
+			Retryable:  se.Class == twilio.ClassRetryable,
+			Unknown:    se.Class == twilio.ClassUnknown,
+			Code:       se.Code,
+			OptedOut:   se.OptedOut(),
+			Message:    se.Message,
+			RetryAfter: se.RetryAfter,
 		}
 	}
-	return actors.SendFailure{Retryable: twilio.Classify(err) == twilio.ClassRetryable, Message: err.Error()}
+	c := twilio.Classify(err)
+	return actors.SendFailure{Retryable: c == twilio.ClassRetryable, Unknown: c == twilio.ClassUnknown, Message: err.Error()}
 }
 
 // syncWait maps COMMIT_SYNC_WAIT_US to the engine's option, where zero

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"syscall"
+	"time"
 
 	twclient "github.com/twilio/twilio-go/client"
 )
@@ -107,6 +108,10 @@ type SendError struct {
 	Message string // Twilio's message, or a description of the failure
 	Class   Class
 	Err     error // the underlying error, if any
+	// RetryAfter is how long Twilio asked the client to wait before trying
+	// again (the Retry-After header of a 429 or 503 answer, in seconds or as
+	// an HTTP date), 0 when it did not say.
+	RetryAfter time.Duration
 }
 
 // Error implements error.

@@ -24,7 +24,8 @@ const (
 )
 
 // FindSent looks for a message Twilio accepted from msg.From (empty: the
-// provider's fromNumber) to msg.To with exactly msg.Body, created at or after
+// provider's fromNumber; with neither, from any sender of its Messaging
+// Service) to msg.To with exactly msg.Body, created at or after
 // since minus FindClockSkew. Crash recovery uses it to reconcile outbox rows
 // still marked pending: Twilio's Messages API has no idempotency key, so
 // asking is the only way to learn whether a send whose answer was lost went
@@ -47,7 +48,9 @@ func (s *Sender) FindSent(ctx context.Context, cfg providers.TwilioConfig, msg M
 	params := &openapi.ListMessageParams{}
 	params.SetPathAccountSid(cfg.AccountSID)
 	params.SetTo(msg.To)
-	params.SetFrom(from)
+	if from != "" {
+		params.SetFrom(from) // else a Messaging Service picked it: any sender
+	}
 	// No DateSent filter: Twilio filters on date_sent, which is still null
 	// for a message that was only queued when we crashed — exactly the ones
 	// we look for. Results come newest first, so date_created is checked

@@ -84,7 +84,7 @@ type Result struct {
 
 // Sender sends messages through Twilio's REST API with twilio-go. It owns one
 // pooled HTTP transport shared by every provider, and keeps one twilio-go
-// client per (account SID, auth token, base URL). It is safe for concurrent
+// client per (account SID, credentials, base URL). It is safe for concurrent
 // use.
 //
 // twilio-go has neither a base-URL option nor a context parameter: its client
@@ -112,6 +112,7 @@ type Sender struct {
 // policy) rather than from TWILIO_API_BASE_URL (trusted).
 type clientKey struct {
 	accountSID, authToken, baseURL string
+	apiKeySID, apiKeySecret        string
 	explicit                       bool
 }
 
@@ -210,7 +211,8 @@ func (s *Sender) baseURLFor(cfg providers.TwilioConfig) string {
 
 // client returns the cached client entry of a provider configuration.
 func (s *Sender) client(cfg providers.TwilioConfig) *clientEntry {
-	key := clientKey{cfg.AccountSID, cfg.AuthToken, s.baseURLFor(cfg), cfg.APIBaseURL != ""}
+	key := clientKey{accountSID: cfg.AccountSID, authToken: cfg.AuthToken, baseURL: s.baseURLFor(cfg),
+		apiKeySID: cfg.APIKeySID, apiKeySecret: cfg.APIKeySecret, explicit: cfg.APIBaseURL != ""}
 	s.mu.RLock()
 	e := s.clients[key]
 	s.mu.RUnlock()
@@ -218,7 +220,7 @@ func (s *Sender) client(cfg providers.TwilioConfig) *clientEntry {
 		return e
 	}
 
-	e = &clientEntry{tmpl: twclient.Client{Credentials: twclient.NewCredentials(cfg.AccountSID, cfg.AuthToken)}}
+	e = &clientEntry{tmpl: twclient.Client{Credentials: restCredentials(cfg)}}
 	e.tmpl.SetAccountSid(cfg.AccountSID)
 	if key.baseURL != DefaultAPIBaseURL {
 		e.base, e.err = parseBaseURL(key.baseURL)
@@ -244,6 +246,17 @@ func (s *Sender) client(cfg providers.TwilioConfig) *clientEntry {
 	return e
 }
 
+// restCredentials are the Basic-auth credentials of a provider's REST
+// calls: its API key when it has one (user name the key SID, password the
+// secret; the account stays in the URL, as twilio-go's ClientParams do it),
+// else the account SID and auth token.
+func restCredentials(cfg providers.TwilioConfig) *twclient.Credentials {
+	if cfg.APIKeySID != "" && cfg.APIKeySecret != "" {
+		return twclient.NewCredentials(cfg.APIKeySID, cfg.APIKeySecret)
+	}
+	return twclient.NewCredentials(cfg.AccountSID, cfg.AuthToken)
+}
+
 // Send sends msg with the provider cfg and returns Twilio's answer. Every
 // failure is a *SendError whose Class says whether a retry is safe. ctx
 // bounds and cancels the call; the Sender's Timeout applies on top.
@@ -265,7 +278,14 @@ func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Messa
 	params := &openapi.CreateMessageParams{}
 	params.SetPathAccountSid(cfg.AccountSID)
 	params.SetTo(msg.To)
-	params.SetFrom(from)
+	if from != "" {
+		params.SetFrom(from)
+	}
+	if cfg.MessagingServiceSID != "" {
+		// With From, Twilio sends from that number and applies the
+		// service; without, the service picks the sender.
+		params.SetMessagingServiceSid(cfg.MessagingServiceSID)
+	}
 	if msg.Body != "" {
 		params.SetBody(msg.Body)
 	}
@@ -294,6 +314,16 @@ func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Messa
 // transport is per call so that its status and written flag describe this
 // call alone.
 func (s *Sender) begin(ctx context.Context, cfg providers.TwilioConfig) (*openapi.ApiService, *boundTransport, context.CancelFunc, *SendError) {
+	h, bt, cancel, serr := s.beginHandler(ctx, cfg)
+	if serr != nil {
+		return nil, nil, nil, serr
+	}
+	return openapi.NewApiService(h), bt, cancel, nil
+}
+
+// beginHandler is begin for any of twilio-go's API services: the request
+// handler they are built on.
+func (s *Sender) beginHandler(ctx context.Context, cfg providers.TwilioConfig) (*twclient.RequestHandler, *boundTransport, context.CancelFunc, *SendError) {
 	e := s.client(cfg)
 	if e.err != nil {
 		return nil, nil, nil, &SendError{Class: ClassPermanent, Message: e.err.Error(), Err: e.err}
@@ -305,11 +335,20 @@ func (s *Sender) begin(ctx context.Context, cfg providers.TwilioConfig) (*openap
 	bt := &boundTransport{ctx: ctx, base: e.base, next: s.rt}
 	c := e.tmpl // a copy: credentials shared, http.Client per call
 	c.HTTPClient = &http.Client{Transport: bt, CheckRedirect: noRedirect}
-	return openapi.NewApiService(&twclient.RequestHandler{Client: &c}), bt, cancel, nil
+	return &twclient.RequestHandler{Client: &c}, bt, cancel, nil
 }
 
-// sendError turns what twilio-go returned into a *SendError.
+// sendError turns what twilio-go returned into a *SendError, with the
+// answer's Retry-After when it had one.
 func sendError(err error, bt *boundTransport) *SendError {
+	se := sendErrorOf(err, bt)
+	if bt.retryAfter != "" {
+		se.RetryAfter = ParseRetryAfter(bt.retryAfter, time.Now())
+	}
+	return se
+}
+
+func sendErrorOf(err error, bt *boundTransport) *SendError {
 	bt.nameCalled(err)
 	var rest *twclient.TwilioRestError
 	if errors.As(err, &rest) {
@@ -341,6 +380,9 @@ func sendError(err error, bt *boundTransport) *SendError {
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
+// addresses returns the From of a message: its own, else the provider's
+// fromNumber; "" only when the provider sends through a Messaging Service,
+// which then picks the sender.
 func addresses(cfg providers.TwilioConfig, msg Message) (string, *SendError) {
 	from := msg.From
 	if from == "" {
@@ -349,8 +391,8 @@ func addresses(cfg providers.TwilioConfig, msg Message) (string, *SendError) {
 	switch {
 	case msg.To == "":
 		return "", &SendError{Code: 21604, Class: ClassPermanent, Message: "a To address is required"}
-	case from == "":
-		return "", &SendError{Code: 21603, Class: ClassPermanent, Message: "a From address is required"}
+	case from == "" && cfg.MessagingServiceSID == "":
+		return "", &SendError{Code: 21603, Class: ClassPermanent, Message: "a From address or a Messaging Service is required"}
 	}
 	return from, nil
 }

@@ -26,6 +26,9 @@ type boundTransport struct {
 	next    http.RoundTripper
 	written atomic.Bool
 	status  int // set before RoundTrip returns; read after the call
+	// retryAfter is the Retry-After header of an error answer, as sent;
+	// read after the call.
+	retryAfter string
 	// called is the URL last sent to the network (after the redirect to
 	// base), so errors name the host actually called; read after the call.
 	called string
@@ -64,6 +67,7 @@ func (t *boundTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	t.status = resp.StatusCode
 	if resp.StatusCode >= 400 {
+		t.retryAfter = resp.Header.Get("Retry-After")
 		// twilio-go decodes error answers without closing them, which would
 		// pin the connection; keep a copy and give the connection back.
 		body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

@@ -1,5 +1,6 @@
 // Package sealed encrypts provider secrets at rest. Wrap returns a Store
-// that seals the secret fields of a provider's config (authToken, apiKey)
+// that seals the secret fields of a provider's config (authToken, apiKey,
+// apiKeySecret)
 // with AES-256-GCM before they reach the database and opens them when
 // providers are read, so a copy of the database (a backup, a stolen disk)
 // does not hold usable Twilio or LLM credentials.
@@ -32,7 +33,7 @@ import (
 )
 
 // secretFields are the config keys that hold credentials.
-var secretFields = []string{"authToken", "apiKey"}
+var secretFields = []string{"authToken", "apiKey", "apiKeySecret"}
 
 // Prefixes of sealed values: any value starting with sealedPrefix is
 // ciphertext, never a credential.

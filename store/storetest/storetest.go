@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CommitTurnsEnd", testCommitTurnsEnd},
 		{"Outbox", testOutbox},
 		{"DeliveryStatus", testDeliveryStatus},
+		{"DeliveryStatusOrder", testDeliveryStatusOrder},
 		{"OptOuts", testOptOuts},
 		{"Users", testUsers},
 		{"ListOptions", testListOptions},

@@ -1,13 +1,17 @@
 // Package twiliosim is a simulated Twilio Messaging API for end-to-end tests,
 // the load generator and the phone emulator. It is the only fake in
 // Switchboard and speaks Twilio's real wire format: it accepts
-// POST /2010-04-01/Accounts/{Sid}/Messages.json with HTTP Basic auth and
-// answers with Twilio's Message JSON or error JSON, lists messages with
+// POST /2010-04-01/Accounts/{Sid}/Messages.json with HTTP Basic auth (the
+// account's SID and auth token, or one of its API keys) and answers with
+// Twilio's Message JSON or error JSON, lists messages with
 // GET Messages.json (filters, paging) and fetches one with
-// GET Messages/{MessageSid}.json, records what it received,
-// injects faults (429, 5xx, timeouts, permanent error codes, latency), posts
-// signed status callbacks, and signs inbound webhooks exactly as Twilio
-// does.
+// GET Messages/{MessageSid}.json, lists incoming phone numbers (their
+// sms_url) with GET IncomingPhoneNumbers.json, sends through Messaging
+// Services (a sender pool; GET /v1/Services/{Sid} of messaging.twilio.com),
+// records what it received, injects faults (429 with or without
+// Retry-After, 5xx, timeouts, sends held past the client's timeout but
+// accepted, permanent error codes, latency), posts signed status callbacks,
+// and signs inbound webhooks exactly as Twilio does.
 //
 // It does not import the testing package, so a non-test binary can run it.
 package twiliosim
@@ -116,8 +120,12 @@ type Callback struct {
 	Err        string // the transport error, if any
 }
 
-// failSpec is one programmed failure: HTTP status (0: timeout) and code.
-type failSpec struct{ status, code int }
+// failSpec is one programmed failure: HTTP status (0: timeout) and code,
+// and the Retry-After header to answer with ("" for none).
+type failSpec struct {
+	status, code int
+	retryAfter   string
+}
 
 // Server is a simulated Twilio. Its methods are safe for concurrent use.
 type Server struct {
@@ -127,21 +135,29 @@ type Server struct {
 
 	mu         sync.Mutex
 	accounts   map[string]string // sid -> auth token
+	apiKeys    map[string]apiKey // key sid -> key
+	authUsers  []string          // Basic-auth user of every authenticated call, in order
 	messages   []Message
 	bySID      map[string]int // index into messages
 	count      int
 	failures   []Attempt
 	callbacks  []Callback
 	failQueue  []failSpec
-	listFails  []failSpec // FailNextList
+	lateAccept []time.Duration // HoldNextThenAccept
+	listFails  []failSpec      // FailNextList
 	listCalls  int
-	fixed      *failSpec
-	recipients map[string]int // To -> error code
-	faults     Faults
-	latency    time.Duration
-	onMessage  func(Message)
-	rng        *rand.Rand
-	notify     chan struct{} // closed and cleared on every change
+	// numbers are the accounts' incoming phone numbers: account sid →
+	// E.164 → number (SetNumberWebhook).
+	numbers     map[string]map[string]number
+	services    map[string]service // Messaging Service sid → service
+	numberCalls int
+	fixed       *failSpec
+	recipients  map[string]int // To -> error code
+	faults      Faults
+	latency     time.Duration
+	onMessage   func(Message)
+	rng         *rand.Rand
+	notify      chan struct{} // closed and cleared on every change
 
 	jobs      chan callbackJob
 	closed    chan struct{}
@@ -240,6 +256,38 @@ func (s *Server) Close() {
 	})
 }
 
+// apiKey is an API key of an account.
+type apiKey struct{ account, secret string }
+
+// AddAPIKey registers an API key of account sid that the API accepts in
+// place of the auth token, as Twilio does: Basic auth with the key SID as
+// user name and its secret as password, the account in the URL. A key
+// authenticates for its own account only.
+func (s *Server) AddAPIKey(sid, keySID, secret string) {
+	s.mu.Lock()
+	if s.apiKeys == nil {
+		s.apiKeys = map[string]apiKey{}
+	}
+	s.apiKeys[keySID] = apiKey{account: sid, secret: secret}
+	s.mu.Unlock()
+}
+
+// RemoveAPIKey revokes an API key: calls made with it fail with 401 (code
+// 20003).
+func (s *Server) RemoveAPIKey(keySID string) {
+	s.mu.Lock()
+	delete(s.apiKeys, keySID)
+	s.mu.Unlock()
+}
+
+// AuthUsers returns the Basic-auth user name (account SID or API key SID)
+// of every authenticated REST call, in order.
+func (s *Server) AuthUsers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.authUsers...)
+}
+
 // AddAccount registers an account the API accepts (Basic auth sid:token).
 func (s *Server) AddAccount(sid, authToken string) {
 	s.mu.Lock()
@@ -253,7 +301,31 @@ func (s *Server) AddAccount(sid, authToken string) {
 func (s *Server) FailNext(n, status, code int) {
 	s.mu.Lock()
 	for range n {
-		s.failQueue = append(s.failQueue, failSpec{status, code})
+		s.failQueue = append(s.failQueue, failSpec{status: status, code: code})
+	}
+	s.mu.Unlock()
+}
+
+// FailNextRetryAfter is FailNext whose answers carry a Retry-After header
+// with the value retryAfter (seconds, or an HTTP date), as Twilio's 429
+// answers do.
+func (s *Server) FailNextRetryAfter(n, status, code int, retryAfter string) {
+	s.mu.Lock()
+	for range n {
+		s.failQueue = append(s.failQueue, failSpec{status: status, code: code, retryAfter: retryAfter})
+	}
+	s.mu.Unlock()
+}
+
+// HoldNextThenAccept makes the next n Messages.json calls (after
+// authentication) wait d before they are processed, whether or not the
+// client is still waiting: a client that gives up sooner leaves a message
+// Twilio nonetheless accepts (and lists), as a real send can when its
+// answer is lost. Programmed failures (FailNext) are drawn after the wait.
+func (s *Server) HoldNextThenAccept(n int, d time.Duration) {
+	s.mu.Lock()
+	for range n {
+		s.lateAccept = append(s.lateAccept, d)
 	}
 	s.mu.Unlock()
 }
@@ -266,7 +338,7 @@ func (s *Server) FailNext(n, status, code int) {
 func (s *Server) FailNextList(n, status, code int) {
 	s.mu.Lock()
 	for range n {
-		s.listFails = append(s.listFails, failSpec{status, code})
+		s.listFails = append(s.listFails, failSpec{status: status, code: code})
 	}
 	s.mu.Unlock()
 }
@@ -287,7 +359,7 @@ func (s *Server) SetFixedError(status, code int) {
 	if status == 0 {
 		s.fixed = nil
 	} else {
-		s.fixed = &failSpec{status, code}
+		s.fixed = &failSpec{status: status, code: code}
 	}
 	s.mu.Unlock()
 }
@@ -332,8 +404,8 @@ func (s *Server) SetOnMessage(fn func(Message)) {
 // injected fault. Accounts stay.
 func (s *Server) Reset() {
 	s.mu.Lock()
-	s.messages, s.failures, s.callbacks, s.failQueue = nil, nil, nil, nil
-	s.listFails, s.listCalls = nil, 0
+	s.messages, s.failures, s.callbacks, s.failQueue, s.lateAccept = nil, nil, nil, nil, nil
+	s.listFails, s.listCalls, s.authUsers = nil, 0, nil
 	s.bySID = make(map[string]int)
 	s.count = 0
 	s.fixed = nil
@@ -451,6 +523,10 @@ func (s *Server) changedLocked() {
 // sender uses.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Twilio-Request-Id", newSID("RQ"))
+	if mg, ok := strings.CutPrefix(r.URL.Path, "/v1/Services/"); ok && r.Method == http.MethodGet && !strings.Contains(mg, "/") {
+		s.fetchService(w, r, mg)
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
 	if !ok {
 		s.writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
@@ -464,6 +540,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listMessages(w, r, sid)
 	case strings.HasPrefix(resource, "Messages/") && strings.HasSuffix(resource, ".json") && r.Method == http.MethodGet:
 		s.fetchMessage(w, r, sid, strings.TrimSuffix(strings.TrimPrefix(resource, "Messages/"), ".json"))
+	case resource == "IncomingPhoneNumbers.json" && r.Method == http.MethodGet:
+		s.listNumbers(w, r, sid)
 	case resource == "Messages.json" || strings.HasPrefix(resource, "Messages/"):
 		s.writeError(w, http.StatusMethodNotAllowed, 20004, "Method not allowed")
 	default:
@@ -471,13 +549,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authenticate checks Basic auth against the account in the path.
+// authenticate checks Basic auth against the account in the path: its
+// SID and auth token, or one of its API keys. It returns the account's auth
+// token, which signs its status callbacks either way.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, sid string) (token string, ok bool) {
 	user, pass, hasAuth := r.BasicAuth()
 	s.mu.Lock()
 	token, known := s.accounts[sid]
+	key, isKey := s.apiKeys[user]
+	valid := hasAuth && known && (user == sid && pass == token || isKey && key.account == sid && pass == key.secret)
+	if valid {
+		s.authUsers = append(s.authUsers, user)
+	}
 	s.mu.Unlock()
-	if !hasAuth || !known || user != sid || pass != token {
+	if !valid {
 		s.recordFailure(Attempt{AccountSID: sid, Status: http.StatusUnauthorized, Code: 20003})
 		s.writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
 		return "", false
@@ -513,7 +598,14 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 
 	s.mu.Lock()
 	latency := s.latency
+	var late time.Duration
+	if len(s.lateAccept) > 0 {
+		late, s.lateAccept = s.lateAccept[0], s.lateAccept[1:]
+	}
 	s.mu.Unlock()
+	if late > 0 && !s.pause(context.Background(), late) {
+		return // closed
+	}
 	if latency > 0 && !s.pause(r.Context(), latency) {
 		abort(r)
 		return
@@ -523,6 +615,9 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 		if spec.status == 0 {
 			s.hold(w, r, att)
 			return
+		}
+		if spec.retryAfter != "" {
+			w.Header().Set("Retry-After", spec.retryAfter)
 		}
 		s.reject(w, att, spec.status, spec.code, faultMessage(spec.code), true)
 		return
@@ -542,6 +637,18 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 	if err != nil {
 		s.reject(w, att, 400, 21211, fmt.Sprintf("The 'To' number %s is not a valid phone number.", to), false)
 		return
+	}
+	if ms := form.Get("MessagingServiceSid"); ms != "" {
+		sender, code := s.serviceSender(sid, ms, from, toAddr)
+		if code != 0 {
+			msg := "The Messaging Service is invalid"
+			if code == 21704 {
+				msg = "The Messaging Service contains no phone numbers"
+			}
+			s.reject(w, att, 400, code, msg, false)
+			return
+		}
+		from = sender
 	}
 	if from != "" {
 		fromAddr, err := twilio.ParseAddress(from)
@@ -624,14 +731,14 @@ func (s *Server) nextFault() (failSpec, bool) {
 	}
 	f := s.faults
 	if f.Rate429 > 0 && s.rng.Float64() < f.Rate429 {
-		return failSpec{http.StatusTooManyRequests, twilio.CodeTooManyRequests}, true
+		return failSpec{status: http.StatusTooManyRequests, code: twilio.CodeTooManyRequests}, true
 	}
 	if f.Rate5xx > 0 && s.rng.Float64() < f.Rate5xx {
 		status := []int{500, 502, 503}[s.rng.IntN(3)]
-		return failSpec{status, 20500}, true
+		return failSpec{status: status, code: 20500}, true
 	}
 	if f.RateTimeout > 0 && s.rng.Float64() < f.RateTimeout {
-		return failSpec{0, 0}, true
+		return failSpec{}, true
 	}
 	return failSpec{}, false
 }

@@ -134,10 +134,14 @@ func (db *DB) PendingOutbox(ctx context.Context) ([]*store.OutboundMessage, erro
 
 // DeliveryRank is the SQL that ranks the delivery status expr, so that a
 // late callback never moves a message back (Twilio may deliver "sent"
-// after "delivered").
+// after "delivered"). Every status Twilio documents for a message has its
+// rank: none yet (0); accepted, scheduled, queued, sending (1, the ELSE);
+// sent (2); the final outcomes delivered, undelivered, failed,
+// partially_delivered and canceled (3); read, which only follows a
+// delivery (4).
 func DeliveryRank(expr string) string {
 	return `(CASE ` + expr + ` WHEN '' THEN 0 WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 WHEN 'undelivered' THEN 3
-		WHEN 'failed' THEN 3 WHEN 'read' THEN 4 ELSE 1 END)`
+		WHEN 'failed' THEN 3 WHEN 'partially_delivered' THEN 3 WHEN 'canceled' THEN 3 WHEN 'read' THEN 4 ELSE 1 END)`
 }
 
 // GetOutbound returns the outbox row with the id.
