@@ -299,10 +299,30 @@ func (c *committer) wait(patience time.Duration, notify func(error)) {
 }
 
 // sync flushes every write so far and tells the writers waiting for it.
+// A flush that fails while the store still works (a lost connection) is
+// tried again, with backoff, until it succeeds or the committer closes:
+// the writes are in, and a turn told that its commit failed would write
+// itself a second time. A store that cannot tell what reached the disk
+// refuses for good (EUNAVAILABLE); its error goes to the writers.
 func (c *committer) sync() {
 	var err error
 	if c.deferred != nil {
-		err = c.deferred.Sync(context.Background())
+		for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+			err = c.deferred.Sync(context.Background())
+			if err == nil || store.ErrorCode(err) == store.EUNAVAILABLE {
+				break
+			}
+			c.logErr("flush commits to disk; retrying", err)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+				continue
+			case <-c.done:
+				t.Stop()
+				err = errCommitterClosed
+			}
+			break
+		}
 		if err != nil {
 			c.logErr("flush commits to disk", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,5 +222,70 @@ func TestPowerLossRecovery(t *testing.T) {
 	}
 	if len(ackedBeforeCrash) == 0 {
 		t.Fatal(errors.New("no message was acknowledged before the power loss"))
+	}
+}
+
+// flakySync is a store whose first flushes fail as a dropped connection
+// would: the writes are in, only the flush failed.
+type flakySync struct {
+	*sqlite.DB
+	fail atomic.Int32
+}
+
+func (f *flakySync) Sync(ctx context.Context) error {
+	if f.fail.Add(-1) >= 0 {
+		return errors.New("read tcp: connection reset by peer")
+	}
+	return f.DB.Sync(ctx)
+}
+
+// TestFailedFlushIsRetried: when a flush fails but the store still works
+// (a dropped connection), the committer flushes again instead of failing
+// the writes that were already in: the webhook is acknowledged, and the
+// message is answered once (one reply, one outbox row, one user and one
+// assistant event). The message is flushed on its own (no sync wait), so
+// its flush is a Sync.
+func TestFailedFlushIsRetried(t *testing.T) {
+	var flaky *flakySync
+	f := newFixtureSync(t, "FULL", time.Hour, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, func(o *Options) {
+		flaky = &flakySync{DB: o.Store.(*sqlite.DB)}
+		flaky.fail.Store(3)
+		o.Store = flaky
+		o.SyncWait = -1
+	})
+	m := &store.InboundMessage{ProviderID: f.channel.ID, MessageSID: "SMflaky", ProjectID: f.project.ID, StageID: f.stage.ID,
+		From: "+15550009999", To: ourNumber, Body: "hello"}
+	if _, err := f.eng.Accept(context.Background(), m); err != nil {
+		t.Fatalf("accept: %v (the flush is retried, so the message is acknowledged)", err)
+	}
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if f.eng.Pending() != 0 {
+			return fmt.Errorf("%d pending", f.eng.Pending())
+		}
+		return nil
+	})
+	if flaky.fail.Load() >= 0 {
+		t.Fatalf("the failing flushes were never tried")
+	}
+	convs := f.conversations()
+	if len(convs) != 1 {
+		t.Fatalf("%d conversations", len(convs))
+	}
+	rows, _, err := f.st.ListOutbound(context.Background(), convs[0].ID, store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := f.st.ListEvents(context.Background(), convs[0].ID, store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	messages := 0
+	for _, e := range evs {
+		if e.EventType == store.EventMessage {
+			messages++
+		}
+	}
+	if got := f.sender.to("+15550009999"); len(got) != 1 || len(rows) != 1 || messages != 2 {
+		t.Fatalf("replies %q, %d outbox rows, %d message events; want one reply, one row, two events", got, len(rows), messages)
 	}
 }
