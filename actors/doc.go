@@ -59,7 +59,11 @@
 // COMMIT_SYNC_WAIT_US (a remote LLM, a busy session) is flushed on its own
 // and its turn gets a second flush, unless other traffic shares them. Send
 // results are never flushed for their own sake: they ride the next commit
-// and the next flush.
+// and the next flush. A flush that fails while the store still works (a
+// dropped PostgreSQL connection) is tried again rather than failing writes
+// that are in; one the store cannot vouch for (a failed fsync, PostgreSQL
+// lost unflushed commits) latches the store: it refuses writes and reports
+// itself unready until the server restarts from what is on disk.
 //
 // Two failure models. A crash of the process (kill -9, OOM) keeps every
 // written transaction: SQLite's WAL frames and PostgreSQL's asynchronous
