@@ -221,7 +221,7 @@ var answers = []struct {
 		wa:    "*Hi!*",
 	},
 	{
-		name:  "realistic answer",
+		name: "realistic answer",
 		md: "Sure! Here's a summary of your booking:\n\n" +
 			"**Booking #48213**\n" +
 			"- **Date:** Friday, March 6\n" +
