@@ -11,6 +11,7 @@ package replyfmt
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -54,6 +55,31 @@ func ParseMode(s string) (Mode, error) {
 		}
 	}
 	return "", fmt.Errorf("must be one of %q, %q, %q or %q, got %q", ModeAuto, ModePlain, ModeWhatsApp, ModeNone, s)
+}
+
+// MetadataField is where a stage keeps its mode: metadata.replyFormat,
+// next to the other per-stage reply options (metadata.mediaReply).
+const MetadataField = "metadata.replyFormat"
+
+// FromMetadata reads metadata.replyFormat from a stage's metadata: ModeAuto
+// when absent or null, an error (for the API's 400 naming MetadataField)
+// when it is not one of Modes. The API and the engine both read it here, so
+// they agree on what a stage means.
+func FromMetadata(metadata json.RawMessage) (Mode, error) {
+	if len(metadata) == 0 {
+		return ModeAuto, nil
+	}
+	var md struct {
+		ReplyFormat json.RawMessage `json:"replyFormat"`
+	}
+	if err := json.Unmarshal(metadata, &md); err != nil || len(md.ReplyFormat) == 0 || string(md.ReplyFormat) == "null" {
+		return ModeAuto, nil
+	}
+	var s string
+	if err := json.Unmarshal(md.ReplyFormat, &s); err != nil {
+		return "", fmt.Errorf("must be a string, one of %q, %q, %q or %q", ModeAuto, ModePlain, ModeWhatsApp, ModeNone)
+	}
+	return ParseMode(s)
 }
 
 // Format formats md for a recipient: whatsApp says the recipient is on
