@@ -10,7 +10,7 @@ import (
 // letters, digits and everyday punctuation, single spaces, lines that start
 // with a letter and end without a space, at most one blank line in a row.
 func plainClass(b string) string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,?'\"()$%@/:;-= "
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,?!'\"()$%@/:;-= "
 	var s []byte
 	lineStart, spaces, newlines := true, 0, 0
 	for i := 0; i < len(b); i++ {

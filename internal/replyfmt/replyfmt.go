@@ -136,9 +136,10 @@ func Bound(n int) int { return 2*n + 16 }
 // markup marks the bytes that can start Markdown syntax whose rendering
 // differs from the text itself. List markers ("- ", "1. "), thematic
 // breaks and setext underlines are not in it: plain text keeps them as they
-// are, which is how Plain renders them too.
+// are, which is how Plain renders them too. Neither is "!", common in
+// replies: an image ("![") is seen by its "[".
 var markup = func() (t [256]bool) {
-	for _, c := range []byte("*_~`#[]<>|\\&!\t\r") {
+	for _, c := range []byte("*_~`#[]<>|\\&\t\r") {
 		t[c] = true
 	}
 	return t
