@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"switchboard/internal/testutil"
+	"github.com/prometheus/client_golang/prometheus"
+
+	tu "switchboard/internal/testutil"
 	"switchboard/store"
 )
 
@@ -47,7 +49,7 @@ func (f *fixture) inbound(from, body string, media ...string) {
 func (f *fixture) waitReplies(addr string, n int) []string {
 	f.t.Helper()
 	var got []string
-	testutil.CheckFor(f.t, 5*time.Second, func() error {
+	tu.CheckFor(f.t, 5*time.Second, func() error {
 		if got = f.sender.to(addr); len(got) != n {
 			return fmt.Errorf("replies to %s: %q", addr, got)
 		}
@@ -82,8 +84,10 @@ func (f *fixture) assistantTexts(addr string) []string {
 func TestReplyFormatByChannel(t *testing.T) {
 	var mu sync.Mutex
 	var split []string
+	reg := prometheus.NewRegistry()
 	f := newFixture(t, time.Minute, store.APITypeScripted, `{"defaultReply":"`+strings.ReplaceAll(markdownReply, `"`, `\"`)+`"}`,
 		func(o *Options) {
+			o.Registerer = reg
 			o.Split = func(s string) []string {
 				mu.Lock()
 				split = append(split, s)
@@ -112,6 +116,27 @@ func TestReplyFormatByChannel(t *testing.T) {
 	}
 	if got := f.assistantTexts("whatsapp:+15552220001"); len(got) != 1 || got[0] != wa {
 		t.Errorf("stored assistant text %q, want the text as sent", got)
+	}
+	// switchboard_reply_format_total counted both, as changed.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "switchboard_reply_format_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			key := ""
+			for _, l := range m.GetLabel() {
+				key += l.GetName() + "=" + l.GetValue() + " "
+			}
+			counts[strings.TrimSpace(key)] = m.GetCounter().GetValue()
+		}
+	}
+	if len(counts) != 2 || counts["changed=true format=plain"] != 1 || counts["changed=true format=whatsapp"] != 1 {
+		t.Errorf("switchboard_reply_format_total = %v", counts)
 	}
 }
 
