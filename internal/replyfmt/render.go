@@ -192,7 +192,8 @@ func (r *renderer) table(n *east.Table) {
 		for cell := row.FirstChild(); cell != nil; cell = cell.NextSibling() {
 			start := len(r.out)
 			r.inlines(cell)
-			cells = append(cells, strings.TrimSpace(string(r.out[start:])))
+			// A cell is one line: a <br> in it becomes a space.
+			cells = append(cells, strings.Join(strings.Fields(string(r.out[start:])), " "))
 			r.out = r.out[:start]
 		}
 		if _, ok := row.(*east.TableHeader); ok {
@@ -228,7 +229,7 @@ func (r *renderer) table(n *east.Table) {
 		line(&kv, row, header)
 	}
 	out := grid.String()
-	if len(rows) > 0 && 2*kv.Len() <= 3*grid.Len() {
+	if kv.Len() > 0 && 2*kv.Len() <= 3*grid.Len() {
 		out = kv.String()
 	}
 	for i, l := range strings.Split(out, "\n") {

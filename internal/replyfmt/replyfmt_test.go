@@ -179,6 +179,18 @@ var answers = []struct {
 		wa:    "A very long column heading, Another very long column heading\n1, 2\n3, 4",
 	},
 	{
+		name:  "table cell with a line break, table with empty rows",
+		md:    "| Note |\n|---|\n| one<br>two |\n\n| Header |\n|---|\n| |",
+		plain: "Note: one two\n\nHeader",
+		wa:    "Note: one two\n\nHeader",
+	},
+	{
+		name:  "windows line ends",
+		md:    "**a**\r\nb\r\n\r\n- x\r\n- y",
+		plain: "a\nb\n\n- x\n- y",
+		wa:    "*a*\nb\n\n- x\n- y",
+	},
+	{
 		name:  "quote",
 		md:    "> Your order has shipped.\n\nAnything else?",
 		plain: "Your order has shipped.\n\nAnything else?",

@@ -295,7 +295,7 @@ func TestSplitKeepsURLsAndNumbers(t *testing.T) {
 			want: []string{"https://example.com/", strings.Repeat("a", 20), strings.Repeat("a", 10)},
 		},
 		{
-			name: "link after its text stays whole",
+			name: "URL in parentheses stays whole",
 			body: filler + "see our page (https://example.com/pricing) for details",
 			max:  80,
 			want: []string{strings.TrimSpace(filler) + " see our page", "(https://example.com/pricing) for details"},
