@@ -27,6 +27,7 @@ type metrics struct {
 	expiryLateness  prometheus.Histogram
 	commitSeconds   prometheus.Histogram
 	commitItems     prometheus.Histogram
+	replyFormats    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
@@ -74,6 +75,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 			Name: "switchboard_commit_batch_items", Help: "Writes (inbound messages, turns, send results) sharing one group commit.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}}),
 	}
+	m.replyFormats = newReplyFormatMetric(reg)
 	reg.MustRegister(m.sessionsCreated, m.sessionsExpired, m.sessionLifetime, m.turns, m.llmLatency, m.llmErrors,
 		m.replyLatency, m.sends, m.retries, m.optOuts, m.optIns, m.storeLatency, m.expiryLateness, m.commitSeconds, m.commitItems,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

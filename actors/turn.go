@@ -106,9 +106,9 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 		// The conversation is created in the turn's own transaction.
 		turn.NewConversation = created.conv
 		turn.Events = append(turn.Events, created.start)
-		if created.opening != "" {
-			opening = []string{created.opening}
-			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", created.opening, nil, now))
+		if op := e.formatReply(ctx, in.key.ProjectID, conv.stageID, first.From, created.opening); op != "" {
+			opening = []string{op}
+			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", op, nil, now))
 		}
 	}
 	texts := make([]string, 0, len(in.msgs))
@@ -153,7 +153,7 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 			map[string]any{"state": store.OutboxSkipped, "reason": "recipient opted out"}, now))
 	case text == "" && len(media) > 0:
 		replies = opening
-		reply := e.mediaReply(ctx, in.key.ProjectID, conv.stageID)
+		reply := e.formatReply(ctx, in.key.ProjectID, conv.stageID, to, e.mediaReply(ctx, in.key.ProjectID, conv.stageID))
 		if reply != "" {
 			replies = append(replies, reply)
 			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", reply, nil, now))
@@ -168,6 +168,8 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 				map[string]string{"source": "llm", "error": err.Error()}, now))
 			reply = e.opts.LLMErrorReply
 		}
+		// Formatted before splitting; the event keeps the text as sent.
+		reply = e.formatReply(ctx, in.key.ProjectID, conv.stageID, to, reply)
 		if reply != "" {
 			replies = append(replies, reply)
 			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", reply, nil, now))

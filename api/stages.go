@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"switchboard/internal/replyfmt"
 	"switchboard/store"
 )
 
@@ -91,13 +92,17 @@ func (b *stageBody) apply(st *store.Stage) error {
 
 // checkStage validates a complete stage and its references: the LLM
 // provider must exist and be an llm provider, the agent (if any) must be
-// in the stage's project, and llmSettings must suit the provider.
+// in the stage's project, llmSettings must suit the provider, and
+// metadata.replyFormat (if set) must be a reply format.
 func (s *Server) checkStage(ctx context.Context, st *store.Stage) error {
 	if st.EnterBehavior == "" {
 		st.EnterBehavior = store.EnterAwaitUserInput
 	}
 	if st.EnterBehavior != store.EnterAwaitUserInput && st.EnterBehavior != store.EnterGenerateResponse {
 		return store.FieldError("enterBehavior", "must be %q or %q", store.EnterAwaitUserInput, store.EnterGenerateResponse)
+	}
+	if _, err := replyfmt.FromMetadata(st.Metadata); err != nil {
+		return store.FieldError(replyfmt.MetadataField, "%s", err.Error())
 	}
 	ls := st.LLMSettings
 	if ls.Timeout != nil && *ls.Timeout <= 0 {

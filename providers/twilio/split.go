@@ -21,6 +21,12 @@ const (
 // part has no such boundary, at a character boundary. max <= 0 means
 // MaxBodyLength; max 1 is treated as 2.
 //
+// A cut never falls inside a URL or a number: a word cut is not taken at a
+// space that joins the groups of a number ("+1 555 123 4567", "1 234 567")
+// while an earlier space will do, and a character cut inside a URL or a run
+// of digits that starts within the part is moved to its start. Only a URL or
+// number longer than a whole part is cut.
+//
 // Characters are counted in UTF-16 code units, as the SMS layer does: a
 // character outside the Basic Multilingual Plane (most emoji) counts two.
 // That count is never below the number of Unicode code points, so a part
@@ -96,18 +102,110 @@ func chooseCut(rest string, end int) (cut, next int) {
 	if i := lastSentenceEnd(look, end); i >= half && i > 0 {
 		return i, i
 	}
-	// The last white space starting at or before end, but not at the start.
+	// The last white space starting at or before end, but not at the start,
+	// that does not join the groups of a number ("+1 555 123 4567"); if
+	// every one does, the last white space all the same.
+	word, wordNext := -1, -1
 	for i := len(look); i > 0; {
 		r, size := utf8.DecodeLastRuneInString(look[:i])
 		i -= size
 		if i <= end && unicode.IsSpace(r) {
-			if i > 0 {
+			if i == 0 {
+				break
+			}
+			if !joinsNumber(rest, i, i+size) {
 				return i, i + size
 			}
-			break
+			if word < 0 {
+				word, wordNext = i, i+size
+			}
 		}
 	}
+	if word > 0 {
+		return word, wordNext
+	}
+	// No white space: do not cut a URL or a number that starts inside the
+	// part; cut before it.
+	if s := tokenStart(rest, end); s > 0 {
+		return s, s
+	}
 	return end, end
+}
+
+// joinsNumber reports whether the single white space rest[i:next] sits
+// between two groups of one number: a phone number ("+1 555 123 4567",
+// "(555) 123 4567"), digits grouped by spaces ("1 234 567,89", an IBAN or
+// order number in groups). Cutting there would send half a number in each
+// part.
+func joinsNumber(rest string, i, next int) bool {
+	if rest[i] != ' ' || next >= len(rest) || i == 0 {
+		return false
+	}
+	left := rest[strings.LastIndexFunc(rest[:i], unicode.IsSpace)+1 : i]
+	right := rest[next:]
+	if j := strings.IndexFunc(right, unicode.IsSpace); j >= 0 {
+		right = right[:j]
+	}
+	left = strings.TrimLeft(left, "+($€£#")
+	right = strings.TrimRight(right, ".,;:!?")
+	if left == "" || right == "" {
+		return false
+	}
+	last := left[len(left)-1]
+	if !isDigit(last) && last != ')' || !isDigit(right[0]) && right[0] != '(' {
+		return false
+	}
+	return numeric(left) && numeric(right)
+}
+
+// numeric reports whether s is made of digits and the separators numbers
+// are written with, and holds a digit.
+func numeric(s string) bool {
+	digit := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case isDigit(c):
+			digit = true
+		case strings.IndexByte(".,-/()", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return digit
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// tokenStart returns where the URL or number that a cut at end would
+// split starts, or -1 when end is not inside one. A URL starts with a
+// "https://", "http://" or "www." and runs to white space; a number is a run
+// of digits and the separators between them.
+func tokenStart(rest string, end int) int {
+	if end <= 0 || end >= len(rest) {
+		return -1
+	}
+	base := strings.LastIndexFunc(rest[:end], unicode.IsSpace) + 1 // a URL runs to white space
+	for _, mark := range [...]string{"https://", "http://", "www."} {
+		if j := strings.LastIndex(rest[base:end], mark); j >= 0 {
+			return base + j
+		}
+	}
+	// A separator belongs to a number only between two digits.
+	numByte := func(k int) bool {
+		c := rest[k]
+		return isDigit(c) || strings.IndexByte(".,-/", c) >= 0 && k > 0 && k+1 < len(rest) && isDigit(rest[k-1]) && isDigit(rest[k+1])
+	}
+	if !numByte(end-1) || !numByte(end) {
+		return -1
+	}
+	s := end - 1
+	for s > 0 && numByte(s-1) {
+		s--
+	}
+	if s > 0 && rest[s-1] == '+' {
+		s--
+	}
+	return s
 }
 
 // lastParagraphBreak returns the index of the last "\n\n" (or "\n\r\n") in

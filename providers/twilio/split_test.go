@@ -194,6 +194,17 @@ func FuzzSplit(f *testing.F) {
 		if squeeze(rest) != "" {
 			t.Fatalf("text left after the last part: %q", rest)
 		}
+		// A cut between two digits (no white space dropped) happens only
+		// when the number fills the whole part.
+		joined := strings.Join(parts, "")
+		if len(parts) > 1 && squeeze(joined) == joined && joined == body {
+			for i := 0; i+1 < len(parts); i++ {
+				p, q := parts[i], parts[i+1]
+				if isDigit(p[len(p)-1]) && isDigit(q[0]) && strings.TrimLeft(p, "+0123456789.,-/") != "" {
+					t.Fatalf("part %d %q ends inside the number that starts part %d %q", i, p, i+1, q)
+				}
+			}
+		}
 		if units(body) <= limit && body != "" && (len(parts) != 1 || parts[0] != body) {
 			t.Fatalf("a body within the limit was changed: %q", parts)
 		}
@@ -205,4 +216,97 @@ func maxInt(a, b int) int {
 		return a
 	}
 	return b
+}
+
+// TestSplitKeepsURLsAndNumbers: a long reply whose natural cut falls inside
+// a link or a number is cut before it instead.
+func TestSplitKeepsURLsAndNumbers(t *testing.T) {
+	filler := strings.Repeat("word ", 10) // 50 chars
+	tests := []struct {
+		name string
+		body string
+		max  int
+		want []string
+	}{
+		{
+			name: "phone number with spaces",
+			body: filler + "call +1 555 123 4567 today",
+			max:  62, // the word cut would fall after "+1 555"
+			want: []string{strings.TrimSpace(filler) + " call", "+1 555 123 4567 today"},
+		},
+		{
+			name: "phone number with area code in parentheses",
+			body: filler + "call (555) 123 4567 now",
+			max:  64,
+			want: []string{strings.TrimSpace(filler) + " call", "(555) 123 4567 now"},
+		},
+		{
+			name: "grouped amount",
+			body: filler + "total 1 234 567,89 EUR",
+			max:  62,
+			want: []string{strings.TrimSpace(filler) + " total", "1 234 567,89 EUR"},
+		},
+		{
+			name: "order number in groups",
+			body: filler + "order 4821 3390 1177.",
+			max:  64,
+			want: []string{strings.TrimSpace(filler) + " order", "4821 3390 1177."},
+		},
+		{
+			name: "numbers in a sentence are still cut between words",
+			body: "I have 3 dogs and 2 cats at home",
+			max:  10,
+			want: []string{"I have 3", "dogs and 2", "cats at", "home"},
+		},
+		{
+			name: "only number groups: the last space all the same",
+			body: "1 2 3 4 5 6 7 8 9",
+			max:  6,
+			want: []string{"1 2 3", "4 5 6", "7 8 9"},
+		},
+		{
+			name: "URL in a text without spaces",
+			body: strings.Repeat("x", 30) + "https://example.com/orders/48213",
+			max:  40,
+			want: []string{strings.Repeat("x", 30), "https://example.com/orders/48213"},
+		},
+		{
+			name: "www URL in a text without spaces",
+			body: strings.Repeat("x", 30) + "(www.example.com/orders/48213)",
+			max:  40,
+			want: []string{strings.Repeat("x", 30) + "(", "www.example.com/orders/48213)"},
+		},
+		{
+			name: "decimal number in a text without spaces",
+			body: strings.Repeat("x", 30) + "=1,234,567.89",
+			max:  36,
+			want: []string{strings.Repeat("x", 30) + "=", "1,234,567.89"},
+		},
+		{
+			name: "international number in a text without spaces",
+			body: strings.Repeat("x", 30) + ":+15551234567",
+			max:  36,
+			want: []string{strings.Repeat("x", 30) + ":", "+15551234567"},
+		},
+		{
+			name: "URL longer than a part is cut",
+			body: "https://example.com/" + strings.Repeat("a", 30),
+			max:  20,
+			want: []string{"https://example.com/", strings.Repeat("a", 20), strings.Repeat("a", 10)},
+		},
+		{
+			name: "URL in parentheses stays whole",
+			body: filler + "see our page (https://example.com/pricing) for details",
+			max:  80,
+			want: []string{strings.TrimSpace(filler) + " see our page", "(https://example.com/pricing) for details"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Split(tc.body, tc.max)
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Fatalf("Split =\n %q\nwant\n %q", got, tc.want)
+			}
+		})
+	}
 }
