@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"runtime"
+	"switchboard/providers/prompt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,6 +135,7 @@ type Engine struct {
 	live    *liveSessions
 	idle    *idleWheel
 	cfg     *configCache
+	prompts prompt.Cache // stage prompts, parsed once per stage version
 	m       *metrics
 	// replyTruncated counts replies cut to MaxReplyParts (nil: no metrics).
 	replyTruncated prometheus.Counter

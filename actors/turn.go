@@ -161,7 +161,7 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 	default:
 		replies = opening
 		// A conversation created by this turn has nothing stored yet.
-		reply, err := e.complete(ctx, in, conv, text, first.From, created == nil)
+		reply, err := e.complete(ctx, in, conv, text, in.msgs[len(in.msgs)-1], created == nil)
 		if err != nil {
 			e.log.Warn("turn: llm failed", "session_id", in.sessionID, "conversation_id", conv.id, "err", err)
 			turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventError,
@@ -360,7 +360,7 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 	}
 	cs := &convState{id: conv.ID, stageID: stage.ID, agentID: agentID}
 	if stage.EnterBehavior == store.EnterGenerateResponse {
-		text, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first.From, false)
+		text, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first, false)
 		if err != nil {
 			e.log.Warn("turn: opening message failed", "conversation_id", conv.ID, "err", err)
 		}
@@ -371,15 +371,19 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 
 // complete asks the stage's LLM for the reply to text, with the stored
 // history when loadHistory is set.
-func (e *Engine) complete(ctx context.Context, in turnInput, conv *convState, text, from string, loadHistory bool) (string, error) {
+func (e *Engine) complete(ctx context.Context, in turnInput, conv *convState, text string, sender *store.InboundMessage, loadHistory bool) (string, error) {
 	stage, err := e.cfg.stage(ctx, in.key.ProjectID, conv.stageID)
 	if err != nil {
 		return "", fmt.Errorf("stage: %w", err)
 	}
-	return e.completeRaw(ctx, stage, conv.agentID, conv, []string{text}, text, conv.turns, from, loadHistory)
+	return e.completeRaw(ctx, stage, conv.agentID, conv, []string{text}, text, conv.turns, sender, loadHistory)
 }
 
-func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID string, conv *convState, user []string, text string, turnNo int, from string, loadHistory bool) (reply string, err error) {
+// completeRaw asks the stage's LLM for a reply; sender is the (latest)
+// message the turn answers, whose sender the prompt's userProfile
+// describes.
+func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID string, conv *convState, user []string, text string, turnNo int, sender *store.InboundMessage, loadHistory bool) (reply string, err error) {
+	from := sender.From
 	prov, err := e.cfg.provider(ctx, stage.LLMProviderID)
 	if err != nil {
 		return "", fmt.Errorf("llm provider: %w", err)
@@ -388,14 +392,9 @@ func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID st
 	if err != nil {
 		return "", fmt.Errorf("llm provider %s: %w", prov.ID, err)
 	}
-	system := stage.Prompt
-	if agentID != "" {
-		if a, err := e.cfg.agent(ctx, stage.ProjectID, agentID); err == nil && a.Prompt != "" {
-			if system != "" {
-				system += "\n\n"
-			}
-			system += a.Prompt
-		}
+	system, err := e.systemPrompt(ctx, stage, agentID, text, sender)
+	if err != nil {
+		return "", err
 	}
 	req := llm.Request{
 		Model:          stage.LLMSettings.Model,

@@ -3,9 +3,12 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
+	"switchboard/providers/prompt"
 	"switchboard/store"
 )
 
@@ -99,6 +102,9 @@ func (s *Server) checkStage(ctx context.Context, st *store.Stage) error {
 	if st.EnterBehavior != store.EnterAwaitUserInput && st.EnterBehavior != store.EnterGenerateResponse {
 		return store.FieldError("enterBehavior", "must be %q or %q", store.EnterAwaitUserInput, store.EnterGenerateResponse)
 	}
+	if err := checkPrompt(st.Prompt); err != nil {
+		return err
+	}
 	ls := st.LLMSettings
 	if ls.Timeout != nil && *ls.Timeout <= 0 {
 		return store.FieldError("llmSettings.timeout", "must be a positive number of milliseconds")
@@ -135,6 +141,24 @@ func (s *Server) checkStage(ctx context.Context, st *store.Stage) error {
 		}
 	}
 	return nil
+}
+
+// checkPrompt refuses a stage prompt that does not parse as a Handlebars
+// template, or that calls a helper that does not exist, naming prompt and
+// where the error is (line and column, 1-based; column "0" when only the
+// line is known).
+func checkPrompt(src string) error {
+	_, err := prompt.Parse(src)
+	var pe *prompt.ParseError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	reason := "invalid template at " + pe.Error()
+	return &store.Error{
+		Code:    store.EINVALID,
+		Message: "prompt: " + reason,
+		Details: map[string]string{"field": "prompt", "reason": reason, "line": strconv.Itoa(pe.Line), "column": strconv.Itoa(pe.Column)},
+	}
 }
 
 func (s *Server) createStage(w http.ResponseWriter, r *http.Request) error {

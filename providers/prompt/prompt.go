@@ -1,0 +1,404 @@
+// Package prompt renders stage prompts: Handlebars templates with Bonsai's
+// template variables (docs/guide/templating.md of Bonsai), through the
+// maintained Go Handlebars implementation github.com/mailgun/raymond/v2.
+//
+// A prompt is parsed once (Parse, at save time in the API and once per
+// stage version in the engine through Cache) and rendered on every turn
+// (Template.Render) with Data.
+//
+// Differences from Bonsai, on purpose:
+//   - nothing is HTML-escaped: {{x}} and {{{x}}} render the same, because
+//     a prompt is not HTML and an agent prompt with "You're" must reach the
+//     model as written;
+//   - a call of a helper that does not exist ({{foo bar}}), and partials,
+//     are refused when the prompt is saved, where Handlebars would render
+//     nothing at turn time;
+//   - the agent's prompt is appended after the stage prompt when the stage
+//     prompt does not place {{agent}} itself (Switchboard's behaviour
+//     before templates; Bonsai then drops it).
+package prompt
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/mailgun/raymond/v2"
+	"github.com/mailgun/raymond/v2/ast"
+	"github.com/mailgun/raymond/v2/lexer"
+	"github.com/mailgun/raymond/v2/parser"
+)
+
+// Template is a parsed stage prompt, safe for concurrent Render.
+type Template struct {
+	tpl *raymond.Template
+	// UsesAgent reports whether the prompt places {{agent}} itself; when
+	// it does not, the caller appends the agent's prompt.
+	UsesAgent bool
+}
+
+// ParseError is a prompt that does not parse or calls what does not exist,
+// with where: Line is 1-based, Column (1-based, in characters) is 0 when
+// the parser does not tell it.
+type ParseError struct {
+	Line, Column int
+	Reason       string
+}
+
+// Error says what is wrong and where.
+func (e *ParseError) Error() string {
+	if e.Column > 0 {
+		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Reason)
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+}
+
+// blockNames are the helpers Bonsai documents both as block helpers
+// ({{#exists x}}…{{/exists}}) and as values ({{#if (exists x)}}). raymond
+// does not tell a helper whether it was called as a block, so a block call
+// is renamed, token by token, to its block twin.
+var blockNames = map[string]string{
+	"exists":   "exists__block",
+	"hasItems": "hasItems__block",
+	"contains": "contains__block",
+}
+
+// arity are the helpers a prompt may call, with the number of arguments
+// each takes: Bonsai's (get, exists, hasItems, join, contains, default,
+// json) and Handlebars' built-ins. A helper called with another number of
+// arguments would fail at turn time, so the prompt is refused when saved.
+var arity = map[string]int{
+	"get": 2, "exists": 1, "hasItems": 1, "join": 2, "contains": 2, "default": 2, "json": 1,
+	"if": 1, "unless": 1, "with": 1, "each": 1, "lookup": 2, "log": 1,
+}
+
+// raymondOnly are helpers raymond registers beyond Handlebars' own; they
+// are not part of Bonsai's templates (and log to the server's log on bad
+// input), so a prompt may not call them.
+var raymondOnly = map[string]bool{
+	"equal": true, "ifGt": true, "ifLt": true, "ifEq": true, "ifMatchesRegexStr": true, "pluralize": true,
+}
+
+var posRE = regexp.MustCompile(`Pos:(\d+)`)
+
+// Parse parses a stage prompt. An empty prompt is valid and renders empty.
+// The error, if any, is a *ParseError.
+func Parse(src string) (*Template, error) {
+	prog, err := parser.Parse(src)
+	if err != nil {
+		return nil, parseError(src, err)
+	}
+	w := walker{}
+	w.program(prog)
+	if w.err != nil {
+		return nil, w.err.at(src)
+	}
+	tpl, err := raymond.Parse(renameBlocks(src))
+	if err != nil {
+		return nil, parseError(src, err) // not reached: src parsed above
+	}
+	tpl.RegisterHelpers(helpers)
+	return &Template{tpl: tpl, UsesAgent: w.agent}, nil
+}
+
+// parseError turns a raymond parse error into a ParseError with the
+// position of the error.
+func parseError(src string, err error) *ParseError {
+	msg := err.Error()
+	pe := &ParseError{Line: 1, Reason: msg}
+	lines := strings.Split(msg, "\n")
+	if n, e := fmt.Sscanf(lines[0], "Parse error on line %d:", &pe.Line); n == 1 && e == nil && len(lines) > 1 {
+		pe.Reason = lines[1]
+	}
+	pos := -1
+	switch {
+	case pe.Reason == "Lexer error":
+		toks := lexer.Collect(src)
+		if last := toks[len(toks)-1]; last.Kind == lexer.TokenError {
+			pe.Reason, pos = last.Val, last.Pos
+			if strings.HasPrefix(last.Val, "Unclosed") {
+				// Point at what is left open, not at the end.
+				for i := len(toks) - 2; i >= 0; i-- {
+					if k := toks[i].Kind; k != lexer.TokenID && k != lexer.TokenSep && k != lexer.TokenString &&
+						k != lexer.TokenNumber && k != lexer.TokenBoolean && k != lexer.TokenEquals && k != lexer.TokenData {
+						pos = toks[i].Pos
+						break
+					}
+				}
+			}
+		}
+	case strings.Contains(pe.Reason, "got: 'EOF'"):
+		pos = len(src)
+	default:
+		if m := posRE.FindStringSubmatch(msg); m != nil {
+			pos, _ = strconv.Atoi(m[1])
+		}
+	}
+	if pos >= 0 && pos <= len(src) {
+		pe.Line, pe.Column = lineCol(src, pos)
+	}
+	return pe
+}
+
+// lineCol is the 1-based line and column of the byte offset pos.
+func lineCol(src string, pos int) (int, int) {
+	before := src[:pos]
+	line := strings.Count(before, "\n") + 1
+	col := len([]rune(before[strings.LastIndexByte(before, '\n')+1:])) + 1
+	return line, col
+}
+
+// renameBlocks renames the block calls of blockNames to their block twins.
+func renameBlocks(src string) string {
+	toks := lexer.Collect(src)
+	var b strings.Builder
+	last := 0
+	for i := 1; i < len(toks); i++ {
+		t, prev := toks[i], toks[i-1].Kind
+		if t.Kind != lexer.TokenID || (prev != lexer.TokenOpenBlock && prev != lexer.TokenOpenEndBlock &&
+			prev != lexer.TokenOpenInverse && prev != lexer.TokenOpenInverseChain) {
+			continue
+		}
+		if twin, ok := blockNames[t.Val]; ok && strings.HasPrefix(src[t.Pos:], t.Val) {
+			b.WriteString(src[last:t.Pos])
+			b.WriteString(twin)
+			last = t.Pos + len(t.Val)
+		}
+	}
+	b.WriteString(src[last:])
+	return b.String()
+}
+
+// walker checks a parsed prompt: no partials, no call of an unknown
+// helper; and notes whether {{agent}} is used.
+type walker struct {
+	agent bool
+	err   *nodeError
+}
+
+type nodeError struct {
+	pos    int
+	reason string
+}
+
+func (e *nodeError) at(src string) *ParseError {
+	l, c := lineCol(src, min(max(e.pos, 0), len(src)))
+	return &ParseError{Line: l, Column: c, Reason: e.reason}
+}
+
+func (w *walker) fail(pos int, format string, args ...any) {
+	if w.err == nil {
+		w.err = &nodeError{pos: pos, reason: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (w *walker) program(p *ast.Program) {
+	if p == nil {
+		return
+	}
+	for _, n := range p.Body {
+		switch n := n.(type) {
+		case *ast.MustacheStatement:
+			w.expr(n.Expression)
+		case *ast.BlockStatement:
+			w.expr(n.Expression)
+			w.program(n.Program)
+			w.program(n.Inverse)
+		case *ast.PartialStatement:
+			w.fail(n.Pos, "partials ({{> name}}) are not supported in a prompt")
+		}
+	}
+}
+
+func (w *walker) expr(e *ast.Expression) {
+	if e == nil {
+		return
+	}
+	if name := e.HelperName(); name != "" {
+		n, ok := arity[name]
+		switch {
+		case raymondOnly[name] || (!ok && (len(e.Params) > 0 || e.Hash != nil)):
+			w.fail(e.Path.Location().Pos, "unknown helper %q", name)
+		case ok && len(e.Params) != n:
+			w.fail(e.Path.Location().Pos, "helper %q takes %d argument(s), got %d", name, n, len(e.Params))
+		}
+	}
+	w.node(e.Path)
+	for _, p := range e.Params {
+		w.node(p)
+	}
+	if e.Hash != nil {
+		for _, p := range e.Hash.Pairs {
+			w.node(p.Val)
+		}
+	}
+}
+
+func (w *walker) node(n ast.Node) {
+	switch n := n.(type) {
+	case *ast.PathExpression:
+		if !n.Data && n.Depth == 0 && !n.Scoped && len(n.Parts) > 0 && n.Parts[0] == "agent" {
+			w.agent = true
+		}
+	case *ast.SubExpression:
+		w.expr(n.Expression)
+	case *ast.Expression:
+		w.expr(n)
+	}
+}
+
+// Render executes the prompt with d.
+func (t *Template) Render(d *Data) (string, error) {
+	out, err := t.tpl.Exec(d.context())
+	if err != nil {
+		return "", fmt.Errorf("prompt: %w", err)
+	}
+	return out, nil
+}
+
+// Cache keeps one parsed Template per stage, parsed again only when the
+// stage's version or prompt changes: stage prompts are rendered on every
+// turn and parsed once per stage version. Safe for concurrent use.
+type Cache struct {
+	m sync.Map // stage ID → *cacheEntry
+}
+
+type cacheEntry struct {
+	version int64
+	src     string
+	tpl     *Template
+	err     error
+}
+
+// Get returns the parsed prompt of a stage at a version.
+func (c *Cache) Get(stageID string, version int64, src string) (*Template, error) {
+	if v, ok := c.m.Load(stageID); ok {
+		if e := v.(*cacheEntry); e.version == version && e.src == src {
+			return e.tpl, e.err
+		}
+	}
+	tpl, err := Parse(src)
+	c.m.Store(stageID, &cacheEntry{version: version, src: src, tpl: tpl, err: err})
+	return tpl, err
+}
+
+// safe marks helper output as not to be escaped (see the package doc).
+func safe(s string) raymond.SafeString { return raymond.SafeString(s) }
+
+// present is Bonsai's "exists": not null or undefined.
+func present(v any) bool {
+	if v == nil {
+		return false
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice:
+		return !rv.IsNil()
+	}
+	return true
+}
+
+// items returns v as a list, nil when it is not one.
+func items(v any) []any {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() || (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) {
+		return nil
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = rv.Index(i).Interface()
+	}
+	return out
+}
+
+func str(v any) string {
+	if v == nil {
+		return ""
+	}
+	return raymond.Str(v)
+}
+
+// getPath follows a dotted path ("a.b.c") through maps.
+func getPath(v any, path string) any {
+	for _, part := range strings.Split(path, ".") {
+		rv := reflect.ValueOf(v)
+		for rv.IsValid() && (rv.Kind() == reflect.Interface || rv.Kind() == reflect.Pointer) && !rv.IsNil() {
+			rv = rv.Elem()
+		}
+		switch {
+		case rv.IsValid() && rv.Kind() == reflect.Map && rv.Type().Key().Kind() == reflect.String:
+			x := rv.MapIndex(reflect.ValueOf(part).Convert(rv.Type().Key()))
+			if !x.IsValid() {
+				return nil
+			}
+			v = x.Interface()
+		case rv.IsValid() && (rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array):
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= rv.Len() {
+				return nil
+			}
+			v = rv.Index(i).Interface()
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+func containsValue(list any, v any) bool {
+	for _, x := range items(list) {
+		if str(x) == str(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func block(ok bool, o *raymond.Options) raymond.SafeString {
+	if ok {
+		return safe(o.Fn())
+	}
+	return safe(o.Inverse())
+}
+
+// helpers are registered on every template (not globally), so they
+// override raymond's own lookup and log: lookup's output is not escaped,
+// log writes nothing (a prompt must not write to the server's log).
+var helpers = map[string]any{
+	"get":             func(v any, path string) any { return getPath(v, path) },
+	"exists":          func(v any) bool { return present(v) },
+	"exists__block":   func(v any, o *raymond.Options) raymond.SafeString { return block(present(v), o) },
+	"hasItems":        func(v any) bool { return len(items(v)) > 0 },
+	"hasItems__block": func(v any, o *raymond.Options) raymond.SafeString { return block(len(items(v)) > 0, o) },
+	"contains":        func(list, v any) bool { return containsValue(list, v) },
+	"contains__block": func(list, v any, o *raymond.Options) raymond.SafeString {
+		return block(containsValue(list, v), o)
+	},
+	"join": func(list any, sep string) raymond.SafeString {
+		xs := items(list)
+		parts := make([]string, len(xs))
+		for i, x := range xs {
+			parts[i] = str(x)
+		}
+		return safe(strings.Join(parts, sep))
+	},
+	"default": func(v, fallback any) any {
+		if !present(v) || str(v) == "" {
+			return fallback
+		}
+		return v
+	},
+	"json": func(v any) raymond.SafeString {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		return safe(string(b))
+	},
+	"lookup": func(v any, key string) any { return getPath(v, key) },
+	"log":    func(any) string { return "" },
+}
