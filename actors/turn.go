@@ -156,21 +156,23 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 		reply := e.mediaReply(ctx, in.key.ProjectID, conv.stageID)
 		if reply != "" {
 			replies = append(replies, reply)
-			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", reply, nil, now))
+			turn.Events = append(turn.Events, assistantEvent(conv.id, reply, map[string]any{"kind": kindMediaNotice}, now))
 		}
 	default:
 		replies = opening
 		// A conversation created by this turn has nothing stored yet.
 		reply, err := e.complete(ctx, in, conv, text, in.msgs[len(in.msgs)-1], created == nil)
+		var meta map[string]any
 		if err != nil {
 			e.log.Warn("turn: llm failed", "session_id", in.sessionID, "conversation_id", conv.id, "err", err)
 			turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventError,
 				map[string]string{"source": "llm", "error": err.Error()}, now))
 			reply = e.opts.LLMErrorReply
+			meta = map[string]any{"kind": kindErrorReply}
 		}
 		if reply != "" {
 			replies = append(replies, reply)
-			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", reply, nil, now))
+			turn.Events = append(turn.Events, assistantEvent(conv.id, reply, meta, now))
 		}
 	}
 	if len(opening) > 0 && len(replies) == 0 {
@@ -405,25 +407,16 @@ func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID st
 		From:           from,
 		ConversationID: conv.id,
 	}
-	if system != "" {
-		req.Messages = append(req.Messages, llm.Message{Role: "system", Content: system})
-	}
+	var hist []llm.Message
 	if loadHistory && prov.APIType != store.APITypeScripted {
 		// Idle sessions keep no history in memory: load it for the turn.
-		hist, err := e.opts.Store.RecentMessages(ctx, conv.id, e.opts.HistoryLimit)
+		evs, err := e.opts.Store.RecentMessages(ctx, conv.id, e.opts.HistoryLimit)
 		if err != nil {
 			return "", fmt.Errorf("history: %w", err)
 		}
-		for _, ev := range hist {
-			var d store.MessageData
-			if json.Unmarshal(ev.EventData, &d) == nil && d.Text != "" {
-				req.Messages = append(req.Messages, llm.Message{Role: d.Role, Content: d.Text})
-			}
-		}
+		hist = historyMessages(evs)
 	}
-	for _, u := range user {
-		req.Messages = append(req.Messages, llm.Message{Role: "user", Content: u})
-	}
+	req.Messages, _ = fitBudget(system, hist, user, maxInputTokens(stage.LLMSettings))
 	timeout := 60 * time.Second
 	if t := stage.LLMSettings.Timeout; t != nil && *t > 0 {
 		timeout = time.Duration(*t) * time.Millisecond

@@ -19,6 +19,7 @@ type llmSettingsPatch struct {
 	DefaultTemperature nullable[float64] `json:"defaultTemperature"`
 	DefaultMaxTokens   nullable[int]     `json:"defaultMaxTokens"`
 	Timeout            nullable[int]     `json:"timeout"`
+	MaxInputTokens     nullable[int]     `json:"maxInputTokens"`
 }
 
 // apply merges p into ls.
@@ -32,6 +33,7 @@ func (p *llmSettingsPatch) apply(ls *store.LLMSettings) {
 	setNullable(&ls.DefaultTemperature, p.DefaultTemperature)
 	setNullable(&ls.DefaultMaxTokens, p.DefaultMaxTokens)
 	setNullable(&ls.Timeout, p.Timeout)
+	setNullable(&ls.MaxInputTokens, p.MaxInputTokens)
 }
 
 func setNullable[T any](dst **T, n nullable[T]) {
@@ -111,6 +113,9 @@ func (s *Server) checkStage(ctx context.Context, st *store.Stage) error {
 	}
 	if ls.DefaultMaxTokens != nil && *ls.DefaultMaxTokens <= 0 {
 		return store.FieldError("llmSettings.defaultMaxTokens", "must be positive")
+	}
+	if ls.MaxInputTokens != nil && (*ls.MaxInputTokens < 100 || *ls.MaxInputTokens > 10_000_000) {
+		return store.FieldError("llmSettings.maxInputTokens", "must be between 100 and 10000000 tokens")
 	}
 	if ls.DefaultTemperature != nil && (*ls.DefaultTemperature < 0 || *ls.DefaultTemperature > 2) {
 		return store.FieldError("llmSettings.defaultTemperature", "must be between 0 and 2")

@@ -989,6 +989,8 @@ func apiRows() []badRow {
 		{name: "stage with a non-object metadata", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"metadata":"x"`)), status: 400, body: "metadata"},
 		{name: "stage with negative maxTokens", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"llmSettings":{"model":"m","defaultMaxTokens":-1}`)), status: 400, body: "defaultMaxTokens"},
 		{name: "stage with a negative timeout", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"llmSettings":{"model":"m","timeout":-5}`)), status: 400, body: "timeout"},
+		{name: "stage with a tiny maxInputTokens", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"llmSettings":{"model":"m","maxInputTokens":10}`)), status: 400, body: "llmSettings.maxInputTokens"},
+		{name: "stage update to a maxInputTokens of the wrong type", req: op("admin", "PUT", "/api/projects/{project}/stages/{stage}", `{"version":1,"llmSettings":{"maxInputTokens":"4k"}}`), status: 400, body: "maxInputTokens"},
 		{name: "stage prompt with an unclosed expression", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"prompt":"Hi\n{{userProfile.name"`)), status: 400, body: `"prompt: invalid template at line 2, column 1: Unclosed expression"`},
 		{name: "stage prompt with a mismatched block", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"prompt":"{{#if vars.x}}a{{/each}}"`)), status: 400, body: `"field":"prompt"`},
 		{name: "stage prompt calling an unknown helper", req: op("admin", "POST", "/api/projects/{project}/stages", stage(`,"prompt":"{{shout consts.name}}"`)), status: 400, body: `unknown helper \"shout\"`},
