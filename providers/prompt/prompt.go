@@ -62,18 +62,21 @@ func (e *ParseError) Error() string {
 // does not tell a helper whether it was called as a block, so a block call
 // is renamed, token by token, to its block twin.
 var blockNames = map[string]string{
-	"exists":   "exists__block",
-	"hasItems": "hasItems__block",
-	"contains": "contains__block",
+	"exists": "exists__block", "hasItems": "hasItems__block", "contains": "contains__block",
+	"eq": "eq__block", "ne": "ne__block", "gt": "gt__block", "gte": "gte__block", "lt": "lt__block", "lte": "lte__block",
+	"and": "and__block", "or": "or__block", "not": "not__block",
 }
 
-// arity are the helpers a prompt may call, with the number of arguments
-// each takes: Bonsai's (get, exists, hasItems, join, contains, default,
-// json) and Handlebars' built-ins. A helper called with another number of
-// arguments would fail at turn time, so the prompt is refused when saved.
-var arity = map[string]int{
-	"get": 2, "exists": 1, "hasItems": 1, "join": 2, "contains": 2, "default": 2, "json": 1,
-	"if": 1, "unless": 1, "with": 1, "each": 1, "lookup": 2, "log": 1,
+// arity are the helpers a prompt may call, with the least and most
+// arguments each takes: Bonsai's (its TemplatingEngine: get, exists,
+// hasItems, join, contains, default, json, eq, ne, gt, gte, lt, lte, and,
+// or, not) and Handlebars' built-ins. A helper called with another number
+// of arguments would fail at turn time, so the prompt is refused when
+// saved. and/or take any number of values, but two as a block.
+var arity = map[string][2]int{
+	"get": {2, 2}, "exists": {1, 1}, "hasItems": {1, 1}, "join": {1, 2}, "contains": {2, 2}, "default": {2, 2}, "json": {1, 2},
+	"eq": {2, 2}, "ne": {2, 2}, "gt": {2, 2}, "gte": {2, 2}, "lt": {2, 2}, "lte": {2, 2}, "and": {1, 16}, "or": {1, 16}, "not": {1, 1},
+	"if": {1, 1}, "unless": {1, 1}, "with": {1, 1}, "each": {1, 1}, "lookup": {2, 2}, "log": {1, 1},
 }
 
 // raymondOnly are helpers raymond registers beyond Handlebars' own; they
@@ -203,9 +206,9 @@ func (w *walker) program(p *ast.Program) {
 	for _, n := range p.Body {
 		switch n := n.(type) {
 		case *ast.MustacheStatement:
-			w.expr(n.Expression)
+			w.expr(n.Expression, false)
 		case *ast.BlockStatement:
-			w.expr(n.Expression)
+			w.expr(n.Expression, true)
 			w.program(n.Program)
 			w.program(n.Inverse)
 		case *ast.PartialStatement:
@@ -214,17 +217,24 @@ func (w *walker) program(p *ast.Program) {
 	}
 }
 
-func (w *walker) expr(e *ast.Expression) {
+func (w *walker) expr(e *ast.Expression, isBlock bool) {
 	if e == nil {
 		return
 	}
 	if name := e.HelperName(); name != "" {
 		n, ok := arity[name]
+		if isBlock && (name == "and" || name == "or") {
+			n = [2]int{2, 2}
+		}
 		switch {
 		case raymondOnly[name] || (!ok && (len(e.Params) > 0 || e.Hash != nil)):
 			w.fail(e.Path.Location().Pos, "unknown helper %q", name)
-		case ok && len(e.Params) != n:
-			w.fail(e.Path.Location().Pos, "helper %q takes %d argument(s), got %d", name, n, len(e.Params))
+		case ok && (len(e.Params) < n[0] || len(e.Params) > n[1]):
+			want := strconv.Itoa(n[0])
+			if n[1] != n[0] {
+				want += " to " + strconv.Itoa(n[1])
+			}
+			w.fail(e.Path.Location().Pos, "helper %q takes %s argument(s), got %d", name, want, len(e.Params))
 		}
 	}
 	w.node(e.Path)
@@ -245,9 +255,9 @@ func (w *walker) node(n ast.Node) {
 			w.agent = true
 		}
 	case *ast.SubExpression:
-		w.expr(n.Expression)
+		w.expr(n.Expression, false)
 	case *ast.Expression:
-		w.expr(n)
+		w.expr(n, false)
 	}
 }
 
@@ -289,17 +299,107 @@ func (c *Cache) Get(stageID string, version int64, src string) (*Template, error
 // safe marks helper output as not to be escaped (see the package doc).
 func safe(s string) raymond.SafeString { return raymond.SafeString(s) }
 
-// present is Bonsai's "exists": not null or undefined.
-func present(v any) bool {
+// isNil reports a missing value (JavaScript's null or undefined).
+func isNil(v any) bool {
 	if v == nil {
-		return false
+		return true
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice:
-		return !rv.IsNil()
+		return rv.IsNil()
+	}
+	return false
+}
+
+// truthy is JavaScript's truthiness: not null, false, 0, "" (an empty
+// list or object is true).
+func truthy(v any) bool {
+	if isNil(v) {
+		return false
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Bool:
+		return rv.Bool()
+	case reflect.String:
+		return rv.Len() > 0
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int() != 0
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return rv.Uint() != 0
+	case reflect.Float32, reflect.Float64:
+		return rv.Float() != 0
 	}
 	return true
+}
+
+// exists is Bonsai's exists: not null, undefined or "".
+func exists(v any) bool { return !isNil(v) && !(isString(v) && str(v) == "") }
+
+func isString(v any) bool { return v != nil && reflect.ValueOf(v).Kind() == reflect.String }
+
+// number returns v as a float64 when it is a number.
+func number(v any) (float64, bool) {
+	if v == nil {
+		return 0, false
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return float64(rv.Int()), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return float64(rv.Uint()), true
+	case reflect.Float32, reflect.Float64:
+		return rv.Float(), true
+	}
+	return 0, false
+}
+
+// strictEqual is JavaScript's === on template values: numbers by value,
+// strings by text, booleans, and two missing values.
+func strictEqual(a, b any) bool {
+	if x, ok := number(a); ok {
+		y, ok := number(b)
+		return ok && x == y
+	}
+	switch {
+	case isString(a) || isString(b):
+		return isString(a) && isString(b) && str(a) == str(b)
+	case isNil(a) || isNil(b):
+		return isNil(a) && isNil(b)
+	}
+	ab, okA := a.(bool)
+	bb, okB := b.(bool)
+	return okA && okB && ab == bb
+}
+
+// compare orders two numbers, or two strings; ok is false otherwise
+// (JavaScript's comparisons are then false).
+func compare(a, b any) (c int, ok bool) {
+	if x, ok := number(a); ok {
+		if y, ok := number(b); ok {
+			switch {
+			case x < y:
+				return -1, true
+			case x > y:
+				return 1, true
+			}
+			return 0, true
+		}
+		return 0, false
+	}
+	if isString(a) && isString(b) {
+		return strings.Compare(str(a), str(b)), true
+	}
+	return 0, false
+}
+
+func cmp(test func(int) bool) func(a, b any) bool {
+	return func(a, b any) bool {
+		c, ok := compare(a, b)
+		return ok && test(c)
+	}
 }
 
 // items returns v as a list, nil when it is not one.
@@ -322,7 +422,7 @@ func str(v any) string {
 	return raymond.Str(v)
 }
 
-// getPath follows a dotted path ("a.b.c") through maps.
+// getPath follows a dotted path ("a.b.c") through maps and lists.
 func getPath(v any, path string) any {
 	for _, part := range strings.Split(path, ".") {
 		rv := reflect.ValueOf(v)
@@ -351,7 +451,7 @@ func getPath(v any, path string) any {
 
 func containsValue(list any, v any) bool {
 	for _, x := range items(list) {
-		if str(x) == str(v) {
+		if strictEqual(x, v) {
 			return true
 		}
 	}
@@ -365,40 +465,105 @@ func block(ok bool, o *raymond.Options) raymond.SafeString {
 	return safe(o.Inverse())
 }
 
-// helpers are registered on every template (not globally), so they
-// override raymond's own lookup and log: lookup's output is not escaped,
-// log writes nothing (a prompt must not write to the server's log).
-var helpers = map[string]any{
-	"get":             func(v any, path string) any { return getPath(v, path) },
-	"exists":          func(v any) bool { return present(v) },
-	"exists__block":   func(v any, o *raymond.Options) raymond.SafeString { return block(present(v), o) },
-	"hasItems":        func(v any) bool { return len(items(v)) > 0 },
-	"hasItems__block": func(v any, o *raymond.Options) raymond.SafeString { return block(len(items(v)) > 0, o) },
-	"contains":        func(list, v any) bool { return containsValue(list, v) },
-	"contains__block": func(list, v any, o *raymond.Options) raymond.SafeString {
-		return block(containsValue(list, v), o)
-	},
-	"join": func(list any, sep string) raymond.SafeString {
-		xs := items(list)
-		parts := make([]string, len(xs))
-		for i, x := range xs {
-			parts[i] = str(x)
-		}
-		return safe(strings.Join(parts, sep))
-	},
-	"default": func(v, fallback any) any {
-		if !present(v) || str(v) == "" {
-			return fallback
-		}
-		return v
-	},
-	"json": func(v any) raymond.SafeString {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return ""
-		}
-		return safe(string(b))
-	},
-	"lookup": func(v any, key string) any { return getPath(v, key) },
-	"log":    func(any) string { return "" },
+// blockOf is the block twin of a two-argument test.
+func blockOf(test func(a, b any) bool) func(a, b any, o *raymond.Options) raymond.SafeString {
+	return func(a, b any, o *raymond.Options) raymond.SafeString { return block(test(a, b), o) }
 }
+
+// helpers are Bonsai's, registered on every template (not globally), so
+// they also override raymond's own lookup and log: lookup's output is not
+// escaped, log writes nothing (a prompt must not write to the server's
+// log). Each that Bonsai lets be both a block and a value has a __block
+// twin (see blockNames).
+var helpers = func() map[string]any {
+	eq := strictEqual
+	ne := func(a, b any) bool { return !strictEqual(a, b) }
+	gt := cmp(func(c int) bool { return c > 0 })
+	gte := cmp(func(c int) bool { return c >= 0 })
+	lt := cmp(func(c int) bool { return c < 0 })
+	lte := cmp(func(c int) bool { return c <= 0 })
+	contains := containsValue
+	and := func(a, b any) bool { return truthy(a) && truthy(b) }
+	or := func(a, b any) bool { return truthy(a) || truthy(b) }
+	return map[string]any{
+		"get": func(v any, path string) any {
+			x := getPath(v, path)
+			if !truthy(x) {
+				return ""
+			}
+			return x
+		},
+		"exists":          func(v any) bool { return exists(v) },
+		"exists__block":   func(v any, o *raymond.Options) raymond.SafeString { return block(exists(v), o) },
+		"hasItems":        func(v any) bool { return len(items(v)) > 0 },
+		"hasItems__block": func(v any, o *raymond.Options) raymond.SafeString { return block(len(items(v)) > 0, o) },
+		"contains":        contains,
+		"contains__block": blockOf(contains),
+		// join and json take an optional second argument: raymond passes
+		// no Options to a helper with another number of parameters, so
+		// they are variadic (the walker bounds the count).
+		"join": func(vs ...any) raymond.SafeString {
+			sep := ", "
+			if len(vs) > 1 {
+				sep = str(vs[1])
+			}
+			xs := items(vs[0])
+			parts := make([]string, len(xs))
+			for i, x := range xs {
+				parts[i] = str(x)
+			}
+			return safe(strings.Join(parts, sep))
+		},
+		"default": func(v, fallback any) any {
+			if truthy(v) {
+				return v
+			}
+			return fallback
+		},
+		"json": func(vs ...any) raymond.SafeString {
+			v := vs[0]
+			if isNil(v) {
+				return ""
+			}
+			var b []byte
+			var err error
+			if len(vs) > 1 && truthy(vs[1]) {
+				b, err = json.MarshalIndent(v, "", "  ")
+			} else {
+				b, err = json.Marshal(v)
+			}
+			if err != nil {
+				return safe(str(v))
+			}
+			return safe(string(b))
+		},
+		"eq": eq, "eq__block": blockOf(eq),
+		"ne": ne, "ne__block": blockOf(ne),
+		"gt": gt, "gt__block": blockOf(gt),
+		"gte": gte, "gte__block": blockOf(gte),
+		"lt": lt, "lt__block": blockOf(lt),
+		"lte": lte, "lte__block": blockOf(lte),
+		"and": func(vs ...any) bool {
+			for _, v := range vs {
+				if !truthy(v) {
+					return false
+				}
+			}
+			return true
+		},
+		"or": func(vs ...any) bool {
+			for _, v := range vs {
+				if truthy(v) {
+					return true
+				}
+			}
+			return false
+		},
+		"and__block": blockOf(and),
+		"or__block":  blockOf(or),
+		"not":        func(v any) bool { return !truthy(v) },
+		"not__block": func(v any, o *raymond.Options) raymond.SafeString { return block(!truthy(v), o) },
+		"lookup":     func(v any, key string) any { return getPath(v, key) },
+		"log":        func(any) string { return "" },
+	}
+}()
