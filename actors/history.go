@@ -138,3 +138,52 @@ func assistantEvent(convID, text string, meta map[string]any, at time.Time) stor
 		MessageData: store.MessageData{Role: llm.RoleAssistant, Text: text}, Metadata: meta,
 	}, at)
 }
+
+// llmResult is what one LLM call gave a turn: the response and the
+// assistant event's metadata describing the call.
+type llmResult struct {
+	resp llm.Response
+	meta map[string]any
+}
+
+// llmOutcome records a call's tokens (switchboard_llm_tokens_total) and
+// finish reason (switchboard_llm_finish_total), logs a reply cut off or
+// refused, and builds the assistant event's metadata: finishReason (one
+// of llm's Finish constants), vendorFinishReason (the vendor's word, when
+// it differs), refusal (the model's refusal text), and llmUsage as Bonsai
+// records it (promptTokens, completionTokens, totalTokens, providerId,
+// providerApiType, model, inputTruncated, estimatedInputTokens,
+// estimatedFinalInputTokens). The scripted provider uses no tokens and
+// gets no llmUsage.
+func (e *Engine) llmOutcome(prov *store.Provider, model string, resp llm.Response, budget budgetInfo, convID string) llmResult {
+	meta := map[string]any{}
+	if resp.FinishReason != "" {
+		meta["finishReason"] = resp.FinishReason
+		e.m.llmFinish(prov.APIType, resp.FinishReason)
+	}
+	if resp.VendorReason != "" && resp.VendorReason != resp.FinishReason {
+		meta["vendorFinishReason"] = resp.VendorReason
+	}
+	if resp.Refusal != "" {
+		meta["refusal"] = resp.Refusal
+	}
+	switch resp.FinishReason {
+	case llm.FinishLength:
+		e.log.Warn("turn: reply cut off by the token limit", "conversation_id", convID, "provider_type", prov.APIType, "model", model, "reason", resp.VendorReason)
+	case llm.FinishContentFilter:
+		e.log.Warn("turn: the model refused or was filtered", "conversation_id", convID, "provider_type", prov.APIType, "model", model, "reason", resp.VendorReason)
+	}
+	if prov.APIType != store.APITypeScripted {
+		u := resp.Usage
+		meta["llmUsage"] = map[string]any{
+			"promptTokens": u.PromptTokens, "completionTokens": u.CompletionTokens, "totalTokens": u.PromptTokens + u.CompletionTokens,
+			"providerId": prov.ID, "providerApiType": prov.APIType, "model": model,
+			"inputTruncated": budget.Truncated, "estimatedInputTokens": budget.Estimated, "estimatedFinalInputTokens": budget.EstimatedFinal,
+		}
+		e.m.llmTokens(prov.APIType, model, u)
+	}
+	if len(meta) == 0 {
+		meta = nil
+	}
+	return llmResult{resp: resp, meta: meta}
+}

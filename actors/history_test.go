@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/internal/testutil"
 	"switchboard/providers/llm"
@@ -117,5 +120,92 @@ func TestHistoryBoundedByBudget(t *testing.T) {
 	// newest two fit besides the prompt and the new text.
 	if len(last) != 6 || total > budget || last[1].Role != "user" || !strings.HasPrefix(last[1].Content, "message 4 ") {
 		t.Fatalf("last request (%d estimated tokens): %q", total, seq(last))
+	}
+}
+
+// assistantMeta returns the metadata of the conversation's assistant
+// message events, in order.
+func assistantMeta(t *testing.T, f *fixture) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, c := range f.conversations() {
+		for _, ev := range f.events(c.ID) {
+			var d struct {
+				Role     string         `json:"role"`
+				Text     string         `json:"text"`
+				Metadata map[string]any `json:"metadata"`
+			}
+			if ev.EventType != store.EventMessage || json.Unmarshal(ev.EventData, &d) != nil || d.Role != "assistant" {
+				continue
+			}
+			if d.Metadata == nil {
+				d.Metadata = map[string]any{}
+			}
+			d.Metadata["_text"] = d.Text
+			out = append(out, d.Metadata)
+		}
+	}
+	return out
+}
+
+// A reply cut off by the token limit is still sent, and recorded with its
+// reason and the tokens used (on the event and in the counter); a refusal
+// without text is answered with the error reply, recorded with the
+// refusal, and never fed back to the model.
+func TestLLMOutcomeRecorded(t *testing.T) {
+	fake := &chatFake{answer: func(n int, w http.ResponseWriter) {
+		switch n {
+		case 1:
+			fmt.Fprint(w, `{"choices":[{"message":{"role":"assistant","content":"We open at"},"finish_reason":"length"}],"usage":{"prompt_tokens":30,"completion_tokens":5}}`)
+		case 2:
+			fmt.Fprint(w, `{"choices":[{"message":{"role":"assistant","content":"","refusal":"I can't help with that."},"finish_reason":"stop"}],"usage":{"prompt_tokens":40,"completion_tokens":7}}`)
+		default:
+			fmt.Fprint(w, `{"choices":[{"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":50,"completion_tokens":1}}`)
+		}
+	}}
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, time.Minute, store.APITypeOpenAILegacy, fake.start(t), func(o *Options) { o.Registerer = reg })
+	for i, body := range []string{"hours?", "something bad", "thanks"} {
+		f.text("+15557770000", body)
+		testutil.CheckFor(t, 5*time.Second, func() error {
+			if n := len(f.sender.to("+15557770000")); n != i+1 {
+				return fmt.Errorf("%d replies", n)
+			}
+			return nil
+		})
+	}
+	if got := f.sender.to("+15557770000"); got[0] != "We open at" || got[1] != "sorry" || got[2] != "ok" {
+		t.Fatalf("replies %q", got)
+	}
+	metas := assistantMeta(t, f)
+	if len(metas) != 3 {
+		t.Fatalf("assistant events %v", metas)
+	}
+	usage := func(m map[string]any) map[string]any { u, _ := m["llmUsage"].(map[string]any); return u }
+	if m := metas[0]; m["finishReason"] != "length" || m["kind"] != nil || usage(m)["promptTokens"] != 30.0 ||
+		usage(m)["completionTokens"] != 5.0 || usage(m)["totalTokens"] != 35.0 || usage(m)["model"] != "m" ||
+		usage(m)["providerApiType"] != store.APITypeOpenAILegacy || usage(m)["providerId"] != f.llmProv.ID {
+		t.Errorf("cut-off reply's metadata %v", m)
+	}
+	if m := metas[1]; m["kind"] != kindErrorReply || m["finishReason"] != "content_filter" || m["vendorFinishReason"] != "stop" ||
+		m["refusal"] != "I can't help with that." || usage(m)["promptTokens"] != 40.0 {
+		t.Errorf("refusal's metadata %v", m)
+	}
+	// The third call saw the cut-off reply as the model's words, not the
+	// apology.
+	if got := seq(fake.requests()[2]); got != "system:Be brief.,user:hours?,assistant:We open at,user:something bad,user:thanks" {
+		t.Errorf("third request %q", got)
+	}
+	for _, c := range []struct {
+		kind string
+		want float64
+	}{{"prompt", 120}, {"completion", 13}} {
+		got := counterValue(t, f.eng.m.llmTokenCount.WithLabelValues(store.APITypeOpenAILegacy, "m", c.kind))
+		if got != c.want {
+			t.Errorf("switchboard_llm_tokens_total{kind=%q} = %v, want %v", c.kind, got, c.want)
+		}
+	}
+	if got := counterValue(t, f.eng.m.llmFinishes.WithLabelValues(store.APITypeOpenAILegacy, "length")); got != 1 {
+		t.Errorf("length finishes = %v", got)
 	}
 }
