@@ -68,7 +68,7 @@ func TestStagePromptRendered(t *testing.T) {
 	fake := &chatFake{}
 	f := newFixture(t, time.Minute, store.APITypeOpenAILegacy, fake.start(t), nil)
 	ctx := context.Background()
-	agent := &store.Agent{ProjectID: f.project.ID, Name: "a", Prompt: "You're Ann & friendly."}
+	agent := &store.Agent{ProjectID: f.project.ID, Name: "a", Prompt: "You're Ann & friendly{{#if (eq userProfile.channel \"whatsapp\")}} on WhatsApp{{/if}}."}
 	must(t, f.st.CreateAgent(ctx, agent))
 	f.stage.AgentID = agent.ID
 	f.stage.Prompt = "{{agent}}\nTalk to {{default userProfile.name \"the customer\"}} on {{userProfile.channel}} at {{userProfile.address}} about {{userInput}}."
@@ -100,7 +100,7 @@ func TestStagePromptRendered(t *testing.T) {
 	}
 	for _, want := range []string{
 		"system:You're Ann & friendly.\nTalk to the customer on sms at +15557770000 about bikes.",
-		"system:You're Ann & friendly.\nTalk to Zoë on whatsapp at whatsapp:+15557770001 about cars.",
+		"system:You're Ann & friendly on WhatsApp.\nTalk to Zoë on whatsapp at whatsapp:+15557770001 about cars.",
 	} {
 		if !got[want] {
 			t.Errorf("no request with %q; got %v", want, got)
@@ -108,12 +108,13 @@ func TestStagePromptRendered(t *testing.T) {
 	}
 }
 
-// A stage prompt without {{agent}} still gets the agent's prompt appended.
+// A stage prompt without {{agent}} still gets the agent's prompt appended;
+// an agent prompt that does not parse is used as written.
 func TestAgentAppendedWithoutPlaceholder(t *testing.T) {
 	fake := &chatFake{}
 	f := newFixture(t, time.Minute, store.APITypeOpenAILegacy, fake.start(t), nil)
 	ctx := context.Background()
-	agent := &store.Agent{ProjectID: f.project.ID, Name: "a", Prompt: "Agent says hi."}
+	agent := &store.Agent{ProjectID: f.project.ID, Name: "a", Prompt: "Agent says hi{{#if"}
 	must(t, f.st.CreateAgent(ctx, agent))
 	f.stage.AgentID = agent.ID
 	f.stage.Prompt = "Today is {{time.date}}."
@@ -125,7 +126,7 @@ func TestAgentAppendedWithoutPlaceholder(t *testing.T) {
 		}
 		return nil
 	})
-	want := regexp.MustCompile(`^system:Today is \d{4}-\d{2}-\d{2}\.\n\nAgent says hi\.,user:hello$`)
+	want := regexp.MustCompile(`^system:Today is \d{4}-\d{2}-\d{2}\.\n\nAgent says hi\{\{#if,user:hello$`)
 	if got := seq(fake.requests()[0]); !want.MatchString(got) {
 		t.Fatalf("messages %q, want %s", got, want)
 	}

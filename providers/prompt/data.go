@@ -1,7 +1,9 @@
 package prompt
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mailgun/raymond/v2"
@@ -45,7 +47,7 @@ func Profile(address, channel, name string) map[string]any {
 
 // context is the template context: Bonsai's variable names, every string
 // marked safe so that nothing is HTML-escaped.
-func (d *Data) context() map[string]any {
+func (d *Data) context() object {
 	loc := d.Location
 	if loc == nil {
 		loc = time.UTC
@@ -67,7 +69,32 @@ func (d *Data) context() map[string]any {
 		"consts":      orEmpty(d.Consts),
 		"time":        TimeContext(now.In(loc)),
 		"project":     map[string]any{"timezone": projectTZ, "languageCode": nil, "language": nil},
-	}).(map[string]any)
+	}).(object)
+}
+
+// object is a map of the template context: {{consts}} renders it as JSON
+// (as Bonsai's helperMissing does), not as Go's map[…] text.
+type object map[string]any
+
+// String is the JSON text of o.
+func (o object) String() string {
+	s, err := jsonText(map[string]any(o), "")
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// jsonText is JSON.stringify's text of v: no HTML escaping of <, > and &.
+func jsonText(v any, indent string) (string, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", indent)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
 func orEmpty(m map[string]any) map[string]any {
@@ -83,7 +110,7 @@ func safeValue(v any) any {
 	case string:
 		return raymond.SafeString(v)
 	case map[string]any:
-		out := make(map[string]any, len(v))
+		out := make(object, len(v))
 		for k, x := range v {
 			out[k] = safeValue(x)
 		}

@@ -19,7 +19,6 @@
 package prompt
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -155,12 +154,24 @@ func lineCol(src string, pos int) (int, int) {
 	return line, col
 }
 
-// renameBlocks renames the block calls of blockNames to their block twins.
+// renameBlocks rewrites the prompt, token by token, into what raymond
+// runs: the block calls of blockNames renamed to their block twins, and
+// every {{x}} made {{&x}} (unescaped, see the package doc).
 func renameBlocks(src string) string {
 	toks := lexer.Collect(src)
 	var b strings.Builder
 	last := 0
-	for i := 1; i < len(toks); i++ {
+	for i := 0; i < len(toks); i++ {
+		if t := toks[i]; t.Kind == lexer.TokenOpen && (t.Val == "{{" || t.Val == "{{~") && strings.HasPrefix(src[t.Pos:], t.Val) {
+			end := t.Pos + len(t.Val)
+			b.WriteString(src[last:end])
+			b.WriteString("&")
+			last = end
+			continue
+		}
+		if i == 0 {
+			continue
+		}
 		t, prev := toks[i], toks[i-1].Kind
 		if t.Kind != lexer.TokenID || (prev != lexer.TokenOpenBlock && prev != lexer.TokenOpenEndBlock &&
 			prev != lexer.TokenOpenInverse && prev != lexer.TokenOpenInverseChain) {
@@ -270,11 +281,11 @@ func (t *Template) Render(d *Data) (string, error) {
 	return out, nil
 }
 
-// Cache keeps one parsed Template per stage, parsed again only when the
-// stage's version or prompt changes: stage prompts are rendered on every
+// Cache keeps one parsed Template per stage (or agent), parsed again only
+// when its version or prompt changes: stage prompts are rendered on every
 // turn and parsed once per stage version. Safe for concurrent use.
 type Cache struct {
-	m sync.Map // stage ID → *cacheEntry
+	m sync.Map // key → *cacheEntry
 }
 
 type cacheEntry struct {
@@ -284,15 +295,17 @@ type cacheEntry struct {
 	err     error
 }
 
-// Get returns the parsed prompt of a stage at a version.
-func (c *Cache) Get(stageID string, version int64, src string) (*Template, error) {
-	if v, ok := c.m.Load(stageID); ok {
+// Get returns the parsed prompt src of key (a stage, or an agent: any
+// string naming one prompt) at a version. The source is compared too, so
+// a key reused for another prompt never gets the wrong template.
+func (c *Cache) Get(key string, version int64, src string) (*Template, error) {
+	if v, ok := c.m.Load(key); ok {
 		if e := v.(*cacheEntry); e.version == version && e.src == src {
 			return e.tpl, e.err
 		}
 	}
 	tpl, err := Parse(src)
-	c.m.Store(stageID, &cacheEntry{version: version, src: src, tpl: tpl, err: err})
+	c.m.Store(key, &cacheEntry{version: version, src: src, tpl: tpl, err: err})
 	return tpl, err
 }
 
@@ -525,17 +538,15 @@ var helpers = func() map[string]any {
 			if isNil(v) {
 				return ""
 			}
-			var b []byte
-			var err error
+			indent := ""
 			if len(vs) > 1 && truthy(vs[1]) {
-				b, err = json.MarshalIndent(v, "", "  ")
-			} else {
-				b, err = json.Marshal(v)
+				indent = "  "
 			}
+			out, err := jsonText(v, indent)
 			if err != nil {
 				return safe(str(v))
 			}
-			return safe(string(b))
+			return safe(out)
 		},
 		"eq": eq, "eq__block": blockOf(eq),
 		"ne": ne, "ne__block": blockOf(ne),
