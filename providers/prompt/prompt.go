@@ -89,7 +89,21 @@ var posRE = regexp.MustCompile(`Pos:(\d+)`)
 
 // Parse parses a stage prompt. An empty prompt is valid and renders empty.
 // The error, if any, is a *ParseError.
-func Parse(src string) (*Template, error) {
+func Parse(src string) (t *Template, err error) {
+	defer func() {
+		// raymond re-panics runtime errors; a prompt is operator input and
+		// must not take the server down.
+		if r := recover(); r != nil {
+			t, err = nil, &ParseError{Line: 1, Reason: fmt.Sprintf("template cannot be parsed: %v", r)}
+		}
+	}()
+	// raymond's lexer runs in a goroutine that the parser stops reading
+	// from at its first error, leaving it blocked for good: find lexical
+	// errors and unbalanced blocks on a fully drained token stream first,
+	// so that a refused prompt costs nothing after its request.
+	if pe := precheck(src, lexer.Collect(src)); pe != nil {
+		return nil, pe
+	}
 	prog, err := parser.Parse(src)
 	if err != nil {
 		return nil, parseError(src, err)
@@ -144,6 +158,49 @@ func parseError(src string, err error) *ParseError {
 		pe.Line, pe.Column = lineCol(src, pos)
 	}
 	return pe
+}
+
+// precheck reports a lexical error, or a block closed under another name
+// or never opened, from the whole token stream (see Parse).
+func precheck(src string, toks []lexer.Token) *ParseError {
+	if last := toks[len(toks)-1]; last.Kind == lexer.TokenError {
+		return parseError(src, fmt.Errorf("Parse error on line %d:\nLexer error", last.Line))
+	}
+	// name is the path after an opening token (a.b.c), and its offset.
+	name := func(i int) (string, int) {
+		if i+1 >= len(toks) || toks[i+1].Kind != lexer.TokenID {
+			return "", -1
+		}
+		n, pos := toks[i+1].Val, toks[i+1].Pos
+		for j := i + 2; j+1 < len(toks) && toks[j].Kind == lexer.TokenSep && toks[j+1].Kind == lexer.TokenID; j += 2 {
+			n += toks[j].Val + toks[j+1].Val
+		}
+		return n, pos
+	}
+	var open []string
+	for i, t := range toks {
+		switch t.Kind {
+		case lexer.TokenOpenBlock, lexer.TokenOpenInverse:
+			if n, _ := name(i); n != "" {
+				open = append(open, n)
+			}
+		case lexer.TokenOpenEndBlock:
+			n, pos := name(i)
+			if pos < 0 {
+				continue // left to the parser
+			}
+			if len(open) == 0 {
+				l, c := lineCol(src, pos)
+				return &ParseError{Line: l, Column: c, Reason: fmt.Sprintf("%s closes a block that was never opened", n)}
+			}
+			if top := open[len(open)-1]; top != n {
+				l, c := lineCol(src, pos)
+				return &ParseError{Line: l, Column: c, Reason: fmt.Sprintf("%s doesn't match %s", top, n)}
+			}
+			open = open[:len(open)-1]
+		}
+	}
+	return nil
 }
 
 // lineCol is the 1-based line and column of the byte offset pos.
@@ -273,8 +330,13 @@ func (w *walker) node(n ast.Node) {
 }
 
 // Render executes the prompt with d.
-func (t *Template) Render(d *Data) (string, error) {
-	out, err := t.tpl.Exec(d.context())
+func (t *Template) Render(d *Data) (out string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = "", fmt.Errorf("prompt: render failed: %v", r)
+		}
+	}()
+	out, err = t.tpl.Exec(d.context())
 	if err != nil {
 		return "", fmt.Errorf("prompt: %w", err)
 	}
