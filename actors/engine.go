@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"runtime"
+	"switchboard/providers/prompt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,7 +71,7 @@ type Options struct {
 	DebounceMax        int           // most texts merged into one turn (default 10)
 	LLMErrorReply      string        // sent when the LLM fails; "" = nothing
 	MaxReplyParts      int           // most parts one reply is sent as (default DefaultMaxReplyParts); see capReply
-	HistoryLimit       int           // messages of history sent to the LLM (default 40)
+	HistoryLimit       int           // most stored messages read as history, before the token budget trims them (default 100)
 	PublicBaseURL      string        // for status callbacks, when set
 	SendRatePerNumber  float64       // messages/s per sender number, 0 = unlimited
 	MaxConcurrentSends int           // global cap on concurrent REST calls
@@ -134,6 +135,7 @@ type Engine struct {
 	live    *liveSessions
 	idle    *idleWheel
 	cfg     *configCache
+	prompts prompt.Cache // stage prompts, parsed once per stage version
 	m       *metrics
 	// replyTruncated counts replies cut to MaxReplyParts (nil: no metrics).
 	replyTruncated prometheus.Counter
@@ -178,7 +180,7 @@ func New(opts Options) (*Engine, error) {
 		opts.Now = time.Now
 	}
 	if opts.HistoryLimit <= 0 {
-		opts.HistoryLimit = 40
+		opts.HistoryLimit = 100
 	}
 	if opts.DebounceMax <= 0 {
 		opts.DebounceMax = 10

@@ -444,7 +444,8 @@ func TestLLMErrorApologisesAndRecovers(t *testing.T) {
 	for _, m := range msgs {
 		seq = append(seq, m.Role+":"+m.Content)
 	}
-	want := "system:Be brief.,user:first,assistant:sorry,user:second"
+	// The apology is not fed back as something the model said.
+	want := "system:Be brief.,user:first,user:second"
 	if strings.Join(seq, ",") != want {
 		t.Fatalf("LLM messages %v, want %s", seq, want)
 	}

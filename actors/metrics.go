@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"switchboard/providers/llm"
 	"switchboard/store"
 )
 
@@ -18,6 +19,8 @@ type metrics struct {
 	turns           *prometheus.CounterVec
 	llmLatency      *prometheus.HistogramVec
 	llmErrors       *prometheus.CounterVec
+	llmTokenCount   *prometheus.CounterVec
+	llmFinishes     *prometheus.CounterVec
 	replyLatency    prometheus.Histogram
 	sends           *prometheus.CounterVec
 	retries         prometheus.Counter
@@ -50,6 +53,12 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 			[]string{"provider_type"}),
 		llmErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_llm_errors_total", Help: "Failed or timed-out LLM calls by provider type."}, []string{"provider_type"}),
+		llmTokenCount: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_llm_tokens_total", Help: "Tokens used by LLM calls, as the vendor counted them, by provider type, model and kind (prompt: input; completion: output)."},
+			[]string{"provider_type", "model", "kind"}),
+		llmFinishes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_llm_finish_total", Help: "LLM answers by provider type and finish reason (stop, length: cut off by the token limit, content_filter: refused or filtered, tool_calls, other)."},
+			[]string{"provider_type", "reason"}),
 		replyLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "switchboard_webhook_to_reply_seconds", Help: "From the webhook's arrival to Twilio accepting the reply's first part.",
 			Buckets: latency}),
@@ -76,7 +85,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}}),
 	}
 	m.replyFormats = newReplyFormatMetric(reg)
-	reg.MustRegister(m.sessionsCreated, m.sessionsExpired, m.sessionLifetime, m.turns, m.llmLatency, m.llmErrors,
+	reg.MustRegister(m.sessionsCreated, m.sessionsExpired, m.sessionLifetime, m.turns, m.llmLatency, m.llmErrors, m.llmTokenCount, m.llmFinishes,
 		m.replyLatency, m.sends, m.retries, m.optOuts, m.optIns, m.storeLatency, m.expiryLateness, m.commitSeconds, m.commitItems,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchboard_sessions_active", Help: "Live session actors."},
@@ -133,6 +142,22 @@ func (m *metrics) llmCall(providerType string, d time.Duration, err error) {
 	m.llmLatency.WithLabelValues(providerType).Observe(d.Seconds())
 	if err != nil {
 		m.llmErrors.WithLabelValues(providerType).Inc()
+	}
+}
+
+// llmTokens counts the tokens of one LLM call.
+func (m *metrics) llmTokens(providerType, model string, u llm.Usage) {
+	if m == nil {
+		return
+	}
+	m.llmTokenCount.WithLabelValues(providerType, model, "prompt").Add(float64(u.PromptTokens))
+	m.llmTokenCount.WithLabelValues(providerType, model, "completion").Add(float64(u.CompletionTokens))
+}
+
+// llmFinish counts one LLM answer by its finish reason.
+func (m *metrics) llmFinish(providerType, reason string) {
+	if m != nil {
+		m.llmFinishes.WithLabelValues(providerType, reason).Inc()
 	}
 }
 

@@ -108,7 +108,7 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 		turn.Events = append(turn.Events, created.start)
 		if op := e.formatReply(ctx, in.key.ProjectID, conv.stageID, first.From, created.opening); op != "" {
 			opening = []string{op}
-			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", op, nil, now))
+			turn.Events = append(turn.Events, assistantEvent(conv.id, op, created.openingMeta, now))
 		}
 	}
 	texts := make([]string, 0, len(in.msgs))
@@ -156,23 +156,28 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 		reply := e.formatReply(ctx, in.key.ProjectID, conv.stageID, to, e.mediaReply(ctx, in.key.ProjectID, conv.stageID))
 		if reply != "" {
 			replies = append(replies, reply)
-			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", reply, nil, now))
+			turn.Events = append(turn.Events, assistantEvent(conv.id, reply, map[string]any{"kind": kindMediaNotice}, now))
 		}
 	default:
 		replies = opening
 		// A conversation created by this turn has nothing stored yet.
-		reply, err := e.complete(ctx, in, conv, text, first.From, created == nil)
+		res, err := e.complete(ctx, in, conv, text, in.msgs[len(in.msgs)-1], created == nil)
+		reply, meta := res.resp.Text, res.meta
 		if err != nil {
 			e.log.Warn("turn: llm failed", "session_id", in.sessionID, "conversation_id", conv.id, "err", err)
 			turn.Events = append(turn.Events, jsonEvent(conv.id, store.EventError,
 				map[string]string{"source": "llm", "error": err.Error()}, now))
 			reply = e.opts.LLMErrorReply
+			if meta == nil {
+				meta = map[string]any{}
+			}
+			meta["kind"] = kindErrorReply
 		}
 		// Formatted before splitting; the event keeps the text as sent.
 		reply = e.formatReply(ctx, in.key.ProjectID, conv.stageID, to, reply)
 		if reply != "" {
 			replies = append(replies, reply)
-			turn.Events = append(turn.Events, messageEvent(conv.id, "assistant", reply, nil, now))
+			turn.Events = append(turn.Events, assistantEvent(conv.id, reply, meta, now))
 		}
 	}
 	if len(opening) > 0 && len(replies) == 0 {
@@ -290,6 +295,8 @@ type newConversation struct {
 	conv    *store.Conversation
 	start   store.Event
 	opening string // the AI's opening message (generate_response), if any
+	// openingMeta is the opening's event metadata (how the call went).
+	openingMeta map[string]any
 }
 
 // joinConversation rewrites a turn that meant to create a conversation so
@@ -362,42 +369,43 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 	}
 	cs := &convState{id: conv.ID, stageID: stage.ID, agentID: agentID}
 	if stage.EnterBehavior == store.EnterGenerateResponse {
-		text, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first.From, false)
+		res, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first, false)
 		if err != nil {
 			e.log.Warn("turn: opening message failed", "conversation_id", conv.ID, "err", err)
+			res = llmResult{} // no apology opens a conversation
 		}
-		nc.opening = text
+		nc.opening, nc.openingMeta = res.resp.Text, res.meta
 	}
 	return cs, nc, nil
 }
 
 // complete asks the stage's LLM for the reply to text, with the stored
 // history when loadHistory is set.
-func (e *Engine) complete(ctx context.Context, in turnInput, conv *convState, text, from string, loadHistory bool) (string, error) {
+func (e *Engine) complete(ctx context.Context, in turnInput, conv *convState, text string, sender *store.InboundMessage, loadHistory bool) (llmResult, error) {
 	stage, err := e.cfg.stage(ctx, in.key.ProjectID, conv.stageID)
 	if err != nil {
-		return "", fmt.Errorf("stage: %w", err)
+		return llmResult{}, fmt.Errorf("stage: %w", err)
 	}
-	return e.completeRaw(ctx, stage, conv.agentID, conv, []string{text}, text, conv.turns, from, loadHistory)
+	return e.completeRaw(ctx, stage, conv.agentID, conv, []string{text}, text, conv.turns, sender, loadHistory)
 }
 
-func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID string, conv *convState, user []string, text string, turnNo int, from string, loadHistory bool) (reply string, err error) {
+// completeRaw asks the stage's LLM for a reply; sender is the (latest)
+// message the turn answers, whose sender the prompt's userProfile
+// describes. The result carries what the call cost and how it finished
+// (recorded on the assistant event) even when err is set.
+func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID string, conv *convState, user []string, text string, turnNo int, sender *store.InboundMessage, loadHistory bool) (res llmResult, err error) {
+	from := sender.From
 	prov, err := e.cfg.provider(ctx, stage.LLMProviderID)
 	if err != nil {
-		return "", fmt.Errorf("llm provider: %w", err)
+		return res, fmt.Errorf("llm provider: %w", err)
 	}
 	client, err := e.opts.LLM.Get(prov)
 	if err != nil {
-		return "", fmt.Errorf("llm provider %s: %w", prov.ID, err)
+		return res, fmt.Errorf("llm provider %s: %w", prov.ID, err)
 	}
-	system := stage.Prompt
-	if agentID != "" {
-		if a, err := e.cfg.agent(ctx, stage.ProjectID, agentID); err == nil && a.Prompt != "" {
-			if system != "" {
-				system += "\n\n"
-			}
-			system += a.Prompt
-		}
+	system, err := e.systemPrompt(ctx, stage, agentID, text, sender)
+	if err != nil {
+		return res, err
 	}
 	req := llm.Request{
 		Model:          stage.LLMSettings.Model,
@@ -408,25 +416,17 @@ func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID st
 		From:           from,
 		ConversationID: conv.id,
 	}
-	if system != "" {
-		req.Messages = append(req.Messages, llm.Message{Role: "system", Content: system})
-	}
+	var hist []llm.Message
 	if loadHistory && prov.APIType != store.APITypeScripted {
 		// Idle sessions keep no history in memory: load it for the turn.
-		hist, err := e.opts.Store.RecentMessages(ctx, conv.id, e.opts.HistoryLimit)
+		evs, err := e.opts.Store.RecentMessages(ctx, conv.id, e.opts.HistoryLimit)
 		if err != nil {
-			return "", fmt.Errorf("history: %w", err)
+			return res, fmt.Errorf("history: %w", err)
 		}
-		for _, ev := range hist {
-			var d store.MessageData
-			if json.Unmarshal(ev.EventData, &d) == nil && d.Text != "" {
-				req.Messages = append(req.Messages, llm.Message{Role: d.Role, Content: d.Text})
-			}
-		}
+		hist = historyMessages(evs)
 	}
-	for _, u := range user {
-		req.Messages = append(req.Messages, llm.Message{Role: "user", Content: u})
-	}
+	var budget budgetInfo
+	req.Messages, budget = fitBudget(system, hist, user, maxInputTokens(stage.LLMSettings))
 	timeout := 60 * time.Second
 	if t := stage.LLMSettings.Timeout; t != nil && *t > 0 {
 		timeout = time.Duration(*t) * time.Millisecond
@@ -436,11 +436,12 @@ func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID st
 	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
-			reply, err = "", fmt.Errorf("llm provider %s panicked: %v", prov.ID, r)
+			res, err = llmResult{}, fmt.Errorf("llm provider %s panicked: %v", prov.ID, r)
 		}
 		e.m.llmCall(prov.APIType, time.Since(start), err)
 	}()
-	return client.Complete(cctx, req)
+	resp, err := client.Complete(cctx, req)
+	return e.llmOutcome(prov, req.Model, resp, budget, conv.id), err
 }
 
 // mediaReply is the answer to a media-only message: the stage's

@@ -3,10 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"switchboard/internal/replyfmt"
+	"switchboard/providers/prompt"
 	"switchboard/store"
 )
 
@@ -17,6 +20,7 @@ type llmSettingsPatch struct {
 	DefaultTemperature nullable[float64] `json:"defaultTemperature"`
 	DefaultMaxTokens   nullable[int]     `json:"defaultMaxTokens"`
 	Timeout            nullable[int]     `json:"timeout"`
+	MaxInputTokens     nullable[int]     `json:"maxInputTokens"`
 }
 
 // apply merges p into ls.
@@ -30,6 +34,7 @@ func (p *llmSettingsPatch) apply(ls *store.LLMSettings) {
 	setNullable(&ls.DefaultTemperature, p.DefaultTemperature)
 	setNullable(&ls.DefaultMaxTokens, p.DefaultMaxTokens)
 	setNullable(&ls.Timeout, p.Timeout)
+	setNullable(&ls.MaxInputTokens, p.MaxInputTokens)
 }
 
 func setNullable[T any](dst **T, n nullable[T]) {
@@ -104,12 +109,18 @@ func (s *Server) checkStage(ctx context.Context, st *store.Stage) error {
 	if _, err := replyfmt.FromMetadata(st.Metadata); err != nil {
 		return store.FieldError(replyfmt.MetadataField, "%s", err.Error())
 	}
+	if err := checkPrompt(st.Prompt); err != nil {
+		return err
+	}
 	ls := st.LLMSettings
 	if ls.Timeout != nil && *ls.Timeout <= 0 {
 		return store.FieldError("llmSettings.timeout", "must be a positive number of milliseconds")
 	}
 	if ls.DefaultMaxTokens != nil && *ls.DefaultMaxTokens <= 0 {
 		return store.FieldError("llmSettings.defaultMaxTokens", "must be positive")
+	}
+	if ls.MaxInputTokens != nil && (*ls.MaxInputTokens < 100 || *ls.MaxInputTokens > 10_000_000) {
+		return store.FieldError("llmSettings.maxInputTokens", "must be between 100 and 10000000 tokens")
 	}
 	if ls.DefaultTemperature != nil && (*ls.DefaultTemperature < 0 || *ls.DefaultTemperature > 2) {
 		return store.FieldError("llmSettings.defaultTemperature", "must be between 0 and 2")
@@ -140,6 +151,24 @@ func (s *Server) checkStage(ctx context.Context, st *store.Stage) error {
 		}
 	}
 	return nil
+}
+
+// checkPrompt refuses a stage prompt that does not parse as a Handlebars
+// template, or that calls a helper that does not exist, naming prompt and
+// where the error is (line and column, 1-based; column "0" when only the
+// line is known).
+func checkPrompt(src string) error {
+	_, err := prompt.Parse(src)
+	var pe *prompt.ParseError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	reason := "invalid template at " + pe.Error()
+	return &store.Error{
+		Code:    store.EINVALID,
+		Message: "prompt: " + reason,
+		Details: map[string]string{"field": "prompt", "reason": reason, "line": strconv.Itoa(pe.Line), "column": strconv.Itoa(pe.Column)},
+	}
 }
 
 func (s *Server) createStage(w http.ResponseWriter, r *http.Request) error {

@@ -146,11 +146,15 @@ const (
 )
 
 // LLMSettings are a stage's model parameters. Timeout is in milliseconds.
+// MaxInputTokens is the estimated input budget of a call (system prompt,
+// history and new text; Bonsai's maxInputTokens cap): the oldest history is
+// dropped to fit; nil means the engine's default.
 type LLMSettings struct {
 	Model              string   `json:"model"`
 	DefaultTemperature *float64 `json:"defaultTemperature,omitempty"`
 	DefaultMaxTokens   *int     `json:"defaultMaxTokens,omitempty"`
 	Timeout            *int     `json:"timeout,omitempty"`
+	MaxInputTokens     *int     `json:"maxInputTokens,omitempty"`
 }
 
 // Stage is an LLM-backed prompt a conversation runs on.

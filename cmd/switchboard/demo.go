@@ -25,18 +25,19 @@ import (
 // constants on purpose: the demo is for a local machine only, and its
 // channel provider talks to the phone emulator, never to Twilio.
 const (
-	demoOperatorID       = "demo"
-	demoOperatorPassword = "demo-password"
-	demoProjectName      = "Switchboard demo"
-	demoStageName        = "Demo"
-	demoLLMName          = "Switchboard demo LLM"
-	demoChannelName      = "Switchboard demo phone"
-	demoAPIKeyName       = "demo"
-	demoAccountSID       = "ACde000000000000000000000000000000"
-	demoAuthToken        = "demoAuthTokenForLocalUseOnly0001" // twilio-go accepts only [A-Za-z0-9]
-	demoNumber           = "+15005550006"
-	defaultPhoneAddr     = "127.0.0.1:3001"
-	defaultOpenAIModel   = "gpt-4o-mini"
+	demoOperatorID        = "demo"
+	demoOperatorPassword  = "demo-password"
+	demoProjectName       = "Switchboard demo"
+	demoStageName         = "Demo"
+	demoLLMName           = "Switchboard demo LLM"
+	demoChannelName       = "Switchboard demo phone"
+	demoAPIKeyName        = "demo"
+	demoAccountSID        = "ACde000000000000000000000000000000"
+	demoAuthToken         = "demoAuthTokenForLocalUseOnly0001" // twilio-go accepts only [A-Za-z0-9]
+	demoNumber            = "+15005550006"
+	defaultPhoneAddr      = "127.0.0.1:3001"
+	defaultOpenAIModel    = "gpt-4o-mini"
+	defaultAnthropicModel = "claude-haiku-4-5"
 )
 
 // demoScripted is the demo stage's offline LLM: it greets, explains itself,
@@ -47,7 +48,7 @@ var demoScripted = providers.ScriptedConfig{
 		{Match: `(?i)^\W*(hi|hello|hey|hallo|hola)\b`, Reply: "Hello from Switchboard! I am the demo stage, a scripted bot that runs offline. Text me anything and I will echo it; text \"about\" to learn more."},
 		// Not "help": HELP (like STOP and START) is a carrier keyword that
 		// Twilio answers itself and the engine never passes to the LLM.
-		{Match: `(?i)^\W*about\b`, Reply: "This line runs a scripted stage: its rules live in the \"" + demoLLMName + "\" provider. Set OPENAI_API_KEY and start a fresh demo database to talk to a real model."},
+		{Match: `(?i)^\W*about\b`, Reply: "This line runs a scripted stage: its rules live in the \"" + demoLLMName + "\" provider. Set OPENAI_API_KEY or ANTHROPIC_API_KEY and start a fresh demo database to talk to a real model."},
 		{Match: `(?i)^\W*(bye|goodbye)\b`, Reply: "Bye! This conversation ends after a while of silence; text again any time to start a new one."},
 	},
 	DefaultReply: ptr("Message {{.Turn}}: you said \"{{.Text}}\""),
@@ -195,7 +196,7 @@ func ensureDemoProject(ctx context.Context, st store.Store, now time.Time, l *de
 		return p, nil
 	}
 	p = &store.Project{Meta: meta(store.PrefixProject, now), Name: demoProjectName,
-		Description: "Created by `switchboard serve --demo`: a scripted (or OpenAI) stage behind a simulated Twilio number."}
+		Description: "Created by `switchboard serve --demo`: a scripted (or OpenAI, or Anthropic) stage behind a simulated Twilio number."}
 	if err := st.CreateProject(ctx, p); err != nil {
 		return nil, fmt.Errorf("demo: create project: %w", err)
 	}
@@ -220,6 +221,14 @@ func ensureDemoLLM(ctx context.Context, st store.Store, env func(string) (string
 			oc.BaseURL = strings.TrimSpace(base)
 		}
 		cfg = oc
+	} else if key, ok := env("ANTHROPIC_API_KEY"); ok && strings.TrimSpace(key) != "" {
+		// OpenAI wins when both are set, as before Anthropic was offered.
+		apiType = store.APITypeAnthropic
+		kc := providers.KeyConfig{APIKey: strings.TrimSpace(key)}
+		if base, ok := env("ANTHROPIC_BASE_URL"); ok {
+			kc.BaseURL = strings.TrimSpace(base)
+		}
+		cfg = kc
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
@@ -249,9 +258,15 @@ func ensureDemoStage(ctx context.Context, st store.Store, env func(string) (stri
 		return s, nil
 	}
 	model := "demo"
-	if l.LLM.APIType == store.APITypeOpenAILegacy {
+	switch l.LLM.APIType {
+	case store.APITypeOpenAILegacy:
 		model = defaultOpenAIModel
 		if v, ok := env("OPENAI_MODEL"); ok && strings.TrimSpace(v) != "" {
+			model = strings.TrimSpace(v)
+		}
+	case store.APITypeAnthropic:
+		model = defaultAnthropicModel
+		if v, ok := env("ANTHROPIC_MODEL"); ok && strings.TrimSpace(v) != "" {
 			model = strings.TrimSpace(v)
 		}
 	}
@@ -357,7 +372,7 @@ func printDemo(w io.Writer, l *demoLine, publicBase, serverURL string) {
 		what = "reused"
 	}
 	kind := l.LLM.APIType
-	if l.LLM.APIType == store.APITypeOpenAILegacy {
+	if l.LLM.APIType != store.APITypeScripted {
 		kind += ", model " + l.Stage.LLMSettings.Model
 	}
 	number := demoNumber

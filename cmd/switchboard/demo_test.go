@@ -112,6 +112,38 @@ func TestEnsureDemoOpenAI(t *testing.T) {
 	}
 }
 
+// ANTHROPIC_API_KEY switches the demo stage to Anthropic (its base URL and
+// model from ANTHROPIC_BASE_URL and ANTHROPIC_MODEL, else the default
+// model); OPENAI_API_KEY wins when both are set.
+func TestEnsureDemoAnthropic(t *testing.T) {
+	st := openTestStore(t)
+	l, err := ensureDemo(context.Background(), st, envOf(map[string]string{
+		"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
+	}), time.Now().UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := providers.ParseKeyConfig(store.APITypeAnthropic, l.LLM.Config)
+	if err != nil || l.LLM.APIType != store.APITypeAnthropic || c.APIKey != "sk-ant-test" || c.BaseURL != "http://127.0.0.1:9" {
+		t.Fatalf("llm %s %+v, %v", l.LLM.APIType, c, err)
+	}
+	if l.Stage.LLMSettings.Model != defaultAnthropicModel {
+		t.Fatalf("model %q", l.Stage.LLMSettings.Model)
+	}
+	var out strings.Builder
+	printDemo(&out, l, "http://127.0.0.1:3000", "http://127.0.0.1:3000")
+	if !strings.Contains(out.String(), "anthropic, model "+defaultAnthropicModel) {
+		t.Errorf("printed:\n%s", out.String())
+	}
+
+	both, err := ensureDemo(context.Background(), openTestStore(t), envOf(map[string]string{
+		"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_MODEL": "claude-x", "OPENAI_API_KEY": "sk-test",
+	}), time.Now().UTC())
+	if err != nil || both.LLM.APIType != store.APITypeOpenAILegacy || both.Stage.LLMSettings.Model != defaultOpenAIModel {
+		t.Fatalf("both keys: %v, %+v", err, both)
+	}
+}
+
 func TestEnsureDemoRefusesOtherOperators(t *testing.T) {
 	ctx := context.Background()
 	st := openTestStore(t)

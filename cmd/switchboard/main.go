@@ -114,7 +114,9 @@ listener (METRICS_ADDR, loopback by default).
         scripted stage, API key and a Twilio provider pointing at the phone
         emulator, and print the webhook URL and login. It also reads
         PHONE_ADDR (default 127.0.0.1:3001), and OPENAI_API_KEY,
-        OPENAI_BASE_URL, OPENAI_MODEL (for an OpenAI demo stage instead).
+        OPENAI_BASE_URL, OPENAI_MODEL (for an OpenAI demo stage instead),
+        or ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, ANTHROPIC_MODEL (an
+        Anthropic one; OPENAI_API_KEY wins when both are set).
 
 Environment:
 `+config.Help())

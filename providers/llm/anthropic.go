@@ -55,7 +55,7 @@ func newAnthropic(raw json.RawMessage, opts Options) (*anthropicClient, error) {
 }
 
 // Complete sends the system prompt as system and the rest as messages.
-func (c *anthropicClient) Complete(ctx context.Context, req Request) (string, error) {
+func (c *anthropicClient) Complete(ctx context.Context, req Request) (Response, error) {
 	maxTokens := int64(DefaultAnthropicMaxTokens)
 	if req.MaxTokens != nil && *req.MaxTokens > 0 {
 		maxTokens = int64(*req.MaxTokens)
@@ -73,7 +73,7 @@ func (c *anthropicClient) Complete(ctx context.Context, req Request) (string, er
 	}
 	resp, err := c.messages.New(ctx, p)
 	if err != nil {
-		return "", c.fail(ctx, err)
+		return Response{}, c.fail(ctx, err)
 	}
 	var text strings.Builder
 	for _, b := range resp.Content {
@@ -81,10 +81,36 @@ func (c *anthropicClient) Complete(ctx context.Context, req Request) (string, er
 			text.WriteString(b.Text)
 		}
 	}
-	if text.Len() == 0 {
-		return "", fmt.Errorf("llm: anthropic: stop_reason %q: %w", resp.StopReason, ErrEmptyReply)
+	out := Response{
+		Text:         text.String(),
+		VendorReason: string(resp.StopReason),
+		FinishReason: anthropicFinish(string(resp.StopReason)),
+		Usage: Usage{
+			PromptTokens:     int(resp.Usage.InputTokens + resp.Usage.CacheCreationInputTokens + resp.Usage.CacheReadInputTokens),
+			CompletionTokens: int(resp.Usage.OutputTokens),
+		},
 	}
-	return text.String(), nil
+	if out.Text == "" {
+		return out, fmt.Errorf("llm: anthropic: stop_reason %q: %w", resp.StopReason, ErrEmptyReply)
+	}
+	return out, nil
+}
+
+// anthropicFinish maps a stop_reason to a Finish constant.
+func anthropicFinish(r string) string {
+	switch r {
+	case "end_turn", "stop_sequence":
+		return FinishStop
+	case "max_tokens", "model_context_window_exceeded":
+		return FinishLength
+	case "refusal":
+		return FinishContentFilter
+	case "tool_use":
+		return FinishToolCalls
+	case "":
+		return ""
+	}
+	return FinishOther
 }
 
 // ListModels lists the models of the account (GET /v1/models).

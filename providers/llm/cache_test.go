@@ -31,8 +31,8 @@ func TestCacheRebuildsOnVersionChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := c.Complete(context.Background(), Request{Text: "x"}); got != "v2: x" {
-		t.Fatalf("after update reply = %q, want v2: x", got)
+	if got, _ := c.Complete(context.Background(), Request{Text: "x"}); got.Text != "v2: x" {
+		t.Fatalf("after update reply = %q, want v2: x", got.Text)
 	}
 	// A stale read of version 1 must not evict version 2.
 	if _, err := cache.Get(p); err != nil {
@@ -80,8 +80,8 @@ func TestCacheConcurrent(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if got, err := c.Complete(context.Background(), Request{Turn: i}); err != nil || got == "" {
-					t.Errorf("Complete = %q, %v", got, err)
+				if got, err := c.Complete(context.Background(), Request{Turn: i}); err != nil || got.Text == "" {
+					t.Errorf("Complete = %q, %v", got.Text, err)
 					return
 				}
 			}

@@ -49,8 +49,8 @@ func FuzzScriptedTemplate(f *testing.F) {
 				}
 				continue
 			}
-			if len(got) > MaxScriptedReplyBytes {
-				t.Fatalf("template %q: %d-byte reply", tmpl, len(got))
+			if len(got.Text) > MaxScriptedReplyBytes {
+				t.Fatalf("template %q: %d-byte reply", tmpl, len(got.Text))
 			}
 		}
 	})

@@ -53,7 +53,7 @@ func newGemini(raw json.RawMessage, opts Options) (*geminiClient, error) {
 
 // Complete sends the system prompt as the system instruction and the rest
 // as user and model contents.
-func (c *geminiClient) Complete(ctx context.Context, req Request) (string, error) {
+func (c *geminiClient) Complete(ctx context.Context, req Request) (Response, error) {
 	cfg := &genai.GenerateContentConfig{}
 	var system []string
 	var contents []*genai.Content
@@ -79,13 +79,14 @@ func (c *geminiClient) Complete(ctx context.Context, req Request) (string, error
 	}
 	resp, err := c.client.Models.GenerateContent(ctx, req.Model, contents, cfg)
 	if err != nil {
-		return "", c.fail(ctx, err)
+		return Response{}, c.fail(ctx, err)
 	}
 	var text strings.Builder
-	reason := ""
+	var out Response
 	if len(resp.Candidates) > 0 {
 		cand := resp.Candidates[0]
-		reason = string(cand.FinishReason)
+		out.VendorReason = string(cand.FinishReason)
+		out.FinishReason = geminiFinish(cand.FinishReason)
 		if cand.Content != nil {
 			for _, part := range cand.Content.Parts {
 				if part != nil && !part.Thought {
@@ -94,12 +95,33 @@ func (c *geminiClient) Complete(ctx context.Context, req Request) (string, error
 			}
 		}
 	} else if resp.PromptFeedback != nil {
-		reason = "blocked: " + string(resp.PromptFeedback.BlockReason)
+		out.VendorReason = "blocked: " + string(resp.PromptFeedback.BlockReason)
+		out.FinishReason = FinishContentFilter
 	}
-	if text.Len() == 0 {
-		return "", fmt.Errorf("llm: gemini: finish_reason %q: %w", reason, ErrEmptyReply)
+	if u := resp.UsageMetadata; u != nil {
+		out.Usage = Usage{PromptTokens: int(u.PromptTokenCount), CompletionTokens: int(u.CandidatesTokenCount + u.ThoughtsTokenCount)}
 	}
-	return text.String(), nil
+	out.Text = text.String()
+	if out.Text == "" {
+		return out, fmt.Errorf("llm: gemini: finish_reason %q: %w", out.VendorReason, ErrEmptyReply)
+	}
+	return out, nil
+}
+
+// geminiFinish maps a candidate's finishReason to a Finish constant.
+func geminiFinish(r genai.FinishReason) string {
+	switch r {
+	case genai.FinishReasonStop:
+		return FinishStop
+	case genai.FinishReasonMaxTokens:
+		return FinishLength
+	case genai.FinishReasonSafety, genai.FinishReasonRecitation, genai.FinishReasonBlocklist,
+		genai.FinishReasonProhibitedContent, genai.FinishReasonSPII, genai.FinishReasonImageSafety:
+		return FinishContentFilter
+	case "", genai.FinishReasonUnspecified:
+		return ""
+	}
+	return FinishOther
 }
 
 // ListModels lists the models that can generate content (GET

@@ -120,8 +120,8 @@ func TestOpenAIRequestAndReply(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Complete: %v", err)
 		}
-		if got != "We open at 9." {
-			t.Fatalf("reply = %q", got)
+		if got.Text != "We open at 9." {
+			t.Fatalf("reply = %q", got.Text)
 		}
 		r := f.only(t)
 		if r.Method != http.MethodPost || r.Path != "/v1/chat/completions" {
@@ -186,8 +186,8 @@ func TestOllamaRequestAndReply(t *testing.T) {
 				t.Fatalf("New: %v", err)
 			}
 			got, err := c.Complete(context.Background(), turnRequest())
-			if err != nil || got != "Nine to five." {
-				t.Fatalf("Complete = %q, %v", got, err)
+			if err != nil || got.Text != "Nine to five." {
+				t.Fatalf("Complete = %q, %v", got.Text, err)
 			}
 			r := f.only(t)
 			if r.Method != http.MethodPost || r.Path != "/api/chat" {
@@ -276,7 +276,7 @@ func TestHTTPErrors(t *testing.T) {
 			defer cancel()
 			got, err := c.Complete(ctx, turnRequest())
 			if err == nil {
-				t.Fatalf("Complete = %q, want an error", got)
+				t.Fatalf("Complete = %q, want an error", got.Text)
 			}
 			msg := err.Error()
 			if !strings.HasPrefix(msg, "llm: ") {

@@ -56,18 +56,51 @@ type Request struct {
 }
 
 // Client answers a Request with one final text. Implementations are safe
-// for concurrent use.
+// for concurrent use. When the answer has no text (ErrEmptyReply), the
+// Response still says why (FinishReason, Refusal) and what it cost (Usage).
 type Client interface {
-	Complete(ctx context.Context, req Request) (string, error)
+	Complete(ctx context.Context, req Request) (Response, error)
 }
 
 // ClientFunc adapts a function to Client, for fakes in other packages'
 // tests.
-type ClientFunc func(ctx context.Context, req Request) (string, error)
+type ClientFunc func(ctx context.Context, req Request) (Response, error)
 
 // Complete calls f.
-func (f ClientFunc) Complete(ctx context.Context, req Request) (string, error) {
+func (f ClientFunc) Complete(ctx context.Context, req Request) (Response, error) {
 	return f(ctx, req)
+}
+
+// Finish reasons, the same for every vendor (Bonsai's finishReason values
+// plus other): why the model stopped.
+const (
+	FinishStop          = "stop"           // it was done (or hit a stop sequence)
+	FinishLength        = "length"         // the output token limit cut it off
+	FinishContentFilter = "content_filter" // it refused, or a safety filter blocked it
+	FinishToolCalls     = "tool_calls"     // it asked for a tool (Switchboard offers none)
+	FinishOther         = "other"          // a reason of the vendor's not listed above
+)
+
+// Usage is the tokens one call used, as the vendor counted them: prompt
+// (input, with cached input) and completion (output, with reasoning).
+type Usage struct {
+	PromptTokens     int `json:"promptTokens"`
+	CompletionTokens int `json:"completionTokens"`
+}
+
+// Response is the answer to a Request.
+type Response struct {
+	Text string
+	// FinishReason is one of the Finish constants; "" when the vendor
+	// gave none.
+	FinishReason string
+	// VendorReason is the vendor's own word for it (finish_reason,
+	// stop_reason, finishReason, done_reason, incomplete_details.reason).
+	VendorReason string
+	// Refusal is the model's refusal message, when it refused with one
+	// (OpenAI's refusal); FinishReason is then FinishContentFilter.
+	Refusal string
+	Usage   Usage
 }
 
 // DefaultMaxResponseBytes caps the body of an LLM response that is read,

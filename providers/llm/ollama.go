@@ -59,26 +59,39 @@ type ollamaResponse struct {
 	Message *struct {
 		Content string `json:"content"`
 	} `json:"message"`
-	DoneReason string `json:"done_reason"`
+	DoneReason      string `json:"done_reason"`
+	PromptEvalCount int    `json:"prompt_eval_count"`
+	EvalCount       int    `json:"eval_count"`
 }
 
 // Complete posts the chat and returns the message's content.
-func (c *ollamaClient) Complete(ctx context.Context, req Request) (string, error) {
+func (c *ollamaClient) Complete(ctx context.Context, req Request) (Response, error) {
 	body := ollamaRequest{Model: req.Model, Messages: req.Messages}
 	if req.Temperature != nil || req.MaxTokens != nil {
 		body.Options = &ollamaOptions{Temperature: req.Temperature, NumPredict: req.MaxTokens}
 	}
 	var resp ollamaResponse
 	if err := c.ep.post(ctx, body, &resp); err != nil {
-		return "", err
+		return Response{}, err
+	}
+	out := Response{VendorReason: resp.DoneReason, Usage: Usage{PromptTokens: resp.PromptEvalCount, CompletionTokens: resp.EvalCount}}
+	switch resp.DoneReason {
+	case "stop":
+		out.FinishReason = FinishStop
+	case "length":
+		out.FinishReason = FinishLength
+	case "":
+	default:
+		out.FinishReason = FinishOther
 	}
 	if resp.Message == nil {
-		return "", fmt.Errorf("llm: ollama: response has no message")
+		return out, fmt.Errorf("llm: ollama: response has no message")
 	}
-	if resp.Message.Content == "" {
-		return "", fmt.Errorf("llm: ollama: done_reason %q: %w", resp.DoneReason, ErrEmptyReply)
+	out.Text = resp.Message.Content
+	if out.Text == "" {
+		return out, fmt.Errorf("llm: ollama: done_reason %q: %w", resp.DoneReason, ErrEmptyReply)
 	}
-	return resp.Message.Content, nil
+	return out, nil
 }
 
 // ListModels lists the models pulled on the server (GET /api/tags).

@@ -124,7 +124,7 @@ func chatMessages(msgs []Message) []openai.ChatCompletionMessageParamUnion {
 }
 
 // Complete posts the chat and returns the first choice's content.
-func (c *chatClient) Complete(ctx context.Context, req Request) (string, error) {
+func (c *chatClient) Complete(ctx context.Context, req Request) (Response, error) {
 	p := openai.ChatCompletionNewParams{Model: req.Model, Messages: chatMessages(req.Messages)}
 	if req.Temperature != nil {
 		p.Temperature = openai.Float(*req.Temperature)
@@ -138,19 +138,37 @@ func (c *chatClient) Complete(ctx context.Context, req Request) (string, error) 
 	}
 	resp, err := c.chat.New(ctx, p)
 	if err != nil {
-		return "", c.fail(ctx, err)
+		return Response{}, c.fail(ctx, err)
 	}
+	out := Response{Usage: Usage{PromptTokens: int(resp.Usage.PromptTokens), CompletionTokens: int(resp.Usage.CompletionTokens)}}
 	if len(resp.Choices) == 0 {
-		return "", fmt.Errorf("llm: %s: response has no choices", c.apiType)
+		return out, fmt.Errorf("llm: %s: response has no choices", c.apiType)
 	}
 	ch := resp.Choices[0]
-	if ch.Message.Content == "" {
-		if ch.Message.Refusal != "" {
-			return "", fmt.Errorf("llm: %s: refusal %q: %w", c.apiType, truncate(ch.Message.Refusal, maxErrorMessage), ErrEmptyReply)
-		}
-		return "", fmt.Errorf("llm: %s: finish_reason %q: %w", c.apiType, ch.FinishReason, ErrEmptyReply)
+	out.Text, out.Refusal, out.VendorReason = ch.Message.Content, ch.Message.Refusal, ch.FinishReason
+	switch ch.FinishReason {
+	case "stop":
+		out.FinishReason = FinishStop
+	case "length":
+		out.FinishReason = FinishLength
+	case "content_filter":
+		out.FinishReason = FinishContentFilter
+	case "tool_calls", "function_call":
+		out.FinishReason = FinishToolCalls
+	case "":
+	default:
+		out.FinishReason = FinishOther
 	}
-	return ch.Message.Content, nil
+	if out.Refusal != "" {
+		out.FinishReason = FinishContentFilter
+	}
+	if out.Text == "" {
+		if out.Refusal != "" {
+			return out, fmt.Errorf("llm: %s: refusal %q: %w", c.apiType, truncate(out.Refusal, maxErrorMessage), ErrEmptyReply)
+		}
+		return out, fmt.Errorf("llm: %s: finish_reason %q: %w", c.apiType, ch.FinishReason, ErrEmptyReply)
+	}
+	return out, nil
 }
 
 // ListModels lists the vendor's models (GET /models), or its static list.
@@ -206,7 +224,7 @@ func newResponses(raw json.RawMessage, opts Options) (*responsesClient, error) {
 }
 
 // Complete creates a response and returns its output text.
-func (c *responsesClient) Complete(ctx context.Context, req Request) (string, error) {
+func (c *responsesClient) Complete(ctx context.Context, req Request) (Response, error) {
 	input := make(responses.ResponseInputParam, 0, len(req.Messages))
 	for _, m := range req.Messages {
 		role := responses.EasyInputMessageRoleUser
@@ -231,7 +249,21 @@ func (c *responsesClient) Complete(ctx context.Context, req Request) (string, er
 	}
 	resp, err := c.responses.New(ctx, p)
 	if err != nil {
-		return "", c.fail(ctx, err)
+		return Response{}, c.fail(ctx, err)
+	}
+	out := Response{
+		Usage:        Usage{PromptTokens: int(resp.Usage.InputTokens), CompletionTokens: int(resp.Usage.OutputTokens)},
+		VendorReason: string(resp.Status),
+	}
+	switch {
+	case resp.Status == "incomplete" && resp.IncompleteDetails.Reason == "max_output_tokens":
+		out.FinishReason, out.VendorReason = FinishLength, resp.IncompleteDetails.Reason
+	case resp.Status == "incomplete" && resp.IncompleteDetails.Reason == "content_filter":
+		out.FinishReason, out.VendorReason = FinishContentFilter, resp.IncompleteDetails.Reason
+	case resp.Status == "completed":
+		out.FinishReason = FinishStop
+	case resp.Status != "":
+		out.FinishReason = FinishOther
 	}
 	var text, refusal strings.Builder
 	for _, item := range resp.Output {
@@ -247,16 +279,20 @@ func (c *responsesClient) Complete(ctx context.Context, req Request) (string, er
 			}
 		}
 	}
-	if text.Len() == 0 {
-		if refusal.Len() > 0 {
-			return "", fmt.Errorf("llm: openai: refusal %q: %w", truncate(refusal.String(), maxErrorMessage), ErrEmptyReply)
+	out.Text, out.Refusal = text.String(), refusal.String()
+	if out.Refusal != "" {
+		out.FinishReason = FinishContentFilter
+	}
+	if out.Text == "" {
+		if out.Refusal != "" {
+			return out, fmt.Errorf("llm: openai: refusal %q: %w", truncate(out.Refusal, maxErrorMessage), ErrEmptyReply)
 		}
 		if resp.Error.Message != "" {
-			return "", fmt.Errorf("llm: openai: status %q: %s: %w", resp.Status, scrubKey(resp.Error.Message, c.apiKey), ErrEmptyReply)
+			return out, fmt.Errorf("llm: openai: status %q: %s: %w", resp.Status, scrubKey(resp.Error.Message, c.apiKey), ErrEmptyReply)
 		}
-		return "", fmt.Errorf("llm: openai: status %q, incomplete %q: %w", resp.Status, resp.IncompleteDetails.Reason, ErrEmptyReply)
+		return out, fmt.Errorf("llm: openai: status %q, incomplete %q: %w", resp.Status, resp.IncompleteDetails.Reason, ErrEmptyReply)
 	}
-	return text.String(), nil
+	return out, nil
 }
 
 // ListModels lists the account's models (GET /models).

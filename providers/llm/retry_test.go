@@ -54,8 +54,8 @@ func TestRetryPolicyEveryVendor(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			got, err := c.Complete(ctx, turnRequest())
-			if err != nil || got != "We open at 9." {
-				t.Fatalf("Complete after a 429 = %q, %v; want the retry's reply", got, err)
+			if err != nil || got.Text != "We open at 9." {
+				t.Fatalf("Complete after a 429 = %q, %v; want the retry's reply", got.Text, err)
 			}
 			if n.Load() != 2 || len(retried) != 1 || retried[0] != 429 {
 				t.Fatalf("requests = %d, retries reported %v; want 2 requests, one retry of a 429", n.Load(), retried)
@@ -92,8 +92,8 @@ func TestRetryServerErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := c.Complete(context.Background(), turnRequest()); err != nil || got != "We open at 9." || n.Load() != 3 {
-		t.Fatalf("Complete = %q, %v after %d requests; want the third's reply", got, err, n.Load())
+	if got, err := c.Complete(context.Background(), turnRequest()); err != nil || got.Text != "We open at 9." || n.Load() != 3 {
+		t.Fatalf("Complete = %q, %v after %d requests; want the third's reply", got.Text, err, n.Load())
 	}
 
 	srv, n = sequenceServer(t, "/chat/completions", []fakeAnswer{{status: 502, body: `{"error":{"message":"bad gateway"}}`, header: now}})

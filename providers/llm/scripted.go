@@ -95,9 +95,11 @@ func newScripted(raw json.RawMessage) (*scriptedClient, error) {
 
 // Complete answers with the first rule whose regexp matches req.Text, else
 // the default reply. It does no I/O.
-func (c *scriptedClient) Complete(ctx context.Context, req Request) (string, error) {
+// It uses no tokens: its Usage is zero and it always finishes with
+// FinishStop.
+func (c *scriptedClient) Complete(ctx context.Context, req Request) (Response, error) {
 	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("llm: scripted: %w", err)
+		return Response{}, fmt.Errorf("llm: scripted: %w", err)
 	}
 	reply := c.def
 	for i := range c.rules {
@@ -106,7 +108,11 @@ func (c *scriptedClient) Complete(ctx context.Context, req Request) (string, err
 			break
 		}
 	}
-	return reply.render(&req)
+	text, err := reply.render(&req)
+	if err != nil {
+		return Response{}, err
+	}
+	return Response{Text: text, FinishReason: FinishStop, VendorReason: FinishStop}, nil
 }
 
 // MaxScriptedReplyBytes bounds the text one scripted reply may produce

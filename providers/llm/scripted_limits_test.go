@@ -56,10 +56,10 @@ func TestScriptedReplyIsCapped(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got, err := c.Complete(context.Background(), Request{Text: long}); !errors.Is(err, errReplyTooLong) {
-			t.Errorf("%q: %d bytes, %v; want errReplyTooLong", tmpl, len(got), err)
+			t.Errorf("%q: %d bytes, %v; want errReplyTooLong", tmpl, len(got.Text), err)
 		}
-		if got, err := c.Complete(context.Background(), Request{Text: "ok"}); err != nil || got != "okok" {
-			t.Errorf("%q: %q, %v", tmpl, got, err)
+		if got, err := c.Complete(context.Background(), Request{Text: "ok"}); err != nil || got.Text != "okok" {
+			t.Errorf("%q: %q, %v", tmpl, got.Text, err)
 		}
 	}
 }

@@ -61,8 +61,8 @@ func TestScriptedReplies(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Complete: %v", err)
 			}
-			if got != tt.want {
-				t.Fatalf("reply = %q, want %q", got, tt.want)
+			if got.Text != tt.want {
+				t.Fatalf("reply = %q, want %q", got.Text, tt.want)
 			}
 		})
 	}
@@ -104,8 +104,8 @@ func TestScriptedExecutionError(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if got, err := c.Complete(context.Background(), Request{Text: "abcdefg"}); err != nil || got != "102" {
-		t.Fatalf("Complete = %q, %v; want \"102\"", got, err)
+	if got, err := c.Complete(context.Background(), Request{Text: "abcdefg"}); err != nil || got.Text != "102" || got.FinishReason != FinishStop || got.Usage != (Usage{}) {
+		t.Fatalf("Complete = %q, %v; want \"102\"", got.Text, err)
 	}
 	_, err = c.Complete(context.Background(), Request{Text: "ab"})
 	if err == nil || !strings.HasPrefix(err.Error(), "llm: scripted:") {

@@ -253,7 +253,7 @@ func vendorCases() []vendorCase {
 			}
 		}}
 	ollamaCase := vendorCase{apiType: store.APITypeOllama, base: "", chatPath: "/api/chat", modelsPath: "/api/tags",
-		ok:           `{"model":"gpt-test","message":{"role":"assistant","content":"We open at 9."},"done":true,"done_reason":"stop"}`,
+		ok:           `{"model":"gpt-test","message":{"role":"assistant","content":"We open at 9."},"done":true,"done_reason":"stop","prompt_eval_count":10,"eval_count":4}`,
 		unauthorized: `{"error":"unauthorized"}`,
 		models:       `{"models":[{"name":"llama3.2:latest","model":"llama3.2:latest","size":1}]}`,
 		wantModel:    "llama3.2:latest", wantError: "unauthorized", checkAuth: bearer,
@@ -294,8 +294,12 @@ func TestVendorWireFormats(t *testing.T) {
 				t.Fatalf("New: %v", err)
 			}
 			got, err := c.Complete(context.Background(), turnRequest())
-			if err != nil || got != "We open at 9." {
-				t.Fatalf("Complete = %q, %v", got, err)
+			if err != nil || got.Text != "We open at 9." {
+				t.Fatalf("Complete = %q, %v", got.Text, err)
+			}
+			// Every vendor's answer says how it finished and what it cost.
+			if got.FinishReason != FinishStop || got.Usage != (Usage{PromptTokens: 10, CompletionTokens: 4}) {
+				t.Errorf("finish %q (%q), usage %+v; want stop, 10 prompt and 4 completion tokens", got.FinishReason, got.VendorReason, got.Usage)
 			}
 			r := f.last(t)
 			if r.Method != http.MethodPost || r.Path != vc.chatPath {
@@ -403,6 +407,66 @@ func TestVendorEmptyReplies(t *testing.T) {
 			_, err = c.Complete(context.Background(), turnRequest())
 			if !errors.Is(err, ErrEmptyReply) || !strings.Contains(err.Error(), tt.reason) {
 				t.Fatalf("err = %v, want ErrEmptyReply naming %q", err, tt.reason)
+			}
+		})
+	}
+}
+
+// TestVendorFinishReasons: a reply cut off by the token limit keeps its
+// text and says so, in every vendor's words; a refusal or a filter is
+// content_filter with the vendor's reason (and the refusal's text where
+// the vendor gives one), even when it comes without text (ErrEmptyReply).
+func TestVendorFinishReasons(t *testing.T) {
+	const chatPath, respPath, msgPath, gemPath = "/chat/completions", "/responses", "/v1/messages", "/v1beta/models/gpt-test:generateContent"
+	cases := []struct {
+		name, apiType, path, body    string
+		text, finish, vendor, refuse string
+		usage                        Usage
+	}{
+		{"chat length", store.APITypeOpenAILegacy, chatPath,
+			`{"choices":[{"message":{"role":"assistant","content":"We open"},"finish_reason":"length"}],"usage":{"prompt_tokens":7,"completion_tokens":2}}`,
+			"We open", FinishLength, "length", "", Usage{7, 2}},
+		{"chat filter", store.APITypeGroq, chatPath,
+			`{"choices":[{"message":{"role":"assistant","content":"We"},"finish_reason":"content_filter"}]}`,
+			"We", FinishContentFilter, "content_filter", "", Usage{}},
+		{"chat refusal", store.APITypeOpenAILegacy, chatPath,
+			`{"choices":[{"message":{"role":"assistant","content":"","refusal":"I can't help with that."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":6}}`,
+			"", FinishContentFilter, "stop", "I can't help with that.", Usage{5, 6}},
+		{"responses length", store.APITypeOpenAI, respPath,
+			`{"id":"r","object":"response","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"message","id":"m","role":"assistant","status":"incomplete","content":[{"type":"output_text","text":"We open","annotations":[]}]}],"usage":{"input_tokens":8,"output_tokens":3}}`,
+			"We open", FinishLength, "max_output_tokens", "", Usage{8, 3}},
+		{"responses refusal", store.APITypeOpenAI, respPath,
+			`{"id":"r","object":"response","status":"completed","output":[{"type":"message","id":"m","role":"assistant","status":"completed","content":[{"type":"refusal","refusal":"No."}]}],"usage":{"input_tokens":8,"output_tokens":1}}`,
+			"", FinishContentFilter, "completed", "No.", Usage{8, 1}},
+		{"anthropic max_tokens", store.APITypeAnthropic, msgPath,
+			`{"id":"m","type":"message","role":"assistant","content":[{"type":"text","text":"We open"}],"stop_reason":"max_tokens","usage":{"input_tokens":9,"output_tokens":2,"cache_read_input_tokens":3}}`,
+			"We open", FinishLength, "max_tokens", "", Usage{12, 2}},
+		{"anthropic refusal", store.APITypeAnthropic, msgPath,
+			`{"id":"m","type":"message","role":"assistant","content":[],"stop_reason":"refusal","usage":{"input_tokens":1,"output_tokens":0}}`,
+			"", FinishContentFilter, "refusal", "", Usage{1, 0}},
+		{"gemini MAX_TOKENS", store.APITypeGemini, gemPath,
+			`{"candidates":[{"content":{"role":"model","parts":[{"text":"We open"}]},"finishReason":"MAX_TOKENS"}],"usageMetadata":{"promptTokenCount":6,"candidatesTokenCount":2,"thoughtsTokenCount":5}}`,
+			"We open", FinishLength, "MAX_TOKENS", "", Usage{6, 7}},
+		{"gemini SAFETY", store.APITypeGemini, gemPath,
+			`{"candidates":[{"content":{"role":"model","parts":[]},"finishReason":"SAFETY"}],"usageMetadata":{"promptTokenCount":6}}`,
+			"", FinishContentFilter, "SAFETY", "", Usage{6, 0}},
+		{"ollama length", store.APITypeOllama, "/api/chat",
+			`{"model":"m","message":{"role":"assistant","content":"We open"},"done":true,"done_reason":"length","prompt_eval_count":11,"eval_count":2}`,
+			"We open", FinishLength, "length", "", Usage{11, 2}},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newVendorFake(t, map[string]fakeAnswer{"POST " + tt.path: {status: 200, body: tt.body}})
+			c, err := New(llmProvider(tt.apiType, map[string]string{"apiKey": fakeKey, "baseUrl": f.URL}), Options{HTTPClient: f.Client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Complete(context.Background(), turnRequest())
+			if (tt.text == "") != errors.Is(err, ErrEmptyReply) || (tt.text != "" && err != nil) {
+				t.Fatalf("err = %v with text %q", err, got.Text)
+			}
+			if got.Text != tt.text || got.FinishReason != tt.finish || got.VendorReason != tt.vendor || got.Refusal != tt.refuse || got.Usage != tt.usage {
+				t.Fatalf("got %+v, want text %q, finish %q (%q), refusal %q, usage %+v", got, tt.text, tt.finish, tt.vendor, tt.refuse, tt.usage)
 			}
 		})
 	}
