@@ -47,7 +47,7 @@ func Profile(address, channel, name string) map[string]any {
 
 // context is the template context: Bonsai's variable names, every string
 // marked safe so that nothing is HTML-escaped.
-func (d *Data) context() object {
+func (d *Data) context(withTime bool) object {
 	loc := d.Location
 	if loc == nil {
 		loc = time.UTC
@@ -61,15 +61,18 @@ func (d *Data) context() object {
 	if d.Location != nil {
 		projectTZ = tz
 	}
-	return safeValue(map[string]any{
+	c := map[string]any{
 		"agent":       d.Agent,
 		"userInput":   d.UserInput,
 		"userProfile": orEmpty(d.UserProfile),
 		"vars":        orEmpty(d.Vars),
 		"consts":      orEmpty(d.Consts),
-		"time":        TimeContext(now.In(loc)),
 		"project":     map[string]any{"timezone": projectTZ, "languageCode": nil, "language": nil},
-	}).(object)
+	}
+	if withTime {
+		c["time"] = TimeContext(now.In(loc))
+	}
+	return safeValue(c).(object)
 }
 
 // object is a map of the template context: {{consts}} renders it as JSON

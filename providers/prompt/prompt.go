@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,14 @@ type Template struct {
 	// UsesAgent reports whether the prompt places {{agent}} itself; when
 	// it does not, the caller appends the agent's prompt.
 	UsesAgent bool
+	// static is set for a prompt without a single {{, which renders as
+	// itself; src is that text.
+	static bool
+	src    string
+	// needsTime is set when the prompt may read time (a path naming it, or
+	// one that reaches the whole context): building time's calendar is
+	// most of a render's cost, so a prompt that cannot see it skips it.
+	needsTime bool
 }
 
 // ParseError is a prompt that does not parse or calls what does not exist,
@@ -101,6 +110,9 @@ func Parse(src string) (t *Template, err error) {
 	// from at its first error, leaving it blocked for good: find lexical
 	// errors and unbalanced blocks on a fully drained token stream first,
 	// so that a refused prompt costs nothing after its request.
+	if !strings.Contains(src, "{{") {
+		return &Template{static: true, src: src}, nil
+	}
 	if pe := precheck(src, lexer.Collect(src)); pe != nil {
 		return nil, pe
 	}
@@ -118,7 +130,7 @@ func Parse(src string) (t *Template, err error) {
 		return nil, parseError(src, err) // not reached: src parsed above
 	}
 	tpl.RegisterHelpers(helpers)
-	return &Template{tpl: tpl, UsesAgent: w.agent}, nil
+	return &Template{tpl: tpl, UsesAgent: w.agent, needsTime: w.time || w.whole}, nil
 }
 
 // parseError turns a raymond parse error into a ParseError with the
@@ -248,7 +260,10 @@ func renameBlocks(src string) string {
 // helper; and notes whether {{agent}} is used.
 type walker struct {
 	agent bool
-	err   *nodeError
+	// time is set when a path names time anywhere; whole when a path can
+	// reach the whole context (this, ../, a data variable such as @root).
+	time, whole bool
+	err         *nodeError
 }
 
 type nodeError struct {
@@ -322,6 +337,12 @@ func (w *walker) node(n ast.Node) {
 		if !n.Data && n.Depth == 0 && !n.Scoped && len(n.Parts) > 0 && n.Parts[0] == "agent" {
 			w.agent = true
 		}
+		if n.Data || n.Depth > 0 || len(n.Parts) == 0 {
+			w.whole = true
+		}
+		if slices.Contains(n.Parts, "time") {
+			w.time = true
+		}
 	case *ast.SubExpression:
 		w.expr(n.Expression, false)
 	case *ast.Expression:
@@ -336,7 +357,10 @@ func (t *Template) Render(d *Data) (out string, err error) {
 			out, err = "", fmt.Errorf("prompt: render failed: %v", r)
 		}
 	}()
-	out, err = t.tpl.Exec(d.context())
+	if t.static {
+		return t.src, nil
+	}
+	out, err = t.tpl.Exec(d.context(t.needsTime))
 	if err != nil {
 		return "", fmt.Errorf("prompt: %w", err)
 	}

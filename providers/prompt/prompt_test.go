@@ -196,3 +196,31 @@ func TestCache(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRenderSkipsWhatCannotBeSeen: a prompt without {{ renders as itself;
+// one that cannot see time renders as it would with it; one that can
+// (by name, or through the whole context) gets it.
+func TestRenderSkipsWhatCannotBeSeen(t *testing.T) {
+	if got := render(t, "Be brief. {not a tag}", sample); got != "Be brief. {not a tag}" {
+		t.Fatalf("static prompt rendered %q", got)
+	}
+	tpl, err := Parse("Hi {{userProfile.address}}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tpl.needsTime {
+		t.Fatal("a prompt that never names time builds it")
+	}
+	for _, src := range []string{"{{time.date}}", "{{#with time}}{{date}}{{/with}}", "{{json this}}", "{{#each vars}}{{../time.date}}{{/each}}", "{{@root.time.date}}"} {
+		tpl, err := Parse(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if !tpl.needsTime {
+			t.Errorf("%s can read time but does not get it", src)
+		}
+		if out := render(t, src, sample); src != "{{#each vars}}{{../time.date}}{{/each}}" && out == "" {
+			t.Errorf("%s rendered empty", src)
+		}
+	}
+}
