@@ -43,12 +43,13 @@ func TestValid(t *testing.T) {
 		"PUBLIC_BASE_URL":                     "https://sms.example.com/",
 		"TRUST_PROXY":                         "false",
 		"LOG_LEVEL":                           "DEBUG",
+		"COMMIT_SYNC_WAIT_US":                 "500",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.PostgresURL == "" || c.SQLitePath != "" || c.SessionTimeout != 50*time.Millisecond ||
-		c.PublicBaseURL != "https://sms.example.com" || c.TrustProxy || c.LogLevel != "debug" {
+		c.PublicBaseURL != "https://sms.example.com" || c.TrustProxy || c.LogLevel != "debug" || c.SyncWait != 500*time.Microsecond {
 		t.Fatalf("unexpected: %+v", c)
 	}
 }
@@ -70,6 +71,9 @@ func TestInvalid(t *testing.T) {
 		{"TWILIO_MAX_CONCURRENT_SENDS", "0", "TWILIO_MAX_CONCURRENT_SENDS must be a positive integer"},
 		{"METRICS_SESSION_SERIES_MAX", "-1", "METRICS_SESSION_SERIES_MAX must be an integer >= 0"},
 		{"TWILIO_MESSAGING_DEBOUNCE_MS", "x", "TWILIO_MESSAGING_DEBOUNCE_MS must be an integer >= 0"},
+		{"COMMIT_SYNC_WAIT_US", "-1", "COMMIT_SYNC_WAIT_US must be an integer between 0 and 100000 (microseconds)"},
+		{"COMMIT_SYNC_WAIT_US", "2ms", "COMMIT_SYNC_WAIT_US must be an integer between 0 and 100000"},
+		{"COMMIT_SYNC_WAIT_US", "100001", "COMMIT_SYNC_WAIT_US must be an integer between 0 and 100000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
