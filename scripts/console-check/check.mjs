@@ -58,7 +58,14 @@ if (agents.length === 0) {
   agents = (await api('GET', `/api/projects/${P}/agents`, tok)).items
 }
 const agent = agents[0]
-const convs = (await api('GET', `/api/projects/${P}/conversations`, tok)).items
+// run.sh's last text (STOP) is handled asynchronously: wait (bounded) until
+// its conversation has finished.
+let convs = []
+for (let i = 0; i < 50; i++) {
+  convs = (await api('GET', `/api/projects/${P}/conversations`, tok)).items
+  if (convs.some(c => c.status === 'finished')) break
+  await sleep(200)
+}
 const users = (await api('GET', `/api/projects/${P}/users`, tok)).items
 const audit = (await api('GET', '/api/audit-logs?limit=1', tok)).items[0]
 const catalog = await api('GET', '/api/provider-catalog', null)
@@ -66,6 +73,8 @@ if (convs.length < 3 || users.length < 3) throw new Error(`want 3 demo conversat
 const conv = convs[0]
 const user = users.find(u => u.id === '+15550001111') || users[0]
 const activeCount = convs.filter(c => c.status === 'awaiting_user_input').length
+const finishedCount = convs.filter(c => c.status === 'finished').length
+if (!finishedCount) throw new Error('want a finished demo conversation (run.sh has +15550004444 text STOP)')
 
 // --- The browser --------------------------------------------------------------------
 const browser = await puppeteer.launch({
@@ -186,7 +195,7 @@ await page.evaluate(p => localStorage.setItem('selectedProjectId', p), P)
 const D = `/design/projects/${P}`
 const pages = [
   // name, scope, path, expectations
-  ['dashboard', 'switchboard', '/', { want: new RegExp(`${convs.length} Conversations.*${activeCount} Active`) }],
+  ['dashboard', 'switchboard', '/', { want: new RegExp(`${convs.length} Conversations.*${activeCount} Active ${finishedCount} Finished`) }],
   ['projects', 'switchboard', '/administration/projects', { want: /Switchboard demo/, rows: 1 }],
   ['project edit', 'switchboard', `/administration/projects/${P}`, { want: /Edit Project.*Switchboard demo/ }],
   ['project new', 'switchboard', '/administration/projects/new', { want: /Create Project/ }],
@@ -243,15 +252,27 @@ await check('provider History tab', 'switchboard', `/administration/providers/${
 await check('agent History tab', 'switchboard', `${D}/agents/${agent.id}`, { want: /Change Log.*CREATE/i, act: historyTab })
 
 // --- Saving through the editors -----------------------------------------------------
-async function saveName(rec, suffix, route) {
+async function saveName(rec, suffix, route, before) {
   const input = await page.$('main input[type="text"], main input:not([type])')
   await input.click(); await page.keyboard.press('End'); await input.type(suffix)
+  if (before) await before()
   await clickText('main button', /^Save Changes$/)
   sent(rec, new RegExp(`^PUT ${route} 200$`))
 }
 await check('project editor: save', 'switchboard', `/administration/projects/${P}`, { act: rec => saveName(rec, ' (edited)', `/api/projects/${P}`) })
 await check('agent editor: save', 'switchboard', `${D}/agents/${agent.id}`, { act: rec => saveName(rec, ' (edited)', `/api/projects/${P}/agents/${agent.id}`) })
-await check('stage editor: save', 'switchboard', `${D}/stages/${stage.id}`, { act: rec => saveName(rec, ' (edited)', `/api/projects/${P}/stages/${stage.id}`) })
+// The demo stage has no agent; Bonsai's stage editor requires one (Bonsai's
+// stages always have one), so the operator picks the agent before saving.
+await check('stage editor: save (agent chosen)', 'switchboard', `${D}/stages/${stage.id}`, {
+  act: rec => saveName(rec, ' (edited)', `/api/projects/${P}/stages/${stage.id}`, async () => {
+    const ok = await page.evaluate(id => {
+      const s = [...document.querySelectorAll('main select')].find(s => [...s.options].some(o => o.value === id))
+      if (!s) return false
+      s.value = id; s.dispatchEvent(new Event('change')); return true
+    }, agent.id)
+    if (!ok) throw new Error('no agent select offering the agent')
+  }),
+})
 
 // --- Provider forms: one per apiType of the catalog ---------------------------------
 // scripted has no console form (README): it is reported, not required.
@@ -326,7 +347,7 @@ await check('filter: conversations by status', 'switchboard', '/monitor/conversa
     await clickText('button', /^Awaiting User Input$/)
     sent(rec, /conversations\?.*filters\[status\]\[value\]=awaiting_user_input.* 200$/)
     const waiting = await rowCount()
-    if (finished !== convs.length - activeCount || waiting !== activeCount) throw new Error(`finished ${finished}, awaiting ${waiting}; want ${convs.length - activeCount} and ${activeCount}`)
+    if (finished !== finishedCount || waiting !== activeCount) throw new Error(`finished ${finished}, awaiting ${waiting}; want ${finishedCount} and ${activeCount}`)
   },
 })
 await check('archived projects', 'switchboard', '/administration/projects', {
@@ -350,7 +371,7 @@ await check('profile: edit and save', 'switchboard', '/', {
     await clickText('button, a', /^Edit Profile$/)
     const values = await page.evaluate(() => [...document.querySelectorAll('input')].map(i => i.value))
     if (!values.includes('Demo operator')) throw new Error(`the profile form lacks the name: ${JSON.stringify(values)}`)
-    const name = await page.$('input[value="Demo operator"]')
+    const name = await page.evaluateHandle(() => [...document.querySelectorAll('input')].find(i => i.value === 'Demo operator'))
     await name.click(); await page.keyboard.press('End'); await name.type(' (checked)')
     await clickText('button', /^(Save|Save Changes|Update)/)
     sent(rec, /^POST \/api\/profile 200$/)

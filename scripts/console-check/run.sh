@@ -49,7 +49,11 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work/db" "$work/switchboard"
+  # Keep the results (under $work when no --out was given), drop the rest.
+  case "$out" in
+    "$work"/*) rm -rf "$work/db" "$work/switchboard" ;;
+    *) rm -rf "$work" ;;
+  esac
 }
 trap cleanup EXIT
 
@@ -114,7 +118,14 @@ for from in +15550001111 +15550002222 +15550003333; do
   "$work/switchboard" phone --server "$api" --listen "127.0.0.1:$phone_port" --from "$from" --send "hi" --wait --timeout 20s >>"$out/phone.log" 2>&1 \
     || { echo "console-check: the demo line did not answer $from; see $out/phone.log" >&2; exit 1; }
 done
-"$work/switchboard" phone --server "$api" --listen "127.0.0.1:$phone_port" --from +15550001111 --send "about" --wait --timeout 20s >>"$out/phone.log" 2>&1 || true
+"$work/switchboard" phone --server "$api" --listen "127.0.0.1:$phone_port" --from +15550001111 --send "about" --wait --timeout 20s >>"$out/phone.log" 2>&1 \
+  || { echo "console-check: the demo line did not answer a second text; see $out/phone.log" >&2; exit 1; }
+# A finished conversation: a fourth handset says hi, then opts out (STOP
+# ends its conversation; no reply is sent, so no --wait).
+"$work/switchboard" phone --server "$api" --listen "127.0.0.1:$phone_port" --from +15550004444 --send "hi" --wait --timeout 20s >>"$out/phone.log" 2>&1 \
+  || { echo "console-check: the demo line did not answer +15550004444; see $out/phone.log" >&2; exit 1; }
+"$work/switchboard" phone --server "$api" --listen "127.0.0.1:$phone_port" --from +15550004444 --send "STOP" >>"$out/phone.log" 2>&1 \
+  || { echo "console-check: STOP from +15550004444 failed; see $out/phone.log" >&2; exit 1; }
 
 # --- The console, served as static files --------------------------------------
 node "$here/static.mjs" "$dist" "$console_port" "$api" >"$out/static.log" 2>&1 &
