@@ -176,6 +176,29 @@ async function check(name, scope, urlPath, { want, rows, act } = {}) {
   return r
 }
 
+// finish writes results.json, prints the table and exits: 1 when a check in
+// scope failed.
+async function finish() {
+  clearTimeout(hardStop)
+  await browser.close().catch(() => {})
+  fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ external: [...external], results }, null, 1))
+  const pad = (s, n) => String(s).padEnd(n).slice(0, n)
+  console.log(`\n${pad('page', 38)} ${pad('scope', 12)} ${pad('rendered', 8)} ${pad('http', 4)} ${pad('cons', 4)} result`)
+  for (const r of results) {
+    const verdict = r.ok ? 'ok' : r.scope === 'out-of-scope' ? 'out of scope' : 'FAIL'
+    console.log(`${pad(r.name, 38)} ${pad(r.scope, 12)} ${pad(r.rendered ? 'yes' : 'no', 8)} ${pad(r.http.length, 4)} ${pad(r.console.length, 4)} ${verdict}`)
+  }
+  const failed = results.filter(r => !r.ok && r.scope !== 'out-of-scope')
+  for (const r of results.filter(r => !r.ok)) {
+    console.log(`\n${r.name} (${r.scope}) ${r.path || ''}`)
+    for (const p of r.problems) console.log(`  not rendered: ${p}`)
+    for (const h of r.http) console.log(`  http: ${h}`)
+    for (const c of r.console) console.log(`  console: ${c}`)
+  }
+  console.log(`\n${results.length} checks, ${failed.length} failing in scope; details in ${path.join(OUT, 'results.json')}, screenshots in ${SHOTS}`)
+  process.exit(failed.length ? 1 : 0)
+}
+
 // --- Login ----------------------------------------------------------------------
 await check('login', 'switchboard', '/login', {
   want: /Dashboard/,
@@ -190,6 +213,8 @@ await check('login', 'switchboard', '/login', {
     if (!/Demo operator/.test(header)) throw new Error('header does not name the operator')
   },
 })
+// Without a login nothing else can work: stop here rather than time out on every page.
+if (!results[0].ok) await finish()
 await page.evaluate(p => localStorage.setItem('selectedProjectId', p), P)
 
 const D = `/design/projects/${P}`
@@ -400,23 +425,4 @@ for (const i of [1, 2]) {
   })
 }
 
-clearTimeout(hardStop)
-await browser.close()
-
-// --- Report ----------------------------------------------------------------------------
-fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ external: [...external], results }, null, 1))
-const pad = (s, n) => String(s).padEnd(n).slice(0, n)
-console.log(`\n${pad('page', 38)} ${pad('scope', 12)} ${pad('rendered', 8)} ${pad('http', 4)} ${pad('cons', 4)} result`)
-for (const r of results) {
-  const verdict = r.ok ? 'ok' : r.scope === 'out-of-scope' ? 'out of scope' : 'FAIL'
-  console.log(`${pad(r.name, 38)} ${pad(r.scope, 12)} ${pad(r.rendered ? 'yes' : 'no', 8)} ${pad(r.http.length, 4)} ${pad(r.console.length, 4)} ${verdict}`)
-}
-const failed = results.filter(r => !r.ok && r.scope !== 'out-of-scope')
-for (const r of results.filter(r => !r.ok)) {
-  console.log(`\n${r.name} (${r.scope}) ${r.path || ''}`)
-  for (const p of r.problems) console.log(`  not rendered: ${p}`)
-  for (const h of r.http) console.log(`  http: ${h}`)
-  for (const c of r.console) console.log(`  console: ${c}`)
-}
-console.log(`\n${results.length} checks, ${failed.length} failing in scope; details in ${path.join(OUT, 'results.json')}, screenshots in ${SHOTS}`)
-process.exit(failed.length ? 1 : 0)
+await finish()
