@@ -205,7 +205,7 @@ func TestOllamaRequestAndReply(t *testing.T) {
 				t.Fatalf("body = %v", b)
 			}
 			opts, _ := b["options"].(map[string]any)
-			if opts["temperature"] != 0.25 || opts["num_predict"] != float64(128) || len(opts) != 2 {
+			if opts["temperature"] != 0.25 || opts["num_predict"] != float64(128) || opts["num_ctx"] != float64(2048) || len(opts) != 3 {
 				t.Fatalf("options = %v", b["options"])
 			}
 			assertMessages(t, b["messages"], turnRequest().Messages)
@@ -224,8 +224,11 @@ func TestOllamaOmitsUnsetOptions(t *testing.T) {
 	if _, err := c.Complete(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := f.only(t).Body["options"]; ok {
-		t.Fatal("options sent with neither temperature nor max tokens")
+	// Only the context window is set (ollama_ctx_test.go): the model's
+	// own temperature and answer length stay.
+	opts, _ := f.only(t).Body["options"].(map[string]any)
+	if len(opts) != 1 || opts["num_ctx"] != float64(2048) {
+		t.Fatalf("options %v sent with neither temperature nor max tokens; want only num_ctx", opts)
 	}
 }
 

@@ -46,6 +46,7 @@ func newOllama(raw json.RawMessage, opts Options) (*ollamaClient, error) {
 type ollamaOptions struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 	NumPredict  *int     `json:"num_predict,omitempty"`
+	NumCtx      int      `json:"num_ctx,omitempty"`
 }
 
 type ollamaRequest struct {
@@ -66,10 +67,8 @@ type ollamaResponse struct {
 
 // Complete posts the chat and returns the message's content.
 func (c *ollamaClient) Complete(ctx context.Context, req Request) (Response, error) {
-	body := ollamaRequest{Model: req.Model, Messages: req.Messages}
-	if req.Temperature != nil || req.MaxTokens != nil {
-		body.Options = &ollamaOptions{Temperature: req.Temperature, NumPredict: req.MaxTokens}
-	}
+	body := ollamaRequest{Model: req.Model, Messages: req.Messages,
+		Options: &ollamaOptions{Temperature: req.Temperature, NumPredict: req.MaxTokens, NumCtx: ollamaContextSize(req)}}
 	var resp ollamaResponse
 	if err := c.ep.post(ctx, body, &resp); err != nil {
 		return Response{}, err
@@ -114,4 +113,27 @@ func (c *ollamaClient) ListModels(ctx context.Context) ([]ModelInfo, error) {
 		out = append(out, ModelInfo{ID: id, DisplayName: m.Name})
 	}
 	return out, nil
+}
+
+// ollamaContextSize is the context window (num_ctx) a request needs: its
+// messages (estimated as the history budget estimates them, a quarter of
+// the UTF-8 bytes plus 4 per message) and room for the answer (the
+// stage's max tokens, else 1024). Ollama's own default window is small
+// and silently drops the start of a longer prompt — the system prompt
+// first. The size is rounded up to a power of two, at least 2048 and at
+// most 1,048,576: Ollama reloads a model whenever num_ctx changes, so a
+// line should use few distinct sizes.
+func ollamaContextSize(req Request) int {
+	need := 1024
+	if req.MaxTokens != nil && *req.MaxTokens > 0 {
+		need = *req.MaxTokens
+	}
+	for _, m := range req.Messages {
+		need += (len(m.Content)+3)/4 + 4
+	}
+	size := 2048
+	for size < need && size < 1<<20 {
+		size *= 2
+	}
+	return size
 }
