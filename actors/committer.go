@@ -51,11 +51,10 @@ type committer struct {
 	lazyDelay time.Duration
 	lazyBuf   []lazyWrite
 	// waiting are the writers whose writes are committed but not yet
-	// durable; waitTurn is set when one of them cannot wait (a turn), and
-	// syncBy is when the least patient of them must be flushed.
-	waiting  []func(error)
-	waitTurn bool
-	syncBy   time.Time
+	// durable; syncBy is when the least patient of them must be flushed
+	// (now, for a turn).
+	waiting []func(error)
+	syncBy  time.Time
 	logErr   func(msg string, err error)
 	// observe records each transaction's size and duration.
 	observe func(items int, d time.Duration)
@@ -280,20 +279,17 @@ func stopTimer(t *time.Timer, c <-chan time.Time) {
 }
 
 // syncDue reports whether writes wait for a flush that must happen now: a
-// turn waits, or a writer has waited as long as it would.
+// writer has waited as long as it would (a turn, not at all).
 func (c *committer) syncDue() bool {
-	return len(c.waiting) > 0 && (c.waitTurn || !time.Now().Before(c.syncBy))
+	return len(c.waiting) > 0 && !time.Now().Before(c.syncBy)
 }
 
 // wait records a writer whose write is committed but not yet durable and
 // whose flush may wait up to patience (zero: flush now).
 func (c *committer) wait(patience time.Duration, notify func(error)) {
-	by := time.Now().Add(patience)
+	by := time.Now().Add(max(patience, 0))
 	if len(c.waiting) == 0 || by.Before(c.syncBy) {
 		c.syncBy = by
-	}
-	if patience <= 0 {
-		c.waitTurn = true
 	}
 	c.waiting = append(c.waiting, notify)
 }
@@ -338,7 +334,6 @@ func (c *committer) synced(err error) {
 	}
 	clear(c.waiting)
 	c.waiting = c.waiting[:0]
-	c.waitTurn = false
 }
 
 // drain answers what is still queued at close, commits the lazy writes

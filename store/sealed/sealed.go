@@ -74,10 +74,10 @@ func Wrap(st store.Store, key []byte) (store.Store, error) {
 // WrapWith returns st with provider secrets sealed under key. A nil key
 // seals nothing (or refuses secrets, with RequireKey), but a provider whose
 // secrets are sealed then fails to load with a clear error instead of
-// handing out ciphertext as a credential. The result implements
-// store.BatchCommitter, store.DeferredCommitter and store.StatsReporter
-// exactly when st does (the hot path carries no secrets: it goes straight
-// through).
+// handing out ciphertext as a credential. When st has the whole hot path
+// (store.DeferredCommitter, which includes store.BatchCommitter, and
+// store.StatsReporter, as both of Switchboard's stores do), so does the
+// result: the hot path carries no secrets and goes straight through.
 func WrapWith(st store.Store, key []byte, opts Options) (store.Store, error) {
 	s := &sealedStore{Store: st, requireKey: opts.RequireKey, openers: map[string]cipher.AEAD{}}
 	if key != nil {
@@ -100,9 +100,6 @@ func WrapWith(st store.Store, key []byte, opts Options) (store.Store, error) {
 	}
 	if d, ok := st.(hotStore); ok {
 		return &sealedHotStore{sealedStore: s, hot: d}, nil
-	}
-	if bc, ok := st.(store.BatchCommitter); ok {
-		return &sealedBatchStore{sealedStore: s, bc: bc}, nil
 	}
 	return s, nil
 }
@@ -129,16 +126,6 @@ type sealedStore struct {
 	openers    map[string]cipher.AEAD
 	old        []cipher.AEAD // OldKeys, for v1 values without a key id
 	requireKey bool
-}
-
-type sealedBatchStore struct {
-	*sealedStore
-	bc store.BatchCommitter
-}
-
-// CommitBatch implements store.BatchCommitter.
-func (s *sealedBatchStore) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
-	return s.bc.CommitBatch(ctx, msgs, turns)
 }
 
 // hotStore is a store with the whole hot path: batches, deferred
@@ -497,8 +484,6 @@ func unwrap(st store.Store) *sealedStore {
 	switch s := st.(type) {
 	case *sealedStore:
 		return s
-	case *sealedBatchStore:
-		return s.sealedStore
 	case *sealedHotStore:
 		return s.sealedStore
 	}

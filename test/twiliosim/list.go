@@ -15,17 +15,23 @@ const (
 	maxPageSize     = 1000
 )
 
+// pageMeta is the paging part every Twilio list JSON carries beside its
+// items.
+type pageMeta struct {
+	End             int     `json:"end"`
+	FirstPageURI    string  `json:"first_page_uri"`
+	NextPageURI     *string `json:"next_page_uri"`
+	Page            int     `json:"page"`
+	PageSize        int     `json:"page_size"`
+	PreviousPageURI *string `json:"previous_page_uri"`
+	Start           int     `json:"start"`
+	URI             string  `json:"uri"`
+}
+
 // listPage is Twilio's list JSON for messages.
 type listPage struct {
-	Messages        []messageResource `json:"messages"`
-	End             int               `json:"end"`
-	FirstPageURI    string            `json:"first_page_uri"`
-	NextPageURI     *string           `json:"next_page_uri"`
-	Page            int               `json:"page"`
-	PageSize        int               `json:"page_size"`
-	PreviousPageURI *string           `json:"previous_page_uri"`
-	Start           int               `json:"start"`
-	URI             string            `json:"uri"`
+	Messages []messageResource `json:"messages"`
+	pageMeta
 }
 
 // listFilter is the filter of a message list call. A zero time is no bound;
@@ -211,14 +217,13 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, sid string
 		}
 		return path + "?" + v.Encode()
 	}
-	out := listPage{
-		Messages:     msgs,
+	out := listPage{Messages: msgs, pageMeta: pageMeta{
 		FirstPageURI: pageURI(0, ""),
 		Page:         page,
 		PageSize:     pageSize,
 		Start:        page * pageSize,
 		URI:          pageURI(page, q.Get("PageToken")),
-	}
+	}}
 	if last < len(matches) {
 		next := pageURI(page+1, "PA"+lastSID)
 		out.NextPageURI = &next

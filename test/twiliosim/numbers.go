@@ -25,14 +25,7 @@ type numberResource struct {
 // numbersPage is Twilio's list JSON for incoming phone numbers.
 type numbersPage struct {
 	IncomingPhoneNumbers []numberResource `json:"incoming_phone_numbers"`
-	End                  int              `json:"end"`
-	FirstPageURI         string           `json:"first_page_uri"`
-	NextPageURI          *string          `json:"next_page_uri"`
-	Page                 int              `json:"page"`
-	PageSize             int              `json:"page_size"`
-	PreviousPageURI      *string          `json:"previous_page_uri"`
-	Start                int              `json:"start"`
-	URI                  string           `json:"uri"`
+	pageMeta
 }
 
 // number is an incoming phone number of an account.
@@ -86,7 +79,7 @@ func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request, sid string)
 	}
 	want := strings.TrimPrefix(r.URL.Query().Get("PhoneNumber"), "+")
 	uri := apiPrefix + sid + "/IncomingPhoneNumbers.json"
-	page := numbersPage{IncomingPhoneNumbers: []numberResource{}, FirstPageURI: uri + "?Page=0&PageSize=50", PageSize: 50, URI: uri}
+	page := numbersPage{IncomingPhoneNumbers: []numberResource{}, pageMeta: pageMeta{FirstPageURI: uri + "?Page=0&PageSize=50", PageSize: 50, URI: uri}}
 	s.mu.Lock()
 	for e164, n := range s.numbers[sid] {
 		if want != "" && !strings.Contains(e164, want) {
