@@ -178,20 +178,7 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
-	opts, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	proj, err := s.pathProject(r.Context(), r)
-	if err != nil {
-		return err
-	}
-	as, total, err := s.st.ListAgents(r.Context(), proj.ID, opts)
-	if err != nil {
-		return fmt.Errorf("api: list agents: %w", err)
-	}
-	writeList(w, as, total, opts)
-	return nil
+	return listInProject(s, w, r, "agents", s.st.ListAgents, asIs[*store.Agent])
 }
 
 func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) error {

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"switchboard/store"
@@ -81,6 +83,34 @@ type listBody[T any] struct {
 	Offset int `json:"offset"`
 	Limit  int `json:"limit"`
 }
+
+// listInProject answers a page of one kind of a project's items: Bonsai's
+// list parameters, the project the path names (404 when it does not
+// exist), the store's page of it, each item as view shows it.
+func listInProject[T, V any](s *Server, w http.ResponseWriter, r *http.Request, what string,
+	list func(ctx context.Context, projectID string, opts store.ListOptions) ([]T, int, error), view func(T) V) error {
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	proj, err := s.pathProject(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	items, total, err := list(r.Context(), proj.ID, opts)
+	if err != nil {
+		return fmt.Errorf("api: list %s: %w", what, err)
+	}
+	out := make([]V, len(items))
+	for i, it := range items {
+		out[i] = view(it)
+	}
+	writeList(w, out, total, opts)
+	return nil
+}
+
+// asIs is the view of an item the API shows as stored.
+func asIs[T any](v T) T { return v }
 
 // writeList answers a page of items; items is never null in the JSON.
 func writeList[T any](w http.ResponseWriter, items []T, total int, opts store.ListOptions) {

@@ -204,20 +204,7 @@ func (s *Server) createStage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listStages(w http.ResponseWriter, r *http.Request) error {
-	opts, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	proj, err := s.pathProject(r.Context(), r)
-	if err != nil {
-		return err
-	}
-	ss, total, err := s.st.ListStages(r.Context(), proj.ID, opts)
-	if err != nil {
-		return fmt.Errorf("api: list stages: %w", err)
-	}
-	writeList(w, ss, total, opts)
-	return nil
+	return listInProject(s, w, r, "stages", s.st.ListStages, asIs[*store.Stage])
 }
 
 func (s *Server) getStage(w http.ResponseWriter, r *http.Request) error {

@@ -112,24 +112,7 @@ func userOut(u *store.User) userJSON {
 // first by default; textSearch (the console's search box) keeps those
 // whose address contains it.
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	opts, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	proj, err := s.pathProject(r.Context(), r)
-	if err != nil {
-		return err
-	}
-	us, total, err := s.st.ListUsers(r.Context(), proj.ID, opts)
-	if err != nil {
-		return fmt.Errorf("api: list users: %w", err)
-	}
-	out := make([]userJSON, len(us))
-	for i, u := range us {
-		out[i] = userOut(u)
-	}
-	writeList(w, out, total, opts)
-	return nil
+	return listInProject(s, w, r, "users", s.st.ListUsers, userOut)
 }
 
 // getUser answers one user; an address that never texted the project is
