@@ -55,7 +55,7 @@ type committer struct {
 	// (now, for a turn).
 	waiting []func(error)
 	syncBy  time.Time
-	logErr   func(msg string, err error)
+	logErr  func(msg string, err error)
 	// observe records each transaction's size and duration.
 	observe func(items int, d time.Duration)
 	done    chan struct{}
