@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -63,7 +64,7 @@ func (e *Engine) sendRows(ctx context.Context, cfg *providers.TwilioConfig, rows
 			e.finishRow(ctx, r, store.OutboxUpdate{ID: r.ID, State: store.OutboxSkipped, ErrorMessage: "recipient opted out"})
 			continue
 		}
-		upd, out := e.out.send(ctx, *cfg, r, statusCallback(cbBase, r.ProviderID))
+		upd, out := e.out.send(ctx, *cfg, r, statusCallback(cbBase, r.ProviderID, r.ID))
 		if out {
 			optedOut = true
 			e.m.optOut()
@@ -135,12 +136,12 @@ func (e *Engine) findSent(ctx context.Context, f Finder, cfg providers.TwilioCon
 const deliveryPatience = time.Second
 
 // RecordDeliveryStatus records a status callback for the message channel
-// provider providerID sent as sid (like store.SetDeliveryStatus) through
+// provider u.ProviderID sent as u.TwilioSID (like store.SetDeliveryStatus) through
 // the group committer, and returns once it is durable, reporting whether
 // such a message was found. A callback is written at once but its flush
 // rides the commits around it (deliveryPatience).
-func (e *Engine) RecordDeliveryStatus(ctx context.Context, providerID, sid, status string, errorCode int) (bool, error) {
-	d := &store.DeliveryUpdate{ProviderID: providerID, TwilioSID: sid, Status: status, ErrorCode: errorCode}
+func (e *Engine) RecordDeliveryStatus(ctx context.Context, u store.DeliveryUpdate) (bool, error) {
+	d := &u
 	start := time.Now()
 	err := e.commits.commitPatient(ctx, &store.Turn{Delivery: d}, max(deliveryPatience, e.opts.SyncWait))
 	e.m.storeOp("delivery_status", start)
@@ -169,7 +170,8 @@ func (e *Engine) AwaitSendResult(ctx context.Context, providerID, sid string) bo
 	return true
 }
 
-// finishRow stores a send's final state on its row and as a delivery event.
+// finishRow stores a send's final state on its row, with the delivery
+// event that records it in the conversation's history.
 func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u store.OutboxUpdate) {
 	r.State, r.Attempts, r.ErrorCode, r.TwilioSID = u.State, u.Attempts, u.ErrorCode, u.TwilioSID
 	e.m.send(u.State, u.ErrorCode)
@@ -196,11 +198,10 @@ func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u stor
 			close(ch)
 		}
 	}
-	e.commits.commitLazy(&store.Turn{
-		ConversationID: r.ConversationID,
-		Events:         []store.Event{jsonEvent(r.ConversationID, store.EventDelivery, data, e.opts.Now().UTC())},
-		OutboxUpdates:  []store.OutboxUpdate{u},
-	}, done)
+	if b, err := json.Marshal(data); err == nil {
+		u.Event, u.EventAt = b, e.opts.Now().UTC()
+	}
+	e.commits.commitLazy(&store.Turn{OutboxUpdates: []store.OutboxUpdate{u}}, done)
 	if u.State == store.OutboxFailed {
 		e.log.Warn("send failed", "conversation_id", r.ConversationID, "to", twilio.MaskNumber(r.To),
 			"error_code", u.ErrorCode, "attempts", u.Attempts, "err", u.ErrorMessage)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -495,11 +496,14 @@ func endTurn(t *store.Turn, reason string, at time.Time) {
 }
 
 // statusCallback is the StatusCallback URL for sends of a provider.
-func statusCallback(base, providerID string) string {
+// statusCallback is the StatusCallback URL of outbox row id: the status
+// route, the channel provider, and the row (ref), by which the callback
+// finds it (the store keeps no index of Twilio's SIDs).
+func statusCallback(base, providerID string, id int64) string {
 	if base == "" {
 		return ""
 	}
-	return base + "/api/twilio/messaging/status?channelProviderId=" + url.QueryEscape(providerID)
+	return base + "/api/twilio/messaging/status?channelProviderId=" + url.QueryEscape(providerID) + "&ref=" + strconv.FormatInt(id, 10)
 }
 
 func inboundIDs(msgs []*store.InboundMessage) []int64 {

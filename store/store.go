@@ -363,6 +363,10 @@ type Turn struct {
 type DeliveryUpdate struct {
 	ProviderID, TwilioSID, Status string
 	ErrorCode                     int
+	// OutboundID, when non-zero, is the id of the outbox row the callback
+	// is about (its StatusCallback URL names it): the row is found by id,
+	// and must still have been sent by that provider as TwilioSID.
+	OutboundID int64
 	// Found is set by the commit: whether a message that provider sent
 	// with that SID was there to update.
 	Found bool
@@ -398,7 +402,7 @@ func CommittedNewConversations(turns []*Turn, at time.Time) {
 func CheckTurns(turns []*Turn) error {
 	for _, turn := range turns {
 		if turn.ConversationID == "" {
-			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || len(turn.OutboxUpdates) > 0 || turn.End != nil {
+			if turn.NewConversation != nil || len(turn.Events) > 0 || len(turn.Outbox) > 0 || turn.End != nil {
 				return Errorf(EINVALID, "a turn without a conversation may not carry a new conversation, events or outbox rows")
 			}
 			continue
@@ -421,6 +425,11 @@ type OutboxUpdate struct {
 	ErrorCode    int
 	ErrorMessage string
 	TwilioSID    string
+	// Event, when set, is the EventData of the EventDelivery event that
+	// records the result in the conversation's history, at EventAt (the
+	// commit's time when zero); it is stored with the result.
+	Event   json.RawMessage
+	EventAt time.Time
 }
 
 // BatchCommitter is implemented by stores that can commit inbound
@@ -610,13 +619,17 @@ type Store interface {
 	PendingOutbox(ctx context.Context) ([]*OutboundMessage, error)
 	UpdateOutbox(ctx context.Context, u OutboxUpdate) error
 	GetOutbound(ctx context.Context, id int64) (*OutboundMessage, error)
-	// SetDeliveryStatus records a status callback for the message that
-	// channel provider providerID sent as twilioSID; it returns the row.
-	// The SID alone does not identify the message: a callback signed with
-	// one provider's token must never change another provider's message,
-	// so a SID sent through another provider is ENOTFOUND, like an
-	// unknown one.
-	SetDeliveryStatus(ctx context.Context, providerID, twilioSID, status string, errorCode int) (*OutboundMessage, error)
+	// SetDeliveryStatus records a status callback (d's ProviderID,
+	// TwilioSID, Status and ErrorCode) for the message that channel
+	// provider d.ProviderID sent as d.TwilioSID, and returns the row. The
+	// message is found by d.OutboundID, the outbox id the callback's URL
+	// names (a message without one is looked up by SID among the rows of
+	// the layout before turn rows, which kept a SID index). The SID alone
+	// does not identify the message: a callback signed with one provider's
+	// token must never change another provider's message, so a message
+	// sent through another provider, or as another SID, is ENOTFOUND, like
+	// an unknown one.
+	SetDeliveryStatus(ctx context.Context, d DeliveryUpdate) (*OutboundMessage, error)
 	// ListOutbound returns a page of a conversation's outbox rows.
 	ListOutbound(ctx context.Context, conversationID string, opts ListOptions) ([]*OutboundMessage, int, error)
 

@@ -18,6 +18,7 @@ import (
 )
 
 type outboundRow struct {
+	ID             int64  `json:"id"`
 	Body           string `json:"body"`
 	Part           int    `json:"part"`
 	Parts          int    `json:"parts"`

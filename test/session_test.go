@@ -258,12 +258,15 @@ func TestDuplicateAnsweredOnce(t *testing.T) {
 			t.Fatalf("codes %v", codes)
 		}
 	}
-	// A retry with a new MessageSid but the same idempotency token is also a duplicate.
-	h := http.Header{"I-Twilio-Idempotency-Token": {"tok-1"}}
-	if c, _ := l.post(l.Webhook, twiliosim.InboundParamsFor(l.AccountSID, "+15551230004", l.Number, "second", twiliosim.NewMessageSID()), h); c != 200 {
+	// A retry is the same request: the same MessageSid, whatever its
+	// idempotency token.
+	sid := twiliosim.NewMessageSID()
+	if c, _ := l.post(l.Webhook, twiliosim.InboundParamsFor(l.AccountSID, "+15551230004", l.Number, "second", sid),
+		http.Header{"I-Twilio-Idempotency-Token": {"tok-1"}}); c != 200 {
 		t.Fatal(c)
 	}
-	if c, _ := l.post(l.Webhook, twiliosim.InboundParamsFor(l.AccountSID, "+15551230004", l.Number, "second", twiliosim.NewMessageSID()), h); c != 200 {
+	if c, _ := l.post(l.Webhook, twiliosim.InboundParamsFor(l.AccountSID, "+15551230004", l.Number, "second", sid),
+		http.Header{"I-Twilio-Idempotency-Token": {"tok-2"}}); c != 200 {
 		t.Fatal(c)
 	}
 	got := l.waitReplies(t, "+15551230004", 2, 10*time.Second)

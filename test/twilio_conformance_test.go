@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,7 +148,8 @@ func TestResentReplyKeepsStatusCallback(t *testing.T) {
 	l.moveTo(s2)
 	l.waitReplies(t, "+15552100004", 1, 20*time.Second)
 	m := sim.MessagesTo("+15552100004")[0]
-	want := s2.URL + "/api/twilio/messaging/status?channelProviderId=" + url.QueryEscape(l.ProviderID)
+	rows := l.outbound(t, l.onlyConversation(t).ID)
+	want := s2.URL + "/api/twilio/messaging/status?channelProviderId=" + url.QueryEscape(l.ProviderID) + "&ref=" + strconv.FormatInt(rows[0].ID, 10)
 	if m.StatusCallback != want {
 		t.Fatalf("resent reply's StatusCallback %q, want %q", m.StatusCallback, want)
 	}

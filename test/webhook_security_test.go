@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,17 +30,18 @@ func TestStatusCallbackScopedToProvider(t *testing.T) {
 	a.waitReplies(t, "+15552100001", 1, 10*time.Second)
 	c := a.onlyConversation(t)
 	var sid string
+	var id int64
 	testutil.CheckFor(t, 10*time.Second, func() error {
 		rows := a.outbound(t, c.ID)
 		if len(rows) != 1 || rows[0].MessageSID == "" {
 			return fmt.Errorf("outbox %+v", rows)
 		}
-		sid = rows[0].MessageSID
+		sid, id = rows[0].MessageSID, rows[0].ID
 		return nil
 	})
 	callback := func(l *line, status string) int {
 		t.Helper()
-		u := s.URL + "/api/twilio/messaging/status?channelProviderId=" + url.QueryEscape(l.ProviderID)
+		u := s.URL + "/api/twilio/messaging/status?channelProviderId=" + url.QueryEscape(l.ProviderID) + "&ref=" + strconv.FormatInt(id, 10)
 		p := url.Values{"MessageSid": {sid}, "MessageStatus": {status}, "AccountSid": {l.AccountSID}, "ErrorCode": {"30008"}}
 		code, body := l.post(u, p, nil)
 		if code != http.StatusNoContent {

@@ -30,7 +30,7 @@ func (f engineFunc) Accept(ctx context.Context, m *store.InboundMessage) (store.
 
 func (f engineFunc) AwaitSendResult(context.Context, string, string) bool { return false }
 
-func (f engineFunc) RecordDeliveryStatus(context.Context, string, string, string, int) (bool, error) {
+func (f engineFunc) RecordDeliveryStatus(context.Context, store.DeliveryUpdate) (bool, error) {
 	return false, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"switchboard/providers/twilio"
+	"switchboard/store"
 )
 
 // status is POST /api/twilio/messaging/status, Twilio's StatusCallback.
@@ -47,6 +48,16 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, http.StatusBadRequest, "bad_request", "unknown MessageStatus")
 		return
 	}
+	// ref, which Switchboard puts in every StatusCallback URL it sends
+	// (signed with the rest of the URL), names the outbox row; a callback
+	// without one (a message sent before ref existed) is found by its SID.
+	var ref int64
+	if v := r.URL.Query().Get("ref"); v != "" {
+		if ref, err = strconv.ParseInt(v, 10, 64); err != nil || ref <= 0 {
+			h.reject(w, r, http.StatusBadRequest, "bad_request", "ref must be a positive integer")
+			return
+		}
+	}
 	code := 0
 	if c := form.Get("ErrorCode"); c != "" {
 		code, err = strconv.Atoi(c)
@@ -62,7 +73,8 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	// or another provider's (the callback only reaches messages of the
 	// provider whose token signed it): it is acknowledged, so Twilio stops
 	// retrying, and changes nothing.
-	found, err := h.opts.Engine.RecordDeliveryStatus(ctx, prov.ID, sid, st, code)
+	d := store.DeliveryUpdate{ProviderID: prov.ID, TwilioSID: sid, Status: st, ErrorCode: code, OutboundID: ref}
+	found, err := h.opts.Engine.RecordDeliveryStatus(ctx, d)
 	if err == nil && !found {
 		if !h.opts.Engine.AwaitSendResult(ctx, prov.ID, sid) {
 			select {
@@ -72,7 +84,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 			}
 			h.opts.Engine.AwaitSendResult(ctx, prov.ID, sid)
 		}
-		found, err = h.opts.Engine.RecordDeliveryStatus(ctx, prov.ID, sid, st, code)
+		found, err = h.opts.Engine.RecordDeliveryStatus(ctx, d)
 		if err == nil && !found {
 			h.log.Debug("status callback for an unknown message", "message_sid", sid, "provider_id", prov.ID)
 		}

@@ -35,8 +35,10 @@ type Engine interface {
 	// way, and reports whether it was.
 	AwaitSendResult(ctx context.Context, providerID, sid string) bool
 	// RecordDeliveryStatus records a status callback durably for the
-	// message providerID sent as sid, reporting whether there is one.
-	RecordDeliveryStatus(ctx context.Context, providerID, sid, status string, errorCode int) (bool, error)
+	// message d.ProviderID sent as d.TwilioSID (the outbox row
+	// d.OutboundID, when the callback's URL names it), reporting whether
+	// there is one.
+	RecordDeliveryStatus(ctx context.Context, d store.DeliveryUpdate) (bool, error)
 }
 
 // Options configure the Handler.

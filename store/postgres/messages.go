@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"switchboard/store"
+	"switchboard/store/internal/sqlcore"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,22 +22,24 @@ var (
 		from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', '') ON CONFLICT DO NOTHING RETURNING id`
 	sqlDupBySID    = `SELECT id FROM inbound_messages WHERE provider_id = $1 AND message_sid = $2 AND message_sid <> ''`
-	sqlDupByToken  = `SELECT id FROM inbound_messages WHERE idempotency_token = $1 AND idempotency_token <> ''`
+	sqlDupByToken  = `SELECT id FROM inbound_messages WHERE idempotency_token = $1 AND idempotency_token <> '' AND message_sid = ''`
 	sqlInsEvent    = `INSERT INTO events (conversation_id, event_type, event_data, created_at) VALUES ($1, $2, $3, $4) RETURNING id`
 	sqlDoneInbound = `UPDATE inbound_messages SET state = 'done', conversation_id = $1 WHERE id = $2`
-	sqlInsOutbound = `INSERT INTO outbound_messages (project_id, conversation_id, provider_id, from_address, to_address, body, part, parts,
-		state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`
+	sqlInsTurn     = `INSERT INTO turns (conversation_id, project_id, provider_id, from_address, to_address, inbound_ids,
+		events, parts, unsent, deadline, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`
+	// sqlSendResult merges a send result's patch ($2) into part $1 of
+	// turn $3; the turn's unsent count drops when the part leaves pending.
+	sqlSendResult = `UPDATE turns SET parts = jsonb_set(parts::jsonb, ARRAY[($1::int)::text], (parts::jsonb -> $1::int) || $2::jsonb)::text,
+		unsent = unsent - CASE WHEN (parts::jsonb -> $1::int ->> 'state') = 'pending' AND ($2::jsonb ->> 'state') <> 'pending' THEN 1 ELSE 0 END
+		WHERE id = $3 AND jsonb_typeof(parts::jsonb -> $1::int) = 'object'`
+	// sqlSweep marks the inbound messages that committed turns consumed
+	// done (sqlcore.Sweeper).
+	sqlSweep = `UPDATE inbound_messages SET state = 'done' WHERE state = 'pending' AND id = ANY($1)`
 	// sqlEndConvInTurn ends an active conversation and, when $4, appends
 	// its end event, in one statement.
 	sqlEndConvInTurn = `WITH u AS (UPDATE conversations SET status = 'finished', status_details = $1, updated_at = $2, version = version + 1
 		WHERE id = $3 AND status = 'active' RETURNING id)
 		INSERT INTO events (conversation_id, event_type, event_data, created_at) SELECT id, $5, $6, $2 FROM u WHERE $4`
-	// sqlTouchConv sets a conversation's deadline and fails with
-	// division_by_zero when the conversation does not exist, which aborts
-	// the pipeline's implicit transaction.
-	sqlTouchConv = `WITH u AS (UPDATE conversations SET deadline = $1, updated_at = $2 WHERE id = $3 RETURNING 1)
-		SELECT 1 / COUNT(*) FROM u`
 	sqlInsConv      = `INSERT INTO conversations (` + convCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	sqlUpdateOutbox = `UPDATE outbound_messages SET state = $1, attempts = $2, error_code = $3, error_message = $4, twilio_sid = $5, updated_at = $6 WHERE id = $7`
 )
@@ -107,7 +110,7 @@ func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, sta
 
 // ActiveConversation returns the active conversation of a session key.
 func (db *DB) ActiveConversation(ctx context.Context, key store.SessionKey) (*store.Conversation, error) {
-	c, err := scanConversation(rb(db.pool).QueryRow(ctx, `SELECT `+convCols+` FROM conversations
+	c, err := scanConversation(rb(db.pool).QueryRow(ctx, `SELECT `+convCols+` FROM conversation_state
 		WHERE project_id = ? AND channel_provider_id = ? AND channel_address = ? AND user_id = ? AND status = 'active'`,
 		key.ProjectID, key.ChannelProviderID, key.To, key.From))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -153,7 +156,7 @@ func (db *DB) RecentMessages(ctx context.Context, conversationID string, limit i
 	if limit <= 0 {
 		return []*store.Event{}, nil
 	}
-	evs, err := queryAll(ctx, rb(db.pool), "recent messages", `SELECT `+eventCols+` FROM events
+	evs, err := queryAll(ctx, rb(db.pool), "recent messages", `SELECT `+eventCols+` FROM event_log
 		WHERE conversation_id = ? AND event_type = 'message' ORDER BY id DESC LIMIT ?`, []any{conversationID, limit}, scanEvent)
 	if err != nil {
 		return nil, err
@@ -250,7 +253,13 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 			b.Queue(sqlDeferred)
 		}
 		queueInbound(b, msgs, t)
-		queueTurns(b, turns, t)
+		if err := db.queueTurns(b, turns, t); err != nil {
+			return nil, err
+		}
+		sweep := db.sweep.Take(t)
+		if len(sweep) > 0 {
+			b.Queue(sqlSweep, sweep)
+		}
 		n := b.Len()
 		if deferred {
 			n-- // the setting is not counted among the statements
@@ -277,6 +286,11 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 			if err := readTurns(br, turns); err != nil {
 				return err
 			}
+			if len(sweep) > 0 {
+				if _, err := br.Exec(); err != nil {
+					return fmt.Errorf("postgres: mark consumed inbound messages done: %w", err)
+				}
+			}
 			if flushes {
 				return br.QueryRow().Scan(&epochOK)
 			}
@@ -285,6 +299,7 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 		if err != nil && flushes {
 			db.dur.unsynced.Store(true)
 		}
+		db.sweep.Done(sweep, err == nil)
 		if c := pgCode(err); (c == pgDeadlockDetected || c == pgSerializationFail) && attempt < 5 {
 			continue
 		}
@@ -306,6 +321,7 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 		}
 		finishInbound(msgs, results, t)
 		finishTurns(turns, t)
+		db.sweep.Add(turns)
 		return results, nil
 	}
 }
@@ -373,12 +389,6 @@ func finishInbound(msgs []*store.InboundMessage, results []store.InboundResult, 
 	}
 }
 
-// touches reports whether CommitTurns updates (and checks) the turn's
-// existing conversation.
-func touches(turn *store.Turn) bool {
-	return turn.NewConversation == nil && turn.ConversationID != "" && !turn.Deadline.IsZero()
-}
-
 // CommitTurns commits turns as one pipeline, which PostgreSQL runs as one
 // implicit transaction: any failing statement (a missing conversation, a
 // second active conversation of a session key) aborts the whole batch.
@@ -394,36 +404,31 @@ func (db *DB) CommitTurns(ctx context.Context, turns []*store.Turn) error {
 	return err
 }
 
-// queueTurns queues the statements of turns committed at t.
-func queueTurns(b *pgx.Batch, turns []*store.Turn, t time.Time) {
+// queueTurns queues the statements of turns committed at t: per turn its
+// new conversation, its row (one INSERT: sqlcore.EncodeTurn), its send
+// results, its end and its status callback. A bare turn marks its inbound
+// messages done at once.
+func (db *DB) queueTurns(b *pgx.Batch, turns []*store.Turn, t time.Time) error {
 	for _, turn := range turns {
 		if c := turn.NewConversation; c != nil {
 			b.Queue(sqlInsConv, convArgs(c, store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}, turn.NewConversationDeadline())...)
-		} else if touches(turn) {
-			b.Queue(sqlTouchConv, turn.Deadline, t, turn.ConversationID)
 		}
-		for i := range turn.Events {
-			e := &turn.Events[i]
-			if e.ConversationID == "" {
-				e.ConversationID = turn.ConversationID
+		if sqlcore.HasRow(turn) {
+			row, err := sqlcore.EncodeTurn(turn, t)
+			if err != nil {
+				return err
 			}
-			b.Queue(sqlInsEvent, e.ConversationID, e.EventType, jsonText(e.EventData), eventTime(e, t))
-		}
-		for _, id := range turn.InboundIDs {
-			b.Queue(sqlDoneInbound, turn.ConversationID, id)
-		}
-		for _, o := range turn.Outbox {
-			if o.ConversationID == "" {
-				o.ConversationID = turn.ConversationID
+			b.Queue(sqlInsTurn, turn.ConversationID, row.ProjectID, row.ProviderID, row.From, row.To, row.Inbound,
+				row.Events, row.Parts, row.Unsent, row.Deadline, t)
+		} else {
+			for _, id := range turn.InboundIDs {
+				b.Queue(sqlDoneInbound, turn.ConversationID, id)
 			}
-			if o.State == "" {
-				o.State = store.OutboxPending
-			}
-			b.Queue(sqlInsOutbound, o.ProjectID, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
-				o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, t, t)
 		}
 		for _, u := range turn.OutboxUpdates {
-			b.Queue(sqlUpdateOutbox, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, t, u.ID)
+			if err := db.queueSendResult(b, u, t); err != nil {
+				return err
+			}
 		}
 		if turn.End != nil {
 			typ, data := store.EventConversationEnd, []byte(nil)
@@ -437,18 +442,14 @@ func queueTurns(b *pgx.Batch, turns []*store.Turn, t time.Time) {
 			b.Queue(sqlEndConvInTurn, jsonText(turn.End), t, turn.ConversationID, withEvent, typ, jsonText(data))
 		}
 		if d := turn.Delivery; d != nil {
-			b.Queue(sqlSetDelivery, d.Status, d.ErrorCode, t, d.TwilioSID, d.ProviderID)
+			db.queueDelivery(b, d, t)
 		}
 	}
+	return nil
 }
 
 // finishTurns writes back what the commit at t stored of turns.
 func finishTurns(turns []*store.Turn, t time.Time) {
-	for _, turn := range turns {
-		for _, o := range turn.Outbox {
-			o.CreatedAt, o.UpdatedAt = t, t
-		}
-	}
 	store.CommittedNewConversations(turns, t)
 }
 
@@ -459,37 +460,27 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 			if _, err := br.Exec(); err != nil {
 				return convErr(err)
 			}
-		} else if touches(turn) {
-			var one int64
-			if err := br.QueryRow().Scan(&one); err != nil {
-				if pgCode(err) == pgDivisionByZero {
+		}
+		if sqlcore.HasRow(turn) {
+			var id int64
+			if err := br.QueryRow().Scan(&id); err != nil {
+				if pgCode(err) == pgForeignKeyViolation {
 					return notFound("conversation", turn.ConversationID)
 				}
 				return fmt.Errorf("postgres: commit turns: %w", err)
 			}
-		}
-		for i := range turn.Events {
-			if err := br.QueryRow().Scan(&turn.Events[i].ID); err != nil {
-				if pgCode(err) == pgForeignKeyViolation {
-					return notFound("conversation", turn.Events[i].ConversationID)
+			sqlcore.AssignTurnIDs(turn, id)
+		} else {
+			for range turn.InboundIDs {
+				if _, err := br.Exec(); err != nil {
+					return fmt.Errorf("postgres: commit turns: mark inbound done: %w", err)
 				}
-				return fmt.Errorf("postgres: commit turns: append event: %w", err)
-			}
-		}
-		for range turn.InboundIDs {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("postgres: commit turns: mark inbound done: %w", err)
-			}
-		}
-		for _, o := range turn.Outbox {
-			if err := br.QueryRow().Scan(&o.ID); err != nil {
-				return fmt.Errorf("postgres: commit turns: insert outbox: %w", err)
 			}
 		}
 		// An update of a missing row (its conversation deleted) is ignored.
 		for range turn.OutboxUpdates {
 			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("postgres: commit turns: update outbox: %w", err)
+				return fmt.Errorf("postgres: commit turns: send result: %w", err)
 			}
 		}
 		if turn.End != nil {
@@ -510,35 +501,117 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 
 // ---- Outbox.
 
+// queueSendResult queues a send result u at t with its delivery event: a
+// patch of the turn's part, or, for a row of the older layout, its update
+// and an event appended to its conversation.
+func (db *DB) queueSendResult(b *pgx.Batch, u store.OutboxUpdate, t time.Time) error {
+	if u.ID > db.legacyOutbox {
+		turn, j := sqlcore.SplitOutboxID(u.ID)
+		patch, err := sqlcore.SendPatch(u, t)
+		if err != nil {
+			return fmt.Errorf("postgres: send result: %w", err)
+		}
+		b.Queue(sqlSendResult, j, patch, turn)
+		return nil
+	}
+	at := u.EventAt
+	if at.IsZero() {
+		at = t
+	}
+	b.Queue(sqlUpdateLegacyOutbox, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, t, u.ID,
+		len(u.Event) > 0, store.EventDelivery, jsonText(u.Event), at.UTC())
+	return nil
+}
+
+// sqlUpdateLegacyOutbox records a send result on a row of the older
+// layout and, when $8, appends its delivery event ($9 type, $10 data, $11
+// time) to the row's conversation.
+var sqlUpdateLegacyOutbox = `WITH u AS (UPDATE outbound_messages SET state = $1, attempts = $2, error_code = $3, error_message = $4,
+		twilio_sid = $5, updated_at = $6 WHERE id = $7 RETURNING conversation_id),
+	e AS (INSERT INTO events (conversation_id, event_type, event_data, created_at) SELECT conversation_id, $9, $10, $11 FROM u WHERE $8)
+	SELECT COUNT(*) FROM u`
+
 // UpdateOutbox records a send attempt's result.
 func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
-	res, err := db.pool.Exec(ctx, sqlUpdateOutbox, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, now(), u.ID)
+	if err := db.errFailed(); err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	if err := db.queueSendResult(b, u, now()); err != nil {
+		return err
+	}
+	found := false
+	err := sendBatch(ctx, db.pool, b, func(br pgx.BatchResults) error {
+		if u.ID > db.legacyOutbox {
+			tag, err := br.Exec()
+			found = tag.RowsAffected() > 0
+			return err
+		}
+		var n int64
+		err := br.QueryRow().Scan(&n)
+		found = n > 0
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("postgres: update outbox: %w", err)
 	}
-	if res.RowsAffected() == 0 {
+	if !found {
 		return store.Errorf(store.ENOTFOUND, "outbound message %d not found", u.ID)
 	}
 	return nil
 }
 
-// sqlSetDelivery records a status callback on the (latest) outbox row the
-// channel provider sent with the Twilio SID: $1 status, $2 error code, $3
-// time, $4 SID, $5 provider.
+// sqlSetDelivery records a status callback on the (latest) outbox row of
+// the older layout that the channel provider sent with the Twilio SID: $1
+// status, $2 error code, $3 time, $4 SID, $5 provider.
 var sqlSetDelivery = `UPDATE outbound_messages SET
 		delivery_status = CASE WHEN ` + deliveryRank("$1::text") + ` >= ` + deliveryRank("delivery_status") + ` THEN $1::text ELSE delivery_status END,
 		error_code = CASE WHEN $2::integer <> 0 THEN $2::integer ELSE error_code END,
 		updated_at = $3
 	WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = $4 AND twilio_sid <> '' AND provider_id = $5 ORDER BY id DESC LIMIT 1)`
 
-// SetDeliveryStatus records a status callback on the (latest) outbox row
-// the channel provider sent with the Twilio SID and returns it. A status ranking below the stored
-// one (sent after delivered) is ignored; a non-zero errorCode is kept.
-func (db *DB) SetDeliveryStatus(ctx context.Context, providerID, twilioSID, status string, errorCode int) (*store.OutboundMessage, error) {
-	o, err := scanOutbound(db.pool.QueryRow(ctx, sqlSetDelivery+` RETURNING `+outboundCols, status, errorCode, now(), twilioSID, providerID))
-	if errors.Is(err, pgx.ErrNoRows) {
+// sqlSetDeliveryPart records a status callback on part $1 of turn $5, if
+// channel provider $6 sent it as Twilio SID $7: $2 status, $3 error code,
+// $4 time (microseconds). A status ranking below the stored one is
+// ignored; a non-zero error code is kept.
+var sqlSetDeliveryPart = `UPDATE turns SET parts = jsonb_set(parts::jsonb, ARRAY[($1::int)::text], (parts::jsonb -> $1::int) || jsonb_build_object(
+		'deliveryStatus', CASE WHEN ` + deliveryRank("$2::text") + ` >= ` + deliveryRank("COALESCE(parts::jsonb -> $1::int ->> 'deliveryStatus', '')") + `
+			THEN $2::text ELSE COALESCE(parts::jsonb -> $1::int ->> 'deliveryStatus', '') END,
+		'errorCode', CASE WHEN $3::integer <> 0 THEN $3::integer ELSE COALESCE((parts::jsonb -> $1::int ->> 'errorCode')::integer, 0) END,
+		'updatedAt', $4::bigint))::text
+	WHERE id = $5 AND provider_id = $6 AND $7::text <> '' AND (parts::jsonb -> $1::int ->> 'sid') = $7::text`
+
+// queueDelivery queues the status callback d at t: by its outbox id when
+// the callback names one of the turns layout, else by SID among the older
+// layout's rows.
+func (db *DB) queueDelivery(b *pgx.Batch, d *store.DeliveryUpdate, t time.Time) {
+	if d.OutboundID > db.legacyOutbox {
+		turn, j := sqlcore.SplitOutboxID(d.OutboundID)
+		b.Queue(sqlSetDeliveryPart, j, d.Status, d.ErrorCode, t.UnixMicro(), turn, d.ProviderID, d.TwilioSID)
+		return
+	}
+	b.Queue(sqlSetDelivery, d.Status, d.ErrorCode, t, d.TwilioSID, d.ProviderID)
+}
+
+// SetDeliveryStatus records a status callback and returns the message it
+// updated. A status ranking below the stored one (sent after delivered)
+// is ignored; a non-zero errorCode is kept.
+func (db *DB) SetDeliveryStatus(ctx context.Context, d store.DeliveryUpdate) (*store.OutboundMessage, error) {
+	if err := db.errFailed(); err != nil {
+		return nil, err
+	}
+	_, err := db.commitBatch(ctx, nil, []*store.Turn{{Delivery: &d}}, false)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Found {
 		return nil, store.Errorf(store.ENOTFOUND, "no outbound message of that provider with that twilio sid")
 	}
+	if d.OutboundID > db.legacyOutbox {
+		return db.GetOutbound(ctx, d.OutboundID)
+	}
+	o, err := scanOutbound(db.pool.QueryRow(ctx, `SELECT `+outboundCols+` FROM outbound_messages
+		WHERE twilio_sid = $1 AND provider_id = $2 ORDER BY id DESC LIMIT 1`, d.TwilioSID, d.ProviderID))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: set delivery status: %w", err)
 	}

@@ -41,6 +41,11 @@ type DB struct {
 	sqldb *sql.DB
 	// dur is the hot path's deferred durability (durable.go).
 	dur durability
+	// legacyOutbox is the largest id of the older layout's outbox table,
+	// which no longer grows: a larger outbox id names a turn's part.
+	legacyOutbox int64
+	// sweep gathers the inbound messages committed turns consumed.
+	sweep sqlcore.Sweeper
 }
 
 var (
@@ -88,6 +93,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err := db.openDurability(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := pool.QueryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM outbound_messages`).Scan(&db.legacyOutbox); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	return db, nil
 }

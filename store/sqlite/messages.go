@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"switchboard/store"
+	"switchboard/store/internal/sqlcore"
 )
 
 // prepare prepares the hot-path statements: the writes on the writer
@@ -26,21 +28,25 @@ func (db *DB) prepare(ctx context.Context) error {
 			from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', '') ON CONFLICT DO NOTHING`},
 		{nil, &db.dupBySID, `SELECT id FROM inbound_messages WHERE provider_id = ? AND message_sid = ? AND message_sid <> ''`},
-		{nil, &db.dupByToken, `SELECT id FROM inbound_messages WHERE idempotency_token = ? AND idempotency_token <> ''`},
-		{nil, &db.insEvent, `INSERT INTO events (conversation_id, event_type, event_data, created_at) VALUES (?, ?, ?, ?)`},
+		{nil, &db.dupByToken, `SELECT id FROM inbound_messages WHERE idempotency_token = ? AND idempotency_token <> '' AND message_sid = ''`},
+		{nil, &db.insEvent, `INSERT INTO events (id, conversation_id, event_type, event_data, created_at) VALUES (?, ?, ?, ?, ?)`},
 		{nil, &db.doneInbound, `UPDATE inbound_messages SET state = 'done', conversation_id = ? WHERE id = ?`},
-		{nil, &db.insOutbound, `INSERT INTO outbound_messages (project_id, conversation_id, provider_id, from_address, to_address, body, part, parts,
-			state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{nil, &db.touchConv, `UPDATE conversations SET deadline = ?, updated_at = ? WHERE id = ?`},
+		{nil, &db.insTurn, `INSERT INTO turns (id, conversation_id, project_id, provider_id, from_address, to_address, inbound_ids,
+			events, parts, unsent, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		// A send result patches its part (?1 its path, ?2 the patch) of
+		// turn ?3; the turn's unsent count drops when the part leaves
+		// pending.
+		{nil, &db.sendResult, `UPDATE turns SET parts = json_set(parts, ?1, json(json_patch(parts -> ?1, ?2))),
+			unsent = unsent - (CASE WHEN parts ->> (?1 || '.state') = 'pending' AND ?2 ->> 'state' <> 'pending' THEN 1 ELSE 0 END)
+			WHERE id = ?3 AND json_type(parts, ?1) = 'object'`},
 		{nil, &db.endConv, `UPDATE conversations SET status = 'finished', status_details = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND status = 'active'`},
 		{nil, &db.updateOutbox, `UPDATE outbound_messages SET state = ?, attempts = ?, error_code = ?, error_message = ?, twilio_sid = ?, updated_at = ? WHERE id = ?`},
 		{nil, &db.insConv, `INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{db.reader, &db.readActive, `SELECT ` + convCols + ` FROM conversations
+		{db.reader, &db.readActive, `SELECT ` + convCols + ` FROM conversation_state
 			WHERE project_id = ? AND channel_provider_id = ? AND channel_address = ? AND user_id = ? AND status = 'active'`},
-		{db.reader, &db.readOptedOut, `SELECT opted_out FROM opt_outs WHERE provider_id = ? AND address = ?`},
-		{db.reader, &db.readRecent, `SELECT ` + eventCols + ` FROM events
+		{db.reader, &db.readOptedOut, sqlcore.OptOutQuery},
+		{db.reader, &db.readRecent, `SELECT ` + eventCols + ` FROM event_log
 			WHERE conversation_id = ? AND event_type = 'message' ORDER BY id DESC LIMIT ?`},
 	} {
 		on := p.on
@@ -58,24 +64,23 @@ func (db *DB) prepare(ctx context.Context) error {
 
 // ---- Conversations and events.
 
-// insertEvent appends e with the prepared statement ins, filling its ID
-// and (when zero) CreatedAt.
-func insertEvent(ctx context.Context, ins *sql.Stmt, e *store.Event, at time.Time) error {
+// insertEvent appends e to the events table with the prepared statement
+// ins, filling its ID (the next number of the turn counter, times
+// TurnStride: turns.go) and (when zero) CreatedAt.
+func (db *DB) insertEvent(ctx context.Context, ins *sql.Stmt, e *store.Event, at time.Time) error {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = at
 	} else {
 		e.CreatedAt = e.CreatedAt.UTC().Truncate(time.Microsecond)
 	}
-	res, err := ins.ExecContext(ctx, e.ConversationID, e.EventType, jsonText(e.EventData), micros(e.CreatedAt))
-	if err != nil {
+	id := db.nextSeq() * sqlcore.TurnStride
+	if _, err := ins.ExecContext(ctx, id, e.ConversationID, e.EventType, jsonText(e.EventData), micros(e.CreatedAt)); err != nil {
 		if isForeignKey(err) {
 			return notFound("conversation", e.ConversationID)
 		}
 		return fmt.Errorf("sqlite: append event: %w", err)
 	}
-	if e.ID, err = res.LastInsertId(); err != nil {
-		return fmt.Errorf("sqlite: append event: %w", err)
-	}
+	e.ID = id
 	return nil
 }
 
@@ -106,7 +111,7 @@ func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, sta
 		if start.EventType == "" {
 			start.EventType = store.EventConversationStart
 		}
-		return insertEvent(ctx, tx.StmtContext(ctx, db.insEvent), &start, m.CreatedAt)
+		return db.insertEvent(ctx, tx.StmtContext(ctx, db.insEvent), &start, m.CreatedAt)
 	})
 	if err != nil {
 		return err
@@ -133,7 +138,7 @@ func (db *DB) ActiveConversation(ctx context.Context, key store.SessionKey) (*st
 // a conversation that is not active is left alone.
 func (db *DB) EndConversation(ctx context.Context, id string, details json.RawMessage, end store.Event) error {
 	return db.inTx(ctx, "end conversation", func(tx *sql.Tx) error {
-		ended, err := endConversation(ctx, tx.StmtContext(ctx, db.endConv), tx.StmtContext(ctx, db.insEvent), id, details, &end, now())
+		ended, err := db.endConversation(ctx, tx.StmtContext(ctx, db.endConv), tx.StmtContext(ctx, db.insEvent), id, details, &end, now())
 		if err != nil || ended {
 			return err
 		}
@@ -152,7 +157,7 @@ func (db *DB) EndConversation(ctx context.Context, id string, details json.RawMe
 
 // endConversation finishes conversation id if it is active, appending ev
 // (when not nil), and reports whether it did.
-func endConversation(ctx context.Context, endStmt, evStmt *sql.Stmt, id string, details json.RawMessage, ev *store.Event, t time.Time) (bool, error) {
+func (db *DB) endConversation(ctx context.Context, endStmt, evStmt *sql.Stmt, id string, details json.RawMessage, ev *store.Event, t time.Time) (bool, error) {
 	res, err := endStmt.ExecContext(ctx, jsonText(details), micros(t), id)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: end conversation: %w", err)
@@ -167,7 +172,7 @@ func endConversation(ctx context.Context, endStmt, evStmt *sql.Stmt, id string, 
 	if ev.EventType == "" {
 		ev.EventType = store.EventConversationEnd
 	}
-	return true, insertEvent(ctx, evStmt, ev, t)
+	return true, db.insertEvent(ctx, evStmt, ev, t)
 }
 
 // RecentMessages returns the last limit message events of a conversation,
@@ -206,7 +211,7 @@ func (db *DB) AppendEvents(ctx context.Context, events []store.Event) error {
 		ins := tx.StmtContext(ctx, db.insEvent)
 		t := now()
 		for i := range events {
-			if err := insertEvent(ctx, ins, &events[i], t); err != nil {
+			if err := db.insertEvent(ctx, ins, &events[i], t); err != nil {
 				return err
 			}
 		}
@@ -334,13 +339,16 @@ func (db *DB) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 	return db.commitBatch(ctx, msgs, turns, false)
 }
 
-// commitBatch is CommitBatch, or CommitBatchDeferred when deferred.
+// commitBatch is CommitBatch, or CommitBatchDeferred when deferred. The
+// inbound messages that earlier turns consumed are marked done in the
+// same transaction when their sweep is due (sqlcore.Sweeper).
 func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn, deferred bool) ([]store.InboundResult, error) {
 	if err := store.CheckTurns(turns); err != nil {
 		return nil, err
 	}
 	results := make([]store.InboundResult, len(msgs))
 	t := now()
+	sweep := db.sweep.Take(t)
 	err := db.hotTx(ctx, deferred, func(tx *sql.Tx) error {
 		if len(msgs) > 0 {
 			if err := db.insertInbound(ctx, tx, msgs, results); err != nil {
@@ -348,13 +356,27 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 			}
 		}
 		if len(turns) > 0 {
-			return db.writeTurns(ctx, tx, turns, t)
+			if err := db.writeTurns(ctx, tx, turns, t); err != nil {
+				return err
+			}
+		}
+		if len(sweep) > 0 {
+			args := make([]any, len(sweep))
+			for i, id := range sweep {
+				args[i] = id
+			}
+			db.dur.Statements.Add(1)
+			if _, err := tx.ExecContext(ctx, sqlcore.SweepSQL(len(sweep)), args...); err != nil {
+				return fmt.Errorf("sqlite: mark consumed inbound messages done: %w", err)
+			}
 		}
 		return nil
 	})
+	db.sweep.Done(sweep, err == nil)
 	if err != nil {
 		return nil, err
 	}
+	db.sweep.Add(turns)
 	finishInbound(msgs, results)
 	store.CommittedNewConversations(turns, t)
 	return results, nil
@@ -371,7 +393,10 @@ func (db *DB) writeTurns(ctx context.Context, tx *sql.Tx, turns []*store.Turn, t
 	return nil
 }
 
-// commitTurn writes one turn of a commit at time t.
+// commitTurn writes one turn of a commit at time t: its new conversation,
+// its row (sqlcore.EncodeTurn: one INSERT for its events, parts, consumed
+// messages and deadline), its send results, its status callback and its
+// end. A bare turn marks its inbound messages done at once.
 func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t time.Time) error {
 	if c := turn.NewConversation; c != nil {
 		meta := store.Meta{ID: c.ID, CreatedAt: t, UpdatedAt: t, Version: 1}
@@ -379,68 +404,49 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 		if err := insertConversation(ctx, st.get(db.insConv), c, meta, turn.NewConversationDeadline()); err != nil {
 			return err
 		}
-	} else if turn.ConversationID != "" && !turn.Deadline.IsZero() {
-		db.dur.Statements.Add(1)
-		res, err := st.get(db.touchConv).ExecContext(ctx, micros(turn.Deadline), micros(t), turn.ConversationID)
-		if err != nil {
-			return fmt.Errorf("sqlite: commit turns: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("conversation", turn.ConversationID)
-		}
 	}
-	for i := range turn.Events {
-		e := &turn.Events[i]
-		if e.ConversationID == "" {
-			e.ConversationID = turn.ConversationID
-		}
-		db.dur.Statements.Add(1)
-		if err := insertEvent(ctx, st.get(db.insEvent), e, t); err != nil {
+	if sqlcore.HasRow(turn) {
+		row, err := sqlcore.EncodeTurn(turn, t)
+		if err != nil {
 			return err
 		}
-	}
-	for _, id := range turn.InboundIDs {
+		var deadline any
+		if row.Deadline != nil {
+			deadline = micros(*row.Deadline)
+		}
+		id := db.nextSeq()
 		db.dur.Statements.Add(1)
-		if _, err := st.get(db.doneInbound).ExecContext(ctx, turn.ConversationID, id); err != nil {
-			return fmt.Errorf("sqlite: commit turns: mark inbound done: %w", err)
+		if _, err := st.get(db.insTurn).ExecContext(ctx, id, turn.ConversationID, row.ProjectID, row.ProviderID, row.From, row.To,
+			row.Inbound, row.Events, row.Parts, row.Unsent, deadline, micros(t)); err != nil {
+			if isForeignKey(err) {
+				return notFound("conversation", turn.ConversationID)
+			}
+			return fmt.Errorf("sqlite: commit turns: %w", err)
 		}
-	}
-	for _, o := range turn.Outbox {
-		if o.ConversationID == "" {
-			o.ConversationID = turn.ConversationID
-		}
-		if o.State == "" {
-			o.State = store.OutboxPending
-		}
-		o.CreatedAt, o.UpdatedAt = t, t
-		db.dur.Statements.Add(1)
-		res, err := st.get(db.insOutbound).ExecContext(ctx, o.ProjectID, o.ConversationID, o.ProviderID, o.From, o.To, o.Body, o.Part, o.Parts,
-			o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, micros(t), micros(t))
-		if err != nil {
-			return fmt.Errorf("sqlite: commit turns: insert outbox: %w", err)
-		}
-		if o.ID, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("sqlite: commit turns: insert outbox: %w", err)
+		sqlcore.AssignTurnIDs(turn, id)
+	} else {
+		for _, id := range turn.InboundIDs {
+			db.dur.Statements.Add(1)
+			if _, err := st.get(db.doneInbound).ExecContext(ctx, turn.ConversationID, id); err != nil {
+				return fmt.Errorf("sqlite: commit turns: mark inbound done: %w", err)
+			}
 		}
 	}
 	// An update of a missing row (its conversation deleted) is ignored.
 	for _, u := range turn.OutboxUpdates {
-		db.dur.Statements.Add(1)
-		if _, err := st.get(db.updateOutbox).ExecContext(ctx, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, micros(t), u.ID); err != nil {
-			return fmt.Errorf("sqlite: commit turns: update outbox: %w", err)
+		if _, err := db.applySendResult(ctx, st, u, t); err != nil {
+			return err
 		}
 	}
 	if d := turn.Delivery; d != nil {
-		db.dur.Statements.Add(1)
-		res, err := st.tx.ExecContext(ctx, sqlSetDelivery, d.Status, d.ErrorCode, micros(t), d.TwilioSID, d.ProviderID)
+		found, err := db.applyDelivery(ctx, st.tx, d, t)
 		if err != nil {
-			return fmt.Errorf("sqlite: commit turns: delivery status: %w", err)
+			return err
 		}
-		n, _ := res.RowsAffected()
-		d.Found = n > 0
+		d.Found = found
 	}
 	if turn.End != nil {
-		ended, err := endConversation(ctx, st.get(db.endConv), st.get(db.insEvent), turn.ConversationID, turn.End, turn.EndEvent, t)
+		ended, err := db.endConversation(ctx, st.get(db.endConv), st.get(db.insEvent), turn.ConversationID, turn.End, turn.EndEvent, t)
 		db.dur.Statements.Add(1)
 		if ended && turn.EndEvent != nil {
 			db.dur.Statements.Add(1)
@@ -452,52 +458,149 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 	return nil
 }
 
+// nextSeq returns the next number of the turn counter.
+func (db *DB) nextSeq() int64 { return db.seq.Add(1) - 1 }
+
+// startCounter starts the turn counter above every turn and every id the
+// events and outbox tables hold, and notes the older outbox's last id.
+func (db *DB) startCounter(ctx context.Context) error {
+	stride := strconv.Itoa(sqlcore.TurnStride)
+	var next, legacy int64
+	err := db.writer.QueryRowContext(ctx, `SELECT max(COALESCE((SELECT MAX(id) FROM turns), 0) + 1,
+		COALESCE((SELECT MAX(id) FROM events), 0) / `+stride+` + 1,
+		COALESCE((SELECT MAX(id) FROM outbound_messages), 0) / `+stride+` + 1),
+		COALESCE((SELECT MAX(id) FROM outbound_messages), 0)`).Scan(&next, &legacy)
+	if err != nil {
+		return fmt.Errorf("sqlite: start the turn counter: %w", err)
+	}
+	db.seq.Store(next)
+	db.legacyOutbox = legacy
+	return nil
+}
+
 // ---- Outbox.
+
+// applySendResult records a send result u at t, with its delivery event:
+// on the turn's part, or on a row of the older layout. It reports whether
+// there was such a row.
+func (db *DB) applySendResult(ctx context.Context, st *turnStmts, u store.OutboxUpdate, t time.Time) (bool, error) {
+	db.dur.Statements.Add(1)
+	if u.ID > db.legacyOutbox {
+		turn, j := sqlcore.SplitOutboxID(u.ID)
+		patch, err := sqlcore.SendPatch(u, t)
+		if err != nil {
+			return false, fmt.Errorf("sqlite: send result: %w", err)
+		}
+		res, err := st.get(db.sendResult).ExecContext(ctx, sqlcore.PartPath(j), patch, turn)
+		if err != nil {
+			return false, fmt.Errorf("sqlite: send result: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		return n > 0, nil
+	}
+	res, err := st.get(db.updateOutbox).ExecContext(ctx, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, micros(t), u.ID)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: update outbox: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if len(u.Event) > 0 {
+		at := u.EventAt
+		if at.IsZero() {
+			at = t
+		}
+		db.dur.Statements.Add(1)
+		if _, err := st.tx.ExecContext(ctx, `INSERT INTO events (id, conversation_id, event_type, event_data, created_at)
+			SELECT ?, conversation_id, ?, ?, ? FROM outbound_messages WHERE id = ?`,
+			db.nextSeq()*sqlcore.TurnStride, store.EventDelivery, string(u.Event), micros(at.UTC()), u.ID); err != nil {
+			return false, fmt.Errorf("sqlite: update outbox: delivery event: %w", err)
+		}
+	}
+	return true, nil
+}
 
 // UpdateOutbox records a send attempt's result.
 func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
-	if err := db.errFailed(); err != nil {
-		return err
-	}
-	res, err := db.updateOutbox.ExecContext(ctx, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, micros(now()), u.ID)
-	if err != nil {
-		return fmt.Errorf("sqlite: update outbox: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return store.Errorf(store.ENOTFOUND, "outbound message %d not found", u.ID)
-	}
-	db.wroteOne()
-	return db.flush()
+	return db.inTx(ctx, "update outbox", func(tx *sql.Tx) error {
+		st := &turnStmts{ctx: ctx, tx: tx, m: map[*sql.Stmt]*sql.Stmt{}}
+		found, err := db.applySendResult(ctx, st, u, now())
+		if err != nil {
+			return err
+		}
+		if !found {
+			return store.Errorf(store.ENOTFOUND, "outbound message %d not found", u.ID)
+		}
+		return nil
+	})
 }
 
-// sqlSetDelivery records a status callback on the (latest) outbox row the
-// channel provider sent with the Twilio SID: ?1 status, ?2 error code, ?3
-// time, ?4 SID, ?5 provider.
+// sqlSetDelivery records a status callback on the (latest) outbox row of
+// the older layout that the channel provider sent with the Twilio SID: ?1
+// status, ?2 error code, ?3 time, ?4 SID, ?5 provider.
 var sqlSetDelivery = `UPDATE outbound_messages SET
 		delivery_status = CASE WHEN ` + deliveryRank("?1") + ` >= ` + deliveryRank("delivery_status") + ` THEN ?1 ELSE delivery_status END,
 		error_code = CASE WHEN ?2 <> 0 THEN ?2 ELSE error_code END,
 		updated_at = ?3
 	WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = ?4 AND twilio_sid <> '' AND provider_id = ?5 ORDER BY id DESC LIMIT 1)`
 
-// SetDeliveryStatus records a status callback on the (latest) outbox row
-// the channel provider sent with the Twilio SID and returns it. A status ranking below the stored
-// one (sent after delivered) is ignored; a non-zero errorCode is kept.
-func (db *DB) SetDeliveryStatus(ctx context.Context, providerID, twilioSID, status string, errorCode int) (*store.OutboundMessage, error) {
-	if err := db.errFailed(); err != nil {
-		return nil, err
-	}
-	o, err := scanOutbound(db.writer.QueryRowContext(ctx, sqlSetDelivery+` RETURNING `+outboundCols, status, errorCode, micros(now()), twilioSID, providerID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, store.Errorf(store.ENOTFOUND, "no outbound message of that provider with that twilio sid")
+// sqlSetDeliveryPart records a status callback on part ?1 (its path) of
+// turn ?5, if channel provider ?6 sent it as Twilio SID ?7: ?2 status, ?3
+// error code, ?4 time. A status ranking below the stored one is ignored; a
+// non-zero error code is kept.
+var sqlSetDeliveryPart = `UPDATE turns SET parts = json_set(parts, ?1, json(json_patch(parts -> ?1, json_object(
+		'deliveryStatus', CASE WHEN ` + deliveryRank("?2") + ` >= ` + deliveryRank("COALESCE(parts ->> (?1 || '.deliveryStatus'), '')") + `
+			THEN ?2 ELSE COALESCE(parts ->> (?1 || '.deliveryStatus'), '') END,
+		'errorCode', CASE WHEN ?3 <> 0 THEN ?3 ELSE COALESCE(parts ->> (?1 || '.errorCode'), 0) END,
+		'updatedAt', ?4))))
+	WHERE id = ?5 AND provider_id = ?6 AND ?7 <> '' AND parts ->> (?1 || '.sid') = ?7`
+
+// applyDelivery records the status callback d at t in tx and reports
+// whether it found the message: by its outbox id when the callback names
+// one of the turns layout, else by SID among the older layout's rows.
+func (db *DB) applyDelivery(ctx context.Context, tx *sql.Tx, d *store.DeliveryUpdate, t time.Time) (bool, error) {
+	db.dur.Statements.Add(1)
+	var res sql.Result
+	var err error
+	if d.OutboundID > db.legacyOutbox {
+		turn, j := sqlcore.SplitOutboxID(d.OutboundID)
+		res, err = tx.ExecContext(ctx, sqlSetDeliveryPart, sqlcore.PartPath(j), d.Status, d.ErrorCode, micros(t), turn, d.ProviderID, d.TwilioSID)
+	} else {
+		res, err = tx.ExecContext(ctx, sqlSetDelivery, d.Status, d.ErrorCode, micros(t), d.TwilioSID, d.ProviderID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: set delivery status: %w", err)
+		return false, fmt.Errorf("sqlite: delivery status: %w", err)
 	}
-	db.wroteOne()
-	if err := db.flush(); err != nil {
-		return nil, err
-	}
-	return o, nil
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// SetDeliveryStatus records a status callback and returns the message it
+// updated. A status ranking below the stored one (sent after delivered)
+// is ignored; a non-zero errorCode is kept.
+func (db *DB) SetDeliveryStatus(ctx context.Context, d store.DeliveryUpdate) (*store.OutboundMessage, error) {
+	var o *store.OutboundMessage
+	err := db.inTx(ctx, "set delivery status", func(tx *sql.Tx) error {
+		found, err := db.applyDelivery(ctx, tx, &d, now())
+		if err != nil {
+			return err
+		}
+		if !found {
+			return store.Errorf(store.ENOTFOUND, "no outbound message of that provider with that twilio sid")
+		}
+		if d.OutboundID > db.legacyOutbox {
+			turn, j := sqlcore.SplitOutboxID(d.OutboundID)
+			o, err = dialect.TurnPart(ctx, tx.QueryRowContext, turn, j)
+		} else {
+			o, err = scanOutbound(tx.QueryRowContext(ctx, `SELECT `+outboundCols+` FROM outbound_messages
+				WHERE twilio_sid = ? AND provider_id = ? ORDER BY id DESC LIMIT 1`, d.TwilioSID, d.ProviderID))
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: set delivery status: %w", err)
+		}
+		return nil
+	})
+	return o, err
 }
 
 // IsOptedOut reports whether the address opted out of the channel

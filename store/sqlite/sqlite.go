@@ -56,14 +56,22 @@ type DB struct {
 	// dur is the hot path's deferred durability (durable.go).
 	dur durability
 
+	// seq numbers turns and the rows of the events table (turns.go).
+	seq atomic.Int64
+	// legacyOutbox is the largest id of the older layout's outbox table,
+	// which no longer grows: a larger outbox id names a turn's part.
+	legacyOutbox int64
+	// sweep gathers the inbound messages committed turns consumed.
+	sweep sqlcore.Sweeper
+
 	// Statements of the hot path, prepared once on the writer connection.
 	insInbound   *sql.Stmt
 	dupBySID     *sql.Stmt
 	dupByToken   *sql.Stmt
 	insEvent     *sql.Stmt
 	doneInbound  *sql.Stmt
-	insOutbound  *sql.Stmt
-	touchConv    *sql.Stmt
+	insTurn      *sql.Stmt
+	sendResult   *sql.Stmt
 	endConv      *sql.Stmt
 	updateOutbox *sql.Stmt
 	insConv      *sql.Stmt
@@ -234,6 +242,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.startCounter(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if o.powerLoss {
 		return db, nil
 	}
@@ -320,7 +332,7 @@ func (db *DB) Close() error {
 		<-db.ckptDone
 		errs = append(errs, db.ckpt.Close())
 	}
-	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insOutbound, db.touchConv, db.endConv,
+	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insTurn, db.sendResult, db.endConv,
 		db.updateOutbox, db.insConv, db.readActive, db.readOptedOut, db.readRecent} {
 		if s != nil {
 			errs = append(errs, s.Close())

@@ -30,7 +30,7 @@ func testDeliveryStatusOrder(t *testing.T, s store.Store) {
 		sid := "SMorder" + string(rune('a'+i))
 		must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: rows[i].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: sid}))
 		for _, st := range tc.seq {
-			_, err := s.SetDeliveryStatus(ctx, "prov_chan", sid, st, 0)
+			_, err := s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: sid, Status: st, OutboundID: rows[i].ID})
 			must(t, err)
 		}
 		got, err := s.GetOutbound(ctx, rows[i].ID)

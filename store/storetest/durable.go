@@ -65,9 +65,10 @@ func testDeliveryInBatch(t *testing.T, s store.Store) {
 	c, rows := commitOutbox(t, s, 1)
 	must(t, s.CommitTurns(ctx, []*store.Turn{{ConversationID: c.ID,
 		OutboxUpdates: []store.OutboxUpdate{{ID: rows[0].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMbatch1"}}}}))
-	ours := &store.DeliveryUpdate{ProviderID: rows[0].ProviderID, TwilioSID: "SMbatch1", Status: "delivered"}
-	other := &store.DeliveryUpdate{ProviderID: "prov_other", TwilioSID: "SMbatch1", Status: "failed", ErrorCode: 30003}
-	unknown := &store.DeliveryUpdate{ProviderID: rows[0].ProviderID, TwilioSID: "SMnobody", Status: "delivered"}
+	id := rows[0].ID
+	ours := &store.DeliveryUpdate{ProviderID: rows[0].ProviderID, TwilioSID: "SMbatch1", Status: "delivered", OutboundID: id}
+	other := &store.DeliveryUpdate{ProviderID: "prov_other", TwilioSID: "SMbatch1", Status: "failed", ErrorCode: 30003, OutboundID: id}
+	unknown := &store.DeliveryUpdate{ProviderID: rows[0].ProviderID, TwilioSID: "SMnobody", Status: "delivered", OutboundID: id}
 	must(t, s.CommitTurns(ctx, []*store.Turn{{Delivery: ours}, {Delivery: other}, {Delivery: unknown}}))
 	if !ours.Found || other.Found || unknown.Found {
 		t.Fatalf("found: ours %v, another provider's %v, unknown %v; want true, false, false", ours.Found, other.Found, unknown.Found)
@@ -78,7 +79,7 @@ func testDeliveryInBatch(t *testing.T, s store.Store) {
 		t.Fatalf("row after the batch: %+v; want delivered, no error code", got)
 	}
 	// A late "sent" does not move a delivered message back.
-	late := &store.DeliveryUpdate{ProviderID: rows[0].ProviderID, TwilioSID: "SMbatch1", Status: "sent"}
+	late := &store.DeliveryUpdate{ProviderID: rows[0].ProviderID, TwilioSID: "SMbatch1", Status: "sent", OutboundID: id}
 	must(t, s.CommitTurns(ctx, []*store.Turn{{Delivery: late}}))
 	got, err = s.GetOutbound(ctx, rows[0].ID)
 	must(t, err)

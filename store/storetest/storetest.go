@@ -1047,25 +1047,45 @@ func testInboundDedupeInBatch(t *testing.T, s store.Store) {
 	}
 }
 
+// testInboundDedupeToken: a delivery without a MessageSid is deduplicated
+// by its idempotency token; one with a MessageSid by the SID alone (a
+// retried webhook is the same request, so it carries the same SID under
+// whatever token).
 func testInboundDedupeToken(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	a := inbound("SM1")
+	a := inbound("")
 	a.IdempotencyToken = "token-1"
-	b := inbound("SM2") // Twilio retry under another SID but the same token
+	b := inbound("") // a retry: the same token
 	b.IdempotencyToken = "token-1"
-	c := inbound("SM3")
+	c := inbound("")
 	c.IdempotencyToken = "token-2"
 	res, err := s.CommitInbound(ctx, []*store.InboundMessage{a, b, c})
 	must(t, err)
 	if res[0].Duplicate || !res[1].Duplicate || res[1].ID != res[0].ID || res[2].Duplicate {
 		t.Fatalf("results %+v", res)
 	}
-	d := inbound("SM4")
+	d := inbound("")
 	d.IdempotencyToken = "token-2"
 	res, err = s.CommitInbound(ctx, []*store.InboundMessage{d})
 	must(t, err)
 	if !res[0].Duplicate || res[0].ID != c.ID {
 		t.Fatalf("later token repeat: %+v (original %d)", res, c.ID)
+	}
+	e := inbound("SM5")
+	e.IdempotencyToken = "token-5"
+	f := inbound("SM5") // the same SID under another token
+	f.IdempotencyToken = "token-6"
+	res, err = s.CommitInbound(ctx, []*store.InboundMessage{e, f})
+	must(t, err)
+	if res[0].Duplicate || !res[1].Duplicate || res[1].ID != res[0].ID {
+		t.Fatalf("same SID, other token: %+v", res)
+	}
+	g := inbound("SM7") // a new SID under a used token is a new message
+	g.IdempotencyToken = "token-5"
+	res, err = s.CommitInbound(ctx, []*store.InboundMessage{g})
+	must(t, err)
+	if res[0].Duplicate {
+		t.Fatalf("new SID under a used token: %+v", res)
 	}
 }
 
@@ -1284,7 +1304,6 @@ func testCommitTurnsBareInvalid(t *testing.T, s store.Store) {
 	for name, bad := range map[string]*store.Turn{
 		"events":         {InboundIDs: []int64{msgs[1].ID}, Events: []store.Event{messageEvent("user", "x")}},
 		"outbox":         {InboundIDs: []int64{msgs[1].ID}, Outbox: []*store.OutboundMessage{{ProviderID: "prov_chan", To: "+1", Body: "x", Part: 1, Parts: 1}}},
-		"outbox updates": {InboundIDs: []int64{msgs[1].ID}, OutboxUpdates: []store.OutboxUpdate{{ID: 1, State: store.OutboxSent}}},
 		"new conversation": {InboundIDs: []int64{msgs[1].ID}, NewConversation: &store.Conversation{Meta: store.Meta{ID: store.NewID(store.PrefixConversation)},
 			ProjectID: proj.ID, StageID: "stag_x", UserID: "+15559990000", ChannelProviderID: "prov_chan", ChannelAddress: "+15550000001"}},
 		"mismatched new conversation": {ConversationID: c.ID, InboundIDs: []int64{msgs[1].ID}, NewConversation: &store.Conversation{
@@ -1601,28 +1620,28 @@ func testDeliveryStatus(t *testing.T, s store.Store) {
 	must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: rows[0].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMa"}))
 	must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: rows[1].ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMb"}))
 
-	o, err := s.SetDeliveryStatus(ctx, "prov_chan", "SMa", "sent", 0)
+	o, err := s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: "SMa", Status: "sent", ErrorCode: 0, OutboundID: rows[0].ID})
 	must(t, err)
 	if o.ID != rows[0].ID || o.DeliveryStatus != "sent" || o.TwilioSID != "SMa" || o.ProjectID != c.ProjectID {
 		t.Fatalf("after sent: %+v", o)
 	}
-	o, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMa", "delivered", 0)
+	o, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: "SMa", Status: "delivered", ErrorCode: 0, OutboundID: rows[0].ID})
 	must(t, err)
 	if o.DeliveryStatus != "delivered" {
 		t.Fatalf("after delivered: %+v", o)
 	}
 	// A late "sent" never moves a delivered message back; repeats are harmless.
-	o, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMa", "sent", 0)
+	o, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: "SMa", Status: "sent", ErrorCode: 0, OutboundID: rows[0].ID})
 	must(t, err)
 	if o.DeliveryStatus != "delivered" {
 		t.Fatalf("late sent moved status to %q", o.DeliveryStatus)
 	}
-	o, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMa", "read", 0)
+	o, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: "SMa", Status: "read", ErrorCode: 0, OutboundID: rows[0].ID})
 	must(t, err)
 	if o.DeliveryStatus != "read" {
 		t.Fatalf("after read: %+v", o)
 	}
-	o, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMb", "undelivered", 30003)
+	o, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: "SMb", Status: "undelivered", ErrorCode: 30003, OutboundID: rows[1].ID})
 	must(t, err)
 	if o.ID != rows[1].ID || o.DeliveryStatus != "undelivered" || o.ErrorCode != 30003 {
 		t.Fatalf("undelivered: %+v", o)
@@ -1635,15 +1654,15 @@ func testDeliveryStatus(t *testing.T, s store.Store) {
 	if other.ErrorCode != 0 || other.DeliveryStatus != "read" {
 		t.Fatalf("callback touched another row: %+v", other)
 	}
-	_, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMunknown", "delivered", 0)
+	_, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: "SMunknown", Status: "delivered", ErrorCode: 0, OutboundID: rows[0].ID})
 	wantCode(t, err, store.ENOTFOUND)
 
 	// A callback is scoped to its channel provider: another provider's
 	// callback for the SID changes nothing, even when that provider has
 	// a (later) row with the same SID of its own.
-	_, err = s.SetDeliveryStatus(ctx, "prov_other", "SMb", "delivered", 0)
+	_, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_other", TwilioSID: "SMb", Status: "delivered", ErrorCode: 0, OutboundID: rows[1].ID})
 	wantCode(t, err, store.ENOTFOUND)
-	_, err = s.SetDeliveryStatus(ctx, "", "SMb", "delivered", 0)
+	_, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "", TwilioSID: "SMb", Status: "delivered", ErrorCode: 0, OutboundID: rows[1].ID})
 	wantCode(t, err, store.ENOTFOUND)
 	got, err = s.GetOutbound(ctx, rows[1].ID)
 	must(t, err)
@@ -1655,7 +1674,7 @@ func testDeliveryStatus(t *testing.T, s store.Store) {
 	must(t, s.CommitTurns(ctx, []*store.Turn{turn}))
 	otherRow := turn.Outbox[0]
 	must(t, s.UpdateOutbox(ctx, store.OutboxUpdate{ID: otherRow.ID, State: store.OutboxSent, Attempts: 1, TwilioSID: "SMa"}))
-	o, err = s.SetDeliveryStatus(ctx, "prov_other", "SMa", "failed", 30008)
+	o, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_other", TwilioSID: "SMa", Status: "failed", ErrorCode: 30008, OutboundID: otherRow.ID})
 	must(t, err)
 	if o.ID != otherRow.ID || o.DeliveryStatus != "failed" || o.ErrorCode != 30008 {
 		t.Fatalf("other provider's own row: %+v", o)
@@ -1665,13 +1684,24 @@ func testDeliveryStatus(t *testing.T, s store.Store) {
 	if got.DeliveryStatus != "read" || got.ErrorCode != 0 {
 		t.Fatalf("a callback for another provider's row with the same SID changed this one: %+v", got)
 	}
-	o, err = s.SetDeliveryStatus(ctx, "prov_chan", "SMa", "read", 0)
+	o, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: "SMa", Status: "read", ErrorCode: 0, OutboundID: rows[0].ID})
 	must(t, err)
 	if o.ID != rows[0].ID {
 		t.Fatalf("prov_chan's callback matched row %d, want its own %d", o.ID, rows[0].ID)
 	}
-	_, err = s.SetDeliveryStatus(ctx, "prov_chan", "", "delivered", 0)
+	_, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: "", Status: "delivered", ErrorCode: 0, OutboundID: rows[0].ID})
 	wantCode(t, err, store.ENOTFOUND)
+	// The id a callback names must be a message of its provider, sent as
+	// its SID.
+	_, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: "SMa", Status: "delivered", OutboundID: otherRow.ID})
+	wantCode(t, err, store.ENOTFOUND)
+	_, err = s.SetDeliveryStatus(ctx, store.DeliveryUpdate{ProviderID: "prov_chan", TwilioSID: "SMa", Status: "delivered", OutboundID: rows[1].ID})
+	wantCode(t, err, store.ENOTFOUND)
+	got, err = s.GetOutbound(ctx, otherRow.ID)
+	must(t, err)
+	if got.DeliveryStatus != "failed" {
+		t.Fatalf("a callback naming another provider's row changed it: %+v", got)
+	}
 }
 
 func testOptOuts(t *testing.T, s store.Store) {

@@ -392,7 +392,7 @@ func listOf[T any](ctx context.Context, db *DB, op string, sp *listSpec, cols, f
 func (d *Dialect) ListQuery(list string, opts store.ListOptions) (string, error) {
 	sp, from, base := auditList, "audit_logs", ""
 	if list == "conversations" {
-		sp, from, base = conversationList, "conversations", "project_id = ?"
+		sp, from, base = conversationList, "conversation_state", "project_id = ?"
 	}
 	q, err := d.conds(sp, opts, base)
 	if err != nil {

@@ -49,14 +49,22 @@ func ConvRef(projectID, id string) Ref {
 	return Ref{Table: "conversations", What: "conversation", ID: id, ProjectID: projectID, Scoped: true}
 }
 
+// convState is ConvRef read through the view conversation_state, whose
+// deadline and updatedAt are the last turn's.
+func convState(projectID, id string) Ref {
+	r := ConvRef(projectID, id)
+	r.Table = "conversation_state"
+	return r
+}
+
 // GetConversation returns the conversation with the id in the project.
 func (db *DB) GetConversation(ctx context.Context, projectID, id string) (*store.Conversation, error) {
-	return get(ctx, db, ConvRef(projectID, id), ConvCols, ScanConversation)
+	return get(ctx, db, convState(projectID, id), ConvCols, ScanConversation)
 }
 
 // ListConversations returns a page of the project's conversations and their total.
 func (db *DB) ListConversations(ctx context.Context, projectID string, opts store.ListOptions) ([]*store.Conversation, int, error) {
-	return listOf(ctx, db, "list conversations", conversationList, ConvCols, "conversations", opts, ScanConversation,
+	return listOf(ctx, db, "list conversations", conversationList, ConvCols, "conversation_state", opts, ScanConversation,
 		`project_id = ?`, projectID)
 }
 
@@ -68,24 +76,24 @@ func (db *DB) DeleteConversation(ctx context.Context, projectID, id string, vers
 // ActiveConversations returns every active conversation, oldest deadline
 // first.
 func (db *DB) ActiveConversations(ctx context.Context) ([]*store.Conversation, error) {
-	return queryAll(ctx, db, "active conversations", `SELECT `+ConvCols+` FROM conversations WHERE status = 'active' ORDER BY deadline, id`, nil, ScanConversation)
+	return queryAll(ctx, db, "active conversations", `SELECT `+ConvCols+` FROM conversation_state WHERE status = 'active' ORDER BY deadline, id`, nil, ScanConversation)
 }
 
 // ListEvents returns a page of a conversation's events.
 func (db *DB) ListEvents(ctx context.Context, conversationID string, opts store.ListOptions) ([]*store.Event, int, error) {
-	return listOf(ctx, db, "list events", eventList, EventCols, "events", opts, ScanEvent, `conversation_id = ?`, conversationID)
+	return listOf(ctx, db, "list events", eventList, EventCols, "event_log", opts, ScanEvent, `conversation_id = ?`, conversationID)
 }
 
 // GetEvent returns one event of a conversation (Bonsai's event detail
 // route); an ID of another conversation's event is not found.
 func (db *DB) GetEvent(ctx context.Context, conversationID string, id int64) (*store.Event, error) {
 	return getOne(ctx, db, "get event", notFoundMsg("event not found"), ScanEvent,
-		`SELECT `+EventCols+` FROM events WHERE conversation_id = ? AND id = ?`, conversationID, id)
+		`SELECT `+EventCols+` FROM event_log WHERE conversation_id = ? AND id = ?`, conversationID, id)
 }
 
 // CountUserMessages counts a conversation's user message events.
 func (db *DB) CountUserMessages(ctx context.Context, conversationID string) (int, error) {
-	return db.count(ctx, "count user messages", `SELECT COUNT(*) FROM events
+	return db.count(ctx, "count user messages", `SELECT COUNT(*) FROM event_log
 		WHERE conversation_id = ? AND event_type = 'message' AND `+db.d.JSONField("event_data", "role")+` = 'user'`, conversationID)
 }
 
@@ -108,11 +116,6 @@ func ScanInbound(s Scanner) (*store.InboundMessage, error) {
 	return &m, nil
 }
 
-// PendingInbound returns every pending inbound message in ID order.
-func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, error) {
-	return queryAll(ctx, db, "pending inbound", `SELECT `+InboundCols+` FROM inbound_messages WHERE state = 'pending' ORDER BY id`, nil, ScanInbound)
-}
-
 // ---- Outbox.
 
 // ScanOutbound reads a row of OutboundCols.
@@ -127,9 +130,25 @@ func ScanOutbound(s Scanner) (*store.OutboundMessage, error) {
 	return &o, nil
 }
 
-// PendingOutbox returns every pending outbox row in ID order.
+// PendingOutbox returns every pending outbox row in ID order: the older
+// layout's, then the pending parts of the turns that have any.
 func (db *DB) PendingOutbox(ctx context.Context) ([]*store.OutboundMessage, error) {
-	return queryAll(ctx, db, "pending outbox", `SELECT `+OutboundCols+` FROM outbound_messages WHERE state = 'pending' ORDER BY id`, nil, ScanOutbound)
+	rows, err := queryAll(ctx, db, "pending outbox", `SELECT `+OutboundCols+` FROM outbound_messages WHERE state = 'pending' ORDER BY id`, nil, ScanOutbound)
+	if err != nil {
+		return nil, err
+	}
+	turns, err := queryAll(ctx, db, "pending outbox", `SELECT `+TurnCols+` FROM turns WHERE unsent > 0 ORDER BY id`, nil, scanTurnParts)
+	if err != nil {
+		return nil, err
+	}
+	for _, parts := range turns {
+		for _, p := range parts {
+			if p.State == store.OutboxPending {
+				rows = append(rows, p)
+			}
+		}
+	}
+	return rows, nil
 }
 
 // DeliveryRank is the SQL that ranks the delivery status expr, so that a
@@ -144,15 +163,28 @@ func DeliveryRank(expr string) string {
 		WHEN 'failed' THEN 3 WHEN 'partially_delivered' THEN 3 WHEN 'canceled' THEN 3 WHEN 'read' THEN 4 ELSE 1 END)`
 }
 
-// GetOutbound returns the outbox row with the id.
+// GetOutbound returns the outbox row with the id: a row of the older
+// layout, else a part of a turn.
 func (db *DB) GetOutbound(ctx context.Context, id int64) (*store.OutboundMessage, error) {
-	return getOne(ctx, db, "get outbound", func() error { return store.Errorf(store.ENOTFOUND, "outbound message %d not found", id) }, ScanOutbound,
-		`SELECT `+OutboundCols+` FROM outbound_messages WHERE id = ?`, id)
+	missing := func() error { return store.Errorf(store.ENOTFOUND, "outbound message %d not found", id) }
+	o, err := getOne(ctx, db, "get outbound", missing, ScanOutbound, `SELECT `+OutboundCols+` FROM outbound_messages WHERE id = ?`, id)
+	if store.ErrorCode(err) != store.ENOTFOUND || id < 0 {
+		return o, err
+	}
+	turn, j := SplitOutboxID(id)
+	o, err = db.d.TurnPart(ctx, db.reader.QueryRowContext, turn, j)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, missing()
+	}
+	if err != nil {
+		return nil, db.d.Errorf("get outbound: %w", err)
+	}
+	return o, nil
 }
 
 // ListOutbound returns a page of a conversation's outbox rows.
 func (db *DB) ListOutbound(ctx context.Context, conversationID string, opts store.ListOptions) ([]*store.OutboundMessage, int, error) {
-	return listOf(ctx, db, "list outbound", outboundList, OutboundCols, "outbound_messages", opts, ScanOutbound,
+	return listOf(ctx, db, "list outbound", outboundList, OutboundCols, "outbox_log", opts, ScanOutbound,
 		`conversation_id = ?`, conversationID)
 }
 

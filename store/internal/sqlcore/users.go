@@ -22,7 +22,7 @@ const (
 		(SELECT c3.metadata FROM conversations c3 WHERE c3.project_id = u.project_id AND c3.user_id = u.user_id
 			ORDER BY c3.created_at DESC, c3.id DESC LIMIT 1)
 	FROM (SELECT project_id, user_id, COUNT(*) AS n, MIN(created_at) AS first_at, MAX(updated_at) AS last_at
-		FROM conversations WHERE project_id = ?`
+		FROM conversation_state WHERE project_id = ?`
 	userGroup = ` GROUP BY project_id, user_id`
 )
 
@@ -79,7 +79,7 @@ func (db *DB) ListUsers(ctx context.Context, projectID string, opts store.ListOp
 	}
 	args := append(append([]any{projectID}, q.args...), q.hargs...)
 	opts = opts.Normalize()
-	total, err := db.count(ctx, "list users", `SELECT COUNT(*) FROM (SELECT user_id FROM conversations WHERE project_id = ?`+
+	total, err := db.count(ctx, "list users", `SELECT COUNT(*) FROM (SELECT user_id FROM conversation_state WHERE project_id = ?`+
 		where+userGroup+q.havingSQL()+`) g`, args...)
 	if err != nil {
 		return nil, 0, err
