@@ -1302,8 +1302,8 @@ func testCommitTurnsBareInvalid(t *testing.T, s store.Store) {
 	_, err := s.CommitInbound(ctx, msgs)
 	must(t, err)
 	for name, bad := range map[string]*store.Turn{
-		"events":         {InboundIDs: []int64{msgs[1].ID}, Events: []store.Event{messageEvent("user", "x")}},
-		"outbox":         {InboundIDs: []int64{msgs[1].ID}, Outbox: []*store.OutboundMessage{{ProviderID: "prov_chan", To: "+1", Body: "x", Part: 1, Parts: 1}}},
+		"events": {InboundIDs: []int64{msgs[1].ID}, Events: []store.Event{messageEvent("user", "x")}},
+		"outbox": {InboundIDs: []int64{msgs[1].ID}, Outbox: []*store.OutboundMessage{{ProviderID: "prov_chan", To: "+1", Body: "x", Part: 1, Parts: 1}}},
 		"new conversation": {InboundIDs: []int64{msgs[1].ID}, NewConversation: &store.Conversation{Meta: store.Meta{ID: store.NewID(store.PrefixConversation)},
 			ProjectID: proj.ID, StageID: "stag_x", UserID: "+15559990000", ChannelProviderID: "prov_chan", ChannelAddress: "+15550000001"}},
 		"mismatched new conversation": {ConversationID: c.ID, InboundIDs: []int64{msgs[1].ID}, NewConversation: &store.Conversation{
