@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"switchboard/store/storetest"
 
 	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 // envURL names the variable that points the tests at a PostgreSQL server.
@@ -206,4 +208,23 @@ func TestSyncDetectsLostDeferredCommits(t *testing.T) {
 	if err := db.Ping(ctx); err == nil {
 		t.Fatal("ping succeeds after a failed flush; want readiness to fail")
 	}
+}
+
+// TestUpgradeToTurns: the turns layout (migration 0007) keeps what the
+// older layout stored (storetest.UpgradeToTurns).
+func TestUpgradeToTurns(t *testing.T) {
+	u := newSchema(t, testURL(t))
+	raw, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	storetest.UpgradeToTurns(t, postgres.Dialect, raw, postgres.OwnMigrations(), func(t *testing.T) store.Store {
+		db, err := postgres.Open(context.Background(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
 }

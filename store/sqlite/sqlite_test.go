@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -170,4 +171,24 @@ func TestCrashCopyKeepsOnlyWhatWasFlushed(t *testing.T) {
 	if got := sids(); len(got) != 2 {
 		t.Fatalf("after the flush a power loss keeps %q; want both", got)
 	}
+}
+
+// TestUpgradeToTurns: the turns layout (migration 0007) keeps what the
+// older layout stored (storetest.UpgradeToTurns).
+func TestUpgradeToTurns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	storetest.UpgradeToTurns(t, sqlite.Dialect, raw, sqlite.OwnMigrations(), func(t *testing.T) store.Store {
+		raw.Close()
+		db, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
 }
