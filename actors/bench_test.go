@@ -72,55 +72,94 @@ func BenchmarkMessageCost(b *testing.B) {
 			name = "parallel"
 		}
 		b.Run(name, func(b *testing.B) {
-			f := newFixtureSync(b, "FULL", time.Hour, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, nil)
-			var wg sync.WaitGroup
-			replied := make(chan struct{}, 1)
-			f.sender.fn = func(n int64, m OutMessage) error {
-				wg.Done()
-				select {
-				case replied <- struct{}{}:
-				default:
-				}
-				return nil
-			}
-			stats := f.st.(store.StatsReporter)
-			st := stats.Stats()
-			var i atomic.Int64
-			accept := func() {
-				n := i.Add(1)
-				m := &store.InboundMessage{ProviderID: f.channel.ID, MessageSID: fmt.Sprintf("SMc%030d", n),
-					ProjectID: f.project.ID, StageID: f.stage.ID, From: fmt.Sprintf("+1555%07d", n%500), To: ourNumber, Body: "hi"}
-				if _, err := f.eng.Accept(context.Background(), m); err != nil {
-					b.Error(err)
-				}
-			}
-			wg.Add(b.N)
-			b.ResetTimer()
-			if par {
-				b.SetParallelism(8)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						accept()
-					}
-				})
-			} else {
-				for range b.N {
-					accept()
-					<-replied
-				}
-			}
-			wg.Wait()
-			b.StopTimer()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = f.eng.Close(ctx) // commits the last send results
-			end := stats.Stats()
-			per := func(a, z uint64) float64 { return float64(z-a) / float64(b.N) }
-			b.ReportMetric(per(st.Commits, end.Commits), "commits/msg")
-			b.ReportMetric(per(st.Syncs, end.Syncs), "fsyncs/msg")
-			b.ReportMetric(per(st.Statements, end.Statements), "statements/msg")
+			c := messageCost(b, b.N, 500, par, nil)
+			b.ReportMetric(c.commits, "commits/msg")
+			b.ReportMetric(c.fsyncs, "fsyncs/msg")
+			b.ReportMetric(c.statements, "statements/msg")
 		})
 	}
+}
+
+// TestMessageCost holds the store's work per answered message to issue
+// 12's bounds, counted (not timed): at most one fsync, and at most four
+// SQL statements (three in the steady state: the inbound message, the
+// turn row, the send result), for messages sent one at a time by 20
+// senders, ten each (each sender's first message also creates its
+// conversation). A message's flush waits for its quick (scripted) turn
+// for up to SyncWait; the test gives it 200 ms, so that a loaded machine,
+// where a turn can take longer than the default 2 ms, does not split the
+// flush in two and the count measures the design.
+func TestMessageCost(t *testing.T) {
+	c := messageCost(t, 200, 20, false, func(o *Options) { o.SyncWait = 200 * time.Millisecond })
+	t.Logf("per message: %.3f commits, %.3f fsyncs, %.3f statements", c.commits, c.fsyncs, c.statements)
+	if c.fsyncs > 1.01 {
+		t.Errorf("%.3f fsyncs per message, want at most 1", c.fsyncs)
+	}
+	if c.statements > 3.2 {
+		t.Errorf("%.3f statements per message, want at most 3.2 (3, and a conversation per 10 messages)", c.statements)
+	}
+}
+
+type cost struct{ commits, fsyncs, statements float64 }
+
+// messageCost sends n messages from the given number of senders through
+// the engine on SQLite FULL (one after another, each after the previous
+// reply, or 8 per core in flight when par), waits for their replies and
+// send results, and returns the store's work per message.
+func messageCost(tb testing.TB, n, senders int, par bool, mod func(*Options)) cost {
+	f := newFixtureSync(tb, "FULL", time.Hour, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, mod)
+	var wg sync.WaitGroup
+	replied := make(chan struct{}, 1)
+	f.sender.fn = func(n int64, m OutMessage) error {
+		wg.Done()
+		select {
+		case replied <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	stats := f.st.(store.StatsReporter)
+	st := stats.Stats()
+	var i atomic.Int64
+	accept := func() {
+		k := i.Add(1)
+		m := &store.InboundMessage{ProviderID: f.channel.ID, MessageSID: fmt.Sprintf("SMc%030d", k),
+			ProjectID: f.project.ID, StageID: f.stage.ID, From: fmt.Sprintf("+1555%07d", k%int64(senders)), To: ourNumber, Body: "hi"}
+		if _, err := f.eng.Accept(context.Background(), m); err != nil {
+			tb.Error(err)
+		}
+	}
+	wg.Add(n)
+	if b, ok := tb.(*testing.B); ok {
+		b.ResetTimer()
+		defer b.StopTimer()
+	}
+	if par {
+		var g sync.WaitGroup
+		per := 8 * runtime.GOMAXPROCS(0)
+		var left atomic.Int64
+		left.Store(int64(n))
+		for range per {
+			g.Go(func() {
+				for left.Add(-1) >= 0 {
+					accept()
+				}
+			})
+		}
+		g.Wait()
+	} else {
+		for range n {
+			accept()
+			<-replied
+		}
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = f.eng.Close(ctx) // commits the last send results
+	end := stats.Stats()
+	per := func(a, z uint64) float64 { return float64(z-a) / float64(n) }
+	return cost{per(st.Commits, end.Commits), per(st.Syncs, end.Syncs), per(st.Statements, end.Statements)}
 }
 
 // BenchmarkIdleSessionMemory creates sessions through the engine's real

@@ -44,14 +44,28 @@
 // it the buffered messages in order, so a message that raced with expiry
 // starts the next conversation and is never lost.
 //
+// Storage per message (store/internal/sqlcore/turns.go): the inbound
+// message is one INSERT before the 200; the turn is one INSERT of one row
+// that holds its events, its outbox parts and the ids of the inbound
+// messages it consumed (the conversation's deadline is its last turn's);
+// a send result is one UPDATE of its part in that row, which also carries
+// its delivery event; a status callback is one UPDATE of the part, found
+// by the outbox id in its StatusCallback URL. Three statements per
+// answered message, and two index insertions at random positions (the
+// inbound message's provider+MessageSid, the turn's conversation+id); the
+// first message of a conversation adds the conversation's INSERT.
+// Consumed messages are marked done in bulk, by one UPDATE that rides a
+// commit at most once a second (or per 500 messages); until then, and
+// after a crash, the turn row is what says a message was consumed.
+//
 // Durability (docs/architecture.md §6): one flush per message. The group
 // committer (committer.go) writes each batch as soon as it is formed,
 // without waiting for the disk (store.DeferredCommitter), and flushes once
 // for everything written since the last flush. Two things wait for a
 // flush: the webhook's 200 (its message must be on disk) and a turn's
-// first send (the turn — its events, the inbound messages it consumed,
-// its outbox rows — must be on disk, or a restart would run the turn
-// again and answer twice). A batch that carries a turn is committed
+// first send (the turn's row — its events, the inbound messages it
+// consumed, its outbox parts — must be on disk, or a restart would run
+// the turn again and answer twice). A batch that carries a turn is committed
 // durably at once, and its flush covers every write before it, so a
 // message written a moment earlier (its webhook still waiting) is made
 // durable by its own turn's flush: with a quick LLM a message costs one
@@ -85,13 +99,20 @@
 //   - After the 200: the message is on disk, pending; the restart gives
 //     it its turn (PendingInbound, in commit order).
 //   - Turn written, before its flush: nothing sent. Process crash: the
-//     turn is on disk, its outbox rows pending; the restart asks Twilio
+//     turn row is on disk, its parts pending; the restart asks Twilio
 //     (Finder), finds nothing and sends them once. Power loss: the turn is
 //     gone and the message pending again; the restart runs the turn and
 //     sends its reply, the only one.
-//   - After the turn's flush, before the send: the outbox rows are on
-//     disk, pending; the restart reconciles with Twilio and sends once.
-//   - After the send, before its result is written (or flushed): the row
+//   - After the turn's flush, before the sweep marks its messages done:
+//     the messages are still marked pending, but the turn row lists them;
+//     PendingInbound reads the turns written since the oldest pending
+//     message, leaves out (and marks done) every message one of them
+//     consumed, and the turn is not run again. The sweep needs no flush
+//     of its own for the same reason.
+//   - After the turn's flush, before the send: the parts are on disk,
+//     pending (the turn is in turns_unsent); the restart reconciles with
+//     Twilio and sends once.
+//   - After the send, before its result is written (or flushed): the part
 //     is still pending on disk; the restart asks Twilio, finds the message
 //     and records it as sent instead of sending it again. Only if Twilio
 //     cannot be asked is it sent (a rare double text beats a lost reply).
