@@ -288,7 +288,31 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 		e.log.Warn("turn: commit failed; retrying", "session_id", sessionID, "err", err)
 		time.Sleep(delay)
 		delay = min(2*delay, 2*time.Second)
+		if e.turnCommitted(ctx, t) {
+			// The failure hid a commit that went through (PostgreSQL's
+			// connection lost on the way back): written once, sent once.
+			e.log.Info("turn: the failed commit had gone through", "session_id", sessionID, "conversation_id", t.ConversationID)
+			return true, false
+		}
 	}
+}
+
+// turnCommitted reports whether t, whose commit failed with an error that
+// may hide a success, is in the store after all (store.TurnFinder); it
+// then takes the committed row's ids, as a successful commit would have
+// given them.
+func (e *Engine) turnCommitted(ctx context.Context, t *store.Turn) bool {
+	f, ok := e.opts.Store.(store.TurnFinder)
+	if !ok || t.ConversationID == "" || len(t.InboundIDs) == 0 {
+		return false
+	}
+	id, found, err := f.CommittedTurn(ctx, t.ConversationID, t.InboundIDs[0])
+	if err != nil || !found {
+		return false
+	}
+	t.AssignIDs(id)
+	store.CommittedNewConversations([]*store.Turn{t}, e.opts.Now().UTC().Truncate(time.Microsecond))
+	return true
 }
 
 // newConversation is a conversation to create with the turn.

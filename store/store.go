@@ -324,11 +324,18 @@ type InboundResult struct {
 	Duplicate bool  // same provider + MessageSid, or same idempotency token, seen before
 }
 
+// TurnStride is how many ids a turn row numbers: the k-th event of the
+// turn with id t is event t*TurnStride+k, its j-th outbox part outbox row
+// t*TurnStride+j (store/internal/sqlcore/turns.go).
+const TurnStride = 1024
+
 // Turn is everything one AI turn writes, committed atomically: the
 // conversation it starts, the events it appends, the inbound messages it
 // consumed, the outbox parts it adds, the send results it records, and the
 // conversation's new deadline.
 type Turn struct {
+	// ID is the id of the turn's row, set by the commit (AssignIDs).
+	ID             int64
 	ConversationID string
 	InboundIDs     []int64
 	Events         []Event
@@ -356,6 +363,29 @@ type Turn struct {
 	// Delivery, on a bare turn only, records a status callback as
 	// SetDeliveryStatus does, in the batch's transaction.
 	Delivery *DeliveryUpdate
+}
+
+// AssignIDs records that the turn was committed as row id: it sets the
+// turn's ID and the ids of its events and outbox parts.
+func (t *Turn) AssignIDs(id int64) {
+	t.ID = id
+	for k := range t.Events {
+		t.Events[k].ID = id*TurnStride + int64(k)
+	}
+	for j, o := range t.Outbox {
+		o.ID = id*TurnStride + int64(j)
+	}
+}
+
+// TurnFinder is implemented by stores that can tell whether a turn was
+// committed. A commit can fail in a way that leaves its outcome unknown
+// (PostgreSQL's connection lost while the commit was on its way); before
+// committing the turn again, the engine asks, so that a turn that did
+// commit is neither written nor answered twice.
+type TurnFinder interface {
+	// CommittedTurn reports whether the last turn row of the conversation
+	// consumed the inbound message inboundID, and returns its id.
+	CommittedTurn(ctx context.Context, conversationID string, inboundID int64) (id int64, found bool, err error)
 }
 
 // DeliveryUpdate is a status callback committed with a batch (Turn):

@@ -76,7 +76,7 @@ func Wrap(st store.Store, key []byte) (store.Store, error) {
 // secrets are sealed then fails to load with a clear error instead of
 // handing out ciphertext as a credential. When st has the whole hot path
 // (store.DeferredCommitter, which includes store.BatchCommitter, and
-// store.StatsReporter, as both of Switchboard's stores do), so does the
+// store.StatsReporter and store.TurnFinder, as both of Switchboard's stores do), so does the
 // result: the hot path carries no secrets and goes straight through.
 func WrapWith(st store.Store, key []byte, opts Options) (store.Store, error) {
 	s := &sealedStore{Store: st, requireKey: opts.RequireKey, openers: map[string]cipher.AEAD{}}
@@ -133,6 +133,7 @@ type sealedStore struct {
 type hotStore interface {
 	store.DeferredCommitter
 	store.StatsReporter
+	store.TurnFinder
 }
 
 type sealedHotStore struct {
@@ -155,6 +156,11 @@ func (s *sealedHotStore) Sync(ctx context.Context) error { return s.hot.Sync(ctx
 
 // Stats implements store.StatsReporter.
 func (s *sealedHotStore) Stats() store.Stats { return s.hot.Stats() }
+
+// CommittedTurn implements store.TurnFinder.
+func (s *sealedHotStore) CommittedTurn(ctx context.Context, conversationID string, inboundID int64) (int64, bool, error) {
+	return s.hot.CommittedTurn(ctx, conversationID, inboundID)
+}
 
 // CreateProvider seals p's secrets for storage; p keeps its plaintext.
 func (s *sealedStore) CreateProvider(ctx context.Context, p *store.Provider) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,7 +27,7 @@ import (
 // part's delivery event t*TurnStride+(number of events)+j. Rows still
 // written to the events table take t*TurnStride from the same counter, so
 // that every event of a conversation has one order by id.
-const TurnStride = 1024
+const TurnStride = store.TurnStride
 
 // turnEvent is an event stored in a turn row.
 type turnEvent struct {
@@ -163,13 +165,28 @@ func EncodeTurn(turn *store.Turn, t time.Time) (TurnRow, error) {
 
 // AssignTurnIDs writes the ids of turn id's events and parts back into
 // the turn.
-func AssignTurnIDs(turn *store.Turn, id int64) {
-	for k := range turn.Events {
-		turn.Events[k].ID = id*TurnStride + int64(k)
+func AssignTurnIDs(turn *store.Turn, id int64) { turn.AssignIDs(id) }
+
+// CommittedTurn reports whether the conversation's last turn row consumed
+// inbound message inboundID (store.TurnFinder).
+func (db *DB) CommittedTurn(ctx context.Context, conversationID string, inboundID int64) (int64, bool, error) {
+	var id int64
+	var inbound sql.NullString
+	err := db.row(ctx, `SELECT id, inbound_ids FROM turns WHERE conversation_id = ? ORDER BY id DESC LIMIT 1`, conversationID).Scan(&id, &inbound)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
 	}
-	for j, o := range turn.Outbox {
-		o.ID = id*TurnStride + int64(j)
+	if err != nil {
+		return 0, false, db.d.Errorf("committed turn: %w", err)
 	}
+	if !inbound.Valid {
+		return 0, false, nil
+	}
+	var ids []int64
+	if err := json.Unmarshal([]byte(inbound.String), &ids); err != nil {
+		return 0, false, db.d.Errorf("committed turn: %w", err)
+	}
+	return id, slices.Contains(ids, inboundID), nil
 }
 
 // SplitOutboxID returns the turn and the part index an outbox id of the

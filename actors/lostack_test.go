@@ -1,0 +1,104 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"switchboard/internal/testutil"
+	"switchboard/store"
+	"switchboard/store/sqlite"
+)
+
+// lostAckStore commits the first batches that carry a conversation's turn
+// and then reports them failed, as PostgreSQL does when its connection is
+// lost after the commit went through: the outcome is unknown to the
+// caller.
+type lostAckStore struct {
+	*sqlite.DB
+	lose atomic.Int32 // how many such batches are still to lose
+}
+
+var errConnLost = errors.New("connection lost after the commit was sent")
+
+func (s *lostAckStore) lost(turns []*store.Turn, err error) error {
+	if err != nil {
+		return err
+	}
+	for _, t := range turns {
+		if t.ConversationID != "" && len(t.InboundIDs) > 0 && s.lose.Add(-1) >= 0 {
+			return errConnLost
+		}
+	}
+	return nil
+}
+
+func (s *lostAckStore) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
+	r, err := s.DB.CommitBatch(ctx, msgs, turns)
+	return r, s.lost(turns, err)
+}
+
+func (s *lostAckStore) CommitBatchDeferred(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
+	r, err := s.DB.CommitBatchDeferred(ctx, msgs, turns)
+	return r, s.lost(turns, err)
+}
+
+// TestLostCommitAcknowledgement: a turn whose commit went through but was
+// reported failed is not committed again on the retry, and its reply is
+// sent once: the engine asks the store (store.TurnFinder) before retrying.
+// Without the check the retry writes a second turn for the same message
+// and the sender gets two replies.
+func TestLostCommitAcknowledgement(t *testing.T) {
+	var ls *lostAckStore
+	f := newFixture(t, time.Minute, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, func(o *Options) {
+		ls = &lostAckStore{DB: o.Store.(*sqlite.DB)}
+		ls.lose.Store(2) // the first turn of a new conversation, and a later one
+		o.Store = ls
+	})
+	f.text("+15551110000", "hi")
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		if got := f.sender.to("+15551110000"); len(got) != 1 {
+			return fmt.Errorf("replies %q", got)
+		}
+		return nil
+	})
+	f.text("+15551110000", "again")
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		if got := f.sender.to("+15551110000"); len(got) != 2 {
+			return fmt.Errorf("replies %q", got)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, f.eng.Close(ctx))
+	if ls.lose.Load() > 0 {
+		t.Fatalf("%d lost acknowledgements were not injected", ls.lose.Load())
+	}
+	if got := f.sender.to("+15551110000"); len(got) != 2 || got[0] != "R1: hi" || got[1] != "R2: again" {
+		t.Fatalf("replies %q, want one per message", got)
+	}
+	cs := f.conversations()
+	if len(cs) != 1 {
+		t.Fatalf("%d conversations, want 1", len(cs))
+	}
+	var users int
+	for _, e := range f.events(cs[0].ID) {
+		var m store.MessageData
+		if e.EventType == store.EventMessage && json.Unmarshal(e.EventData, &m) == nil && m.Role == "user" {
+			users++
+		}
+	}
+	if users != 2 {
+		t.Fatalf("%d user messages stored, want 2 (each turn written once)", users)
+	}
+	pending, err := f.st.PendingOutbox(ctx)
+	must(t, err)
+	if len(pending) != 0 {
+		t.Fatalf("pending outbox after the replies: %+v", pending)
+	}
+}
