@@ -23,9 +23,10 @@ import (
 // name on later starts; `switchboard phone` finds them the same way through
 // the API. Each creation (and each later change) is written to the audit log
 // as the API writes it, by the demo operator, so that the console's audit
-// pages and History tabs show where the demo records came from. The operator password and the Twilio credentials are public
-// constants on purpose: the demo is for a local machine only, and its
-// channel provider talks to the phone emulator, never to Twilio.
+// pages and History tabs show where the demo records came from. The
+// operator password and the Twilio credentials are public constants on
+// purpose: the demo is for a local machine only, and its channel provider
+// talks to the phone emulator, never to Twilio.
 const (
 	demoOperatorID        = "demo"
 	demoOperatorPassword  = "demo-password"
@@ -315,10 +316,11 @@ func ensureDemoStage(ctx context.Context, st store.Store, env func(string) (stri
 			return s, nil
 		}
 		before := *s
-		s.AgentID, s.UpdatedAt = l.Agent.ID, now
+		s.AgentID = l.Agent.ID
 		if err := st.UpdateStage(ctx, s, s.Version); err != nil {
 			return nil, fmt.Errorf("demo: give the stage its agent: %w", err)
 		}
+		// UpdateStage wrote the stored bookkeeping back.
 		return s, auditDemo(ctx, st, api.UpdatedEntry(demoOperatorID, &before, s), now)
 	}
 	model := "demo"
@@ -380,7 +382,7 @@ func ensureDemoChannel(ctx context.Context, st store.Store, now time.Time, l *de
 				return nil, fmt.Errorf("demo: encode channel config: %w", err)
 			}
 		}
-		p.Config, p.UpdatedAt = raw, now
+		p.Config = raw
 		if err := st.UpdateProvider(ctx, p, p.Version); err != nil {
 			return nil, fmt.Errorf("demo: update channel provider: %w", err)
 		}
