@@ -193,7 +193,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateAPIKey(r.Context(), k); err != nil {
 		return fmt.Errorf("api: create api key: %w", err)
 	}
-	s.record(r, store.AuditCreate, store.AuditAPIKey, k.ID, k.ProjectID, nil, publicAPIKey(k))
+	s.recordCreate(r, k)
 	resp := publicAPIKey(k)
 	resp.Key = value
 	writeJSON(w, http.StatusCreated, resp)

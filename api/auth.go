@@ -242,7 +242,7 @@ func (s *Server) initialOperator(w http.ResponseWriter, r *http.Request) error {
 			}
 			return fmt.Errorf("api: create first operator: %w", err)
 		}
-		s.appendAudit(r, &store.AuditEntry{UserID: op.ID, Action: store.AuditCreate, EntityType: store.AuditOperator, EntityID: op.ID, NewEntity: snapshot(publicOperator(op))})
+		s.appendAudit(r, CreatedEntry(op.ID, op)) // the first operator creates itself
 		resp, err = s.issueTokens(r.Context(), op)
 		return err
 	})

@@ -257,6 +257,14 @@ func TestConversationStatusFilter(t *testing.T) {
 		{"filters[direction][op]=eq&filters[direction][value]=outgoing", nil},
 		{"filters[direction]=outgoing&filters[status]=finished", nil},
 		{"filters[direction]=incoming&filters[status]=finished", []string{finished.ID}},
+		// statusDetails is the end's reason, null while active (Bonsai's
+		// columnMap has it).
+		{"filters[statusDetails]=inactivity_timeout", []string{finished.ID}},
+		{"filters[statusDetails][op]=in&filters[statusDetails][value][]=opt_out&filters[statusDetails][value][]=inactivity_timeout", []string{finished.ID}},
+		{"filters[statusDetails]=opt_out", nil},
+		{"filters[statusDetails][op]=ne&filters[statusDetails][value]=opt_out", []string{finished.ID}},
+		{"filters[statusDetails][op]=like&filters[statusDetails][value]=INACTIVITY%25", []string{finished.ID}},
+		{"filters[statusDetails]=%7B%22reason%22%3A%22inactivity_timeout%22%7D", nil}, // the reason, not the stored JSON
 	} {
 		limit := 100
 		if strings.Contains(c.query, "limit=1") {
@@ -295,4 +303,12 @@ func TestConversationStatusFilter(t *testing.T) {
 	if items := e.do("GET", base+"limit=1&orderBy=createdAt", tok, nil).items(2, 0, 1); items[0]["id"] != active.ID {
 		t.Errorf("oldest first: %v", items)
 	}
+	// Null (active) first, as every nullable field.
+	if items := e.do("GET", base+"limit=1&orderBy=statusDetails", tok, nil).items(2, 0, 1); items[0]["id"] != active.ID {
+		t.Errorf("orderBy=statusDetails: %v", items)
+	}
+	if items := e.do("GET", base+"limit=1&orderBy=-statusDetails", tok, nil).items(2, 0, 1); items[0]["id"] != finished.ID {
+		t.Errorf("orderBy=-statusDetails: %v", items)
+	}
+	e.do("GET", base+"filters[statusDetails][op]=between&filters[statusDetails][value]=a", tok, nil).wantField("filters[statusDetails]")
 }

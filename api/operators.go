@@ -54,7 +54,7 @@ func (s *Server) createOperator(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateOperator(r.Context(), op); err != nil {
 		return fmt.Errorf("api: create operator: %w", err)
 	}
-	s.record(r, store.AuditCreate, store.AuditOperator, op.ID, "", nil, publicOperator(op))
+	s.recordCreate(r, op)
 	writeJSON(w, http.StatusCreated, publicOperator(op))
 	return nil
 }

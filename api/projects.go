@@ -34,7 +34,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateProject(r.Context(), p); err != nil {
 		return fmt.Errorf("api: create project: %w", err)
 	}
-	s.record(r, store.AuditCreate, store.AuditProject, p.ID, p.ID, nil, p)
+	s.recordCreate(r, p)
 	writeJSON(w, http.StatusCreated, p)
 	return nil
 }
@@ -172,7 +172,7 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateAgent(r.Context(), a); err != nil {
 		return fmt.Errorf("api: create agent: %w", err)
 	}
-	s.record(r, store.AuditCreate, store.AuditAgent, a.ID, a.ProjectID, nil, a)
+	s.recordCreate(r, a)
 	writeJSON(w, http.StatusCreated, a)
 	return nil
 }

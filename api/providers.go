@@ -119,7 +119,7 @@ func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateProvider(r.Context(), p); err != nil {
 		return fmt.Errorf("api: create provider: %w", err)
 	}
-	s.record(r, store.AuditCreate, store.AuditProvider, p.ID, "", nil, publicProvider(p))
+	s.recordCreate(r, p)
 	writeJSON(w, http.StatusCreated, publicProvider(p))
 	return nil
 }

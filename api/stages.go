@@ -198,7 +198,7 @@ func (s *Server) createStage(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateStage(r.Context(), st); err != nil {
 		return fmt.Errorf("api: create stage: %w", err)
 	}
-	s.record(r, store.AuditCreate, store.AuditStage, st.ID, st.ProjectID, nil, st)
+	s.recordCreate(r, st)
 	writeJSON(w, http.StatusCreated, st)
 	return nil
 }

@@ -843,6 +843,7 @@ func apiRows() []badRow {
 		{name: "viewer edits a user", req: op("viewer", "PUT", "/api/projects/{project}/users/{user}", `{"profile":{"name":"x"}}`), status: 403, body: "user:write"},
 		{name: "conversations by a user filter without a value", req: op("admin", "GET", "/api/projects/{project}/conversations?filters[userId][op]=eq", ""), status: 400, body: "filters[userId]"},
 		{name: "conversations by an unknown Bonsai status", req: op("admin", "GET", "/api/projects/{project}/conversations?filters[status]=active", ""), status: 400, body: "filters[status]"},
+		{name: "conversations by statusDetails between one value", req: op("admin", "GET", "/api/projects/{project}/conversations?filters[statusDetails][op]=between&filters[statusDetails][value]=opt_out", ""), status: 400, body: "filters[statusDetails]"},
 		{name: "conversations by a field they lack", req: op("admin", "GET", "/api/projects/{project}/conversations?filters[password]=x", ""), status: 400, body: "filters[password]"},
 		{name: "conversations ordered by a field they lack", req: op("admin", "GET", "/api/projects/{project}/conversations?orderBy=-password", ""), status: 400, body: "orderBy"},
 		{name: "conversations with an unknown operator", req: op("admin", "GET", "/api/projects/{project}/conversations?filters[createdAt][op]=near&filters[createdAt][value]=2026-01-01", ""), status: 400, body: "filters[createdAt]"},

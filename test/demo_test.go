@@ -176,6 +176,43 @@ func TestDemoPhoneRoundTripAndIdempotentRestart(t *testing.T) {
 	if n := namedCount(t, s2, auth.AccessToken, "/api/projects/"+projectID+"/stages?limit=1000", "Demo"); n != 1 {
 		t.Fatalf("%d demo stages", n)
 	}
+	// The demo stage has its agent, as Bonsai's console requires, and every
+	// demo record the history the API would have given it: one CREATE by
+	// the demo operator (the console's History tabs and audit page), none
+	// added by the restart.
+	stageID, agentID := printed(t, first, "stage"), printed(t, first, "agent")
+	var stage struct {
+		AgentID string `json:"agentId"`
+	}
+	s2.mustAPI("GET", "/api/projects/"+projectID+"/stages/"+stageID, auth.AccessToken, nil, &stage, 200)
+	if stage.AgentID != agentID {
+		t.Fatalf("demo stage's agentId %q, printed agent %s", stage.AgentID, agentID)
+	}
+	s2.mustAPI("GET", "/api/projects/"+projectID+"/agents/"+agentID, auth.AccessToken, nil, nil, 200)
+	for _, path := range []string{
+		"/api/operators/demo", "/api/projects/" + projectID, "/api/projects/" + projectID + "/stages/" + stageID,
+		"/api/projects/" + projectID + "/agents/" + agentID, "/api/providers/" + providerID,
+		"/api/providers/" + printed(t, first, "llm provider"), "/api/projects/" + projectID + "/api-keys/" + printed(t, first, "api key"),
+	} {
+		var history []struct {
+			Action    string `json:"action"`
+			UserID    string `json:"userId"`
+			UserAgent string `json:"userAgent"`
+		}
+		s2.mustAPI("GET", path+"/audit-logs", auth.AccessToken, nil, &history, 200)
+		creates := 0
+		for _, h := range history { // the operator's has its logins too
+			if h.Action == "CREATE" && h.UserID == "demo" && h.UserAgent == "switchboard serve --demo" {
+				creates++
+			} else if h.Action == "CREATE" || h.Action == "UPDATE" {
+				creates = -100
+			}
+		}
+		if creates != 1 {
+			t.Errorf("%s history: %+v, want one CREATE by the demo", path, history)
+		}
+	}
+
 	keys := "/api/projects/" + projectID + "/api-keys?limit=1000"
 	if n := namedCount(t, s2, auth.AccessToken, keys, "demo"); n != 1 {
 		t.Fatalf("%d demo api keys", n)

@@ -21,14 +21,18 @@ import (
 
 // The demo line. `serve --demo` creates these records once and finds them by
 // name on later starts; `switchboard phone` finds them the same way through
-// the API. The operator password and the Twilio credentials are public
-// constants on purpose: the demo is for a local machine only, and its
-// channel provider talks to the phone emulator, never to Twilio.
+// the API. Each creation (and each later change) is written to the audit log
+// as the API writes it, by the demo operator, so that the console's audit
+// pages and History tabs show where the demo records came from. The
+// operator password and the Twilio credentials are public constants on
+// purpose: the demo is for a local machine only, and its channel provider
+// talks to the phone emulator, never to Twilio.
 const (
 	demoOperatorID        = "demo"
 	demoOperatorPassword  = "demo-password"
 	demoProjectName       = "Switchboard demo"
 	demoStageName         = "Demo"
+	demoAgentName         = "Switchboard demo agent"
 	demoLLMName           = "Switchboard demo LLM"
 	demoChannelName       = "Switchboard demo phone"
 	demoAPIKeyName        = "demo"
@@ -59,6 +63,7 @@ func ptr[T any](v T) *T { return &v }
 // demoLine is what the demo set up (or found).
 type demoLine struct {
 	Project   *store.Project
+	Agent     *store.Agent
 	Stage     *store.Stage
 	LLM       *store.Provider
 	Channel   *store.Provider
@@ -114,7 +119,11 @@ func ensureDemo(ctx context.Context, st store.Store, env func(string) (string, b
 	if l.LLM, err = ensureDemoLLM(ctx, st, env, now, l); err != nil {
 		return nil, err
 	}
-	if l.Stage, err = ensureDemoStage(ctx, st, env, now, l); err != nil {
+	agentCreated := false
+	if l.Agent, agentCreated, err = ensureDemoAgent(ctx, st, now, l); err != nil {
+		return nil, err
+	}
+	if l.Stage, err = ensureDemoStage(ctx, st, env, now, l, agentCreated); err != nil {
 		return nil, err
 	}
 	if l.Channel, err = ensureDemoChannel(ctx, st, now, l); err != nil {
@@ -128,6 +137,30 @@ func ensureDemo(ctx context.Context, st store.Store, env func(string) (string, b
 
 func meta(prefix string, now time.Time) store.Meta {
 	return store.Meta{ID: store.NewID(prefix), CreatedAt: now, UpdatedAt: now, Version: 1}
+}
+
+// demoUserAgent is the userAgent of the demo's audit entries: where they
+// came from (the API's entries carry the client's).
+const demoUserAgent = "switchboard serve --demo"
+
+// auditDemo appends e, the API's audit entry for a demo record (see
+// api.CreatedEntry), as written by this start at now.
+func auditDemo(ctx context.Context, st store.Store, e *store.AuditEntry, now time.Time) error {
+	if e == nil {
+		return fmt.Errorf("demo: no audit entry") // not reached: every demo record has one
+	}
+	e.UserAgent, e.CreatedAt = demoUserAgent, now
+	if err := st.AppendAudit(ctx, e); err != nil {
+		return fmt.Errorf("demo: audit %s %s: %w", e.EntityType, e.EntityID, err)
+	}
+	return nil
+}
+
+// created records the creation of v by the demo operator and marks the
+// line as created by this start.
+func created(ctx context.Context, st store.Store, now time.Time, l *demoLine, v any) error {
+	l.Created = true
+	return auditDemo(ctx, st, api.CreatedEntry(demoOperatorID, v), now)
 }
 
 func ensureDemoOperator(ctx context.Context, st store.Store, now time.Time, l *demoLine) error {
@@ -159,8 +192,8 @@ func ensureDemoOperator(ctx context.Context, st store.Store, now time.Time, l *d
 	if err := st.CreateFirstOperator(ctx, op); err != nil {
 		return fmt.Errorf("demo: create operator: %w", err)
 	}
-	l.Created = true
-	return nil
+	// As after POST /api/setup/initial-operator: the operator created itself.
+	return created(ctx, st, now, l, op)
 }
 
 // findByName returns the oldest item of a list whose name is want (nil if
@@ -200,8 +233,7 @@ func ensureDemoProject(ctx context.Context, st store.Store, now time.Time, l *de
 	if err := st.CreateProject(ctx, p); err != nil {
 		return nil, fmt.Errorf("demo: create project: %w", err)
 	}
-	l.Created = true
-	return p, nil
+	return p, created(ctx, st, now, l, p)
 }
 
 func ensureDemoLLM(ctx context.Context, st store.Store, env func(string) (string, bool), now time.Time, l *demoLine) (*store.Provider, error) {
@@ -242,11 +274,36 @@ func ensureDemoLLM(ctx context.Context, st store.Store, env func(string) (string
 	if err := st.CreateProvider(ctx, p); err != nil {
 		return nil, fmt.Errorf("demo: create llm provider: %w", err)
 	}
-	l.Created = true
-	return p, nil
+	return p, created(ctx, st, now, l, p)
 }
 
-func ensureDemoStage(ctx context.Context, st store.Store, env func(string) (string, bool), now time.Time, l *demoLine) (*store.Stage, error) {
+// ensureDemoAgent creates the demo stage's agent (Bonsai's console requires
+// a stage to have one). isNew says whether this start made it.
+func ensureDemoAgent(ctx context.Context, st store.Store, now time.Time, l *demoLine) (a *store.Agent, isNew bool, err error) {
+	list := func(ctx context.Context, o store.ListOptions) ([]*store.Agent, int, error) {
+		return st.ListAgents(ctx, l.Project.ID, o)
+	}
+	a, err = findByName(ctx, list, func(a *store.Agent) string { return a.Name }, demoAgentName)
+	if err != nil {
+		return nil, false, fmt.Errorf("demo: list agents: %w", err)
+	}
+	if a != nil {
+		return a, false, nil
+	}
+	a = &store.Agent{Meta: meta(store.PrefixAgent, now), ProjectID: l.Project.ID, Name: demoAgentName,
+		Description: "Created by `switchboard serve --demo`: the demo stage's persona (its prompt follows the stage's).",
+		Prompt: "You are the Switchboard demo assistant, on a phone line that shows how Switchboard answers text " +
+			"messages with a language model. Be friendly and helpful."}
+	if err := st.CreateAgent(ctx, a); err != nil {
+		return nil, false, fmt.Errorf("demo: create agent: %w", err)
+	}
+	return a, true, created(ctx, st, now, l, a)
+}
+
+// ensureDemoStage creates the demo stage with the demo agent. A demo stage
+// from before the demo had an agent gets the agent when the agent is new
+// (agentCreated); one whose agent an operator removed later keeps it so.
+func ensureDemoStage(ctx context.Context, st store.Store, env func(string) (string, bool), now time.Time, l *demoLine, agentCreated bool) (*store.Stage, error) {
 	list := func(ctx context.Context, o store.ListOptions) ([]*store.Stage, int, error) {
 		return st.ListStages(ctx, l.Project.ID, o)
 	}
@@ -255,7 +312,16 @@ func ensureDemoStage(ctx context.Context, st store.Store, env func(string) (stri
 		return nil, fmt.Errorf("demo: list stages: %w", err)
 	}
 	if s != nil {
-		return s, nil
+		if s.AgentID != "" || !agentCreated {
+			return s, nil
+		}
+		before := *s
+		s.AgentID = l.Agent.ID
+		if err := st.UpdateStage(ctx, s, s.Version); err != nil {
+			return nil, fmt.Errorf("demo: give the stage its agent: %w", err)
+		}
+		// UpdateStage wrote the stored bookkeeping back.
+		return s, auditDemo(ctx, st, api.UpdatedEntry(demoOperatorID, &before, s), now)
 	}
 	model := "demo"
 	switch l.LLM.APIType {
@@ -271,11 +337,11 @@ func ensureDemoStage(ctx context.Context, st store.Store, env func(string) (stri
 		}
 	}
 	s = &store.Stage{
-		Meta:      meta(store.PrefixStage, now),
-		ProjectID: l.Project.ID,
-		Name:      demoStageName,
-		Prompt: "You are the Switchboard demo assistant and you reply by SMS. Keep every answer short " +
-			"(at most three sentences), friendly and in plain text.",
+		Meta:          meta(store.PrefixStage, now),
+		ProjectID:     l.Project.ID,
+		Name:          demoStageName,
+		Prompt:        "You reply by SMS. Keep every answer short (at most three sentences) and in plain text.",
+		AgentID:       l.Agent.ID,
 		LLMProviderID: l.LLM.ID,
 		LLMSettings:   store.LLMSettings{Model: model, Timeout: ptr(30000)},
 		EnterBehavior: store.EnterAwaitUserInput,
@@ -283,8 +349,7 @@ func ensureDemoStage(ctx context.Context, st store.Store, env func(string) (stri
 	if err := st.CreateStage(ctx, s); err != nil {
 		return nil, fmt.Errorf("demo: create stage: %w", err)
 	}
-	l.Created = true
-	return s, nil
+	return s, created(ctx, st, now, l, s)
 }
 
 // ensureDemoChannel creates the demo Twilio provider, or points the existing
@@ -308,6 +373,7 @@ func ensureDemoChannel(ctx context.Context, st store.Store, now time.Time, l *de
 		if err == nil && cur.APIBaseURL == want.APIBaseURL {
 			return p, nil
 		}
+		before := *p
 		if err == nil {
 			// Keep the operator's own number and credentials; move only the
 			// emulator address.
@@ -320,7 +386,8 @@ func ensureDemoChannel(ctx context.Context, st store.Store, now time.Time, l *de
 		if err := st.UpdateProvider(ctx, p, p.Version); err != nil {
 			return nil, fmt.Errorf("demo: update channel provider: %w", err)
 		}
-		return p, nil // UpdateProvider wrote the stored bookkeeping back
+		// UpdateProvider wrote the stored bookkeeping back.
+		return p, auditDemo(ctx, st, api.UpdatedEntry(demoOperatorID, &before, p), now)
 	}
 	p = &store.Provider{Meta: meta(store.PrefixProvider, now), Name: demoChannelName, ProviderType: store.ProviderTypeChannel,
 		APIType: store.APITypeTwilioMessaging, Config: raw, Tags: []string{"demo"},
@@ -328,8 +395,7 @@ func ensureDemoChannel(ctx context.Context, st store.Store, now time.Time, l *de
 	if err := st.CreateProvider(ctx, p); err != nil {
 		return nil, fmt.Errorf("demo: create channel provider: %w", err)
 	}
-	l.Created = true
-	return p, nil
+	return p, created(ctx, st, now, l, p)
 }
 
 // ensureDemoKey creates the demo API key. Its value exists only at creation
@@ -361,8 +427,7 @@ func ensureDemoKey(ctx context.Context, st store.Store, now time.Time, l *demoLi
 	if err := st.CreateAPIKey(ctx, k); err != nil {
 		return nil, "", fmt.Errorf("demo: create api key: %w", err)
 	}
-	l.Created = true
-	return k, value, nil
+	return k, value, created(ctx, st, now, l, k)
 }
 
 // printDemo tells the newcomer what exists and what to run next.
@@ -394,6 +459,7 @@ func printDemo(w io.Writer, l *demoLine, publicBase, serverURL string) {
 		"  operator login:   id \"" + demoOperatorID + "\", password \"" + demoOperatorPassword + "\"  (POST /api/auth/login)",
 		"  project:          " + l.Project.ID + "  " + l.Project.Name,
 		"  stage:            " + l.Stage.ID + "  " + l.Stage.Name + " (" + kind + ")",
+		"  agent:            " + l.Agent.ID + "  " + l.Agent.Name,
 		"  llm provider:     " + l.LLM.ID,
 		"  channel provider: " + l.Channel.ID + "  Twilio number " + number + " -> phone emulator http://" + l.PhoneAddr,
 		"  api key:          " + l.APIKey.ID + "  " + keyNote,
@@ -401,7 +467,7 @@ func printDemo(w io.Writer, l *demoLine, publicBase, serverURL string) {
 		"  open the phone:   switchboard phone --server " + serverURL,
 	}
 	if l.KeyValue != "" {
-		lines = slices.Insert(lines, 7, "  api key value:    "+l.KeyValue)
+		lines = slices.Insert(lines, 8, "  api key value:    "+l.KeyValue)
 	}
 	fmt.Fprintln(w, strings.Join(lines, "\n"))
 }

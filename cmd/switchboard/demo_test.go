@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -209,4 +211,134 @@ func TestDialAddr(t *testing.T) {
 			t.Errorf("dialAddr(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// The demo's records have the history the API would have given them: one
+// CREATE each by the demo operator, the entry api.CreatedEntry makes of the
+// stored record (secrets masked), marked as the demo's; restarts add
+// nothing, and a moved phone is an UPDATE of the channel provider.
+func TestEnsureDemoAuditHistory(t *testing.T) {
+	ctx := context.Background()
+	st := openTestStore(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	l, err := ensureDemo(ctx, st, envOf(map[string]string{"PHONE_ADDR": "127.0.0.1:4001"}), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Stage.AgentID == "" || l.Stage.AgentID != l.Agent.ID || l.Agent.ProjectID != l.Project.ID {
+		t.Fatalf("stage agent %q, demo agent %+v", l.Stage.AgentID, l.Agent)
+	}
+	op, err := st.GetOperator(ctx, demoOperatorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func(v any, err error) any {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	records := []any{op,
+		stored(st.GetProject(ctx, l.Project.ID)), stored(st.GetProvider(ctx, l.LLM.ID)),
+		stored(st.GetAgent(ctx, l.Project.ID, l.Agent.ID)), stored(st.GetStage(ctx, l.Project.ID, l.Stage.ID)),
+		stored(st.GetProvider(ctx, l.Channel.ID)), stored(st.GetAPIKey(ctx, l.APIKey.ID))}
+	es, total, err := st.ListAudit(ctx, store.ListOptions{OrderBy: []store.Order{{Field: "createdAt"}}})
+	if err != nil || total != len(records) {
+		t.Fatalf("%d audit entries, want %d: %v", total, len(records), err)
+	}
+	for i, rec := range records {
+		want, got := api.CreatedEntry(demoOperatorID, rec), es[i]
+		if want == nil {
+			t.Fatalf("no entry for %T", rec)
+		}
+		if got.Action != store.AuditCreate || got.UserID != demoOperatorID || got.EntityType != want.EntityType ||
+			got.EntityID != want.EntityID || got.ProjectID != want.ProjectID || got.OldEntity != nil ||
+			got.UserAgent != demoUserAgent || got.ClientIP != "" || !got.CreatedAt.Equal(now) {
+			t.Errorf("entry %d = %+v, want %+v by the demo", i, got, want)
+		}
+		if !sameJSON(t, got.NewEntity, want.NewEntity) {
+			t.Errorf("%s snapshot\n %s\nwant\n %s", got.EntityType, got.NewEntity, want.NewEntity)
+		}
+	}
+	for _, e := range es {
+		if strings.Contains(string(e.NewEntity), demoAuthToken) || strings.Contains(string(e.NewEntity), l.KeyValue) {
+			t.Errorf("%s entry holds a secret: %s", e.EntityType, e.NewEntity)
+		}
+	}
+
+	if _, err := ensureDemo(ctx, st, envOf(map[string]string{"PHONE_ADDR": "127.0.0.1:4001"}), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, n, _ := st.ListAudit(ctx, store.ListOptions{}); n != len(records) {
+		t.Fatalf("a restart added %d audit entries", n-len(records))
+	}
+
+	later := now.Add(time.Hour)
+	if _, err := ensureDemo(ctx, st, envOf(map[string]string{"PHONE_ADDR": "127.0.0.1:4002"}), later); err != nil {
+		t.Fatal(err)
+	}
+	es, n, err := st.ListAudit(ctx, store.ListOptions{})
+	if err != nil || n != len(records)+1 {
+		t.Fatalf("after PHONE_ADDR moved: %d entries, %v", n, err)
+	}
+	u := es[0] // newest first
+	if u.Action != store.AuditUpdate || u.EntityID != l.Channel.ID || u.UserID != demoOperatorID || !u.CreatedAt.Equal(later) ||
+		!strings.Contains(string(u.OldEntity), "127.0.0.1:4001") || !strings.Contains(string(u.NewEntity), "127.0.0.1:4002") ||
+		strings.Contains(string(u.OldEntity)+string(u.NewEntity), demoAuthToken) {
+		t.Fatalf("channel update entry %+v: old %s new %s", u, u.OldEntity, u.NewEntity)
+	}
+}
+
+// A demo database from before the demo had an agent: the next start
+// creates the agent and gives it to the stage (one UPDATE). A stage whose
+// agent an operator took away while the agent exists stays without one.
+func TestEnsureDemoGivesAnOldStageItsAgent(t *testing.T) {
+	ctx := context.Background()
+	st := openTestStore(t)
+	now := time.Now().UTC()
+	l, err := ensureDemo(ctx, st, envOf(nil), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Take the agent away (as the API would let an operator) and delete it.
+	s := l.Stage
+	s.AgentID = ""
+	if err := st.UpdateStage(ctx, s, s.Version); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ensureDemo(ctx, st, envOf(nil), now)
+	if err != nil || again.Stage.AgentID != "" {
+		t.Fatalf("the operator's stage without an agent got %q back: %v", again.Stage.AgentID, err)
+	}
+	if err := st.DeleteAgent(ctx, l.Project.ID, l.Agent.ID, l.Agent.Version); err != nil {
+		t.Fatal(err)
+	}
+	_, before, _ := st.ListAudit(ctx, store.ListOptions{})
+
+	old, err := ensureDemo(ctx, st, envOf(nil), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.GetStage(ctx, l.Project.ID, l.Stage.ID)
+	if err != nil || got.AgentID == "" || got.AgentID != old.Agent.ID || old.Agent.ID == l.Agent.ID {
+		t.Fatalf("stage agent %q, new agent %+v: %v", got.AgentID, old.Agent, err)
+	}
+	es, n, err := st.ListAudit(ctx, store.ListOptions{})
+	if err != nil || n != before+2 {
+		t.Fatalf("%d new audit entries, want 2 (agent created, stage updated): %v", n-before, err)
+	}
+	if es[0].Action != store.AuditUpdate || es[0].EntityID != l.Stage.ID || !strings.Contains(string(es[0].NewEntity), old.Agent.ID) ||
+		es[1].Action != store.AuditCreate || es[1].EntityID != old.Agent.ID {
+		t.Fatalf("entries %+v, %+v", es[0], es[1])
+	}
+}
+
+func sameJSON(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		t.Fatalf("not JSON: %s, %s", a, b)
+	}
+	return reflect.DeepEqual(x, y)
 }

@@ -111,8 +111,9 @@ Runs the HTTP server: the operator API (/api/...), the Twilio webhook
 listener (METRICS_ADDR, loopback by default).
 
 --demo  on an empty database, create (once) a demo operator, project,
-        scripted stage, API key and a Twilio provider pointing at the phone
-        emulator, and print the webhook URL and login. It also reads
+        scripted stage with its agent, API key and a Twilio provider pointing
+        at the phone emulator (each recorded in the audit log as made by the
+        demo operator), and print the webhook URL and login. It also reads
         PHONE_ADDR (default 127.0.0.1:3001), and OPENAI_API_KEY,
         OPENAI_BASE_URL, OPENAI_MODEL (for an OpenAI demo stage instead),
         or ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, ANTHROPIC_MODEL (an

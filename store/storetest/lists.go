@@ -194,6 +194,37 @@ func testListOptions(t *testing.T, s store.Store) {
 	wantEqual(t, "search id", convs(store.ListOptions{Search: c1.ID[5:]}), []string{c1.ID})
 	wantEqual(t, "order by status", convs(store.ListOptions{OrderBy: []store.Order{{Field: "status", Desc: true}}}), []string{c1.ID, c2.ID})
 
+	// statusDetails is the end's reason (the API's string), else the
+	// stored details; an active conversation has none (NULL: ne, nin and
+	// comparisons skip it, as in Bonsai's SQL).
+	c3 := newConversation(t, s, proj.ID, "+15550000003")
+	must(t, s.EndConversation(ctx, c3.ID, json.RawMessage(`{"reason":"opt_out"}`), store.Event{EventType: store.EventConversationEnd}))
+	c4 := newConversation(t, s, proj.ID, "+15550000004")
+	must(t, s.EndConversation(ctx, c4.ID, json.RawMessage(`{"note":"no reason"}`), store.Event{EventType: store.EventConversationEnd}))
+	c5 := newConversation(t, s, proj.ID, "+15550000005")
+	must(t, s.EndConversation(ctx, c5.ID, json.RawMessage(`{"reason":""}`), store.Event{EventType: store.EventConversationEnd}))
+	details := func(op string, v ...string) []string {
+		return convs(store.ListOptions{Filters: []store.Filter{{Field: "statusDetails", Op: op, Values: v}}, OrderBy: []store.Order{{Field: "createdAt"}}})
+	}
+	wantEqual(t, "statusDetails eq", details(store.OpEq, "opt_out"), []string{c3.ID})
+	wantEqual(t, "statusDetails eq is exact", details(store.OpEq, "opt"), []string{})
+	wantEqual(t, "statusDetails in", details(store.OpIn, "x", "opt_out", "inactivity_timeout"), []string{c1.ID, c3.ID})
+	wantEqual(t, "statusDetails ne", details(store.OpNe, "x"), []string{c3.ID, c4.ID, c5.ID})
+	wantEqual(t, "statusDetails nin", details(store.OpNin, "x", "opt_out"), []string{c4.ID, c5.ID})
+	wantEqual(t, "statusDetails like", details(store.OpLike, "%OPT%"), []string{c3.ID})
+	wantEqual(t, "statusDetails without a reason", details(store.OpLike, "%no reason%"), []string{c4.ID})
+	wantEqual(t, "statusDetails with an empty reason", details(store.OpLike, "%reason%"), []string{c4.ID, c5.ID})
+	// Byte order: "{" (stored details without a reason) sorts after letters.
+	wantEqual(t, "statusDetails gte", details(store.OpGte, "p"), []string{c1.ID, c4.ID, c5.ID})
+	wantEqual(t, "statusDetails between", details(store.OpBetween, "o", "p"), []string{c3.ID})
+	// Orders: NULL first (as every nullable field), then by reason (among
+	// reasons only: how punctuation sorts depends on the collation).
+	firstThree := []store.Filter{{Field: "userId", Op: store.OpIn, Values: []string{c1.UserID, c2.UserID, c3.UserID}}}
+	wantEqual(t, "order by statusDetails", convs(store.ListOptions{Filters: firstThree, OrderBy: []store.Order{{Field: "statusDetails"}}}),
+		[]string{c2.ID, c3.ID, c1.ID})
+	wantEqual(t, "order by statusDetails descending", convs(store.ListOptions{Filters: firstThree, OrderBy: []store.Order{{Field: "statusDetails", Desc: true}}}),
+		[]string{c1.ID, c3.ID, c2.ID})
+
 	evs, total, err := s.ListEvents(ctx, c1.ID, store.ListOptions{})
 	must(t, err)
 	if total != 2 || evs[0].EventType != store.EventConversationEnd {

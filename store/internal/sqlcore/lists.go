@@ -19,7 +19,10 @@ import (
 // col is one list field: its SQL expression and kind.
 type col struct {
 	expr string
-	kind store.FieldKind
+	// dialectExpr, when set, is the expression instead of expr, for one
+	// that differs between the engines.
+	dialectExpr func(*Dialect) string
+	kind        store.FieldKind
 	// nullable columns sort NULL as the smallest value on both engines.
 	nullable bool
 	// having marks an aggregate of a grouped list (users): it is
@@ -141,6 +144,8 @@ var (
 			"projectId": {expr: "project_id"}, "userId": {expr: "user_id"}, "stageId": {expr: "stage_id"},
 			"agentId": {expr: "agent_id"}, "channelProviderId": {expr: "channel_provider_id"},
 			"status": {expr: "status"}, "deadline": {expr: "deadline", kind: store.KindTime},
+			// The API's statusDetails: set when a conversation ended.
+			"statusDetails": {dialectExpr: statusDetailsSQL, nullable: true},
 		}),
 		// Bonsai searches the conversation's id.
 		search: []string{"id"}, order: newestFirst, tiebreak: "id",
@@ -189,11 +194,29 @@ var (
 	}
 )
 
+// statusDetailsSQL is a conversation's statusDetails as the API answers
+// it (api.statusDetails): the reason of the stored details
+// ({"reason": "opt_out"}, written when a conversation ends) when it is not
+// empty, else the stored text; NULL while the conversation is active.
+// Only the engine writes the details, always a JSON object, so the JSON
+// function never meets malformed text.
+func statusDetailsSQL(d *Dialect) string {
+	return "COALESCE(NULLIF(" + d.JSONField("status_details", "reason") + ", ''), status_details)"
+}
+
 // allLists names every list, for tests.
 var allLists = map[string]*listSpec{
 	"projects": projectList, "agents": agentList, "stages": stageList, "providers": providerList,
 	"apiKeys": apiKeyList, "operators": operatorList, "conversations": conversationList, "events": eventList,
 	"outbound": outboundList, "audit": auditList, "users": userList,
+}
+
+// sql is c's expression on d's engine.
+func (c col) sql(d *Dialect) string {
+	if c.dialectExpr != nil {
+		return c.dialectExpr(d)
+	}
+	return c.expr
 }
 
 // query is a list's conditions: WHERE and HAVING terms with their
@@ -259,7 +282,7 @@ func (d *Dialect) filterSQL(c col, f store.Filter) (string, []any) {
 	for i, v := range f.Values {
 		args[i] = d.arg(c.kind, v)
 	}
-	e := c.expr
+	e := c.sql(d)
 	if c.kind == store.KindList {
 		terms := make([]string, len(args))
 		for i := range args {
@@ -348,7 +371,7 @@ func (d *Dialect) orderSQL(sp *listSpec, opts store.ListOptions, rename func(str
 	desc := false
 	for _, o := range orders {
 		c := sp.fields[o.Field]
-		e := rename(c.expr)
+		e := rename(c.sql(d))
 		if c.kind == store.KindText {
 			e = d.FoldASCII(e)
 		}

@@ -21,7 +21,7 @@ func TestListSpecs(t *testing.T) {
 			t.Errorf("%s: default order %v: %v (tiebreak %q)", name, sp.order, err, sp.tiebreak)
 		}
 		for field, c := range sp.fields {
-			if c.expr == "" {
+			if c.sql(d) == "" {
 				t.Errorf("%s.%s has no expression", name, field)
 			}
 			op := store.OpEq
