@@ -124,11 +124,22 @@ type Provider struct {
 }
 
 // Project groups agents, stages, API keys and conversations.
+//
+// Timezone is the IANA zone (e.g. "Europe/Warsaw") of the time a stage
+// prompt sees; nil means UTC, as in Bonsai. ArchivedAt and ArchivedBy (the
+// operator who archived it) are both set while the project is archived and
+// both nil otherwise; Bonsai's shape, where they read null when unset.
 type Project struct {
 	Meta
-	Name        string `json:"name"`
-	Description string `json:"description"`
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	Timezone    *string    `json:"timezone"`
+	ArchivedAt  *time.Time `json:"archivedAt"`
+	ArchivedBy  *string    `json:"archivedBy"`
 }
+
+// Archived reports whether the project is archived.
+func (p *Project) Archived() bool { return p.ArchivedAt != nil }
 
 // Agent is a persona that a stage (or a webhook's agentId) can give the AI.
 type Agent struct {
