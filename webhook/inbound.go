@@ -91,8 +91,7 @@ func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
 	}
 	if proj.Archived() {
 		h.m.webhook("project_archived")
-		h.log.Info("webhook dropped: project archived", "project_id", proj.ID, "message_sid", form.Get("MessageSid"),
-			"from", twilio.MaskNumber(form.Get("From")))
+		h.log.Debug("webhook dropped: project archived", "project_id", proj.ID, "provider_id", prov.ID)
 		twiml(w)
 		return
 	}
