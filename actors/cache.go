@@ -9,9 +9,9 @@ import (
 	"switchboard/store"
 )
 
-// configCache keeps stages, agents and providers for a short TTL so a turn
-// does not read them from the database every time. Edits through the API
-// take effect within the TTL.
+// configCache keeps stages, agents, providers and projects' timezones for
+// a short TTL so a turn does not read them from the database every time.
+// Edits through the API take effect within the TTL.
 type configCache struct {
 	st store.Store
 	c  *ttlcache.Cache
@@ -63,4 +63,22 @@ func (c *configCache) provider(ctx context.Context, id string) (*store.Provider,
 		return nil, err
 	}
 	return v.(*store.Provider), nil
+}
+
+// location returns a project's timezone for the prompt's time, loaded
+// (a tz database read) once per cache period rather than per turn. A
+// project that cannot be read gets UTC: the prompt's clock never holds a
+// reply back.
+func (c *configCache) location(ctx context.Context, projectID string) *time.Location {
+	v, err := c.get("z\x00"+projectID, func() (any, error) {
+		p, err := c.st.GetProject(ctx, projectID)
+		if err != nil {
+			return nil, err
+		}
+		return p.Location(), nil
+	})
+	if err != nil {
+		return time.UTC
+	}
+	return v.(*time.Location)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"switchboard/providers/prompt"
 	"switchboard/providers/twilio"
@@ -14,8 +15,9 @@ import (
 // providers/prompt) for a turn: {{agent}} is the agent's prompt, which is
 // appended after the stage prompt when the template does not place it;
 // {{userProfile}} the sender; {{userInput}} the new text; {{time}} now in
-// UTC (Switchboard projects have no timezone). The template is parsed once
-// per stage version.
+// the project's timezone (UTC when it has none), read through the config
+// cache, so a changed timezone applies from the next turn after the cache
+// period. The template is parsed once per stage version.
 func (e *Engine) systemPrompt(ctx context.Context, stage *store.Stage, agentID, text string, sender *store.InboundMessage) (string, error) {
 	tpl, err := e.prompts.Get(stage.ProjectID+"\x00"+stage.ID, stage.Version, stage.Prompt)
 	if err != nil {
@@ -30,11 +32,22 @@ func (e *Engine) systemPrompt(ctx context.Context, stage *store.Stage, agentID, 
 		UserProfile: prompt.Profile(sender.From, channel, sender.ProfileName),
 		Now:         e.opts.Now(),
 	}
-	agent := ""
+	var ag *store.Agent
 	if agentID != "" {
 		if a, err := e.cfg.agent(ctx, stage.ProjectID, agentID); err == nil {
-			agent = e.agentPrompt(a, data)
+			ag = a
 		}
+	}
+	// Only a prompt with expressions can read the time or the project's
+	// timezone: a plain one costs no lookup.
+	if strings.Contains(stage.Prompt, "{{") || ag != nil && strings.Contains(ag.Prompt, "{{") {
+		if loc := e.cfg.location(ctx, stage.ProjectID); loc != time.UTC {
+			data.Location = loc
+		}
+	}
+	agent := ""
+	if ag != nil {
+		agent = e.agentPrompt(ag, data)
 	}
 	data.Agent = agent
 	system, err := tpl.Render(data)

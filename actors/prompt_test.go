@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	_ "time/tzdata" // the zones of the tests, on a machine without a zoneinfo directory
 
 	"switchboard/internal/testutil"
 	"switchboard/providers/llm"
@@ -131,3 +132,55 @@ func TestAgentAppendedWithoutPlaceholder(t *testing.T) {
 		t.Fatalf("messages %q, want %s", got, want)
 	}
 }
+
+// The prompt's time is the project's local time, and a changed timezone
+// applies from the next turn once the config cache has it (here: the
+// cache is dropped, as its period running out would), in the same
+// conversation.
+func TestPromptTimeInProjectTimezone(t *testing.T) {
+	fake := &chatFake{}
+	now := time.Date(2026, 1, 15, 23, 30, 0, 0, time.UTC)
+	f := newFixture(t, time.Minute, store.APITypeOpenAILegacy, fake.start(t), func(o *Options) {
+		o.Now = func() time.Time { return now }
+	})
+	ctx := context.Background()
+	f.project.Timezone = ptr("Asia/Kathmandu") // UTC+05:45: the next day
+	must(t, f.st.UpdateProject(ctx, f.project, f.project.Version))
+	f.stage.Prompt = "It is {{time.dateTime}} ({{time.dayOfWeek}}, {{time.timezone}}, UTC{{time.offset}}); project zone {{project.timezone}}."
+	must(t, f.st.UpdateStage(ctx, f.stage, f.stage.Version))
+	f.eng.cfg = newConfigCache(f.st, time.Second)
+
+	system := func(n int) string {
+		t.Helper()
+		testutil.CheckFor(t, 5*time.Second, func() error {
+			if got := len(fake.requests()); got != n {
+				return fmt.Errorf("%d LLM requests, want %d", got, n)
+			}
+			return nil
+		})
+		return fake.requests()[n-1][0].Content
+	}
+	f.text("+15557770000", "when?")
+	if got, want := system(1), "It is 2026-01-16 05:15:00 (Friday, Asia/Kathmandu, UTC+05:45); project zone Asia/Kathmandu."; got != want {
+		t.Fatalf("system prompt %q, want %q", got, want)
+	}
+
+	f.project.Timezone = ptr("America/Los_Angeles")
+	must(t, f.st.UpdateProject(ctx, f.project, f.project.Version))
+	f.eng.cfg = newConfigCache(f.st, time.Second)
+	f.text("+15557770000", "and now?")
+	if got, want := system(2), "It is 2026-01-15 15:30:00 (Thursday, America/Los_Angeles, UTC-08:00); project zone America/Los_Angeles."; got != want {
+		t.Fatalf("after the change: system prompt %q, want %q", got, want)
+	}
+
+	// No timezone: UTC, and project.timezone is null (renders empty).
+	f.project.Timezone = nil
+	must(t, f.st.UpdateProject(ctx, f.project, f.project.Version))
+	f.eng.cfg = newConfigCache(f.st, time.Second)
+	f.text("+15557770000", "UTC?")
+	if got, want := system(3), "It is 2026-01-15 23:30:00 (Thursday, UTC, UTC+00:00); project zone ."; got != want {
+		t.Fatalf("without a timezone: system prompt %q, want %q", got, want)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

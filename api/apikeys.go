@@ -164,12 +164,15 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 		if projectID == "" {
 			return store.FieldError("projectId", "required")
 		}
-		_, err := s.st.GetProject(r.Context(), projectID)
+		p, err := s.st.GetProject(r.Context(), projectID)
 		if store.ErrorCode(err) == store.ENOTFOUND {
 			return store.FieldError("projectId", "project %q not found", projectID)
 		}
 		if err != nil {
 			return fmt.Errorf("api: get project: %w", err)
+		}
+		if p.Archived() {
+			return errArchived(p.ID)
 		}
 	}
 	if body.Name == nil {
@@ -262,6 +265,9 @@ func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.requireActive(r.Context(), k.ProjectID); err != nil {
+		return err
+	}
 	old := snapshot(publicAPIKey(k))
 	if err := body.apply(k); err != nil {
 		return err
@@ -285,6 +291,9 @@ func (s *Server) deleteAPIKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	k, err := s.routeAPIKey(r)
 	if err != nil {
+		return err
+	}
+	if err := s.requireActive(r.Context(), k.ProjectID); err != nil {
 		return err
 	}
 	if err := s.st.DeleteAPIKey(r.Context(), k.ID, version); err != nil {

@@ -251,7 +251,6 @@ func takeFilters(opts *store.ListOptions, field string) []store.Filter {
 
 // archivedParam reads the archived parameter of the projects list
 // (Bonsai's: true lists archived projects, false or absent active ones).
-// Switchboard does not archive projects: every project is active.
 func archivedParam(r *http.Request) (bool, error) {
 	switch v := r.URL.Query().Get("archived"); v {
 	case "", "false":

@@ -9,14 +9,33 @@ import (
 )
 
 // Bonsai project fields Switchboard does not use (autoCreateUsers,
-// acceptVoice, generateVoice, timezone, languageCode, …) are accepted and
-// ignored like every unknown top-level field.
+// acceptVoice, generateVoice, languageCode, …) are accepted and ignored
+// like every unknown top-level field. timezone is kept: the time a stage
+// prompt sees is in it.
+
+// timezoneField reads a project body's timezone: absent keeps cur, null
+// or "" clears it (UTC; Bonsai treats "" as no timezone too), a name must
+// be an IANA zone (store.LoadTimezone).
+func timezoneField(n nullable[string], cur *string) (*string, error) {
+	switch {
+	case !n.Set:
+		return cur, nil
+	case n.Null || n.Value == "":
+		return nil, nil
+	}
+	if _, err := store.LoadTimezone(n.Value); err != nil {
+		return nil, err
+	}
+	v := n.Value
+	return &v, nil
+}
 
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
-		ID          string `json:"id"`
-		Name        string `json:"name"`
-		Description string `json:"description"`
+		ID          string           `json:"id"`
+		Name        string           `json:"name"`
+		Description string           `json:"description"`
+		Timezone    nullable[string] `json:"timezone"`
 	}
 	if err := decodeBody(r, &body); err != nil {
 		return err
@@ -29,8 +48,12 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	tz, err := timezoneField(body.Timezone, nil)
+	if err != nil {
+		return err
+	}
 	now := s.now()
-	p := &store.Project{Meta: store.Meta{ID: id, CreatedAt: now, UpdatedAt: now, Version: 1}, Name: name, Description: body.Description}
+	p := &store.Project{Meta: store.Meta{ID: id, CreatedAt: now, UpdatedAt: now, Version: 1}, Name: name, Description: body.Description, Timezone: tz}
 	if err := s.st.CreateProject(r.Context(), p); err != nil {
 		return fmt.Errorf("api: create project: %w", err)
 	}
@@ -39,9 +62,8 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listProjects answers a page of projects. Switchboard does not archive
-// projects, so every project is active: archived=true (the console's
-// archived list) is an empty page, checked like any other.
+// listProjects answers a page of projects: active ones, or archived ones
+// with archived=true (Bonsai's parameter).
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
 	opts, err := listOptions(r)
 	if err != nil {
@@ -51,12 +73,10 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	opts = opts.With(store.Filter{Field: "archived", Op: store.OpEq, Values: []string{fmt.Sprint(archived)}})
 	ps, total, err := s.st.ListProjects(r.Context(), opts)
 	if err != nil {
 		return fmt.Errorf("api: list projects: %w", err)
-	}
-	if archived {
-		ps, total = []*store.Project{}, 0
 	}
 	writeList(w, ps, total, opts)
 	return nil
@@ -71,11 +91,16 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// updateProject changes a project's name, description and timezone; an
+// archived project cannot be changed (Bonsai: 409, unarchive it first).
+// The archive fields are not part of the body: the archive and unarchive
+// routes set them.
 func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
-		Version     *int64  `json:"version"`
-		Name        *string `json:"name"`
-		Description *string `json:"description"`
+		Version     *int64           `json:"version"`
+		Name        *string          `json:"name"`
+		Description *string          `json:"description"`
+		Timezone    nullable[string] `json:"timezone"`
 	}
 	if err := decodeBody(r, &body); err != nil {
 		return err
@@ -89,6 +114,9 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api: get project: %w", err)
 	}
+	if p.Archived() {
+		return errArchived(p.ID)
+	}
 	old := snapshot(p)
 	if body.Name != nil {
 		if p.Name, err = requireName("name", *body.Name); err != nil {
@@ -97,6 +125,9 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	if body.Description != nil {
 		p.Description = *body.Description
+	}
+	if p.Timezone, err = timezoneField(body.Timezone, p.Timezone); err != nil {
+		return err
 	}
 	p.UpdatedAt = s.now()
 	if err := s.st.UpdateProject(r.Context(), p, version); err != nil {
@@ -107,6 +138,89 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.record(r, store.AuditUpdate, store.AuditProject, id, id, old, p)
 	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+// errArchived is Bonsai's answer to a change in an archived project.
+func errArchived(projectID string) error {
+	return &store.Error{
+		Code:    store.ECONFLICT,
+		Message: fmt.Sprintf("project %s is archived and cannot be modified; unarchive it first", projectID),
+		Details: map[string]string{"projectId": projectID, "reason": "archived"},
+	}
+}
+
+// archiveProject is POST /api/projects/{id}/archive (Bonsai's): it marks
+// the project archived by the operator, with the version for optimistic
+// locking. An archived project and everything in it is read-only, and its
+// webhook traffic is dropped (see the README). Already archived → 409.
+func (s *Server) archiveProject(w http.ResponseWriter, r *http.Request) error {
+	return s.setArchived(w, r, true)
+}
+
+// unarchiveProject is POST /api/projects/{id}/unarchive (Bonsai's). A
+// project that is not archived → 400, as in Bonsai.
+func (s *Server) unarchiveProject(w http.ResponseWriter, r *http.Request) error {
+	return s.setArchived(w, r, false)
+}
+
+func (s *Server) setArchived(w http.ResponseWriter, r *http.Request, archive bool) error {
+	var body versionBody
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	version, err := requireVersion(body.Version)
+	if err != nil {
+		return err
+	}
+	id := pathVar(r, "id")
+	p, err := s.st.GetProject(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("api: get project: %w", err)
+	}
+	switch {
+	case archive && p.Archived():
+		return &store.Error{Code: store.ECONFLICT, Message: fmt.Sprintf("project %s is already archived", id),
+			Details: map[string]string{"projectId": id, "reason": "archived"}}
+	case !archive && !p.Archived():
+		return &store.Error{Code: store.EINVALID, Message: fmt.Sprintf("project %s is not archived", id),
+			Details: map[string]string{"projectId": id, "reason": "not archived"}}
+	}
+	old := snapshot(p)
+	now := s.now()
+	p.ArchivedAt, p.ArchivedBy = nil, nil
+	if archive {
+		by := currentOperator(r).ID
+		p.ArchivedAt, p.ArchivedBy = &now, &by
+	}
+	p.UpdatedAt = now
+	if err := s.st.UpdateProject(r.Context(), p, version); err != nil {
+		return fmt.Errorf("api: archive project: %w", err)
+	}
+	if p, err = s.st.GetProject(r.Context(), id); err != nil {
+		return fmt.Errorf("api: get project: %w", err)
+	}
+	s.record(r, store.AuditUpdate, store.AuditProject, id, id, old, p)
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+// requireActive refuses a change inside an archived project (Bonsai's
+// 409). A project that does not exist passes: the handler says so in its
+// own words.
+func (s *Server) requireActive(ctx context.Context, projectID string) error {
+	if projectID == "" {
+		return nil
+	}
+	p, err := s.st.GetProject(ctx, projectID)
+	switch {
+	case store.ErrorCode(err) == store.ENOTFOUND:
+		return nil
+	case err != nil:
+		return fmt.Errorf("api: get project: %w", err)
+	case p.Archived():
+		return errArchived(projectID)
+	}
 	return nil
 }
 

@@ -59,6 +59,8 @@ func TestRBAC(t *testing.T) {
 		{"project:read", "GET", "/api/projects", nil, 200},
 		{"project:write", "POST", "/api/projects", map[string]any{}, 400},
 		{"project:delete", "DELETE", "/api/projects/nope?version=1", nil, 404},
+		{"project:write", "POST", "/api/projects/nope/archive", map[string]any{"version": 1}, 404},
+		{"project:write", "POST", "/api/projects/nope/unarchive", map[string]any{"version": 1}, 404},
 		{"agent:read", "GET", pp + "/agents", nil, 200},
 		{"agent:write", "POST", pp + "/agents", map[string]any{}, 400},
 		{"agent:delete", "DELETE", pp + "/agents/nope?version=1", nil, 404},

@@ -218,6 +218,8 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, get, "/projects/{id}", perm(entProject, actRead), s.getProject)
 	s.route(a, put, "/projects/{id}", perm(entProject, actWrite), s.updateProject)
 	s.route(a, del, "/projects/{id}", perm(entProject, actDelete), s.deleteProject)
+	s.route(a, post, "/projects/{id}/archive", perm(entProject, actWrite), s.archiveProject)
+	s.route(a, post, "/projects/{id}/unarchive", perm(entProject, actWrite), s.unarchiveProject)
 
 	s.route(a, post, "/projects/{projectId}/agents", perm(entAgent, actWrite), s.createAgent)
 	s.route(a, get, "/projects/{projectId}/agents", perm(entAgent, actRead), s.listAgents)
@@ -295,6 +297,7 @@ func (s *Server) route(a *routes, method, path, required string, h apiHandler) {
 		methods = append(methods, http.MethodHead)
 	}
 	a.methods[path] = append(a.methods[path], methods...)
+	h = s.inActiveProject(method, path, h)
 	a.r.Handle(path, s.withCORS(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		req.Body = http.MaxBytesReader(w, req.Body, maxBodyBytes)
 		if required != "" {
@@ -317,6 +320,21 @@ func (s *Server) route(a *routes, method, path, required string, h apiHandler) {
 			s.writeError(w, req, err)
 		}
 	}))).Methods(methods...)
+}
+
+// inActiveProject wraps a change (any method but GET) of a route under
+// /projects/{projectId}: an archived project's agents, stages, API keys
+// and conversations cannot be changed (Bonsai's 409), whatever the route.
+func (s *Server) inActiveProject(method, path string, h apiHandler) apiHandler {
+	if method == http.MethodGet || !strings.Contains(path, "{projectId}") {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.requireActive(r.Context(), pathVar(r, "projectId")); err != nil {
+			return err
+		}
+		return h(w, r)
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -124,10 +125,66 @@ type Provider struct {
 }
 
 // Project groups agents, stages, API keys and conversations.
+//
+// Timezone is the IANA zone (e.g. "Europe/Warsaw") of the time a stage
+// prompt sees; nil means UTC, as in Bonsai. ArchivedAt and ArchivedBy (the
+// operator who archived it) are both set while the project is archived and
+// both nil otherwise; Bonsai's shape, where they read null when unset.
 type Project struct {
 	Meta
-	Name        string `json:"name"`
-	Description string `json:"description"`
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	Timezone    *string    `json:"timezone"`
+	ArchivedAt  *time.Time `json:"archivedAt"`
+	ArchivedBy  *string    `json:"archivedBy"`
+}
+
+// Archived reports whether the project is archived.
+func (p *Project) Archived() bool { return p.ArchivedAt != nil }
+
+// Location returns the project's timezone, UTC when it has none or its
+// zone cannot be loaded (a zone the tz database has since dropped).
+func (p *Project) Location() *time.Location {
+	if p.Timezone == nil {
+		return time.UTC
+	}
+	loc, err := LoadTimezone(*p.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// LoadTimezone loads an IANA zone name such as "Europe/Warsaw" or "UTC".
+// Only the tz database's own names are accepted: they start with an
+// upper-case letter and hold letters, digits, "/", "_", "+" and "-"
+// ("Etc/GMT+5"). That leaves out what time.LoadLocation would also load
+// but is not a zone name: "Local" (the server's own zone), file paths, and
+// the lower-case files of a zoneinfo directory (localtime, posixrules,
+// right/…). The error is EINVALID, naming the field "timezone".
+func LoadTimezone(name string) (*time.Location, error) {
+	bad := func(why string) error {
+		return FieldError("timezone", "must be an IANA timezone name such as Europe/Warsaw or UTC; %q %s", name, why)
+	}
+	if name == "" || len(name) > 64 {
+		return nil, bad("is empty or too long")
+	}
+	if name[0] < 'A' || name[0] > 'Z' || name == "Local" {
+		return nil, bad("is not one")
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/_+-", c)) {
+			return nil, bad("is not one")
+		}
+	}
+	if strings.Contains(name, "//") || strings.HasSuffix(name, "/") {
+		return nil, bad("is not one")
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, bad("is not in the tz database")
+	}
+	return loc, nil
 }
 
 // Agent is a persona that a stage (or a webhook's agentId) can give the AI.

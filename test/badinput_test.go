@@ -219,6 +219,16 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 	s.mustAPI("POST", "/api/projects/"+e.other.ProjectID+"/agents", admin, map[string]any{"name": "Agent two"}, &rec, 201)
 	otherAgent := rec.ID
 
+	// An archived project with a stage and an API key: its texts are
+	// dropped, it cannot be changed.
+	s.mustAPI("POST", "/api/projects", admin, map[string]any{"name": "archived line", "timezone": "Europe/Warsaw"}, &rec, 201)
+	archived := rec.ID
+	s.mustAPI("POST", "/api/projects/"+archived+"/stages", admin, map[string]any{"name": "S", "llmProviderId": e.l.LLMID, "llmSettings": map[string]any{"model": "m"}}, &rec, 201)
+	archivedStage := rec.ID
+	s.mustAPI("POST", "/api/projects/"+archived+"/api-keys", admin, map[string]any{"name": "k"}, &rec, 201)
+	archivedKey := rec.Key
+	s.mustAPI("POST", "/api/projects/"+archived+"/archive", admin, map[string]any{"version": 1}, nil, 200)
+
 	login := func(id string) (access, refresh string) {
 		var auth struct {
 			AccessToken  string `json:"accessToken"`
@@ -293,6 +303,9 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 		"{liveRefresh}":   liveRefresh,
 		"{accessToken}":   e.tokens["viewer"],
 		"{user}":          e.firstFrom,
+		"{archived}":      archived,
+		"{archivedStage}": archivedStage,
+		"{archivedKey}":   archivedKey,
 	} {
 		e.ids[k] = v
 	}
@@ -640,6 +653,13 @@ func webhookRows() []badRow {
 	big := strings.Repeat("a", 70<<10)
 	return []badRow{
 		{name: "missing apiKey", req: webhook(noQuery("apiKey")), status: 400, body: "query parameters are required"},
+		// Not an error: an archived project takes no traffic (as in
+		// Bonsai): 200 so that Twilio does not retry, nothing stored, no
+		// reply.
+		{name: "text to an archived project", req: webhook(func(e *badEnv, r *h) {
+			r.Query.Set("apiKey", e.expand("{archivedKey}"))
+			r.Query.Set("stageId", e.expand("{archivedStage}"))
+		}), status: 200, body: "<Response/>"},
 		{name: "missing stageId", req: webhook(noQuery("stageId")), status: 400, body: "query parameters are required"},
 		{name: "missing channelProviderId", req: webhook(noQuery("channelProviderId")), status: 400, body: "query parameters are required"},
 		{name: "no query at all", req: webhook(func(_ *badEnv, r *h) { r.Query = nil }), status: 400, body: "query parameters are required"},
@@ -1066,6 +1086,28 @@ func apiRows() []badRow {
 		{name: "profile newPassword without oldPassword", req: op("viewer", "POST", "/api/profile", `{"newPassword":"long enough pw"}`), status: 400, body: "oldPassword"},
 		{name: "profile newPassword too short", req: op("viewer", "POST", "/api/profile", `{"oldPassword":"password of viewer","newPassword":"short"}`), status: 400, body: "newPassword"},
 		{name: "profile name with control characters", req: op("viewer", "POST", "/api/profile", `{"name":"Vi\u001b[31mewer"}`), status: 400, body: "control characters"},
+
+		// A project's timezone (an IANA name) and Bonsai's archive routes.
+		{name: "project timezone not in the tz database", req: op("admin", "POST", "/api/projects", `{"name":"x","timezone":"Mars/Olympus_Mons"}`), status: 400, body: "timezone"},
+		{name: "project timezone Local (the server's zone)", req: op("admin", "PUT", "/api/projects/{project}", `{"version":1,"timezone":"Local"}`), status: 400, body: "timezone"},
+		{name: "project timezone a file path", req: op("admin", "POST", "/api/projects", `{"name":"x","timezone":"../../../etc/passwd"}`), status: 400, body: "timezone"},
+		{name: "project timezone a zoneinfo file that is no zone", req: op("admin", "PUT", "/api/projects/{project}", `{"version":1,"timezone":"posixrules"}`), status: 400, body: "timezone"},
+		{name: "project timezone of the wrong type", req: op("admin", "POST", "/api/projects", `{"name":"x","timezone":120}`), status: 400, body: "timezone"},
+		{name: "archive without version", req: op("admin", "POST", "/api/projects/{project}/archive", `{}`), status: 400, body: "version"},
+		{name: "archive with a stale version", req: op("admin", "POST", "/api/projects/{project}/archive", `{"version":99}`), status: 409, body: "version"},
+		{name: "archive an unknown project", req: op("admin", "POST", "/api/projects/proj_nope/archive", `{"version":1}`), status: 404},
+		{name: "viewer archives a project", req: op("viewer", "POST", "/api/projects/{project}/archive", `{"version":1}`), status: 403, body: "project:write"},
+		{name: "archive without a token", req: op("", "POST", "/api/projects/{project}/archive", `{"version":1}`), status: 401},
+		{name: "GET the archive route", req: op("admin", "GET", "/api/projects/{project}/archive", ""), status: 405},
+		{name: "unarchive an active project", req: op("admin", "POST", "/api/projects/{project}/unarchive", `{"version":1}`), status: 400, body: "not archived"},
+		{name: "archive an archived project", req: op("admin", "POST", "/api/projects/{archived}/archive", `{"version":2}`), status: 409, body: "already archived"},
+		{name: "unarchive with a stale version", req: op("admin", "POST", "/api/projects/{archived}/unarchive", `{"version":1}`), status: 409, body: "version"},
+		{name: "edit an archived project", req: op("admin", "PUT", "/api/projects/{archived}", `{"version":2,"name":"x"}`), status: 409, body: "archived"},
+		{name: "add an agent to an archived project", req: op("admin", "POST", "/api/projects/{archived}/agents", `{"name":"a"}`), status: 409, body: "archived"},
+		{name: "edit a stage of an archived project", req: op("admin", "PUT", "/api/projects/{archived}/stages/{archivedStage}", `{"version":1,"name":"x"}`), status: 409, body: "archived"},
+		{name: "delete a stage of an archived project", req: op("admin", "DELETE", "/api/projects/{archived}/stages/{archivedStage}?version=1", ""), status: 409, body: "archived"},
+		{name: "API key for an archived project", req: op("admin", "POST", "/api/api-keys", `{"name":"k","projectId":"{archived}"}`), status: 409, body: "archived"},
+		{name: "projects list with archived=maybe", req: op("admin", "GET", "/api/projects?archived=maybe", ""), status: 400, body: "archived"},
 	}
 }
 

@@ -76,6 +76,25 @@ func (h *Handler) inbound(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, http.StatusForbidden, "forbidden", "API key does not allow conversation_control and text_input")
 		return
 	}
+	// An archived project takes no traffic, as in Bonsai (which cannot
+	// start or continue a conversation in one): the message is answered
+	// 200, so that Twilio does not retry it, and dropped — not stored, no
+	// reply.
+	proj, err := h.project(ctx, key.ProjectID)
+	if err != nil {
+		if transient(err) {
+			h.unavailable(w, err)
+			return
+		}
+		h.reject(w, r, http.StatusUnauthorized, "unauthorized", "invalid API key")
+		return
+	}
+	if proj.Archived() {
+		h.m.webhook("project_archived")
+		h.log.Debug("webhook dropped: project archived", "project_id", proj.ID, "provider_id", prov.ID)
+		twiml(w)
+		return
+	}
 	// 5. Stage (and agent) in the key's project.
 	if _, err := h.stage(ctx, key.ProjectID, stageID); err != nil {
 		if transient(err) {

@@ -36,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Twilio status callbacks by message status.",
 		}, []string{"status"}),
 	}
-	for _, o := range []string{"accepted", "duplicate", "bad_request", "unauthorized", "forbidden", "bad_signature", "rate_limited", "unavailable"} {
+	for _, o := range []string{"accepted", "duplicate", "bad_request", "unauthorized", "forbidden", "bad_signature", "rate_limited", "unavailable", "project_archived"} {
 		m.webhooks.WithLabelValues(o)
 	}
 	reg.MustRegister(m.webhooks, m.sigFails, m.ackLatency, m.statuses)

@@ -56,7 +56,7 @@ type Options struct {
 	// FailureRate is how many rejected requests per second one client IP
 	// may make before getting 429 (valid Twilio traffic is never limited).
 	FailureRate float64
-	CacheTTL    time.Duration // lookups of providers, keys and stages (default 1s)
+	CacheTTL    time.Duration // lookups of providers, keys, projects and stages (default 1s)
 	// Audit, when set, receives one SIGNATURE_FAILURES entry per provider
 	// and AuditInterval (default 1 min) that saw failed signature checks.
 	Audit         func(context.Context, *store.AuditEntry) error
@@ -254,6 +254,14 @@ func (h *Handler) apiKey(ctx context.Context, key string) (*store.APIKey, error)
 		return nil, err
 	}
 	return v.(*store.APIKey), nil
+}
+
+func (h *Handler) project(ctx context.Context, id string) (*store.Project, error) {
+	v, err := h.cache.Get("j\x00"+id, func() (any, error) { return h.opts.Store.GetProject(ctx, id) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*store.Project), nil
 }
 
 func (h *Handler) stage(ctx context.Context, projectID, id string) (*store.Stage, error) {

@@ -19,6 +19,11 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	// Projects' timezones (the time a stage prompt sees) load on a machine
+	// without a tz database, such as a distroless or scratch image: the
+	// binary carries its own copy (about 450 KB), used when the system has
+	// none.
+	_ "time/tzdata"
 
 	"switchboard/config"
 )

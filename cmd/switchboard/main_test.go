@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"go/parser"
+	"go/token"
 	"io"
 	"strings"
 	"testing"
@@ -24,4 +26,22 @@ func TestListedCommandsExist(t *testing.T) {
 	if dispatched("frobnicate") {
 		t.Fatal("an unknown command was dispatched")
 	}
+}
+
+// TestEmbedsTimezoneDatabase: the binary imports time/tzdata, so projects'
+// timezones load on a machine without /usr/share/zoneinfo (and without a
+// Go installation, whose copy time.LoadLocation falls back to otherwise).
+// Checked by hand with both directories hidden (unshare -r -m, tmpfs over
+// each): without the import, a project with "Europe/Warsaw" is refused.
+func TestEmbedsTimezoneDatabase(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "main.go", nil, parser.ImportsOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range f.Imports {
+		if imp.Path.Value == `"time/tzdata"` {
+			return
+		}
+	}
+	t.Fatal("main.go does not import time/tzdata")
 }

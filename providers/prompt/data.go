@@ -27,8 +27,8 @@ type Data struct {
 	// Consts are the project's constants ({{consts}}); Switchboard
 	// projects have none yet, so they are empty.
 	Consts map[string]any
-	// Now is the current time; Location the project's timezone (nil: UTC,
-	// as Switchboard projects have no timezone field).
+	// Now is the current time; Location the project's timezone (nil: the
+	// project has none, so UTC, and project.timezone is null).
 	Now      time.Time
 	Location *time.Location
 }

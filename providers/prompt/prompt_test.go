@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	_ "time/tzdata" // America/New_York without a zoneinfo directory
 )
 
 func render(t *testing.T, src string, d *Data) string {
@@ -65,7 +66,7 @@ func TestVariables(t *testing.T) {
 func TestTimeLocation(t *testing.T) {
 	loc, err := time.LoadLocation("America/New_York")
 	if err != nil {
-		t.Skip("no tzdata:", err)
+		t.Fatal(err)
 	}
 	d := *sample
 	d.Location = loc

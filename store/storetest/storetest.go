@@ -473,15 +473,74 @@ func testProjects(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	checkCRUD(t, crud[store.Project]{
 		prefix: store.PrefixProject,
-		make:   func(i int) *store.Project { return &store.Project{Name: fmt.Sprintf("p%d", i), Description: "d"} },
-		meta:   func(p *store.Project) *store.Meta { return &p.Meta },
-		change: func(p *store.Project) { p.Name, p.Description = "renamed", "new" },
+		make: func(i int) *store.Project {
+			return &store.Project{Name: fmt.Sprintf("p%d", i), Description: "d", Timezone: ptr("Europe/Warsaw")}
+		},
+		meta: func(p *store.Project) *store.Meta { return &p.Meta },
+		change: func(p *store.Project) {
+			at := time.Now().UTC().Truncate(time.Microsecond)
+			p.Name, p.Description, p.Timezone = "renamed", "new", ptr("America/New_York")
+			p.ArchivedAt, p.ArchivedBy = &at, ptr("ops@example.com")
+		},
 		create: func(p *store.Project) error { return s.CreateProject(ctx, p) },
 		get:    func(id string) (*store.Project, error) { return s.GetProject(ctx, id) },
 		list:   func(o store.ListOptions) ([]*store.Project, int, error) { return s.ListProjects(ctx, o) },
 		update: func(p *store.Project, v int64) error { return s.UpdateProject(ctx, p, v) },
 		delete: func(id string, v int64) error { return s.DeleteProject(ctx, id, v) },
 	})
+	testProjectTimezoneArchive(t, s)
+}
+
+// testProjectTimezoneArchive: a project without a timezone reads nil
+// (UTC), active projects read no archive fields, and an update clears
+// them again (unarchive, a timezone set to null); the archived filter
+// selects archived or active projects.
+func testProjectTimezoneArchive(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	plain := newProject(t, s, "plain")
+	got, err := s.GetProject(ctx, plain.ID)
+	must(t, err)
+	if got.Timezone != nil || got.ArchivedAt != nil || got.ArchivedBy != nil || got.Archived() {
+		t.Fatalf("new project: timezone %v archivedAt %v archivedBy %v", got.Timezone, got.ArchivedAt, got.ArchivedBy)
+	}
+	at := time.Date(2026, 3, 1, 12, 0, 0, 123000, time.UTC)
+	got.Timezone, got.ArchivedAt, got.ArchivedBy = ptr("Asia/Tokyo"), &at, ptr("admin")
+	must(t, s.UpdateProject(ctx, got, 1))
+	archived, err := s.GetProject(ctx, plain.ID)
+	must(t, err)
+	if *archived.Timezone != "Asia/Tokyo" || !archived.ArchivedAt.Equal(at) || *archived.ArchivedBy != "admin" || !archived.Archived() {
+		t.Fatalf("archived project: %+v", archived)
+	}
+	active := newProject(t, s, "active")
+	names := func(v string) []string {
+		t.Helper()
+		ps, total, err := s.ListProjects(ctx, store.ListOptions{Filters: []store.Filter{{Field: "archived", Op: store.OpEq, Values: []string{v}}}})
+		must(t, err)
+		out := []string{}
+		for _, p := range ps {
+			out = append(out, p.Name)
+		}
+		if total != len(out) {
+			t.Fatalf("archived=%s: total %d for %d items", v, total, len(out))
+		}
+		return out
+	}
+	wantEqual(t, "archived projects", names("true"), []string{"plain"})
+	wantEqual(t, "active projects (newest first; p2 is checkCRUD's)", names("false"), []string{active.Name, "p2"})
+	ps, _, err := s.ListProjects(ctx, store.ListOptions{Filters: []store.Filter{{Field: "archivedAt", Op: store.OpGte, Values: []string{"2026-03-01"}}}})
+	must(t, err)
+	if len(ps) != 1 || ps[0].ID != plain.ID {
+		t.Fatalf("archivedAt filter: %d projects", len(ps))
+	}
+	// Unarchive and clear the timezone.
+	archived.Timezone, archived.ArchivedAt, archived.ArchivedBy = nil, nil, nil
+	must(t, s.UpdateProject(ctx, archived, 2))
+	got, err = s.GetProject(ctx, plain.ID)
+	must(t, err)
+	if got.Timezone != nil || got.ArchivedAt != nil || got.ArchivedBy != nil || got.Version != 3 {
+		t.Fatalf("after unarchive: %+v", got)
+	}
+	wantEqual(t, "archived projects after unarchive", names("true"), []string{})
 }
 
 func testAgents(t *testing.T, s store.Store) {

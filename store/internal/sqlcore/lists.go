@@ -98,8 +98,17 @@ func meta(more map[string]col) map[string]col {
 
 // The lists.
 var (
+	// archived is the API's archived parameter (Bonsai's: archived
+	// projects, or active ones), carried as a filter; archivedAt,
+	// timezone and archived are Switchboard's additions to Bonsai's
+	// filterable fields.
 	projectList = &listSpec{
-		fields: meta(map[string]col{"name": {expr: "name"}, "description": {expr: "description"}}),
+		fields: meta(map[string]col{
+			"name": {expr: "name"}, "description": {expr: "description"},
+			"timezone":   {expr: "timezone", nullable: true},
+			"archivedAt": {expr: "archived_at", kind: store.KindTime, nullable: true},
+			"archived":   {expr: "(archived_at IS NOT NULL)", kind: store.KindBool},
+		}),
 		search: []string{"name"}, tag: tagIgnore, order: newestFirst, tiebreak: "id",
 	}
 	agentList = &listSpec{

@@ -212,23 +212,43 @@ func (db *DB) DeleteProvider(ctx context.Context, id string, version int64) erro
 
 // ---- Projects.
 
-const projectCols = `id, name, description, created_at, updated_at, version`
+const projectCols = `id, name, description, timezone, archived_at, archived_by, created_at, updated_at, version`
 
 func scanProject(s Scanner) (*store.Project, error) {
 	var p store.Project
+	var tz, by sql.NullString
+	var archived NullTime
 	var c, u Time
-	if err := s.Scan(&p.ID, &p.Name, &p.Description, &c, &u, &p.Version); err != nil {
+	if err := s.Scan(&p.ID, &p.Name, &p.Description, &tz, &archived, &by, &c, &u, &p.Version); err != nil {
 		return nil, err
 	}
+	p.Timezone, p.ArchivedAt, p.ArchivedBy = nullString(tz), archived.T, nullString(by)
 	p.CreatedAt, p.UpdatedAt = c.Time, u.Time
 	return &p, nil
+}
+
+// nullString is a scanned optional text: nil for NULL.
+func nullString(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	return &s.String
+}
+
+// stringOrNull is an optional text to store: NULL for nil.
+func stringOrNull(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
 }
 
 // CreateProject stores a new project.
 func (db *DB) CreateProject(ctx context.Context, p *store.Project) error {
 	m := NewMeta(p.Meta, store.PrefixProject)
-	_, err := db.exec(ctx, `INSERT INTO projects (`+projectCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		m.ID, p.Name, p.Description, db.d.Time(m.CreatedAt), db.d.Time(m.UpdatedAt), m.Version)
+	_, err := db.exec(ctx, `INSERT INTO projects (`+projectCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, p.Name, p.Description, stringOrNull(p.Timezone), db.d.NullTime(p.ArchivedAt), stringOrNull(p.ArchivedBy),
+		db.d.Time(m.CreatedAt), db.d.Time(m.UpdatedAt), m.Version)
 	if err != nil {
 		return db.d.WriteErr("create project", "project", err)
 	}
@@ -246,10 +266,13 @@ func (db *DB) ListProjects(ctx context.Context, opts store.ListOptions) ([]*stor
 	return listOf(ctx, db, "list projects", projectList, projectCols, "projects", opts, scanProject, "")
 }
 
-// UpdateProject stores p if its stored version is version.
+// UpdateProject stores p (its archive fields too) if its stored version is
+// version.
 func (db *DB) UpdateProject(ctx context.Context, p *store.Project, version int64) error {
 	v, err := update(ctx, db, Ref{Table: "projects", What: "project", ID: p.ID}, version,
-		`name = ?, description = ?`, []any{p.Name, p.Description}, projectCols, scanProject)
+		`name = ?, description = ?, timezone = ?, archived_at = ?, archived_by = ?`,
+		[]any{p.Name, p.Description, stringOrNull(p.Timezone), db.d.NullTime(p.ArchivedAt), stringOrNull(p.ArchivedBy)},
+		projectCols, scanProject)
 	if err != nil {
 		return err
 	}
