@@ -27,21 +27,22 @@ var (
 	sqlDoneInbound = `UPDATE inbound_messages SET state = 'done', conversation_id = $1 WHERE id = $2`
 	sqlInsTurn     = `INSERT INTO turns (conversation_id, project_id, provider_id, from_address, to_address, inbound_ids,
 		events, parts, unsent, deadline, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`
-	// sqlSendResult merges a send result's patch ($2) into part $1 of
-	// turn $3; the turn's unsent count drops when the part leaves pending.
-	sqlSendResult = `UPDATE turns SET parts = jsonb_set(parts::jsonb, ARRAY[($1::int)::text], (parts::jsonb -> $1::int) || $2::jsonb)::text,
-		unsent = unsent - CASE WHEN (parts::jsonb -> $1::int ->> 'state') = 'pending' AND ($2::jsonb ->> 'state') <> 'pending' THEN 1 ELSE 0 END
-		WHERE id = $3 AND jsonb_typeof(parts::jsonb -> $1::int) = 'object'`
-	// sqlSweep marks the inbound messages that committed turns consumed
-	// done (sqlcore.Sweeper).
-	sqlSweep = `UPDATE inbound_messages SET state = 'done' WHERE state = 'pending' AND id = ANY($1)`
+	// sqlSendResult records a send result (sqlcore.SendSQL, with the
+	// types PostgreSQL cannot infer from a SELECT list).
+	sqlSendResult = `INSERT INTO sends (turn_id, part, state, attempts, error_code, error_message, twilio_sid, delivery_status,
+			event, event_at, updated_at)
+		SELECT $1::bigint, $2::integer, $3::text, $4::integer, $5::integer, $6::text, $7::text, '', $8::text, $9::timestamptz, $10::timestamptz
+		WHERE EXISTS (SELECT 1 FROM turns WHERE id = $11)
+		ON CONFLICT (turn_id, part) DO UPDATE SET state = excluded.state, attempts = excluded.attempts,
+			error_code = excluded.error_code, error_message = excluded.error_message, twilio_sid = excluded.twilio_sid,
+			event = COALESCE(excluded.event, sends.event), event_at = COALESCE(excluded.event_at, sends.event_at),
+			updated_at = excluded.updated_at`
 	// sqlEndConvInTurn ends an active conversation and, when $4, appends
 	// its end event, in one statement.
 	sqlEndConvInTurn = `WITH u AS (UPDATE conversations SET status = 'finished', status_details = $1, updated_at = $2, version = version + 1
 		WHERE id = $3 AND status = 'active' RETURNING id)
 		INSERT INTO events (conversation_id, event_type, event_data, created_at) SELECT id, $5, $6, $2 FROM u WHERE $4`
-	sqlInsConv      = `INSERT INTO conversations (` + convCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
-	sqlUpdateOutbox = `UPDATE outbound_messages SET state = $1, attempts = $2, error_code = $3, error_message = $4, twilio_sid = $5, updated_at = $6 WHERE id = $7`
+	sqlInsConv = `INSERT INTO conversations (` + convCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 )
 
 // ---- Conversations and events.
@@ -257,8 +258,9 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 			return nil, err
 		}
 		sweep := db.sweep.Take(t)
-		if len(sweep) > 0 {
-			b.Queue(sqlSweep, sweep)
+		qs, qargs := sweep.Statements()
+		for i, q := range qs {
+			b.Queue(dialect.Q(q), qargs[i]...)
 		}
 		n := b.Len()
 		if deferred {
@@ -286,9 +288,9 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 			if err := readTurns(br, turns); err != nil {
 				return err
 			}
-			if len(sweep) > 0 {
+			for range qs {
 				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("postgres: mark consumed inbound messages done: %w", err)
+					return fmt.Errorf("postgres: sweep: %w", err)
 				}
 			}
 			if flushes {
@@ -507,11 +509,7 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 func (db *DB) queueSendResult(b *pgx.Batch, u store.OutboxUpdate, t time.Time) error {
 	if u.ID > db.legacyOutbox {
 		turn, j := sqlcore.SplitOutboxID(u.ID)
-		patch, err := sqlcore.SendPatch(u, t)
-		if err != nil {
-			return fmt.Errorf("postgres: send result: %w", err)
-		}
-		b.Queue(sqlSendResult, j, patch, turn)
+		b.Queue(sqlSendResult, append(append([]any{turn, j}, dialect.SendArgs(u, t)...), turn)...)
 		return nil
 	}
 	at := u.EventAt
@@ -570,16 +568,16 @@ var sqlSetDelivery = `UPDATE outbound_messages SET
 		updated_at = $3
 	WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = $4 AND twilio_sid <> '' AND provider_id = $5 ORDER BY id DESC LIMIT 1)`
 
-// sqlSetDeliveryPart records a status callback on part $1 of turn $5, if
-// channel provider $6 sent it as Twilio SID $7: $2 status, $3 error code,
-// $4 time (microseconds). A status ranking below the stored one is
+// sqlSetDeliveryPart records a status callback on the send result of
+// part $5 of turn $4, if channel provider $7 sent it as Twilio SID $6: $1
+// status, $2 error code, $3 time. A status ranking below the stored one is
 // ignored; a non-zero error code is kept.
-var sqlSetDeliveryPart = `UPDATE turns SET parts = jsonb_set(parts::jsonb, ARRAY[($1::int)::text], (parts::jsonb -> $1::int) || jsonb_build_object(
-		'deliveryStatus', CASE WHEN ` + deliveryRank("$2::text") + ` >= ` + deliveryRank("COALESCE(parts::jsonb -> $1::int ->> 'deliveryStatus', '')") + `
-			THEN $2::text ELSE COALESCE(parts::jsonb -> $1::int ->> 'deliveryStatus', '') END,
-		'errorCode', CASE WHEN $3::integer <> 0 THEN $3::integer ELSE COALESCE((parts::jsonb -> $1::int ->> 'errorCode')::integer, 0) END,
-		'updatedAt', $4::bigint))::text
-	WHERE id = $5 AND provider_id = $6 AND $7::text <> '' AND (parts::jsonb -> $1::int ->> 'sid') = $7::text`
+var sqlSetDeliveryPart = `UPDATE sends SET
+		delivery_status = CASE WHEN ` + deliveryRank("$1::text") + ` >= ` + deliveryRank("delivery_status") + ` THEN $1::text ELSE delivery_status END,
+		error_code = CASE WHEN $2::integer <> 0 THEN $2::integer ELSE error_code END,
+		updated_at = $3
+	WHERE turn_id = $4 AND part = $5 AND twilio_sid = $6::text AND twilio_sid <> ''
+		AND EXISTS (SELECT 1 FROM turns WHERE id = $4 AND provider_id = $7)`
 
 // queueDelivery queues the status callback d at t: by its outbox id when
 // the callback names one of the turns layout, else by SID among the older
@@ -587,7 +585,7 @@ var sqlSetDeliveryPart = `UPDATE turns SET parts = jsonb_set(parts::jsonb, ARRAY
 func (db *DB) queueDelivery(b *pgx.Batch, d *store.DeliveryUpdate, t time.Time) {
 	if d.OutboundID > db.legacyOutbox {
 		turn, j := sqlcore.SplitOutboxID(d.OutboundID)
-		b.Queue(sqlSetDeliveryPart, j, d.Status, d.ErrorCode, t.UnixMicro(), turn, d.ProviderID, d.TwilioSID)
+		b.Queue(sqlSetDeliveryPart, d.Status, d.ErrorCode, t, turn, j, d.TwilioSID, d.ProviderID)
 		return
 	}
 	b.Queue(sqlSetDelivery, d.Status, d.ErrorCode, t, d.TwilioSID, d.ProviderID)

@@ -33,12 +33,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{nil, &db.doneInbound, `UPDATE inbound_messages SET state = 'done', conversation_id = ? WHERE id = ?`},
 		{nil, &db.insTurn, `INSERT INTO turns (id, conversation_id, project_id, provider_id, from_address, to_address, inbound_ids,
 			events, parts, unsent, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		// A send result patches its part (?1 its path, ?2 the patch) of
-		// turn ?3; the turn's unsent count drops when the part leaves
-		// pending.
-		{nil, &db.sendResult, `UPDATE turns SET parts = json_set(parts, ?1, json(json_patch(parts -> ?1, ?2))),
-			unsent = unsent - (CASE WHEN parts ->> (?1 || '.state') = 'pending' AND ?2 ->> 'state' <> 'pending' THEN 1 ELSE 0 END)
-			WHERE id = ?3 AND json_type(parts, ?1) = 'object'`},
+		{nil, &db.insSend, sqlcore.SendSQL},
 		{nil, &db.endConv, `UPDATE conversations SET status = 'finished', status_details = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND status = 'active'`},
 		{nil, &db.updateOutbox, `UPDATE outbound_messages SET state = ?, attempts = ?, error_code = ?, error_message = ?, twilio_sid = ?, updated_at = ? WHERE id = ?`},
@@ -360,14 +355,11 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 				return err
 			}
 		}
-		if len(sweep) > 0 {
-			args := make([]any, len(sweep))
-			for i, id := range sweep {
-				args[i] = id
-			}
+		qs, args := sweep.Statements()
+		for i, q := range qs {
 			db.dur.Statements.Add(1)
-			if _, err := tx.ExecContext(ctx, sqlcore.SweepSQL(len(sweep)), args...); err != nil {
-				return fmt.Errorf("sqlite: mark consumed inbound messages done: %w", err)
+			if _, err := tx.ExecContext(ctx, q, args[i]...); err != nil {
+				return fmt.Errorf("sqlite: sweep: %w", err)
 			}
 		}
 		return nil
@@ -487,11 +479,8 @@ func (db *DB) applySendResult(ctx context.Context, st *turnStmts, u store.Outbox
 	db.dur.Statements.Add(1)
 	if u.ID > db.legacyOutbox {
 		turn, j := sqlcore.SplitOutboxID(u.ID)
-		patch, err := sqlcore.SendPatch(u, t)
-		if err != nil {
-			return false, fmt.Errorf("sqlite: send result: %w", err)
-		}
-		res, err := st.get(db.sendResult).ExecContext(ctx, sqlcore.PartPath(j), patch, turn)
+		args := append(append([]any{turn, j}, dialect.SendArgs(u, t)...), turn)
+		res, err := st.get(db.insSend).ExecContext(ctx, args...)
 		if err != nil {
 			return false, fmt.Errorf("sqlite: send result: %w", err)
 		}
@@ -544,16 +533,16 @@ var sqlSetDelivery = `UPDATE outbound_messages SET
 		updated_at = ?3
 	WHERE id = (SELECT id FROM outbound_messages WHERE twilio_sid = ?4 AND twilio_sid <> '' AND provider_id = ?5 ORDER BY id DESC LIMIT 1)`
 
-// sqlSetDeliveryPart records a status callback on part ?1 (its path) of
-// turn ?5, if channel provider ?6 sent it as Twilio SID ?7: ?2 status, ?3
-// error code, ?4 time. A status ranking below the stored one is ignored; a
-// non-zero error code is kept.
-var sqlSetDeliveryPart = `UPDATE turns SET parts = json_set(parts, ?1, json(json_patch(parts -> ?1, json_object(
-		'deliveryStatus', CASE WHEN ` + deliveryRank("?2") + ` >= ` + deliveryRank("COALESCE(parts ->> (?1 || '.deliveryStatus'), '')") + `
-			THEN ?2 ELSE COALESCE(parts ->> (?1 || '.deliveryStatus'), '') END,
-		'errorCode', CASE WHEN ?3 <> 0 THEN ?3 ELSE COALESCE(parts ->> (?1 || '.errorCode'), 0) END,
-		'updatedAt', ?4))))
-	WHERE id = ?5 AND provider_id = ?6 AND ?7 <> '' AND parts ->> (?1 || '.sid') = ?7`
+// sqlSetDeliveryPart records a status callback on the send result of
+// part ?5 of turn ?4, if channel provider ?7 sent it as Twilio SID ?6: ?1
+// status, ?2 error code, ?3 time. A status ranking below the stored one is
+// ignored; a non-zero error code is kept.
+var sqlSetDeliveryPart = `UPDATE sends SET
+		delivery_status = CASE WHEN ` + deliveryRank("?1") + ` >= ` + deliveryRank("delivery_status") + ` THEN ?1 ELSE delivery_status END,
+		error_code = CASE WHEN ?2 <> 0 THEN ?2 ELSE error_code END,
+		updated_at = ?3
+	WHERE turn_id = ?4 AND part = ?5 AND twilio_sid = ?6 AND twilio_sid <> ''
+		AND EXISTS (SELECT 1 FROM turns WHERE id = ?4 AND provider_id = ?7)`
 
 // applyDelivery records the status callback d at t in tx and reports
 // whether it found the message: by its outbox id when the callback names
@@ -564,7 +553,7 @@ func (db *DB) applyDelivery(ctx context.Context, tx *sql.Tx, d *store.DeliveryUp
 	var err error
 	if d.OutboundID > db.legacyOutbox {
 		turn, j := sqlcore.SplitOutboxID(d.OutboundID)
-		res, err = tx.ExecContext(ctx, sqlSetDeliveryPart, sqlcore.PartPath(j), d.Status, d.ErrorCode, micros(t), turn, d.ProviderID, d.TwilioSID)
+		res, err = tx.ExecContext(ctx, sqlSetDeliveryPart, d.Status, d.ErrorCode, micros(t), turn, j, d.TwilioSID, d.ProviderID)
 	} else {
 		res, err = tx.ExecContext(ctx, sqlSetDelivery, d.Status, d.ErrorCode, micros(t), d.TwilioSID, d.ProviderID)
 	}
@@ -590,7 +579,7 @@ func (db *DB) SetDeliveryStatus(ctx context.Context, d store.DeliveryUpdate) (*s
 		}
 		if d.OutboundID > db.legacyOutbox {
 			turn, j := sqlcore.SplitOutboxID(d.OutboundID)
-			o, err = dialect.TurnPart(ctx, tx.QueryRowContext, turn, j)
+			o, err = dialect.TurnPart(ctx, tx, turn, j)
 		} else {
 			o, err = scanOutbound(tx.QueryRowContext(ctx, `SELECT `+outboundCols+` FROM outbound_messages
 				WHERE twilio_sid = ? AND provider_id = ? ORDER BY id DESC LIMIT 1`, d.TwilioSID, d.ProviderID))

@@ -71,7 +71,7 @@ type DB struct {
 	insEvent     *sql.Stmt
 	doneInbound  *sql.Stmt
 	insTurn      *sql.Stmt
-	sendResult   *sql.Stmt
+	insSend      *sql.Stmt
 	endConv      *sql.Stmt
 	updateOutbox *sql.Stmt
 	insConv      *sql.Stmt
@@ -332,7 +332,7 @@ func (db *DB) Close() error {
 		<-db.ckptDone
 		errs = append(errs, db.ckpt.Close())
 	}
-	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insTurn, db.sendResult, db.endConv,
+	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insTurn, db.insSend, db.endConv,
 		db.updateOutbox, db.insConv, db.readActive, db.readOptedOut, db.readRecent} {
 		if s != nil {
 			errs = append(errs, s.Close())

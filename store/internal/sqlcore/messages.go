@@ -131,22 +131,33 @@ func ScanOutbound(s Scanner) (*store.OutboundMessage, error) {
 }
 
 // PendingOutbox returns every pending outbox row in ID order: the older
-// layout's, then the pending parts of the turns that have any.
+// layout's, then the pending parts of the turns in turns_unsent. A turn
+// there whose parts all have their results (the process stopped before
+// the sweep) leaves it here.
 func (db *DB) PendingOutbox(ctx context.Context) ([]*store.OutboundMessage, error) {
 	rows, err := queryAll(ctx, db, "pending outbox", `SELECT `+OutboundCols+` FROM outbound_messages WHERE state = 'pending' ORDER BY id`, nil, ScanOutbound)
 	if err != nil {
 		return nil, err
 	}
-	turns, err := queryAll(ctx, db, "pending outbox", `SELECT `+TurnCols+` FROM turns WHERE unsent > 0 ORDER BY id`, nil, scanTurnParts)
+	parts, err := db.d.TurnParts(ctx, db.reader, `SELECT `+TurnCols+` FROM turns WHERE unsent > 0 ORDER BY id`)
 	if err != nil {
-		return nil, err
+		return nil, db.d.Errorf("pending outbox: %w", err)
 	}
-	for _, parts := range turns {
-		for _, p := range parts {
-			if p.State == store.OutboxPending {
-				rows = append(rows, p)
-			}
+	var done []int64
+	for i, p := range parts {
+		if p.State == store.OutboxPending {
+			rows = append(rows, p)
 		}
+		if turn := p.ID / TurnStride; i == len(parts)-1 || parts[i+1].ID/TurnStride != turn {
+			done = append(done, turn)
+		}
+	}
+	for len(done) > 0 {
+		n := min(len(done), SweepMax)
+		if _, err := db.exec(ctx, UnsentSQL(n), anys(done[:n])...); err != nil {
+			return nil, db.d.Errorf("pending outbox: %w", err)
+		}
+		done = done[n:]
 	}
 	return rows, nil
 }
@@ -172,7 +183,7 @@ func (db *DB) GetOutbound(ctx context.Context, id int64) (*store.OutboundMessage
 		return o, err
 	}
 	turn, j := SplitOutboxID(id)
-	o, err = db.d.TurnPart(ctx, db.reader.QueryRowContext, turn, j)
+	o, err = db.d.TurnPart(ctx, db.reader, turn, j)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, missing()
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,36 +35,18 @@ type turnEvent struct {
 	At   int64           `json:"at"` // microseconds since the epoch
 }
 
-// turnPart is an outbox part stored in a turn row. The send result's
-// fields are written by a patch (sendPatch); Event and EventAt are the
-// delivery event it records.
+// turnPart is an outbox part stored in a turn row, as it was written; its
+// send result is a row of the sends table.
 type turnPart struct {
-	Body           string          `json:"body"`
-	Part           int             `json:"part"`
-	Parts          int             `json:"parts"`
-	State          string          `json:"state"`
-	Attempts       int             `json:"attempts,omitempty"`
-	ErrorCode      int             `json:"errorCode,omitempty"`
-	ErrorMessage   string          `json:"errorMessage,omitempty"`
-	SID            string          `json:"sid,omitempty"`
-	DeliveryStatus string          `json:"deliveryStatus,omitempty"`
-	UpdatedAt      int64           `json:"updatedAt,omitempty"`
-	Event          json.RawMessage `json:"event,omitempty"`
-	EventAt        int64           `json:"eventAt,omitempty"`
-}
-
-// sendPatch is the JSON merge patch (RFC 7396) a send result applies to
-// its part: every field is written, so that a success clears an earlier
-// attempt's error.
-type sendPatch struct {
-	State        string          `json:"state"`
-	Attempts     int             `json:"attempts"`
-	ErrorCode    int             `json:"errorCode"`
-	ErrorMessage string          `json:"errorMessage"`
-	SID          string          `json:"sid"`
-	UpdatedAt    int64           `json:"updatedAt"`
-	Event        json.RawMessage `json:"event,omitempty"`
-	EventAt      int64           `json:"eventAt,omitempty"`
+	Body           string `json:"body"`
+	Part           int    `json:"part"`
+	Parts          int    `json:"parts"`
+	State          string `json:"state"`
+	Attempts       int    `json:"attempts,omitempty"`
+	ErrorCode      int    `json:"errorCode,omitempty"`
+	ErrorMessage   string `json:"errorMessage,omitempty"`
+	SID            string `json:"sid,omitempty"`
+	DeliveryStatus string `json:"deliveryStatus,omitempty"`
 }
 
 // TurnRow is what a turn stores in its row, besides the columns the
@@ -195,31 +176,42 @@ func SplitOutboxID(id int64) (turn int64, part int) {
 	return id / TurnStride, int(id % TurnStride)
 }
 
-// PartPath is the SQLite JSON path of part j of a turn's parts.
-func PartPath(j int) string { return "$[" + strconv.Itoa(j) + "]" }
-
-// SendPatch returns the merge patch of a send result recorded at t, and
-// whether it moves a pending part out of pending (the turn's unsent
-// count drops).
-func SendPatch(u store.OutboxUpdate, t time.Time) (string, error) {
-	p := sendPatch{State: u.State, Attempts: u.Attempts, ErrorCode: u.ErrorCode, ErrorMessage: u.ErrorMessage,
-		SID: u.TwilioSID, UpdatedAt: Micros(t)}
+// SendArgs are the values of a send result u recorded at t, in the order
+// of the sends table's columns (SendCols) after turn_id and part: state,
+// attempts, error_code, error_message, twilio_sid, event, event_at,
+// updated_at. Times are the dialect's.
+func (d *Dialect) SendArgs(u store.OutboxUpdate, t time.Time) []any {
+	var event, eventAt any
 	if len(u.Event) > 0 {
-		p.Event = u.Event
 		at := u.EventAt
 		if at.IsZero() {
 			at = t
 		}
-		p.EventAt = Micros(at)
+		event, eventAt = string(u.Event), d.Time(at.UTC().Truncate(time.Microsecond))
 	}
-	b, err := json.Marshal(p)
-	return string(b), err
+	return []any{u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, event, eventAt, d.Time(t)}
 }
+
+// SendSQL records a send result: the arguments are the turn, the part,
+// then SendArgs, then the turn again. A result for a turn that is gone
+// (its conversation deleted) writes nothing; a second result for a part
+// replaces the first (a delivery status already recorded is kept).
+const SendSQL = `INSERT INTO sends (turn_id, part, state, attempts, error_code, error_message, twilio_sid, delivery_status,
+		event, event_at, updated_at)
+	SELECT ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ? WHERE EXISTS (SELECT 1 FROM turns WHERE id = ?)
+	ON CONFLICT (turn_id, part) DO UPDATE SET state = excluded.state, attempts = excluded.attempts,
+		error_code = excluded.error_code, error_message = excluded.error_message, twilio_sid = excluded.twilio_sid,
+		event = COALESCE(excluded.event, sends.event), event_at = COALESCE(excluded.event_at, sends.event_at),
+		updated_at = excluded.updated_at`
+
+// SendColsQ are the columns of a sends row that mergeSends reads.
+const sendCols = `turn_id, part, state, attempts, error_code, error_message, twilio_sid, delivery_status, updated_at`
 
 // TurnCols are the columns scanTurnParts reads.
 const TurnCols = `id, conversation_id, project_id, provider_id, from_address, to_address, parts, created_at`
 
-// scanTurnParts reads a turn row of TurnCols as its outbox rows.
+// scanTurnParts reads a turn row of TurnCols as its outbox rows, as they
+// were written (mergeSends adds their results).
 func scanTurnParts(s Scanner) ([]*store.OutboundMessage, error) {
 	var id int64
 	var conv, proj, prov, from, to, parts string
@@ -233,51 +225,120 @@ func scanTurnParts(s Scanner) ([]*store.OutboundMessage, error) {
 	}
 	out := make([]*store.OutboundMessage, len(ps))
 	for j, p := range ps {
-		o := &store.OutboundMessage{ID: id*TurnStride + int64(j), ProjectID: proj, ConversationID: conv, ProviderID: prov,
+		out[j] = &store.OutboundMessage{ID: id*TurnStride + int64(j), ProjectID: proj, ConversationID: conv, ProviderID: prov,
 			From: from, To: to, Body: p.Body, Part: p.Part, Parts: p.Parts, State: p.State, Attempts: p.Attempts,
 			ErrorCode: p.ErrorCode, ErrorMessage: p.ErrorMessage, TwilioSID: p.SID, DeliveryStatus: p.DeliveryStatus,
 			CreatedAt: created.Time, UpdatedAt: created.Time}
-		if p.UpdatedAt != 0 {
-			o.UpdatedAt = FromMicros(p.UpdatedAt)
-		}
-		out[j] = o
 	}
 	return out, nil
 }
 
-// TurnPart returns part j of turn id, through q (a transaction's or the
-// read pool's QueryRow, with the dialect's placeholders).
-func (d *Dialect) TurnPart(ctx context.Context, q func(ctx context.Context, query string, args ...any) *sql.Row, id int64, j int) (*store.OutboundMessage, error) {
-	parts, err := scanTurnParts(q(ctx, d.Q(`SELECT `+TurnCols+` FROM turns WHERE id = ?`), id))
+// Querier runs a query: a *sql.DB's, a *sql.Tx's.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// TurnParts returns the outbox rows of the turns the query q (of TurnCols,
+// with ? placeholders) selects, with their send results, through qr.
+func (d *Dialect) TurnParts(ctx context.Context, qr Querier, q string, args ...any) ([]*store.OutboundMessage, error) {
+	rows, err := qr.QueryContext(ctx, d.Q(q), args...)
 	if err != nil {
 		return nil, err
 	}
-	if j >= len(parts) {
+	var parts []*store.OutboundMessage
+	byID := map[int64]*store.OutboundMessage{}
+	var turns []any
+	for rows.Next() {
+		ps, err := scanTurnParts(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if len(ps) > 0 {
+			turns = append(turns, ps[0].ID/TurnStride)
+		}
+		for _, p := range ps {
+			byID[p.ID] = p
+		}
+		parts = append(parts, ps...)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for len(turns) > 0 {
+		n := min(len(turns), SweepMax)
+		if err := d.mergeSends(ctx, qr, turns[:n], byID); err != nil {
+			return nil, err
+		}
+		turns = turns[n:]
+	}
+	return parts, nil
+}
+
+// mergeSends writes the send results of the turns into their parts.
+func (d *Dialect) mergeSends(ctx context.Context, qr Querier, turns []any, byID map[int64]*store.OutboundMessage) error {
+	rows, err := qr.QueryContext(ctx, d.Q(`SELECT `+sendCols+` FROM sends WHERE turn_id IN (`+placeholders(len(turns))+`)`), turns...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var turn int64
+		var part int
+		var state, msg, sid, delivery string
+		var attempts, code int
+		var updated Time
+		if err := rows.Scan(&turn, &part, &state, &attempts, &code, &msg, &sid, &delivery, &updated); err != nil {
+			return err
+		}
+		if o := byID[turn*TurnStride+int64(part)]; o != nil {
+			o.State, o.Attempts, o.ErrorCode, o.ErrorMessage, o.TwilioSID, o.DeliveryStatus, o.UpdatedAt =
+				state, attempts, code, msg, sid, delivery, updated.Time
+		}
+	}
+	return rows.Err()
+}
+
+// TurnPart returns part j of turn id with its send result, through qr;
+// sql.ErrNoRows if there is no such part.
+func (d *Dialect) TurnPart(ctx context.Context, qr Querier, id int64, j int) (*store.OutboundMessage, error) {
+	parts, err := d.TurnParts(ctx, qr, `SELECT `+TurnCols+` FROM turns WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if j < 0 || j >= len(parts) {
 		return nil, sql.ErrNoRows
 	}
 	return parts[j], nil
 }
 
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
 // ---- Inbound messages consumed by turns.
 
-// Sweeper collects the ids of inbound messages that committed turns
-// consumed, so that the store marks them done in bulk, riding a later
-// commit (SweepSQL), instead of updating each with its turn: at most once
-// every SweepEvery, or when SweepMax have gathered.
+// Sweeper collects the bookkeeping that committed turns and send results
+// leave, so that the store does it in bulk, riding a later commit
+// (SweepSQL, UnsentSQL), instead of with each: the inbound messages the
+// turns consumed are marked done, and the turns whose parts all have
+// their send results leave turns_unsent. A sweep is due at most once
+// every SweepEvery, or when SweepMax ids have gathered.
 type Sweeper struct {
-	mu   sync.Mutex
-	ids  []int64
-	last time.Time
+	mu    sync.Mutex
+	ids   []int64 // inbound messages consumed
+	turns []int64 // turns that got send results
+	last  time.Time
 }
 
 const (
-	// SweepEvery is how long consumed messages wait for their sweep.
+	// SweepEvery is how long bookkeeping waits for its sweep.
 	SweepEvery = time.Second
-	// SweepMax is the most ids one sweep marks.
+	// SweepMax is the most ids one sweep statement names.
 	SweepMax = 500
 )
 
-// Add records the inbound ids of committed turns.
+// Add records the inbound ids of committed turns, and the turns of the
+// send results they carried.
 func (s *Sweeper) Add(turns []*store.Turn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -285,42 +346,89 @@ func (s *Sweeper) Add(turns []*store.Turn) {
 		if HasRow(t) {
 			s.ids = append(s.ids, t.InboundIDs...)
 		}
+		for _, u := range t.OutboxUpdates {
+			if id := u.ID / TurnStride; len(s.turns) == 0 || s.turns[len(s.turns)-1] != id {
+				s.turns = append(s.turns, id)
+			}
+		}
 	}
 }
 
-// Take returns the ids due for a sweep at now (nil when none are), which
-// the caller marks done and then reports with Done.
-func (s *Sweeper) Take(now time.Time) []int64 {
+// Sweep is one sweep's work: inbound ids to mark done, turns to check.
+type Sweep struct{ Inbound, Turns []int64 }
+
+// Empty reports whether the sweep has nothing to do.
+func (w Sweep) Empty() bool { return len(w.Inbound) == 0 && len(w.Turns) == 0 }
+
+// Take returns the work due for a sweep at now (empty when none is), which
+// the caller does and then reports with Done.
+func (s *Sweeper) Take(now time.Time) Sweep {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.ids) == 0 || (len(s.ids) < SweepMax && now.Sub(s.last) < SweepEvery) {
-		return nil
+	if len(s.ids) == 0 && len(s.turns) == 0 {
+		return Sweep{}
 	}
-	n := min(len(s.ids), SweepMax)
-	ids := s.ids[:n:n]
-	s.ids = s.ids[n:]
-	if len(s.ids) == 0 {
-		s.ids = nil
+	if len(s.ids) < SweepMax && len(s.turns) < SweepMax && now.Sub(s.last) < SweepEvery {
+		return Sweep{}
 	}
+	var w Sweep
+	w.Inbound, s.ids = takeUpTo(s.ids)
+	w.Turns, s.turns = takeUpTo(s.turns)
 	s.last = now
-	return ids
+	return w
 }
 
-// Done reports how the sweep of ids ended: a failed one is retried.
-func (s *Sweeper) Done(ids []int64, ok bool) {
-	if ok || len(ids) == 0 {
+func takeUpTo(ids []int64) (taken, rest []int64) {
+	n := min(len(ids), SweepMax)
+	taken, rest = ids[:n:n], ids[n:]
+	if len(rest) == 0 {
+		rest = nil
+	}
+	return taken, rest
+}
+
+// Done reports how the sweep w ended: a failed one is retried.
+func (s *Sweeper) Done(w Sweep, ok bool) {
+	if ok || w.Empty() {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ids = append(ids, s.ids...)
+	s.ids = append(w.Inbound, s.ids...)
+	s.turns = append(w.Turns, s.turns...)
+}
+
+// Statements returns the sweep's statements and their arguments (?
+// placeholders).
+func (w Sweep) Statements() (qs []string, args [][]any) {
+	if len(w.Inbound) > 0 {
+		qs, args = append(qs, SweepSQL(len(w.Inbound))), append(args, anys(w.Inbound))
+	}
+	if len(w.Turns) > 0 {
+		qs, args = append(qs, UnsentSQL(len(w.Turns))), append(args, anys(w.Turns))
+	}
+	return qs, args
+}
+
+func anys(ids []int64) []any {
+	a := make([]any, len(ids))
+	for i, id := range ids {
+		a[i] = id
+	}
+	return a
 }
 
 // SweepSQL marks n inbound messages done (the ids are its arguments, ?
 // placeholders).
 func SweepSQL(n int) string {
-	return `UPDATE inbound_messages SET state = 'done' WHERE state = 'pending' AND id IN (` +
-		strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+	return `UPDATE inbound_messages SET state = 'done' WHERE state = 'pending' AND id IN (` + placeholders(n) + `)`
+}
+
+// UnsentSQL takes out of turns_unsent those of n turns (its arguments)
+// whose pending parts all have a final send result.
+func UnsentSQL(n int) string {
+	return `UPDATE turns SET unsent = 0 WHERE unsent > 0 AND id IN (` + placeholders(n) + `)
+		AND unsent <= (SELECT COUNT(*) FROM sends s WHERE s.turn_id = turns.id AND s.state <> 'pending')`
 }
 
 // recoverySlack is how far before the oldest pending message PendingInbound

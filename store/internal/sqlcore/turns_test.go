@@ -8,28 +8,34 @@ import (
 	"switchboard/store"
 )
 
-// TestSweeper: consumed ids wait for their sweep (a second, or SweepMax of
-// them), a failed sweep is retried first, and a turn without a row (a bare
-// turn, which marks its messages done itself) adds nothing.
+// TestSweeper: consumed ids and turns with send results wait for their
+// sweep (a second, or SweepMax of them), a failed sweep is retried first,
+// and a turn without a row (a bare turn, which marks its messages done
+// itself) adds no inbound ids.
 func TestSweeper(t *testing.T) {
 	var s Sweeper
 	t0 := time.Unix(1000, 0)
-	s.Add([]*store.Turn{{ConversationID: "conv_a", InboundIDs: []int64{1, 2}}, {InboundIDs: []int64{9}}})
-	if got := s.Take(t0); !slices.Equal(got, []int64{1, 2}) {
-		t.Fatalf("first sweep %v, want [1 2]", got)
+	s.Add([]*store.Turn{{ConversationID: "conv_a", InboundIDs: []int64{1, 2}},
+		{InboundIDs: []int64{9}, OutboxUpdates: []store.OutboxUpdate{{ID: 5*TurnStride + 1}, {ID: 5 * TurnStride}}}})
+	w := s.Take(t0)
+	if !slices.Equal(w.Inbound, []int64{1, 2}) || !slices.Equal(w.Turns, []int64{5}) {
+		t.Fatalf("first sweep %+v, want inbound [1 2], turns [5]", w)
+	}
+	if qs, args := w.Statements(); len(qs) != 2 || len(args[0]) != 2 || len(args[1]) != 1 {
+		t.Fatalf("statements %q %v", qs, args)
 	}
 	s.Add([]*store.Turn{{ConversationID: "conv_a", InboundIDs: []int64{3}}})
-	if got := s.Take(t0.Add(SweepEvery / 2)); got != nil {
-		t.Fatalf("sweep within SweepEvery of the last: %v", got)
+	if w := s.Take(t0.Add(SweepEvery / 2)); !w.Empty() {
+		t.Fatalf("sweep within SweepEvery of the last: %+v", w)
 	}
-	got := s.Take(t0.Add(SweepEvery))
-	if !slices.Equal(got, []int64{3}) {
-		t.Fatalf("sweep after SweepEvery: %v", got)
+	w = s.Take(t0.Add(SweepEvery))
+	if !slices.Equal(w.Inbound, []int64{3}) {
+		t.Fatalf("sweep after SweepEvery: %+v", w)
 	}
 	s.Add([]*store.Turn{{ConversationID: "conv_a", InboundIDs: []int64{4}}})
-	s.Done(got, false)
-	if got := s.Take(t0.Add(3 * SweepEvery)); !slices.Equal(got, []int64{3, 4}) {
-		t.Fatalf("sweep after a failed one: %v, want [3 4]", got)
+	s.Done(w, false)
+	if w := s.Take(t0.Add(3 * SweepEvery)); !slices.Equal(w.Inbound, []int64{3, 4}) {
+		t.Fatalf("sweep after a failed one: %+v, want [3 4]", w)
 	}
 	many := make([]int64, SweepMax+7)
 	for i := range many {
@@ -37,11 +43,11 @@ func TestSweeper(t *testing.T) {
 	}
 	s.Add([]*store.Turn{{ConversationID: "conv_a", InboundIDs: many}})
 	now := t0.Add(3 * SweepEvery) // no time has passed: SweepMax is due anyway
-	if got := s.Take(now); len(got) != SweepMax || got[0] != 100 {
-		t.Fatalf("a full sweep took %d ids", len(got))
+	if w := s.Take(now); len(w.Inbound) != SweepMax || w.Inbound[0] != 100 {
+		t.Fatalf("a full sweep took %d ids", len(w.Inbound))
 	}
-	if got := s.Take(now); got != nil {
-		t.Fatalf("the rest is not due yet: %v", got)
+	if w := s.Take(now); !w.Empty() {
+		t.Fatalf("the rest is not due yet: %+v", w)
 	}
 }
 

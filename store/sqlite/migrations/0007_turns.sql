@@ -5,10 +5,11 @@
 -- of its conversation's deadline, and later a delivery event and an outbox
 -- update per send result: eight statements and five index insertions at
 -- random positions per answered message. A turn is now one row, written
--- by one INSERT: its events, its outbox parts (with their send state) and
--- the inbound messages it consumed are JSON in the row, its deadline a
--- column. A send result is one UPDATE of the row's part (json_patch),
--- which also carries the part's delivery event. The events, the outbox and
+-- by one INSERT: its events, its outbox parts and the inbound messages it
+-- consumed are JSON in the row, its deadline a column. A send result is one
+-- narrow row of the sends table (keyed by turn and part, appended at the
+-- right edge of its B-tree), which also carries the part's delivery event;
+-- a status callback updates it. The events, the outbox and
 -- a conversation's deadline are read through the views below, which merge
 -- these rows with the tables the older layout wrote (kept as they are: no
 -- data moves).
@@ -35,14 +36,32 @@ CREATE TABLE turns (
 	inbound_ids     TEXT,
 	events          TEXT NOT NULL,
 	parts           TEXT NOT NULL,
-	-- unsent counts the parts still pending: turns_unsent lists the turns
-	-- a restart must finish sending.
+	-- unsent is how many parts were pending when the turn was written;
+	-- the sweep sets it to 0 once each has its result (in sends), so that
+	-- turns_unsent lists the turns a restart must finish sending.
 	unsent          INTEGER NOT NULL,
 	deadline        INTEGER,
 	created_at      INTEGER NOT NULL
 );
 CREATE INDEX turns_conversation ON turns (conversation_id, id);
 CREATE INDEX turns_unsent ON turns (id) WHERE unsent > 0;
+
+-- The result of sending part `part` of turn `turn_id` (its outbox id is
+-- turn_id*1024+part), and what status callbacks said of it.
+CREATE TABLE sends (
+	turn_id         INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+	part            INTEGER NOT NULL,
+	state           TEXT NOT NULL,
+	attempts        INTEGER NOT NULL,
+	error_code      INTEGER NOT NULL,
+	error_message   TEXT NOT NULL,
+	twilio_sid      TEXT NOT NULL,
+	delivery_status TEXT NOT NULL,
+	event           TEXT,
+	event_at        INTEGER,
+	updated_at      INTEGER NOT NULL,
+	PRIMARY KEY (turn_id, part)
+) WITHOUT ROWID;
 
 -- A conversation's deadline and updatedAt are its last turn's.
 CREATE VIEW conversation_state AS
@@ -64,9 +83,9 @@ UNION ALL
 SELECT t.id * 1024 + e.key, t.conversation_id, e.value ->> 'type', e.value -> 'data', COALESCE(e.value ->> 'at', t.created_at)
 FROM turns t, json_each(t.events) e
 UNION ALL
-SELECT t.id * 1024 + json_array_length(t.events) + p.key, t.conversation_id, 'delivery', p.value -> 'event', p.value ->> 'eventAt'
-FROM turns t, json_each(t.parts) p
-WHERE p.value ->> 'eventAt' IS NOT NULL;
+SELECT t.id * 1024 + json_array_length(t.events) + s.part, t.conversation_id, 'delivery', s.event, s.event_at
+FROM turns t JOIN sends s ON s.turn_id = t.id
+WHERE s.event IS NOT NULL;
 
 -- Every outbox row: the older table's and each turn's parts.
 CREATE VIEW outbox_log AS
@@ -75,10 +94,10 @@ SELECT id, project_id, conversation_id, provider_id, from_address, to_address, b
 FROM outbound_messages
 UNION ALL
 SELECT t.id * 1024 + p.key, t.project_id, t.conversation_id, t.provider_id, t.from_address, t.to_address,
-	p.value ->> 'body', p.value ->> 'part', p.value ->> 'parts', p.value ->> 'state', COALESCE(p.value ->> 'attempts', 0),
-	COALESCE(p.value ->> 'errorCode', 0), COALESCE(p.value ->> 'errorMessage', ''), COALESCE(p.value ->> 'sid', ''),
-	COALESCE(p.value ->> 'deliveryStatus', ''), t.created_at, COALESCE(p.value ->> 'updatedAt', t.created_at)
-FROM turns t, json_each(t.parts) p;
+	p.value ->> 'body', p.value ->> 'part', p.value ->> 'parts', COALESCE(s.state, p.value ->> 'state'),
+	COALESCE(s.attempts, 0), COALESCE(s.error_code, 0), COALESCE(s.error_message, ''), COALESCE(s.twilio_sid, ''),
+	COALESCE(s.delivery_status, ''), t.created_at, COALESCE(s.updated_at, t.created_at)
+FROM turns t JOIN json_each(t.parts) p LEFT JOIN sends s ON s.turn_id = t.id AND s.part = p.key;
 
 -- A retried webhook carries the same MessageSid, which inbound_sid finds;
 -- the idempotency token is the key only of requests without one (a second
