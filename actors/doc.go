@@ -48,15 +48,17 @@
 // message is one INSERT before the 200; the turn is one INSERT of one row
 // that holds its events, its outbox parts and the ids of the inbound
 // messages it consumed (the conversation's deadline is its last turn's);
-// a send result is one UPDATE of its part in that row, which also carries
-// its delivery event; a status callback is one UPDATE of the part, found
-// by the outbox id in its StatusCallback URL. Three statements per
+// a send result is one INSERT of a narrow row (turn, part) of the sends
+// table, which also carries its delivery event; a status callback is one
+// UPDATE of that row, found by the outbox id in its StatusCallback URL. Three statements per
 // answered message, and two index insertions at random positions (the
 // inbound message's provider+MessageSid, the turn's conversation+id); the
 // first message of a conversation adds the conversation's INSERT.
-// Consumed messages are marked done in bulk, by one UPDATE that rides a
-// commit at most once a second (or per 500 messages); until then, and
-// after a crash, the turn row is what says a message was consumed.
+// Bookkeeping is done in bulk, by UPDATEs that ride a commit at most once
+// a second (or per 500 items): consumed messages are marked done, and
+// turns whose parts all have results leave turns_unsent; until then, and
+// after a crash, the turn and sends rows are what say a message was
+// consumed or a part sent.
 //
 // Durability (docs/architecture.md §6): one flush per message. The group
 // committer (committer.go) writes each batch as soon as it is formed,
@@ -110,10 +112,10 @@
 //     consumed, and the turn is not run again. The sweep needs no flush
 //     of its own for the same reason.
 //   - After the turn's flush, before the send: the parts are on disk,
-//     pending (the turn is in turns_unsent); the restart reconciles with
-//     Twilio and sends once.
+//     pending (the turn is in turns_unsent, no sends row); the restart
+//     reconciles with Twilio and sends once.
 //   - After the send, before its result is written (or flushed): the part
-//     is still pending on disk; the restart asks Twilio, finds the message
+//     has no sends row on disk; the restart asks Twilio, finds the message
 //     and records it as sent instead of sending it again. Only if Twilio
 //     cannot be asked is it sent (a rare double text beats a lost reply).
 //   - After the send result is flushed by a later flush: nothing to do.

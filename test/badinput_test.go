@@ -450,14 +450,18 @@ func (e *badEnv) snapshot(t *testing.T) dbState {
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
-		// An inbound message's state is bookkeeping: the turn that
-		// consumed it records that in its own row, and the message is
-		// marked done by a sweep that rides a later commit (which may be
-		// the request's own: a status callback is committed even when it
-		// matches nothing). The turn rows are compared.
+		// An inbound message's state and a turn's unsent count are
+		// bookkeeping: the turn row records what it consumed and the sends
+		// rows what was sent, and a sweep that rides a later commit (which
+		// may be the request's own: a status callback is committed even
+		// when it matches nothing) marks the message done and the turn
+		// sent. The turn and sends rows are compared.
 		skip := -1
-		if table == "inbound_messages" {
+		switch table {
+		case "inbound_messages":
 			skip = slices.Index(cols, "state")
+		case "turns":
+			skip = slices.Index(cols, "unsent")
 		}
 		for rows.Next() {
 			if err := rows.Scan(ptrs...); err != nil {

@@ -503,8 +503,8 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 
 // ---- Outbox.
 
-// queueSendResult queues a send result u at t with its delivery event: a
-// patch of the turn's part, or, for a row of the older layout, its update
+// queueSendResult queues a send result u at t with its delivery event: the
+// part's sends row, or, for a row of the older layout, its update
 // and an event appended to its conversation.
 func (db *DB) queueSendResult(b *pgx.Batch, u store.OutboxUpdate, t time.Time) error {
 	if u.ID > db.legacyOutbox {

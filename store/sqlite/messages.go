@@ -473,7 +473,7 @@ func (db *DB) startCounter(ctx context.Context) error {
 // ---- Outbox.
 
 // applySendResult records a send result u at t, with its delivery event:
-// on the turn's part, or on a row of the older layout. It reports whether
+// as the part's sends row, or on a row of the older layout. It reports whether
 // there was such a row.
 func (db *DB) applySendResult(ctx context.Context, st *turnStmts, u store.OutboxUpdate, t time.Time) (bool, error) {
 	db.dur.Statements.Add(1)

@@ -15,11 +15,12 @@ import (
 
 // The message layout (migration 0007 of each store): a turn is one row of
 // the turns table, written by one INSERT. Its events, its outbox parts and
-// the inbound messages it consumed are JSON in the row; a send result
-// patches its part. The events and outbox APIs read the views event_log
-// and outbox_log, which merge the turns with the tables of the older
-// layout; a conversation's deadline and updatedAt are its last turn's
-// (the view conversation_state).
+// the inbound messages it consumed are JSON in the row; a send result is
+// one narrow row of the sends table (turn, part), which status callbacks
+// update. The events and outbox APIs read the views event_log and
+// outbox_log, which merge the turns and their sends with the tables of the
+// older layout; a conversation's deadline and updatedAt are its last
+// turn's (the view conversation_state).
 
 // TurnStride is how many ids a turn numbers: the k-th event of turn t is
 // event t*TurnStride+k, its j-th part outbox row t*TurnStride+j, and that
