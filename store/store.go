@@ -678,27 +678,29 @@ type Store interface {
 
 	// Inbound messages (the durable inbox).
 	// CommitInbound stores a batch of messages in one transaction, setting
-	// each message's ID; a message whose (ProviderID, MessageSID) or
-	// non-empty IdempotencyToken was seen before is reported Duplicate and
-	// not stored again.
+	// each message's ID; a message whose (ProviderID, MessageSID) was seen
+	// before — or, for a message without a MessageSID, whose non-empty
+	// IdempotencyToken was — is reported Duplicate and not stored again.
 	CommitInbound(ctx context.Context, msgs []*InboundMessage) ([]InboundResult, error)
-	// PendingInbound returns every pending inbound message in ID order.
+	// PendingInbound returns every pending inbound message that no
+	// committed turn consumed, in ID order.
 	PendingInbound(ctx context.Context) ([]*InboundMessage, error)
 
 	// CommitTurns commits a batch of turns in one transaction; per turn, in
 	// order: NewConversation created (a session key that already has an
-	// active conversation fails the batch with ECONFLICT), conversation
-	// touched (deadline and updated_at, only when Deadline is non-zero),
-	// events appended, inbound messages marked done (with their
-	// conversation), outbox rows inserted (IDs set), OutboxUpdates applied
-	// (an update of a missing row is ignored).
+	// active conversation fails the batch with ECONFLICT); the turn's row
+	// written when it carries a new conversation, a Deadline, Events,
+	// Outbox rows or InboundIDs (the conversation's deadline and updatedAt
+	// become the turn's when Deadline is non-zero; the inbound messages
+	// count as consumed; IDs set, see Turn.AssignIDs); OutboxUpdates
+	// applied (an update of a missing row is ignored).
 	// A bare turn (ConversationID "") only marks its InboundIDs done, with
-	// an empty conversation, and applies its Delivery (setting Found), and
-	// touches no conversation; one that carries
-	// NewConversation, Events, Outbox or OutboxUpdates is EINVALID, and so
-	// is a NewConversation whose ID is not ConversationID. A turn with a
-	// non-zero Deadline or with Events naming a missing conversation fails
-	// the whole batch with ENOTFOUND; a failed batch commits nothing.
+	// an empty conversation, applies its OutboxUpdates and its Delivery
+	// (setting Found), and touches no conversation; one that carries
+	// NewConversation, Events or Outbox is EINVALID, and so is a
+	// NewConversation whose ID is not ConversationID. A turn whose row names
+	// a missing conversation fails the whole batch with ENOTFOUND; a failed
+	// batch commits nothing.
 	CommitTurns(ctx context.Context, turns []*Turn) error
 
 	// Outbox.

@@ -34,6 +34,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{nil, &db.insTurn, `INSERT INTO turns (id, conversation_id, project_id, provider_id, from_address, to_address, inbound_ids,
 			events, parts, unsent, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{nil, &db.insSend, sqlcore.SendSQL},
+		{nil, &db.setDeliveryPart, sqlSetDeliveryPart},
 		{nil, &db.endConv, `UPDATE conversations SET status = 'finished', status_details = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND status = 'active'`},
 		{nil, &db.updateOutbox, `UPDATE outbound_messages SET state = ?, attempts = ?, error_code = ?, error_message = ?, twilio_sid = ?, updated_at = ? WHERE id = ?`},
@@ -553,7 +554,7 @@ func (db *DB) applyDelivery(ctx context.Context, tx *sql.Tx, d *store.DeliveryUp
 	var err error
 	if d.OutboundID > db.legacyOutbox {
 		turn, j := sqlcore.SplitOutboxID(d.OutboundID)
-		res, err = tx.ExecContext(ctx, sqlSetDeliveryPart, d.Status, d.ErrorCode, micros(t), turn, j, d.TwilioSID, d.ProviderID)
+		res, err = tx.StmtContext(ctx, db.setDeliveryPart).ExecContext(ctx, d.Status, d.ErrorCode, micros(t), turn, j, d.TwilioSID, d.ProviderID)
 	} else {
 		res, err = tx.ExecContext(ctx, sqlSetDelivery, d.Status, d.ErrorCode, micros(t), d.TwilioSID, d.ProviderID)
 	}

@@ -65,16 +65,18 @@ type DB struct {
 	sweep sqlcore.Sweeper
 
 	// Statements of the hot path, prepared once on the writer connection.
-	insInbound   *sql.Stmt
-	dupBySID     *sql.Stmt
-	dupByToken   *sql.Stmt
-	insEvent     *sql.Stmt
-	doneInbound  *sql.Stmt
-	insTurn      *sql.Stmt
-	insSend      *sql.Stmt
-	endConv      *sql.Stmt
-	updateOutbox *sql.Stmt
-	insConv      *sql.Stmt
+	insInbound  *sql.Stmt
+	dupBySID    *sql.Stmt
+	dupByToken  *sql.Stmt
+	insEvent    *sql.Stmt
+	doneInbound *sql.Stmt
+	insTurn     *sql.Stmt
+	insSend     *sql.Stmt
+	// setDeliveryPart records a status callback (messages.go).
+	setDeliveryPart *sql.Stmt
+	endConv         *sql.Stmt
+	updateOutbox    *sql.Stmt
+	insConv         *sql.Stmt
 
 	// Statements of the engine's hot reads, prepared once on the read pool
 	// (database/sql prepares each on a pool connection when first used
@@ -332,7 +334,7 @@ func (db *DB) Close() error {
 		<-db.ckptDone
 		errs = append(errs, db.ckpt.Close())
 	}
-	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insTurn, db.insSend, db.endConv,
+	for _, s := range []*sql.Stmt{db.insInbound, db.dupBySID, db.dupByToken, db.insEvent, db.doneInbound, db.insTurn, db.insSend, db.setDeliveryPart, db.endConv,
 		db.updateOutbox, db.insConv, db.readActive, db.readOptedOut, db.readRecent} {
 		if s != nil {
 			errs = append(errs, s.Close())
