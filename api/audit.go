@@ -152,9 +152,7 @@ var auditEntityTypes = []string{store.AuditOperator, store.AuditProvider, store.
 // A failure is logged and counted, never returned: the change it records
 // has already been made.
 func (s *Server) appendAudit(r *http.Request, e *store.AuditEntry) {
-	e.ClientIP = s.auditClientIP(r)
-	e.UserAgent = truncate(r.UserAgent(), 256)
-	e.CreatedAt = s.now()
+	s.auditOrigin(r, e)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditWriteTimeout)
 	defer cancel()
 	if err := s.st.AppendAudit(ctx, e); err != nil {
@@ -162,6 +160,14 @@ func (s *Server) appendAudit(r *http.Request, e *store.AuditEntry) {
 		s.log.Error("audit write failed", "action", e.Action, "entity_type", e.EntityType, "entity_id", e.EntityID,
 			"user_id", e.UserID, "err", err)
 	}
+}
+
+// auditOrigin sets e's origin (the request's client address and user
+// agent) and time (the server's clock).
+func (s *Server) auditOrigin(r *http.Request, e *store.AuditEntry) {
+	e.ClientIP = s.auditClientIP(r)
+	e.UserAgent = truncate(r.UserAgent(), 256)
+	e.CreatedAt = s.now()
 }
 
 // auditClientIP is where a request came from, as the throttles see it

@@ -1,15 +1,20 @@
 package api
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"switchboard/store"
+)
 
 // metrics are the operator API's security series: an operator alerts on a
 // rise of failed or throttled credential checks (a guessing attack), sees
-// revocations and purges, and audit entries that could not be written. A
-// nil *metrics counts nothing.
+// revocations and purges, and audit entries that could not be written;
+// and its project exports and imports. A nil *metrics counts nothing.
 type metrics struct {
 	attempts      *prometheus.CounterVec
 	deleted       *prometheus.CounterVec
 	auditFailures prometheus.Counter
+	exchanges     *prometheus.CounterVec
 }
 
 // Credential-check endpoints and outcomes (the labels of
@@ -37,6 +42,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Audit log entries that could not be written after their change succeeded.",
 		}),
 	}
+	m.exchanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_project_exchange_total",
+		Help: "Project exports and imports (Bonsai's exchange bundle) by operation (export, import) and outcome: ok, rejected (a 4xx of the exchange: a malformed bundle, an unknown project), failed (a 5xx).",
+	}, []string{"operation", "outcome"})
+	for _, op := range []string{"export", "import"} {
+		for _, o := range []string{"ok", "rejected", "failed"} {
+			m.exchanges.WithLabelValues(op, o)
+		}
+	}
 	for _, e := range authEndpoints {
 		for _, o := range authOutcomes {
 			m.attempts.WithLabelValues(e, o)
@@ -45,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{revokePasswordChanged, revokeRolesChanged, revokeDeactivated, revokeLogoutAll, revokeAdmin, "expired"} {
 		m.deleted.WithLabelValues(r)
 	}
-	reg.MustRegister(m.attempts, m.deleted, m.auditFailures)
+	reg.MustRegister(m.attempts, m.deleted, m.auditFailures, m.exchanges)
 	return m
 }
 
@@ -65,4 +79,20 @@ func (m *metrics) auditFailure() {
 	if m != nil {
 		m.auditFailures.Inc()
 	}
+}
+
+// exchange counts a project export or import that ended with err.
+func (m *metrics) exchange(operation string, err error) {
+	if m == nil {
+		return
+	}
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case statusOf(store.ErrorCode(err)) < 500:
+		outcome = "rejected"
+	default:
+		outcome = "failed"
+	}
+	m.exchanges.WithLabelValues(operation, outcome).Inc()
 }

@@ -220,6 +220,8 @@ func (s *Server) Register(r *mux.Router) {
 	s.route(a, del, "/projects/{id}", perm(entProject, actDelete), s.deleteProject)
 	s.route(a, post, "/projects/{id}/archive", perm(entProject, actWrite), s.archiveProject)
 	s.route(a, post, "/projects/{id}/unarchive", perm(entProject, actWrite), s.unarchiveProject)
+	s.route(a, get, "/projects/{id}/export", perm(entProject, actRead), s.exportProject)
+	s.route(a, post, "/projects/import", perm(entProject, actWrite), s.importProject)
 
 	s.route(a, post, "/projects/{projectId}/agents", perm(entAgent, actWrite), s.createAgent)
 	s.route(a, get, "/projects/{projectId}/agents", perm(entAgent, actRead), s.listAgents)
@@ -299,7 +301,7 @@ func (s *Server) route(a *routes, method, path, required string, h apiHandler) {
 	a.methods[path] = append(a.methods[path], methods...)
 	h = s.inActiveProject(method, path, h)
 	a.r.Handle(path, s.withCORS(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		req.Body = http.MaxBytesReader(w, req.Body, maxBodyBytes)
+		req.Body = http.MaxBytesReader(w, req.Body, bodyLimit(path))
 		if required != "" {
 			op, err := s.authenticate(req)
 			if err != nil {

@@ -100,6 +100,24 @@ func (b *stageBody) apply(st *store.Stage) error {
 // in the stage's project, llmSettings must suit the provider, and
 // metadata.replyFormat (if set) must be a reply format.
 func (s *Server) checkStage(ctx context.Context, st *store.Stage) error {
+	if err := s.checkStageFields(ctx, st); err != nil {
+		return err
+	}
+	if st.AgentID != "" {
+		_, err := s.st.GetAgent(ctx, st.ProjectID, st.AgentID)
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			return store.FieldError("agentId", "agent %q not found in project %q", st.AgentID, st.ProjectID)
+		}
+		if err != nil {
+			return fmt.Errorf("api: get agent: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkStageFields is checkStage without the agent, which a project
+// import checks against the agents it creates with the stage.
+func (s *Server) checkStageFields(ctx context.Context, st *store.Stage) error {
 	if st.EnterBehavior == "" {
 		st.EnterBehavior = store.EnterAwaitUserInput
 	}
@@ -140,15 +158,6 @@ func (s *Server) checkStage(ctx context.Context, st *store.Stage) error {
 	}
 	if ls.Model == "" && p.APIType != store.APITypeScripted {
 		return store.FieldError("llmSettings.model", "required for a %s provider", p.APIType)
-	}
-	if st.AgentID != "" {
-		_, err := s.st.GetAgent(ctx, st.ProjectID, st.AgentID)
-		if store.ErrorCode(err) == store.ENOTFOUND {
-			return store.FieldError("agentId", "agent %q not found in project %q", st.AgentID, st.ProjectID)
-		}
-		if err != nil {
-			return fmt.Errorf("api: get agent: %w", err)
-		}
 	}
 	return nil
 }

@@ -725,6 +725,9 @@ type Store interface {
 	// Users: the senders of a project's conversations (users.go).
 	UserStore
 
+	// A project created with its agents and stages at once (exchange.go).
+	ProjectImporter
+
 	// Opt-outs, per channel provider and recipient address.
 	SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error
 	IsOptedOut(ctx context.Context, providerID, address string) (bool, error)

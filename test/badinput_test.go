@@ -806,6 +806,14 @@ func apiRows() []badRow {
 	stage := func(fields string) string {
 		return `{"name":"S","llmProviderId":"{llm}","llmSettings":{"model":"m"}` + fields + `}`
 	}
+	// An exchange bundle (POST /api/projects/import) with one agent and
+	// the stages given.
+	bundle := func(stages string) string {
+		return `{"formatVersion":1,"exportedAt":"2026-11-30T09:41:12.345Z","project":{"id":"p1","name":"P"},` +
+			`"agents":[{"id":"a1","name":"A","prompt":"p"}],"stages":[` + stages + `]}`
+	}
+	const goodStage = `{"id":"s1","name":"S","prompt":"p","agentId":"a1","llmHint":{"type":"llm","apiType":"scripted"}}`
+	hugeImport := `{"formatVersion":1,"knowledgeItems":[{"answer":"` + strings.Repeat("a", 8<<20) + `"}]}`
 	return []badRow{
 		// Authentication.
 		{name: "no token", req: op("", "GET", "/api/projects", ""), status: 401, body: "missing bearer token"},
@@ -846,6 +854,23 @@ func apiRows() []badRow {
 		{name: "a Bonsai-only list with a bad offset", req: op("admin", "GET", "/api/projects/{project}/tools?offset=x", ""), status: 400, body: "offset"},
 		{name: "a Bonsai-only list of an unknown project", req: op("admin", "GET", "/api/projects/nope/sample-copies", ""), status: 404},
 		{name: "create a classifier with a huge body", req: op("admin", "POST", "/api/projects/{project}/classifiers", huge), status: 400, body: "Switchboard does not support"},
+
+		// Bonsai's project exchange (issue 14): a refused import creates
+		// nothing — not the project, not the agents before the bad stage.
+		{name: "viewer imports a project", req: op("viewer", "POST", "/api/projects/import", bundle(goodStage)), status: 403, body: "project:write"},
+		{name: "support imports a project", req: op("support", "POST", "/api/projects/import", bundle(goodStage)), status: 403, body: "project:write"},
+		{name: "import without a token", req: op("", "POST", "/api/projects/import", bundle(goodStage)), status: 401},
+		{name: "import of something that is not a bundle", req: op("admin", "POST", "/api/projects/import", `{"name":"x"}`), status: 400, body: "formatVersion"},
+		{name: "import of a newer bundle format", req: op("admin", "POST", "/api/projects/import", strings.Replace(bundle(goodStage), `"formatVersion":1`, `"formatVersion":2`, 1)), status: 400, body: "unsupported exchange format version 2"},
+		{name: "import of a stage on an agent not in the bundle", req: op("admin", "POST", "/api/projects/import", bundle(strings.Replace(goodStage, `"agentId":"a1"`, `"agentId":"{agent}"`, 1))), status: 400, body: "stages[0].agentId"},
+		{name: "import of a stage without an LLM hint", req: op("admin", "POST", "/api/projects/import", bundle(strings.Replace(goodStage, `{"type":"llm","apiType":"scripted"}`, `null`, 1))), status: 400, body: "stages[0].llmHint"},
+		{name: "import whose last stage is bad", req: op("admin", "POST", "/api/projects/import", bundle(goodStage+`,`+strings.Replace(goodStage, `"id":"s1"`, `"id":"s2","llmSettings":{"timeout":"5s"}`, 1))), status: 400, body: "stages[1].llmSettings.timeout"},
+		{name: "import with classifiers that are no array", req: op("admin", "POST", "/api/projects/import", strings.Replace(bundle(goodStage), `"agents"`, `"classifiers":{},"agents"`, 1)), status: 400, body: "classifiers"},
+		{name: "import of a project without a name", req: op("admin", "POST", "/api/projects/import", strings.Replace(bundle(goodStage), `"name":"P"`, `"name":""`, 1)), status: 400, body: "project.name"},
+		{name: "import over 8 MiB", req: op("admin", "POST", "/api/projects/import", hugeImport), status: 413, body: "exceeds"},
+		{name: "import sent as text/plain", req: opCT("admin", "POST", "/api/projects/import", "text/plain", bundle(goodStage)), status: 415},
+		{name: "export of an unknown project", req: op("admin", "GET", "/api/projects/nope/export", ""), status: 404},
+		{name: "POST to an export", req: op("admin", "POST", "/api/projects/{project}/export", `{}`), status: 405},
 
 		// The provider catalog (public, as in Bonsai).
 		{name: "provider catalog of an unknown category", req: op("", "GET", "/api/provider-catalog/video", ""), status: 404, body: "no provider category"},

@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Users", testUsers},
 		{"ListOptions", testListOptions},
 		{"ProjectCascadeDelete", testProjectCascade},
+		{"ImportProject", testImportProject},
 		{"Audit", testAudit},
 		{"AuditTextSearchCase", testAuditTextSearchCase},
 	}

@@ -25,11 +25,22 @@ func scanAudit(s Scanner) (*store.AuditEntry, error) {
 
 // AppendAudit stores an audit entry.
 func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
+	if err := db.guard(); err != nil {
+		return err
+	}
+	if err := db.insertAudit(ctx, db.writer, e); err != nil {
+		return err
+	}
+	return db.wrote()
+}
+
+// insertAudit checks e and inserts it through q.
+func (db *DB) insertAudit(ctx context.Context, q execer, e *store.AuditEntry) error {
 	store.PrepareAudit(e)
 	if err := store.CheckAudit(e); err != nil {
 		return err
 	}
-	_, err := db.exec(ctx, `INSERT INTO audit_logs (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := q.ExecContext(ctx, db.d.Q(`INSERT INTO audit_logs (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		e.ID, NullString(e.UserID), e.Action, e.EntityType, e.EntityID, NullString(e.ProjectID),
 		JSONText(e.OldEntity), JSONText(e.NewEntity), NullString(e.ClientIP), NullString(e.UserAgent), db.d.Time(e.CreatedAt))
 	if err != nil {

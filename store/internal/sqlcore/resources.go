@@ -245,8 +245,18 @@ func stringOrNull(s *string) any {
 
 // CreateProject stores a new project.
 func (db *DB) CreateProject(ctx context.Context, p *store.Project) error {
-	m := NewMeta(p.Meta, store.PrefixProject)
-	_, err := db.exec(ctx, `INSERT INTO projects (`+projectCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if err := db.guard(); err != nil {
+		return err
+	}
+	if err := db.insertProject(ctx, db.writer, p, NewMeta(p.Meta, store.PrefixProject)); err != nil {
+		return err
+	}
+	return db.wrote()
+}
+
+// insertProject inserts p with the Meta m through q and sets p.Meta.
+func (db *DB) insertProject(ctx context.Context, q execer, p *store.Project, m store.Meta) error {
+	_, err := q.ExecContext(ctx, db.d.Q(`INSERT INTO projects (`+projectCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		m.ID, p.Name, p.Description, stringOrNull(p.Timezone), db.d.NullTime(p.ArchivedAt), stringOrNull(p.ArchivedBy),
 		db.d.Time(m.CreatedAt), db.d.Time(m.UpdatedAt), m.Version)
 	if err != nil {
@@ -306,8 +316,18 @@ func agentRef(projectID, id string) Ref {
 
 // CreateAgent stores a new agent; its project must exist (else EINVALID).
 func (db *DB) CreateAgent(ctx context.Context, a *store.Agent) error {
-	m := NewMeta(a.Meta, store.PrefixAgent)
-	_, err := db.exec(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	if err := db.guard(); err != nil {
+		return err
+	}
+	if err := db.insertAgent(ctx, db.writer, a, NewMeta(a.Meta, store.PrefixAgent)); err != nil {
+		return err
+	}
+	return db.wrote()
+}
+
+// insertAgent inserts a with the Meta m through q and sets a.Meta.
+func (db *DB) insertAgent(ctx context.Context, q execer, a *store.Agent, m store.Meta) error {
+	_, err := q.ExecContext(ctx, db.d.Q(`INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 		m.ID, a.ProjectID, a.Name, a.Description, a.Prompt, db.d.Time(m.CreatedAt), db.d.Time(m.UpdatedAt), m.Version)
 	if err != nil {
 		return db.d.WriteErr("create agent", "agent", err)
@@ -371,12 +391,22 @@ func stageRef(projectID, id string) Ref {
 // CreateStage stores a new stage; its project and LLM provider must exist
 // (else EINVALID).
 func (db *DB) CreateStage(ctx context.Context, s *store.Stage) error {
+	if err := db.guard(); err != nil {
+		return err
+	}
+	if err := db.insertStage(ctx, db.writer, s, NewMeta(s.Meta, store.PrefixStage)); err != nil {
+		return err
+	}
+	return db.wrote()
+}
+
+// insertStage inserts s with the Meta m through q and sets s.Meta.
+func (db *DB) insertStage(ctx context.Context, q execer, s *store.Stage, m store.Meta) error {
 	settings, err := json.Marshal(s.LLMSettings)
 	if err != nil {
 		return db.d.Errorf("encode llm settings: %w", err)
 	}
-	m := NewMeta(s.Meta, store.PrefixStage)
-	_, err = db.exec(ctx, `INSERT INTO stages (`+stageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = q.ExecContext(ctx, db.d.Q(`INSERT INTO stages (`+stageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		m.ID, s.ProjectID, s.Name, s.Description, s.Prompt, NullString(s.LLMProviderID), string(settings),
 		s.AgentID, s.EnterBehavior, JSONText(s.Metadata), db.d.Time(m.CreatedAt), db.d.Time(m.UpdatedAt), m.Version)
 	if err != nil {
