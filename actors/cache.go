@@ -9,9 +9,9 @@ import (
 	"switchboard/store"
 )
 
-// configCache keeps stages, agents, providers and projects' timezones for
-// a short TTL so a turn does not read them from the database every time.
-// Edits through the API take effect within the TTL.
+// configCache keeps stages, agents, providers and projects' timezones and
+// token caps for a short TTL so a turn does not read them from the
+// database every time. Edits through the API take effect within the TTL.
 type configCache struct {
 	st store.Store
 	c  *ttlcache.Cache
@@ -65,20 +65,41 @@ func (c *configCache) provider(ctx context.Context, id string) (*store.Provider,
 	return v.(*store.Provider), nil
 }
 
-// location returns a project's timezone for the prompt's time, loaded
-// (a tz database read) once per cache period rather than per turn. A
-// project that cannot be read gets UTC: the prompt's clock never holds a
-// reply back.
-func (c *configCache) location(ctx context.Context, projectID string) *time.Location {
+// projectConf is what turns read of a project: its timezone (loaded from
+// the tz database once per cache period) and its token caps.
+type projectConf struct {
+	loc   *time.Location
+	costs *store.CostManagementConfig
+}
+
+// project returns a project's projectConf. A project that cannot be read
+// gets UTC and no caps: the prompt's clock and the caps never hold a reply
+// back.
+func (c *configCache) project(ctx context.Context, projectID string) projectConf {
 	v, err := c.get("z\x00"+projectID, func() (any, error) {
 		p, err := c.st.GetProject(ctx, projectID)
 		if err != nil {
 			return nil, err
 		}
-		return p.Location(), nil
+		pc := projectConf{loc: p.Location()}
+		if len(p.CostManagementConfig) > 0 {
+			// Stored normalised; a config that no longer parses caps nothing.
+			pc.costs, _, _ = store.ParseCostManagementConfig(p.CostManagementConfig)
+		}
+		return pc, nil
 	})
 	if err != nil {
-		return time.UTC
+		return projectConf{loc: time.UTC}
 	}
-	return v.(*time.Location)
+	return v.(projectConf)
+}
+
+// location returns a project's timezone for the prompt's time.
+func (c *configCache) location(ctx context.Context, projectID string) *time.Location {
+	return c.project(ctx, projectID).loc
+}
+
+// projectCosts returns a project's token caps (nil for none).
+func (c *configCache) projectCosts(ctx context.Context, projectID string) *store.CostManagementConfig {
+	return c.project(ctx, projectID).costs
 }

@@ -66,12 +66,37 @@ func estimateTokens(s string) int {
 	return (len(s)+3)/4 + 4
 }
 
-// maxInputTokens is a stage's input budget.
-func maxInputTokens(ls store.LLMSettings) int {
+// maxInputTokens is a stage's input budget: its llmSettings.maxInputTokens
+// or the project's completion input cap for the stage's provider and model
+// (Bonsai's costManagementConfig; 0 for none), the smaller when both are
+// set, else DefaultMaxInputTokens.
+func maxInputTokens(ls store.LLMSettings, projectCap int) int {
+	own := 0
 	if ls.MaxInputTokens != nil && *ls.MaxInputTokens > 0 {
-		return *ls.MaxInputTokens
+		own = *ls.MaxInputTokens
+	}
+	switch {
+	case own > 0 && projectCap > 0:
+		return min(own, projectCap)
+	case own > 0:
+		return own
+	case projectCap > 0:
+		return projectCap
 	}
 	return DefaultMaxInputTokens
+}
+
+// maxOutputTokens is a call's output cap: the stage's defaultMaxTokens,
+// the project's completion output cap (0 for none), or the smaller of the
+// two (Bonsai's resolveOutputCap); nil for none.
+func maxOutputTokens(stage *int, projectCap int) *int {
+	if projectCap <= 0 {
+		return stage
+	}
+	if stage != nil && *stage < projectCap {
+		return stage
+	}
+	return &projectCap
 }
 
 // budgetInfo says what fitting the budget did (Bonsai's truncation

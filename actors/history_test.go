@@ -123,6 +123,76 @@ func TestHistoryBoundedByBudget(t *testing.T) {
 	}
 }
 
+// The project's token caps (Bonsai's costManagementConfig) bound a
+// stage's input like its own maxInputTokens does, and its output below
+// the stage's defaultMaxTokens; the most specific entry wins.
+func TestProjectCostCaps(t *testing.T) {
+	fake := &chatFake{}
+	f := newFixture(t, time.Minute, store.APITypeOpenAILegacy, fake.start(t), nil)
+	stageMax := 200
+	f.stage.LLMSettings.DefaultMaxTokens = &stageMax
+	must(t, f.st.UpdateStage(context.Background(), f.stage, f.stage.Version))
+	_, norm, err := store.ParseCostManagementConfig(json.RawMessage(`{"limits":{
+		"*":{"*":{"inputTokensLimits":{"completion":5000},"outputTokensLimits":{"completion":999}}},
+		"` + f.llmProv.ID + `":{"` + f.stage.LLMSettings.Model + `":{"inputTokensLimits":{"completion":100},"outputTokensLimits":{"completion":50}}}}}`))
+	must(t, err)
+	f.project.CostManagementConfig = norm
+	must(t, f.st.UpdateProject(context.Background(), f.project, f.project.Version))
+	for i := 1; i <= 6; i++ {
+		f.text("+15557770001", fmt.Sprintf("message %d %s", i, strings.Repeat("z", 60)))
+		testutil.CheckFor(t, 5*time.Second, func() error {
+			if n := len(f.sender.to("+15557770001")); n != i {
+				return fmt.Errorf("%d replies", n)
+			}
+			return nil
+		})
+	}
+	reqs := fake.requests()
+	last := reqs[len(reqs)-1]
+	total := 0
+	for _, m := range last {
+		total += estimateTokens(m.Content)
+	}
+	if len(last) != 6 || total > 100 || !strings.HasPrefix(last[1].Content, "message 4 ") {
+		t.Fatalf("last request (%d estimated tokens), want the project's input cap of 100: %q", total, seq(last))
+	}
+	fake.mu.Lock()
+	caps := append([]int(nil), fake.maxTokens...)
+	fake.mu.Unlock()
+	for i, c := range caps {
+		if c != 50 {
+			t.Fatalf("request %d asked for %d tokens, want the project's output cap 50 (stage: 200)", i+1, c)
+		}
+	}
+}
+
+func TestTokenCapsCombine(t *testing.T) {
+	i := func(v int) *int { return &v }
+	for _, c := range []struct {
+		stage, project, want int
+	}{{0, 0, DefaultMaxInputTokens}, {300, 0, 300}, {0, 9000, 9000}, {300, 200, 200}, {300, 900, 300}} {
+		var ls store.LLMSettings
+		if c.stage > 0 {
+			ls.MaxInputTokens = i(c.stage)
+		}
+		if got := maxInputTokens(ls, c.project); got != c.want {
+			t.Errorf("input: stage %d, project %d: %d, want %d", c.stage, c.project, got, c.want)
+		}
+	}
+	if got := maxOutputTokens(nil, 0); got != nil {
+		t.Errorf("output with no caps: %v", *got)
+	}
+	if got := maxOutputTokens(i(200), 50); *got != 50 {
+		t.Errorf("output: %d, want 50", *got)
+	}
+	if got := maxOutputTokens(i(20), 50); *got != 20 {
+		t.Errorf("output: %d, want 20", *got)
+	}
+	if got := maxOutputTokens(nil, 50); *got != 50 {
+		t.Errorf("output: %d, want 50", *got)
+	}
+}
+
 // assistantMeta returns the metadata of the conversation's assistant
 // message events, in order.
 func assistantMeta(t *testing.T, f *fixture) []map[string]any {

@@ -23,17 +23,23 @@ import (
 type chatFake struct {
 	mu     sync.Mutex
 	bodies [][]llm.Message
-	answer func(n int, w http.ResponseWriter)
+	// maxTokens are the requests' output caps (max_tokens or
+	// max_completion_tokens; 0 for none).
+	maxTokens []int
+	answer    func(n int, w http.ResponseWriter)
 }
 
 func (c *chatFake) start(t *testing.T) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
-			Messages []llm.Message `json:"messages"`
+			Messages            []llm.Message `json:"messages"`
+			MaxTokens           int           `json:"max_tokens"`
+			MaxCompletionTokens int           `json:"max_completion_tokens"`
 		}
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		c.mu.Lock()
 		c.bodies = append(c.bodies, body.Messages)
+		c.maxTokens = append(c.maxTokens, max(body.MaxTokens, body.MaxCompletionTokens))
 		n := len(c.bodies)
 		c.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")

@@ -432,10 +432,11 @@ func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID st
 	if err != nil {
 		return res, err
 	}
+	inCap, outCap := e.cfg.projectCosts(ctx, stage.ProjectID).Resolve(prov.ID, stage.LLMSettings.Model).CompletionCaps()
 	req := llm.Request{
 		Model:          stage.LLMSettings.Model,
 		Temperature:    stage.LLMSettings.DefaultTemperature,
-		MaxTokens:      stage.LLMSettings.DefaultMaxTokens,
+		MaxTokens:      maxOutputTokens(stage.LLMSettings.DefaultMaxTokens, outCap),
 		Text:           text,
 		Turn:           turnNo,
 		From:           from,
@@ -451,7 +452,7 @@ func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID st
 		hist = historyMessages(evs)
 	}
 	var budget budgetInfo
-	req.Messages, budget = fitBudget(system, hist, user, maxInputTokens(stage.LLMSettings))
+	req.Messages, budget = fitBudget(system, hist, user, maxInputTokens(stage.LLMSettings, inCap))
 	timeout := 60 * time.Second
 	if t := stage.LLMSettings.Timeout; t != nil && *t > 0 {
 		timeout = time.Duration(*t) * time.Millisecond

@@ -114,6 +114,16 @@ func (r *result) obj() map[string]any {
 	return m
 }
 
+// raw returns a field of the body as its JSON text.
+func (r *result) raw(key string) json.RawMessage {
+	r.t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		r.t.Fatalf("body is not a JSON object: %v: %s", err, r.body)
+	}
+	return m[key]
+}
+
 // str returns a string field of the body.
 func (r *result) str(key string) string {
 	r.t.Helper()

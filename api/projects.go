@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -30,12 +31,27 @@ func timezoneField(n nullable[string], cur *string) (*string, error) {
 	return &v, nil
 }
 
+// costsField reads a project body's costManagementConfig (Bonsai's token
+// caps): absent keeps cur, null removes it, an object must pass
+// store.ParseCostManagementConfig and is kept normalised.
+func costsField(n nullable[json.RawMessage], cur json.RawMessage) (json.RawMessage, error) {
+	switch {
+	case !n.Set:
+		return cur, nil
+	case n.Null:
+		return nil, nil
+	}
+	_, norm, err := store.ParseCostManagementConfig(n.Value)
+	return norm, err
+}
+
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
-		ID          string           `json:"id"`
-		Name        string           `json:"name"`
-		Description string           `json:"description"`
-		Timezone    nullable[string] `json:"timezone"`
+		ID                   string                    `json:"id"`
+		Name                 string                    `json:"name"`
+		Description          string                    `json:"description"`
+		Timezone             nullable[string]          `json:"timezone"`
+		CostManagementConfig nullable[json.RawMessage] `json:"costManagementConfig"`
 	}
 	if err := decodeBody(r, &body); err != nil {
 		return err
@@ -52,8 +68,13 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	costs, err := costsField(body.CostManagementConfig, nil)
+	if err != nil {
+		return err
+	}
 	now := s.now()
-	p := &store.Project{Meta: store.Meta{ID: id, CreatedAt: now, UpdatedAt: now, Version: 1}, Name: name, Description: body.Description, Timezone: tz}
+	p := &store.Project{Meta: store.Meta{ID: id, CreatedAt: now, UpdatedAt: now, Version: 1}, Name: name, Description: body.Description,
+		Timezone: tz, CostManagementConfig: costs}
 	if err := s.st.CreateProject(r.Context(), p); err != nil {
 		return fmt.Errorf("api: create project: %w", err)
 	}
@@ -91,16 +112,18 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// updateProject changes a project's name, description and timezone; an
+// updateProject changes a project's name, description, timezone and token
+// caps (costManagementConfig); an
 // archived project cannot be changed (Bonsai: 409, unarchive it first).
 // The archive fields are not part of the body: the archive and unarchive
 // routes set them.
 func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
-		Version     *int64           `json:"version"`
-		Name        *string          `json:"name"`
-		Description *string          `json:"description"`
-		Timezone    nullable[string] `json:"timezone"`
+		Version              *int64                    `json:"version"`
+		Name                 *string                   `json:"name"`
+		Description          *string                   `json:"description"`
+		Timezone             nullable[string]          `json:"timezone"`
+		CostManagementConfig nullable[json.RawMessage] `json:"costManagementConfig"`
 	}
 	if err := decodeBody(r, &body); err != nil {
 		return err
@@ -127,6 +150,9 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
 		p.Description = *body.Description
 	}
 	if p.Timezone, err = timezoneField(body.Timezone, p.Timezone); err != nil {
+		return err
+	}
+	if p.CostManagementConfig, err = costsField(body.CostManagementConfig, p.CostManagementConfig); err != nil {
 		return err
 	}
 	p.UpdatedAt = s.now()

@@ -130,13 +130,16 @@ type Provider struct {
 // prompt sees; nil means UTC, as in Bonsai. ArchivedAt and ArchivedBy (the
 // operator who archived it) are both set while the project is archived and
 // both nil otherwise; Bonsai's shape, where they read null when unset.
+// CostManagementConfig is Bonsai's project-level token caps (costs.go), as
+// checked and normalised by ParseCostManagementConfig; nil (null) for none.
 type Project struct {
 	Meta
-	Name        string     `json:"name"`
-	Description string     `json:"description"`
-	Timezone    *string    `json:"timezone"`
-	ArchivedAt  *time.Time `json:"archivedAt"`
-	ArchivedBy  *string    `json:"archivedBy"`
+	Name                 string          `json:"name"`
+	Description          string          `json:"description"`
+	Timezone             *string         `json:"timezone"`
+	ArchivedAt           *time.Time      `json:"archivedAt"`
+	ArchivedBy           *string         `json:"archivedBy"`
+	CostManagementConfig json.RawMessage `json:"costManagementConfig"`
 }
 
 // Archived reports whether the project is archived.

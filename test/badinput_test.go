@@ -1116,6 +1116,12 @@ func apiRows() []badRow {
 		{name: "profile newPassword too short", req: op("viewer", "POST", "/api/profile", `{"oldPassword":"password of viewer","newPassword":"short"}`), status: 400, body: "newPassword"},
 		{name: "profile name with control characters", req: op("viewer", "POST", "/api/profile", `{"name":"Vi\u001b[31mewer"}`), status: 400, body: "control characters"},
 
+		// A project's token caps (Bonsai's costManagementConfig).
+		{name: "project costManagementConfig without limits", req: op("admin", "POST", "/api/projects", `{"name":"x","costManagementConfig":{}}`), status: 400, body: "costManagementConfig.limits"},
+		{name: "project costManagementConfig cap of 0", req: op("admin", "PUT", "/api/projects/{project}",
+			`{"version":1,"costManagementConfig":{"limits":{"*":{"*":{"inputTokensLimits":{"completion":0}}}}}}`), status: 400, body: "inputTokensLimits.completion"},
+		{name: "project costManagementConfig cap not an integer", req: op("admin", "POST", "/api/projects",
+			`{"name":"x","costManagementConfig":{"limits":{"*":{"*":{"outputTokensLimits":{"completion":2.5}}}}}}`), status: 400, body: "outputTokensLimits.completion"},
 		// A project's timezone (an IANA name) and Bonsai's archive routes.
 		{name: "project timezone not in the tz database", req: op("admin", "POST", "/api/projects", `{"name":"x","timezone":"Mars/Olympus_Mons"}`), status: 400, body: "timezone"},
 		{name: "project timezone Local (the server's zone)", req: op("admin", "PUT", "/api/projects/{project}", `{"version":1,"timezone":"Local"}`), status: 400, body: "timezone"},

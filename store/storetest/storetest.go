@@ -475,12 +475,14 @@ func testProjects(t *testing.T, s store.Store) {
 	checkCRUD(t, crud[store.Project]{
 		prefix: store.PrefixProject,
 		make: func(i int) *store.Project {
-			return &store.Project{Name: fmt.Sprintf("p%d", i), Description: "d", Timezone: ptr("Europe/Warsaw")}
+			return &store.Project{Name: fmt.Sprintf("p%d", i), Description: "d", Timezone: ptr("Europe/Warsaw"),
+				CostManagementConfig: json.RawMessage(`{"limits":{"*":{"*":{"inputTokensLimits":{"completion":100}}}}}`)}
 		},
 		meta: func(p *store.Project) *store.Meta { return &p.Meta },
 		change: func(p *store.Project) {
 			at := time.Now().UTC().Truncate(time.Microsecond)
 			p.Name, p.Description, p.Timezone = "renamed", "new", ptr("America/New_York")
+			p.CostManagementConfig = json.RawMessage(`{"limits":{"prov_a":{"m":{"outputTokensLimits":{"completion":5}}}}}`)
 			p.ArchivedAt, p.ArchivedBy = &at, ptr("ops@example.com")
 		},
 		create: func(p *store.Project) error { return s.CreateProject(ctx, p) },

@@ -212,17 +212,18 @@ func (db *DB) DeleteProvider(ctx context.Context, id string, version int64) erro
 
 // ---- Projects.
 
-const projectCols = `id, name, description, timezone, archived_at, archived_by, created_at, updated_at, version`
+const projectCols = `id, name, description, timezone, archived_at, archived_by, cost_management_config, created_at, updated_at, version`
 
 func scanProject(s Scanner) (*store.Project, error) {
 	var p store.Project
-	var tz, by sql.NullString
+	var tz, by, costs sql.NullString
 	var archived NullTime
 	var c, u Time
-	if err := s.Scan(&p.ID, &p.Name, &p.Description, &tz, &archived, &by, &c, &u, &p.Version); err != nil {
+	if err := s.Scan(&p.ID, &p.Name, &p.Description, &tz, &archived, &by, &costs, &c, &u, &p.Version); err != nil {
 		return nil, err
 	}
 	p.Timezone, p.ArchivedAt, p.ArchivedBy = nullString(tz), archived.T, nullString(by)
+	p.CostManagementConfig = JSONBytes(costs)
 	p.CreatedAt, p.UpdatedAt = c.Time, u.Time
 	return &p, nil
 }
@@ -256,9 +257,9 @@ func (db *DB) CreateProject(ctx context.Context, p *store.Project) error {
 
 // insertProject inserts p with the Meta m through q and sets p.Meta.
 func (db *DB) insertProject(ctx context.Context, q execer, p *store.Project, m store.Meta) error {
-	_, err := q.ExecContext(ctx, db.d.Q(`INSERT INTO projects (`+projectCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := q.ExecContext(ctx, db.d.Q(`INSERT INTO projects (`+projectCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		m.ID, p.Name, p.Description, stringOrNull(p.Timezone), db.d.NullTime(p.ArchivedAt), stringOrNull(p.ArchivedBy),
-		db.d.Time(m.CreatedAt), db.d.Time(m.UpdatedAt), m.Version)
+		JSONText(p.CostManagementConfig), db.d.Time(m.CreatedAt), db.d.Time(m.UpdatedAt), m.Version)
 	if err != nil {
 		return db.d.WriteErr("create project", "project", err)
 	}
@@ -280,8 +281,9 @@ func (db *DB) ListProjects(ctx context.Context, opts store.ListOptions) ([]*stor
 // version.
 func (db *DB) UpdateProject(ctx context.Context, p *store.Project, version int64) error {
 	v, err := update(ctx, db, Ref{Table: "projects", What: "project", ID: p.ID}, version,
-		`name = ?, description = ?, timezone = ?, archived_at = ?, archived_by = ?`,
-		[]any{p.Name, p.Description, stringOrNull(p.Timezone), db.d.NullTime(p.ArchivedAt), stringOrNull(p.ArchivedBy)},
+		`name = ?, description = ?, timezone = ?, archived_at = ?, archived_by = ?, cost_management_config = ?`,
+		[]any{p.Name, p.Description, stringOrNull(p.Timezone), db.d.NullTime(p.ArchivedAt), stringOrNull(p.ArchivedBy),
+			JSONText(p.CostManagementConfig)},
 		projectCols, scanProject)
 	if err != nil {
 		return err
