@@ -277,7 +277,10 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 			// The session key already has an active conversation (started
 			// elsewhere): continue that one instead.
 			if c, err2 := e.opts.Store.ActiveConversation(ctx, t.NewConversation.Key()); err2 == nil {
-				if t.NewConversation.Direction == store.DirectionOutgoing {
+				if c.ID == t.ConversationID && e.turnCommitted(ctx, t) {
+					return true, false // an earlier attempt went through
+				}
+				if t.NewConversation.Direction == store.DirectionOutgoing && c.ID != t.ConversationID {
 					// A start replaces the conversation, as in Bonsai
 					// (start.go): it keeps its own id.
 					e.endConversation(ctx, c.ID, reasonSuperseded)

@@ -87,6 +87,9 @@ type StartStore interface {
 	// it returns that start and created false. Concurrent calls with one
 	// key store one start.
 	CreateStart(ctx context.Context, s *Start) (stored *Start, created bool, err error)
+	// StartByKey returns a project's start by its idempotency key, else
+	// ENOTFOUND.
+	StartByKey(ctx context.Context, projectID, key string) (*Start, error)
 	// GetStart returns a start by id, else ENOTFOUND.
 	GetStart(ctx context.Context, id string) (*Start, error)
 	// FinishStart moves a pending start to state (with errMsg); a start

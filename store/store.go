@@ -504,7 +504,7 @@ func CommittedNewConversations(turns []*Turn, at time.Time) {
 			continue
 		}
 		c.Meta = Meta{ID: c.ID, CreatedAt: at, UpdatedAt: at, Version: 1}
-		c.Status = ConversationActive
+		c.Status, c.Direction = ConversationActive, DirectionOf(c)
 		c.Deadline = t.NewConversationDeadline().UTC().Truncate(time.Microsecond)
 	}
 }

@@ -61,6 +61,9 @@ type Options struct {
 	// and AuditInterval (default 1 min) that saw failed signature checks.
 	Audit         func(context.Context, *store.AuditEntry) error
 	AuditInterval time.Duration
+	// Starter runs conversations started from the API (start.go); nil:
+	// the send routes answer 404.
+	Starter Starter
 }
 
 // Handler serves the Twilio webhooks.
@@ -114,6 +117,9 @@ func New(opts Options) *Handler {
 func (h *Handler) Register(r *mux.Router) {
 	r.HandleFunc("/api/twilio/messaging/webhook", h.postOnly(h.inbound))
 	r.HandleFunc("/api/twilio/messaging/status", h.postOnly(h.status))
+	r.HandleFunc("/api/twilio/messaging/send", h.startRoute(h.send))
+	r.HandleFunc("/api/twilio/messaging/send/bulk", h.startRoute(h.bulk))
+	r.HandleFunc("/api/twilio/messaging/send/jobs/{jobId}", h.job)
 }
 
 // postOnly refuses what Twilio never sends before next parses anything:

@@ -160,6 +160,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ClientIP:      cfg.TrustedProxies.IP,
 		FailureRate:   cfg.WebhookFailureRate,
 		Audit:         m.store.AppendAudit,
+		Starter:       m.engine,
 		AuditInterval: cfg.AuditSignatureFailureInterval,
 	})
 	m.hook.Register(r)

@@ -117,7 +117,7 @@ func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, sta
 		return err
 	}
 	c.Meta = m
-	c.Status = store.ConversationActive
+	c.Status, c.Direction = store.ConversationActive, store.DirectionOf(c)
 	c.Deadline = c.Deadline.UTC().Truncate(time.Microsecond)
 	return nil
 }

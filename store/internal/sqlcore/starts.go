@@ -86,13 +86,14 @@ func (db *DB) CreateStart(ctx context.Context, s *store.Start) (*store.Start, bo
 			return nil, false, db.d.WriteErr("create start", "start", err)
 		}
 		// The key was used: the first request's start is the answer.
-		old, err := db.startByKey(ctx, s.ProjectID, s.IdempotencyKey)
+		old, err := db.StartByKey(ctx, s.ProjectID, s.IdempotencyKey)
 		return old, false, err
 	}
 	return s, true, nil
 }
 
-func (db *DB) startByKey(ctx context.Context, projectID, key string) (*store.Start, error) {
+// StartByKey implements store.StartStore.
+func (db *DB) StartByKey(ctx context.Context, projectID, key string) (*store.Start, error) {
 	return getOne(ctx, db, "get start", func() error { return NotFound("start", key) }, scanStart,
 		`SELECT `+startCols+` FROM conversation_starts WHERE project_id = ? AND idempotency_key = ?`, projectID, key)
 }
