@@ -490,3 +490,59 @@ func TestStartJob(t *testing.T) {
 		t.Fatalf("another project's job: %d", resp.StatusCode)
 	}
 }
+
+// TestStartPostgres: the same on PostgreSQL — a start, the reply that
+// continues it, concurrent requests with one key, a job, the direction
+// filter.
+func TestStartPostgres(t *testing.T) {
+	db := postgresURL(t)
+	sim := newSim(t, twiliosim.Options{})
+	env := map[string]string{"DATABASE_URL": db, "SWITCHBOARD_SECRET_KEY": strings.Repeat("3c", 32)}
+	s := startServer(t, "", env)
+	l := setupLine(t, s, sim, lineOptions{})
+	to := "+15558100001"
+	keyed := make([]string, 6)
+	var wg sync.WaitGroup
+	for i := range keyed {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var a sendAnswer
+			if code, _, _ := postJSON(t, l.sendURL("", nil), map[string]any{"to": to}, http.Header{"Idempotency-Key": {"pg"}}, &a); code == 201 {
+				keyed[i] = a.ConversationID
+			}
+		}()
+	}
+	wg.Wait()
+	for _, id := range keyed {
+		if id == "" || id != keyed[0] {
+			t.Fatalf("concurrent requests with one key answered %q", keyed)
+		}
+	}
+	l.waitReplies(t, to, 1, 10*time.Second)
+	l.mustText(t, to, "hello back")
+	if got := l.waitReplies(t, to, 2, 10*time.Second); got[1] != "R1: hello back" || len(got) != 2 {
+		t.Fatalf("replies %q", got)
+	}
+	if c := l.conversation(t, keyed[0]); c.Direction != "outgoing" {
+		t.Fatalf("conversation %+v", c)
+	}
+	var j jobAnswer
+	code, _, raw := postJSON(t, l.sendURL("/bulk", nil), map[string]any{"recipients": []map[string]any{{"to": "+15558100002"}, {"to": "+15558100003"}}, "text": "News"}, nil, &j)
+	if code != 202 {
+		t.Fatalf("bulk: %d %s", code, raw)
+	}
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if j = l.job(t, j.JobID, ""); j.State != "done" || j.Counts["started"] != 2 {
+			return fmt.Errorf("job %s %v", j.State, j.Counts)
+		}
+		return nil
+	})
+	var page struct {
+		Total int `json:"total"`
+	}
+	s.mustAPI("GET", "/api/projects/"+l.ProjectID+"/conversations?filters[direction]=outgoing", l.token, nil, &page, 200)
+	if page.Total != 3 {
+		t.Fatalf("%d outgoing conversations, want 3", page.Total)
+	}
+}
