@@ -31,6 +31,15 @@
 //	webhook ─Accept─► group committer (one transaction per batch)
 //	        └─────► registry ─deliver─► session ─go runTurn─► store/LLM/Twilio
 //	                                        ◄──turnDone───────┘
+//	send API ─Start─► registry ─deliver─► (the recipient's session)
+//
+// A conversation the business starts (start.go) is a stored start, handed
+// to the recipient's session as a deliver that carries it instead of a
+// text: its turn consumes no inbound message, creates the conversation
+// (direction outgoing) with the opening message and is committed by the
+// group committer like any turn. A commit of unknown outcome is settled by
+// the conversation's one turn row (TurnFinder with inbound id 0); a second
+// run of the start finds the start finished or its conversation present.
 //
 // Expiry handshake (docs/architecture.md §3): the engine's idle wheel (idle.go: one
 // goroutine, a slot per tick, no timer per session) makes a session check

@@ -160,6 +160,10 @@ type Engine struct {
 	// unrecorded maps the sentKey of each send whose result is not yet
 	// committed to a channel closed when it is (see AwaitSendResult).
 	unrecorded sync.Map
+	// starts are the starts handed to sessions (start.go); startCount
+	// counts their outcomes (nil: no metrics).
+	starts     startRuns
+	startCount *prometheus.CounterVec
 }
 
 // ErrClosing is returned by Accept while the engine drains.
@@ -232,6 +236,7 @@ func New(opts Options) (*Engine, error) {
 	e.m = newMetrics(opts.Registerer, e)
 	e.replyTruncated = newReplyTruncatedCounter(opts.Registerer)
 	e.lookups = newLookupCounter(opts.Registerer)
+	e.startCount = newStartCounter(opts.Registerer)
 	e.commits = newCommitter(opts.Store, 512, opts.CommitLinger, opts.SyncWait,
 		func(msg string, err error) { logger.Error(msg, "err", err) }, e.m.commit)
 	e.out = newOutbound(e)
@@ -297,7 +302,7 @@ func (e *Engine) Deliver(m *store.InboundMessage) {
 
 // Recover re-delivers what a previous run left unfinished: unsent outbox
 // rows first, then committed inbound messages that never got their turn,
-// each in commit order; and it restores a session for every active
+// each in commit order, then pending starts (start.go); and it restores a session for every active
 // conversation, which expires at the conversation's stored deadline. Call
 // it before accepting webhooks.
 func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
@@ -340,6 +345,10 @@ func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
 	}
 	for _, m := range msgs {
 		e.Deliver(m)
+	}
+	// Then the starts (conversations the business starts) not yet run.
+	if _, err := e.recoverStarts(ctx); err != nil {
+		return len(msgs), len(rows), fmt.Errorf("actors: recover starts: %w", err)
 	}
 	return len(msgs), len(rows), nil
 }

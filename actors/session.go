@@ -124,7 +124,7 @@ func (a *session) maybeStart(ctx actor.Context) {
 		return
 	}
 	n := 1
-	if d := e.opts.Debounce; d > 0 {
+	if d := e.opts.Debounce; d > 0 && s.queue[0].Start == nil {
 		// Merge a burst: wait until the newest text is d old (or the cap is
 		// reached), then answer all queued texts in one turn.
 		last := time.Unix(0, s.lastInbound.Load())
@@ -136,6 +136,13 @@ func (a *session) maybeStart(ctx actor.Context) {
 			return
 		}
 		n = min(len(s.queue), e.opts.DebounceMax)
+		// A start is a turn of its own: texts after it wait for it.
+		for i, m := range s.queue[:n] {
+			if m.Start != nil {
+				n = i
+				break
+			}
+		}
 	}
 	batch := append([]*store.InboundMessage(nil), s.queue[:n]...)
 	s.inTurn = n

@@ -51,6 +51,9 @@ func keyword(body string) string {
 // parts atomically, then sends the parts in order. It never panics: a
 // failure is recorded and answered with the apology reply.
 func (e *Engine) runTurn(in turnInput) turnOutput {
+	if in.msgs[0].Start != nil {
+		return e.runStart(in) // a conversation the business starts (start.go)
+	}
 	out, gone := e.runTurnOnce(in)
 	if gone {
 		// The conversation was deleted (through the API) under the turn:
@@ -274,6 +277,15 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 			// The session key already has an active conversation (started
 			// elsewhere): continue that one instead.
 			if c, err2 := e.opts.Store.ActiveConversation(ctx, t.NewConversation.Key()); err2 == nil {
+				if c.ID == t.ConversationID && e.turnCommitted(ctx, t) {
+					return true, false // an earlier attempt went through
+				}
+				if t.NewConversation.Direction == store.DirectionOutgoing && c.ID != t.ConversationID {
+					// A start replaces the conversation, as in Bonsai
+					// (start.go): it keeps its own id.
+					e.endConversation(ctx, c.ID, reasonSuperseded)
+					continue
+				}
 				joinConversation(t, c.ID)
 				continue
 			}
@@ -303,10 +315,16 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 // given them.
 func (e *Engine) turnCommitted(ctx context.Context, t *store.Turn) bool {
 	f, ok := e.opts.Store.(store.TurnFinder)
-	if !ok || t.ConversationID == "" || len(t.InboundIDs) == 0 {
+	if !ok || t.ConversationID == "" || (len(t.InboundIDs) == 0 && t.NewConversation == nil) {
 		return false
 	}
-	id, found, err := f.CommittedTurn(ctx, t.ConversationID, t.InboundIDs[0])
+	// A start's opening turn consumes no message; it creates its
+	// conversation, whose only turn row it then is (inbound id 0).
+	var first int64
+	if len(t.InboundIDs) > 0 {
+		first = t.InboundIDs[0]
+	}
+	id, found, err := f.CommittedTurn(ctx, t.ConversationID, first)
 	if err != nil || !found {
 		return false
 	}
@@ -394,7 +412,7 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 	}
 	cs := &convState{id: conv.ID, stageID: stage.ID, agentID: agentID}
 	if stage.EnterBehavior == store.EnterGenerateResponse {
-		res, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first, false)
+		res, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, first, false, "")
 		if err != nil {
 			e.log.Warn("turn: opening message failed", "conversation_id", conv.ID, "err", err)
 			res = llmResult{} // no apology opens a conversation
@@ -411,14 +429,16 @@ func (e *Engine) complete(ctx context.Context, in turnInput, conv *convState, te
 	if err != nil {
 		return llmResult{}, fmt.Errorf("stage: %w", err)
 	}
-	return e.completeRaw(ctx, stage, conv.agentID, conv, []string{text}, text, conv.turns, sender, loadHistory)
+	return e.completeRaw(ctx, stage, conv.agentID, conv, []string{text}, text, conv.turns, sender, loadHistory, "")
 }
 
 // completeRaw asks the stage's LLM for a reply; sender is the (latest)
 // message the turn answers, whose sender the prompt's userProfile
 // describes. The result carries what the call cost and how it finished
-// (recorded on the assistant event) even when err is set.
-func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID string, conv *convState, user []string, text string, turnNo int, sender *store.InboundMessage, loadHistory bool) (res llmResult, err error) {
+// (recorded on the assistant event) even when err is set. instruction,
+// when set, is appended to the system prompt (a start's extra instruction
+// for its opening message).
+func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID string, conv *convState, user []string, text string, turnNo int, sender *store.InboundMessage, loadHistory bool, instruction string) (res llmResult, err error) {
 	from := sender.From
 	prov, err := e.cfg.provider(ctx, stage.LLMProviderID)
 	if err != nil {
@@ -431,6 +451,9 @@ func (e *Engine) completeRaw(ctx context.Context, stage *store.Stage, agentID st
 	system, err := e.systemPrompt(ctx, stage, agentID, text, sender)
 	if err != nil {
 		return res, err
+	}
+	if instruction != "" {
+		system += "\n\n" + instruction
 	}
 	inCap, outCap := e.cfg.projectCosts(ctx, stage.ProjectID).Resolve(prov.ID, stage.LLMSettings.Model).CompletionCaps()
 	req := llm.Request{

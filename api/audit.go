@@ -135,7 +135,11 @@ func (s *Server) auditAccountID(ctx context.Context, id string) string {
 func readableEntityTypes(roles []string) (types []string, all bool) {
 	all = true
 	for _, t := range auditEntityTypes {
-		if hasPermission(roles, perm(t, actRead)) {
+		entity := t
+		if t == store.AuditStartJob {
+			entity = entConversation // a job starts conversations: who reads them reads it
+		}
+		if hasPermission(roles, perm(entity, actRead)) {
 			types = append(types, t)
 		} else {
 			all = false
@@ -146,7 +150,7 @@ func readableEntityTypes(roles []string) (types []string, all bool) {
 
 // auditEntityTypes are the entity types audit entries are recorded for.
 var auditEntityTypes = []string{store.AuditOperator, store.AuditProvider, store.AuditProject, store.AuditAgent,
-	store.AuditStage, store.AuditAPIKey, store.AuditConversation}
+	store.AuditStage, store.AuditAPIKey, store.AuditConversation, store.AuditStartJob}
 
 // appendAudit stores e with the request's origin and the server's clock.
 // A failure is logged and counted, never returned: the change it records

@@ -10,8 +10,9 @@ import (
 // A conversation list takes filters and orders on the fields of Bonsai's
 // conversation shape (conversation_view.go). Those that are stored under
 // another name are renamed; those Switchboard derives (status in Bonsai's
-// vocabulary, direction, endingStageId) are rewritten onto stored fields
-// here, before the store checks and applies the rest.
+// vocabulary, endingStageId) are rewritten onto stored fields here, and
+// direction's values are checked here, before the store checks and applies
+// the rest.
 
 // conversationAliases are Bonsai fields that are a stored field under
 // another name (conversationView says why).
@@ -34,8 +35,6 @@ func conversationOptions(opts *store.ListOptions) (bool, error) {
 		case "endingStageId":
 			// Null (not ended) sorts first; among the ended, by stage.
 			opts.OrderBy[i].Field = "stageId"
-		case "direction":
-			opts.OrderBy[i].Field = "createdAt" // the same for all: keeps the default
 		default:
 			if a, ok := conversationAliases[o.Field]; ok {
 				opts.OrderBy[i].Field = a
@@ -57,13 +56,12 @@ func conversationOptions(opts *store.ListOptions) (bool, error) {
 	for _, f := range derived.Filters {
 		switch f.Field {
 		case "direction":
-			if err := knownValues(f, []string{"incoming", "outgoing"}); err != nil {
+			// Stored (conversations.direction); checked here so that a
+			// typo is a 400 rather than an empty page.
+			if err := knownValues(f, []string{store.DirectionIncoming, store.DirectionOutgoing}); err != nil {
 				return false, err
 			}
-			// Every Switchboard conversation is incoming.
-			if !f.MatchText("incoming") {
-				return false, nil
-			}
+			opts.Filters = append(opts.Filters, f)
 		case "status":
 			if err := knownValues(f, bonsaiStatuses); err != nil {
 				return false, err

@@ -90,15 +90,16 @@ type conversationView struct {
 // conversation's own ID: Switchboard keeps no session record apart from
 // the conversation (its sessions are in-memory actors keyed by sender and
 // number). clientId, the channel a Bonsai client connected through, is the
-// channel provider the texts came through. Every Switchboard conversation
-// is started by an inbound text, so direction is "incoming". A stage
+// channel provider the texts came through. direction is incoming for a
+// conversation the user's text started, outgoing for one started through
+// POST /api/twilio/messaging/send. A stage
 // never changes during a Switchboard conversation, so the starting stage
 // is the stage and the ending stage is the stage once it has ended.
 func viewConversation(c *store.Conversation) conversationView {
 	v := conversationView{
 		ID: c.ID, ProjectID: c.ProjectID, UserID: c.UserID, SessionID: c.ID, ClientID: c.ChannelProviderID,
 		StageID: c.StageID, StartingStageID: &c.StageID, StageVars: map[string]any{},
-		Status: bonsaiStatus(c.Status), StatusDetails: statusDetails(c.StatusDetails), Direction: "incoming",
+		Status: bonsaiStatus(c.Status), StatusDetails: statusDetails(c.StatusDetails), Direction: store.DirectionOf(c),
 		Metadata: c.Metadata, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 		AgentID: c.AgentID, ChannelProviderID: c.ChannelProviderID, Deadline: c.Deadline,
 	}

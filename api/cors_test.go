@@ -61,7 +61,7 @@ func TestCORSPreflight(t *testing.T) {
 		want := map[string]string{
 			"Access-Control-Allow-Origin":  consoleOrigin,
 			"Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, PATCH, DELETE",
-			"Access-Control-Allow-Headers": "Authorization, Content-Type",
+			"Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key",
 			"Access-Control-Max-Age":       "600",
 		}
 		for k, v := range want {
@@ -156,7 +156,7 @@ func TestCORSActualResponses(t *testing.T) {
 			t.Errorf("%s %s: credentials allowed", tt.method, tt.path)
 		}
 	}
-	if got := e.send("GET", "/api/projects", origin).hdr.Get("Access-Control-Expose-Headers"); got != "Retry-After, WWW-Authenticate" {
+	if got := e.send("GET", "/api/projects", origin).hdr.Get("Access-Control-Expose-Headers"); got != "Retry-After, WWW-Authenticate, Location, Idempotent-Replayed" {
 		t.Errorf("Access-Control-Expose-Headers = %q", got)
 	}
 	// The webhook is not the API's and not covered.

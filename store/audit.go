@@ -32,6 +32,8 @@ const (
 	AuditStage        = "stage"
 	AuditAPIKey       = "api_key"
 	AuditConversation = "conversation"
+	// AuditStartJob is a bulk start job (POST /api/twilio/messaging/send/bulk).
+	AuditStartJob = "start_job"
 )
 
 // AuditEntry is one record of the audit log: who (UserID, the operator; ""

@@ -253,22 +253,40 @@ const (
 	ConversationFinished = "finished"
 )
 
+// Conversation directions (Bonsai's values).
+const (
+	DirectionIncoming = "incoming" // started by the user's text
+	DirectionOutgoing = "outgoing" // started by the business (POST /api/twilio/messaging/send)
+)
+
 // Conversation is one run of a stage with one user on one channel.
 // UserID is the sender address as Twilio gives it; ChannelAddress is the
 // number the user texted (the inbound To). Deadline is when it ends if no
 // inbound message arrives before; it survives restarts.
 type Conversation struct {
 	Meta
-	ProjectID         string          `json:"projectId"`
-	StageID           string          `json:"stageId"`
-	AgentID           string          `json:"agentId,omitempty"`
-	UserID            string          `json:"userId"`
-	ChannelProviderID string          `json:"channelProviderId"`
-	ChannelAddress    string          `json:"-"`
-	Status            string          `json:"status"`
-	StatusDetails     json.RawMessage `json:"statusDetails,omitempty"`
-	Metadata          json.RawMessage `json:"metadata,omitempty"`
-	Deadline          time.Time       `json:"deadline"`
+	ProjectID         string `json:"projectId"`
+	StageID           string `json:"stageId"`
+	AgentID           string `json:"agentId,omitempty"`
+	UserID            string `json:"userId"`
+	ChannelProviderID string `json:"channelProviderId"`
+	ChannelAddress    string `json:"-"`
+	// Direction is who started the conversation: DirectionIncoming (the
+	// user's text) or DirectionOutgoing (the API's start request), as in
+	// Bonsai. "" is stored as incoming.
+	Direction     string          `json:"direction"`
+	Status        string          `json:"status"`
+	StatusDetails json.RawMessage `json:"statusDetails,omitempty"`
+	Metadata      json.RawMessage `json:"metadata,omitempty"`
+	Deadline      time.Time       `json:"deadline"`
+}
+
+// DirectionOf returns c's direction as stored: "" is incoming.
+func DirectionOf(c *Conversation) string {
+	if c.Direction == "" {
+		return DirectionIncoming
+	}
+	return c.Direction
 }
 
 // Key returns the session key of c.
@@ -341,6 +359,11 @@ type InboundMessage struct {
 	// CallbackBase is the public scheme://host the webhook was reached at,
 	// used to build status-callback URLs. It is not stored.
 	CallbackBase string
+	// Start, when set, makes this no text but a start request handed to
+	// the recipient's session (From is the recipient, To our number), so
+	// that its opening turn is ordered with the recipient's texts. It is
+	// never stored as an inbound message (the start has its own row).
+	Start *Start
 }
 
 // Key returns the session key of m.
@@ -445,6 +468,9 @@ func (t *Turn) AssignIDs(id int64) {
 type TurnFinder interface {
 	// CommittedTurn reports whether the last turn row of the conversation
 	// consumed the inbound message inboundID, and returns its id.
+	// inboundID 0 asks for the conversation's last turn row, whatever it
+	// consumed: an opening turn without inbound messages (a start) is its
+	// conversation's first row, so its existence is the answer.
 	CommittedTurn(ctx context.Context, conversationID string, inboundID int64) (id int64, found bool, err error)
 }
 
@@ -481,7 +507,7 @@ func CommittedNewConversations(turns []*Turn, at time.Time) {
 			continue
 		}
 		c.Meta = Meta{ID: c.ID, CreatedAt: at, UpdatedAt: at, Version: 1}
-		c.Status = ConversationActive
+		c.Status, c.Direction = ConversationActive, DirectionOf(c)
 		c.Deadline = t.NewConversationDeadline().UTC().Truncate(time.Microsecond)
 	}
 }
@@ -730,6 +756,8 @@ type Store interface {
 
 	// A project created with its agents and stages at once (exchange.go).
 	ProjectImporter
+	// Conversations started from the API and their bulk jobs (starts.go).
+	StartStore
 
 	// Opt-outs, per channel provider and recipient address.
 	SetOptOut(ctx context.Context, providerID, address string, optedOut bool) error

@@ -97,6 +97,7 @@ func TestBadInput(t *testing.T) {
 		{"webhook", webhookRows()},
 		{"status", statusRows()},
 		{"api", apiRows()},
+		{"start", startRows()},
 	}
 	total := 0
 	for _, g := range groups {
@@ -265,9 +266,17 @@ func newBadEnv(t *testing.T, env map[string]string) *badEnv {
 	}
 	e.l.waitReplies(t, e.firstFrom, 1, 10*time.Second)
 	e.outboundSID = sim.MessagesTo(e.firstFrom)[0].SID
+	// A recipient who opted out, for the start rows.
+	e.l.mustText(t, "+15557770009", "STOP")
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if len(e.l.conversations(t)) == 2 && e.l.conversations(t)[1].Status == "finished" {
+			return nil
+		}
+		return fmt.Errorf("the STOP is not processed yet")
+	})
 	convs := e.l.conversations(t)
-	if len(convs) != 1 {
-		t.Fatalf("%d conversations after the first text", len(convs))
+	if len(convs) != 2 {
+		t.Fatalf("%d conversations after the first text and the STOP", len(convs))
 	}
 
 	var err error
@@ -1206,4 +1215,77 @@ func (e *badEnv) apiRequest(authorization, method, path, body string) *http.Requ
 		req.Header["Authorization"] = []string{authorization}
 	}
 	return req
+}
+
+// startRows are requests to start conversations (POST
+// /api/twilio/messaging/send, /send/bulk, GET /send/jobs/{id}) that must
+// be refused, storing and sending nothing.
+func startRows() []badRow {
+	const q = "apiKey={apiKey}&channelProviderId={provider}&stageId={stage}"
+	send := func(query, body string) func(e *badEnv) *http.Request {
+		return op("", "POST", "/api/twilio/messaging/send?"+query, body)
+	}
+	bulk := func(body string) func(e *badEnv) *http.Request {
+		return op("", "POST", "/api/twilio/messaging/send/bulk?"+q, body)
+	}
+	many := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`{"recipients":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"to":"+1555300%04d"}`, i)
+		}
+		b.WriteString(`],"text":"hi"}`)
+		return b.String()
+	}
+	return []badRow{
+		{name: "send without apiKey", req: send("channelProviderId={provider}&stageId={stage}", `{"to":"+15553000001"}`), status: 400, body: "apiKey"},
+		{name: "send with an unknown apiKey", req: send("apiKey=nope&channelProviderId={provider}&stageId={stage}", `{"to":"+15553000001"}`), status: 401},
+		{name: "send with an inactive key", req: send("apiKey={inactiveKey}&channelProviderId={provider}&stageId={stage}", `{"to":"+15553000001"}`), status: 401},
+		{name: "send with a deleted key", req: send("apiKey={deletedKey}&channelProviderId={provider}&stageId={stage}", `{"to":"+15553000001"}`), status: 401},
+		{name: "send with a web-only key", req: send("apiKey={webOnlyKey}&channelProviderId={provider}&stageId={stage}", `{"to":"+15553000001"}`), status: 403, body: "twilio_messaging"},
+		{name: "send with a key without text input", req: send("apiKey={noTextKey}&channelProviderId={provider}&stageId={stage}", `{"to":"+15553000001"}`), status: 403},
+		{name: "send with an archived project's key", req: send("apiKey={archivedKey}&channelProviderId={provider}&stageId={archivedStage}", `{"to":"+15553000001"}`), status: 422, body: "archived"},
+		{name: "send to another project's stage", req: send("apiKey={apiKey}&channelProviderId={provider}&stageId={otherStage}", `{"to":"+15553000001"}`), status: 400, body: "stageId"},
+		{name: "send with another project's agent", req: send(q+"&agentId={otherAgent}", `{"to":"+15553000001"}`), status: 400, body: "agentId"},
+		{name: "send with the body's stage of another project", req: send(q, `{"to":"+15553000001","stageId":"{otherStage}"}`), status: 400, body: "stageId"},
+		{name: "send through an unknown provider", req: send("apiKey={apiKey}&channelProviderId=prov_nope&stageId={stage}", `{"to":"+15553000001"}`), status: 400, body: "channel provider"},
+		{name: "send through an LLM provider", req: send("apiKey={apiKey}&channelProviderId={llm}&stageId={stage}", `{"to":"+15553000001"}`), status: 400},
+		{name: "send without a stage", req: send("apiKey={apiKey}&channelProviderId={provider}", `{"to":"+15553000001"}`), status: 422, body: "stageId"},
+		{name: "send without to", req: send(q, `{"text":"hi"}`), status: 400, body: "to is required"},
+		{name: "send to a number that is not E.164", req: send(q, `{"to":"555-1234"}`), status: 400, body: "E.164"},
+		{name: "send to WhatsApp through an SMS number", req: send(q, `{"to":"whatsapp:+15553000001"}`), status: 400, body: "SMS"},
+		{name: "send with text and instruction", req: send(q, `{"to":"+15553000001","text":"a","instruction":"b"}`), status: 400, body: "not both"},
+		{name: "send with a blank text", req: send(q, `{"to":"+15553000001","text":"   "}`), status: 400, body: "blank"},
+		{name: "send with a text too long", req: send(q, `{"to":"+15553000001","text":"`+strings.Repeat("x", 5000)+`"}`), status: 400, body: "limited"},
+		{name: "send with metadata not an object", req: send(q, `{"to":"+15553000001","metadata":[1,2]}`), status: 400, body: "metadata"},
+		{name: "send with an unknown field", req: send(q, `{"to":"+15553000001","userProfile":{}}`), status: 400, body: "userProfile"},
+		{name: "send with malformed JSON", req: send(q, `{"to":`), status: 400, body: "invalid JSON"},
+		{name: "send with two objects", req: send(q, `{"to":"+15553000001"}{}`), status: 400, body: "after the object"},
+		{name: "send as a form", req: func(e *badEnv) *http.Request {
+			r := send(q, `to=%2B15553000001`)(e)
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return r
+		}, status: 415},
+		{name: "send with GET", req: op("", "GET", "/api/twilio/messaging/send?"+q, ""), status: 405},
+		{name: "send from a number not the provider's", req: send(q, `{"to":"+15553000001","from":"+15550009999"}`), status: 400, body: "fromNumber"},
+		{name: "send to an opted-out recipient", req: send(q, `{"to":"+15557770009","text":"hi"}`), status: 422, body: "opted out"},
+		{name: "send with differing idempotency keys", req: func(e *badEnv) *http.Request {
+			r := send(q, `{"to":"+15553000001","idempotencyKey":"a"}`)(e)
+			r.Header.Set("Idempotency-Key", "b")
+			return r
+		}, status: 400, body: "differ"},
+		{name: "send with an idempotency key too long", req: send(q, `{"to":"+15553000001","idempotencyKey":"`+strings.Repeat("k", 300)+`"}`), status: 400, body: "limited"},
+		{name: "bulk without recipients", req: bulk(`{"recipients":[],"text":"hi"}`), status: 400, body: "recipients"},
+		{name: "bulk over the limit", req: bulk(many(1001)), status: 400, body: "at most 1000"},
+		{name: "bulk with a recipient twice", req: bulk(`{"recipients":[{"to":"+15553000001"},{"to":"+15553000001"}]}`), status: 400, body: "recipients[1]"},
+		{name: "bulk with one bad recipient", req: bulk(`{"recipients":[{"to":"+15553000001"},{"to":"12"}]}`), status: 400, body: "recipients[1]"},
+		{name: "bulk with a bad key", req: op("", "POST", "/api/twilio/messaging/send/bulk?apiKey=nope&channelProviderId={provider}&stageId={stage}", `{"recipients":[{"to":"+15553000001"}]}`), status: 401},
+		{name: "job that does not exist", req: op("", "GET", "/api/twilio/messaging/send/jobs/job_nope?apiKey={apiKey}", ""), status: 404},
+		{name: "job without apiKey", req: op("", "GET", "/api/twilio/messaging/send/jobs/job_nope", ""), status: 400},
+		{name: "job with a bad limit", req: op("", "GET", "/api/twilio/messaging/send/jobs/job_nope?apiKey={apiKey}&limit=0", ""), status: 400, body: "limit"},
+		{name: "job with POST", req: op("", "POST", "/api/twilio/messaging/send/jobs/job_nope?apiKey={apiKey}", ""), status: 405},
+	}
 }

@@ -44,7 +44,7 @@ func TestCORSConsole(t *testing.T) {
 		for k, want := range map[string]string{
 			"Access-Control-Allow-Origin":  console,
 			"Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, PATCH, DELETE",
-			"Access-Control-Allow-Headers": "Authorization, Content-Type",
+			"Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key",
 			"Access-Control-Max-Age":       "600",
 		} {
 			if got := resp.Header.Get(k); got != want {
@@ -77,6 +77,22 @@ func TestCORSConsole(t *testing.T) {
 		if v := resp.Header.Get("Access-Control-Allow-Origin"); v != "" {
 			t.Errorf("GET from %s: Access-Control-Allow-Origin = %q", origin, v)
 		}
+	}
+
+	// The routes that start conversations are called from the console's
+	// page (its outgoing-conversation form): covered, preflight and answer.
+	for _, path := range []string{"/api/twilio/messaging/send", "/api/twilio/messaging/send/bulk", "/api/twilio/messaging/send/jobs/job_x"} {
+		resp := send("OPTIONS", path, preflight(console, "POST"))
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != console {
+			t.Fatalf("preflight %s: %d, Access-Control-Allow-Origin %q", path, resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+	}
+	resp = send("POST", "/api/twilio/messaging/send?apiKey=nope&channelProviderId=x", map[string]string{"Origin": console, "Content-Type": "application/json"})
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Access-Control-Allow-Origin") != console {
+		t.Fatalf("POST send from the console: %d, Access-Control-Allow-Origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+	if resp := send("OPTIONS", "/api/twilio/messaging/send", preflight("https://evil.example", "POST")); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("send preflight from another origin: %d, want 403", resp.StatusCode)
 	}
 
 	// The webhook is Twilio's, server to server: no CORS answer.

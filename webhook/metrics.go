@@ -13,6 +13,8 @@ type Metrics struct {
 	sigFails   *prometheus.CounterVec
 	ackLatency prometheus.Histogram
 	statuses   *prometheus.CounterVec
+	starts     *prometheus.CounterVec
+	jobRcpts   prometheus.Counter
 }
 
 // NewMetrics registers the webhook's metrics on reg.
@@ -36,10 +38,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Twilio status callbacks by message status.",
 		}, []string{"status"}),
 	}
+	m.starts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_start_requests_total",
+		Help: "Requests to start conversations (POST /api/twilio/messaging/send and /send/bulk) by outcome.",
+	}, []string{"outcome"})
+	m.jobRcpts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_start_job_recipients_total",
+		Help: "Recipients of accepted bulk start jobs.",
+	})
+	for _, o := range []string{"accepted", "replayed", "job_accepted", "opted_out", "idempotency_conflict", "bad_request", "unauthorized", "forbidden", "not_found", "project_archived", "rate_limited", "unavailable"} {
+		m.starts.WithLabelValues(o)
+	}
 	for _, o := range []string{"accepted", "duplicate", "bad_request", "unauthorized", "forbidden", "bad_signature", "rate_limited", "unavailable", "project_archived"} {
 		m.webhooks.WithLabelValues(o)
 	}
-	reg.MustRegister(m.webhooks, m.sigFails, m.ackLatency, m.statuses)
+	reg.MustRegister(m.webhooks, m.sigFails, m.ackLatency, m.statuses, m.starts, m.jobRcpts)
 	return m
 }
 
@@ -64,5 +77,17 @@ func (m *Metrics) ack(d time.Duration) {
 func (m *Metrics) deliveryStatus(s string) {
 	if m != nil {
 		m.statuses.WithLabelValues(s).Inc()
+	}
+}
+
+func (m *Metrics) start(outcome string) {
+	if m != nil {
+		m.starts.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) jobRecipients(n int) {
+	if m != nil {
+		m.jobRcpts.Add(float64(n))
 	}
 }

@@ -61,6 +61,13 @@ type Options struct {
 	// and AuditInterval (default 1 min) that saw failed signature checks.
 	Audit         func(context.Context, *store.AuditEntry) error
 	AuditInterval time.Duration
+	// Starter runs conversations started from the API (start.go); nil:
+	// the send routes answer 404.
+	Starter Starter
+	// CORS, when set, wraps the send routes (which a web page, Bonsai's
+	// console, calls) in the operator API's CORS; allow is a route's
+	// Allow for a plain OPTIONS. The Twilio routes are never wrapped.
+	CORS func(h http.Handler, allow string) http.Handler
 }
 
 // Handler serves the Twilio webhooks.
@@ -114,6 +121,13 @@ func New(opts Options) *Handler {
 func (h *Handler) Register(r *mux.Router) {
 	r.HandleFunc("/api/twilio/messaging/webhook", h.postOnly(h.inbound))
 	r.HandleFunc("/api/twilio/messaging/status", h.postOnly(h.status))
+	cors := h.opts.CORS
+	if cors == nil {
+		cors = func(h http.Handler, _ string) http.Handler { return h }
+	}
+	r.Handle("/api/twilio/messaging/send", cors(h.startRoute(h.send), "POST, OPTIONS"))
+	r.Handle("/api/twilio/messaging/send/bulk", cors(h.startRoute(h.bulk), "POST, OPTIONS"))
+	r.Handle("/api/twilio/messaging/send/jobs/{jobId}", cors(http.HandlerFunc(h.job), "GET, OPTIONS"))
 }
 
 // postOnly refuses what Twilio never sends before next parses anything:

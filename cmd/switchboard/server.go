@@ -150,23 +150,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	r := mux.NewRouter()
-	m.hook = webhook.New(webhook.Options{
-		Store:         m.store,
-		Engine:        m.engine,
-		Logger:        m.log,
-		Metrics:       webhook.NewMetrics(reg),
-		PublicBaseURL: cfg.PublicBaseURL,
-		TrustProxy:    cfg.TrustProxy,
-		ClientIP:      cfg.TrustedProxies.IP,
-		FailureRate:   cfg.WebhookFailureRate,
-		Audit:         m.store.AppendAudit,
-		AuditInterval: cfg.AuditSignatureFailureInterval,
-	})
-	m.hook.Register(r)
-	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-	if m.metricsOnMain() {
-		r.Handle("/metrics", metricsAuth(cfg.MetricsToken, metricsHandler)).Methods(http.MethodGet)
-	}
+	// The API server first: the webhook's send routes take its CORS.
 	apiServer := api.New(m.store, m.log, api.Options{
 		MaxFailuresPerAccount:      cfg.AuthMaxFailuresPerAccount,
 		MaxFailuresPerAccountTotal: cfg.AuthMaxFailuresPerAccountTotal,
@@ -183,6 +167,25 @@ func (m *Main) Run(ctx context.Context) error {
 		// /readyz answers 503 until the end of Run: ready means started.
 		Starting: true,
 	})
+	m.hook = webhook.New(webhook.Options{
+		Store:         m.store,
+		Engine:        m.engine,
+		Logger:        m.log,
+		Metrics:       webhook.NewMetrics(reg),
+		PublicBaseURL: cfg.PublicBaseURL,
+		TrustProxy:    cfg.TrustProxy,
+		ClientIP:      cfg.TrustedProxies.IP,
+		FailureRate:   cfg.WebhookFailureRate,
+		Audit:         m.store.AppendAudit,
+		Starter:       m.engine,
+		CORS:          apiServer.CORS,
+		AuditInterval: cfg.AuditSignatureFailureInterval,
+	})
+	m.hook.Register(r)
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if m.metricsOnMain() {
+		r.Handle("/metrics", metricsAuth(cfg.MetricsToken, metricsHandler)).Methods(http.MethodGet)
+	}
 	apiServer.Register(r)
 	m.stopPurge = apiServer.StartTokenPurge(ctx, tokenPurgeInterval)
 	m.stopAudit = startAuditRetention(m.store, cfg.AuditRetention, m.log)

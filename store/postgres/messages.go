@@ -42,7 +42,7 @@ var (
 	sqlEndConvInTurn = `WITH u AS (UPDATE conversations SET status = 'finished', status_details = $1, updated_at = $2, version = version + 1
 		WHERE id = $3 AND status = 'active' RETURNING id)
 		INSERT INTO events (conversation_id, event_type, event_data, created_at) SELECT id, $5, $6, $2 FROM u WHERE $4`
-	sqlInsConv = `INSERT INTO conversations (` + convCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	sqlInsConv = `INSERT INTO conversations (` + convCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 )
 
 // ---- Conversations and events.
@@ -82,7 +82,7 @@ func convErr(err error) error {
 // and the given deadline.
 func convArgs(c *store.Conversation, m store.Meta, deadline time.Time) []any {
 	return []any{m.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
-		jsonText(c.StatusDetails), jsonText(c.Metadata), deadline, m.CreatedAt, m.UpdatedAt, m.Version}
+		jsonText(c.StatusDetails), jsonText(c.Metadata), deadline, m.CreatedAt, m.UpdatedAt, m.Version, store.DirectionOf(c)}
 }
 
 // CreateConversation stores c as active with its start event. A session
@@ -104,7 +104,7 @@ func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, sta
 		return err
 	}
 	c.Meta = m
-	c.Status = store.ConversationActive
+	c.Status, c.Direction = store.ConversationActive, store.DirectionOf(c)
 	c.Deadline = c.Deadline.UTC().Truncate(time.Microsecond)
 	return nil
 }

@@ -38,7 +38,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{nil, &db.endConv, `UPDATE conversations SET status = 'finished', status_details = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND status = 'active'`},
 		{nil, &db.updateOutbox, `UPDATE outbound_messages SET state = ?, attempts = ?, error_code = ?, error_message = ?, twilio_sid = ?, updated_at = ? WHERE id = ?`},
-		{nil, &db.insConv, `INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{nil, &db.insConv, `INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{db.reader, &db.readActive, `SELECT ` + convCols + ` FROM conversation_state
 			WHERE project_id = ? AND channel_provider_id = ? AND channel_address = ? AND user_id = ? AND status = 'active'`},
 		{db.reader, &db.readOptedOut, sqlcore.OptOutQuery},
@@ -85,7 +85,7 @@ func (db *DB) insertEvent(ctx context.Context, ins *sql.Stmt, e *store.Event, at
 // active conversation is ECONFLICT.
 func insertConversation(ctx context.Context, ins *sql.Stmt, c *store.Conversation, m store.Meta, deadline time.Time) error {
 	_, err := ins.ExecContext(ctx, m.ID, c.ProjectID, c.StageID, c.AgentID, c.UserID, c.ChannelProviderID, c.ChannelAddress, store.ConversationActive,
-		jsonText(c.StatusDetails), jsonText(c.Metadata), micros(deadline), micros(m.CreatedAt), micros(m.UpdatedAt), m.Version)
+		jsonText(c.StatusDetails), jsonText(c.Metadata), micros(deadline), micros(m.CreatedAt), micros(m.UpdatedAt), m.Version, store.DirectionOf(c))
 	if err != nil {
 		if isUnique(err) {
 			return store.Errorf(store.ECONFLICT, "the session already has an active conversation")
@@ -113,7 +113,7 @@ func (db *DB) CreateConversation(ctx context.Context, c *store.Conversation, sta
 		return err
 	}
 	c.Meta = m
-	c.Status = store.ConversationActive
+	c.Status, c.Direction = store.ConversationActive, store.DirectionOf(c)
 	c.Deadline = c.Deadline.UTC().Truncate(time.Microsecond)
 	return nil
 }

@@ -73,6 +73,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ImportProject", testImportProject},
 		{"Audit", testAudit},
 		{"AuditTextSearchCase", testAuditTextSearchCase},
+		{"Starts", testStarts},
+		{"StartJobs", testStartJobs},
+		{"ConversationDirection", testConversationDirection},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

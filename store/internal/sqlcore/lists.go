@@ -153,6 +153,7 @@ var (
 			"projectId": {expr: "project_id"}, "userId": {expr: "user_id"}, "stageId": {expr: "stage_id"},
 			"agentId": {expr: "agent_id"}, "channelProviderId": {expr: "channel_provider_id"},
 			"status": {expr: "status"}, "deadline": {expr: "deadline", kind: store.KindTime},
+			"direction": {expr: "direction"},
 			// The API's statusDetails: set when a conversation ended.
 			"statusDetails": {dialectExpr: statusDetailsSQL, nullable: true},
 		}),

@@ -13,7 +13,7 @@ const (
 	InboundCols  = `id, provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id, from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id`
 	OutboundCols = `id, project_id, conversation_id, provider_id, from_address, to_address, body, part, parts, state, attempts, error_code, error_message, twilio_sid, delivery_status, created_at, updated_at`
 	EventCols    = `id, conversation_id, event_type, event_data, created_at`
-	ConvCols     = `id, project_id, stage_id, agent_id, user_id, channel_provider_id, channel_address, status, status_details, metadata, deadline, created_at, updated_at, version`
+	ConvCols     = `id, project_id, stage_id, agent_id, user_id, channel_provider_id, channel_address, status, status_details, metadata, deadline, created_at, updated_at, version, direction`
 )
 
 // ---- Conversations and events.
@@ -24,7 +24,7 @@ func ScanConversation(s Scanner) (*store.Conversation, error) {
 	var details, metadata sql.NullString
 	var d, cr, u Time
 	if err := s.Scan(&c.ID, &c.ProjectID, &c.StageID, &c.AgentID, &c.UserID, &c.ChannelProviderID, &c.ChannelAddress,
-		&c.Status, &details, &metadata, &d, &cr, &u, &c.Version); err != nil {
+		&c.Status, &details, &metadata, &d, &cr, &u, &c.Version, &c.Direction); err != nil {
 		return nil, err
 	}
 	c.StatusDetails, c.Metadata = JSONBytes(details), JSONBytes(metadata)

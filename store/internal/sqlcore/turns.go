@@ -161,6 +161,11 @@ func (db *DB) CommittedTurn(ctx context.Context, conversationID string, inboundI
 	if err != nil {
 		return 0, false, db.d.Errorf("committed turn: %w", err)
 	}
+	if inboundID == 0 {
+		// A conversation's opening turn without inbound messages (a start
+		// from the API): the conversation exists only through it.
+		return id, true, nil
+	}
 	if !inbound.Valid {
 		return 0, false, nil
 	}
