@@ -6,8 +6,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"switchboard/providers/twilio"
+	"switchboard/test/twiliosim"
 )
 
 // wireServer is a fake Twilio that records the form of each Messages.json
@@ -113,5 +115,55 @@ func TestWindowClosedIsPermanentWithReason(t *testing.T) {
 	}
 	if twilio.ClassifyStatus(400, twilio.CodeContentSIDInvalid) != twilio.ClassPermanent {
 		t.Fatal("21655 must be permanent")
+	}
+}
+
+// TestSimWhatsAppWindowAndTemplates: against the simulated Twilio, a
+// free-form WhatsApp message to someone who has not written in 24 hours
+// fails with 63016 (permanent), one inside the window passes, a template
+// passes outside it, and an unknown template is Twilio's 21655.
+func TestSimWhatsAppWindowAndTemplates(t *testing.T) {
+	sim := startSim(t, twiliosim.Options{WhatsAppWindow: true})
+	const contentSID = "HX0123456789abcdef0123456789abcdef"
+	sim.AddContent(testSID, contentSID, "Hello {{1}}, your appointment is {{2}}.")
+	s := newSender(t, twilio.SenderOptions{})
+	from, to := "whatsapp:"+testFrom, "whatsapp:"+testTo
+	send := func(m twilio.Message) error {
+		m.From, m.To = from, to
+		_, err := s.Send(context.Background(), config(sim.URL()), m)
+		return err
+	}
+
+	err := send(twilio.Message{Body: "free-form"})
+	if se := sendErr(t, err); se.Code != twilio.CodeWhatsAppWindow || se.Class != twilio.ClassPermanent {
+		t.Fatalf("outside the window: %+v", se)
+	}
+	sim.RecordInboundAt(to, from, time.Now().Add(-25*time.Hour))
+	if se := sendErr(t, send(twilio.Message{Body: "free-form"})); se.Code != twilio.CodeWhatsAppWindow {
+		t.Fatalf("25 h after the last message: %+v", se)
+	}
+	if err := send(twilio.Message{ContentSID: contentSID, ContentVariables: `{"1":"Ada","2":"at 10"}`}); err != nil {
+		t.Fatalf("template outside the window: %v", err)
+	}
+	if se := sendErr(t, send(twilio.Message{ContentSID: "HXffffffffffffffffffffffffffffffff"})); se.Code != twilio.CodeContentSIDInvalid || se.Class != twilio.ClassPermanent {
+		t.Fatalf("unknown template: %+v", se)
+	}
+	sim.RecordInbound(to, from)
+	if err := send(twilio.Message{Body: "inside", MediaURLs: []string{"https://example.com/a.png", "https://example.com/b.png"}}); err != nil {
+		t.Fatalf("inside the window: %v", err)
+	}
+	// SMS has no window.
+	if _, err := s.Send(context.Background(), config(sim.URL()), twilio.Message{To: "+15557654321", Body: "sms"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := sim.MessagesTo(to)
+	if len(msgs) != 2 {
+		t.Fatalf("%d accepted", len(msgs))
+	}
+	if m := msgs[0]; m.ContentSID != contentSID || m.ContentVariables != `{"1":"Ada","2":"at 10"}` || m.Body != "Hello Ada, your appointment is at 10." {
+		t.Fatalf("template message %+v", m)
+	}
+	if m := msgs[1]; len(m.MediaURLs) != 2 || m.ContentSID != "" {
+		t.Fatalf("media message %+v", m)
 	}
 }

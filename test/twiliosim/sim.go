@@ -80,6 +80,12 @@ type Options struct {
 	PadResponses int
 	// Logger receives callback failures (default: discarded).
 	Logger *slog.Logger
+	// WhatsAppWindow enforces WhatsApp's 24-hour window: a free-form
+	// (non-template) message to a whatsapp: address that has not messaged
+	// the sender number within WhatsAppWindow, by the sim's own inbound
+	// records (RecordInbound), fails with 63016. Off by default, so that
+	// tests posting webhooks without recording them can still be answered.
+	WhatsAppWindow bool
 }
 
 // Message is a message the simulated Twilio accepted.
@@ -91,11 +97,15 @@ type Message struct {
 	Body           string
 	StatusCallback string
 	MediaURLs      []string
-	NumSegments    int
-	Status         string // "queued", then as status callbacks report
-	ErrorCode      int    // delivery error code, 0 if none
-	Form           url.Values
-	Received       time.Time
+	// ContentSID and ContentVariables are a Content template send's; its
+	// Body is the template rendered with the variables.
+	ContentSID       string
+	ContentVariables string
+	NumSegments      int
+	Status           string // "queued", then as status callbacks report
+	ErrorCode        int    // delivery error code, 0 if none
+	Form             url.Values
+	Received         time.Time
 }
 
 // Attempt is a Messages.json call answered with an error, injected or not.
@@ -153,11 +163,16 @@ type Server struct {
 	numberCalls int
 	fixed       *failSpec
 	recipients  map[string]int // To -> error code
-	faults      Faults
-	latency     time.Duration
-	onMessage   func(Message)
-	rng         *rand.Rand
-	notify      chan struct{} // closed and cleared on every change
+	// contents are the accounts' Content templates: account sid →
+	// content sid → body (AddContent).
+	contents  map[string]map[string]string
+	window    bool                    // enforce the WhatsApp window
+	inbound   map[[2]string]time.Time // (user, number) → last inbound message
+	faults    Faults
+	latency   time.Duration
+	onMessage func(Message)
+	rng       *rand.Rand
+	notify    chan struct{} // closed and cleared on every change
 
 	jobs      chan callbackJob
 	closed    chan struct{}
@@ -191,6 +206,7 @@ func New(opts Options) *Server {
 		latency:    opts.Latency,
 		onMessage:  opts.OnMessage,
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		window:     opts.WhatsAppWindow,
 		jobs:       make(chan callbackJob, 4096),
 		closed:     make(chan struct{}),
 	}
@@ -410,6 +426,7 @@ func (s *Server) Reset() {
 	s.count = 0
 	s.fixed = nil
 	s.recipients = make(map[string]int)
+	s.inbound = nil
 	s.faults = Faults{}
 	s.latency = 0
 	s.changedLocked()
@@ -661,9 +678,34 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 			return
 		}
 	}
+	contentSID, contentVars := form.Get("ContentSid"), form.Get("ContentVariables")
+	if contentSID == "" && contentVars != "" {
+		s.reject(w, att, 400, CodeContentSIDMissing, "ContentSid Required", false)
+		return
+	}
+	if contentSID != "" {
+		s.mu.Lock()
+		tmpl, ok := s.contents[sid][contentSID]
+		s.mu.Unlock()
+		if !ok {
+			s.reject(w, att, 400, CodeContentSIDInvalid, "The ContentSid is Invalid", false)
+			return
+		}
+		// The template is the message: Body and MediaUrl are not sent.
+		body, media = renderContent(tmpl, contentVars), nil
+	}
 	if body == "" && len(media) == 0 {
 		s.reject(w, att, 400, 21602, "Message body is required.", false)
 		return
+	}
+	if contentSID == "" && toAddr.IsWhatsApp() {
+		s.mu.Lock()
+		closed := s.window && !s.windowOpenLocked(from, to)
+		s.mu.Unlock()
+		if closed {
+			s.reject(w, att, 400, CodeWindowClosed, faultMessage(CodeWindowClosed), false)
+			return
+		}
 	}
 	if len(utf16.Encode([]rune(body))) > twilio.MaxBodyLength {
 		s.reject(w, att, 400, 21617, "The concatenated message body exceeds the 1600 character limit.", false)
@@ -682,17 +724,19 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 
 	_, segments := twilio.Segments(body)
 	m := Message{
-		SID:            NewMessageSID(),
-		AccountSID:     sid,
-		From:           from,
-		To:             to,
-		Body:           body,
-		StatusCallback: form.Get("StatusCallback"),
-		MediaURLs:      media,
-		NumSegments:    segments,
-		Status:         "queued",
-		Form:           form,
-		Received:       time.Now().UTC(),
+		SID:              NewMessageSID(),
+		AccountSID:       sid,
+		From:             from,
+		To:               to,
+		Body:             body,
+		StatusCallback:   form.Get("StatusCallback"),
+		MediaURLs:        media,
+		ContentSID:       contentSID,
+		ContentVariables: contentVars,
+		NumSegments:      segments,
+		Status:           "queued",
+		Form:             form,
+		Received:         time.Now().UTC(),
 	}
 	s.mu.Lock()
 	s.count++
