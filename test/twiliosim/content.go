@@ -2,9 +2,13 @@ package twiliosim
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"time"
 )
+
+// contentSIDRE is the form of a Content SID.
+var contentSIDRE = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
 
 // WhatsAppWindow is how long after a user's last message a WhatsApp sender
 // may send them free-form messages: WhatsApp's customer service window.

@@ -11,7 +11,10 @@
 // records what it received, injects faults (429 with or without
 // Retry-After, 5xx, timeouts, sends held past the client's timeout but
 // accepted, permanent error codes, latency), posts signed status callbacks,
-// and signs inbound webhooks exactly as Twilio does.
+// sends Content templates (ContentSid, ContentVariables; AddContent),
+// enforces WhatsApp's 24-hour window when asked (63016 for a free-form
+// message to someone who has not written, by its own inbound records), and
+// signs inbound webhooks exactly as Twilio does.
 //
 // It does not import the testing package, so a non-test binary can run it.
 package twiliosim
@@ -86,6 +89,11 @@ type Options struct {
 	// records (RecordInbound), fails with 63016. Off by default, so that
 	// tests posting webhooks without recording them can still be answered.
 	WhatsAppWindow bool
+	// AnyContent accepts every well-formed ContentSid ("HX" and 32 hex
+	// digits) as a template without a body, instead of refusing those not
+	// added with AddContent (21655): for the phone emulator, which cannot
+	// know the account's templates.
+	AnyContent bool
 }
 
 // Message is a message the simulated Twilio accepted.
@@ -687,14 +695,14 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 		s.mu.Lock()
 		tmpl, ok := s.contents[sid][contentSID]
 		s.mu.Unlock()
-		if !ok {
+		if !ok && !(s.opts.AnyContent && contentSIDRE.MatchString(contentSID)) {
 			s.reject(w, att, 400, CodeContentSIDInvalid, "The ContentSid is Invalid", false)
 			return
 		}
 		// The template is the message: Body and MediaUrl are not sent.
 		body, media = renderContent(tmpl, contentVars), nil
 	}
-	if body == "" && len(media) == 0 {
+	if body == "" && len(media) == 0 && contentSID == "" {
 		s.reject(w, att, 400, 21602, "Message body is required.", false)
 		return
 	}
