@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard/test/twiliosim"
 )
 
 func mustJSON(t *testing.T, v any) json.RawMessage {
