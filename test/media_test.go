@@ -86,3 +86,34 @@ func TestWhatsAppOutsideWindowFailsWith63016(t *testing.T) {
 	l.mustText(t, user, "hello again")
 	l.waitReplies(t, user, 1, 15*time.Second)
 }
+
+// TestWhatsAppWindowClosedByCallback: Twilio usually accepts a free-form
+// WhatsApp message outside the window and then reports it failed with
+// 63016 in the status callback. The part is then sent once (not retried),
+// its delivery status is failed with 63016, and the messages API explains
+// the code.
+func TestWhatsAppWindowClosedByCallback(t *testing.T) {
+	sim := newSim(t, twiliosim.Options{WhatsAppWindow: true, WhatsAppWindowAsync: true, Callbacks: true})
+	s := startServer(t, "", fastRetries())
+	l := setupLine(t, s, sim, lineOptions{number: "whatsapp:+15550003000"})
+	const user = "whatsapp:+447700900300"
+	if code, body := l.post(l.Webhook, twiliosim.InboundParamsFor(l.AccountSID, user, l.Number, "hello?", twiliosim.NewMessageSID()), nil); code != 200 {
+		t.Fatalf("webhook %d %s", code, body)
+	}
+	conv := l.onlyConversation(t)
+	var row outboundRow
+	testutil.CheckFor(t, 15*time.Second, func() error {
+		rows := l.outbound(t, conv.ID)
+		if len(rows) != 1 || rows[0].DeliveryStatus != "failed" {
+			return fmt.Errorf("rows %+v", rows)
+		}
+		row = rows[0]
+		return nil
+	})
+	if row.ErrorCode != 63016 || row.Attempts != 1 || !strings.Contains(row.ErrorMessage, "24-hour window is closed") {
+		t.Fatalf("part %+v", row)
+	}
+	if n := len(sim.MessagesTo(user)); n != 1 {
+		t.Fatalf("%d sends, want 1", n)
+	}
+}

@@ -89,6 +89,11 @@ type Options struct {
 	// records (RecordInbound), fails with 63016. Off by default, so that
 	// tests posting webhooks without recording them can still be answered.
 	WhatsAppWindow bool
+	// WhatsAppWindowAsync makes a window-closed send fail as Twilio
+	// usually reports it: accepted (201, queued), then a status callback
+	// "failed" with ErrorCode 63016. Without it the REST call itself is
+	// refused (400, 63016).
+	WhatsAppWindowAsync bool
 	// AnyContent accepts every well-formed ContentSid ("HX" and 32 hex
 	// digits) as a template without a body, instead of refusing those not
 	// added with AddContent (21655): for the phone emulator, which cannot
@@ -706,14 +711,16 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 		s.reject(w, att, 400, 21602, "Message body is required.", false)
 		return
 	}
+	windowClosed := false
 	if contentSID == "" && toAddr.IsWhatsApp() {
 		s.mu.Lock()
 		closed := s.window && !s.windowOpenLocked(from, to)
 		s.mu.Unlock()
-		if closed {
+		if closed && !s.opts.WhatsAppWindowAsync {
 			s.reject(w, att, 400, CodeWindowClosed, faultMessage(CodeWindowClosed), false)
 			return
 		}
+		windowClosed = closed
 	}
 	if len(utf16.Encode([]rune(body))) > twilio.MaxBodyLength {
 		s.reject(w, att, 400, 21617, "The concatenated message body exceeds the 1600 character limit.", false)
@@ -723,7 +730,9 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 	recipientCode := s.recipients[to]
 	s.mu.Unlock()
 	deliveryCode := 0
-	if recipientCode >= 30000 && recipientCode < 31000 {
+	if windowClosed {
+		deliveryCode = CodeWindowClosed
+	} else if recipientCode >= 30000 && recipientCode < 31000 {
 		deliveryCode = recipientCode
 	} else if recipientCode != 0 {
 		s.reject(w, att, 400, recipientCode, faultMessage(recipientCode), true)
@@ -1008,15 +1017,23 @@ func (s *Server) callbackWorker() {
 // postCallbacks posts "sent" then the final status of one message.
 func (s *Server) postCallbacks(ctx context.Context, job callbackJob) {
 	final := "delivered"
-	if job.errorCode != 0 {
+	switch job.errorCode {
+	case 0:
+	case CodeWindowClosed:
+		final = "failed" // refused by WhatsApp, not lost on the way
+	default:
 		final = "undelivered"
 	}
-	for _, status := range []string{"sent", final} {
+	statuses := []string{"sent", final}
+	if job.errorCode == CodeWindowClosed {
+		statuses = statuses[1:] // never left Twilio
+	}
+	for _, status := range statuses {
 		if s.opts.CallbackDelay > 0 && !s.pause(ctx, s.opts.CallbackDelay) {
 			return
 		}
 		code := 0
-		if status == "undelivered" {
+		if status == final {
 			code = job.errorCode
 		}
 		m := job.msg
