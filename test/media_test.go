@@ -32,6 +32,12 @@ func TestReplyImageArrivesAsMedia(t *testing.T) {
 	if len(rows) != 1 || !slices.Equal(rows[0].MediaURLs, m.MediaURLs) {
 		t.Fatalf("outbound rows %+v", rows)
 	}
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if v := scrape(t, s.MetricsURL)[`switchboard_outbound_sends_by_kind_total{kind="media",result="sent"}`]; v != 1 {
+			return fmt.Errorf("media sends counted %v", v)
+		}
+		return nil
+	})
 }
 
 // TestWhatsAppOutsideWindowFailsWith63016: a free-form WhatsApp reply to

@@ -46,6 +46,9 @@ func ExtractMedia(md string) (string, []string) {
 		}
 		media = append(media, raw)
 		b.WriteString(md[last:start])
+		if start > 0 && md[start-1] == ' ' && end < len(md) && md[end] == ' ' {
+			end++ // "a ![x](u) b" leaves "a b"
+		}
 		last = end
 	}
 	if media == nil {

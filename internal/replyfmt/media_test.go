@@ -24,7 +24,7 @@ func TestExtractMedia(t *testing.T) {
 		{"no image", "Hello **there**", "Hello **there**", nil},
 		{"one image", "Here is the map:\n\n![Map](https://example.com/map.png)\n\nSee you!",
 			"Here is the map:\n\nSee you!", []string{"https://example.com/map.png"}},
-		{"inline with title", "Look ![cat](https://x.io/c.jpg \"A cat\") now", "Look  now", []string{"https://x.io/c.jpg"}},
+		{"inline with title", "Look ![cat](https://x.io/c.jpg \"A cat\") now", "Look now", []string{"https://x.io/c.jpg"}},
 		{"angle brackets", "![a](<https://x.io/a.png>)", "", []string{"https://x.io/a.png"}},
 		{"media only", "![a](https://x.io/a.png)\n![b](http://x.io/b.png?s=1&t=2)", "",
 			[]string{"https://x.io/a.png", "http://x.io/b.png?s=1&t=2"}},
