@@ -99,3 +99,23 @@ func TestWhatsAppTemplateHook(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyMediaOff: a stage with metadata.replyMedia false keeps a
+// reply's images in the text (as their URL on SMS).
+func TestReplyMediaOff(t *testing.T) {
+	f := newFixture(t, time.Minute, store.APITypeScripted, `{"defaultReply":"Map: ![m](https://example.com/m.png)"}`, nil)
+	f.stage.Metadata = json.RawMessage(`{"replyMedia":false}`)
+	must(t, f.st.UpdateStage(t.Context(), f.stage, f.stage.Version))
+	f.text("+15553330002", "hi")
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		f.sender.mu.Lock()
+		defer f.sender.mu.Unlock()
+		if len(f.sender.sent) != 1 {
+			return fmt.Errorf("%d sent", len(f.sender.sent))
+		}
+		if m := f.sender.sent[0]; m.MediaURLs != nil || !strings.Contains(m.Body, "https://example.com/m.png") {
+			t.Fatalf("sent %+v", m)
+		}
+		return nil
+	})
+}

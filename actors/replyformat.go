@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,10 +45,29 @@ func (r outReply) event(convID string, meta map[string]any, at time.Time) store.
 // media reply or the LLM error reply) into what is sent: its Markdown
 // images become media (replyfmt.ExtractMedia: at most 10 http(s) URLs,
 // sent on the reply's first part as MMS or WhatsApp media), then the text
-// left is formatted (formatReply).
+// left is formatted (formatReply). A stage with metadata.replyMedia false
+// keeps its images in the text.
 func (e *Engine) prepareReply(ctx context.Context, projectID, stageID, to, text string) outReply {
-	text, media := replyfmt.ExtractMedia(text)
+	var media []string
+	if strings.Contains(text, "![") && e.cfg.replyMedia(ctx, projectID, stageID) { // no image: no lookup
+		text, media = replyfmt.ExtractMedia(text)
+	}
 	return outReply{text: e.formatReply(ctx, projectID, stageID, to, text), media: media}
+}
+
+// replyMedia returns a stage's metadata.replyMedia (default true), parsed
+// once per cache period. A stage that cannot be read, or holds a value the
+// API would refuse, extracts media.
+func (c *configCache) replyMedia(ctx context.Context, projectID, stageID string) bool {
+	v, err := c.get("m\x00"+projectID+"\x00"+stageID, func() (any, error) {
+		st, err := c.stage(ctx, projectID, stageID)
+		if err != nil {
+			return nil, err
+		}
+		on, err := replyfmt.MediaFromMetadata(st.Metadata)
+		return on || err != nil, nil
+	})
+	return err != nil || v.(bool)
 }
 
 // formatReply formats one reply (the AI's answer, the opening message, the

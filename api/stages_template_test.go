@@ -34,4 +34,11 @@ func TestStageWhatsAppTemplate(t *testing.T) {
 	e.do("PUT", base+"/"+id, tok, map[string]any{"version": 1, "metadata": map[string]any{"whatsappTemplate": map[string]any{"contentSid": "x"}}}).
 		wantField("metadata.whatsappTemplate")
 	e.do("PUT", base+"/"+id, tok, map[string]any{"version": 1, "metadata": map[string]any{"whatsappTemplate": good}}).want(http.StatusOK)
+
+	for _, bad := range []any{"false", 0, map[string]any{}} {
+		e.do("POST", base, tok, map[string]any{"name": "s", "llmProviderId": llm,
+			"metadata": map[string]any{"replyMedia": bad}}).wantField("metadata.replyMedia")
+	}
+	e.do("POST", base, tok, map[string]any{"name": "s", "llmProviderId": llm,
+		"metadata": map[string]any{"replyMedia": false}}).want(http.StatusCreated)
 }

@@ -1,6 +1,8 @@
 package replyfmt
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -131,4 +133,29 @@ func tidy(s string) string {
 		out = append(out, l)
 	}
 	return strings.TrimSpace(strings.Join(out, "\n"))
+}
+
+// MediaMetadataField is where a stage turns media extraction off:
+// metadata.replyMedia = false sends a reply's images as links in the text
+// (MMS costs more than SMS, and some stages should never attach).
+const MediaMetadataField = "metadata.replyMedia"
+
+// MediaFromMetadata reads metadata.replyMedia: true (extract images as
+// media) when absent or null, an error (for the API's 400 naming
+// MediaMetadataField) when it is not a boolean.
+func MediaFromMetadata(metadata json.RawMessage) (bool, error) {
+	if len(metadata) == 0 {
+		return true, nil
+	}
+	var md struct {
+		ReplyMedia json.RawMessage `json:"replyMedia"`
+	}
+	if err := json.Unmarshal(metadata, &md); err != nil || len(md.ReplyMedia) == 0 || string(md.ReplyMedia) == "null" {
+		return true, nil
+	}
+	var on bool
+	if err := json.Unmarshal(md.ReplyMedia, &on); err != nil {
+		return false, fmt.Errorf("must be true or false")
+	}
+	return on, nil
 }

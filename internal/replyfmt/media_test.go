@@ -63,3 +63,16 @@ func FuzzExtractMedia(f *testing.F) {
 		}
 	})
 }
+
+func TestMediaFromMetadata(t *testing.T) {
+	for md, want := range map[string]bool{``: true, `{}`: true, `{"replyMedia":null}`: true, `{"replyMedia":true}`: true, `{"replyMedia":false}`: false} {
+		if got, err := MediaFromMetadata([]byte(md)); err != nil || got != want {
+			t.Errorf("%s: %v, %v; want %v", md, got, err, want)
+		}
+	}
+	for _, md := range []string{`{"replyMedia":"false"}`, `{"replyMedia":0}`, `{"replyMedia":{}}`} {
+		if _, err := MediaFromMetadata([]byte(md)); err == nil {
+			t.Errorf("%s accepted", md)
+		}
+	}
+}
