@@ -1,14 +1,17 @@
 package actors
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"switchboard/internal/testutil"
+	"switchboard/providers"
 	"switchboard/providers/twilio"
 	"switchboard/store"
 )
@@ -118,4 +121,37 @@ func TestReplyMediaOff(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// countingFinder is a Sender and Finder that counts lookups and always
+// finds the message.
+type countingFinder struct {
+	fakeSender
+	lookups atomic.Int64
+}
+
+func (c *countingFinder) FindSent(ctx context.Context, cfg providers.TwilioConfig, m OutMessage, since time.Time) (string, bool, error) {
+	c.lookups.Add(1)
+	return "SMfound", true, nil
+}
+
+// TestTemplateSendIsNotLookedUp: a template part cannot be found at
+// Twilio by its body, so crash recovery and an unknown outcome do not ask
+// (a text part is asked).
+func TestTemplateSendIsNotLookedUp(t *testing.T) {
+	cf := &countingFinder{}
+	f := newFixture(t, time.Minute, store.APITypeScripted, `{"defaultReply":"x"}`, func(o *Options) { o.Sender = cf })
+	tmpl := &store.OutboundMessage{From: ourNumber, To: "whatsapp:+15551234567", Body: "opening",
+		ContentSID: "HX0123456789abcdef0123456789abcdef", CreatedAt: time.Now()}
+	if _, found := f.eng.findSent(t.Context(), cf, providers.TwilioConfig{}, tmpl); found || cf.lookups.Load() != 0 {
+		t.Fatalf("template looked up: found %v, %d lookups", found, cf.lookups.Load())
+	}
+	if _, found, asked := f.eng.settleUnknown(t.Context(), providers.TwilioConfig{}, tmpl, time.Now()); found || asked || cf.lookups.Load() != 0 {
+		t.Fatalf("template settled by lookup: %v %v", found, asked)
+	}
+	text := *tmpl
+	text.ContentSID = ""
+	if sid, found := f.eng.findSent(t.Context(), cf, providers.TwilioConfig{}, &text); !found || sid != "SMfound" || cf.lookups.Load() != 1 {
+		t.Fatalf("text part not looked up: %v %q", found, sid)
+	}
 }
