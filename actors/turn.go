@@ -175,10 +175,10 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 			meta["kind"] = kindErrorReply
 		}
 		// Formatted before splitting; the event keeps the text as sent.
-		out := e.prepareReply(ctx, in.key.ProjectID, conv.stageID, to, reply)
-		if !out.empty() {
-			replies = append(replies, out)
-			turn.Events = append(turn.Events, out.event(conv.id, meta, now))
+		sent := e.prepareReply(ctx, in.key.ProjectID, conv.stageID, to, reply)
+		if !sent.empty() {
+			replies = append(replies, sent)
+			turn.Events = append(turn.Events, sent.event(conv.id, meta, now))
 		}
 	}
 	if len(opening) > 0 && len(replies) == 0 {
