@@ -37,6 +37,11 @@ type Finder interface {
 type OutMessage struct {
 	From, To, Body string
 	StatusCallback string
+	// MediaURLs are sent as MMS/WhatsApp media (Twilio's MediaUrl).
+	MediaURLs []string
+	// ContentSID, when set, sends a Content template with
+	// ContentVariables (a JSON object) instead of Body and MediaURLs.
+	ContentSID, ContentVariables string
 }
 
 // SendFailure classifies a failed send.

@@ -23,6 +23,7 @@ type metrics struct {
 	llmFinishes     *prometheus.CounterVec
 	replyLatency    prometheus.Histogram
 	sends           *prometheus.CounterVec
+	sendKinds       *prometheus.CounterVec
 	retries         prometheus.Counter
 	optOuts         prometheus.Counter
 	optIns          prometheus.Counter
@@ -65,6 +66,9 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_outbound_sends_total", Help: "Outbound message parts by final result and Twilio error code."},
 			[]string{"result", "error_code"}),
+		sendKinds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_outbound_sends_by_kind_total", Help: "Outbound message parts by kind (text, media: with MediaUrl, template: a Content template) and final result."},
+			[]string{"kind", "result"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_outbound_retries_total", Help: "Retried Twilio REST calls."}),
 		optOuts: prometheus.NewCounter(prometheus.CounterOpts{
@@ -86,7 +90,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 	}
 	m.replyFormats = newReplyFormatMetric(reg)
 	reg.MustRegister(m.sessionsCreated, m.sessionsExpired, m.sessionLifetime, m.turns, m.llmLatency, m.llmErrors, m.llmTokenCount, m.llmFinishes,
-		m.replyLatency, m.sends, m.retries, m.optOuts, m.optIns, m.storeLatency, m.expiryLateness, m.commitSeconds, m.commitItems,
+		m.replyLatency, m.sends, m.sendKinds, m.retries, m.optOuts, m.optIns, m.storeLatency, m.expiryLateness, m.commitSeconds, m.commitItems,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchboard_sessions_active", Help: "Live session actors."},
 			func() float64 { return float64(e.live.count()) }),
@@ -170,6 +174,12 @@ func (m *metrics) reply(d time.Duration) {
 func (m *metrics) send(result string, code int) {
 	if m != nil {
 		m.sends.WithLabelValues(result, strconv.Itoa(code)).Inc()
+	}
+}
+
+func (m *metrics) sendKind(kind, result string) {
+	if m != nil {
+		m.sendKinds.WithLabelValues(kind, result).Inc()
 	}
 }
 

@@ -113,7 +113,12 @@ func (e *Engine) resumeSends(rows []*store.OutboundMessage) {
 // lookup like a send. If Twilio cannot be asked, the row is sent: a rare
 // double text beats a silently dropped reply.
 func (e *Engine) findSent(ctx context.Context, f Finder, cfg providers.TwilioConfig, r *store.OutboundMessage) (string, bool) {
-	m := OutMessage{From: r.From, To: r.To, Body: r.Body}
+	if r.ContentSID != "" {
+		// Twilio stores a template send with the template's text, which
+		// the row does not know: it cannot be looked up, so it is sent.
+		return "", false
+	}
+	m := outMessage(r)
 	for attempt := 1; ; attempt++ {
 		sid, found, err := f.FindSent(ctx, cfg, m, r.CreatedAt)
 		if err == nil {
@@ -128,6 +133,24 @@ func (e *Engine) findSent(ctx context.Context, f Finder, cfg providers.TwilioCon
 			return "", false
 		}
 	}
+}
+
+// outMessage is the message an outbox row sends.
+func outMessage(r *store.OutboundMessage) OutMessage {
+	return OutMessage{From: r.From, To: r.To, Body: r.Body, MediaURLs: r.MediaURLs,
+		ContentSID: r.ContentSID, ContentVariables: r.ContentVariables}
+}
+
+// sendKind is the kind of a row's message for
+// switchboard_outbound_sends_by_kind_total: template, media or text.
+func sendKind(r *store.OutboundMessage) string {
+	switch {
+	case r.ContentSID != "":
+		return "template"
+	case len(r.MediaURLs) > 0:
+		return "media"
+	}
+	return "text"
 }
 
 // deliveryPatience is how long a status callback's write waits for a flush
@@ -175,6 +198,7 @@ func (e *Engine) AwaitSendResult(ctx context.Context, providerID, sid string) bo
 func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u store.OutboxUpdate) {
 	r.State, r.Attempts, r.ErrorCode, r.TwilioSID = u.State, u.Attempts, u.ErrorCode, u.TwilioSID
 	e.m.send(u.State, u.ErrorCode)
+	e.m.sendKind(sendKind(r), u.State)
 	data := map[string]any{"outboxId": r.ID, "state": u.State, "attempts": u.Attempts, "part": r.Part, "parts": r.Parts}
 	if u.TwilioSID != "" {
 		data["messageSid"] = u.TwilioSID
@@ -213,7 +237,8 @@ func (e *Engine) finishRow(ctx context.Context, r *store.OutboundMessage, u stor
 func (o *outbound) send(ctx context.Context, cfg providers.TwilioConfig, r *store.OutboundMessage, callback string) (store.OutboxUpdate, bool) {
 	e := o.e
 	upd := store.OutboxUpdate{ID: r.ID, Attempts: r.Attempts}
-	msg := OutMessage{From: r.From, To: r.To, Body: r.Body, StatusCallback: callback}
+	msg := outMessage(r)
+	msg.StatusCallback = callback
 	start := time.Now()
 	for {
 		if l := o.limiter(r.From); l != nil {

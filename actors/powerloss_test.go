@@ -100,17 +100,20 @@ func TestPowerLossNeverSendsBeforeTheTurnIsDurable(t *testing.T) {
 	}
 }
 
+// sentMsg identifies a text message by its addresses and body.
+type sentMsg struct{ From, To, Body string }
+
 // findingSender is a fake Twilio that remembers what it accepted and
 // answers the crash reconciliation's questions from that.
 type findingSender struct {
 	fakeSender
-	prior map[OutMessage]bool // accepted before the power loss
+	prior map[sentMsg]bool // accepted before the power loss
 }
 
 func (f *findingSender) FindSent(ctx context.Context, cfg providers.TwilioConfig, m OutMessage, since time.Time) (string, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k := OutMessage{From: m.From, To: m.To, Body: m.Body}
+	k := sentMsg{From: m.From, To: m.To, Body: m.Body}
 	if f.prior[k] {
 		return "SMprior", true, nil
 	}
@@ -125,7 +128,7 @@ func TestPowerLossRecovery(t *testing.T) {
 	// The power fails during the 7th send: the copy is taken while the
 	// send is in flight, and what Twilio accepted by then is recorded.
 	var crashPath string
-	var before map[OutMessage]bool
+	var before map[sentMsg]bool
 	var acked []*store.InboundMessage
 	var mu sync.Mutex
 	f.sender.fn = func(n int64, m OutMessage) error {
@@ -140,9 +143,9 @@ func TestPowerLossRecovery(t *testing.T) {
 			return nil
 		}
 		crashPath = p
-		before = map[OutMessage]bool{{From: m.From, To: m.To, Body: m.Body}: true} // this send goes through
+		before = map[sentMsg]bool{{From: m.From, To: m.To, Body: m.Body}: true} // this send goes through
 		for _, s := range f.sender.sentSoFar() {
-			before[OutMessage{From: s.From, To: s.To, Body: s.Body}] = true
+			before[sentMsg{From: s.From, To: s.To, Body: s.Body}] = true
 		}
 		return nil
 	}

@@ -2,12 +2,73 @@ package actors
 
 import (
 	"context"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/internal/replyfmt"
+	"switchboard/providers/llm"
 	"switchboard/providers/twilio"
+	"switchboard/store"
 )
+
+// outReply is one reply as it is sent: its text, formatted for the
+// channel, and the media taken out of it.
+type outReply struct {
+	text  string
+	media []string
+}
+
+func (r outReply) empty() bool { return r.text == "" && len(r.media) == 0 }
+
+// parts splits the reply into the bodies of its outbox parts (capped at
+// MaxReplyParts). A media-only reply is one part without a body.
+func (r outReply) parts(e *Engine, conversationID string) []string {
+	if r.text == "" {
+		return []string{""}
+	}
+	return e.capReply(conversationID, e.opts.Split(r.text))
+}
+
+// event is the reply's assistant event: the text as sent, with its media.
+func (r outReply) event(convID string, meta map[string]any, at time.Time) store.Event {
+	if len(r.media) == 0 {
+		return assistantEvent(convID, r.text, meta, at)
+	}
+	return jsonEvent(convID, store.EventMessage, assistantData{
+		MessageData: store.MessageData{Role: llm.RoleAssistant, Text: r.text, MediaURL: r.media}, Metadata: meta,
+	}, at)
+}
+
+// prepareReply turns one reply (the AI's answer, the opening message, the
+// media reply or the LLM error reply) into what is sent: its Markdown
+// images become media (replyfmt.ExtractMedia: at most 10 http(s) URLs,
+// sent on the reply's first part as MMS or WhatsApp media), then the text
+// left is formatted (formatReply). A stage with metadata.replyMedia false
+// keeps its images in the text.
+func (e *Engine) prepareReply(ctx context.Context, projectID, stageID, to, text string) outReply {
+	var media []string
+	if strings.Contains(text, "![") && e.cfg.replyMedia(ctx, projectID, stageID) { // no image: no lookup
+		text, media = replyfmt.ExtractMedia(text)
+	}
+	return outReply{text: e.formatReply(ctx, projectID, stageID, to, text), media: media}
+}
+
+// replyMedia returns a stage's metadata.replyMedia (default true), parsed
+// once per cache period. A stage that cannot be read, or holds a value the
+// API would refuse, extracts media.
+func (c *configCache) replyMedia(ctx context.Context, projectID, stageID string) bool {
+	v, err := c.get("m\x00"+projectID+"\x00"+stageID, func() (any, error) {
+		st, err := c.stage(ctx, projectID, stageID)
+		if err != nil {
+			return nil, err
+		}
+		on, err := replyfmt.MediaFromMetadata(st.Metadata)
+		return on || err != nil, nil
+	})
+	return err != nil || v.(bool)
+}
 
 // formatReply formats one reply (the AI's answer, the opening message, the
 // media reply or the LLM error reply) for its recipient, as the stage's

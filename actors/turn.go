@@ -105,14 +105,14 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 	}
 
 	turn := &store.Turn{ConversationID: conv.id, InboundIDs: inboundIDs(in.msgs), Deadline: deadline}
-	var opening []string
+	var opening []outReply
 	if created != nil {
 		// The conversation is created in the turn's own transaction.
 		turn.NewConversation = created.conv
 		turn.Events = append(turn.Events, created.start)
-		if op := e.formatReply(ctx, in.key.ProjectID, conv.stageID, first.From, created.opening); op != "" {
-			opening = []string{op}
-			turn.Events = append(turn.Events, assistantEvent(conv.id, op, created.openingMeta, now))
+		if op := e.prepareReply(ctx, in.key.ProjectID, conv.stageID, first.From, created.opening); !op.empty() {
+			opening = []outReply{op}
+			turn.Events = append(turn.Events, op.event(conv.id, created.openingMeta, now))
 		}
 	}
 	texts := make([]string, 0, len(in.msgs))
@@ -138,7 +138,7 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 	to := first.From
 	optedOut := e.optedOut(ctx, conv, in.key.ChannelProviderID, to)
 
-	var replies []string
+	var replies []outReply
 	endReason := ""
 	switch kw := keyword(text); {
 	case len(in.msgs) == 1 && optOutWords[kw]:
@@ -157,10 +157,10 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 			map[string]any{"state": store.OutboxSkipped, "reason": "recipient opted out"}, now))
 	case text == "" && len(media) > 0:
 		replies = opening
-		reply := e.formatReply(ctx, in.key.ProjectID, conv.stageID, to, e.mediaReply(ctx, in.key.ProjectID, conv.stageID))
-		if reply != "" {
+		reply := e.prepareReply(ctx, in.key.ProjectID, conv.stageID, to, e.mediaReply(ctx, in.key.ProjectID, conv.stageID))
+		if !reply.empty() {
 			replies = append(replies, reply)
-			turn.Events = append(turn.Events, assistantEvent(conv.id, reply, map[string]any{"kind": kindMediaNotice}, now))
+			turn.Events = append(turn.Events, reply.event(conv.id, map[string]any{"kind": kindMediaNotice}, now))
 		}
 	default:
 		replies = opening
@@ -178,10 +178,10 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 			meta["kind"] = kindErrorReply
 		}
 		// Formatted before splitting; the event keeps the text as sent.
-		reply = e.formatReply(ctx, in.key.ProjectID, conv.stageID, to, reply)
-		if reply != "" {
-			replies = append(replies, reply)
-			turn.Events = append(turn.Events, assistantEvent(conv.id, reply, meta, now))
+		sent := e.prepareReply(ctx, in.key.ProjectID, conv.stageID, to, reply)
+		if !sent.empty() {
+			replies = append(replies, sent)
+			turn.Events = append(turn.Events, sent.event(conv.id, meta, now))
 		}
 	}
 	if len(opening) > 0 && len(replies) == 0 {
@@ -194,11 +194,14 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 		e.rememberCallbackBase(in.key.ChannelProviderID, cbBase)
 	}
 	for _, r := range replies {
-		parts := e.capReply(conv.id, e.opts.Split(r))
+		parts := r.parts(e, conv.id)
 		for i, p := range parts {
 			row := &store.OutboundMessage{
 				ProjectID: in.key.ProjectID, ConversationID: conv.id, ProviderID: in.key.ChannelProviderID,
 				From: from, To: to, Body: p, Part: i + 1, Parts: len(parts), State: store.OutboxPending,
+			}
+			if i == 0 {
+				row.MediaURLs = r.media // the media ride the first part
 			}
 			if optedOut || endReason != "" {
 				row.State = store.OutboxSkipped

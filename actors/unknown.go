@@ -64,10 +64,10 @@ func (e *Engine) unknownGrace() time.Duration {
 // unknown.
 func (e *Engine) settleUnknown(ctx context.Context, cfg providers.TwilioConfig, r *store.OutboundMessage, since time.Time) (sid string, found, asked bool) {
 	f, ok := e.opts.Sender.(Finder)
-	if !ok {
+	if !ok || r.ContentSID != "" { // a template send cannot be looked up (findSent)
 		return "", false, false
 	}
-	m := OutMessage{From: r.From, To: r.To, Body: r.Body}
+	m := outMessage(r)
 	grace := e.unknownGrace()
 	for i := range unknownLookups {
 		if !sleepCtx(ctx, grace) {

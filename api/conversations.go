@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"switchboard/providers/twilio"
 	"switchboard/store"
 )
 
@@ -99,6 +100,14 @@ func (s *Server) listOutbound(w http.ResponseWriter, r *http.Request) error {
 	rows, total, err := s.st.ListOutbound(r.Context(), c.ID, opts)
 	if err != nil {
 		return fmt.Errorf("api: list outbound: %w", err)
+	}
+	for _, o := range rows {
+		if o.ErrorMessage == "" && o.ErrorCode != 0 {
+			// A failure reported by a status callback stores only its code
+			// (Twilio's usual way to refuse a WhatsApp message outside the
+			// window): explain the codes an operator must act on.
+			o.ErrorMessage = twilio.Reason(o.ErrorCode, "")
+		}
 	}
 	writeList(w, rows, total, opts)
 	return nil

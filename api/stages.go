@@ -10,6 +10,7 @@ import (
 
 	"switchboard/internal/replyfmt"
 	"switchboard/providers/prompt"
+	"switchboard/providers/twilio"
 	"switchboard/store"
 )
 
@@ -98,7 +99,9 @@ func (b *stageBody) apply(st *store.Stage) error {
 // checkStage validates a complete stage and its references: the LLM
 // provider must exist and be an llm provider, the agent (if any) must be
 // in the stage's project, llmSettings must suit the provider, and
-// metadata.replyFormat (if set) must be a reply format.
+// metadata.replyFormat (if set) must be a reply format, metadata.replyMedia
+// a boolean and
+// metadata.whatsappTemplate (if set) a Content template.
 func (s *Server) checkStage(ctx context.Context, st *store.Stage) error {
 	if err := s.checkStageFields(ctx, st); err != nil {
 		return err
@@ -126,6 +129,12 @@ func (s *Server) checkStageFields(ctx context.Context, st *store.Stage) error {
 	}
 	if _, err := replyfmt.FromMetadata(st.Metadata); err != nil {
 		return store.FieldError(replyfmt.MetadataField, "%s", err.Error())
+	}
+	if _, err := replyfmt.MediaFromMetadata(st.Metadata); err != nil {
+		return store.FieldError(replyfmt.MediaMetadataField, "%s", err.Error())
+	}
+	if _, err := twilio.TemplateFromMetadata(st.Metadata); err != nil {
+		return store.FieldError(twilio.TemplateMetadataField, "%s", err.Error())
 	}
 	if err := checkPrompt(st.Prompt); err != nil {
 		return err

@@ -382,23 +382,33 @@ const (
 // OutboundMessage is one part of a reply in the outbox. Parts of one
 // conversation are sent in ID order.
 type OutboundMessage struct {
-	ID             int64     `json:"id"`
-	ProjectID      string    `json:"-"`
-	ConversationID string    `json:"conversationId"`
-	ProviderID     string    `json:"-"`
-	From           string    `json:"from"`
-	To             string    `json:"to"`
-	Body           string    `json:"body"`
-	Part           int       `json:"part"` // 1-based part number
-	Parts          int       `json:"parts"`
-	State          string    `json:"state"`
-	Attempts       int       `json:"attempts"`
-	ErrorCode      int       `json:"errorCode,omitempty"`
-	ErrorMessage   string    `json:"errorMessage,omitempty"`
-	TwilioSID      string    `json:"messageSid,omitempty"`
-	DeliveryStatus string    `json:"deliveryStatus,omitempty"` // from status callbacks
-	CreatedAt      time.Time `json:"createdAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
+	ID             int64  `json:"id"`
+	ProjectID      string `json:"-"`
+	ConversationID string `json:"conversationId"`
+	ProviderID     string `json:"-"`
+	From           string `json:"from"`
+	To             string `json:"to"`
+	Body           string `json:"body"`
+	// MediaURLs are sent with the part as MMS or WhatsApp media (Twilio's
+	// MediaUrl, at most 10): the images of the reply (replyfmt.ExtractMedia)
+	// ride its first part.
+	MediaURLs []string `json:"mediaUrls,omitempty"`
+	// ContentSID, when set, sends a Twilio Content template (a WhatsApp
+	// template, "HX…") with ContentVariables (a JSON object as a string)
+	// instead of Body: the only message WhatsApp delivers outside its
+	// 24-hour window. Body then describes the send for the history.
+	ContentSID       string    `json:"contentSid,omitempty"`
+	ContentVariables string    `json:"contentVariables,omitempty"`
+	Part             int       `json:"part"` // 1-based part number
+	Parts            int       `json:"parts"`
+	State            string    `json:"state"`
+	Attempts         int       `json:"attempts"`
+	ErrorCode        int       `json:"errorCode,omitempty"`
+	ErrorMessage     string    `json:"errorMessage,omitempty"`
+	TwilioSID        string    `json:"messageSid,omitempty"`
+	DeliveryStatus   string    `json:"deliveryStatus,omitempty"` // from status callbacks
+	CreatedAt        time.Time `json:"createdAt"`
+	UpdatedAt        time.Time `json:"updatedAt"`
 }
 
 // InboundResult is the outcome of committing one inbound message.

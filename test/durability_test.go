@@ -18,15 +18,17 @@ import (
 )
 
 type outboundRow struct {
-	ID             int64  `json:"id"`
-	Body           string `json:"body"`
-	Part           int    `json:"part"`
-	Parts          int    `json:"parts"`
-	State          string `json:"state"`
-	Attempts       int    `json:"attempts"`
-	ErrorCode      int    `json:"errorCode"`
-	MessageSID     string `json:"messageSid"`
-	DeliveryStatus string `json:"deliveryStatus"`
+	ID             int64    `json:"id"`
+	Body           string   `json:"body"`
+	Part           int      `json:"part"`
+	Parts          int      `json:"parts"`
+	State          string   `json:"state"`
+	Attempts       int      `json:"attempts"`
+	ErrorCode      int      `json:"errorCode"`
+	ErrorMessage   string   `json:"errorMessage"`
+	MediaURLs      []string `json:"mediaUrls"`
+	MessageSID     string   `json:"messageSid"`
+	DeliveryStatus string   `json:"deliveryStatus"`
 }
 
 func (l *line) outbound(t *testing.T, convID string) []outboundRow {

@@ -311,6 +311,7 @@ func (l *line) moveTo(s *server) {
 // text posts a signed webhook as Twilio would for a message from `from`
 // and returns the status code and body.
 func (l *line) text(from, body string) (int, string) {
+	l.sim.RecordInbound(from, l.Number) // opens the WhatsApp window, as Twilio would
 	return l.post(l.Webhook, twiliosim.InboundParamsFor(l.AccountSID, from, l.Number, body, twiliosim.NewMessageSID()), nil)
 }
 

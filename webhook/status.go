@@ -93,6 +93,9 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, err)
 		return
 	}
+	if code == twilio.CodeWhatsAppWindow && found {
+		h.log.Warn("delivery failed: "+twilio.WindowClosedReason, "message_sid", sid, "provider_id", prov.ID, "error_code", code)
+	}
 	h.m.deliveryStatus(st)
 	w.WriteHeader(http.StatusNoContent)
 }

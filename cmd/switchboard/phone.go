@@ -212,7 +212,9 @@ func newPhone(o phoneOptions, line *phoneLine, client *http.Client, out io.Write
 	}
 	p := &phoneEmu{line: line, client: client, out: out, from: from.Number,
 		whatsApp: o.WhatsApp || from.IsWhatsApp()}
-	p.sim = twiliosim.New(twiliosim.Options{Callbacks: true})
+	// The phone enforces WhatsApp's 24-hour window (its texts open it) and
+	// takes any Content template, whose sid and variables it shows.
+	p.sim = twiliosim.New(twiliosim.Options{Callbacks: true, WhatsAppWindow: true, AnyContent: true})
 	p.sim.AddAccount(line.AccountSID, line.AuthToken)
 	return p
 }
@@ -237,6 +239,7 @@ func (p *phoneEmu) handset() (from, to string) {
 // text posts the signed webhook Twilio would post for a text from `from`,
 // and returns the webhook's status and body.
 func (p *phoneEmu) text(ctx context.Context, from, to, body string) (int, string, error) {
+	p.sim.RecordInbound(from, to)
 	params := twiliosim.InboundParamsFor(p.line.AccountSID, from, to, body, twiliosim.NewMessageSID())
 	req, err := twiliosim.NewSignedRequest(ctx, p.line.Webhook, p.line.AuthToken, params)
 	if err != nil {
@@ -299,7 +302,7 @@ func (p *phoneEmu) sendOnce(ctx context.Context, o phoneOptions, stderr io.Write
 	}
 	got := replies()
 	for _, m := range got {
-		fmt.Fprintln(p.out, m.Body)
+		fmt.Fprintln(p.out, shown(m, ""))
 	}
 	// Let the delivery receipts reach the server before the emulator
 	// closes, so the server records the messages delivered.
@@ -493,8 +496,7 @@ func (p *phoneEmu) watch(ctx context.Context) {
 		}
 		all := p.sim.Messages()
 		for _, m := range all[min(msgs, len(all)):] {
-			body := strings.ReplaceAll(m.Body, "\n", "\n    ")
-			p.async(fmt.Sprintf("[%s -> %s] %s", m.From, m.To, body))
+			p.async(fmt.Sprintf("[%s -> %s] %s", m.From, m.To, shown(m, "    ")))
 		}
 		msgs = len(all)
 		callbacks := p.sim.Callbacks()
@@ -513,10 +515,35 @@ func (p *phoneEmu) watch(ctx context.Context) {
 		cbs = len(callbacks)
 		failures := p.sim.Failures()
 		for _, f := range failures[min(fails, len(failures)):] {
-			p.async(fmt.Sprintf("  ! the server's send to %s was refused: HTTP %d, Twilio code %d", f.To, f.Status, f.Code))
+			s := fmt.Sprintf("  ! the server's send to %s was refused: HTTP %d, Twilio code %d", f.To, f.Status, f.Code)
+			if f.Code == twiliosim.CodeWindowClosed {
+				s += " (WhatsApp's 24-hour window is closed: only a Content template goes through)"
+			}
+			p.async(s)
 		}
 		fails = len(failures)
 	}
+}
+
+// shown is a received message as the phone shows it: its body, then a
+// line for each media URL and, for a Content template send, its sid and
+// variables; continuation lines start with indent.
+func shown(m twiliosim.Message, indent string) string {
+	lines := []string{}
+	if m.Body != "" || (len(m.MediaURLs) == 0 && m.ContentSID == "") {
+		lines = append(lines, strings.Split(m.Body, "\n")...)
+	}
+	for _, u := range m.MediaURLs {
+		lines = append(lines, "[media] "+u)
+	}
+	if m.ContentSID != "" {
+		t := "[template " + m.ContentSID
+		if m.ContentVariables != "" {
+			t += " variables " + m.ContentVariables
+		}
+		lines = append(lines, t+"]")
+	}
+	return strings.Join(lines, "\n"+indent)
 }
 
 // shortSID abbreviates a message SID for display.

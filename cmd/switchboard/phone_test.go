@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard/test/twiliosim"
 )
 
 func mustJSON(t *testing.T, v any) json.RawMessage {
@@ -125,6 +127,30 @@ func TestPhoneHelp(t *testing.T) {
 	for _, want := range []string{"Usage: switchboard phone", "-send", "-whatsapp", "/quit", "-listen"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestPhoneShowsMediaAndTemplates: the phone shows a message's media URLs
+// and a template send's sid and variables, not only its body.
+func TestPhoneShowsMediaAndTemplates(t *testing.T) {
+	cases := []struct {
+		m    twiliosim.Message
+		want string
+	}{
+		{twiliosim.Message{Body: "hi\nthere"}, "hi\n  there"},
+		{twiliosim.Message{}, ""},
+		{twiliosim.Message{Body: "map", MediaURLs: []string{"https://e.com/a.png", "https://e.com/b.png"}},
+			"map\n  [media] https://e.com/a.png\n  [media] https://e.com/b.png"},
+		{twiliosim.Message{MediaURLs: []string{"https://e.com/a.png"}}, "[media] https://e.com/a.png"},
+		{twiliosim.Message{ContentSID: "HX0123456789abcdef0123456789abcdef", ContentVariables: `{"1":"Ada"}`},
+			`[template HX0123456789abcdef0123456789abcdef variables {"1":"Ada"}]`},
+		{twiliosim.Message{Body: "Hello Ada", ContentSID: "HX0123456789abcdef0123456789abcdef"},
+			"Hello Ada\n  [template HX0123456789abcdef0123456789abcdef]"},
+	}
+	for _, tc := range cases {
+		if got := shown(tc.m, "  "); got != tc.want {
+			t.Errorf("shown(%+v) = %q, want %q", tc.m, got, tc.want)
 		}
 	}
 }

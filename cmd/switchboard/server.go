@@ -259,7 +259,8 @@ func (m *Main) Close() error {
 type twilioSender struct{ s *twilio.Sender }
 
 func (t twilioSender) Send(ctx context.Context, cfg providers.TwilioConfig, m actors.OutMessage) (string, error) {
-	res, err := t.s.Send(ctx, cfg, twilio.Message{From: m.From, To: m.To, Body: m.Body, StatusCallback: m.StatusCallback})
+	res, err := t.s.Send(ctx, cfg, twilio.Message{From: m.From, To: m.To, Body: m.Body, StatusCallback: m.StatusCallback,
+		MediaURLs: m.MediaURLs, ContentSID: m.ContentSID, ContentVariables: m.ContentVariables})
 	return res.SID, err
 }
 
@@ -286,7 +287,7 @@ func classify(err error) actors.SendFailure {
 			Unknown:    se.Class == twilio.ClassUnknown,
 			Code:       se.Code,
 			OptedOut:   se.OptedOut(),
-			Message:    se.Message,
+			Message:    se.Reason(), // 63016 says the window is closed
 			RetryAfter: se.RetryAfter,
 		}
 	}

@@ -63,6 +63,8 @@ const (
 	CodeLandline           = 30006 // landline or unreachable carrier
 	CodeFiltered           = 30007 // carrier violation (filtered)
 	CodeUnknownError       = 30008 // unknown error
+	CodeContentSIDRequired = 21654 // ContentVariables without a ContentSid
+	CodeContentSIDInvalid  = 21655 // no such Content template in the account
 )
 
 // permanentCodes are Twilio error codes that mean "this message to this
@@ -83,6 +85,8 @@ var permanentCodes = map[int]bool{
 	21614: true, // 'To' is not a valid mobile number
 	21617: true, // body too long
 	21621: true, // 'From' not enabled for MMS
+	21654: true, // ContentSid required
+	21655: true, // ContentSid invalid
 	30003: true, 30004: true, 30005: true, 30006: true, 30007: true, 30008: true,
 	63003: true, // WhatsApp channel could not find destination
 	63007: true, // WhatsApp sender not found
@@ -128,6 +132,30 @@ func (e *SendError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *SendError) Unwrap() error { return e.Err }
+
+// WindowClosedReason is what a failed send with code 63016 records: a
+// free-form WhatsApp message to someone who has not written to the sender
+// in 24 hours is refused, and only a Content template opens the
+// conversation again.
+const WindowClosedReason = "WhatsApp's 24-hour window is closed (the recipient has not written in 24 hours): " +
+	"a free-form message is refused; send a Content template (stage metadata.whatsappTemplate) to reopen the conversation"
+
+// Reason is the failure as recorded on the outbox row and its delivery
+// event: Twilio's message, explained for the codes an operator must act
+// on.
+func (e *SendError) Reason() string { return Reason(e.Code, e.Message) }
+
+// Reason explains a Twilio error code with its message (from a REST
+// answer or a status callback).
+func Reason(code int, message string) string {
+	if code == CodeWhatsAppWindow {
+		if message == "" {
+			return WindowClosedReason
+		}
+		return WindowClosedReason + " (Twilio: " + message + ")"
+	}
+	return message
+}
 
 // Temporary reports whether the send may be retried safely.
 func (e *SendError) Temporary() bool { return e.Class == ClassRetryable }

@@ -72,8 +72,19 @@ type Message struct {
 	To             string
 	Body           string
 	StatusCallback string // where Twilio posts delivery status updates
-	MediaURLs      []string
+	// MediaURLs are sent as MediaUrl (MMS, WhatsApp media), at most
+	// MaxMedia. Twilio fetches them; a destination that cannot receive MMS
+	// gets them as links, as Twilio decides.
+	MediaURLs []string
+	// ContentSID sends a Content template ("HX…") instead of Body and
+	// MediaURLs, which Twilio ignores then; ContentVariables is its JSON
+	// object of placeholder values ("" for none).
+	ContentSID       string
+	ContentVariables string
 }
+
+// MaxMedia is how many MediaUrl values Twilio accepts on one message.
+const MaxMedia = 10
 
 // Result is Twilio's answer to an accepted message.
 type Result struct {
@@ -266,8 +277,13 @@ func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Messa
 		return Result{}, serr
 	}
 	switch {
+	case msg.ContentSID != "":
+	case msg.ContentVariables != "":
+		return Result{}, &SendError{Code: CodeContentSIDRequired, Class: ClassPermanent, Message: "ContentVariables need a ContentSid"}
 	case msg.Body == "" && len(msg.MediaURLs) == 0:
 		return Result{}, &SendError{Code: CodeBodyRequired, Class: ClassPermanent, Message: "a body or media is required"}
+	case len(msg.MediaURLs) > MaxMedia:
+		return Result{}, &SendError{Class: ClassPermanent, Message: fmt.Sprintf("at most %d media URLs per message", MaxMedia)}
 	}
 	api, bt, cancel, serr := s.begin(ctx, cfg)
 	if serr != nil {
@@ -286,14 +302,23 @@ func (s *Sender) Send(ctx context.Context, cfg providers.TwilioConfig, msg Messa
 		// service; without, the service picks the sender.
 		params.SetMessagingServiceSid(cfg.MessagingServiceSID)
 	}
-	if msg.Body != "" {
-		params.SetBody(msg.Body)
+	if msg.ContentSID != "" {
+		// A template is the whole message: Twilio refuses a Body next to
+		// it on WhatsApp outside the window, so none is sent.
+		params.SetContentSid(msg.ContentSID)
+		if msg.ContentVariables != "" {
+			params.SetContentVariables(msg.ContentVariables)
+		}
+	} else {
+		if msg.Body != "" {
+			params.SetBody(msg.Body)
+		}
+		if len(msg.MediaURLs) > 0 {
+			params.SetMediaUrl(msg.MediaURLs)
+		}
 	}
 	if msg.StatusCallback != "" {
 		params.SetStatusCallback(msg.StatusCallback)
-	}
-	if len(msg.MediaURLs) > 0 {
-		params.SetMediaUrl(msg.MediaURLs)
 	}
 
 	m, err := api.CreateMessage(params)

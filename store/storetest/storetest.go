@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CommitBatch", testCommitBatch},
 		{"CommitTurnsEnd", testCommitTurnsEnd},
 		{"Outbox", testOutbox},
+		{"OutboxMediaAndTemplate", testOutboxMediaAndTemplate},
 		{"DeliveryStatus", testDeliveryStatus},
 		{"DeliveryStatusOrder", testDeliveryStatusOrder},
 		{"OptOuts", testOptOuts},
@@ -1985,4 +1987,41 @@ func checkFailedBatch(t *testing.T, s store.Store, convID string) {
 	if total != 1 {
 		t.Fatalf("%d events after a failed batch, want 1", total)
 	}
+}
+
+// testOutboxMediaAndTemplate: a part's media and Content template are kept
+// in its turn row and read back by GetOutbound, ListOutbound and
+// PendingOutbox (a restart sends them as written).
+func testOutboxMediaAndTemplate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	proj := newProject(t, s, "p")
+	c := newConversation(t, s, proj.ID, "whatsapp:+15551112222")
+	media := []string{"https://example.com/a.png", "https://example.com/b.jpg"}
+	turn := &store.Turn{ConversationID: c.ID, Outbox: []*store.OutboundMessage{
+		{ProjectID: proj.ID, ProviderID: "prov_chan", From: "whatsapp:+15550000001", To: "whatsapp:+15551112222",
+			Body: "see", MediaURLs: media, Part: 1, Parts: 2},
+		{ProjectID: proj.ID, ProviderID: "prov_chan", From: "whatsapp:+15550000001", To: "whatsapp:+15551112222",
+			Body: "template", ContentSID: "HX0123456789abcdef0123456789abcdef", ContentVariables: `{"1":"Ada"}`, Part: 2, Parts: 2},
+	}}
+	must(t, s.CommitTurns(ctx, []*store.Turn{turn}))
+	check := func(what string, got []*store.OutboundMessage) {
+		t.Helper()
+		if len(got) != 2 || !slices.Equal(got[0].MediaURLs, media) || got[0].ContentSID != "" ||
+			got[1].ContentSID != "HX0123456789abcdef0123456789abcdef" || got[1].ContentVariables != `{"1":"Ada"}` || got[1].MediaURLs != nil {
+			t.Fatalf("%s: %+v", what, got)
+		}
+	}
+	var got []*store.OutboundMessage
+	for _, o := range turn.Outbox {
+		g, err := s.GetOutbound(ctx, o.ID)
+		must(t, err)
+		got = append(got, g)
+	}
+	check("GetOutbound", got)
+	pending, err := s.PendingOutbox(ctx)
+	must(t, err)
+	check("PendingOutbox", pending)
+	list, _, err := s.ListOutbound(ctx, c.ID, store.ListOptions{OrderBy: []store.Order{{Field: "id"}}})
+	must(t, err)
+	check("ListOutbound", list)
 }

@@ -11,7 +11,10 @@
 // records what it received, injects faults (429 with or without
 // Retry-After, 5xx, timeouts, sends held past the client's timeout but
 // accepted, permanent error codes, latency), posts signed status callbacks,
-// and signs inbound webhooks exactly as Twilio does.
+// sends Content templates (ContentSid, ContentVariables; AddContent),
+// enforces WhatsApp's 24-hour window when asked (63016 for a free-form
+// message to someone who has not written, by its own inbound records), and
+// signs inbound webhooks exactly as Twilio does.
 //
 // It does not import the testing package, so a non-test binary can run it.
 package twiliosim
@@ -80,6 +83,22 @@ type Options struct {
 	PadResponses int
 	// Logger receives callback failures (default: discarded).
 	Logger *slog.Logger
+	// WhatsAppWindow enforces WhatsApp's 24-hour window: a free-form
+	// (non-template) message to a whatsapp: address that has not messaged
+	// the sender number within WhatsAppWindow, by the sim's own inbound
+	// records (RecordInbound), fails with 63016. Off by default, so that
+	// tests posting webhooks without recording them can still be answered.
+	WhatsAppWindow bool
+	// WhatsAppWindowAsync makes a window-closed send fail as Twilio
+	// usually reports it: accepted (201, queued), then a status callback
+	// "failed" with ErrorCode 63016. Without it the REST call itself is
+	// refused (400, 63016).
+	WhatsAppWindowAsync bool
+	// AnyContent accepts every well-formed ContentSid ("HX" and 32 hex
+	// digits) as a template without a body, instead of refusing those not
+	// added with AddContent (21655): for the phone emulator, which cannot
+	// know the account's templates.
+	AnyContent bool
 }
 
 // Message is a message the simulated Twilio accepted.
@@ -91,11 +110,15 @@ type Message struct {
 	Body           string
 	StatusCallback string
 	MediaURLs      []string
-	NumSegments    int
-	Status         string // "queued", then as status callbacks report
-	ErrorCode      int    // delivery error code, 0 if none
-	Form           url.Values
-	Received       time.Time
+	// ContentSID and ContentVariables are a Content template send's; its
+	// Body is the template rendered with the variables.
+	ContentSID       string
+	ContentVariables string
+	NumSegments      int
+	Status           string // "queued", then as status callbacks report
+	ErrorCode        int    // delivery error code, 0 if none
+	Form             url.Values
+	Received         time.Time
 }
 
 // Attempt is a Messages.json call answered with an error, injected or not.
@@ -153,11 +176,16 @@ type Server struct {
 	numberCalls int
 	fixed       *failSpec
 	recipients  map[string]int // To -> error code
-	faults      Faults
-	latency     time.Duration
-	onMessage   func(Message)
-	rng         *rand.Rand
-	notify      chan struct{} // closed and cleared on every change
+	// contents are the accounts' Content templates: account sid →
+	// content sid → body (AddContent).
+	contents  map[string]map[string]string
+	window    bool                    // enforce the WhatsApp window
+	inbound   map[[2]string]time.Time // (user, number) → last inbound message
+	faults    Faults
+	latency   time.Duration
+	onMessage func(Message)
+	rng       *rand.Rand
+	notify    chan struct{} // closed and cleared on every change
 
 	jobs      chan callbackJob
 	closed    chan struct{}
@@ -191,6 +219,7 @@ func New(opts Options) *Server {
 		latency:    opts.Latency,
 		onMessage:  opts.OnMessage,
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		window:     opts.WhatsAppWindow,
 		jobs:       make(chan callbackJob, 4096),
 		closed:     make(chan struct{}),
 	}
@@ -410,6 +439,7 @@ func (s *Server) Reset() {
 	s.count = 0
 	s.fixed = nil
 	s.recipients = make(map[string]int)
+	s.inbound = nil
 	s.faults = Faults{}
 	s.latency = 0
 	s.changedLocked()
@@ -661,9 +691,36 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 			return
 		}
 	}
-	if body == "" && len(media) == 0 {
+	contentSID, contentVars := form.Get("ContentSid"), form.Get("ContentVariables")
+	if contentSID == "" && contentVars != "" {
+		s.reject(w, att, 400, CodeContentSIDMissing, "ContentSid Required", false)
+		return
+	}
+	if contentSID != "" {
+		s.mu.Lock()
+		tmpl, ok := s.contents[sid][contentSID]
+		s.mu.Unlock()
+		if !ok && !(s.opts.AnyContent && contentSIDRE.MatchString(contentSID)) {
+			s.reject(w, att, 400, CodeContentSIDInvalid, "The ContentSid is Invalid", false)
+			return
+		}
+		// The template is the message: Body and MediaUrl are not sent.
+		body, media = renderContent(tmpl, contentVars), nil
+	}
+	if body == "" && len(media) == 0 && contentSID == "" {
 		s.reject(w, att, 400, 21602, "Message body is required.", false)
 		return
+	}
+	windowClosed := false
+	if contentSID == "" && toAddr.IsWhatsApp() {
+		s.mu.Lock()
+		closed := s.window && !s.windowOpenLocked(from, to)
+		s.mu.Unlock()
+		if closed && !s.opts.WhatsAppWindowAsync {
+			s.reject(w, att, 400, CodeWindowClosed, faultMessage(CodeWindowClosed), false)
+			return
+		}
+		windowClosed = closed
 	}
 	if len(utf16.Encode([]rune(body))) > twilio.MaxBodyLength {
 		s.reject(w, att, 400, 21617, "The concatenated message body exceeds the 1600 character limit.", false)
@@ -673,7 +730,9 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 	recipientCode := s.recipients[to]
 	s.mu.Unlock()
 	deliveryCode := 0
-	if recipientCode >= 30000 && recipientCode < 31000 {
+	if windowClosed {
+		deliveryCode = CodeWindowClosed
+	} else if recipientCode >= 30000 && recipientCode < 31000 {
 		deliveryCode = recipientCode
 	} else if recipientCode != 0 {
 		s.reject(w, att, 400, recipientCode, faultMessage(recipientCode), true)
@@ -682,17 +741,19 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 
 	_, segments := twilio.Segments(body)
 	m := Message{
-		SID:            NewMessageSID(),
-		AccountSID:     sid,
-		From:           from,
-		To:             to,
-		Body:           body,
-		StatusCallback: form.Get("StatusCallback"),
-		MediaURLs:      media,
-		NumSegments:    segments,
-		Status:         "queued",
-		Form:           form,
-		Received:       time.Now().UTC(),
+		SID:              NewMessageSID(),
+		AccountSID:       sid,
+		From:             from,
+		To:               to,
+		Body:             body,
+		StatusCallback:   form.Get("StatusCallback"),
+		MediaURLs:        media,
+		ContentSID:       contentSID,
+		ContentVariables: contentVars,
+		NumSegments:      segments,
+		Status:           "queued",
+		Form:             form,
+		Received:         time.Now().UTC(),
 	}
 	s.mu.Lock()
 	s.count++
@@ -956,15 +1017,23 @@ func (s *Server) callbackWorker() {
 // postCallbacks posts "sent" then the final status of one message.
 func (s *Server) postCallbacks(ctx context.Context, job callbackJob) {
 	final := "delivered"
-	if job.errorCode != 0 {
+	switch job.errorCode {
+	case 0:
+	case CodeWindowClosed:
+		final = "failed" // refused by WhatsApp, not lost on the way
+	default:
 		final = "undelivered"
 	}
-	for _, status := range []string{"sent", final} {
+	statuses := []string{"sent", final}
+	if job.errorCode == CodeWindowClosed {
+		statuses = statuses[1:] // never left Twilio
+	}
+	for _, status := range statuses {
 		if s.opts.CallbackDelay > 0 && !s.pause(ctx, s.opts.CallbackDelay) {
 			return
 		}
 		code := 0
-		if status == "undelivered" {
+		if status == final {
 			code = job.errorCode
 		}
 		m := job.msg

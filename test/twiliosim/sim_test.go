@@ -135,6 +135,8 @@ func TestWireFormatErrors(t *testing.T) {
 		{"missing from", sid, token, url.Values{"To": {to}, "Body": {"x"}}, 400, 21603},
 		{"channel mismatch", sid, token, url.Values{"To": {"whatsapp:" + to}, "From": {from}, "Body": {"x"}}, 400, 21910},
 		{"too long", sid, token, url.Values{"To": {to}, "From": {from}, "Body": {strings.Repeat("😀", 801)}}, 400, 21617},
+		{"variables without a template", sid, token, url.Values{"To": {to}, "From": {from}, "Body": {"x"}, "ContentVariables": {`{"1":"a"}`}}, 400, 21654},
+		{"unknown template", sid, token, url.Values{"To": {to}, "From": {from}, "ContentSid": {"HX0123456789abcdef0123456789abcdef"}}, 400, 21655},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,9 +152,17 @@ func TestWireFormatErrors(t *testing.T) {
 			}
 		})
 	}
-	// A media-only message is accepted.
+	// A media-only message is accepted; num_media is a string, as Twilio
+	// writes counts.
 	if status, body := post(t, sim, sid, token, url.Values{"To": {to}, "From": {from}, "MediaUrl": {"https://e.com/a.png"}}); status != 201 || body["num_media"] != "1" {
 		t.Fatalf("media only: %d %v", status, body)
+	}
+	if status, body := post(t, sim, sid, token, url.Values{"To": {to}, "From": {from}, "Body": {"two"},
+		"MediaUrl": {"https://e.com/a.png", "https://e.com/b.png"}}); status != 201 || body["num_media"] != "2" {
+		t.Fatalf("two media: %d %v", status, body)
+	}
+	if m := sim.Messages(); len(m[len(m)-1].MediaURLs) != 2 {
+		t.Fatalf("recorded %+v", m[len(m)-1])
 	}
 	if n := len(sim.Failures()); n != len(tests) {
 		t.Fatalf("recorded %d failures, want %d", n, len(tests))

@@ -3,6 +3,7 @@ package sqlcore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 
 	"switchboard/store"
@@ -195,8 +196,54 @@ func (db *DB) GetOutbound(ctx context.Context, id int64) (*store.OutboundMessage
 
 // ListOutbound returns a page of a conversation's outbox rows.
 func (db *DB) ListOutbound(ctx context.Context, conversationID string, opts store.ListOptions) ([]*store.OutboundMessage, int, error) {
-	return listOf(ctx, db, "list outbound", outboundList, OutboundCols, "outbox_log", opts, ScanOutbound,
+	rows, total, err := listOf(ctx, db, "list outbound", outboundList, OutboundCols, "outbox_log", opts, ScanOutbound,
 		`conversation_id = ?`, conversationID)
+	if err != nil || len(rows) == 0 {
+		return rows, total, err
+	}
+	if err := db.partExtras(ctx, rows); err != nil {
+		return nil, 0, db.d.Errorf("list outbound: %w", err)
+	}
+	return rows, total, nil
+}
+
+// partExtras fills in what a page of outbox rows read through the view
+// outbox_log does not carry: the media and Content template of the parts
+// of turns, which only their row's parts JSON holds (one query a page; no
+// view change, so no migration). Rows of the older layout never match: the
+// turn counter starts above every id it gave.
+func (db *DB) partExtras(ctx context.Context, rows []*store.OutboundMessage) error {
+	byTurn := map[int64][]*store.OutboundMessage{}
+	var turns []any
+	for _, o := range rows {
+		t := o.ID / TurnStride
+		if _, ok := byTurn[t]; !ok {
+			turns = append(turns, t)
+		}
+		byTurn[t] = append(byTurn[t], o)
+	}
+	q, err := db.reader.QueryContext(ctx, db.d.Q(`SELECT id, parts FROM turns WHERE id IN (`+placeholders(len(turns))+`)`), turns...)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	for q.Next() {
+		var id int64
+		var parts string
+		if err := q.Scan(&id, &parts); err != nil {
+			return err
+		}
+		var ps []turnPart
+		if err := json.Unmarshal([]byte(parts), &ps); err != nil {
+			return err
+		}
+		for _, o := range byTurn[id] {
+			if j := int(o.ID % TurnStride); j < len(ps) {
+				o.MediaURLs, o.ContentSID, o.ContentVariables = ps[j].Media, ps[j].ContentSID, ps[j].ContentVariables
+			}
+		}
+	}
+	return q.Err()
 }
 
 // ---- Opt-outs.

@@ -48,6 +48,10 @@ type turnPart struct {
 	ErrorMessage   string `json:"errorMessage,omitempty"`
 	SID            string `json:"sid,omitempty"`
 	DeliveryStatus string `json:"deliveryStatus,omitempty"`
+	// What a part may send besides its body (store.OutboundMessage).
+	Media            []string `json:"media,omitempty"`
+	ContentSID       string   `json:"contentSid,omitempty"`
+	ContentVariables string   `json:"contentVariables,omitempty"`
 }
 
 // TurnRow is what a turn stores in its row, besides the columns the
@@ -117,7 +121,8 @@ func EncodeTurn(turn *store.Turn, t time.Time) (TurnRow, error) {
 		}
 		o.CreatedAt, o.UpdatedAt = t, t
 		parts[j] = turnPart{Body: o.Body, Part: o.Part, Parts: o.Parts, State: o.State, Attempts: o.Attempts,
-			ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage, SID: o.TwilioSID, DeliveryStatus: o.DeliveryStatus}
+			ErrorCode: o.ErrorCode, ErrorMessage: o.ErrorMessage, SID: o.TwilioSID, DeliveryStatus: o.DeliveryStatus,
+			Media: o.MediaURLs, ContentSID: o.ContentSID, ContentVariables: o.ContentVariables}
 		if o.State == store.OutboxPending {
 			r.Unsent++
 		}
@@ -234,6 +239,7 @@ func scanTurnParts(s Scanner) ([]*store.OutboundMessage, error) {
 		out[j] = &store.OutboundMessage{ID: id*TurnStride + int64(j), ProjectID: proj, ConversationID: conv, ProviderID: prov,
 			From: from, To: to, Body: p.Body, Part: p.Part, Parts: p.Parts, State: p.State, Attempts: p.Attempts,
 			ErrorCode: p.ErrorCode, ErrorMessage: p.ErrorMessage, TwilioSID: p.SID, DeliveryStatus: p.DeliveryStatus,
+			MediaURLs: p.Media, ContentSID: p.ContentSID, ContentVariables: p.ContentVariables,
 			CreatedAt: created.Time, UpdatedAt: created.Time}
 	}
 	return out, nil
