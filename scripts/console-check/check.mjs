@@ -83,7 +83,7 @@ const browser = await puppeteer.launch({
   defaultViewport: { width: 1400, height: 1000 },
 })
 // Whatever happens, the browser goes away and the run ends.
-const hardStop = setTimeout(() => { console.error('check.mjs: 10 minutes passed, giving up'); browser.process()?.kill('SIGKILL'); process.exit(3) }, 600000)
+const hardStop = setTimeout(() => { console.error('check.mjs: 20 minutes passed, giving up'); browser.process()?.kill('SIGKILL'); process.exit(3) }, 1200000)
 const page = await browser.newPage()
 page.setDefaultTimeout(15000)
 page.setDefaultNavigationTimeout(20000)

@@ -136,7 +136,7 @@ curl -fsS "$console_url/" >/dev/null || { echo "console-check: the static server
 # --- The browser ---------------------------------------------------------------
 echo "console-check: console $console_url, switchboard $api, results in $out"
 set +e
-CONSOLE_URL="$console_url" API_URL="$api" OUT="$out" timeout 900 node "$here/check.mjs"
+CONSOLE_URL="$console_url" API_URL="$api" OUT="$out" timeout 1500 node "$here/check.mjs"
 rc=$?
 set -e
 [ $rc -eq 124 ] && echo "console-check: the browser run exceeded 15 minutes" >&2
