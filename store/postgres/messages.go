@@ -39,7 +39,8 @@ var (
 			updated_at = excluded.updated_at`
 	// sqlEndConvInTurn ends an active conversation and, when $4, appends
 	// its end event, in one statement.
-	sqlEndConvInTurn = `WITH u AS (UPDATE conversations SET status = 'finished', status_details = $1, updated_at = $2, version = version + 1
+	sqlEndConvInTurn = `WITH u AS (UPDATE conversations SET status = 'finished', status_details = $1, updated_at = $2, version = version + 1,
+			deadline = COALESCE((SELECT t.deadline FROM turns t WHERE t.conversation_id = conversations.id AND t.deadline IS NOT NULL ORDER BY t.id DESC LIMIT 1), deadline)
 		WHERE id = $3 AND status = 'active' RETURNING id)
 		INSERT INTO events (conversation_id, event_type, event_data, created_at) SELECT id, $5, $6, $2 FROM u WHERE $4`
 	sqlInsConv = `INSERT INTO conversations (` + convCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
@@ -128,7 +129,8 @@ func (db *DB) ActiveConversation(ctx context.Context, key store.SessionKey) (*st
 func (db *DB) EndConversation(ctx context.Context, id string, details json.RawMessage, end store.Event) error {
 	return db.inTx(ctx, "end conversation", func(tx pgx.Tx) error {
 		t := now()
-		res, err := tx.Exec(ctx, `UPDATE conversations SET status = 'finished', status_details = $1, updated_at = $2, version = version + 1
+		res, err := tx.Exec(ctx, `UPDATE conversations SET status = 'finished', status_details = $1, updated_at = $2, version = version + 1,
+			deadline = COALESCE((SELECT t.deadline FROM turns t WHERE t.conversation_id = conversations.id AND t.deadline IS NOT NULL ORDER BY t.id DESC LIMIT 1), deadline)
 			WHERE id = $3 AND status = 'active'`, jsonText(details), t, id)
 		if err != nil {
 			return fmt.Errorf("postgres: end conversation: %w", err)

@@ -35,7 +35,11 @@ func (db *DB) prepare(ctx context.Context) error {
 			events, parts, unsent, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{nil, &db.insSend, sqlcore.SendSQL},
 		{nil, &db.setDeliveryPart, sqlSetDeliveryPart},
-		{nil, &db.endConv, `UPDATE conversations SET status = 'finished', status_details = ?, updated_at = ?, version = version + 1
+		// Ending keeps the last turn's deadline on the row, so that the
+		// view conversation_state reads a finished conversation's
+		// deadline and updatedAt from the row alone.
+		{nil, &db.endConv, `UPDATE conversations SET status = 'finished', status_details = ?, updated_at = ?, version = version + 1,
+			deadline = COALESCE((SELECT t.deadline FROM turns t WHERE t.conversation_id = conversations.id AND t.deadline IS NOT NULL ORDER BY t.id DESC LIMIT 1), deadline)
 			WHERE id = ? AND status = 'active'`},
 		{nil, &db.updateOutbox, `UPDATE outbound_messages SET state = ?, attempts = ?, error_code = ?, error_message = ?, twilio_sid = ?, updated_at = ? WHERE id = ?`},
 		{nil, &db.insConv, `INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"switchboard/store"
 )
@@ -88,4 +90,34 @@ func testDeliveryInBatch(t *testing.T, s store.Store) {
 	}
 	// Only a bare turn may carry a delivery update.
 	wantCode(t, s.CommitTurns(ctx, []*store.Turn{{ConversationID: c.ID, Delivery: ours}}), store.EINVALID)
+}
+
+// testDeadlineFromTurns: a conversation's deadline and updatedAt are its
+// last turn's (with a deadline) while it is active, and stay so once it
+// has ended, in reads and in lists filtered by deadline.
+func testDeadlineFromTurns(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p := newProject(t, s, "deadlines")
+	c := newConversation(t, s, p.ID, "+15559870001")
+	d1 := time.Now().UTC().Add(3 * time.Hour).Truncate(time.Microsecond)
+	must(t, s.CommitTurns(ctx, []*store.Turn{{ConversationID: c.ID, Deadline: d1, Events: []store.Event{messageEvent("user", "hi")}}}))
+	// A turn without a deadline leaves it as it was.
+	must(t, s.CommitTurns(ctx, []*store.Turn{{ConversationID: c.ID, Events: []store.Event{messageEvent("assistant", "note")}}}))
+	got, err := s.GetConversation(ctx, p.ID, c.ID)
+	must(t, err)
+	if !got.Deadline.Equal(d1) || got.UpdatedAt.Before(c.CreatedAt) {
+		t.Fatalf("active: deadline %v updatedAt %v, want the turn's %v", got.Deadline, got.UpdatedAt, d1)
+	}
+	must(t, s.EndConversation(ctx, c.ID, json.RawMessage(`{"reason":"inactivity_timeout"}`), store.Event{}))
+	ended, err := s.GetConversation(ctx, p.ID, c.ID)
+	must(t, err)
+	if ended.Status != store.ConversationFinished || !ended.Deadline.Equal(d1) || ended.UpdatedAt.Before(got.UpdatedAt) {
+		t.Fatalf("ended: %+v; want finished with the last turn's deadline %v", ended, d1)
+	}
+	list, n, err := s.ListConversations(ctx, p.ID, store.ListOptions{Filters: []store.Filter{{Field: "deadline", Op: store.OpGte,
+		Values: []string{d1.Add(-time.Second).Format(time.RFC3339Nano)}}}})
+	must(t, err)
+	if n != 1 || len(list) != 1 || list[0].ID != c.ID {
+		t.Fatalf("filter by the turn's deadline: %d found", n)
+	}
 }

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InboundDedupeConcurrent", testInboundDedupeConcurrent},
 		{"DeferredCommit", testDeferredCommit},
 		{"DeliveryInBatch", testDeliveryInBatch},
+		{"DeadlineFromTurns", testDeadlineFromTurns},
 		{"CommitTurns", testCommitTurns},
 		{"CommitTurnsUnknownConversation", testCommitTurnsUnknownConversation},
 		{"CommitTurnsBare", testCommitTurnsBare},

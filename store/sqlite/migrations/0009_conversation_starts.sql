@@ -1,16 +1,20 @@
 -- Conversations the business starts (POST /api/twilio/messaging/send).
 -- direction is Bonsai's conversation field: every existing conversation
--- was started by the user's text. The view is recreated to expose it.
+-- was started by the user's text. The view is recreated to expose it,
+-- and to read a finished conversation's deadline and updatedAt from its
+-- row (ending a conversation writes its last turn's deadline there), so
+-- that lists over many ended conversations (the users page) look up no
+-- turns for them.
 ALTER TABLE conversations ADD COLUMN direction TEXT NOT NULL DEFAULT 'incoming';
 DROP VIEW conversation_state;
 CREATE VIEW conversation_state AS
 SELECT c.id, c.project_id, c.stage_id, c.agent_id, c.user_id, c.channel_provider_id, c.channel_address,
 	c.status, c.status_details, c.metadata,
-	COALESCE((SELECT t.deadline FROM turns t WHERE t.conversation_id = c.id AND t.deadline IS NOT NULL
-		ORDER BY t.id DESC LIMIT 1), c.deadline) AS deadline,
+	CASE WHEN c.status = 'active' THEN COALESCE((SELECT t.deadline FROM turns t WHERE t.conversation_id = c.id
+		AND t.deadline IS NOT NULL ORDER BY t.id DESC LIMIT 1), c.deadline) ELSE c.deadline END AS deadline,
 	c.created_at,
-	max(c.updated_at, COALESCE((SELECT t.created_at FROM turns t WHERE t.conversation_id = c.id AND t.deadline IS NOT NULL
-		ORDER BY t.id DESC LIMIT 1), 0)) AS updated_at,
+	CASE WHEN c.status = 'active' THEN max(c.updated_at, COALESCE((SELECT t.created_at FROM turns t WHERE t.conversation_id = c.id
+		AND t.deadline IS NOT NULL ORDER BY t.id DESC LIMIT 1), 0)) ELSE c.updated_at END AS updated_at,
 	c.version, c.direction
 FROM conversations c;
 
