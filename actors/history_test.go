@@ -98,10 +98,26 @@ func TestHistoryBoundedByBudget(t *testing.T) {
 	budget := 100
 	f.stage.LLMSettings.MaxInputTokens = &budget
 	must(t, f.st.UpdateStage(context.Background(), f.stage, f.stage.Version))
+	last, total := sixExchanges(t, f, fake, "+15557770000")
+	if last[0].Role != "system" || last[0].Content != "Be brief." || !strings.HasPrefix(last[len(last)-1].Content, "message 6 ") {
+		t.Fatalf("last request %q", seq(last))
+	}
+	// Each exchange is ~28 tokens: of the five earlier ones only the
+	// newest two fit besides the prompt and the new text.
+	if len(last) != 6 || total > budget || last[1].Role != "user" || !strings.HasPrefix(last[1].Content, "message 4 ") {
+		t.Fatalf("last request (%d estimated tokens): %q", total, seq(last))
+	}
+}
+
+// sixExchanges sends six ~20-token texts from one sender, each after the
+// previous reply, and returns the last LLM request and its estimated
+// tokens.
+func sixExchanges(t *testing.T, f *fixture, fake *chatFake, from string) ([]llm.Message, int) {
+	t.Helper()
 	for i := 1; i <= 6; i++ {
-		f.text("+15557770000", fmt.Sprintf("message %d %s", i, strings.Repeat("z", 60)))
+		f.text(from, fmt.Sprintf("message %d %s", i, strings.Repeat("z", 60)))
 		testutil.CheckFor(t, 5*time.Second, func() error {
-			if n := len(f.sender.to("+15557770000")); n != i {
+			if n := len(f.sender.to(from)); n != i {
 				return fmt.Errorf("%d replies", n)
 			}
 			return nil
@@ -113,14 +129,7 @@ func TestHistoryBoundedByBudget(t *testing.T) {
 	for _, m := range last {
 		total += estimateTokens(m.Content)
 	}
-	if last[0].Role != "system" || last[0].Content != "Be brief." || !strings.HasPrefix(last[len(last)-1].Content, "message 6 ") {
-		t.Fatalf("last request %q", seq(last))
-	}
-	// Each exchange is ~28 tokens: of the five earlier ones only the
-	// newest two fit besides the prompt and the new text.
-	if len(last) != 6 || total > budget || last[1].Role != "user" || !strings.HasPrefix(last[1].Content, "message 4 ") {
-		t.Fatalf("last request (%d estimated tokens): %q", total, seq(last))
-	}
+	return last, total
 }
 
 // The project's token caps (Bonsai's costManagementConfig) bound a
@@ -138,21 +147,7 @@ func TestProjectCostCaps(t *testing.T) {
 	must(t, err)
 	f.project.CostManagementConfig = norm
 	must(t, f.st.UpdateProject(context.Background(), f.project, f.project.Version))
-	for i := 1; i <= 6; i++ {
-		f.text("+15557770001", fmt.Sprintf("message %d %s", i, strings.Repeat("z", 60)))
-		testutil.CheckFor(t, 5*time.Second, func() error {
-			if n := len(f.sender.to("+15557770001")); n != i {
-				return fmt.Errorf("%d replies", n)
-			}
-			return nil
-		})
-	}
-	reqs := fake.requests()
-	last := reqs[len(reqs)-1]
-	total := 0
-	for _, m := range last {
-		total += estimateTokens(m.Content)
-	}
+	last, total := sixExchanges(t, f, fake, "+15557770001")
 	if len(last) != 6 || total > 100 || !strings.HasPrefix(last[1].Content, "message 4 ") {
 		t.Fatalf("last request (%d estimated tokens), want the project's input cap of 100: %q", total, seq(last))
 	}

@@ -14,13 +14,13 @@ import (
 	"switchboard/store/sqlite"
 )
 
-// lostAckStore commits the first batches that carry a conversation's turn
-// and then reports them failed, as PostgreSQL does when its connection is
-// lost after the commit went through: the outcome is unknown to the
-// caller.
+// lostAckStore commits every batch and then reports failed those that
+// carry a turn for which lose says so, as PostgreSQL does when its
+// connection is lost after the commit went through: the outcome is
+// unknown to the caller.
 type lostAckStore struct {
 	*sqlite.DB
-	lose atomic.Int32 // how many such batches are still to lose
+	lose func(t *store.Turn) bool
 }
 
 var errConnLost = errors.New("connection lost after the commit was sent")
@@ -30,7 +30,7 @@ func (s *lostAckStore) lost(turns []*store.Turn, err error) error {
 		return err
 	}
 	for _, t := range turns {
-		if t.ConversationID != "" && len(t.InboundIDs) > 0 && s.lose.Add(-1) >= 0 {
+		if s.lose(t) {
 			return errConnLost
 		}
 	}
@@ -53,11 +53,12 @@ func (s *lostAckStore) CommitBatchDeferred(ctx context.Context, msgs []*store.In
 // Without the check the retry writes a second turn for the same message
 // and the sender gets two replies.
 func TestLostCommitAcknowledgement(t *testing.T) {
-	var ls *lostAckStore
+	var toLose atomic.Int32
+	toLose.Store(2) // the first turn of a new conversation, and a later one
 	f := newFixture(t, time.Minute, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, func(o *Options) {
-		ls = &lostAckStore{DB: o.Store.(*sqlite.DB)}
-		ls.lose.Store(2) // the first turn of a new conversation, and a later one
-		o.Store = ls
+		o.Store = &lostAckStore{DB: o.Store.(*sqlite.DB), lose: func(t *store.Turn) bool {
+			return t.ConversationID != "" && len(t.InboundIDs) > 0 && toLose.Add(-1) >= 0
+		}}
 	})
 	f.text("+15551110000", "hi")
 	testutil.CheckFor(t, 5*time.Second, func() error {
@@ -76,8 +77,8 @@ func TestLostCommitAcknowledgement(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	must(t, f.eng.Close(ctx))
-	if ls.lose.Load() > 0 {
-		t.Fatalf("%d lost acknowledgements were not injected", ls.lose.Load())
+	if n := toLose.Load(); n > 0 {
+		t.Fatalf("%d lost acknowledgements were not injected", n)
 	}
 	if got := f.sender.to("+15551110000"); len(got) != 2 || got[0] != "R1: hi" || got[1] != "R2: again" {
 		t.Fatalf("replies %q, want one per message", got)

@@ -153,43 +153,15 @@ func TestStartSupersedes(t *testing.T) {
 	}
 }
 
-// lostStartAckStore reports the first commit of a start's opening turn
-// failed after it went through.
-type lostStartAckStore struct {
-	*sqlite.DB
-	lost atomic.Bool
-}
-
-func (s *lostStartAckStore) check(turns []*store.Turn, err error) error {
-	if err != nil {
-		return err
-	}
-	for _, t := range turns {
-		if t.NewConversation != nil && t.NewConversation.Direction == store.DirectionOutgoing && s.lost.CompareAndSwap(false, true) {
-			return errConnLost
-		}
-	}
-	return nil
-}
-
-func (s *lostStartAckStore) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
-	r, err := s.DB.CommitBatch(ctx, msgs, turns)
-	return r, s.check(turns, err)
-}
-
-func (s *lostStartAckStore) CommitBatchDeferred(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
-	r, err := s.DB.CommitBatchDeferred(ctx, msgs, turns)
-	return r, s.check(turns, err)
-}
-
 // TestStartLostCommitAcknowledgement: an opening turn whose commit went
 // through but was reported failed is found (its conversation's turn row)
 // and neither written nor sent twice.
 func TestStartLostCommitAcknowledgement(t *testing.T) {
-	var ls *lostStartAckStore
+	var lost atomic.Bool
 	f := newFixture(t, time.Minute, store.APITypeScripted, `{"defaultReply":"ok"}`, func(o *Options) {
-		ls = &lostStartAckStore{DB: o.Store.(*sqlite.DB)}
-		o.Store = ls
+		o.Store = &lostAckStore{DB: o.Store.(*sqlite.DB), lose: func(t *store.Turn) bool {
+			return t.NewConversation != nil && t.NewConversation.Direction == store.DirectionOutgoing && lost.CompareAndSwap(false, true)
+		}}
 	})
 	s := f.start("+15551110003", "k", "Hello once")
 	f.waitStart(s.ID, store.StartStarted)
@@ -202,7 +174,7 @@ func TestStartLostCommitAcknowledgement(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	must(t, f.eng.Close(ctx))
-	if !ls.lost.Load() {
+	if !lost.Load() {
 		t.Fatal("the lost acknowledgement was not injected")
 	}
 	if got := f.sender.to("+15551110003"); len(got) != 1 {
