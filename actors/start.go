@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"switchboard/internal/replyfmt"
 	"switchboard/providers/twilio"
 	"switchboard/store"
 )
@@ -22,7 +24,12 @@ import (
 // message: it creates the conversation (direction outgoing) with the
 // opening message — the given text, or the stage's LLM — and commits it as
 // one turn through the group committer, then sends its parts through the
-// outbox and the per-number rate limits, exactly as a reply. The
+// outbox and the per-number rate limits, exactly as a reply. A WhatsApp
+// start with a Content template (the request's, else the stage's
+// metadata.whatsappTemplate: startTemplate) sends the template as its
+// opening, with no LLM call; its body describes it for the history. The
+// request's media ride the opening's first part, ahead of the images of
+// the text (prepareReply). The
 // recipient's replies arrive with the same session key (project, channel
 // provider, our number, the recipient) and continue the conversation.
 //
@@ -261,8 +268,18 @@ func (e *Engine) runStart(in turnInput) (out turnOutput) {
 		Status: store.ConversationActive, Metadata: startMetadata(s.Metadata, channel, s.ID), Deadline: deadline,
 	}
 	cs := &convState{id: conv.ID, stageID: stage.ID, agentID: agentID, optChecked: true}
-	text, meta := s.Text, map[string]any{"kind": "given"}
-	if text == "" {
+	var reply outReply
+	var meta map[string]any
+	tmpl := startTemplate(s, stage)
+	switch {
+	case tmpl != nil:
+		// The template is the opening: no LLM call. Twilio sends the
+		// template; the body only describes it for the history.
+		reply = outReply{text: templateDescription(tmpl)}
+		meta = map[string]any{"kind": "template", "contentSid": tmpl.ContentSID}
+	case s.Text != "":
+		reply, meta = e.prepareReply(ctx, s.ProjectID, stage.ID, s.To, s.Text), map[string]any{"kind": "given"}
+	default:
 		res, err := e.completeRaw(ctx, stage, agentID, cs, nil, "", 0, m, false, s.Instruction)
 		if err == nil && res.resp.Text == "" {
 			err = errEmptyOpening
@@ -272,21 +289,42 @@ func (e *Engine) runStart(in turnInput) (out turnOutput) {
 			e.finishStart(ctx, s, store.StartFailed, "opening message: "+err.Error())
 			return out
 		}
-		text, meta = res.resp.Text, res.meta
+		reply, meta = e.prepareReply(ctx, s.ProjectID, stage.ID, s.To, res.resp.Text), res.meta
 	}
-	text = e.formatReply(ctx, s.ProjectID, stage.ID, s.To, text)
+	// The request's media come first, then the images of the text, at
+	// most replyfmt.MaxMedia in all (the API checked the request's).
+	if len(s.MediaURLs) > 0 && tmpl == nil {
+		reply.media = append(slices.Clone(s.MediaURLs), reply.media...)
+		if len(reply.media) > replyfmt.MaxMedia {
+			reply.media = reply.media[:replyfmt.MaxMedia]
+		}
+	}
+	if reply.empty() {
+		e.finishStart(ctx, s, store.StartFailed, "opening message: "+errEmptyOpening.Error())
+		return out
+	}
 	start := jsonEvent(conv.ID, store.EventConversationStart, map[string]string{
 		"stageId": stage.ID, "agentId": agentID, "channel": channel, "direction": store.DirectionOutgoing, "startId": s.ID}, now)
 	turn := &store.Turn{
 		ConversationID: conv.ID, Deadline: deadline, NewConversation: conv,
-		Events: []store.Event{start, assistantEvent(conv.ID, text, meta, now)},
+		Events: []store.Event{start, reply.event(conv.ID, meta, now)},
 	}
-	parts := e.capReply(conv.ID, e.opts.Split(text))
+	parts := reply.parts(e, conv.ID)
+	if tmpl != nil {
+		parts = []string{reply.text} // one message, whatever its description's length
+	}
 	for i, p := range parts {
-		turn.Outbox = append(turn.Outbox, &store.OutboundMessage{
+		row := &store.OutboundMessage{
 			ProjectID: s.ProjectID, ConversationID: conv.ID, ProviderID: s.ProviderID,
 			From: s.From, To: s.To, Body: p, Part: i + 1, Parts: len(parts), State: store.OutboxPending,
-		})
+		}
+		if i == 0 {
+			row.MediaURLs = reply.media // the media ride the first part
+			if tmpl != nil {
+				row.ContentSID, row.ContentVariables = tmpl.ContentSID, tmpl.ContentVariables
+			}
+		}
+		turn.Outbox = append(turn.Outbox, row)
 	}
 	if ok, _ := e.commitTurn(ctx, in.sessionID, turn); !ok {
 		return out // the engine is draining: the start stays pending
@@ -309,6 +347,32 @@ func (e *Engine) runStart(in turnInput) (out turnOutput) {
 	}
 	out.replies = e.sendRows(ctx, twCfg, turn.Outbox, cbBase, time.Time{})
 	return out
+}
+
+// startTemplate is the Content template a start opens its conversation
+// with: the request's, else the stage's metadata.whatsappTemplate for a
+// WhatsApp recipient when the request names no opening of its own (no
+// text, instruction or media: those ask for a free-form message, which
+// Twilio refuses outside the 24-hour window with 63016), else none.
+func startTemplate(s *store.Start, stage *store.Stage) *twilio.Template {
+	if s.ContentSID != "" {
+		return &twilio.Template{ContentSID: s.ContentSID, ContentVariables: s.ContentVariables}
+	}
+	if s.Text != "" || s.Instruction != "" || len(s.MediaURLs) > 0 {
+		return nil
+	}
+	return WhatsAppTemplate(stage, s.To)
+}
+
+// templateDescription is the body of a template send, for the history
+// (Twilio sends the template instead): "[template HX… variables {…}]", as
+// the phone emulator shows it.
+func templateDescription(t *twilio.Template) string {
+	d := "[template " + t.ContentSID
+	if t.ContentVariables != "" {
+		d += " variables " + t.ContentVariables
+	}
+	return d + "]"
 }
 
 // errEmptyOpening is a start's LLM answering nothing.

@@ -236,3 +236,51 @@ func TestStartJobPaced(t *testing.T) {
 		}
 	}
 }
+
+// TestStartTemplateAndMedia: a start read back from the store keeps its
+// template and media. A WhatsApp start naming a template sends it as the
+// opening (no LLM text: the body describes the template); a start with
+// media sends them on its first part, ahead of its text's images.
+func TestStartTemplateAndMedia(t *testing.T) {
+	f := newFixture(t, time.Minute, store.APITypeScripted, `{"defaultReply":"from the LLM"}`, nil)
+	ctx := context.Background()
+	const sid = "HX0123456789abcdef0123456789abcdef"
+	tmpl, _, err := f.st.CreateStart(ctx, &store.Start{ProjectID: f.project.ID, IdempotencyKey: "t",
+		ProviderID: f.channel.ID, To: "whatsapp:+15551110005", From: ourNumber, StageID: f.stage.ID,
+		ContentSID: sid, ContentVariables: `{"1":"Ada"}`})
+	must(t, err)
+	media, _, err := f.st.CreateStart(ctx, &store.Start{ProjectID: f.project.ID, IdempotencyKey: "m",
+		ProviderID: f.channel.ID, To: "+15551110006", From: ourNumber, StageID: f.stage.ID,
+		Text: "See ![map](https://example.com/map.png)", MediaURLs: []string{"https://example.com/a.jpg"}})
+	must(t, err)
+	if got, err := f.st.GetStart(ctx, tmpl.ID); err != nil || got.ContentSID != sid || got.ContentVariables != `{"1":"Ada"}` {
+		t.Fatalf("stored start %+v %v", got, err)
+	}
+	_, _, err = f.eng.Recover(ctx)
+	must(t, err)
+	f.waitStart(tmpl.ID, store.StartStarted)
+	f.waitStart(media.ID, store.StartStarted)
+	var tm, mm OutMessage
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		f.sender.mu.Lock()
+		defer f.sender.mu.Unlock()
+		for _, m := range f.sender.sent {
+			switch m.To {
+			case tmpl.To:
+				tm = m
+			case media.To:
+				mm = m
+			}
+		}
+		if tm.To == "" || mm.To == "" {
+			return fmt.Errorf("sent %+v", f.sender.sent)
+		}
+		return nil
+	})
+	if tm.ContentSID != sid || tm.ContentVariables != `{"1":"Ada"}` || tm.Body != `[template `+sid+` variables {"1":"Ada"}]` {
+		t.Fatalf("template opening %+v", tm)
+	}
+	if mm.Body != "See" || len(mm.MediaURLs) != 2 || mm.MediaURLs[0] != "https://example.com/a.jpg" || mm.MediaURLs[1] != "https://example.com/map.png" {
+		t.Fatalf("media opening %+v", mm)
+	}
+}

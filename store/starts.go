@@ -35,6 +35,15 @@ type Start struct {
 	// Instruction, when set, is added to the stage's prompt for the
 	// opening message only.
 	Instruction string `json:"instruction,omitempty"`
+	// ContentSID, when set, opens the conversation with that Content
+	// template (ContentVariables, a compact JSON object, fills it in)
+	// instead of a text: the request's choice, ahead of the stage's
+	// metadata.whatsappTemplate.
+	ContentSID       string `json:"contentSid,omitempty"`
+	ContentVariables string `json:"contentVariables,omitempty"`
+	// MediaURLs ride the opening message's first part (MMS, WhatsApp
+	// media).
+	MediaURLs []string `json:"mediaUrls,omitempty"`
 	// CallbackBase is the public scheme://host the request reached, for
 	// status callbacks when PUBLIC_BASE_URL is not set.
 	CallbackBase string    `json:"-"`

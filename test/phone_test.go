@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -147,6 +148,65 @@ func TestPhoneInteractiveThroughPipes(t *testing.T) {
 		t.Fatalf("prompt or escape codes written to a pipe: %q", out.String())
 	}
 	stdin.Close() // end of input quits
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("phone after end of input: %v\n%s", err, out.String())
+	}
+}
+
+// TestPhoneReceivesStartedConversation: a conversation started from the
+// API (POST /api/twilio/messaging/send with the demo's key) reaches the
+// phone emulator, which shows the opening with its media; the handset's
+// answer continues that conversation.
+func TestPhoneReceivesStartedConversation(t *testing.T) {
+	phoneAddr := freeAddr(t)
+	s, demoOut := startDemo(t, "", phoneAddr)
+	const handset = "+15550008888"
+	cmd := exec.Command(binary, "phone", "--server", s.URL, "--listen", phoneAddr, "--from", handset)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &testutil.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitOut := func(want string) {
+		t.Helper()
+		testutil.CheckFor(t, 30*time.Second, func() error {
+			if !strings.Contains(out.String(), want) {
+				return fmt.Errorf("phone shows no %q yet: %q", want, out.String())
+			}
+			return nil
+		})
+	}
+	waitOut("You are " + handset)
+
+	q := url.Values{"apiKey": {printed(t, demoOut.String(), "api key value")},
+		"channelProviderId": {printed(t, demoOut.String(), "channel provider")}, "stageId": {printed(t, demoOut.String(), "stage")}}
+	var a sendAnswer
+	code, _, raw := postJSON(t, s.URL+"/api/twilio/messaging/send?"+q.Encode(), map[string]any{
+		"to": handset, "text": "Reminder: your appointment is tomorrow at 10:00.", "mediaUrls": []string{"https://example.com/map.png"}}, nil, &a)
+	if code != 201 {
+		t.Fatalf("send: %d %s", code, raw)
+	}
+	waitOut("[+15005550006 -> " + handset + "] Reminder: your appointment is tomorrow at 10:00.\n    [media] https://example.com/map.png")
+
+	fmt.Fprintln(stdin, "see you then")
+	waitOut(`you said "see you then"`)
+	var convs struct {
+		Items []struct {
+			ID        string `json:"id"`
+			Direction string `json:"direction"`
+		} `json:"items"`
+	}
+	token := login(t, s, "demo", "demo-password").want(t, 200).str(t, "accessToken")
+	s.mustAPI("GET", "/api/projects/"+printed(t, demoOut.String(), "project")+"/conversations", token, nil, &convs, 200)
+	if len(convs.Items) != 1 || convs.Items[0].ID != a.ConversationID || convs.Items[0].Direction != "outgoing" {
+		t.Fatalf("conversations %+v, want only the started %s", convs.Items, a.ConversationID)
+	}
+	stdin.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("phone after end of input: %v\n%s", err, out.String())
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/internal/replyfmt"
 	"switchboard/providers"
 	"switchboard/providers/twilio"
 	"switchboard/store"
@@ -67,6 +68,12 @@ type sendBody struct {
 	// From is our number the recipient will reply to: the provider's
 	// fromNumber by default; required for a Messaging Service without one.
 	From string `json:"from"`
+	// ContentSID and ContentVariables open a WhatsApp conversation with
+	// that Content template (ahead of the stage's
+	// metadata.whatsappTemplate); MediaURLs ride the opening's first part.
+	ContentSID       string          `json:"contentSid"`
+	ContentVariables json.RawMessage `json:"contentVariables"`
+	MediaURLs        []string        `json:"mediaUrls"`
 }
 
 // sendAnswer is the answer of a send: Bonsai's conversationId, and the
@@ -263,6 +270,56 @@ func checkOpening(text, instruction string, metadata json.RawMessage) error {
 	return nil
 }
 
+// startContent is a start's Content template and media, checked.
+type startContent struct {
+	sid, vars string
+	media     []string
+}
+
+// checkContent checks a start's contentSid, contentVariables and
+// mediaUrls for recipient to, whose opening has a given text or
+// instruction when opening is true. The template is checked as the
+// stage's metadata.whatsappTemplate is, the media as a reply's images
+// are (replyfmt). A template is the whole opening: it goes to WhatsApp
+// recipients only (SMS needs no template), and neither with a text or an
+// instruction nor with media (Twilio sends the template's own).
+func checkContent(sid string, vars json.RawMessage, media []string, to string, opening bool) (startContent, error) {
+	var c startContent
+	if media != nil {
+		if err := replyfmt.CheckMediaURLs(media); err != nil {
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "[") {
+				msg = ": " + msg
+			}
+			return c, errors.New("mediaUrls" + msg)
+		}
+		c.media = media
+	}
+	if sid == "" {
+		if len(vars) > 0 && string(vars) != "null" {
+			return c, errors.New("contentVariables need a contentSid")
+		}
+		return c, nil
+	}
+	if !twilio.ValidContentSID(sid) {
+		return c, errors.New(`contentSid must be a Content template SID ("HX" and 32 hex digits)`)
+	}
+	v, err := twilio.ParseContentVariables(vars)
+	if err != nil {
+		return c, err
+	}
+	switch {
+	case !strings.HasPrefix(to, "whatsapp:"):
+		return c, errors.New("contentSid is for WhatsApp recipients only: an SMS opening is a text")
+	case opening:
+		return c, errors.New("give contentSid (the template is the opening message) or text/instruction, not both")
+	case len(media) > 0:
+		return c, errors.New("give contentSid or mediaUrls, not both: Twilio sends a template's own media")
+	}
+	c.sid, c.vars = sid, v
+	return c, nil
+}
+
 // idempotencyKey returns the request's key: the body's or the
 // Idempotency-Key header's (both, if given, must agree).
 func idempotencyKey(r *http.Request, body string) (string, error) {
@@ -336,6 +393,10 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = checkOpening(body.Text, body.Instruction, body.Metadata)
 	}
+	var content startContent
+	if err == nil {
+		content, err = checkContent(body.ContentSID, body.ContentVariables, body.MediaURLs, to, body.Text != "" || body.Instruction != "")
+	}
 	if err != nil {
 		h.startFailed(w, r, failf(http.StatusBadRequest, "bad_request", "%s", err.Error()))
 		return
@@ -373,6 +434,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	s := &store.Start{
 		ProjectID: c.key.ProjectID, IdempotencyKey: key, ProviderID: c.prov.ID, To: to, From: from,
 		StageID: c.stageID, AgentID: c.agentID, Metadata: nullToEmpty(body.Metadata), Text: body.Text, Instruction: body.Instruction,
+		ContentSID: content.sid, ContentVariables: content.vars, MediaURLs: content.media,
 	}
 	stored, created, err := h.opts.Store.CreateStart(ctx, s)
 	if err != nil {
@@ -392,7 +454,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	h.auditStart(ctx, c, store.AuditConversation, stored.ConversationID, map[string]any{
 		"startId": stored.ID, "to": to, "from": from, "stageId": c.stageID, "agentId": c.agentID,
 		"direction": store.DirectionOutgoing, "idempotencyKey": keyForAudit(key, given), "givenText": body.Text != "",
-		"instruction": body.Instruction != "", "apiKeyId": c.key.ID,
+		"instruction": body.Instruction != "", "contentSid": content.sid, "mediaUrls": len(content.media), "apiKeyId": c.key.ID,
 	})
 	h.m.start("accepted")
 	h.log.Info("conversation start accepted", "start_id", stored.ID, "conversation_id", stored.ConversationID,

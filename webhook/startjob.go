@@ -13,7 +13,7 @@ import (
 
 // bulkBody is the body of POST /api/twilio/messaging/send/bulk: the
 // recipients, and what they share (each may override metadata, text and
-// instruction).
+// instruction, the template and its variables, and the media).
 type bulkBody struct {
 	Recipients     []bulkRecipient `json:"recipients"`
 	StageID        string          `json:"stageId"`
@@ -23,6 +23,10 @@ type bulkBody struct {
 	Instruction    string          `json:"instruction"`
 	IdempotencyKey string          `json:"idempotencyKey"`
 	From           string          `json:"from"`
+	// ContentSID, ContentVariables and MediaURLs: as on a send.
+	ContentSID       string          `json:"contentSid"`
+	ContentVariables json.RawMessage `json:"contentVariables"`
+	MediaURLs        []string        `json:"mediaUrls"`
 }
 
 type bulkRecipient struct {
@@ -30,6 +34,12 @@ type bulkRecipient struct {
 	Metadata    json.RawMessage `json:"metadata"`
 	Text        string          `json:"text"`
 	Instruction string          `json:"instruction"`
+	// A recipient's contentSid replaces the job's template (with this
+	// recipient's contentVariables); contentVariables alone fill in the
+	// job's template for this recipient; mediaUrls replace the job's.
+	ContentSID       string          `json:"contentSid"`
+	ContentVariables json.RawMessage `json:"contentVariables"`
+	MediaURLs        []string        `json:"mediaUrls"`
 }
 
 // jobAnswer is a job's progress: its counts by state and a page of its
@@ -113,9 +123,25 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 			if len(md) == 0 || string(md) == "null" {
 				md = body.Metadata
 			}
+			sid, vars := rc.ContentSID, rc.ContentVariables
+			if sid == "" {
+				sid = body.ContentSID
+				if len(vars) == 0 || string(vars) == "null" {
+					vars = body.ContentVariables
+				}
+			}
+			media := rc.MediaURLs
+			if media == nil {
+				media = body.MediaURLs
+			}
+			var content startContent
 			if err = checkOpening(text, instr, md); err == nil {
+				content, err = checkContent(sid, vars, media, to, text != "" || instr != "")
+			}
+			if err == nil {
 				starts[i] = &store.Start{ProviderID: c.prov.ID, To: to, From: from, StageID: c.stageID, AgentID: c.agentID,
-					Metadata: nullToEmpty(md), Text: text, Instruction: instr}
+					Metadata: nullToEmpty(md), Text: text, Instruction: instr,
+					ContentSID: content.sid, ContentVariables: content.vars, MediaURLs: content.media}
 			}
 		}
 		if err != nil {

@@ -60,6 +60,27 @@ func ExtractMedia(md string) (string, []string) {
 	return tidy(b.String()), media
 }
 
+// CheckMediaURLs checks media URLs given outright (a start request's
+// mediaUrls) by the rules ExtractMedia applies to images: at most
+// MaxMedia, each an absolute http(s) URL with a host and no credentials of
+// at most MaxMediaURLLength bytes. The error names the offending entry.
+func CheckMediaURLs(urls []string) error {
+	if len(urls) > MaxMedia {
+		return fmt.Errorf("at most %d media URLs (Twilio's limit per message), got %d", MaxMedia, len(urls))
+	}
+	for i, u := range urls {
+		switch {
+		case u == "":
+			return fmt.Errorf("[%d] is empty", i)
+		case len(u) > MaxMediaURLLength:
+			return fmt.Errorf("[%d] is longer than %d bytes", i, MaxMediaURLLength)
+		case strings.ContainsAny(u, " \t\r\n") || !validMediaURL(u):
+			return fmt.Errorf("[%d] must be an absolute http or https URL with a host and no credentials", i)
+		}
+	}
+	return nil
+}
+
 // validMediaURL reports whether s parses as an absolute http(s) URL with a
 // host and no credentials: what Twilio can fetch.
 func validMediaURL(s string) bool {

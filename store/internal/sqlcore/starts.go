@@ -11,8 +11,8 @@ import (
 )
 
 // Starts and start jobs (store.StartStore). A start's request fields that
-// are only read by its turn (metadata, text, instruction) are one JSON
-// column, request.
+// are only read by its turn (metadata, text, instruction, template,
+// media) are one JSON column, request.
 
 const startCols = `id, project_id, idempotency_key, job_id, seq, provider_id, to_address, from_address, stage_id, agent_id,
 	conversation_id, request, state, error, created_at, updated_at`
@@ -22,6 +22,9 @@ type startRequest struct {
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
 	Text        string          `json:"text,omitempty"`
 	Instruction string          `json:"instruction,omitempty"`
+	ContentSID  string          `json:"contentSid,omitempty"`
+	ContentVars string          `json:"contentVariables,omitempty"`
+	MediaURLs   []string        `json:"mediaUrls,omitempty"`
 }
 
 func scanStart(s Scanner) (*store.Start, error) {
@@ -39,13 +42,15 @@ func scanStart(s Scanner) (*store.Start, error) {
 	}
 	st.JobID, st.Error = job.String, errMsg.String
 	st.Metadata, st.Text, st.Instruction = r.Metadata, r.Text, r.Instruction
+	st.ContentSID, st.ContentVariables, st.MediaURLs = r.ContentSID, r.ContentVars, r.MediaURLs
 	st.CreatedAt, st.UpdatedAt = cr.Time, up.Time
 	return &st, nil
 }
 
 // startArgs are the INSERT arguments of s (startCols' order).
 func (db *DB) startArgs(s *store.Start) ([]any, error) {
-	req, err := json.Marshal(startRequest{Metadata: s.Metadata, Text: s.Text, Instruction: s.Instruction})
+	req, err := json.Marshal(startRequest{Metadata: s.Metadata, Text: s.Text, Instruction: s.Instruction,
+		ContentSID: s.ContentSID, ContentVars: s.ContentVariables, MediaURLs: s.MediaURLs})
 	if err != nil {
 		return nil, store.Errorf(store.EINVALID, "start request: %v", err)
 	}
