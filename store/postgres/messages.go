@@ -430,9 +430,7 @@ func (db *DB) queueTurns(b *pgx.Batch, turns []*store.Turn, t time.Time) error {
 			}
 		}
 		for _, u := range turn.OutboxUpdates {
-			if err := db.queueSendResult(b, u, t); err != nil {
-				return err
-			}
+			db.queueSendResult(b, u, t)
 		}
 		if turn.End != nil {
 			typ, data := store.EventConversationEnd, []byte(nil)
@@ -473,7 +471,7 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 				}
 				return fmt.Errorf("postgres: commit turns: %w", err)
 			}
-			sqlcore.AssignTurnIDs(turn, id)
+			turn.AssignIDs(id)
 		} else {
 			for range turn.InboundIDs {
 				if _, err := br.Exec(); err != nil {
@@ -508,11 +506,11 @@ func readTurns(br pgx.BatchResults, turns []*store.Turn) error {
 // queueSendResult queues a send result u at t with its delivery event: the
 // part's sends row, or, for a row of the older layout, its update
 // and an event appended to its conversation.
-func (db *DB) queueSendResult(b *pgx.Batch, u store.OutboxUpdate, t time.Time) error {
+func (db *DB) queueSendResult(b *pgx.Batch, u store.OutboxUpdate, t time.Time) {
 	if u.ID > db.legacyOutbox {
 		turn, j := sqlcore.SplitOutboxID(u.ID)
 		b.Queue(sqlSendResult, append(append([]any{turn, j}, dialect.SendArgs(u, t)...), turn)...)
-		return nil
+		return
 	}
 	at := u.EventAt
 	if at.IsZero() {
@@ -520,7 +518,6 @@ func (db *DB) queueSendResult(b *pgx.Batch, u store.OutboxUpdate, t time.Time) e
 	}
 	b.Queue(sqlUpdateLegacyOutbox, u.State, u.Attempts, u.ErrorCode, u.ErrorMessage, u.TwilioSID, t, u.ID,
 		len(u.Event) > 0, store.EventDelivery, jsonText(u.Event), at.UTC())
-	return nil
 }
 
 // sqlUpdateLegacyOutbox records a send result on a row of the older
@@ -537,9 +534,7 @@ func (db *DB) UpdateOutbox(ctx context.Context, u store.OutboxUpdate) error {
 		return err
 	}
 	b := &pgx.Batch{}
-	if err := db.queueSendResult(b, u, now()); err != nil {
-		return err
-	}
+	db.queueSendResult(b, u, now())
 	found := false
 	err := sendBatch(ctx, db.pool, b, func(br pgx.BatchResults) error {
 		if u.ID > db.legacyOutbox {

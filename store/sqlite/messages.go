@@ -420,7 +420,7 @@ func (db *DB) commitTurn(ctx context.Context, st *turnStmts, turn *store.Turn, t
 			}
 			return fmt.Errorf("sqlite: commit turns: %w", err)
 		}
-		sqlcore.AssignTurnIDs(turn, id)
+		turn.AssignIDs(id)
 	} else {
 		for _, id := range turn.InboundIDs {
 			db.dur.Statements.Add(1)

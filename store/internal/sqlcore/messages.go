@@ -153,12 +153,8 @@ func (db *DB) PendingOutbox(ctx context.Context) ([]*store.OutboundMessage, erro
 			done = append(done, turn)
 		}
 	}
-	for len(done) > 0 {
-		n := min(len(done), SweepMax)
-		if _, err := db.exec(ctx, UnsentSQL(n), anys(done[:n])...); err != nil {
-			return nil, db.d.Errorf("pending outbox: %w", err)
-		}
-		done = done[n:]
+	if err := db.sweepNow(ctx, UnsentSQL, done); err != nil {
+		return nil, db.d.Errorf("pending outbox: %w", err)
 	}
 	return rows, nil
 }

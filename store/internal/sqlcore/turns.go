@@ -150,10 +150,6 @@ func EncodeTurn(turn *store.Turn, t time.Time) (TurnRow, error) {
 	return r, nil
 }
 
-// AssignTurnIDs writes the ids of turn id's events and parts back into
-// the turn.
-func AssignTurnIDs(turn *store.Turn, id int64) { turn.AssignIDs(id) }
-
 // CommittedTurn reports whether the conversation's last turn row consumed
 // inbound message inboundID (store.TurnFinder).
 func (db *DB) CommittedTurn(ctx context.Context, conversationID string, inboundID int64) (int64, bool, error) {
@@ -478,18 +474,24 @@ func (db *DB) PendingInbound(ctx context.Context) ([]*store.InboundMessage, erro
 		}
 		keep = append(keep, m)
 	}
-	for len(done) > 0 {
-		n := min(len(done), SweepMax)
-		args := make([]any, n)
-		for i, id := range done[:n] {
-			args[i] = id
-		}
-		if _, err := db.exec(ctx, SweepSQL(n), args...); err != nil {
-			return nil, db.d.Errorf("pending inbound: mark consumed messages done: %w", err)
-		}
-		done = done[n:]
+	if err := db.sweepNow(ctx, SweepSQL, done); err != nil {
+		return nil, db.d.Errorf("pending inbound: mark consumed messages done: %w", err)
 	}
 	return keep, nil
+}
+
+// sweepNow runs a sweep statement (SweepSQL, UnsentSQL) over ids at once,
+// SweepMax at a time: the start-up repairs of what a stopped process's
+// sweeps left undone.
+func (db *DB) sweepNow(ctx context.Context, stmt func(n int) string, ids []int64) error {
+	for len(ids) > 0 {
+		n := min(len(ids), SweepMax)
+		if _, err := db.exec(ctx, stmt(n), anys(ids[:n])...); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // consumedSince returns the inbound ids of the turns committed since

@@ -70,7 +70,7 @@ func TestEncodeTurnBounds(t *testing.T) {
 	if err != nil || r.Unsent != 1 || ok.Events[0].CreatedAt != at || ok.Outbox[0].State != store.OutboxPending {
 		t.Fatalf("row %+v, err %v, turn %+v", r, err, ok)
 	}
-	AssignTurnIDs(ok, 7)
+	ok.AssignIDs(7)
 	if ok.Events[0].ID != 7*TurnStride || ok.Outbox[1].ID != 7*TurnStride+1 {
 		t.Fatalf("ids %d, %d", ok.Events[0].ID, ok.Outbox[1].ID)
 	}
