@@ -51,29 +51,35 @@ const (
 	maxStartMetadata = 16 << 10
 )
 
-// sendBody is the body of POST /api/twilio/messaging/send: Bonsai's
-// (to, stageId, agentId, metadata) and Switchboard's additions.
-type sendBody struct {
-	To       string          `json:"to"`
-	StageID  string          `json:"stageId"`
-	AgentID  string          `json:"agentId"`
+// opening is what a start request says of the opening message and its
+// conversation; a send, a bulk job and each of its recipients carry it.
+type opening struct {
 	Metadata json.RawMessage `json:"metadata"`
 	// Text is the opening message, sent as it is (no LLM).
 	Text string `json:"text"`
 	// Instruction is added to the stage's prompt for the opening message.
 	Instruction string `json:"instruction"`
-	// IdempotencyKey (or the Idempotency-Key header) makes a repeated
-	// request return the first one's conversation and send nothing.
-	IdempotencyKey string `json:"idempotencyKey"`
-	// From is our number the recipient will reply to: the provider's
-	// fromNumber by default; required for a Messaging Service without one.
-	From string `json:"from"`
 	// ContentSID and ContentVariables open a WhatsApp conversation with
 	// that Content template (ahead of the stage's
 	// metadata.whatsappTemplate); MediaURLs ride the opening's first part.
 	ContentSID       string          `json:"contentSid"`
 	ContentVariables json.RawMessage `json:"contentVariables"`
 	MediaURLs        []string        `json:"mediaUrls"`
+}
+
+// sendBody is the body of POST /api/twilio/messaging/send: Bonsai's
+// (to, stageId, agentId, metadata) and Switchboard's additions.
+type sendBody struct {
+	To      string `json:"to"`
+	StageID string `json:"stageId"`
+	AgentID string `json:"agentId"`
+	opening
+	// IdempotencyKey (or the Idempotency-Key header) makes a repeated
+	// request return the first one's conversation and send nothing.
+	IdempotencyKey string `json:"idempotencyKey"`
+	// From is our number the recipient will reply to: the provider's
+	// fromNumber by default; required for a Messaging Service without one.
+	From string `json:"from"`
 }
 
 // sendAnswer is the answer of a send: Bonsai's conversationId, and the

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -15,31 +14,21 @@ import (
 // recipients, and what they share (each may override metadata, text and
 // instruction, the template and its variables, and the media).
 type bulkBody struct {
-	Recipients     []bulkRecipient `json:"recipients"`
-	StageID        string          `json:"stageId"`
-	AgentID        string          `json:"agentId"`
-	Metadata       json.RawMessage `json:"metadata"`
-	Text           string          `json:"text"`
-	Instruction    string          `json:"instruction"`
-	IdempotencyKey string          `json:"idempotencyKey"`
-	From           string          `json:"from"`
-	// ContentSID, ContentVariables and MediaURLs: as on a send.
-	ContentSID       string          `json:"contentSid"`
-	ContentVariables json.RawMessage `json:"contentVariables"`
-	MediaURLs        []string        `json:"mediaUrls"`
+	Recipients []bulkRecipient `json:"recipients"`
+	StageID    string          `json:"stageId"`
+	AgentID    string          `json:"agentId"`
+	opening
+	IdempotencyKey string `json:"idempotencyKey"`
+	From           string `json:"from"`
 }
 
+// bulkRecipient is one recipient of a bulk job. Its contentSid replaces
+// the job's template (with this recipient's contentVariables);
+// contentVariables alone fill in the job's template for this recipient;
+// mediaUrls, metadata, text and instruction replace the job's.
 type bulkRecipient struct {
-	To          string          `json:"to"`
-	Metadata    json.RawMessage `json:"metadata"`
-	Text        string          `json:"text"`
-	Instruction string          `json:"instruction"`
-	// A recipient's contentSid replaces the job's template (with this
-	// recipient's contentVariables); contentVariables alone fill in the
-	// job's template for this recipient; mediaUrls replace the job's.
-	ContentSID       string          `json:"contentSid"`
-	ContentVariables json.RawMessage `json:"contentVariables"`
-	MediaURLs        []string        `json:"mediaUrls"`
+	To string `json:"to"`
+	opening
 }
 
 // jobAnswer is a job's progress: its counts by state and a page of its
