@@ -430,9 +430,13 @@ type Turn struct {
 	// ID is the id of the turn's row, set by the commit (AssignIDs).
 	ID             int64
 	ConversationID string
-	InboundIDs     []int64
-	Events         []Event
-	Outbox         []*OutboundMessage // IDs are filled in on commit
+	// Slot is the ownership slot of the conversation's session key
+	// (SlotOf); a fenced store (ClusterStore.FenceAs) refuses the turn
+	// unless the committing node owns it.
+	Slot       int
+	InboundIDs []int64
+	Events     []Event
+	Outbox     []*OutboundMessage // IDs are filled in on commit
 	// Deadline, when non-zero, becomes the conversation's deadline; it is
 	// also what makes the commit touch (updated_at) and check the
 	// conversation. A zero Deadline leaves the conversation row alone.
