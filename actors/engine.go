@@ -110,6 +110,9 @@ type Options struct {
 	// unknown outcome (see SendFailure.Unknown); default the send timeout
 	// within [1 s, 5 s].
 	UnknownOutcomeGrace time.Duration
+	// Cluster, when set, makes the engine a member of a cluster sharing
+	// the store (cluster.go); nil runs a single node.
+	Cluster *ClusterOptions
 }
 
 // Defaults of Options.RetryAfterMax and Options.SendBudget: Twilio's
@@ -136,6 +139,7 @@ type Engine struct {
 	seed   maphash.Seed
 
 	commits *committer
+	cl      *clusterNode // nil on a single node
 	out     *outbound
 	live    *liveSessions
 	idle    *idleWheel
@@ -260,6 +264,16 @@ func New(opts Options) (*Engine, error) {
 			actor.WithSupervisor(sessionSupervisor(logger))))
 		e.shards = append(e.shards, pid)
 	}
+	if opts.Cluster != nil {
+		cl, err := newClusterNode(e, *opts.Cluster)
+		if err != nil {
+			e.system.Shutdown()
+			e.commits.close()
+			e.idle.close()
+			return nil, err
+		}
+		e.cl = cl
+	}
 	return e, nil
 }
 
@@ -299,8 +313,20 @@ func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.Inb
 	return res, err
 }
 
-// Deliver hands an already-committed inbound message to its session.
+// Deliver hands an already-committed inbound message to its session: in
+// a cluster, to the owner of its key (cluster.go), waiting for the owner's
+// answer, so that a sender's next message cannot overtake it. A message the
+// owner did not take stays pending in the store for the slot's next owner.
 func (e *Engine) Deliver(m *store.InboundMessage) {
+	if e.cl != nil {
+		e.cl.deliver(m)
+		return
+	}
+	e.route(m)
+}
+
+// route hands work to its key's local session.
+func (e *Engine) route(m *store.InboundMessage) {
 	e.pending.Add(1)
 	e.system.Root.Send(e.shardFor(m.Key()), &deliver{msg: m})
 }
@@ -309,16 +335,31 @@ func (e *Engine) Deliver(m *store.InboundMessage) {
 // rows first, then committed inbound messages that never got their turn,
 // each in commit order, then pending starts (start.go); and it restores a session for every active
 // conversation, which expires at the conversation's stored deadline. Call
-// it before accepting webhooks.
+// it before accepting webhooks. In a cluster it does nothing: a node
+// recovers each slot's work when it acquires the slot.
 func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
-	rows, err := e.opts.Store.PendingOutbox(ctx)
+	if e.cl != nil {
+		return 0, 0, nil
+	}
+	return e.recoverWhere(ctx, nil)
+}
+
+// recoverWhere is Recover for the session keys mine accepts (nil: all),
+// handing the work to the local sessions.
+func (e *Engine) recoverWhere(ctx context.Context, mine func(store.SessionKey) bool) (inbound, outbox int, err error) {
+	all, err := e.opts.Store.PendingOutbox(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("actors: recover outbox: %w", err)
 	}
 	byKey := map[store.SessionKey][]*store.OutboundMessage{}
 	var order []store.SessionKey
-	for _, r := range rows {
-		k := store.SessionKey{ProjectID: r.ProjectID, ChannelProviderID: r.ProviderID, To: r.From, From: r.To}
+	var rows []*store.OutboundMessage
+	for _, r := range all {
+		k := outboxKey(r)
+		if mine != nil && !mine(k) {
+			continue
+		}
+		rows = append(rows, r)
 		if _, ok := byKey[k]; !ok {
 			order = append(order, k)
 		}
@@ -334,6 +375,9 @@ func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
 	deadlines := make(map[store.SessionKey]time.Time, len(active))
 	for _, c := range active {
 		k := c.Key()
+		if mine != nil && !mine(k) {
+			continue
+		}
 		deadlines[k] = c.Deadline
 		if _, ok := byKey[k]; !ok {
 			byKey[k] = nil
@@ -344,15 +388,19 @@ func (e *Engine) Recover(ctx context.Context) (inbound, outbox int, err error) {
 		e.pending.Add(1)
 		e.system.Root.Send(e.shardFor(k), &resumeSends{key: k, rows: byKey[k], deadline: deadlines[k]})
 	}
-	msgs, err := e.opts.Store.PendingInbound(ctx)
+	pending, err := e.opts.Store.PendingInbound(ctx)
 	if err != nil {
 		return 0, len(rows), fmt.Errorf("actors: recover inbox: %w", err)
 	}
-	for _, m := range msgs {
-		e.Deliver(m)
+	var msgs []*store.InboundMessage
+	for _, m := range pending {
+		if mine == nil || mine(m.Key()) {
+			msgs = append(msgs, m)
+			e.route(m)
+		}
 	}
 	// Then the starts (conversations the business starts) not yet run.
-	if _, err := e.recoverStarts(ctx); err != nil {
+	if _, err := e.recoverStarts(ctx, mine); err != nil {
 		return len(msgs), len(rows), fmt.Errorf("actors: recover starts: %w", err)
 	}
 	return len(msgs), len(rows), nil
@@ -388,6 +436,11 @@ func (e *Engine) Close(ctx context.Context) error {
 		return e.closeErr
 	}
 	e.closing.Store(true)
+	if e.cl != nil {
+		// Hand the slots over first: the sessions finish what they hold
+		// and the slots are freed for the other nodes at once.
+		e.cl.leave(ctx)
+	}
 	var err error
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -407,6 +460,9 @@ drain:
 	}
 	e.idle.close()
 	e.system.Shutdown()
+	if e.cl != nil {
+		e.cl.shutdown()
+	}
 	e.commits.close()
 	e.closed, e.closeErr = true, err
 	return err

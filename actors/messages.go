@@ -36,7 +36,11 @@ type stopRequest struct {
 
 // stopGranted lets a session end its conversation and stop: the registry
 // has marked its entry stopping and buffers later messages for the key.
-type stopGranted struct{}
+type stopGranted struct {
+	// move: the session's slot is leaving this node; it stops without
+	// ending its conversation, which its next owner continues.
+	move bool
+}
 
 // stopDenied tells a session the registry forwarded messages it has not
 // processed yet; it stays.

@@ -64,6 +64,12 @@ func (e *Engine) sendRows(ctx context.Context, cfg *providers.TwilioConfig, rows
 			e.finishRow(ctx, r, store.OutboxUpdate{ID: r.ID, State: store.OutboxSkipped, ErrorMessage: "recipient opted out"})
 			continue
 		}
+		if e.cl != nil && !e.cl.maySend(outboxKey(r)) {
+			// The key's slot left this node, or its lease may be about to:
+			// the part stays pending, and the next owner sends it once.
+			e.log.Warn("send: not the key's owner now; left to the next owner", "conversation_id", r.ConversationID, "outbox_id", r.ID)
+			break
+		}
 		upd, out := e.out.send(ctx, *cfg, r, statusCallback(cbBase, r.ProviderID, r.ID))
 		if out {
 			optedOut = true
@@ -326,4 +332,10 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// outboxKey is the session key of the conversation an outbox row belongs
+// to: our number is the row's From, the sender its To.
+func outboxKey(r *store.OutboundMessage) store.SessionKey {
+	return store.SessionKey{ProjectID: r.ProjectID, ChannelProviderID: r.ProviderID, To: r.From, From: r.To}
 }

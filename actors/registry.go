@@ -25,6 +25,7 @@ type regEntry struct {
 	state     *sessionState
 	forwarded uint64
 	stopping  bool
+	moving    bool  // its slot is leaving this node (cluster.go): it stops without ending its conversation
 	buffer    []any // *deliver or *resumeSends held while the session stops
 }
 
@@ -52,6 +53,8 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.route(ctx, m.key, m)
 	case *stopRequest:
 		r.onStopRequest(ctx, m)
+	case *evictSlots:
+		r.onEvict(ctx)
 	case *actor.Terminated:
 		r.onTerminated(ctx, m)
 	}
@@ -60,6 +63,12 @@ func (r *registry) Receive(ctx actor.Context) {
 // route forwards work to the key's session, spawning it if needed, or
 // buffers it while the session is stopping.
 func (r *registry) route(ctx actor.Context, key store.SessionKey, m any) {
+	if cl := r.e.cl; cl != nil && !cl.admits(key) {
+		// The key's slot has left this node: the work stays pending in
+		// the store for its next owner.
+		r.e.pending.Add(-1)
+		return
+	}
 	ent := r.byKey[key]
 	if ent == nil {
 		ent = r.spawn(ctx, key)
@@ -89,6 +98,9 @@ func (r *registry) spawn(ctx actor.Context, key store.SessionKey) *regEntry {
 	ent := &regEntry{pid: pid, state: st}
 	r.byKey[key] = ent
 	r.byPID[pid.Id] = ent
+	if e.cl != nil {
+		e.cl.slotLive[store.SlotOf(key)].Add(1)
+	}
 	e.live.add(st)
 	e.m.sessionStarted()
 	return ent
@@ -107,7 +119,19 @@ func (r *registry) onStopRequest(ctx actor.Context, m *stopRequest) {
 		return
 	}
 	ent.stopping = true
-	ctx.Send(m.who, &stopGranted{})
+	ctx.Send(m.who, &stopGranted{move: ent.moving})
+}
+
+// onEvict asks every session whose slot has left this node to stop once it
+// has finished what it holds (cluster.go).
+func (r *registry) onEvict(ctx actor.Context) {
+	for key, ent := range r.byKey {
+		if ent.moving || ent.stopping || r.e.cl.admits(key) {
+			continue
+		}
+		ent.moving = true
+		ctx.Send(ent.pid, &moveOut{})
+	}
 }
 
 // onTerminated removes a stopped session and, if work arrived while it was
@@ -124,7 +148,23 @@ func (r *registry) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	}
 	r.e.live.remove(ent.state)
 	r.e.idle.leave(ent.state) // a session its supervisor stopped is still in the wheel
-	r.e.m.sessionEnded(time.Duration(time.Now().UnixNano()-ent.state.created), ent.stopping)
+	r.e.m.sessionEnded(time.Duration(time.Now().UnixNano()-ent.state.created), ent.stopping && !ent.moving)
+	if cl := r.e.cl; cl != nil {
+		cl.slotLive[store.SlotOf(key)].Add(-1)
+		if !cl.admits(key) {
+			// Moved away: what arrived meanwhile, and what a failed
+			// session left, stays pending in the store for the next owner.
+			drop := int64(len(ent.buffer))
+			if st := ent.state; !ent.stopping {
+				drop += int64(ent.forwarded-st.processed) + int64(st.resumeMsgs)
+				if st.inTurn <= len(st.queue) {
+					drop += int64(len(st.queue) - st.inTurn)
+				}
+			}
+			r.e.pending.Add(-drop)
+			return
+		}
+	}
 	if !ent.stopping {
 		// Stopped by its supervisor after repeated failures. Its state
 		// survives in ent.state: messages it had queued (but not the batch

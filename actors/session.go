@@ -60,7 +60,20 @@ func (a *session) Receive(ctx actor.Context) {
 		a.s.stopRequested = false
 		a.armIdle(ctx, a.e.opts.SessionTimeout)
 	case *stopGranted:
+		if m.move {
+			// The slot left this node: stop, leaving the conversation to
+			// its next owner.
+			a.s.ending = true
+			a.e.idle.leave(a.s)
+			ctx.Stop(ctx.Self())
+			return
+		}
 		a.onStopGranted(ctx)
+	case *moveOut:
+		a.s.moving = true
+		if !a.s.busy {
+			a.checkIdle(ctx)
+		}
 	case *conversationEnded:
 		ctx.Stop(ctx.Self())
 	}
@@ -85,6 +98,12 @@ func (a *session) onResume(ctx actor.Context, m *resumeSends) {
 func (a *session) onDeliver(ctx actor.Context, m *store.InboundMessage) {
 	s := a.s
 	s.processed++
+	if a.e.cl != nil && m.ID != 0 && !s.seen.add(m.ID) {
+		// A message handed to this node twice (a retried hand-off, or a
+		// hand-off that raced with the slot's acquisition): once is enough.
+		a.e.pending.Add(-1)
+		return
+	}
 	s.messagesIn.Add(1)
 	s.lastInbound.Store(a.e.opts.Now().UnixNano())
 	s.stopRequested = false
@@ -195,6 +214,11 @@ func (a *session) onTurnDone(ctx actor.Context, m *turnDone) {
 func (a *session) checkIdle(ctx actor.Context) {
 	s := a.s
 	if s.busy || s.ending || s.stopRequested || len(s.queue) > 0 || s.resumeMsgs > 0 {
+		return
+	}
+	if s.moving {
+		s.stopRequested = true
+		ctx.Send(ctx.Parent(), &stopRequest{who: ctx.Self(), processed: s.processed})
 		return
 	}
 	idle := a.e.opts.Now().Sub(time.Unix(0, s.lastInbound.Load()))

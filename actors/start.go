@@ -113,15 +113,39 @@ func (e *Engine) Start(s *store.Start) (<-chan struct{}, error) {
 	if e.closing.Load() {
 		return nil, ErrClosing
 	}
+	if e.cl != nil && !e.cl.owns(s.Key()) {
+		// Another node's (or nobody's yet): hand it over by id; a start
+		// the owner did not take stays pending for the slot's next owner.
+		e.cl.deliver(startMessage(s))
+		done := make(chan struct{})
+		close(done)
+		return done, nil
+	}
+	return e.startLocal(s)
+}
+
+// startLocal hands a start to its recipient's local session.
+func (e *Engine) startLocal(s *store.Start) (<-chan struct{}, error) {
+	if e.closing.Load() {
+		return nil, ErrClosing
+	}
 	done := e.starts.begin(s.ID)
 	if done == nil {
 		return nil, nil
 	}
-	e.Deliver(&store.InboundMessage{
-		ProjectID: s.ProjectID, ProviderID: s.ProviderID, StageID: s.StageID, AgentID: s.AgentID,
-		From: s.To, To: s.From, ReceivedAt: e.opts.Now().UTC(), CallbackBase: s.CallbackBase, Start: s,
-	})
+	m := startMessage(s)
+	m.ReceivedAt = e.opts.Now().UTC()
+	e.route(m)
 	return done, nil
+}
+
+// startMessage is the work that carries a start to its recipient's
+// session: no text, ordered with the recipient's texts.
+func startMessage(s *store.Start) *store.InboundMessage {
+	return &store.InboundMessage{
+		ProjectID: s.ProjectID, ProviderID: s.ProviderID, StageID: s.StageID, AgentID: s.AgentID,
+		From: s.To, To: s.From, CallbackBase: s.CallbackBase, Start: s,
+	}
 }
 
 // RunJob hands a job's pending starts to their sessions in order, at most
@@ -170,16 +194,22 @@ func (e *Engine) RunJob(starts []*store.Start) {
 
 // recoverStarts hands the starts a previous run left pending to their
 // sessions: single ones at once, each job's through RunJob.
-func (e *Engine) recoverStarts(ctx context.Context) (int, error) {
-	starts, err := e.opts.Store.PendingStarts(ctx)
+func (e *Engine) recoverStarts(ctx context.Context, mine func(store.SessionKey) bool) (int, error) {
+	all, err := e.opts.Store.PendingStarts(ctx)
 	if err != nil {
 		return 0, err
+	}
+	var starts []*store.Start
+	for _, s := range all {
+		if mine == nil || mine(s.Key()) {
+			starts = append(starts, s)
+		}
 	}
 	jobs := map[string][]*store.Start{}
 	var order []string
 	for _, s := range starts {
 		if s.JobID == "" {
-			if _, err := e.Start(s); err != nil {
+			if _, err := e.startLocal(s); err != nil {
 				return 0, err
 			}
 			continue

@@ -296,6 +296,15 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 		if store.ErrorCode(err) == store.ENOTFOUND && t.ConversationID != "" && t.NewConversation == nil {
 			return false, true
 		}
+		if store.ErrorCode(err) == store.EFENCED {
+			// This node no longer owns the key (cluster.go): the messages
+			// stay pending for the owner, and nothing is sent.
+			e.log.Warn("turn: refused by fencing; messages left to the key's owner", "session_id", sessionID, "err", err)
+			if e.cl != nil {
+				e.cl.fencedCommit()
+			}
+			return false, false
+		}
 		if errors.Is(err, errCommitterClosed) || store.ErrorCode(err) == store.EINVALID {
 			e.log.Error("turn: commit failed; messages stay pending", "session_id", sessionID, "err", err)
 			return false, false

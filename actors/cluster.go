@@ -1,0 +1,657 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+
+	"switchboard/actors/clusterpb"
+	"switchboard/store"
+)
+
+// ClusterOptions make the engine a member of a cluster (Options.Cluster);
+// see doc.go, "Cluster".
+type ClusterOptions struct {
+	// Provider is the membership provider: "automanaged" (Peers), "k8s".
+	Provider string
+	// Name is the cluster's name; members of other clusters are ignored.
+	Name string
+	// Addr is this node's actor remote (host:port), bound and advertised.
+	Addr string
+	// MembershipAddr is this node's automanaged membership endpoint
+	// (host:port), one of Peers.
+	MembershipAddr string
+	// Peers are the automanaged membership endpoints of every node.
+	Peers []string
+	// LeaseTTL is the node's ownership lease in the database; a dead
+	// node's slots move after at most this long. Default 3 s.
+	LeaseTTL time.Duration
+	// MembershipRefresh is how often automanaged polls its peers (the
+	// failure detector). Default 1 s.
+	MembershipRefresh time.Duration
+	// Store holds the leases and slot owners and fences commits.
+	Store store.ClusterStore
+}
+
+// Slot states of this node (clusterNode.state).
+const (
+	slotNone      uint32 = iota // another node's, or nobody's
+	slotAcquiring               // ours in the database; its pending work is being loaded and hand-offs wait
+	slotOwned                   // ours: its sessions run here
+	slotReleasing               // still ours in the database; its sessions drain before it is freed
+)
+
+// handOffName is the name of the actor that receives hand-offs on every
+// node.
+const handOffName = "switchboard-handoff"
+
+// handOffTimeout bounds one hand-off request; handOffAttempts the sends of
+// one hand-off before its messages are left to the owner's rescan.
+const (
+	handOffTimeout  = 2 * time.Second
+	handOffAttempts = 3
+)
+
+// clusterNode is the engine's membership in a cluster: it follows the
+// members Proto.Actor's provider reports, keeps this node's lease in the
+// database, acquires the slots rendezvous hashing gives it and releases
+// the others, and hands work for keys it does not own to their owner.
+type clusterNode struct {
+	e    *Engine
+	opts ClusterOptions
+	cs   store.ClusterStore
+	cl   *cluster.Cluster
+	self string // this node's actor address (Addr)
+	log  *slog.Logger
+	m    *clusterMetrics
+
+	node atomic.Pointer[string] // this incarnation's id in the database
+
+	state    [store.Slots]atomic.Uint32
+	slotLive [store.Slots]atomic.Int32 // live sessions per slot
+
+	// lease: the node's lease is surely valid until base+leaseUntil
+	// (monotonic), counted from the start of the renewal that set it.
+	base       time.Time
+	leaseUntil atomic.Int64
+
+	mu      sync.Mutex
+	members []string                         // sorted actor addresses of the live members
+	held    map[int][]*store.InboundMessage // work for slots being acquired, in arrival order
+
+	wake chan struct{}
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+// newClusterNode starts the remote, the membership provider and the
+// node's lease; the node acquires its slots in the background.
+func newClusterNode(e *Engine, opts ClusterOptions) (*clusterNode, error) {
+	if opts.Store == nil {
+		return nil, errors.New("actors: cluster mode needs a store that supports it (PostgreSQL)")
+	}
+	if opts.Name == "" {
+		opts.Name = "switchboard"
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = 3 * time.Second
+	}
+	if opts.MembershipRefresh <= 0 {
+		opts.MembershipRefresh = time.Second
+	}
+	host, portS, err := net.SplitHostPort(opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("actors: cluster address %q: %w", opts.Addr, err)
+	}
+	port, err := strconv.Atoi(portS)
+	if err != nil {
+		return nil, fmt.Errorf("actors: cluster address %q: bad port", opts.Addr)
+	}
+	var provider cluster.ClusterProvider
+	switch opts.Provider {
+	case "automanaged":
+		_, mport, err := net.SplitHostPort(opts.MembershipAddr)
+		if err != nil {
+			return nil, fmt.Errorf("actors: membership address %q: %w", opts.MembershipAddr, err)
+		}
+		mp, err := strconv.Atoi(mport)
+		if err != nil {
+			return nil, fmt.Errorf("actors: membership address %q: bad port", opts.MembershipAddr)
+		}
+		provider = automanaged.NewWithConfig(opts.MembershipRefresh, mp, opts.Peers...)
+	default:
+		p, err := otherProvider(opts)
+		if err != nil {
+			return nil, err
+		}
+		provider = p
+	}
+	c := &clusterNode{
+		e: e, opts: opts, cs: opts.Store, self: opts.Addr,
+		log:  e.log.With("node", opts.Addr),
+		m:    newClusterMetrics(e.opts.Registerer),
+		base: time.Now(),
+		held: map[int][]*store.InboundMessage{},
+		wake: make(chan struct{}, 1),
+		stop: make(chan struct{}),
+	}
+	if err := c.join(context.Background()); err != nil {
+		return nil, err
+	}
+	// The hand-off receiver, by name, so that every node can address it.
+	if _, err := e.system.Root.SpawnNamed(actor.PropsFromFunc(c.receive), handOffName); err != nil {
+		return nil, fmt.Errorf("actors: spawn the hand-off receiver: %w", err)
+	}
+	rc := remote.Configure(host, port, remote.WithAdvertisedHost(opts.Addr))
+	cfg := cluster.Configure(opts.Name, provider, disthash.New(), rc)
+	c.cl = cluster.New(e.system, cfg)
+	e.system.EventStream.Subscribe(func(evt any) {
+		if t, ok := evt.(*cluster.ClusterTopology); ok {
+			c.topology(t)
+		}
+	})
+	started := make(chan any, 1)
+	go func() {
+		defer func() { started <- recover() }()
+		c.cl.StartMember()
+	}()
+	if p := <-started; p != nil {
+		return nil, fmt.Errorf("actors: start the cluster member: %v", p)
+	}
+	c.done.Add(2)
+	go c.renewLoop()
+	go c.balanceLoop()
+	return c, nil
+}
+
+// join registers a new incarnation of this node and fences the store's
+// commits with it.
+func (c *clusterNode) join(ctx context.Context) error {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	node := c.self + "/" + hex.EncodeToString(b[:])
+	start := time.Now()
+	if err := c.cs.JoinCluster(ctx, node, c.self, c.opts.LeaseTTL); err != nil {
+		return fmt.Errorf("actors: join the cluster: %w", err)
+	}
+	c.leaseUntil.Store(int64(start.Sub(c.base) + c.opts.LeaseTTL))
+	c.node.Store(&node)
+	c.cs.FenceAs(node)
+	c.log.Info("joined the cluster", "incarnation", node)
+	return nil
+}
+
+// nodeID is this incarnation's id.
+func (c *clusterNode) nodeID() string { return *c.node.Load() }
+
+// leaseValid reports whether this node's lease is surely valid for at
+// least margin more: only then does it start a send.
+func (c *clusterNode) leaseValid(margin time.Duration) bool {
+	return int64(time.Since(c.base)+margin) < c.leaseUntil.Load()
+}
+
+// renewLoop keeps the lease: every third of its TTL. A lease that could
+// not be renewed in time has expired in the database: other nodes may own
+// this node's slots now, so it gives them all up and joins again.
+func (c *clusterNode) renewLoop() {
+	defer c.done.Done()
+	t := time.NewTicker(c.opts.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.LeaseTTL)
+		err := c.cs.RenewLease(ctx, c.nodeID(), c.opts.LeaseTTL)
+		cancel()
+		switch {
+		case err == nil:
+			c.leaseUntil.Store(int64(start.Sub(c.base) + c.opts.LeaseTTL))
+		case store.ErrorCode(err) == store.EFENCED:
+			c.m.leaseLost()
+			c.log.Error("cluster lease lost; giving up every slot and joining again", "err", err)
+			c.giveUpAll()
+			for {
+				if err := c.join(context.Background()); err == nil {
+					break
+				}
+				select {
+				case <-c.stop:
+					return
+				case <-time.After(c.opts.LeaseTTL / 3):
+				}
+			}
+			c.poke()
+		default:
+			c.log.Warn("cluster lease renewal failed", "err", err)
+		}
+	}
+}
+
+// giveUpAll drops every slot at once, without draining: the lease has
+// expired, so the database refuses this node's commits anyway.
+func (c *clusterNode) giveUpAll() {
+	for s := range c.state {
+		c.state[s].Store(slotNone)
+	}
+	c.mu.Lock()
+	clear(c.held)
+	c.mu.Unlock()
+	c.evict()
+	c.m.ownedSlots(0)
+}
+
+// topology records the members Proto.Actor reports.
+func (c *clusterNode) topology(t *cluster.ClusterTopology) {
+	members := make([]string, 0, len(t.Members))
+	for _, m := range t.Members {
+		members = append(members, m.Address())
+	}
+	slices.Sort(members)
+	members = slices.Compact(members)
+	c.mu.Lock()
+	c.members = members
+	c.mu.Unlock()
+	c.m.members(len(members))
+	c.poke()
+}
+
+func (c *clusterNode) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ownerOf returns the member that should own slot: the highest score of
+// rendezvous hashing, "" if there are no members yet.
+func ownerOf(slot int, members []string) string {
+	var best string
+	var bestScore uint64
+	for _, m := range members {
+		h := fnv.New64a()
+		h.Write([]byte(m))
+		h.Write([]byte{0, byte(slot >> 8), byte(slot)})
+		// FNV mixes its last bytes poorly: finish with a 64-bit mixer
+		// (SplitMix64's) so that slots spread evenly.
+		s := mix64(h.Sum64())
+		if best == "" || s > bestScore || (s == bestScore && m < best) {
+			best, bestScore = m, s
+		}
+	}
+	return best
+}
+
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// balanceLoop moves slots towards what the membership says: it acquires
+// the slots this node should own and releases the others, once their
+// sessions have drained.
+func (c *clusterNode) balanceLoop() {
+	defer c.done.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		case <-c.wake:
+		}
+		c.balance()
+	}
+}
+
+func (c *clusterNode) balance() {
+	c.mu.Lock()
+	members := c.members
+	c.mu.Unlock()
+	if !c.leaseValid(0) {
+		return
+	}
+	var acquire, release, freed []int
+	for s := range store.Slots {
+		want := ownerOf(s, members) == c.self
+		switch c.state[s].Load() {
+		case slotNone:
+			if want && c.slotLive[s].Load() == 0 {
+				acquire = append(acquire, s)
+			}
+		case slotOwned:
+			if !want {
+				release = append(release, s)
+			}
+		case slotReleasing:
+			if c.slotLive[s].Load() == 0 {
+				freed = append(freed, s)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(release) > 0 {
+		for _, s := range release {
+			c.state[s].Store(slotReleasing)
+		}
+		c.evict()
+	}
+	if len(freed) > 0 {
+		if err := c.cs.ReleaseSlots(ctx, c.nodeID(), freed); err != nil {
+			c.log.Warn("cluster: release slots", "slots", len(freed), "err", err)
+		} else {
+			for _, s := range freed {
+				c.state[s].Store(slotNone)
+			}
+			c.m.moved("released", len(freed))
+			c.log.Info("cluster: released slots", "slots", len(freed))
+		}
+	}
+	if len(acquire) > 0 {
+		got, err := c.cs.AcquireSlots(ctx, c.nodeID(), acquire)
+		if err != nil {
+			c.log.Warn("cluster: acquire slots", "err", err)
+		} else if len(got) > 0 {
+			c.acquired(ctx, got)
+		}
+	}
+	c.m.ownedSlots(c.countOwned())
+}
+
+// acquired loads the pending work of slots this node now owns in the
+// database — unsent replies, active conversations (for their deadlines),
+// unanswered messages, pending starts — and only then lets hand-offs for
+// them through, so that a key's messages keep their order.
+func (c *clusterNode) acquired(ctx context.Context, slots []int) {
+	set := make(map[int]bool, len(slots))
+	for _, s := range slots {
+		set[s] = true
+		c.state[s].Store(slotAcquiring)
+	}
+	in, out, err := c.e.recoverWhere(ctx, func(k store.SessionKey) bool { return set[store.SlotOf(k)] })
+	if err != nil {
+		// Keep the slots: the rescan picks up what was missed.
+		c.log.Error("cluster: load acquired slots", "err", err)
+	}
+	c.mu.Lock()
+	for _, s := range slots {
+		c.state[s].Store(slotOwned)
+		for _, m := range c.held[s] {
+			c.e.routeWork(m)
+		}
+		delete(c.held, s)
+	}
+	c.mu.Unlock()
+	c.m.moved("acquired", len(slots))
+	c.log.Info("cluster: acquired slots", "slots", len(slots), "messages", in, "unsent", out)
+}
+
+func (c *clusterNode) countOwned() int {
+	n := 0
+	for s := range c.state {
+		if c.state[s].Load() == slotOwned {
+			n++
+		}
+	}
+	return n
+}
+
+// admits reports whether the registries may run sessions of key here.
+func (c *clusterNode) admits(key store.SessionKey) bool {
+	st := c.state[store.SlotOf(key)].Load()
+	return st == slotOwned || st == slotAcquiring
+}
+
+// evict tells every registry to stop the sessions of slots it may no
+// longer run, once they are idle.
+func (c *clusterNode) evict() {
+	for _, pid := range c.e.shards {
+		c.e.system.Root.Send(pid, &evictSlots{})
+	}
+}
+
+// deliver routes work for a key: to the local registry when this node
+// owns the key's slot, held while the slot is being acquired, else handed
+// to the owner. It reports false when the work was neither run nor handed
+// off (it stays pending in the database for the slot's next owner).
+func (c *clusterNode) deliver(m *store.InboundMessage) bool {
+	slot := store.SlotOf(m.Key())
+	c.mu.Lock()
+	members := c.members
+	switch c.state[slot].Load() {
+	case slotOwned:
+		c.mu.Unlock()
+		c.e.routeWork(m)
+		return true
+	case slotAcquiring:
+		c.held[slot] = append(c.held[slot], m)
+		c.mu.Unlock()
+		return true
+	}
+	c.mu.Unlock()
+	owner := ownerOf(slot, members)
+	if owner == "" || owner == c.self {
+		return false // ours soon: the acquisition loads it
+	}
+	return c.handOff(owner, m)
+}
+
+// handOff sends a committed message (or a start) to the owner of its key
+// and waits for the answer, retrying a failed send.
+func (c *clusterNode) handOff(owner string, m *store.InboundMessage) bool {
+	req := &clusterpb.HandOff{From: c.self}
+	if m.Start != nil {
+		req.StartIds = []string{m.Start.ID}
+	} else {
+		req.Messages = []*clusterpb.Inbound{toProto(m)}
+	}
+	slot := store.SlotOf(m.Key())
+	delay := 100 * time.Millisecond
+	for attempt := 1; attempt <= handOffAttempts; attempt++ {
+		if attempt > 1 {
+			// The membership may have changed since: ask the owner now.
+			c.mu.Lock()
+			owner = ownerOf(slot, c.members)
+			c.mu.Unlock()
+			if owner == "" || owner == c.self {
+				return false // ours soon: the acquisition loads it
+			}
+		}
+		pid := actor.NewPID(owner, handOffName)
+		req.Attempt = int32(attempt)
+		start := time.Now()
+		res, err := c.e.system.Root.RequestFuture(pid, req, handOffTimeout).Result()
+		c.m.handOff(time.Since(start), err)
+		if err == nil {
+			ack, ok := res.(*clusterpb.HandOffAck)
+			if !ok {
+				err = fmt.Errorf("unexpected answer %T", res)
+			} else {
+				return len(ack.Refused) == 0 && len(ack.RefusedStarts) == 0
+			}
+		}
+		c.log.Warn("cluster: hand-off failed", "owner", owner, "attempt", attempt, "err", err)
+		if attempt < handOffAttempts {
+			time.Sleep(delay)
+			delay *= 3
+		}
+	}
+	return false
+}
+
+// receive is the hand-off receiver's behaviour.
+func (c *clusterNode) receive(ctx actor.Context) {
+	req, ok := ctx.Message().(*clusterpb.HandOff)
+	if !ok {
+		return
+	}
+	ack := &clusterpb.HandOffAck{}
+	for _, p := range req.Messages {
+		m := fromProto(p)
+		if !c.take(m) {
+			ack.Refused = append(ack.Refused, p.Id)
+		}
+	}
+	for _, id := range req.StartIds {
+		if !c.takeStart(id) {
+			ack.RefusedStarts = append(ack.RefusedStarts, id)
+		}
+	}
+	c.m.received(len(req.Messages)+len(req.StartIds), len(ack.Refused)+len(ack.RefusedStarts))
+	ctx.Respond(ack)
+}
+
+// take accepts handed-off work for a key this node owns or is acquiring.
+func (c *clusterNode) take(m *store.InboundMessage) bool {
+	if c.e.closing.Load() {
+		return false
+	}
+	slot := store.SlotOf(m.Key())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state[slot].Load() {
+	case slotOwned:
+		c.e.routeWork(m)
+		return true
+	case slotAcquiring:
+		c.held[slot] = append(c.held[slot], m)
+		return true
+	}
+	return false
+}
+
+// takeStart runs a start handed off by id, if this node owns its key.
+func (c *clusterNode) takeStart(id string) bool {
+	if c.e.closing.Load() {
+		return false
+	}
+	s, err := c.e.opts.Store.GetStart(context.Background(), id)
+	if err != nil {
+		return store.ErrorCode(err) == store.ENOTFOUND // gone: nothing to run
+	}
+	return c.take(startMessage(s))
+}
+
+// owns reports whether this node runs key's sessions now.
+func (c *clusterNode) owns(key store.SessionKey) bool {
+	return c.state[store.SlotOf(key)].Load() == slotOwned
+}
+
+// maySend reports whether a session of key may send now: its slot is
+// still this node's, and so is the lease, for a third of its TTL more.
+func (c *clusterNode) maySend(key store.SessionKey) bool {
+	return c.state[store.SlotOf(key)].Load() != slotNone && c.leaseValid(c.opts.LeaseTTL/3)
+}
+
+// routeWork runs work on a local session: a start through startLocal, a
+// message through route.
+func (e *Engine) routeWork(m *store.InboundMessage) {
+	if m.Start != nil {
+		_, _ = e.startLocal(m.Start)
+		return
+	}
+	e.route(m)
+}
+
+// fencedCommit is told that the store refused a commit: the lease may be
+// gone, or a slot; the next balance finds out.
+func (c *clusterNode) fencedCommit() {
+	c.m.fenced()
+	c.poke()
+}
+
+// leave hands this node's slots over: it leaves the membership (the others
+// stop routing to it), drains the sessions, frees the slots in the
+// database so that the others acquire them at once, and stops.
+func (c *clusterNode) leave(ctx context.Context) {
+	_ = c.cl.Config.ClusterProvider.Shutdown(true)
+	close(c.stop)
+	c.done.Wait()
+	for s := range c.state {
+		if c.state[s].Load() != slotNone {
+			c.state[s].Store(slotReleasing)
+		}
+	}
+	c.evict()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+wait:
+	for {
+		live := int32(0)
+		for s := range c.slotLive {
+			live += c.slotLive[s].Load()
+		}
+		if live == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-t.C:
+		}
+	}
+	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.cs.LeaveCluster(lctx, c.nodeID()); err != nil {
+		c.log.Warn("cluster: leave", "err", err)
+	}
+	c.m.ownedSlots(0)
+}
+
+// shutdown stops the remote after the actor system has stopped.
+func (c *clusterNode) shutdown() {
+	c.cl.Remote.Shutdown(true)
+}
+
+func toProto(m *store.InboundMessage) *clusterpb.Inbound {
+	return &clusterpb.Inbound{
+		Id: m.ID, ProviderId: m.ProviderID, MessageSid: m.MessageSID, IdempotencyToken: m.IdempotencyToken,
+		ProjectId: m.ProjectID, StageId: m.StageID, AgentId: m.AgentID, From: m.From, To: m.To, Body: m.Body,
+		MediaUrls: m.MediaURLs, ProfileName: m.ProfileName, ReceivedAtUnixNano: m.ReceivedAt.UnixNano(),
+		ConversationId: m.ConversationID, CallbackBase: m.CallbackBase,
+	}
+}
+
+func fromProto(p *clusterpb.Inbound) *store.InboundMessage {
+	return &store.InboundMessage{
+		ID: p.Id, ProviderID: p.ProviderId, MessageSID: p.MessageSid, IdempotencyToken: p.IdempotencyToken,
+		ProjectID: p.ProjectId, StageID: p.StageId, AgentID: p.AgentId, From: p.From, To: p.To, Body: p.Body,
+		MediaURLs: p.MediaUrls, ProfileName: p.ProfileName, ReceivedAt: time.Unix(0, p.ReceivedAtUnixNano).UTC(),
+		State: store.InboundPending, ConversationID: p.ConversationId, CallbackBase: p.CallbackBase,
+	}
+}
+
+// evictSlots asks a registry to stop, once idle, the sessions of slots
+// this node may no longer run.
+type evictSlots struct{}
+
+// moveOut tells a session that its slot is leaving this node: it finishes
+// what it holds and then asks to stop, without ending its conversation.
+type moveOut struct{}
+
+// otherProvider builds a membership provider other than automanaged.
+func otherProvider(opts ClusterOptions) (cluster.ClusterProvider, error) {
+	return nil, fmt.Errorf("actors: cluster provider %q is not built into this server", opts.Provider)
+}

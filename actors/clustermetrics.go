@@ -1,0 +1,96 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// clusterMetrics are a cluster member's metrics; nil (no registerer)
+// records nothing.
+type clusterMetrics struct {
+	membersG    prometheus.Gauge
+	owned       prometheus.Gauge
+	moves       *prometheus.CounterVec
+	handOffs    *prometheus.CounterVec
+	handOffTime prometheus.Histogram
+	receivedC   *prometheus.CounterVec
+	fencedC     prometheus.Counter
+	leaseLostC  prometheus.Counter
+}
+
+func newClusterMetrics(reg prometheus.Registerer) *clusterMetrics {
+	if reg == nil {
+		return nil
+	}
+	m := &clusterMetrics{
+		membersG: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_cluster_members", Help: "Live members of the cluster, as this node's membership provider reports them."}),
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_cluster_owned_slots", Help: "Ownership slots (of 256) whose sessions this node runs."}),
+		moves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_cluster_slot_moves_total", Help: "Ownership slots this node acquired or released."}, []string{"direction"}),
+		handOffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_cluster_handoffs_total", Help: "Hand-off requests this node sent to the owner of a key, by result (ok, failed)."}, []string{"result"}),
+		handOffTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "switchboard_cluster_handoff_seconds", Help: "Time of one hand-off request, from send to the owner's answer.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2}}),
+		receivedC: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_cluster_handoffs_received_total", Help: "Messages and starts handed to this node, by outcome (taken; refused: not its key now)."}, []string{"outcome"}),
+		fencedC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_cluster_fenced_total", Help: "Commits the database refused because this node no longer owned their key (fencing)."}),
+		leaseLostC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_cluster_lease_lost_total", Help: "Times this node's lease expired before it was renewed (it then gave up every slot and joined again)."}),
+	}
+	reg.MustRegister(m.membersG, m.owned, m.moves, m.handOffs, m.handOffTime, m.receivedC, m.fencedC, m.leaseLostC)
+	return m
+}
+
+func (m *clusterMetrics) members(n int) {
+	if m != nil {
+		m.membersG.Set(float64(n))
+	}
+}
+
+func (m *clusterMetrics) ownedSlots(n int) {
+	if m != nil {
+		m.owned.Set(float64(n))
+	}
+}
+
+func (m *clusterMetrics) moved(direction string, n int) {
+	if m != nil {
+		m.moves.WithLabelValues(direction).Add(float64(n))
+	}
+}
+
+func (m *clusterMetrics) handOff(d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "failed"
+	}
+	m.handOffs.WithLabelValues(result).Inc()
+	m.handOffTime.Observe(d.Seconds())
+}
+
+func (m *clusterMetrics) received(n, refused int) {
+	if m != nil {
+		m.receivedC.WithLabelValues("taken").Add(float64(n - refused))
+		m.receivedC.WithLabelValues("refused").Add(float64(refused))
+	}
+}
+
+func (m *clusterMetrics) fenced() {
+	if m != nil {
+		m.fencedC.Inc()
+	}
+}
+
+func (m *clusterMetrics) leaseLost() {
+	if m != nil {
+		m.leaseLostC.Inc()
+	}
+}
