@@ -92,7 +92,7 @@ type clusterNode struct {
 	leaseUntil atomic.Int64
 
 	mu      sync.Mutex
-	members []string                         // sorted actor addresses of the live members
+	members []string                        // sorted actor addresses of the live members
 	held    map[int][]*store.InboundMessage // work for slots being acquired, in arrival order
 
 	wake chan struct{}
