@@ -256,7 +256,9 @@ func (c *clusterNode) giveUpAll() {
 	c.mu.Lock()
 	clear(c.held)
 	c.mu.Unlock()
-	c.evict()
+	for _, pid := range c.e.shards {
+		c.e.system.Root.Send(pid, &evictSlots{forget: true})
+	}
 	c.m.ownedSlots(0)
 }
 
@@ -645,7 +647,12 @@ func fromProto(p *clusterpb.Inbound) *store.InboundMessage {
 
 // evictSlots asks a registry to stop, once idle, the sessions of slots
 // this node may no longer run.
-type evictSlots struct{}
+type evictSlots struct {
+	// forget: the node gave up every slot (its lease expired); the
+	// registries forget the messages they delivered, which the slots'
+	// next owner — maybe this node again — runs from the store.
+	forget bool
+}
 
 // moveOut tells a session that its slot is leaving this node: it finishes
 // what it holds and then asks to stop, without ending its conversation.

@@ -110,6 +110,10 @@ type Options struct {
 	// unknown outcome (see SendFailure.Unknown); default the send timeout
 	// within [1 s, 5 s].
 	UnknownOutcomeGrace time.Duration
+	// RescanInterval is how often pending messages that no session took
+	// are looked for (rescan.go); default 10 s. Messages younger than
+	// half of it are left alone.
+	RescanInterval time.Duration
 	// Cluster, when set, makes the engine a member of a cluster sharing
 	// the store (cluster.go); nil runs a single node.
 	Cluster *ClusterOptions
@@ -140,12 +144,14 @@ type Engine struct {
 
 	commits *committer
 	cl      *clusterNode // nil on a single node
-	out     *outbound
-	live    *liveSessions
-	idle    *idleWheel
-	cfg     *configCache
-	prompts prompt.Cache // stage prompts, parsed once per stage version
-	m       *metrics
+	// stopRescan ends rescanLoop (rescan.go).
+	stopRescan chan struct{}
+	out        *outbound
+	live       *liveSessions
+	idle       *idleWheel
+	cfg        *configCache
+	prompts    prompt.Cache // stage prompts, parsed once per stage version
+	m          *metrics
 	// replyTruncated counts replies cut to MaxReplyParts (nil: no metrics).
 	replyTruncated prometheus.Counter
 	// lookups counts sends of unknown outcome looked up at Twilio (nil:
@@ -228,6 +234,9 @@ func New(opts Options) (*Engine, error) {
 	case opts.SyncWait < 0:
 		opts.SyncWait = 0
 	}
+	if opts.RescanInterval <= 0 {
+		opts.RescanInterval = 10 * time.Second
+	}
 	if opts.Shards <= 0 {
 		opts.Shards = 2 * runtime.GOMAXPROCS(0)
 	}
@@ -274,6 +283,8 @@ func New(opts Options) (*Engine, error) {
 		}
 		e.cl = cl
 	}
+	e.stopRescan = make(chan struct{})
+	go e.rescanLoop()
 	return e, nil
 }
 
@@ -436,6 +447,7 @@ func (e *Engine) Close(ctx context.Context) error {
 		return e.closeErr
 	}
 	e.closing.Store(true)
+	close(e.stopRescan)
 	if e.cl != nil {
 		// Hand the slots over first: the sessions finish what they hold
 		// and the slots are freed for the other nodes at once.

@@ -33,32 +33,9 @@ type sessionState struct {
 	ending        bool
 	conv          *convState
 	debounceArmed bool
-	moving        bool   // its slot is leaving this node (cluster.go)
-	seen          idRing // in a cluster: the ids of the last messages delivered
+	moving        bool  // its slot is leaving this node (cluster.go)
+	lastTurnDone  int64 // unix nanoseconds: when a turn last consumed messages
 	sessionWheelFields
-}
-
-// idRing remembers the ids of the last messages delivered to a session,
-// so that a message handed to it twice runs once. It is allocated on the
-// first message, in a cluster only.
-type idRing struct {
-	ids  *[32]int64
-	next int
-}
-
-// add records id and reports whether it is new.
-func (r *idRing) add(id int64) bool {
-	if r.ids == nil {
-		r.ids = new([32]int64)
-	}
-	for _, x := range r.ids {
-		if x == id {
-			return false
-		}
-	}
-	r.ids[r.next] = id
-	r.next = (r.next + 1) % len(r.ids)
-	return true
 }
 
 // convState is the little a session remembers of its conversation between

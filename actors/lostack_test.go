@@ -21,6 +21,9 @@ import (
 type lostAckStore struct {
 	*sqlite.DB
 	lose func(t *store.Turn) bool
+	// loseInbound, when set, does the same to batches that carry an
+	// inbound message it says so of.
+	loseInbound func(m *store.InboundMessage) bool
 }
 
 var errConnLost = errors.New("connection lost after the commit was sent")
@@ -37,13 +40,31 @@ func (s *lostAckStore) lost(turns []*store.Turn, err error) error {
 	return nil
 }
 
+func (s *lostAckStore) lostInbound(msgs []*store.InboundMessage, err error) error {
+	if err != nil || s.loseInbound == nil {
+		return err
+	}
+	for _, m := range msgs {
+		if s.loseInbound(m) {
+			return errConnLost
+		}
+	}
+	return nil
+}
+
 func (s *lostAckStore) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
 	r, err := s.DB.CommitBatch(ctx, msgs, turns)
+	if err := s.lostInbound(msgs, err); err != nil {
+		return nil, err
+	}
 	return r, s.lost(turns, err)
 }
 
 func (s *lostAckStore) CommitBatchDeferred(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn) ([]store.InboundResult, error) {
 	r, err := s.DB.CommitBatchDeferred(ctx, msgs, turns)
+	if err := s.lostInbound(msgs, err); err != nil {
+		return nil, err
+	}
 	return r, s.lost(turns, err)
 }
 
@@ -101,5 +122,50 @@ func TestLostCommitAcknowledgement(t *testing.T) {
 	must(t, err)
 	if len(pending) != 0 {
 		t.Fatalf("pending outbox after the replies: %+v", pending)
+	}
+}
+
+// TestLostInboundAcknowledgement: an inbound message whose commit went
+// through but was reported failed — the webhook answers an error, and
+// Twilio's retry is a duplicate — is still answered, once, by the rescan
+// of pending messages, and the sender's later message after it.
+func TestLostInboundAcknowledgement(t *testing.T) {
+	var toLose atomic.Int32
+	toLose.Store(1)
+	f := newFixture(t, time.Minute, store.APITypeScripted, `{"defaultReply":"R{{.Turn}}: {{.Text}}"}`, func(o *Options) {
+		o.RescanInterval = 100 * time.Millisecond
+		o.Store = &lostAckStore{DB: o.Store.(*sqlite.DB), lose: func(*store.Turn) bool { return false },
+			loseInbound: func(m *store.InboundMessage) bool { return m.Body == "lost" && toLose.Add(-1) >= 0 }}
+	})
+	m := &store.InboundMessage{ProviderID: f.channel.ID, MessageSID: "SM" + fmt.Sprintf("%032d", 999),
+		ProjectID: f.project.ID, StageID: f.stage.ID, From: "+15551110001", To: ourNumber, Body: "lost"}
+	if _, err := f.eng.Accept(context.Background(), m); err == nil {
+		t.Fatal("the lost acknowledgement was not injected")
+	}
+	// Twilio retries the webhook: the message is a duplicate now.
+	retry := *m
+	if res, err := f.eng.Accept(context.Background(), &retry); err != nil || !res.Duplicate {
+		t.Fatalf("retry: %+v, %v; want a duplicate", res, err)
+	}
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		if got := f.sender.to("+15551110001"); len(got) != 1 {
+			return fmt.Errorf("replies %q", got)
+		}
+		return nil
+	})
+	f.text("+15551110001", "next")
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		if got := f.sender.to("+15551110001"); len(got) != 2 {
+			return fmt.Errorf("replies %q", got)
+		}
+		return nil
+	})
+	// Several more rescans pass: none answers the message again.
+	time.Sleep(500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, f.eng.Close(ctx))
+	if got := f.sender.to("+15551110001"); len(got) != 2 || got[0] != "R1: lost" || got[1] != "R2: next" {
+		t.Fatalf("replies %q, want one per message in order", got)
 	}
 }

@@ -15,6 +15,10 @@ import (
 // registry, and from the registry to the session.
 type deliver struct {
 	msg *store.InboundMessage
+	// check, when set, marks a message a rescan found pending in the
+	// store at that time: the session skips it if it holds it already
+	// (session.holds).
+	check time.Time
 }
 
 // resumeSends hands a session outbox rows left unsent by a previous run;

@@ -18,6 +18,12 @@ type registry struct {
 	byPID  map[string]*regEntry // pid.Id → entry
 	props  *actor.Props
 	nextID uint64
+	// In a cluster, the ids of the messages delivered in the last 30 to
+	// 60 s (two generations): a message handed to this node twice — a
+	// retried hand-off, a hand-off that raced with the acquisition of its
+	// slot — runs once.
+	seen, seenOld map[int64]struct{}
+	seenSince     time.Time
 }
 
 type regEntry struct {
@@ -48,17 +54,46 @@ func newRegistry(e *Engine) *registry {
 func (r *registry) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *deliver:
+		if cl := r.e.cl; cl != nil && cl.admits(m.msg.Key()) && m.check.IsZero() && r.delivered(m.msg) {
+			r.e.pending.Add(-1)
+			return
+		}
 		r.route(ctx, m.msg.Key(), m)
 	case *resumeSends:
 		r.route(ctx, m.key, m)
 	case *stopRequest:
 		r.onStopRequest(ctx, m)
 	case *evictSlots:
+		if m.forget {
+			r.seen, r.seenOld = nil, nil
+		}
 		r.onEvict(ctx)
 	case *actor.Terminated:
 		r.onTerminated(ctx, m)
 	}
 }
+
+// delivered reports whether m was delivered here in the last 30 to 60 s,
+// and records it.
+func (r *registry) delivered(m *store.InboundMessage) bool {
+	if m.ID == 0 || m.Start != nil {
+		return false
+	}
+	if _, ok := r.seen[m.ID]; ok {
+		return true
+	}
+	if _, ok := r.seenOld[m.ID]; ok {
+		return true
+	}
+	if now := time.Now(); r.seen == nil || now.Sub(r.seenSince) > seenGeneration {
+		r.seen, r.seenOld, r.seenSince = make(map[int64]struct{}, len(r.seen)), r.seen, now
+	}
+	r.seen[m.ID] = struct{}{}
+	return false
+}
+
+// seenGeneration is how long a generation of registry.seen lasts.
+const seenGeneration = 30 * time.Second
 
 // route forwards work to the key's session, spawning it if needed, or
 // buffers it while the session is stopping.

@@ -42,7 +42,7 @@ func (a *session) Receive(ctx actor.Context) {
 			a.e.restarts.Store(ctx.Self().Id, a.s)
 		}
 	case *deliver:
-		a.onDeliver(ctx, m.msg)
+		a.onDeliver(ctx, m)
 	case *resumeSends:
 		a.onResume(ctx, m)
 	case *turnDone:
@@ -95,12 +95,10 @@ func (a *session) onResume(ctx actor.Context, m *resumeSends) {
 	}
 }
 
-func (a *session) onDeliver(ctx actor.Context, m *store.InboundMessage) {
-	s := a.s
+func (a *session) onDeliver(ctx actor.Context, d *deliver) {
+	s, m := a.s, d.msg
 	s.processed++
-	if a.e.cl != nil && m.ID != 0 && !s.seen.add(m.ID) {
-		// A message handed to this node twice (a retried hand-off, or a
-		// hand-off that raced with the slot's acquisition): once is enough.
+	if !d.check.IsZero() && a.holds(m.ID, d.check) {
 		a.e.pending.Add(-1)
 		return
 	}
@@ -111,6 +109,18 @@ func (a *session) onDeliver(ctx actor.Context, m *store.InboundMessage) {
 	s.queueDepth.Store(int32(len(s.queue)))
 	a.armIdle(ctx, a.e.opts.SessionTimeout)
 	a.maybeStart(ctx)
+}
+
+// holds reports whether a message found pending in the store at check (a
+// rescan) may already be this session's: queued, or consumed by a turn
+// that ended since. If it was not, the next rescan finds it again.
+func (a *session) holds(id int64, check time.Time) bool {
+	for _, q := range a.s.queue {
+		if q.ID == id {
+			return true
+		}
+	}
+	return a.s.lastTurnDone >= check.UnixNano()
 }
 
 // maybeStart starts the next turn if none is running: resumed sends from a
@@ -198,6 +208,7 @@ func (a *session) onTurnDone(ctx actor.Context, m *turnDone) {
 		}
 		s.queueDepth.Store(int32(len(s.queue)))
 		s.turns.Add(1)
+		s.lastTurnDone = time.Now().UnixNano()
 	}
 	if !m.keepConv {
 		s.conv = m.conv
