@@ -131,4 +131,73 @@
 //
 // A conversation a turn creates or ends is part of the turn's write and
 // follows the same argument; an expiry (conversation_end) sends nothing.
+//
+// Cluster (cluster.go). Several nodes share one PostgreSQL database; any
+// node accepts any webhook. Membership comes from Proto.Actor's cluster
+// provider (automanaged: each node polls the others' membership
+// endpoints); messages between nodes are protobuf over Proto.Actor remote
+// (clusterpb). A session key belongs to one of 256 slots (store.SlotOf);
+// a slot's owner is chosen by rendezvous hashing over the live members'
+// actor addresses, so a membership change moves only the slots of the node
+// that left (or the share of the node that joined). Grain placement
+// (disthash) is not used: sessions stay this package's actors.
+//
+// Ownership is fenced in the database (store.ClusterStore). Each node
+// incarnation holds a lease, renewed every third of CLUSTER_LEASE_TTL; a
+// slot row names its owner. A node runs a slot's sessions only after it
+// has acquired the row, which succeeds when the slot is free, or when its
+// owner's lease has expired — by the database's clock, and only after the
+// owner's commits in progress have ended (the taker locks the owner's
+// lease row FOR UPDATE; every fenced commit holds it FOR KEY SHARE). Every
+// commit that carries a turn checks, in its own transaction, that the
+// node's lease is valid and that it owns the turn's slot; otherwise the
+// store refuses the whole batch (EFENCED) and the turn sends nothing, its
+// messages staying pending for the owner. A node starts a send only while
+// it still owns the slot and its lease is valid for a third of its TTL
+// more (by its own monotonic clock, counted from the start of the renewal
+// that extended it, so never later than the database's expiry).
+//
+// Flow of a message in a cluster: the receiving node commits it (the
+// webhook's 200 still waits for that) and hands it to the slot's owner
+// (clusterpb.HandOff), waiting for the answer, so that a sender's next
+// message cannot overtake it. The owner runs it; a node that does not own
+// the slot refuses it, and it stays pending in the store. Hand-offs are
+// retried (to the owner as the membership says at each attempt) and are
+// idempotent by message id: a registry drops a message it delivered in the
+// last 30 to 60 s. Whatever was not handed off is found by whoever next
+// acquires the slot, or by the owner's rescan (rescan.go).
+//
+// Membership change: when the members change, each node computes the
+// slots it should own. A slot that should move away is released gently:
+// the registries stop routing to its sessions (new work stays pending in
+// the store), each session finishes what it holds and stops without
+// ending its conversation (moveOut), and once the slot has no live session
+// the node frees its row. The new owner acquires the row, then loads the
+// slot's pending work — unsent replies (reconciled with Twilio as after a
+// crash), active conversations (they expire at their stored deadlines),
+// unanswered messages in commit order, pending starts — and only then lets
+// hand-offs for the slot through, so order is kept. A conversation's state
+// is in the store (history, turn count, deadline), so a moved session
+// continues it. SIGTERM frees every slot after draining, without waiting
+// for the failure detector: the others acquire the slots at their next
+// balance (every 250 ms). A node that dies keeps its slots until its
+// lease expires (at most CLUSTER_LEASE_TTL after its last renewal).
+//
+// Failure cases fencing covers:
+//   - A node killed: its lease expires; the others take its slots and
+//     reconcile its unsent replies with Twilio.
+//   - A node paused (GC, SIGSTOP, a stalled VM) or cut off from the
+//     database past its lease: on waking, its commits are refused (lease
+//     expired), it sends nothing (its own clock says its lease ran out),
+//     its renewal fails, and it gives up every slot and joins again as a
+//     new incarnation.
+//   - Two nodes that disagree about the membership (a partition between
+//     them, a provider that lags): both may want a slot, only the row's
+//     owner can commit, and the other cannot take it while the owner's
+//     lease is valid. Work for the slot waits in the store until the
+//     views agree; none is run twice.
+//   - A send in flight when its node is cut off: a send starts only with a
+//     third of the lease left, and the next owner asks Twilio before
+//     sending an unsent part (Finder), so a double text needs a send that
+//     takes longer than that margin and reaches Twilio after the lookup.
 package actors

@@ -1,0 +1,369 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"switchboard/internal/testutil"
+	"switchboard/test/twiliosim"
+)
+
+// clusterNodes is a cluster of real server processes on loopback ports
+// sharing one PostgreSQL database, behind a round-robin balancer whose
+// address is every node's PUBLIC_BASE_URL.
+type clusterNodes struct {
+	t     *testing.T
+	db    string
+	lb    *balancer
+	nodes []*server
+	env   []map[string]string
+}
+
+// balancer is the load balancer in front of the nodes: round-robin over
+// the live ones.
+type balancer struct {
+	URL  string
+	mu   sync.Mutex
+	back []*url.URL
+	next atomic.Uint64
+}
+
+func newBalancer(t *testing.T) *balancer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &balancer{URL: "http://" + ln.Addr().String()}
+	srv := &http.Server{Handler: &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			b.mu.Lock()
+			back := b.back[b.next.Add(1)%uint64(len(b.back))]
+			b.mu.Unlock()
+			r.SetURL(back)
+			r.Out.Host = r.In.Host // the public host the signature covers
+		},
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return b
+}
+
+func (b *balancer) set(nodes []*server) {
+	var back []*url.URL
+	for _, n := range nodes {
+		if n == nil {
+			continue
+		}
+		u, _ := url.Parse(n.URL)
+		back = append(back, u)
+	}
+	b.mu.Lock()
+	b.back = back
+	b.mu.Unlock()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startCluster starts n nodes (automanaged membership) and waits until
+// they own every slot between them.
+func startCluster(t *testing.T, n int, extra map[string]string) *clusterNodes {
+	t.Helper()
+	c := &clusterNodes{t: t, db: postgresURL(t), lb: newBalancer(t)}
+	var peers, members, remotes []string
+	for range n {
+		remotes = append(remotes, freeAddr(t))
+		members = append(members, freeAddr(t))
+	}
+	peers = members
+	for i := range n {
+		env := map[string]string{
+			"DATABASE_URL":            c.db,
+			"SWITCHBOARD_SECRET_KEY":  strings.Repeat("3c", 32),
+			"PUBLIC_BASE_URL":         c.lb.URL,
+			"CLUSTER_PROVIDER":        "automanaged",
+			"CLUSTER_NAME":            "e2e",
+			"CLUSTER_ADDR":            remotes[i],
+			"CLUSTER_MEMBERSHIP_ADDR": members[i],
+			"CLUSTER_PEERS":           strings.Join(peers, ","),
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+		c.env = append(c.env, env)
+	}
+	c.nodes = make([]*server, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.nodes[i] = startServer(t, "", c.env[i])
+		}()
+	}
+	wg.Wait()
+	c.lb.set(c.nodes)
+	c.waitBalanced(n)
+	return c
+}
+
+// waitBalanced waits until the live nodes own all 256 slots between them,
+// each some.
+func (c *clusterNodes) waitBalanced(live int) {
+	c.t.Helper()
+	testutil.CheckFor(c.t, 30*time.Second, func() error {
+		total, nodes := 0, 0
+		for _, n := range c.nodes {
+			if n == nil {
+				continue
+			}
+			owned := int(scrapeQuiet(n.MetricsURL)["switchboard_cluster_owned_slots"])
+			total += owned
+			if owned > 0 {
+				nodes++
+			}
+		}
+		if total != 256 || nodes != live {
+			return fmt.Errorf("%d slots owned by %d nodes, want 256 by %d", total, nodes, live)
+		}
+		return nil
+	})
+}
+
+// scrapeQuiet is scrape for a server that may be down: no samples then.
+func scrapeQuiet(u string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := httpClient.Get(u)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		k, err := resp.Body.Read(buf)
+		b.Write(buf[:k])
+		if err != nil {
+			break
+		}
+	}
+	for _, line := range strings.Split(b.String(), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+// textVia posts a signed webhook for the line to node i (signed for the
+// public URL, as Twilio signs it) and retries it, with the same
+// MessageSid, on another live node when the node does not answer 200 — as
+// Twilio's retry through the balancer would. It returns the node that
+// acknowledged it.
+func (c *clusterNodes) textVia(l *line, i int, from, body, sid string) int {
+	c.t.Helper()
+	public := strings.Replace(l.Webhook, l.srv.URL, c.lb.URL, 1)
+	params := twiliosim.InboundParamsFor(l.AccountSID, from, l.Number, body, sid)
+	for attempt := range 40 {
+		n := c.nodes[(i+attempt)%len(c.nodes)]
+		if n == nil {
+			continue
+		}
+		req, err := twiliosim.NewSignedRequest(context.Background(), public, l.AuthToken, params)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		u, _ := url.Parse(n.URL)
+		req.URL.Host = u.Host
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return (i + attempt) % len(c.nodes)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("no node acknowledged %s's %q", from, body)
+	return -1
+}
+
+// TestClusterKillNode: three nodes share PostgreSQL; webhooks go to every
+// node; one node is killed (kill -9) mid-stream. Every acknowledged
+// message gets exactly one reply, in per-sender order, and the turn
+// numbers show that each conversation continued with its history on the
+// node that took it over. The killed node restarts, rejoins and takes its
+// share again, and the conversations still continue.
+func TestClusterKillNode(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	sim := newSim(t, twiliosim.Options{})
+	l := setupLine(t, c.nodes[0], sim, lineOptions{})
+
+	const senders, rounds = 24, 9
+	from := func(s int) string { return fmt.Sprintf("+1555900%04d", s) }
+	var sent [senders]int
+	round := func(r int) {
+		var wg sync.WaitGroup
+		for s := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.textVia(l, s+r, from(s), fmt.Sprintf("m%d", r+1), twiliosim.NewMessageSID())
+				sent[s]++
+			}()
+		}
+		wg.Wait()
+	}
+	for r := range 3 {
+		round(r)
+	}
+	// Kill node 2 while the next round is on its way.
+	killed := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		c.nodes[1].kill9()
+		killed <- time.Now()
+	}()
+	round(3)
+	<-killed
+	c.nodes[1] = nil
+	c.lb.set(c.nodes)
+	for r := 4; r < 6; r++ {
+		round(r)
+	}
+	want := func(s, n int) []string {
+		var out []string
+		for k := 1; k <= n; k++ {
+			out = append(out, fmt.Sprintf("R%d: m%d", k, k))
+		}
+		return out
+	}
+	check := func(n int) {
+		t.Helper()
+		testutil.CheckFor(t, 30*time.Second, func() error {
+			for s := range senders {
+				if got := l.replies(from(s)); len(got) < n {
+					return fmt.Errorf("%s: %d replies, want %d", from(s), len(got), n)
+				}
+			}
+			return nil
+		})
+		time.Sleep(500 * time.Millisecond) // room for a late duplicate
+		for s := range senders {
+			if got := l.replies(from(s)); strings.Join(got, "|") != strings.Join(want(s, n), "|") {
+				t.Fatalf("%s: replies %q, want %q", from(s), got, want(s, n))
+			}
+		}
+	}
+	check(6)
+
+	// The killed node restarts on its old addresses and rejoins.
+	c.nodes[1] = startServer(t, "", c.env[1])
+	c.lb.set(c.nodes)
+	c.waitBalanced(3)
+	for r := 6; r < rounds; r++ {
+		round(r)
+	}
+	check(rounds)
+	var moves float64
+	for _, n := range c.nodes {
+		moves += scrapeQuiet(n.MetricsURL)["switchboard_cluster_slot_moves_total{direction=\"acquired\"}"]
+	}
+	if moves == 0 {
+		t.Fatal("no slot moves counted")
+	}
+}
+
+// TestClusterPausedOwnerIsFenced: a node paused (SIGSTOP) past its lease
+// loses its slots to the others, which answer its senders; when it wakes
+// up it finds its lease gone, joins again, and no sender is answered
+// twice.
+func TestClusterPausedOwnerIsFenced(t *testing.T) {
+	c := startCluster(t, 2, nil)
+	sim := newSim(t, twiliosim.Options{})
+	l := setupLine(t, c.nodes[0], sim, lineOptions{})
+	const senders = 16
+	from := func(s int) string { return fmt.Sprintf("+1555910%04d", s) }
+	for s := range senders {
+		c.textVia(l, s, from(s), "m1", twiliosim.NewMessageSID())
+	}
+	testutil.CheckFor(t, 20*time.Second, func() error {
+		for s := range senders {
+			if got := l.replies(from(s)); len(got) != 1 {
+				return fmt.Errorf("%s: %d replies", from(s), len(got))
+			}
+		}
+		return nil
+	})
+	paused := c.nodes[1]
+	if err := paused.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[1] = nil
+	c.lb.set(c.nodes)
+	// The survivor takes every slot once the paused node's lease expires.
+	c.waitBalanced(1)
+	for s := range senders {
+		c.textVia(l, 0, from(s), "m2", twiliosim.NewMessageSID())
+	}
+	testutil.CheckFor(t, 20*time.Second, func() error {
+		for s := range senders {
+			if got := l.replies(from(s)); len(got) != 2 {
+				return fmt.Errorf("%s: %d replies", from(s), len(got))
+			}
+		}
+		return nil
+	})
+	if err := paused.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[1] = paused
+	testutil.CheckFor(t, 20*time.Second, func() error {
+		if lost := scrapeQuiet(paused.MetricsURL)["switchboard_cluster_lease_lost_total"]; lost < 1 {
+			return fmt.Errorf("the paused node has not noticed its lease expired (%v)", lost)
+		}
+		return nil
+	})
+	c.lb.set(c.nodes)
+	c.waitBalanced(2)
+	for s := range senders {
+		c.textVia(l, s, from(s), "m3", twiliosim.NewMessageSID())
+	}
+	testutil.CheckFor(t, 20*time.Second, func() error {
+		for s := range senders {
+			if got := l.replies(from(s)); len(got) < 3 {
+				return fmt.Errorf("%s: %d replies", from(s), len(got))
+			}
+		}
+		return nil
+	})
+	time.Sleep(500 * time.Millisecond)
+	for s := range senders {
+		want := []string{"R1: m1", "R2: m2", "R3: m3"}
+		if got := l.replies(from(s)); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("%s: replies %q, want %q", from(s), got, want)
+		}
+	}
+}
