@@ -168,14 +168,16 @@ func (db *DB) LeaveCluster(ctx context.Context, node string) error {
 	if err := checkNode(node); err != nil {
 		return err
 	}
-	return db.inTx(ctx, "leave cluster", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, sqlLeaveSlots, node); err != nil {
-			return fmt.Errorf("postgres: leave cluster: %w", err)
-		}
-		if _, err := tx.Exec(ctx, sqlLeaveNode, node); err != nil {
-			return fmt.Errorf("postgres: leave cluster: %w", err)
-		}
-		return nil
+	return retryDeadlocks(func() error {
+		return db.inTx(ctx, "leave cluster", func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, sqlLeaveSlots, node); err != nil {
+				return fmt.Errorf("postgres: leave cluster: %w", err)
+			}
+			if _, err := tx.Exec(ctx, sqlLeaveNode, node); err != nil {
+				return fmt.Errorf("postgres: leave cluster: %w", err)
+			}
+			return nil
+		})
 	})
 }
 
@@ -193,9 +195,9 @@ func (db *DB) AcquireSlots(ctx context.Context, node string, slots []int) ([]int
 		return nil, err
 	}
 	var got []int
-	for attempt := 0; ; attempt++ {
+	err = retryDeadlocks(func() error {
 		got = got[:0]
-		err = db.inTx(ctx, "acquire slots", func(tx pgx.Tx) error {
+		return db.inTx(ctx, "acquire slots", func(tx pgx.Tx) error {
 			var ok bool
 			if err := tx.QueryRow(ctx, sqlLeaseValid, node).Scan(&ok); err != nil {
 				return fmt.Errorf("postgres: acquire slots: %w", err)
@@ -219,17 +221,26 @@ func (db *DB) AcquireSlots(ctx context.Context, node string, slots []int) ([]int
 			})
 			return err
 		})
-		// Two takers locking the same rows in different orders.
+	})
+	if err != nil {
+		return nil, err
+	}
+	if got == nil {
+		got = []int{}
+	}
+	return got, nil
+}
+
+// retryDeadlocks runs fn again, a few times, when it failed in a deadlock:
+// a change of owner and a commit (or another change) can lock the same
+// slot rows in different orders, and PostgreSQL then aborts one of them.
+func retryDeadlocks(fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
 		if c := pgCode(err); (c == pgDeadlockDetected || c == pgSerializationFail) && attempt < 5 {
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		if got == nil {
-			got = []int{}
-		}
-		return got, nil
+		return err
 	}
 }
 
@@ -249,10 +260,12 @@ func (db *DB) ReleaseSlots(ctx context.Context, node string, slots []int) error 
 	if err := db.errFailed(); err != nil {
 		return err
 	}
-	if _, err := db.pool.Exec(ctx, sqlReleaseSlots, node, want); err != nil {
-		return fmt.Errorf("postgres: release slots: %w", err)
-	}
-	return nil
+	return retryDeadlocks(func() error {
+		if _, err := db.pool.Exec(ctx, sqlReleaseSlots, node, want); err != nil {
+			return fmt.Errorf("postgres: release slots: %w", err)
+		}
+		return nil
+	})
 }
 
 // ClusterMembers lists the registered nodes, oldest first, with the slots
