@@ -35,7 +35,8 @@ func statusOf(code string) int {
 		return http.StatusUnsupportedMediaType
 	case store.ERATELIMITED:
 		return http.StatusTooManyRequests
-	case store.EUNAVAILABLE:
+	case store.EUNAVAILABLE, store.EFENCED:
+		// EFENCED: this node does not own the session now; another will.
 		return http.StatusServiceUnavailable
 	case store.EBADGATEWAY:
 		return http.StatusBadGateway

@@ -240,12 +240,18 @@ func (db *DB) CommitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 
 // commitBatch is CommitBatch, or CommitBatchDeferred when deferred. A
 // synchronous batch that also flushes deferred commits checks the epoch
-// token in its own transaction (durable.go).
+// token in its own transaction (durable.go). Once FenceAs has been called,
+// a batch with turns of conversations starts with the fence (cluster.go):
+// one more statement, which fails the batch with EFENCED.
 func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, turns []*store.Turn, deferred bool) ([]store.InboundResult, error) {
 	if err := store.CheckTurns(turns); err != nil {
 		return nil, err
 	}
 	if err := db.errFailed(); err != nil {
+		return nil, err
+	}
+	fenceNode, fenceSlots, fenced, err := db.fenceOf(turns)
+	if err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -254,6 +260,9 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 		b := &pgx.Batch{}
 		if deferred {
 			b.Queue(sqlDeferred)
+		}
+		if fenced {
+			b.Queue(sqlFence, fenceNode, fenceSlots)
 		}
 		queueInbound(b, msgs, t)
 		if err := db.queueTurns(b, turns, t); err != nil {
@@ -281,6 +290,11 @@ func (db *DB) commitBatch(ctx context.Context, msgs []*store.InboundMessage, tur
 			if deferred {
 				if _, err := br.Exec(); err != nil {
 					return fmt.Errorf("postgres: commit: %w", err)
+				}
+			}
+			if fenced {
+				if _, err := br.Exec(); err != nil {
+					return fenceErr(err, turns)
 				}
 			}
 			var err error

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync/atomic"
 	"time"
 
 	"switchboard/store"
@@ -46,6 +47,8 @@ type DB struct {
 	legacyOutbox int64
 	// sweep gathers the inbound messages committed turns consumed.
 	sweep sqlcore.Sweeper
+	// fence is the node id batches are fenced with (FenceAs); nil: off.
+	fence atomic.Pointer[string]
 }
 
 var (
