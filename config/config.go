@@ -93,6 +93,17 @@ type Config struct {
 	// browsers send them (https://console.example.com).
 	CORSAllowedOrigins []string
 
+	// Cluster mode (issue 13, see cluster.go). ClusterProvider "" is a
+	// single node; any other value requires PostgreSQL and ClusterAddr.
+	ClusterProvider       string        // CLUSTER_PROVIDER: "", automanaged, k8s, consul or etcd
+	ClusterName           string        // CLUSTER_NAME: nodes with the same name form one cluster
+	ClusterAddr           string        // CLUSTER_ADDR: host:port of the actor remote, bound and advertised
+	ClusterMembershipAddr string        // CLUSTER_MEMBERSHIP_ADDR: this node's automanaged membership endpoint
+	ClusterPeers          []string      // CLUSTER_PEERS: every automanaged membership endpoint, this one included
+	ClusterLeaseTTL       time.Duration // CLUSTER_LEASE_TTL: a node's ownership lease in PostgreSQL
+	ClusterConsulAddr     string        // CLUSTER_CONSUL_ADDR: consul only, "" = the local agent
+	ClusterEtcdEndpoints  []string      // CLUSTER_ETCD_ENDPOINTS: etcd only
+
 	// warnings are accepted values that are almost certainly a mistake
 	// (see Warnings).
 	warnings []Warning
@@ -357,6 +368,19 @@ var options = []option{
 		c.AuthHashConcurrency = n
 		return nil
 	}},
+	// Cluster mode (cluster.go checks the rows against each other).
+	{name: "CLUSTER_PROVIDER", def: "", help: "how nodes find each other: empty = a single node; automanaged (CLUSTER_PEERS lists the nodes), k8s (the pods of this Deployment; the pod's service account needs RBAC to get, list, watch and patch pods), consul, etcd. Any value needs DATABASE_URL=postgres://… and CLUSTER_ADDR", set: setClusterProvider},
+	{name: "CLUSTER_NAME", def: "switchboard", help: "the cluster's name: nodes with the same name (and provider) form one cluster; lower-case letters, digits and '-', at most 63", set: setClusterName},
+	{name: "CLUSTER_ADDR", def: "", help: "host:port of this node's actor remote (cluster traffic between nodes): bound, and advertised to the other nodes, so the host must be one they reach (not 0.0.0.0); required with CLUSTER_PROVIDER", set: func(c *Config, v string) error {
+		return setNodeAddr(&c.ClusterAddr, v)
+	}},
+	{name: "CLUSTER_MEMBERSHIP_ADDR", def: "", help: "automanaged only, required there: host:port of this node's membership endpoint (an HTTP listener the peers poll), as listed in CLUSTER_PEERS", set: func(c *Config, v string) error {
+		return setNodeAddr(&c.ClusterMembershipAddr, v)
+	}},
+	{name: "CLUSTER_PEERS", def: "", help: "automanaged only, required there: comma-separated CLUSTER_MEMBERSHIP_ADDR of every node, this one included (the same list on every node)", set: setClusterPeers},
+	{name: "CLUSTER_CONSUL_ADDR", def: "", help: "consul only: the Consul agent's HTTP API, host:port or http(s)://host:port (unset = the local agent, 127.0.0.1:8500)", set: setConsulAddr},
+	{name: "CLUSTER_ETCD_ENDPOINTS", def: "", help: "etcd only, required there: comma-separated etcd client endpoints, host:port or http(s)://host:port", set: setEtcdEndpoints},
+	{name: "CLUSTER_LEASE_TTL", def: "3s", help: "a node's ownership lease in PostgreSQL (1s-60s): a dead node's senders move to the survivors after at most this long; a node that cannot renew it in time stops committing turns", set: setLeaseTTL},
 }
 
 // Load reads and validates the configuration through lookup (os.LookupEnv
@@ -397,6 +421,9 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := c.checkCluster(); err != nil {
 		return nil, err
 	}
 	if !c.MetricsOff && c.MetricsAddr == "" && c.MetricsToken == "" {
