@@ -39,6 +39,10 @@ type ClusterOptions struct {
 	MembershipAddr string
 	// Peers are the automanaged membership endpoints of every node.
 	Peers []string
+	// ConsulAddr is the Consul agent (consul; "" = the local agent),
+	// EtcdEndpoints the etcd servers (etcd).
+	ConsulAddr    string
+	EtcdEndpoints []string
 	// LeaseTTL is the node's ownership lease in the database; a dead
 	// node's slots move after at most this long. Default 3 s.
 	LeaseTTL time.Duration
@@ -47,6 +51,14 @@ type ClusterOptions struct {
 	MembershipRefresh time.Duration
 	// Store holds the leases and slot owners and fences commits.
 	Store store.ClusterStore
+	// LeaseLost, when set, is called once this node's lease has expired
+	// (a pause, a cut from the database) and it has given up its slots.
+	// The other members have removed it for good (Proto.Actor blocks a
+	// member that left, by its id), so the server exits and its supervisor
+	// starts it again as a new member. Nil: the node joins again by
+	// itself, as a new incarnation in the database, which is enough when
+	// the others never saw it leave.
+	LeaseLost func()
 }
 
 // Slot states of this node (clusterNode.state).
@@ -228,8 +240,12 @@ func (c *clusterNode) renewLoop() {
 			c.leaseUntil.Store(int64(start.Sub(c.base) + c.opts.LeaseTTL))
 		case store.ErrorCode(err) == store.EFENCED:
 			c.m.leaseLost()
-			c.log.Error("cluster lease lost; giving up every slot and joining again", "err", err)
+			c.log.Error("cluster lease lost; giving up every slot", "err", err)
 			c.giveUpAll()
+			if c.opts.LeaseLost != nil {
+				c.opts.LeaseLost()
+				return
+			}
 			for {
 				if err := c.join(context.Background()); err == nil {
 					break
@@ -562,9 +578,20 @@ func (c *clusterNode) owns(key store.SessionKey) bool {
 }
 
 // maySend reports whether a session of key may send now: its slot is
-// still this node's, and so is the lease, for a third of its TTL more.
+// still this node's, and so is the lease, for a third of its TTL more. A
+// lease that is about to be renewed (a slow renewal) is waited for; false
+// means the slot has left this node, and its next owner sends.
 func (c *clusterNode) maySend(key store.SessionKey) bool {
-	return c.state[store.SlotOf(key)].Load() != slotNone && c.leaseValid(c.opts.LeaseTTL/3)
+	slot := store.SlotOf(key)
+	for {
+		if c.state[slot].Load() == slotNone {
+			return false
+		}
+		if c.leaseValid(c.opts.LeaseTTL / 3) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // routeWork runs work on a local session: a start through startLocal, a
@@ -614,6 +641,11 @@ wait:
 		case <-t.C:
 		}
 	}
+	// From here on nothing of this node sends: a session the drain did
+	// not wait for leaves its parts to the next owner.
+	for s := range c.state {
+		c.state[s].Store(slotNone)
+	}
 	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.cs.LeaveCluster(lctx, c.nodeID()); err != nil {
@@ -657,8 +689,3 @@ type evictSlots struct {
 // moveOut tells a session that its slot is leaving this node: it finishes
 // what it holds and then asks to stop, without ending its conversation.
 type moveOut struct{}
-
-// otherProvider builds a membership provider other than automanaged.
-func otherProvider(opts ClusterOptions) (cluster.ClusterProvider, error) {
-	return nil, fmt.Errorf("actors: cluster provider %q is not built into this server", opts.Provider)
-}

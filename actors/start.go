@@ -278,10 +278,10 @@ func (e *Engine) runStart(in turnInput) (out turnOutput) {
 	// 3. The recipient's active conversation, if any, ends: the start
 	// opens a new one (as in Bonsai).
 	if in.conv != nil {
-		e.endConversation(ctx, in.conv.id, reasonSuperseded)
+		e.endConversation(ctx, in.key, in.conv.id, reasonSuperseded)
 		out.conv = nil
 	} else if c, err := e.opts.Store.ActiveConversation(ctx, s.Key()); err == nil {
-		e.endConversation(ctx, c.ID, reasonSuperseded)
+		e.endConversation(ctx, in.key, c.ID, reasonSuperseded)
 	}
 
 	// 4. The conversation and its opening message.
@@ -336,7 +336,7 @@ func (e *Engine) runStart(in turnInput) (out turnOutput) {
 	start := jsonEvent(conv.ID, store.EventConversationStart, map[string]string{
 		"stageId": stage.ID, "agentId": agentID, "channel": channel, "direction": store.DirectionOutgoing, "startId": s.ID}, now)
 	turn := &store.Turn{
-		ConversationID: conv.ID, Deadline: deadline, NewConversation: conv,
+		ConversationID: conv.ID, Slot: store.SlotOf(in.key), Deadline: deadline, NewConversation: conv,
 		Events: []store.Event{start, reply.event(conv.ID, meta, now)},
 	}
 	parts := reply.parts(e, conv.ID)

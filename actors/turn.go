@@ -104,7 +104,7 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 		time.Sleep(delay)
 	}
 
-	turn := &store.Turn{ConversationID: conv.id, InboundIDs: inboundIDs(in.msgs), Deadline: deadline}
+	turn := &store.Turn{ConversationID: conv.id, Slot: store.SlotOf(in.key), InboundIDs: inboundIDs(in.msgs), Deadline: deadline}
 	var opening []outReply
 	if created != nil {
 		// The conversation is created in the turn's own transaction.
@@ -286,7 +286,7 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 				if t.NewConversation.Direction == store.DirectionOutgoing && c.ID != t.ConversationID {
 					// A start replaces the conversation, as in Bonsai
 					// (start.go): it keeps its own id.
-					e.endConversation(ctx, c.ID, reasonSuperseded)
+					e.endConversation(ctx, t.NewConversation.Key(), c.ID, reasonSuperseded)
 					continue
 				}
 				joinConversation(t, c.ID)
@@ -384,7 +384,7 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 	c, err := e.opts.Store.ActiveConversation(ctx, in.key)
 	switch {
 	case err == nil && !c.Deadline.IsZero() && !c.Deadline.After(now):
-		e.endConversation(ctx, c.ID, "inactivity_timeout")
+		e.endConversation(ctx, in.key, c.ID, "inactivity_timeout")
 	case err == nil:
 		cs := &convState{id: c.ID, stageID: c.StageID, agentID: c.AgentID}
 		if n, err := e.opts.Store.CountUserMessages(ctx, c.ID); err == nil {
@@ -534,14 +534,14 @@ func (e *Engine) expireConversation(key store.SessionKey, conv *convState) {
 		id = c.ID
 	}
 	if id != "" {
-		e.endConversation(ctx, id, "inactivity_timeout")
+		e.endConversation(ctx, key, id, "inactivity_timeout")
 	}
 }
 
 // endConversation ends a conversation through the group committer, so
 // that many sessions expiring together share one transaction.
-func (e *Engine) endConversation(ctx context.Context, id, reason string) {
-	t := &store.Turn{ConversationID: id}
+func (e *Engine) endConversation(ctx context.Context, key store.SessionKey, id, reason string) {
+	t := &store.Turn{ConversationID: id, Slot: store.SlotOf(key)}
 	endTurn(t, reason, e.opts.Now().UTC())
 	if err := e.commits.commitTurn(ctx, t); err != nil {
 		e.log.Error("end conversation", "conversation_id", id, "err", err)

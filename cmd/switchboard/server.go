@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -86,6 +87,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.store, err = openStore(ctx, cfg, m.log); err != nil {
 		return err
 	}
+	clusterOpts, err := clusterOptions(cfg, m.store)
+	if err != nil {
+		_ = m.store.Close()
+		m.store = nil
+		return err
+	}
 	// Provider secrets are sealed at rest by default (see sealStore).
 	sealedStore, err := sealStore(ctx, cfg, m.store, m.log)
 	if err != nil {
@@ -136,6 +143,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Registerer:         reg,
 		CommitLinger:       cfg.CommitLinger,
 		SyncWait:           syncWait(cfg.SyncWait),
+		Cluster:            clusterOpts,
 	})
 	if err != nil {
 		return err
@@ -303,3 +311,35 @@ func syncWait(d time.Duration) time.Duration {
 	}
 	return d
 }
+
+// clusterOptions are the engine's cluster settings: nil on a single node.
+// The store must hold the cluster's ownership (PostgreSQL; config already
+// refuses a cluster on SQLite).
+func clusterOptions(cfg *config.Config, st store.Store) (*actors.ClusterOptions, error) {
+	if cfg.ClusterProvider == "" {
+		return nil, nil
+	}
+	cs, ok := st.(store.ClusterStore)
+	if !ok {
+		return nil, fmt.Errorf("CLUSTER_PROVIDER=%s needs DATABASE_URL=postgres://…", cfg.ClusterProvider)
+	}
+	return &actors.ClusterOptions{
+		Provider:       cfg.ClusterProvider,
+		Name:           cfg.ClusterName,
+		Addr:           cfg.ClusterAddr,
+		MembershipAddr: cfg.ClusterMembershipAddr,
+		Peers:          cfg.ClusterPeers,
+		ConsulAddr:     cfg.ClusterConsulAddr,
+		EtcdEndpoints:  cfg.ClusterEtcdEndpoints,
+		LeaseTTL:       cfg.ClusterLeaseTTL,
+		Store:          cs,
+		LeaseLost: func() {
+			// Fenced already: nothing of this process can commit or send.
+			fmt.Fprintln(os.Stderr, "switchboard: the cluster lease expired (the process was paused or cut off from PostgreSQL); exiting so that the supervisor starts a new member")
+			os.Exit(exitLeaseLost)
+		},
+	}, nil
+}
+
+// exitLeaseLost is the exit status of a cluster member whose lease expired.
+const exitLeaseLost = 3
