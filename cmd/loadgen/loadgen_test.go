@@ -290,6 +290,25 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{"--metrics-url", "127.0.0.1:9464"},
 		{"--db-cpu-root", "-1"},
 		{"--db-cpu-procs", " , "},
+		{"--server", "127.0.0.1:3000"},
+		{"--server", "http://a:1,ftp://b"},
+		{"--server", " , "},
+		{"--server", "http://a:1,http://b:2", "--server-pid", "1"},
+		{"--server", "http://a:1,http://b:2", "--metrics-url", "http://a:9/metrics"},
+		{"--server-pid", "12x"},
+		{"--nodes", "0"},
+		{"--nodes", "2"}, // without --spawn
+		{"--spawn", "--server-bin", "x", "--nodes", "2", "--server-env", "DATABASE_URL=sqlite:/tmp/x.db"},
+		{"--spawn", "--server-bin", "x", "--nodes", "2", "--metrics-url", "http://a:9/metrics"},
+		{"--public-url", "sms.example.com"},
+		{"--public-url", "https://sms.example.com/?x=1"},
+		{"--spawn", "--server-bin", "x", "--public-url", "https://a.example", "--server-env", "PUBLIC_BASE_URL=https://b.example"},
+		{"--spawn", "--server-bin", "x", "--nodes", "2", "--kill-node", "1"},                       // no --kill-after
+		{"--spawn", "--server-bin", "x", "--nodes", "2", "--kill-node", "3", "--kill-after", "1s"}, // no node 3
+		{"--spawn", "--server-bin", "x", "--kill-node", "1", "--kill-after", "1s"},                 // one node
+		{"--server", "http://a:1,http://b:2", "--kill-node", "1", "--kill-after", "1s"},            // not spawned
+		{"--kill-node", "-1"},
+		{"--kill-after", "1s"},
 	} {
 		code, _, stderr := runLoadgen(t, args...)
 		if code != exitSetup || !strings.Contains(stderr, "loadgen") && !strings.Contains(stderr, "flag") {
@@ -297,7 +316,8 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		}
 	}
 	code, _, stderr := runLoadgen(t, "--help")
-	for _, flag := range []string{"-duplicate-share", "-metrics-url", "-metrics-token", "-db-cpu-procs", "-db-cpu-root", "-idle-measure"} {
+	for _, flag := range []string{"-duplicate-share", "-metrics-url", "-metrics-token", "-db-cpu-procs", "-db-cpu-root", "-idle-measure",
+		"-nodes", "-public-url", "-kill-node", "-kill-after"} {
 		if code != exitOK || !strings.Contains(stderr, flag) {
 			t.Errorf("--help: exit %d, stderr lacks %s", code, flag)
 		}
