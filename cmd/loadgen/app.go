@@ -37,6 +37,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitSetup
 	}
+	return runConfig(ctx, cfg, args, stdout, stderr)
+}
+
+// runConfig runs the load test cfg describes (args are its command line,
+// for the report) and returns the exit code.
+func runConfig(ctx context.Context, cfg *config, args []string, stdout, stderr io.Writer) int {
 	if cfg.cpuProfile != "" {
 		f, err := os.Create(cfg.cpuProfile)
 		if err == nil {
@@ -227,6 +233,9 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	r.run(stop, runID, seed)
 	loadEnd := time.Now()
 	drain(ctx, chk, cfg.drainTimeout, cfg.settle)
+	if cfg.callbacks {
+		drainCallbacks(ctx, sims, loadEnd.Add(cfg.drainTimeout))
+	}
 	drainEnd := time.Now()
 	stopKill()
 	<-killDone
@@ -339,6 +348,19 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	}
 	rec.Fill(rep)
 	return rep, nil
+}
+
+// drainCallbacks waits until every simulated Twilio posted both status
+// callbacks (sent, delivered) of every send it accepted, or until the
+// deadline: the servers must still be up to answer them.
+func drainCallbacks(ctx context.Context, sims []*twiliosim.Server, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	for _, sim := range sims {
+		if sim.WaitForCallbacks(ctx, 2*sim.Count()) != nil {
+			return
+		}
+	}
 }
 
 // setUp sets the line up through the first server (a cluster shares its
