@@ -122,6 +122,13 @@ per second with the sessions still live, e.g. with 100,000 idle sessions:
   loadgen --spawn --server-bin /tmp/sb/switchboard --senders 100000 \
       --messages 1 --rate 2000 --idle-measure 30s
 
+Several servers (README: "Several servers: a cluster"): --server takes a
+comma-separated list and spreads the deliveries over it; --spawn --nodes 3
+starts three nodes on a private PostgreSQL and reports each node's CPU per
+message; --kill-node 2 --kill-after 5s kills one mid-run:
+  loadgen --spawn --server-bin /tmp/sb/switchboard --nodes 3 --senders 300 \
+      --messages 0 --duration 20s --rate 500 --kill-node 2 --kill-after 5s
+
 Flags:
 `
 
