@@ -270,6 +270,9 @@ func (c *config) validate() error {
 	}
 	c.serverPIDs = nil
 	for _, f := range splitList(c.serverPID) {
+		if f == "0" && c.serverPID == "0" {
+			break // what the flag meant when it took one pid: none
+		}
 		pid, err := strconv.Atoi(f)
 		if err != nil || pid <= 0 {
 			bad("--server-pid wants process ids, got %q", c.serverPID)
