@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -36,6 +37,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitSetup
 	}
+	return runConfig(ctx, cfg, args, stdout, stderr)
+}
+
+// runConfig runs the load test cfg describes (args are its command line,
+// for the report) and returns the exit code.
+func runConfig(ctx context.Context, cfg *config, args []string, stdout, stderr io.Writer) int {
 	if cfg.cpuProfile != "" {
 		f, err := os.Create(cfg.cpuProfile)
 		if err == nil {
@@ -112,61 +119,78 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	chk := check.New()
 	var rec *report.Recorder // set before the first send; replies need it
 	recReady := make(chan struct{})
-	sim := twiliosim.New(twiliosim.Options{
-		Callbacks:       cfg.callbacks,
-		Latency:         cfg.simLatency,
-		Faults:          twiliosim.Faults{Rate429: cfg.fault429, Rate5xx: cfg.fault5xx, RateTimeout: cfg.faultTimeout},
-		Seed:            seed,
-		DiscardMessages: true,
-		HoldTimeout:     cfg.simHoldTimeout,
-		CallbackWorkers: 8,
-		OnMessage: func(m twiliosim.Message) {
-			<-recReady
-			now := time.Now()
-			if sentAt, first := chk.Replied(m.To, m.Body, now); first {
-				rec.Reply(now, now.Sub(sentAt))
-			}
-		},
-	})
-	if err := sim.Start(cfg.simAddr); err != nil {
-		return nil, fmt.Errorf("loadgen: simulated Twilio: %w", err)
+	var kw *killWatch
+	if cfg.killNode > 0 {
+		kw = &killWatch{node: cfg.killNode, attributed: cfg.nodes > 1}
 	}
-	simClosed := false
+	// The nodes of a spawned cluster each get their own simulated Twilio
+	// (their TWILIO_API_BASE_URL), so that each reply's sender is known.
+	var f *fleet
+	sims := make([]*twiliosim.Server, 1)
+	if cfg.spawn && cfg.nodes > 1 {
+		sims = make([]*twiliosim.Server, cfg.nodes)
+	}
+	simAddr := cfg.simAddr
+	if len(sims) > 1 {
+		host, _, err := net.SplitHostPort(cfg.simAddr)
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: --sim-addr: %w", err)
+		}
+		simAddr = net.JoinHostPort(host, "0")
+	}
 	defer func() {
-		if !simClosed {
-			sim.Close()
+		for _, sim := range sims {
+			if sim != nil {
+				sim.Close()
+			}
 		}
 	}()
-
-	serverURL := cfg.server
-	var srv *spawned
-	if cfg.spawn {
-		env := append([]string{"TWILIO_API_BASE_URL=" + sim.URL()}, cfg.serverEnv...)
-		var err error
-		if srv, err = spawnServer(cfg.serverBin, env, cfg.serverLog, cfg.dbDir); err != nil {
-			return nil, err
+	for i := range sims {
+		nodeIndex := 0 // not known
+		if len(sims) > 1 {
+			nodeIndex = i + 1
 		}
-		defer func() {
-			if srv != nil {
-				_ = srv.stop(30 * time.Second)
-			}
-		}()
-		serverURL = srv.URL
+		sims[i] = twiliosim.New(twiliosim.Options{
+			Callbacks:       cfg.callbacks,
+			Latency:         cfg.simLatency,
+			Faults:          twiliosim.Faults{Rate429: cfg.fault429, Rate5xx: cfg.fault5xx, RateTimeout: cfg.faultTimeout},
+			Seed:            seed + uint64(i),
+			DiscardMessages: true,
+			HoldTimeout:     cfg.simHoldTimeout,
+			CallbackWorkers: 8,
+			OnMessage: func(m twiliosim.Message) {
+				<-recReady
+				now := time.Now()
+				sentAt, first := chk.Replied(m.To, m.Body, now)
+				if first {
+					rec.Reply(now, now.Sub(sentAt))
+				}
+				if nodeIndex > 0 {
+					f.nodes[nodeIndex-1].replies.Add(1)
+				}
+				if kw != nil {
+					kw.reply(m.To, nodeIndex, sentAt, now)
+				}
+			},
+		})
+		if err := sims[i].Start(simAddr); err != nil {
+			return nil, fmt.Errorf("loadgen: simulated Twilio: %w", err)
+		}
 	}
 
-	setupCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	l, err := setupLine(setupCtx, cfg, serverURL, sim.URL())
-	cancel()
+	f, err := newFleet(cfg, sims)
 	if err != nil {
-		return nil, fmt.Errorf("loadgen: set up the line at %s: %w", serverURL, err)
+		return nil, err
 	}
-	sim.AddAccount(l.AccountSID, l.AuthToken)
+	defer func() { f.close(30 * time.Second) }()
 
-	pid := cfg.serverPID
-	if srv != nil {
-		pid = srv.PID()
+	l, err := setUp(ctx, cfg, f, sims)
+	if err != nil {
+		return nil, err
 	}
-	meas := newMeasures(cfg, srv)
+
+	pids := f.pids()
+	meas := newMeasures(cfg, f)
 	meas.before(ctx)
 	start := time.Now()
 	selfCPU0, _, _, _ := procStat(os.Getpid())
@@ -174,8 +198,8 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	close(recReady)
 	var smp *sampler
 	var notes []string
-	if pid > 0 {
-		if smp, err = startSampler(pid, start, 100*time.Millisecond); err != nil {
+	if len(pids) > 0 {
+		if smp, err = startSampler(pids, start, 100*time.Millisecond); err != nil {
 			notes = append(notes, "server process not sampled: "+err.Error())
 		}
 	}
@@ -186,8 +210,15 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 		stop, cancel = context.WithTimeout(ctx, cfg.duration)
 		defer cancel()
 	}
+	killCtx, stopKill := context.WithCancel(ctx)
+	killDone := make(chan struct{})
+	if kw != nil {
+		go func() { defer close(killDone); kw.run(killCtx, f, start, cfg.killAfter) }()
+	} else {
+		close(killDone)
+	}
 	runID := int(seed % 1000)
-	r := newRunner(cfg, l, chk, rec)
+	r := newRunner(cfg, f, l, chk, rec)
 	progressDone := make(chan struct{})
 	progressExited := make(chan struct{})
 	if !cfg.quiet && !cfg.noProgress {
@@ -202,7 +233,12 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	r.run(stop, runID, seed)
 	loadEnd := time.Now()
 	drain(ctx, chk, cfg.drainTimeout, cfg.settle)
+	if cfg.callbacks {
+		drainCallbacks(ctx, sims, loadEnd.Add(cfg.drainTimeout))
+	}
 	drainEnd := time.Now()
+	stopKill()
+	<-killDone
 	selfCPU1, _, _, _ := procStat(os.Getpid())
 	close(progressDone)
 	<-progressExited
@@ -214,42 +250,43 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	}
 
 	var stats *report.ServerStats
+	var nodeStats []*report.ServerStats
 	_, replied, _, _ := rec.Snapshot()
 	if smp != nil {
-		stats = smp.finish(int(replied))
+		stats, nodeStats = smp.finish(int(replied))
 	}
 	dbStats := meas.dbAfter(replied)
-	store := meas.storeAfter(ctx, replied)
+	store, nodeStores := meas.storeAfter(ctx, replied)
 	var idle *report.IdleStats
-	if cfg.idleMeasure > 0 && pid > 0 && ctx.Err() == nil {
+	if cfg.idleMeasure > 0 && len(pids) > 0 && ctx.Err() == nil {
 		if p := chk.Pending(); p > 0 {
 			notes = append(notes, fmt.Sprintf("the idle window was measured with %d messages still unanswered", p))
 		}
 		if f, ok := stderr.(*os.File); ok && !cfg.quiet && !cfg.noProgress && isTerminal(f) {
 			fmt.Fprintf(stderr, "measuring the idle server for %s…\n", cfg.idleMeasure)
 		}
-		if idle, err = meas.idle(ctx, cfg.idleMeasure, pid); err != nil {
+		if idle, err = meas.idle(ctx, cfg.idleMeasure, pids); err != nil {
 			notes = append(notes, "idle cost not measured: "+err.Error())
 		}
 	}
 	notes = append(notes, meas.notes...)
-	if srv != nil {
-		if err := srv.stop(30 * time.Second); err != nil {
-			notes = append(notes, err.Error())
-			fmt.Fprintln(stderr, err)
-		}
-		srv = nil
+	for _, err := range f.close(30 * time.Second) {
+		notes = append(notes, err.Error())
+		fmt.Fprintln(stderr, err)
 	}
-	callbacks := sim.Callbacks()
+	var callbacks []twiliosim.Callback
 	var injected int64
-	for _, f := range sim.Failures() {
-		if f.Injected {
-			injected++
+	simCount := 0
+	for _, sim := range sims {
+		callbacks = append(callbacks, sim.Callbacks()...)
+		for _, f := range sim.Failures() {
+			if f.Injected {
+				injected++
+			}
 		}
+		simCount += sim.Count()
+		sim.Close()
 	}
-	simCount := sim.Count()
-	sim.Close()
-	simClosed = true
 
 	badCallbacks := 0
 	for _, cb := range callbacks {
@@ -267,7 +304,8 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 		StartedAt:       start,
 		Command:         maskedCommand(args),
 		Config:          cfg.values,
-		ServerURL:       serverURL,
+		ServerURL:       strings.Join(f.urls(), ","),
+		PublicURL:       f.public,
 		Spawned:         cfg.spawn,
 		LoadSeconds:     loadEnd.Sub(start).Seconds(),
 		DrainSeconds:    drainEnd.Sub(loadEnd).Seconds(),
@@ -286,6 +324,15 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 		OK:              res.OK(),
 		Notes:           notes,
 	}
+	if len(f.nodes) > 1 {
+		rep.Nodes = nodeRows(f, nodeStats, nodeStores)
+		if !f.attributed {
+			rep.Notes = append(rep.Notes, "replies per node not known: the servers share one simulated Twilio (only nodes loadgen spawns get one each)")
+		}
+	}
+	if kw != nil {
+		rep.Kill = kw.stats(start)
+	}
 	if rep.LoadSeconds > 0 {
 		rep.RequestRate = float64(rep.Requests) / rep.LoadSeconds
 	}
@@ -301,6 +348,71 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	}
 	rec.Fill(rep)
 	return rep, nil
+}
+
+// drainCallbacks waits until every simulated Twilio posted both status
+// callbacks (sent, delivered) of every send it accepted, or until the
+// deadline: the servers must still be up to answer them.
+func drainCallbacks(ctx context.Context, sims []*twiliosim.Server, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	for _, sim := range sims {
+		if sim.WaitForCallbacks(ctx, 2*sim.Count()) != nil {
+			return
+		}
+	}
+}
+
+// setUp sets the line up through the first server (a cluster shares its
+// database) or, with cfg.setupEach, on every server with the same Twilio
+// account, and tells the simulated Twilios the account.
+func setUp(ctx context.Context, cfg *config, f *fleet, sims []*twiliosim.Server) (*line, error) {
+	setupCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	// The nodes of a spawned cluster send to their own simulated Twilio
+	// (TWILIO_API_BASE_URL): the provider names none.
+	simURL := sims[0].URL()
+	if f.attributed {
+		simURL = ""
+	}
+	l, err := setupLine(setupCtx, cfg, f.nodes[0].url, simURL)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: set up the line at %s: %w", f.nodes[0].url, err)
+	}
+	if cfg.setupEach {
+		each := *cfg
+		each.accountSID, each.authToken = l.AccountSID, l.AuthToken
+		for _, n := range f.nodes[1:] {
+			if n.line, err = setupLine(setupCtx, &each, n.url, simURL); err != nil {
+				return nil, fmt.Errorf("loadgen: set up the line at %s: %w", n.url, err)
+			}
+		}
+	}
+	for _, sim := range sims {
+		sim.AddAccount(l.AccountSID, l.AuthToken)
+	}
+	f.setLine(l)
+	return l, nil
+}
+
+// nodeRows are the report's per-node rows.
+func nodeRows(f *fleet, procs []*report.ServerStats, stores []*report.StoreStats) []report.NodeStats {
+	rows := make([]report.NodeStats, len(f.nodes))
+	for i, n := range f.nodes {
+		row := report.NodeStats{Node: n.index, URL: n.url, Deliveries: n.deliveries.Load(), Accepted: n.accepted.Load(), Killed: n.dead.Load()}
+		if f.attributed {
+			v := n.replies.Load()
+			row.Replies = &v
+		}
+		if i < len(procs) {
+			row.Server = procs[i]
+		}
+		if i < len(stores) {
+			row.Store = stores[i]
+		}
+		rows[i] = row
+	}
+	return rows
 }
 
 // maskedCommand returns the command line with secret flag values hidden.

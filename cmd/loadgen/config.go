@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -13,6 +14,9 @@ import (
 // config is the load test as the flags describe it.
 type config struct {
 	server           string
+	servers          []string // --server split at commas
+	nodes            int
+	publicURL        string
 	operatorID       string
 	operatorPassword string
 
@@ -50,10 +54,15 @@ type config struct {
 	serverEnv  listFlag
 	serverLog  string
 	dbDir      string
-	serverPID  int
+	serverPID  string
+	serverPIDs []int // --server-pid split at commas
 	cpuProfile string
 
+	killNode  int
+	killAfter time.Duration
+
 	metricsURL   string
+	metricsURLs  []string // --metrics-url split at commas
 	metricsToken string
 	dbCPUProcs   string
 	dbCPURoot    int
@@ -69,6 +78,12 @@ type config struct {
 
 	// values are every flag's value as text, secrets masked, for the report.
 	values map[string]string
+
+	// setupEach sets the line up on every --server, not only the first,
+	// each with its own ids (the Twilio account is the same). Tests set it
+	// to spread the load over independent single-node servers, each with
+	// its own database; a cluster shares one database and is set up once.
+	setupEach bool
 }
 
 // secretFlags are masked in reports.
@@ -107,6 +122,13 @@ per second with the sessions still live, e.g. with 100,000 idle sessions:
   loadgen --spawn --server-bin /tmp/sb/switchboard --senders 100000 \
       --messages 1 --rate 2000 --idle-measure 30s
 
+Several servers (README: "Several servers: a cluster"): --server takes a
+comma-separated list and spreads the deliveries over it; --spawn --nodes 3
+starts three nodes on a private PostgreSQL and reports each node's CPU per
+message; --kill-node 2 --kill-after 5s kills one mid-run:
+  loadgen --spawn --server-bin /tmp/sb/switchboard --nodes 3 --senders 300 \
+      --messages 0 --duration 20s --rate 500 --kill-node 2 --kill-after 5s
+
 Flags:
 `
 
@@ -119,7 +141,9 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		fmt.Fprint(out, usageHeader)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.server, "server", "http://127.0.0.1:3000", "base URL of the Switchboard server (ignored with --spawn)")
+	fs.StringVar(&c.server, "server", "http://127.0.0.1:3000", "base URL of the Switchboard server, or a comma-separated list of the nodes of a cluster: each delivery goes to the next node in turn, the line is set up through the first (ignored with --spawn)")
+	fs.IntVar(&c.nodes, "nodes", 1, "with --spawn, start this many server processes; more than 1 share a PostgreSQL (a private one unless --server-env DATABASE_URL=postgres://… is given) and run as a cluster (CLUSTER_PROVIDER=automanaged)")
+	fs.StringVar(&c.publicURL, "public-url", "", "the public base URL the servers were given as PUBLIC_BASE_URL (what Twilio posts to, e.g. the load balancer's): signatures are computed over it while each delivery is posted to a node's own address; default: each node's own URL, or with --spawn --nodes >1 a round-robin proxy loadgen runs over the nodes")
 	fs.StringVar(&c.operatorID, "operator-id", "admin", "operator id: created as the initial operator if the server has none, else logged in")
 	fs.StringVar(&c.operatorPassword, "operator-password", "correct horse battery", "operator password (8 to 72 bytes)")
 
@@ -157,9 +181,11 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.Var(&c.serverEnv, "server-env", "extra KEY=VALUE environment for the spawned server (repeatable), e.g. TWILIO_SEND_TIMEOUT_MS=2000")
 	fs.StringVar(&c.serverLog, "server-log", "", "with --spawn, write the server's log to this file (default: a temporary file, shown on failure)")
 	fs.StringVar(&c.dbDir, "db-dir", "", "with --spawn, create the temporary database under this directory (default: the system temp dir; /dev/shm takes the disk's fsync out of the figures)")
-	fs.IntVar(&c.serverPID, "server-pid", 0, "without --spawn, pid of a local server to sample RSS and CPU from /proc")
+	fs.StringVar(&c.serverPID, "server-pid", "", "without --spawn, pid of a local server to sample RSS and CPU from /proc; with several --server URLs, their pids in the same order, comma-separated")
+	fs.IntVar(&c.killNode, "kill-node", 0, "with --spawn --nodes 2 or more, send SIGKILL to this node (1-based) --kill-after into the load; the report gives the time from the kill to the first reply a survivor sent")
+	fs.DurationVar(&c.killAfter, "kill-after", 0, "when --kill-node is killed, counted from the start of the load")
 
-	fs.StringVar(&c.metricsURL, "metrics-url", "", "the server's /metrics URL, to report its store counters (commits, syncs, statements per answered message) and, with --idle-measure, its live sessions; with --spawn found from the server's start-up output")
+	fs.StringVar(&c.metricsURL, "metrics-url", "", "the server's /metrics URL, to report its store counters (commits, syncs, statements per answered message) and, with --idle-measure, its live sessions; with several --server URLs, one per server in the same order, comma-separated; with --spawn found from the server's start-up output")
 	fs.StringVar(&c.metricsToken, "metrics-token", "", "bearer token for --metrics-url (the server's METRICS_TOKEN; with --spawn taken from --server-env METRICS_TOKEN=…)")
 	fs.StringVar(&c.dbCPUProcs, "db-cpu-procs", "", "comma-separated names (comm or executable base name) of the local database's processes whose CPU to report per message, e.g. postgres (with DATABASE_URL=postgres://… in --server-env)")
 	fs.IntVar(&c.dbCPURoot, "db-cpu-root", 0, "count only this process and its descendants as the database (e.g. the postmaster's pid, the first line of $PGDATA/postmaster.pid), so other PostgreSQL servers on the host are left out")
@@ -188,6 +214,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("loadgen: unexpected arguments %q", fs.Args())
 	}
+	c.servers = splitList(c.server)
+	c.metricsURLs = splitList(c.metricsURL)
 	return c, c.validate()
 }
 
@@ -240,18 +268,31 @@ func (c *config) validate() error {
 	if c.idleMeasure < 0 {
 		bad("--idle-measure must not be negative, got %s", c.idleMeasure)
 	}
-	if c.idleMeasure > 0 && !c.spawn && c.serverPID <= 0 {
+	c.serverPIDs = nil
+	for _, f := range splitList(c.serverPID) {
+		if f == "0" && c.serverPID == "0" {
+			break // what the flag meant when it took one pid: none
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			bad("--server-pid wants process ids, got %q", c.serverPID)
+			break
+		}
+		c.serverPIDs = append(c.serverPIDs, pid)
+	}
+	if c.idleMeasure > 0 && !c.spawn && len(c.serverPIDs) == 0 {
 		bad("--idle-measure needs --spawn or --server-pid (the server's CPU is read from /proc)")
 	}
+	errs = append(errs, c.validateNodes()...)
 	if c.dbCPURoot < 0 {
 		bad("--db-cpu-root must be a pid, got %d", c.dbCPURoot)
 	}
 	if c.dbCPUProcs != "" && len(parseNames(c.dbCPUProcs)) == 0 {
 		bad("--db-cpu-procs wants process names, got %q", c.dbCPUProcs)
 	}
-	if c.metricsURL != "" {
-		if u, err := url.Parse(c.metricsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("--metrics-url wants an http(s) URL such as http://127.0.0.1:9464/metrics, got %q", c.metricsURL)
+	for _, m := range c.metricsURLs {
+		if !httpURL(m) {
+			bad("--metrics-url wants an http(s) URL such as http://127.0.0.1:9464/metrics, got %q", m)
 		}
 	}
 	for _, kv := range c.serverEnv {
@@ -260,4 +301,79 @@ func (c *config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateNodes checks the flags of several servers: the --server list
+// and what must match it, --nodes, --public-url and the kill hook.
+func (c *config) validateNodes() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("loadgen: "+format, args...)) }
+	if !c.spawn {
+		if len(c.servers) == 0 {
+			bad("--server wants a base URL such as http://127.0.0.1:3000, got %q", c.server)
+		}
+		for _, s := range c.servers {
+			if !httpURL(s) {
+				bad("--server wants http(s) base URLs such as http://127.0.0.1:3000, got %q", s)
+			}
+		}
+		if n := len(c.serverPIDs); n > 0 && len(c.servers) > 1 && n != len(c.servers) {
+			bad("--server-pid lists %d pids for %d --server URLs: give one per server, in the same order", n, len(c.servers))
+		}
+		if n := len(c.metricsURLs); n > 0 && n != len(c.servers) {
+			bad("--metrics-url lists %d URLs for %d --server URLs: give one per server, in the same order", n, len(c.servers))
+		}
+	}
+	if c.nodes < 1 {
+		bad("--nodes must be at least 1, got %d", c.nodes)
+	}
+	if c.nodes > 1 && !c.spawn {
+		bad("--nodes needs --spawn (for servers loadgen did not start, list them in --server)")
+	}
+	if c.nodes > 1 && c.spawn {
+		if db := envValue(c.serverEnv, "DATABASE_URL"); db != "" && !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") {
+			bad("--nodes %d needs a database the nodes share: DATABASE_URL in --server-env must be postgres://…, got %q (leave it out for a private PostgreSQL)", c.nodes, db)
+		}
+		if len(c.metricsURLs) > 0 {
+			bad("--metrics-url with --spawn --nodes %d: each node's metrics URL is taken from its start-up output", c.nodes)
+		}
+	}
+	if c.publicURL != "" {
+		if u, err := url.Parse(c.publicURL); err != nil || !httpURL(c.publicURL) || u.RawQuery != "" || u.Fragment != "" {
+			bad("--public-url wants an http(s) base URL without query, such as https://sms.example.com, got %q", c.publicURL)
+		}
+		if env := envValue(c.serverEnv, "PUBLIC_BASE_URL"); env != "" && strings.TrimRight(env, "/") != strings.TrimRight(c.publicURL, "/") {
+			bad("--public-url %q differs from --server-env PUBLIC_BASE_URL=%s: the signatures would not verify", c.publicURL, env)
+		}
+	}
+	switch {
+	case c.killNode < 0:
+		bad("--kill-node must be a node number from 1, got %d", c.killNode)
+	case c.killNode > 0 && (!c.spawn || c.nodes < 2):
+		bad("--kill-node needs --spawn and --nodes 2 or more (a survivor must take over)")
+	case c.killNode > c.nodes:
+		bad("--kill-node %d: there are only %d nodes", c.killNode, c.nodes)
+	case c.killNode > 0 && c.killAfter <= 0:
+		bad("--kill-node needs --kill-after, a positive duration such as 5s")
+	case c.killNode == 0 && c.killAfter != 0:
+		bad("--kill-after needs --kill-node")
+	}
+	return errs
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// httpURL reports whether s is an absolute http(s) URL with a host.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -290,6 +293,25 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{"--metrics-url", "127.0.0.1:9464"},
 		{"--db-cpu-root", "-1"},
 		{"--db-cpu-procs", " , "},
+		{"--server", "127.0.0.1:3000"},
+		{"--server", "http://a:1,ftp://b"},
+		{"--server", " , "},
+		{"--server", "http://a:1,http://b:2", "--server-pid", "1"},
+		{"--server", "http://a:1,http://b:2", "--metrics-url", "http://a:9/metrics"},
+		{"--server-pid", "12x"},
+		{"--nodes", "0"},
+		{"--nodes", "2"}, // without --spawn
+		{"--spawn", "--server-bin", "x", "--nodes", "2", "--server-env", "DATABASE_URL=sqlite:/tmp/x.db"},
+		{"--spawn", "--server-bin", "x", "--nodes", "2", "--metrics-url", "http://a:9/metrics"},
+		{"--public-url", "sms.example.com"},
+		{"--public-url", "https://sms.example.com/?x=1"},
+		{"--spawn", "--server-bin", "x", "--public-url", "https://a.example", "--server-env", "PUBLIC_BASE_URL=https://b.example"},
+		{"--spawn", "--server-bin", "x", "--nodes", "2", "--kill-node", "1"},                       // no --kill-after
+		{"--spawn", "--server-bin", "x", "--nodes", "2", "--kill-node", "3", "--kill-after", "1s"}, // no node 3
+		{"--spawn", "--server-bin", "x", "--kill-node", "1", "--kill-after", "1s"},                 // one node
+		{"--server", "http://a:1,http://b:2", "--kill-node", "1", "--kill-after", "1s"},            // not spawned
+		{"--kill-node", "-1"},
+		{"--kill-after", "1s"},
 	} {
 		code, _, stderr := runLoadgen(t, args...)
 		if code != exitSetup || !strings.Contains(stderr, "loadgen") && !strings.Contains(stderr, "flag") {
@@ -297,7 +319,8 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		}
 	}
 	code, _, stderr := runLoadgen(t, "--help")
-	for _, flag := range []string{"-duplicate-share", "-metrics-url", "-metrics-token", "-db-cpu-procs", "-db-cpu-root", "-idle-measure"} {
+	for _, flag := range []string{"-duplicate-share", "-metrics-url", "-metrics-token", "-db-cpu-procs", "-db-cpu-root", "-idle-measure",
+		"-nodes", "-public-url", "-kill-node", "-kill-after"} {
 		if code != exitOK || !strings.Contains(stderr, flag) {
 			t.Errorf("--help: exit %d, stderr lacks %s", code, flag)
 		}
@@ -312,3 +335,187 @@ func TestUnreachableServerExitsTwo(t *testing.T) {
 }
 
 func srvClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
+
+// runLoadgenConfig is runLoadgen with the parsed flags adjusted by adjust
+// before the run (for settings no flag offers).
+func runLoadgenConfig(t *testing.T, adjust func(*config), args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cfg, err := parseFlags(args, &errOut)
+	if err != nil {
+		t.Fatalf("flags %q: %v", args, err)
+	}
+	adjust(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code = runConfig(ctx, cfg, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// onlyOrderMayBreak fails the test unless the run kept every invariant
+// but, perhaps, the per-sender order: what holds when one sender's
+// messages land on independent servers (or on nodes that are not yet a
+// cluster).
+func onlyOrderMayBreak(t *testing.T, code int, r report.Report, stdout, stderr string) {
+	t.Helper()
+	if code != exitOK && code != exitInvariant {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, inv := range r.Check.Failed() {
+		if inv.Name != check.InvOrder {
+			t.Errorf("invariant broken: %s %v\nstdout:\n%s", inv.Name, inv.Examples, stdout)
+		}
+	}
+}
+
+// TestServerListSpreadsDeliveries drives two independent single-node
+// servers (each its own SQLite database, each with the line set up)
+// listed in --server: each sender's deliveries alternate between them,
+// and the report has a row per node whose figures add up to the total.
+// Independent servers keep no per-sender order between them, so only the
+// other invariants are asserted.
+func TestServerListSpreadsDeliveries(t *testing.T) {
+	var srvs [2]*spawned
+	for i := range srvs {
+		srv, err := spawnServer(serverBin, nil, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.stop(30 * time.Second) })
+		srvs[i] = srv
+	}
+	jsonPath, htmlPath := filepath.Join(t.TempDir(), "r.json"), filepath.Join(t.TempDir(), "r.html")
+	code, stdout, stderr := runLoadgenConfig(t, func(c *config) { c.setupEach = true },
+		"--server", srvs[0].URL+","+srvs[1].URL,
+		"--server-pid", fmt.Sprintf("%d,%d", srvs[0].PID(), srvs[1].PID()),
+		"--metrics-url", srvs[0].MetricsURL+","+srvs[1].MetricsURL,
+		"--senders", "5", "--messages", "4", "--seed", "3", "--json", jsonPath, "--html", htmlPath, "--no-progress")
+	r := readReport(t, jsonPath)
+	onlyOrderMayBreak(t, code, r, stdout, stderr)
+	if r.Check.Accepted != 20 || r.Check.Answered != 20 || r.Check.Replies != 20 {
+		t.Fatalf("check = %+v", r.Check)
+	}
+	if len(r.Nodes) != 2 {
+		t.Fatalf("nodes = %+v", r.Nodes)
+	}
+	var deliveries int64
+	var cpu float64
+	for i, n := range r.Nodes {
+		// Round-robin per delivery: 10 each, whatever the senders.
+		if n.Node != i+1 || n.URL != srvs[i].URL || n.Deliveries != 10 || n.Accepted != 10 || n.Replies != nil {
+			t.Errorf("node row %+v", n)
+		}
+		if n.Server == nil || n.Server.PID != srvs[i].PID() || n.Server.CPUSeconds <= 0 || n.Server.PeakRSSBytes <= 0 {
+			t.Errorf("node %d server = %+v", n.Node, n.Server)
+		} else {
+			cpu += n.Server.CPUSeconds
+		}
+		if n.Store == nil || n.Store.MetricsURL != srvs[i].MetricsURL || n.Store.Messages != 20 {
+			t.Errorf("node %d store = %+v", n.Node, n.Store)
+		}
+		deliveries += n.Deliveries
+	}
+	if deliveries != r.Requests || r.Server == nil || math.Abs(r.Server.CPUSeconds-cpu) > 1e-9 || r.Server.PID != 0 {
+		t.Fatalf("total: %d deliveries of %d, server %+v (nodes' CPU %v)", deliveries, r.Requests, r.Server, cpu)
+	}
+	if r.Store == nil || r.Store.MetricsURL != srvs[0].MetricsURL+","+srvs[1].MetricsURL {
+		t.Fatalf("store total = %+v", r.Store)
+	}
+	if r.Store.Commits != nil && r.Nodes[0].Store.Commits != nil && r.Nodes[1].Store.Commits != nil &&
+		r.Store.Commits.Delta != r.Nodes[0].Store.Commits.Delta+r.Nodes[1].Store.Commits.Delta {
+		t.Fatalf("commits: total %v, nodes %v + %v", r.Store.Commits, r.Nodes[0].Store.Commits, r.Nodes[1].Store.Commits)
+	}
+	for _, want := range []string{"\nnode 1 ", "\nnode 2 ", "10 deliveries (10 answered 200)", "server CPU", "all nodes", "replies per node not known"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	html, err := os.ReadFile(htmlPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(html, []byte("<h2>Nodes</h2>")) || !bytes.Contains(html, []byte("<th>total</th>")) {
+		t.Fatal("HTML report lacks the nodes table")
+	}
+}
+
+// TestSpawnedNodesSharePrivatePostgres starts two nodes on a private
+// PostgreSQL loadgen starts (and stops), behind its balancer's public URL:
+// both take deliveries and both send replies, and the status callbacks
+// reach them through the balancer with valid signatures. Each sender sends
+// one message: until the nodes form a cluster, two nodes must not serve
+// one sender's conversation.
+func TestSpawnedNodesSharePrivatePostgres(t *testing.T) {
+	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, stderr := runLoadgen(t, "--spawn", "--server-bin", serverBin, "--nodes", "2",
+		"--senders", "20", "--messages", "1", "--callbacks", "--json", jsonPath, "--no-progress")
+	if code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r := readReport(t, jsonPath)
+	if r.Check.Answered != 20 || r.Check.Replies != 20 || len(r.Nodes) != 2 {
+		t.Fatalf("check %+v, nodes %+v", r.Check, r.Nodes)
+	}
+	var replies int64
+	for _, n := range r.Nodes {
+		if n.Deliveries != 10 || n.Accepted != 10 || n.Replies == nil || *n.Replies == 0 || n.Server == nil || n.Server.CPUSeconds <= 0 {
+			t.Errorf("node row %+v", n)
+		}
+		if n.Replies != nil {
+			replies += *n.Replies
+		}
+	}
+	if replies != 20 {
+		t.Errorf("the nodes sent %d replies, want 20", replies)
+	}
+	if !strings.HasPrefix(r.PublicURL, "http://127.0.0.1:") || r.Sim.Callbacks == 0 {
+		t.Errorf("public URL %q, %d status callbacks", r.PublicURL, r.Sim.Callbacks)
+	}
+	for _, n := range r.Notes {
+		if strings.Contains(n, "status callbacks") {
+			t.Errorf("note: %s", n)
+		}
+	}
+	// The database's CPU is that of the private PostgreSQL, which is gone.
+	if r.DB == nil || r.DB.Root <= 0 || r.DB.Procs == 0 {
+		t.Fatalf("db = %+v", r.DB)
+	}
+	if err := syscall.Kill(r.DB.Root, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("private PostgreSQL (pid %d) still running: %v", r.DB.Root, err)
+	}
+}
+
+// TestKillNode kills node 2 of 2 during the load: the report says when,
+// node 2's row says killed, deliveries after the kill all go to node 1,
+// and the time from the kill to the first reply to a message delivered
+// after it is measured. Until the nodes form a cluster, messages node 2
+// accepted but had not answered stay unanswered, so only that invariant
+// may break besides per-sender order.
+func TestKillNode(t *testing.T) {
+	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, stderr := runLoadgen(t, "--spawn", "--server-bin", serverBin, "--nodes", "2",
+		"--senders", "100", "--messages", "1", "--rate", "100", "--kill-node", "2", "--kill-after", "400ms",
+		"--drain-timeout", "2s", "--settle", "0", "--json", jsonPath, "--no-progress")
+	if code != exitOK && code != exitInvariant {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r := readReport(t, jsonPath)
+	for _, inv := range r.Check.Failed() {
+		if inv.Name != check.InvAnswered && inv.Name != check.InvOrder {
+			t.Errorf("invariant broken: %s %v", inv.Name, inv.Examples)
+		}
+	}
+	k := r.Kill
+	if k == nil || !k.Killed || k.Node != 2 || k.PID != r.Nodes[1].Server.PID || k.AtSeconds < 0.4 || k.AtSeconds > 1 {
+		t.Fatalf("kill = %+v", k)
+	}
+	if k.KillToFirstReplySeconds == nil || *k.KillToFirstReplySeconds <= 0 || k.MovedSenders == nil {
+		t.Fatalf("kill = %+v", k)
+	}
+	if !r.Nodes[1].Killed || r.Nodes[0].Killed || r.Nodes[0].Deliveries <= r.Nodes[1].Deliveries {
+		t.Fatalf("nodes = %+v", r.Nodes)
+	}
+	if !strings.Contains(stdout, "node 2 (pid ") || !strings.Contains(stdout, "KILLED") {
+		t.Errorf("summary lacks the kill:\n%s", stdout)
+	}
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -10,50 +12,58 @@ import (
 )
 
 // measures are the optional server costs of a run beyond latency: the
-// store counters (scraped from /metrics), the database processes' CPU and
-// the idle window. Each is read before the load and after the drain, so
-// its figures cover the same window as the server's CPU column.
+// store counters (scraped from each server's /metrics), the database
+// processes' CPU and the idle window. Each is read before the load and
+// after the drain, so its figures cover the same window as the server's
+// CPU column.
 type measures struct {
-	metrics  *metricsClient // nil: no metrics URL
-	db       *dbProcs       // nil: --db-cpu-procs and --db-cpu-root unset
-	metrics0 map[string]*dto.MetricFamily
+	nodes    []*node
+	metrics  []*metricsClient // per node; nil: its metrics are not known
+	db       *dbProcs         // nil: not measured
+	metrics0 []map[string]*dto.MetricFamily
 	db0      dbCPU
 	dbOK     bool // db0 was read
 	notes    []string
 }
 
-// newMeasures prepares what cfg asks for. With a spawned server the
-// metrics URL is the one it printed, and the token the METRICS_TOKEN it
-// was given, unless the flags name others.
-func newMeasures(cfg *config, srv *spawned) *measures {
-	m := &measures{}
-	url, token := cfg.metricsURL, cfg.metricsToken
-	if srv != nil {
-		if url == "" {
-			url = spawnedMetricsURL(srv.MetricsURL, srv.URL, cfg.serverEnv)
-			if url == "" {
-				m.notes = append(m.notes, "store counters not measured: the spawned server serves no /metrics (METRICS_ADDR=off)")
-			}
-		}
-		if token == "" {
-			token = envValue(cfg.serverEnv, "METRICS_TOKEN")
-		}
+// newMeasures prepares what cfg asks for. A spawned server's metrics URL
+// is the one it printed, and the token the METRICS_TOKEN it was given,
+// unless the flags name others. The database's CPU is that of the
+// processes the flags select, or else of the private PostgreSQL loadgen
+// started, if any.
+func newMeasures(cfg *config, f *fleet) *measures {
+	m := &measures{nodes: f.nodes}
+	token := cfg.metricsToken
+	if cfg.spawn && token == "" {
+		token = envValue(cfg.serverEnv, "METRICS_TOKEN")
 	}
-	m.metrics = newMetricsClient(url, token)
-	if cfg.dbCPUProcs != "" || cfg.dbCPURoot > 0 {
+	for _, n := range f.nodes {
+		if n.metricsURL == "" && n.srv != nil && len(m.notes) == 0 {
+			m.notes = append(m.notes, "store counters not measured: the spawned server serves no /metrics (METRICS_ADDR=off)")
+		}
+		m.metrics = append(m.metrics, newMetricsClient(n.metricsURL, token))
+	}
+	switch {
+	case cfg.dbCPUProcs != "" || cfg.dbCPURoot > 0:
 		m.db = &dbProcs{procRoot: "/proc", names: parseNames(cfg.dbCPUProcs), root: cfg.dbCPURoot}
+	case f.pg != nil:
+		m.db = &dbProcs{procRoot: "/proc", root: f.pg.PID()}
 	}
 	return m
 }
 
 // before takes the readings at the start of the measured window.
 func (m *measures) before(ctx context.Context) {
-	if m.metrics != nil {
-		fams, err := m.metrics.scrape(ctx)
-		if err != nil {
-			m.notes = append(m.notes, "store counters not measured: "+err.Error())
+	m.metrics0 = make([]map[string]*dto.MetricFamily, len(m.metrics))
+	for i, c := range m.metrics {
+		if c == nil {
+			continue
 		}
-		m.metrics0 = fams
+		fams, err := c.scrape(ctx)
+		if err != nil {
+			m.notes = append(m.notes, m.nodeName(i)+"store counters not measured: "+err.Error())
+		}
+		m.metrics0[i] = fams
 	}
 	if m.db != nil {
 		r, err := m.db.read()
@@ -62,6 +72,14 @@ func (m *measures) before(ctx context.Context) {
 		}
 		m.db0, m.dbOK = r, err == nil
 	}
+}
+
+// nodeName prefixes notes about node i when there are several.
+func (m *measures) nodeName(i int) string {
+	if len(m.nodes) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("node %d: ", i+1)
 }
 
 // dbAfter reads the database's CPU at the end of the measured window and
@@ -86,38 +104,116 @@ func (m *measures) dbAfter(answered int64) *report.DBStats {
 }
 
 // storeAfter scrapes the store counters at the end of the measured window
-// and returns their growth per answered message (nil when not measured).
-func (m *measures) storeAfter(ctx context.Context, answered int64) *report.StoreStats {
-	if m.metrics == nil || m.metrics0 == nil {
-		return nil
+// and returns their growth per answered message, in total and per node
+// (nil where not measured). A killed node is not scraped; the total then
+// leaves it out, and says so in a note.
+func (m *measures) storeAfter(ctx context.Context, answered int64) (total *report.StoreStats, each []*report.StoreStats) {
+	each = make([]*report.StoreStats, len(m.metrics))
+	var parts []*report.StoreStats
+	for i, c := range m.metrics {
+		if c == nil || m.metrics0[i] == nil {
+			continue
+		}
+		if m.nodes[i].dead.Load() {
+			m.notes = append(m.notes, fmt.Sprintf("node %d was killed: its store counters are left out of the total", i+1))
+			continue
+		}
+		fams, err := c.scrape(ctx)
+		if err != nil {
+			m.notes = append(m.notes, m.nodeName(i)+"store counters not measured: "+err.Error())
+			continue
+		}
+		each[i] = storeStats(c.url, m.metrics0[i], fams, answered)
+		parts = append(parts, each[i])
 	}
-	fams, err := m.metrics.scrape(ctx)
-	if err != nil {
-		m.notes = append(m.notes, "store counters not measured: "+err.Error())
-		return nil
+	switch {
+	case len(parts) == 0:
+		return nil, each
+	case len(m.metrics) == 1:
+		return parts[0], each
 	}
-	return storeStats(m.metrics.url, m.metrics0, fams, answered)
+	return sumStore(parts, answered), each
 }
 
-// idle keeps the server idle for d (or until ctx ends) and returns what it
-// and the database's processes cost per second, with the live sessions at
-// both ends. The scrapes of the session count fall outside the CPU window,
-// so their cost is not counted as idle cost.
-func (m *measures) idle(ctx context.Context, d time.Duration, pid int) (*report.IdleStats, error) {
+// sumStore adds the nodes' store counters up; a counter is reported only
+// when every node exports it.
+func sumStore(parts []*report.StoreStats, answered int64) *report.StoreStats {
+	urls := make([]string, len(parts))
+	for i, p := range parts {
+		urls[i] = p.MetricsURL
+	}
+	sum := func(get func(*report.StoreStats) *report.Counter) *report.Counter {
+		var c *report.Counter
+		for _, p := range parts {
+			x := get(p)
+			if x == nil {
+				return nil
+			}
+			if c == nil {
+				c = &report.Counter{Metric: x.Metric}
+			}
+			c.Delta += x.Delta
+		}
+		if answered > 0 {
+			c.PerMessage = c.Delta / float64(answered)
+		}
+		return c
+	}
+	return &report.StoreStats{
+		MetricsURL:   strings.Join(urls, ","),
+		Messages:     answered,
+		Commits:      sum(func(s *report.StoreStats) *report.Counter { return s.Commits }),
+		Syncs:        sum(func(s *report.StoreStats) *report.Counter { return s.Syncs }),
+		Statements:   sum(func(s *report.StoreStats) *report.Counter { return s.Statements }),
+		GroupCommits: sum(func(s *report.StoreStats) *report.Counter { return s.GroupCommits }),
+	}
+}
+
+// idle keeps the servers idle for d (or until ctx ends) and returns what
+// they (added up) and the database's processes cost per second, with the
+// live sessions of all at both ends. The scrapes of the session count fall
+// outside the CPU window, so their cost is not counted as idle cost. A
+// killed node is left out.
+func (m *measures) idle(ctx context.Context, d time.Duration, pids []int) (*report.IdleStats, error) {
 	st := &report.IdleStats{}
 	scrapeSessions := func() *float64 {
-		if m.metrics == nil {
-			return nil
+		var sum *float64
+		for i, c := range m.metrics {
+			if c == nil || m.nodes[i].dead.Load() {
+				continue
+			}
+			fams, err := c.scrape(ctx)
+			if err != nil {
+				m.notes = append(m.notes, m.nodeName(i)+"idle sessions not counted: "+err.Error())
+				return nil
+			}
+			v := sessionsActive(fams)
+			if v == nil {
+				return nil
+			}
+			if sum == nil {
+				sum = new(float64)
+			}
+			*sum += *v
 		}
-		fams, err := m.metrics.scrape(ctx)
-		if err != nil {
-			m.notes = append(m.notes, "idle sessions not counted: "+err.Error())
-			return nil
+		return sum
+	}
+	cpuOf := func() (float64, error) {
+		total := 0.0
+		for i, pid := range pids {
+			if m.nodes[i].dead.Load() {
+				continue
+			}
+			cpu, _, _, err := procStat(pid)
+			if err != nil {
+				return 0, err
+			}
+			total += cpu
 		}
-		return sessionsActive(fams)
+		return total, nil
 	}
 	st.SessionsAtStart = scrapeSessions()
-	cpu0, _, _, err := procStat(pid)
+	cpu0, err := cpuOf()
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +231,7 @@ func (m *measures) idle(ctx context.Context, d time.Duration, pid int) (*report.
 		t.Stop()
 		m.notes = append(m.notes, "interrupted: the idle window was cut short")
 	}
-	cpu1, _, _, err := procStat(pid)
+	cpu1, err := cpuOf()
 	if err != nil {
 		return nil, err
 	}

@@ -265,9 +265,11 @@ func TestSendersStartInAWindow(t *testing.T) {
 	}))
 	defer srv.Close()
 	cfg := &config{senders: 10_000, messages: 1, concurrency: 16, requestTimeout: 10 * time.Second, burstSize: 1}
-	l := &line{AccountSID: "AC" + strings.Repeat("0", 32), AuthToken: "token", Number: "+15550001000", Webhook: srv.URL}
+	l := &line{AccountSID: "AC" + strings.Repeat("0", 32), AuthToken: "token", Number: "+15550001000", WebhookQuery: "apiKey=k"}
+	f := &fleet{nodes: []*node{{index: 1, url: srv.URL}}}
+	f.setLine(l)
 	chk := check.New()
-	r := newRunner(cfg, l, chk, report.NewRecorder(time.Now()))
+	r := newRunner(cfg, f, l, chk, report.NewRecorder(time.Now()))
 	r.run(context.Background(), 1, 1)
 	if got := r.requests.Load(); got != 10_000 || r.non200.Load() != 0 {
 		t.Fatalf("%d requests, %d non-200 (errors %v)", got, r.non200.Load(), r.errs)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"switchboard/cmd/loadgen/internal/check"
 	"switchboard/cmd/loadgen/internal/report"
+	"switchboard/providers/twilio"
 	"switchboard/test/twiliosim"
 )
 
@@ -25,6 +27,7 @@ import (
 type runner struct {
 	cfg     *config
 	line    *line
+	fleet   *fleet // the servers; each delivery goes to the next live one
 	client  *http.Client
 	chk     *check.Checker
 	rec     *report.Recorder
@@ -48,9 +51,9 @@ type runner struct {
 }
 
 // newRunner prepares the HTTP client, limiter and bookkeeping.
-func newRunner(cfg *config, l *line, chk *check.Checker, rec *report.Recorder) *runner {
+func newRunner(cfg *config, f *fleet, l *line, chk *check.Checker, rec *report.Recorder) *runner {
 	r := &runner{
-		cfg: cfg, line: l, chk: chk, rec: rec,
+		cfg: cfg, fleet: f, line: l, chk: chk, rec: rec,
 		sem:   make(chan struct{}, cfg.concurrency),
 		codes: make(map[string]int64),
 		errs:  make(map[string]int64),
@@ -240,10 +243,19 @@ func (r *runner) deliver(text string, params url.Values, t0 time.Time) {
 	}
 }
 
-// post sends the signed request; status 0 means a transport error. Errors
-// never carry the URL (it holds the API key).
-func (r *runner) post(params url.Values) (int, error) {
-	req, err := twiliosim.NewSignedRequest(context.Background(), r.line.Webhook, r.line.AuthToken, params)
+// post sends the signed request to the next live server (spread per
+// delivery, not per sender: any node of a cluster accepts any webhook);
+// status 0 means a transport error. Errors never carry the URL (it holds
+// the API key).
+func (r *runner) post(params url.Values) (status int, err error) {
+	n := r.fleet.pick(&r.fleet.deliver)
+	n.deliveries.Add(1)
+	defer func() {
+		if status == http.StatusOK && err == nil {
+			n.accepted.Add(1)
+		}
+	}()
+	req, err := signedRequest(n.post, n.sign, n.line.AuthToken, params)
 	if err != nil {
 		return 0, err
 	}
@@ -267,6 +279,21 @@ func (r *runner) post(params url.Values) (int, error) {
 		return resp.StatusCode, fmt.Errorf("webhook: %d %.80s", resp.StatusCode, body)
 	}
 	return resp.StatusCode, nil
+}
+
+// signedRequest builds the form POST Twilio would make to postURL with
+// params, signed over signURL: the URL Twilio was told (the servers'
+// PUBLIC_BASE_URL), which a load balancer then sends to a node's own
+// address. Its headers are twiliosim.NewSignedRequest's.
+func signedRequest(postURL, signURL, authToken string, params url.Values) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, postURL, strings.NewReader(params.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("webhook: build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "TwilioProxy/1.1")
+	req.Header.Set("X-Twilio-Signature", twilio.Signature(authToken, signURL, params))
+	return req, nil
 }
 
 // drain waits until every accepted message was answered, timeout passed or

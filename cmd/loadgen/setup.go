@@ -23,7 +23,9 @@ type line struct {
 	AccountSID string
 	AuthToken  string
 	Number     string
-	Webhook    string // full webhook URL, query string included
+	// WebhookQuery is the webhook URL's query string (the line's ids and
+	// API key); the base is each server's.
+	WebhookQuery string
 }
 
 // randomHex returns n random bytes as hex.
@@ -35,8 +37,10 @@ func randomHex(n int) string {
 
 // setupLine creates what the flags do not name: it logs in (creating the
 // initial operator on a fresh server), then creates a project, a scripted
-// LLM provider and stage, a Twilio channel provider pointing at simURL and
-// an API key. Given ids are reused as they are.
+// LLM provider and stage, a Twilio channel provider pointing at simURL
+// (with no apiBaseUrl when simURL is "": the servers' TWILIO_API_BASE_URL
+// then says where they send) and an API key. Given ids are reused as they
+// are.
 func setupLine(ctx context.Context, c *config, serverURL, simURL string) (*line, error) {
 	l := &line{ProjectID: c.project, StageID: c.stage, ProviderID: c.provider, APIKey: c.apiKey,
 		AccountSID: c.accountSID, AuthToken: c.authToken, Number: c.number}
@@ -77,8 +81,11 @@ func setupLine(ctx context.Context, c *config, serverURL, simURL string) (*line,
 		l.StageID = rec.ID
 	}
 	if l.ProviderID == "" {
-		p := map[string]any{"name": "loadgen twilio", "providerType": "channel", "apiType": "twilio_messaging",
-			"config": map[string]any{"accountSid": l.AccountSID, "authToken": l.AuthToken, "fromNumber": l.Number, "apiBaseUrl": simURL}}
+		conf := map[string]any{"accountSid": l.AccountSID, "authToken": l.AuthToken, "fromNumber": l.Number}
+		if simURL != "" {
+			conf["apiBaseUrl"] = simURL
+		}
+		p := map[string]any{"name": "loadgen twilio", "providerType": "channel", "apiType": "twilio_messaging", "config": conf}
 		if err := api.Do(ctx, "POST", "/api/providers", p, &rec, 201); err != nil {
 			return nil, err
 		}
@@ -94,7 +101,7 @@ func setupLine(ctx context.Context, c *config, serverURL, simURL string) (*line,
 		}
 		l.APIKey = rec.Key
 	}
-	l.Webhook = api.Base + "/api/twilio/messaging/webhook?" + url.Values{
+	l.WebhookQuery = url.Values{
 		"apiKey": {l.APIKey}, "stageId": {l.StageID}, "channelProviderId": {l.ProviderID},
 	}.Encode()
 	return l, nil

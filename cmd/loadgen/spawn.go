@@ -28,6 +28,8 @@ type spawned struct {
 	MetricsURL string
 	exited     chan struct{}
 	err        error
+	// killed is set once kill sent SIGKILL on purpose (--kill-node).
+	killed bool
 }
 
 // spawnServer starts bin with a temporary SQLite database on a free
@@ -112,10 +114,22 @@ func spawnServer(bin string, env []string, logPath, dbDir string) (*spawned, err
 // PID returns the server's process id.
 func (s *spawned) PID() int { return s.cmd.Process.Pid }
 
+// kill sends SIGKILL, as a crash would, and waits until the process is
+// gone. Its files stay until stop.
+func (s *spawned) kill() {
+	s.killed = true
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}
+
 // stop sends SIGTERM and waits (then SIGKILL after timeout), removes the
-// temporary database, and reports a kill or a non-zero exit code.
+// temporary database, and reports a kill or a non-zero exit code. A server
+// killed on purpose is only cleaned up.
 func (s *spawned) stop(timeout time.Duration) error {
 	defer s.cleanup()
+	if s.killed {
+		return nil
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
@@ -193,28 +207,39 @@ func parseStatusKB(b []byte, key string) int64 {
 	return 0
 }
 
-// sampler reads a process's CPU and memory periodically.
+// sampler reads the CPU and memory of one or more processes (the nodes)
+// periodically, all at each tick.
 type sampler struct {
-	pid   int
 	start time.Time
 	stop  chan struct{}
 	done  chan struct{}
 
-	mu       sync.Mutex
+	mu    sync.Mutex
+	procs []*procSeries
+	total []report.ProcSample // the processes' sums at each tick
+}
+
+// procSeries is what was read of one process.
+type procSeries struct {
+	pid      int
 	samples  []report.ProcSample
 	peak     int64
 	cpuStart float64
 	cpuLast  float64
+	rss      int64 // at the last reading; 0 once the process is gone
 }
 
-// startSampler takes a first reading now and then one every interval.
-func startSampler(pid int, start time.Time, interval time.Duration) (*sampler, error) {
-	s := &sampler{pid: pid, start: start, stop: make(chan struct{}), done: make(chan struct{})}
-	cpu, _, _, err := procStat(pid)
-	if err != nil {
-		return nil, err
+// startSampler takes a first reading of every pid now (an error if one
+// cannot be read) and then one every interval.
+func startSampler(pids []int, start time.Time, interval time.Duration) (*sampler, error) {
+	s := &sampler{start: start, stop: make(chan struct{}), done: make(chan struct{})}
+	for _, pid := range pids {
+		cpu, _, _, err := procStat(pid)
+		if err != nil {
+			return nil, fmt.Errorf("pid %d: %w", pid, err)
+		}
+		s.procs = append(s.procs, &procSeries{pid: pid, cpuStart: cpu, cpuLast: cpu})
 	}
-	s.cpuStart = cpu
 	s.take()
 	go func() {
 		defer close(s.done)
@@ -232,29 +257,67 @@ func startSampler(pid int, start time.Time, interval time.Duration) (*sampler, e
 	return s, nil
 }
 
+// take reads every process. A process that is gone (killed) keeps the CPU
+// it had used and adds no memory; a tick at which none could be read adds
+// no total sample.
 func (s *sampler) take() {
-	cpu, rss, hwm, err := procStat(s.pid)
-	if err != nil {
-		return // the process is gone: that sample is simply missing
+	t := time.Since(s.start).Seconds()
+	type reading struct {
+		cpu      float64
+		rss, hwm int64
+		err      error
+	}
+	readings := make([]reading, len(s.procs))
+	for i, p := range s.procs {
+		r := &readings[i]
+		r.cpu, r.rss, r.hwm, r.err = procStat(p.pid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.samples = append(s.samples, report.ProcSample{T: time.Since(s.start).Seconds(), RSSBytes: rss, CPUSeconds: cpu - s.cpuStart})
-	s.peak = max(s.peak, rss, hwm)
-	s.cpuLast = cpu
+	total := report.ProcSample{T: t}
+	read := false
+	for i, p := range s.procs {
+		if r := readings[i]; r.err == nil {
+			read = true
+			p.samples = append(p.samples, report.ProcSample{T: t, RSSBytes: r.rss, CPUSeconds: r.cpu - p.cpuStart})
+			p.peak = max(p.peak, r.rss, r.hwm)
+			p.cpuLast, p.rss = r.cpu, r.rss
+		} else {
+			p.rss = 0 // the process is gone: that sample is simply missing
+		}
+		total.RSSBytes += p.rss
+		total.CPUSeconds += p.cpuLast - p.cpuStart
+	}
+	if read {
+		s.total = append(s.total, total)
+	}
 }
 
-// finish takes a last reading, stops sampling and returns the stats with
-// CPU per message computed over answered messages.
-func (s *sampler) finish(answered int) *report.ServerStats {
+// finish takes a last reading, stops sampling and returns the stats of
+// all processes together and of each, with CPU per message computed over
+// answered messages. The total's peak RSS is the processes' peaks added
+// up; with one process the total is that process.
+func (s *sampler) finish(answered int) (total *report.ServerStats, each []*report.ServerStats) {
 	close(s.stop)
 	<-s.done
 	s.take()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := &report.ServerStats{PID: s.pid, PeakRSSBytes: s.peak, CPUSeconds: s.cpuLast - s.cpuStart, Samples: s.samples}
-	if answered > 0 {
-		st.CPUMicrosPerMessage = st.CPUSeconds * 1e6 / float64(answered)
+	perMessage := func(st *report.ServerStats) *report.ServerStats {
+		if answered > 0 {
+			st.CPUMicrosPerMessage = st.CPUSeconds * 1e6 / float64(answered)
+		}
+		return st
 	}
-	return st
+	total = &report.ServerStats{Samples: s.total}
+	for _, p := range s.procs {
+		st := perMessage(&report.ServerStats{PID: p.pid, PeakRSSBytes: p.peak, CPUSeconds: p.cpuLast - p.cpuStart, Samples: p.samples})
+		each = append(each, st)
+		total.PeakRSSBytes += st.PeakRSSBytes
+		total.CPUSeconds += st.CPUSeconds
+	}
+	if len(each) == 1 {
+		total.PID = each[0].PID
+	}
+	return perMessage(total), each
 }

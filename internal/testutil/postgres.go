@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"switchboard/internal/pgtemp"
 )
 
 // PostgresEnv names the variable that points tests at a PostgreSQL server
@@ -29,7 +28,7 @@ var pg struct {
 	url      string // the server's URL
 	skip     string // why the PostgreSQL tests are skipped ("" = they run)
 	err      error  // why the private cluster could not start
-	cluster  *cluster
+	server   *pgtemp.Server
 	noticed  bool // the skip was reported on the terminal
 }
 
@@ -66,13 +65,13 @@ func PostgresURL(t testing.TB) string {
 
 // StopPostgres stops and removes the private cluster PostgresURL started,
 // if any. Call it from TestMain after m.Run (should the test binary die
-// first, the cluster is told to stop when it does: see startCluster).
+// first, the cluster is told to stop when it does: see pgtemp.Start).
 func StopPostgres() {
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
-	if pg.cluster != nil {
-		pg.cluster.stop()
-		pg.cluster = nil
+	if pg.server != nil {
+		pg.server.Stop()
+		pg.server = nil
 		pg.resolved = false // a later PostgresURL starts a new one
 	}
 }
@@ -86,75 +85,28 @@ func resolvePostgres() (url, skip string, err error) {
 		}
 		return u, "", nil
 	}
-	bin := findPostgresBin(lookPath, postgresBinGlob)
+	bin := pgtemp.FindBinIn(lookPath, postgresBinGlob)
 	if bin == "" {
 		return "", "no PostgreSQL server binaries (initdb, postgres) found: " + postgresHint, nil
 	}
-	c, err := startCluster(bin)
-	var unusable *unusableError
+	s, err := pgtemp.Start(bin, pgtemp.Options{})
+	var unusable *pgtemp.UnusableError
 	switch {
 	case errors.As(err, &unusable):
-		return "", unusable.why + ": " + postgresHint, nil
+		return "", unusable.Why + ": " + postgresHint, nil
 	case err != nil:
 		return "", "", err
 	}
-	pg.cluster = c
-	return c.url, "", nil
+	pg.server = s
+	return s.URL, "", nil
 }
 
 // lookPath and postgresBinGlob are where PostgreSQL's server binaries are
 // looked for (variables for tests): initdb on PATH, then Debian's folders.
 var (
 	lookPath        = exec.LookPath
-	postgresBinGlob = "/usr/lib/postgresql/*/bin"
+	postgresBinGlob = pgtemp.DebianBinGlob
 )
-
-// unusableError says why installed PostgreSQL binaries cannot run here
-// (e.g. as root with no postgres user): the tests are skipped, not failed.
-type unusableError struct{ why string }
-
-func (e *unusableError) Error() string { return e.why }
-
-// findPostgresBin returns the folder holding initdb and postgres: that of
-// initdb on PATH (links resolved), else the newest of the folders matching
-// pattern (Debian's /usr/lib/postgresql/VERSION/bin); "" when none has
-// both.
-func findPostgresBin(lookPath func(string) (string, error), pattern string) string {
-	if p, err := lookPath("initdb"); err == nil {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real
-		}
-		if dir := filepath.Dir(p); executable(filepath.Join(dir, "postgres")) {
-			return dir
-		}
-	}
-	dirs, _ := filepath.Glob(pattern)
-	// Newest version first: 16 before 15 before 9.6.
-	slices.SortFunc(dirs, func(a, b string) int { return compareVersions(versionOf(b), versionOf(a)) })
-	for _, dir := range dirs {
-		if executable(filepath.Join(dir, "initdb")) && executable(filepath.Join(dir, "postgres")) {
-			return dir
-		}
-	}
-	return ""
-}
-
-// versionOf returns the version folder of .../VERSION/bin as numbers.
-func versionOf(bin string) []int {
-	var v []int
-	for _, f := range strings.Split(filepath.Base(filepath.Dir(bin)), ".") {
-		n, _ := strconv.Atoi(f)
-		v = append(v, n)
-	}
-	return v
-}
-
-func compareVersions(a, b []int) int { return slices.Compare(a, b) }
-
-func executable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
 
 // callerPackage returns the import path of the package that called
 // PostgresURL (its _test suffix removed), for the terminal notice.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard/internal/pgtemp"
 )
 
 // The skip notice goes to the terminal, once, naming the package and what
@@ -45,42 +47,6 @@ func TestCallerPackage(t *testing.T) {
 // callerPackageOf stands for PostgresURL: callerPackage names its caller.
 func callerPackageOf() string { return callerPackage() }
 
-// initdb on PATH wins (links resolved); otherwise the newest versioned
-// folder that has both binaries.
-func TestFindPostgresBin(t *testing.T) {
-	root := t.TempDir()
-	mk := func(dir string, names ...string) string {
-		d := filepath.Join(root, dir)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(d, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return d
-	}
-	v96 := mk("lib/9.6/bin", "initdb", "postgres")
-	v15 := mk("lib/15/bin", "initdb", "postgres")
-	mk("lib/16/bin", "initdb") // incomplete: no server binary
-	none := func(string) (string, error) { return "", errors.New("not found") }
-	if got := findPostgresBin(none, filepath.Join(root, "lib/*/bin")); got != v15 {
-		t.Fatalf("versioned folders: %q, want %q", got, v15)
-	}
-	link := filepath.Join(mk("usr/bin"), "initdb")
-	if err := os.Symlink(filepath.Join(v96, "initdb"), link); err != nil {
-		t.Fatal(err)
-	}
-	onPath := func(string) (string, error) { return link, nil }
-	if got := findPostgresBin(onPath, filepath.Join(root, "lib/*/bin")); got != v96 {
-		t.Fatalf("initdb on PATH: %q, want %q", got, v96)
-	}
-	if got := findPostgresBin(none, filepath.Join(root, "nothing/*/bin")); got != "" {
-		t.Fatalf("no binaries: %q", got)
-	}
-}
-
 // With PostgreSQL installed and no URL set, PostgresURL starts a private
 // server that accepts connections, and StopPostgres stops it and removes
 // its files. Where nothing is installed the test is skipped, visibly.
@@ -88,7 +54,7 @@ func TestPrivatePostgres(t *testing.T) {
 	if os.Getenv(PostgresEnv) != "" {
 		t.Skip(PostgresEnv + " is set: the private server is not used")
 	}
-	if findPostgresBin(lookPath, postgresBinGlob) == "" {
+	if pgtemp.FindBinIn(lookPath, postgresBinGlob) == "" {
 		t.Skip("PostgreSQL is not installed: no private server to test")
 	}
 	start := time.Now()
@@ -105,7 +71,7 @@ func TestPrivatePostgres(t *testing.T) {
 	}
 	c.Close()
 	pg.mu.Lock()
-	dir := pg.cluster.dir
+	dir := pg.server.Dir
 	pg.mu.Unlock()
 	StopPostgres()
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {

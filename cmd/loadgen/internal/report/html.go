@@ -40,14 +40,23 @@ Verdict: {{if .R.OK}}<span class="ok">all invariants hold</span>{{else}}<span cl
 {{range $k, $v := .R.Errors}}<tr><th>error</th><td>{{$v}}× {{$k}}</td></tr>{{end}}
 <tr><th>replies</th><td>{{.R.Check.Replies}} ({{.R.Check.Answered}} accepted messages answered)</td></tr>
 <tr><th>throughput</th><td>{{f0 .R.Throughput}} messages/s answered end to end</td></tr>
-{{with .R.Server}}<tr><th>server</th><td>pid {{.PID}}, peak RSS {{mib .PeakRSSBytes}}, CPU {{f2 .CPUSeconds}} s = {{f0 .CPUMicrosPerMessage}} µs per message answered</td></tr>{{end}}
+{{if .R.PublicURL}}<tr><th>public URL</th><td><code>{{.R.PublicURL}}</code> (signatures computed over it)</td></tr>{{end}}
+{{if .R.Nodes}}{{with .R.Server}}<tr><th>servers (all nodes)</th><td>peak RSS {{mib .PeakRSSBytes}} (the nodes' peaks added up), CPU {{f2 .CPUSeconds}} s = {{f0 .CPUMicrosPerMessage}} µs per message answered</td></tr>{{end}}
+{{else}}{{with .R.Server}}<tr><th>server</th><td>pid {{.PID}}, peak RSS {{mib .PeakRSSBytes}}, CPU {{f2 .CPUSeconds}} s = {{f0 .CPUMicrosPerMessage}} µs per message answered</td></tr>{{end}}{{end}}
 {{with .R.DB}}<tr><th>database CPU</th><td>{{.Summary}}</td></tr>{{end}}
 {{with .R.Store}}<tr><th>store</th><td>{{.Summary}}</td></tr>{{end}}
 {{with .R.Idle}}<tr><th>idle</th><td>{{.Summary}}</td></tr>{{end}}
+{{with .R.Kill}}<tr><th>kill</th><td>{{.Summary}}</td></tr>{{end}}
 {{if .R.LoadgenCPUSeconds}}<tr><th>load generator</th><td>CPU {{f2 .R.LoadgenCPUSeconds}} s = {{f0 .R.LoadgenCPUMicrosPerMessage}} µs per message answered (senders and simulated Twilio, on the same machine)</td></tr>{{end}}
 <tr><th>simulated Twilio</th><td>{{.R.Sim.Messages}} sends accepted, {{.R.Sim.InjectedFaults}} faults injected, {{.R.Sim.Callbacks}} status callbacks</td></tr>
 </table>
-<h2>Latency</h2>
+{{if .R.Nodes}}<h2>Nodes</h2>
+<table>
+<tr><th>node</th><th>URL</th><th>deliveries</th><th>answered 200</th><th>replies sent</th><th>pid</th><th>CPU s</th><th>µs per message</th><th>peak RSS</th><th>store per answered message</th></tr>
+{{range .R.Nodes}}<tr><th>{{.Node}}{{if .Killed}} (killed){{end}}</th><td><code>{{.URL}}</code></td><td>{{.Deliveries}}</td><td>{{.Accepted}}</td><td>{{with .Replies}}{{.}}{{else}}not known{{end}}</td>{{with .Server}}<td>{{.PID}}</td><td>{{f2 .CPUSeconds}}</td><td>{{f0 .CPUMicrosPerMessage}}</td><td>{{mib .PeakRSSBytes}}</td>{{else}}<td colspan="4">not sampled</td>{{end}}<td>{{with .Store}}{{.Summary}}{{end}}</td></tr>
+{{end}}<tr><th>total</th><td></td><td>{{.R.Requests}}</td><td>{{index .R.StatusCodes "200"}}</td><td>{{.R.Sim.Messages}}</td>{{with .R.Server}}<td></td><td>{{f2 .CPUSeconds}}</td><td>{{f0 .CPUMicrosPerMessage}}</td><td>{{mib .PeakRSSBytes}}</td>{{else}}<td colspan="4">not sampled</td>{{end}}<td>{{with .R.Store}}{{.Summary}}{{end}}</td></tr>
+</table>
+{{end}}<h2>Latency</h2>
 <table>
 <tr><th></th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>
 {{range .Lat}}<tr><th>{{.Name}}</th><td>{{.L.Count}}</td><td>{{ms .L.P50Ms}}</td><td>{{ms .L.P90Ms}}</td><td>{{ms .L.P99Ms}}</td><td>{{ms .L.P999Ms}}</td><td>{{ms .L.MaxMs}}</td><td>{{ms .L.MeanMs}}</td></tr>

@@ -150,6 +150,94 @@ type Report struct {
 	Store *StoreStats `json:"store,omitempty"`
 	DB    *DBStats    `json:"db,omitempty"`
 	Idle  *IdleStats  `json:"idle,omitempty"`
+
+	// PublicURL is the PUBLIC_BASE_URL the signatures were computed over
+	// ("" = each server's own URL).
+	PublicURL string `json:"publicUrl,omitempty"`
+	// Nodes are the servers one by one, when the load was spread over
+	// more than one; Server and Store are then their totals.
+	Nodes []NodeStats `json:"nodes,omitempty"`
+	// Kill is the kill test (--kill-node), when asked for.
+	Kill *KillStats `json:"kill,omitempty"`
+}
+
+// NodeStats is one server of several the load was spread over.
+type NodeStats struct {
+	Node int    `json:"node"` // 1-based, as --kill-node counts
+	URL  string `json:"url"`
+	// Deliveries are the webhook deliveries posted to it, Accepted those
+	// it answered 200.
+	Deliveries int64 `json:"deliveries"`
+	Accepted   int64 `json:"accepted"`
+	// Replies are the sends its own simulated Twilio accepted: the
+	// replies it sent. Nil when the servers share one simulated Twilio
+	// and the sender cannot be told.
+	Replies *int64 `json:"replies,omitempty"`
+	// Server is its process (CPU per message is its CPU over all the
+	// messages answered, so the nodes' figures add up to the total).
+	Server *ServerStats `json:"server,omitempty"`
+	Store  *StoreStats  `json:"store,omitempty"`
+	Killed bool         `json:"killed,omitempty"`
+}
+
+// KillStats is the kill test: node Node got SIGKILL AtSeconds into the
+// load.
+type KillStats struct {
+	Node int `json:"node"`
+	PID  int `json:"pid,omitempty"`
+	// Killed is false when the run ended before --kill-after.
+	Killed    bool    `json:"killed"`
+	AtSeconds float64 `json:"atSeconds"`
+	// KillToFirstReplySeconds is the time from the kill to the first
+	// reply, sent by a survivor, to a message first delivered after the
+	// kill (nil: none came).
+	KillToFirstReplySeconds *float64 `json:"killToFirstReplySeconds,omitempty"`
+	// MovedSenders are the senders whose latest reply before the kill came
+	// from the killed node; KillToFirstMovedReplySeconds the time from the
+	// kill to the first reply a survivor sent one of them. Known only when
+	// replies are told apart per node.
+	MovedSenders                 *int     `json:"movedSenders,omitempty"`
+	KillToFirstMovedReplySeconds *float64 `json:"killToFirstMovedReplySeconds,omitempty"`
+}
+
+// Summary is the report's one-line account of the kill test.
+func (k *KillStats) Summary() string {
+	if !k.Killed {
+		return fmt.Sprintf("node %d was not killed: the run ended before --kill-after", k.Node)
+	}
+	s := fmt.Sprintf("node %d (pid %d) got SIGKILL %.2f s into the load; first reply by a survivor to a message delivered after the kill ", k.Node, k.PID, k.AtSeconds)
+	s += secondsAfter(k.KillToFirstReplySeconds)
+	if k.MovedSenders != nil {
+		s += fmt.Sprintf("; first reply by a survivor to one of the %d senders node %d answered last ", *k.MovedSenders, k.Node)
+		s += secondsAfter(k.KillToFirstMovedReplySeconds)
+	}
+	return s
+}
+
+func secondsAfter(v *float64) string {
+	if v == nil {
+		return "never came"
+	}
+	return fmt.Sprintf("%.3f s after the kill", *v)
+}
+
+// Summary is the report's one-line account of a node.
+func (n *NodeStats) Summary() string {
+	s := fmt.Sprintf("%d deliveries (%d answered 200)", n.Deliveries, n.Accepted)
+	if n.Replies != nil {
+		s += fmt.Sprintf(", %d replies sent", *n.Replies)
+	}
+	if p := n.Server; p != nil {
+		s += fmt.Sprintf("; pid %d, CPU %.2f s (%.0f µs per message answered), peak RSS %.1f MiB",
+			p.PID, p.CPUSeconds, p.CPUMicrosPerMessage, float64(p.PeakRSSBytes)/(1<<20))
+	}
+	if n.Store != nil {
+		s += "; store " + n.Store.Summary()
+	}
+	if n.Killed {
+		s += "; KILLED"
+	}
+	return s
 }
 
 // WriteJSON writes the report as indented JSON.

@@ -14,6 +14,9 @@ func WriteSummary(w io.Writer, r *Report) error {
 		fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...))
 	}
 	row("server", "%s%s", r.ServerURL, map[bool]string{true: " (spawned)", false: ""}[r.Spawned])
+	if r.PublicURL != "" {
+		row("public URL", "%s (signatures computed over it)", r.PublicURL)
+	}
 	row("load phase", "%.2f s (drain %.2f s)", r.LoadSeconds, r.DrainSeconds)
 	row("requests", "%d webhook deliveries (%.0f/s)", r.Requests, r.RequestRate)
 	row("messages", "%d sent, %d accepted (200), %d never acknowledged", r.Check.Messages, r.Check.Accepted, r.Check.Unacked)
@@ -39,7 +42,13 @@ func WriteSummary(w io.Writer, r *Report) error {
 	}
 	lat("ack latency", r.Ack)
 	lat("reply latency", r.Reply)
-	if s := r.Server; s != nil {
+	for _, n := range r.Nodes {
+		row(fmt.Sprintf("node %d", n.Node), "%s: %s", n.URL, n.Summary())
+	}
+	if s := r.Server; s != nil && len(r.Nodes) > 0 {
+		row("server peak RSS", "%.1f MiB (the %d nodes' peaks added up)", float64(s.PeakRSSBytes)/(1<<20), len(r.Nodes))
+		row("server CPU", "%.2f s (%.0f µs per message answered; all nodes)", s.CPUSeconds, s.CPUMicrosPerMessage)
+	} else if s != nil {
 		row("server pid", "%d", s.PID)
 		row("server peak RSS", "%.1f MiB", float64(s.PeakRSSBytes)/(1<<20))
 		row("server CPU", "%.2f s (%.0f µs per message answered)", s.CPUSeconds, s.CPUMicrosPerMessage)
@@ -52,6 +61,9 @@ func WriteSummary(w io.Writer, r *Report) error {
 	}
 	if r.Idle != nil {
 		row("idle", "%s", r.Idle.Summary())
+	}
+	if r.Kill != nil {
+		row("kill", "%s", r.Kill.Summary())
 	}
 	if r.LoadgenCPUSeconds > 0 {
 		row("loadgen CPU", "%.2f s (%.0f µs per message answered; senders and simulated Twilio), peak RSS %.1f MiB",

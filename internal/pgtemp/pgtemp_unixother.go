@@ -1,9 +1,9 @@
 //go:build unix && !linux
 
-package testutil
+package pgtemp
 
 import "syscall"
 
 // setParentDeathSignal does nothing where the kernel has no parent death
-// signal: a test binary that dies without StopPostgres leaves its server.
+// signal: a process that dies without Stop leaves its server.
 func setParentDeathSignal(*syscall.SysProcAttr) {}
