@@ -146,7 +146,10 @@ func TestClusterLeases(t *testing.T) {
 	if err := db.JoinCluster(ctx, "a", "127.0.0.1:1", time.Minute); err != nil {
 		t.Fatalf("join again: %v", err)
 	}
-	wantCode(t, db.JoinCluster(ctx, "a", "127.0.0.1:2", time.Minute), store.EFENCED)
+	wantCode(t, db.JoinCluster(ctx, "a", "127.0.0.1:2", time.Minute), store.ECONFLICT)
+	if m := member(t, db, "a"); m.Addr != "127.0.0.1:1" {
+		t.Fatalf("a conflicting join changed the address to %s", m.Addr)
+	}
 
 	got, err := db.AcquireSlots(ctx, "a", []int{3, 1})
 	wantSlots(t, "acquire", got, err, 1, 3)
