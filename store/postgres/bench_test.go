@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -110,42 +111,60 @@ func BenchmarkFencedCommit(b *testing.B) {
 		b.Fatal(err)
 	}
 	event, _ := json.Marshal(store.MessageData{Role: "assistant", Text: "a reply of a typical length, some forty words long"})
-	for _, n := range []int{1, 32} {
-		for _, fenced := range []bool{false, true} {
-			name := fmt.Sprintf("turns=%d/fenced=%v", n, fenced)
-			b.Run(name, func(b *testing.B) {
-				if fenced {
-					db.FenceAs("bench")
-				} else {
-					db.FenceAs("")
-				}
-				var lsn0, lsn1 string
-				if err := conn.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn0); err != nil {
-					b.Fatal(err)
-				}
-				before := db.Stats()
-				for i := 0; b.Loop(); i++ {
-					turns := make([]*store.Turn, n)
-					for j := range turns {
-						turns[j] = &store.Turn{ConversationID: c.ID, Slot: (i*n + j) % store.Slots,
-							Events:   []store.Event{{EventType: store.EventMessage, EventData: event}},
-							Deadline: time.Now().Add(time.Hour)}
+	// Every batch of n turns has the same n slots: parallel batches lock
+	// the same rows, the worst case (several lockers of a row share a
+	// MultiXact).
+	commit := func(b *testing.B, n int) {
+		turns := make([]*store.Turn, n)
+		for j := range turns {
+			turns[j] = &store.Turn{ConversationID: c.ID, Slot: j * (store.Slots / n),
+				Events:   []store.Event{{EventType: store.EventMessage, EventData: event}},
+				Deadline: time.Now().Add(time.Hour)}
+		}
+		if _, err := db.CommitBatchDeferred(ctx, nil, turns); err != nil {
+			b.Error(err)
+		}
+	}
+	for _, parallel := range []int{1, 4} {
+		for _, n := range []int{1, 32} {
+			for _, fenced := range []bool{false, true} {
+				name := fmt.Sprintf("parallel=%d/turns=%d/fenced=%v", parallel, n, fenced)
+				b.Run(name, func(b *testing.B) {
+					if fenced {
+						db.FenceAs("bench")
+					} else {
+						db.FenceAs("")
 					}
-					if _, err := db.CommitBatchDeferred(ctx, nil, turns); err != nil {
+					var lsn0, lsn1 string
+					if err := conn.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn0); err != nil {
 						b.Fatal(err)
 					}
-				}
-				if err := conn.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn1); err != nil {
-					b.Fatal(err)
-				}
-				var wal float64
-				if err := conn.QueryRow(ctx, `SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)`, lsn1, lsn0).Scan(&wal); err != nil {
-					b.Fatal(err)
-				}
-				st := db.Stats()
-				b.ReportMetric(float64(st.Statements-before.Statements)/float64(b.N), "statements/op")
-				b.ReportMetric(wal/float64(b.N), "WAL-bytes/op")
-			})
+					before := db.Stats()
+					if parallel == 1 {
+						for b.Loop() {
+							commit(b, n)
+						}
+					} else {
+						// parallel batches at once.
+						b.SetParallelism((parallel + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+						b.RunParallel(func(pb *testing.PB) {
+							for pb.Next() {
+								commit(b, n)
+							}
+						})
+					}
+					if err := conn.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn1); err != nil {
+						b.Fatal(err)
+					}
+					var wal float64
+					if err := conn.QueryRow(ctx, `SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)`, lsn1, lsn0).Scan(&wal); err != nil {
+						b.Fatal(err)
+					}
+					st := db.Stats()
+					b.ReportMetric(float64(st.Statements-before.Statements)/float64(b.N), "statements/op")
+					b.ReportMetric(wal/float64(b.N), "WAL-bytes/op")
+				})
+			}
 		}
 	}
 }

@@ -116,8 +116,9 @@ func checkSlots(slots []int) ([]int32, error) {
 
 // JoinCluster registers a node incarnation at addr with a lease of ttl
 // from now, and deletes the rows of nodes whose lease expired long ago
-// and that own no slot. Joining again with a valid lease renews it; an
-// incarnation whose lease expired cannot join again (EFENCED).
+// and that own no slot. Joining again with a valid lease at the same
+// address renews it (at another, ECONFLICT); an incarnation whose lease
+// expired cannot join again (EFENCED).
 func (db *DB) JoinCluster(ctx context.Context, node, addr string, ttl time.Duration) error {
 	if err := checkNode(node); err != nil {
 		return err
@@ -133,10 +134,17 @@ func (db *DB) JoinCluster(ctx context.Context, node, addr string, ttl time.Durat
 		if err != nil {
 			return fmt.Errorf("postgres: join cluster: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return store.Errorf(store.EFENCED, "node %s joined before, at another address or with a lease that has expired", node)
+		if tag.RowsAffected() > 0 {
+			return nil
 		}
-		return nil
+		var live bool
+		if err := tx.QueryRow(ctx, sqlLeaseValid, node).Scan(&live); err != nil {
+			return fmt.Errorf("postgres: join cluster: %w", err)
+		}
+		if live {
+			return store.Errorf(store.ECONFLICT, "node %s is a member at another address", node)
+		}
+		return store.Errorf(store.EFENCED, "node %s joined before and its lease has expired: join as a new incarnation", node)
 	})
 }
 

@@ -21,8 +21,10 @@ CREATE TABLE cluster_slots (
 INSERT INTO cluster_slots (slot) SELECT generate_series(0, 255);
 
 -- cluster_fence is the first statement of a fenced commit: it fails the
--- commit's transaction (SQLSTATE SBFNC) unless node's lease is valid and
--- node owns every one of slots. It locks the slots' rows FOR SHARE until
+-- commit's transaction (SQLSTATE SBFNC) unless node me's lease is valid
+-- and me owns every one of slots (distinct). It raises an error rather
+-- than returning a verdict because the commit is one pipeline, sent
+-- whole: only an error stops the statements after it. It locks the slots' rows FOR SHARE until
 -- the commit ends, and changing a slot's owner is an UPDATE of its row, so
 -- a commit in progress and a change of owner of one of its slots are
 -- serialised: a node taking the slot (AcquireSlots) or its owner giving it
@@ -31,7 +33,6 @@ INSERT INTO cluster_slots (slot) SELECT generate_series(0, 255);
 -- (READ COMMITTED re-reads a locked row that changed). Commits of one
 -- node share the locks and do not wait for each other, nor for lease
 -- renewals, which write cluster_nodes only.
--- slots must be distinct.
 CREATE FUNCTION cluster_fence(me TEXT, slots INTEGER[]) RETURNS VOID LANGUAGE plpgsql AS $$
 DECLARE
 	live  BOOLEAN;
