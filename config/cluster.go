@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// The cluster settings (DESIGN §10, issue 13). The options table parses
+// The cluster settings (docs/architecture.md §10). The options table parses
 // each alone; checkCluster then checks them against each other and against
 // DATABASE_URL, once every row is read.
 

@@ -558,3 +558,16 @@ func nonNegativeMillis(dst *time.Duration, v string) error {
 	*dst = time.Duration(n) * time.Millisecond
 	return nil
 }
+
+// Secret reports whether the variable name (or its NAME_FILE twin) holds a
+// secret: its value is never printed, and deployment files must take it
+// from a secret store rather than spell it out.
+func Secret(name string) bool {
+	name = strings.TrimSuffix(name, "_FILE")
+	for _, o := range options {
+		if o.name == name {
+			return o.secret
+		}
+	}
+	return false
+}
