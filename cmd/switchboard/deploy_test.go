@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -550,5 +551,66 @@ func TestDockerfile(t *testing.T) {
 	}
 	if ok := served(t, []string{m[2]}); !ok[m[2]] {
 		t.Errorf("HEALTHCHECK asks %s: the server does not answer 200 there", m[2])
+	}
+}
+
+// The README's three nodes without containers start as a cluster: each
+// command's environment passes start-up validation, and the nodes agree.
+func TestReadmeClusterCommands(t *testing.T) {
+	readme := string(readDeploy(t, "README.md"))
+	_, after, ok := strings.Cut(readme, "### Three nodes on one machine, without containers")
+	if !ok {
+		t.Fatal(`README.md has no "Three nodes on one machine, without containers"`)
+	}
+	_, block, _ := strings.Cut(after, "```sh\n")
+	block, _, _ = strings.Cut(block, "```")
+	shared := map[string]string{}
+	var nodes []map[string]string
+	for _, l := range strings.Split(block, "\n") {
+		l, _, _ = strings.Cut(l, " #")
+		l = strings.TrimSpace(l)
+		if kv, ok := strings.CutPrefix(l, "export "); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			if strings.HasPrefix(v, "$(") {
+				v = deployEnv[k] // a command's output: a generated value
+			}
+			shared[k] = v
+			continue
+		}
+		words := strings.Fields(l)
+		if len(words) < 2 || !slices.Equal(words[len(words)-2:], []string{"./switchboard", "serve"}) {
+			continue
+		}
+		env := maps.Clone(shared)
+		for _, w := range words[:len(words)-2] {
+			k, v, _ := strings.Cut(w, "=")
+			env[k] = v
+		}
+		nodes = append(nodes, env)
+	}
+	if len(nodes) != 3 {
+		t.Fatalf("the README starts %d nodes, want 3", len(nodes))
+	}
+	seen := map[string]bool{}
+	for i, env := range nodes {
+		for k := range env {
+			if !knownSetting(k) {
+				t.Errorf("node %d: %s is not a setting", i+1, k)
+			}
+		}
+		c, err := loadEnv(env)
+		if err != nil {
+			t.Errorf("node %d does not start: %v", i+1, err)
+			continue
+		}
+		if c.ClusterProvider == "" || c.PublicBaseURL == "" || !slices.Contains(c.ClusterPeers, c.ClusterMembershipAddr) {
+			t.Errorf("node %d: provider %q, PUBLIC_BASE_URL %q, membership %s in peers %v", i+1, c.ClusterProvider, c.PublicBaseURL, c.ClusterMembershipAddr, c.ClusterPeers)
+		}
+		for _, a := range []string{c.Addr, c.MetricsAddr, c.ClusterAddr, c.ClusterMembershipAddr} {
+			if seen[a] {
+				t.Errorf("node %d: %s is taken by another node (or another of its listeners)", i+1, a)
+			}
+			seen[a] = true
+		}
 	}
 }
