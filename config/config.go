@@ -374,7 +374,7 @@ var options = []option{
 	{name: "CLUSTER_ADDR", def: "", help: "host:port of this node's actor remote (cluster traffic between nodes): bound, and advertised to the other nodes, so the host must be one they reach (not 0.0.0.0); required with CLUSTER_PROVIDER", set: func(c *Config, v string) error {
 		return setNodeAddr(&c.ClusterAddr, v)
 	}},
-	{name: "CLUSTER_MEMBERSHIP_ADDR", def: "", help: "automanaged only, required there: host:port of this node's membership endpoint (an HTTP listener the peers poll), as listed in CLUSTER_PEERS", set: func(c *Config, v string) error {
+	{name: "CLUSTER_MEMBERSHIP_ADDR", def: "", help: "automanaged only, required there: host:port of this node's membership endpoint, as listed in CLUSTER_PEERS: an HTTP listener the peers poll, on that port on every interface; a port of its own", set: func(c *Config, v string) error {
 		return setNodeAddr(&c.ClusterMembershipAddr, v)
 	}},
 	{name: "CLUSTER_PEERS", def: "", help: "automanaged only, required there: comma-separated CLUSTER_MEMBERSHIP_ADDR of every node, this one included (the same list on every node)", set: setClusterPeers},
