@@ -83,9 +83,15 @@ func readDeploy(t *testing.T, name string) []byte {
 // and ${NAME:?error}.
 var composeVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}`)
 
+// badDollar is a $ compose cannot interpolate: not $$, ${ or $NAME.
+var badDollar = regexp.MustCompile(`\$[^${A-Za-z_]|\$$`)
+
 // interpolate resolves compose's variables from deployEnv, as compose would
 // with that environment.
 func interpolate(s string) (string, error) {
+	if m := badDollar.FindString(strings.ReplaceAll(s, "$$", "")); m != "" {
+		return "", fmt.Errorf("%q: compose reads %q as an invalid interpolation (write $$ for a $)", s, m)
+	}
 	var err error
 	out := composeVar.ReplaceAllStringFunc(s, func(m string) string {
 		p := composeVar.FindStringSubmatch(m)
