@@ -93,8 +93,8 @@ type Config struct {
 	// browsers send them (https://console.example.com).
 	CORSAllowedOrigins []string
 
-	// Cluster mode (issue 13, see cluster.go). ClusterProvider "" is a
-	// single node; any other value requires PostgreSQL and ClusterAddr.
+	// Cluster mode (cluster.go). ClusterProvider "" is a single node; any
+	// other value requires PostgreSQL and ClusterAddr.
 	ClusterProvider       string        // CLUSTER_PROVIDER: "", automanaged, k8s, consul or etcd
 	ClusterName           string        // CLUSTER_NAME: nodes with the same name form one cluster
 	ClusterAddr           string        // CLUSTER_ADDR: host:port of the actor remote, bound and advertised

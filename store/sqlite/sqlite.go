@@ -150,7 +150,9 @@ func WithReaders(n int) Option {
 }
 
 // Open opens (creating it and its folder if needed) the SQLite database at
-// path and applies the pending migrations.
+// path and applies the pending migrations. The database stays locked until
+// Close: another Open of it, in this process or another, fails with an
+// error naming it (lock_unix.go).
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	o := options{synchronous: "FULL", busyTimeout: 5 * time.Second, readers: max(4, runtime.GOMAXPROCS(0))}
 	for _, opt := range opts {
