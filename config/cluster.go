@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// The cluster settings (DESIGN §10, issue 13). The options table parses
+// The cluster settings (docs/architecture.md §10). The options table parses
 // each alone; checkCluster then checks them against each other and against
 // DATABASE_URL, once every row is read.
 
@@ -200,8 +200,13 @@ func (c *Config) checkCluster() error {
 		case !slices.Contains(c.ClusterPeers, c.ClusterMembershipAddr):
 			fail("CLUSTER_PEERS (%s) must include this node's CLUSTER_MEMBERSHIP_ADDR %s", strings.Join(c.ClusterPeers, ","), c.ClusterMembershipAddr)
 		}
-		if c.ClusterMembershipAddr != "" && c.ClusterMembershipAddr == c.ClusterAddr {
-			fail("CLUSTER_MEMBERSHIP_ADDR and CLUSTER_ADDR are both %s: they are two listeners and need two ports", c.ClusterAddr)
+		// Proto.Actor's automanaged provider listens on the membership
+		// port on every interface, whatever the host: the two ports must
+		// differ even where the hosts do.
+		_, mport, _ := net.SplitHostPort(c.ClusterMembershipAddr)
+		_, aport, _ := net.SplitHostPort(c.ClusterAddr)
+		if c.ClusterMembershipAddr != "" && mport == aport {
+			fail("CLUSTER_MEMBERSHIP_ADDR (%s) and CLUSTER_ADDR (%s) have the same port: they are two listeners and need two ports", c.ClusterMembershipAddr, c.ClusterAddr)
 		}
 	}
 	if c.ClusterProvider == "etcd" && len(c.ClusterEtcdEndpoints) == 0 {

@@ -93,8 +93,8 @@ type Config struct {
 	// browsers send them (https://console.example.com).
 	CORSAllowedOrigins []string
 
-	// Cluster mode (issue 13, see cluster.go). ClusterProvider "" is a
-	// single node; any other value requires PostgreSQL and ClusterAddr.
+	// Cluster mode (cluster.go). ClusterProvider "" is a single node; any
+	// other value requires PostgreSQL and ClusterAddr.
 	ClusterProvider       string        // CLUSTER_PROVIDER: "", automanaged, k8s, consul or etcd
 	ClusterName           string        // CLUSTER_NAME: nodes with the same name form one cluster
 	ClusterAddr           string        // CLUSTER_ADDR: host:port of the actor remote, bound and advertised
@@ -374,7 +374,7 @@ var options = []option{
 	{name: "CLUSTER_ADDR", def: "", help: "host:port of this node's actor remote (cluster traffic between nodes): bound, and advertised to the other nodes, so the host must be one they reach (not 0.0.0.0); required with CLUSTER_PROVIDER", set: func(c *Config, v string) error {
 		return setNodeAddr(&c.ClusterAddr, v)
 	}},
-	{name: "CLUSTER_MEMBERSHIP_ADDR", def: "", help: "automanaged only, required there: host:port of this node's membership endpoint (an HTTP listener the peers poll), as listed in CLUSTER_PEERS", set: func(c *Config, v string) error {
+	{name: "CLUSTER_MEMBERSHIP_ADDR", def: "", help: "automanaged only, required there: host:port of this node's membership endpoint, as listed in CLUSTER_PEERS: an HTTP listener the peers poll, on that port on every interface; a port of its own", set: func(c *Config, v string) error {
 		return setNodeAddr(&c.ClusterMembershipAddr, v)
 	}},
 	{name: "CLUSTER_PEERS", def: "", help: "automanaged only, required there: comma-separated CLUSTER_MEMBERSHIP_ADDR of every node, this one included (the same list on every node)", set: setClusterPeers},
@@ -557,4 +557,17 @@ func nonNegativeMillis(dst *time.Duration, v string) error {
 	}
 	*dst = time.Duration(n) * time.Millisecond
 	return nil
+}
+
+// Secret reports whether the variable name (or its NAME_FILE twin) holds a
+// secret: its value is never printed, and deployment files must take it
+// from a secret store rather than spell it out.
+func Secret(name string) bool {
+	name = strings.TrimSuffix(name, "_FILE")
+	for _, o := range options {
+		if o.name == name {
+			return o.secret
+		}
+	}
+	return false
 }

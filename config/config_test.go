@@ -125,3 +125,11 @@ func TestSecretKey(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestSecret(t *testing.T) {
+	for name, want := range map[string]bool{"DATABASE_URL": true, "SWITCHBOARD_SECRET_KEY_FILE": true, "METRICS_TOKEN": true, "LOG_LEVEL": false, "NO_SUCH": false} {
+		if Secret(name) != want {
+			t.Errorf("Secret(%s) = %v, want %v", name, !want, want)
+		}
+	}
+}

@@ -44,6 +44,10 @@ func TestBadConfigStopsStartup(t *testing.T) {
 		{"TRUST_PROXY=perhaps", "TRUST_PROXY must be true or false"},
 		{"DATABASE_URL=mysql://u:hunter2@h/db", "DATABASE_URL must start with sqlite: or postgres://"},
 		{"SWITCHBOARD_SECRET_KEY=hunter2", "SWITCHBOARD_SECRET_KEY must be 32 bytes"},
+		{"CLUSTER_PROVIDER=zookeeper", `CLUSTER_PROVIDER must be one of automanaged, k8s, consul, etcd, got "zookeeper"`},
+		// A cluster on SQLite (the test's DATABASE_URL): refused, naming
+		// DATABASE_URL.
+		{"CLUSTER_PROVIDER=k8s", "CLUSTER_PROVIDER=k8s needs PostgreSQL, which all the nodes share: set DATABASE_URL=postgres://"},
 	}
 	for _, c := range cases {
 		code, _, stderr := run(t, []string{db, "SWITCHBOARD_ADDR=127.0.0.1:0", c.env}, "serve")
@@ -131,4 +135,33 @@ func TestDefaultDatabaseFolderCreated(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "nested", "deeper", "sb.db")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// One server per SQLite file: a second server started on the database of a
+// running one exits 1 with an error naming the file, and so does
+// rotate-secret-key (which must not re-seal secrets under a running
+// server); the first keeps serving. kill -9 of the first leaves no stale
+// lock: a new server starts at once on the same file.
+func TestSecondServerOnOneSQLiteFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	first := startServer(t, dir, nil)
+	db := filepath.Join(dir, "switchboard.db")
+	env := []string{"DATABASE_URL=sqlite:" + db, "SWITCHBOARD_ADDR=127.0.0.1:0", "METRICS_ADDR=off"}
+	want := "the database " + db + " is in use: another server"
+	for _, args := range [][]string{{"serve"}, {"rotate-secret-key"}} {
+		code, _, stderr := run(t, env, args...)
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Fatalf("%v beside a running server: exit %d, stderr %q; want exit 1 and %q", args, code, stderr, want)
+		}
+	}
+	resp, err := httpClient.Get(first.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the first server after the refused starts: /readyz %d", resp.StatusCode)
+	}
+	first.kill9()
+	startServer(t, dir, nil)
 }

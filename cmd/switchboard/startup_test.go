@@ -85,3 +85,21 @@ func TestPprofBeyondLoopbackWarns(t *testing.T) {
 		t.Fatalf("PPROF_ADDR on loopback warned: %s", logs.String())
 	}
 }
+
+// A second server on the SQLite file of a running one stops start-up with
+// an error naming the file, before opening any listener.
+func TestSecondServerOnOneSQLiteFile(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "one.db")
+	if _, _, err := runMain(t, map[string]string{"DATABASE_URL": db}); err != nil {
+		t.Fatal(err)
+	}
+	public := freePort(t)
+	_, _, err := runMain(t, map[string]string{"DATABASE_URL": db, "SWITCHBOARD_ADDR": public})
+	if err == nil || !strings.Contains(err.Error(), "one.db is in use: another server") {
+		t.Fatalf("second Run on one SQLite file: %v, want it refused naming the file", err)
+	}
+	if c, err := net.Dial("tcp", public); err == nil {
+		c.Close()
+		t.Fatalf("SWITCHBOARD_ADDR %s accepts connections although start-up failed", public)
+	}
+}

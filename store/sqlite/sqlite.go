@@ -55,6 +55,9 @@ type DB struct {
 	commits atomic.Uint64
 	// dur is the hot path's deferred durability (durable.go).
 	dur durability
+	// lock keeps a second server off the database (lock_unix.go); it is
+	// released last, when every connection is closed.
+	lock *dbLock
 
 	// seq numbers turns and the rows of the events table (turns.go).
 	seq atomic.Int64
@@ -147,7 +150,9 @@ func WithReaders(n int) Option {
 }
 
 // Open opens (creating it and its folder if needed) the SQLite database at
-// path and applies the pending migrations.
+// path and applies the pending migrations. The database stays locked until
+// Close: another Open of it, in this process or another, fails with an
+// error naming it (lock_unix.go).
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	o := options{synchronous: "FULL", busyTimeout: 5 * time.Second, readers: max(4, runtime.GOMAXPROCS(0))}
 	for _, opt := range opts {
@@ -164,7 +169,23 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err := preparePath(path); err != nil {
 		return nil, err
 	}
+	// Before SQLite opens the file: a second server must not even run the
+	// migrations.
+	lock, err := lockDatabase(path)
+	if err != nil {
+		return nil, err
+	}
+	db, err := open(ctx, path, o)
+	if err != nil {
+		_ = lock.release()
+		return nil, err
+	}
+	db.lock = lock
+	return db, nil
+}
 
+// open is Open once the database is locked.
+func open(ctx context.Context, path string, o options) (*DB, error) {
 	common := url.Values{}
 	common.Add("_pragma", "busy_timeout("+strconv.FormatInt(o.busyTimeout.Milliseconds(), 10)+")")
 	common.Add("_pragma", "foreign_keys(1)")
@@ -343,7 +364,7 @@ func (db *DB) Close() error {
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}
-	errs = append(errs, db.writer.Close(), db.closeDurability())
+	errs = append(errs, db.writer.Close(), db.closeDurability(), db.lock.release())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
