@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -284,6 +286,22 @@ func TestClusterKillNode(t *testing.T) {
 	if moves == 0 {
 		t.Fatal("no slot moves counted")
 	}
+	// Every cluster series the Grafana dashboard queries is served.
+	dash, err := os.ReadFile("../deploy/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page strings.Builder
+	for _, n := range c.nodes {
+		for k := range scrapeQuiet(n.MetricsURL) {
+			page.WriteString(k + "\n")
+		}
+	}
+	for _, name := range regexp.MustCompile(`switchboard_cluster_[a-z_]+`).FindAllString(string(dash), -1) {
+		if !strings.Contains(page.String(), name) {
+			t.Errorf("the dashboard queries %s, which no node serves", name)
+		}
+	}
 }
 
 // TestClusterPausedOwnerIsFenced: a node paused (SIGSTOP) past its lease
@@ -363,4 +381,63 @@ func TestClusterPausedOwnerIsFenced(t *testing.T) {
 			t.Fatalf("%s: replies %q, want %q", from(s), got, want)
 		}
 	}
+}
+
+// TestClusterGracefulHandover: a node stopped with SIGTERM frees its
+// senders at once — the lease here is a minute, so the survivor can only
+// have them because they were handed over — and the survivor continues
+// their conversations and ends them at their idle timeout.
+func TestClusterGracefulHandover(t *testing.T) {
+	c := startCluster(t, 2, map[string]string{"CLUSTER_LEASE_TTL": "60s", "TWILIO_MESSAGING_SESSION_TIMEOUT_MS": "8000"})
+	sim := newSim(t, twiliosim.Options{})
+	l := setupLine(t, c.nodes[0], sim, lineOptions{})
+	const senders = 16
+	from := func(s int) string { return fmt.Sprintf("+1555920%04d", s) }
+	for s := range senders {
+		c.textVia(l, s, from(s), "m1", twiliosim.NewMessageSID())
+	}
+	testutil.CheckFor(t, 20*time.Second, func() error {
+		for s := range senders {
+			if got := l.replies(from(s)); len(got) != 1 {
+				return fmt.Errorf("%s: %d replies", from(s), len(got))
+			}
+		}
+		return nil
+	})
+	if code := c.nodes[1].terminate(); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+	c.nodes[1] = nil
+	c.lb.set(c.nodes)
+	c.waitBalanced(1)
+	for s := range senders {
+		c.textVia(l, 0, from(s), "m2", twiliosim.NewMessageSID())
+	}
+	testutil.CheckFor(t, 20*time.Second, func() error {
+		for s := range senders {
+			if got := l.replies(from(s)); len(got) != 2 {
+				return fmt.Errorf("%s: %d replies", from(s), len(got))
+			}
+		}
+		return nil
+	})
+	for s := range senders {
+		want := []string{"R1: m1", "R2: m2"}
+		if got := l.replies(from(s)); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("%s: replies %q, want %q", from(s), got, want)
+		}
+	}
+	// Every conversation, moved or not, ends at its idle timeout.
+	testutil.CheckFor(t, 30*time.Second, func() error {
+		cs := l.conversations(t)
+		if len(cs) != senders {
+			return fmt.Errorf("%d conversations, want %d", len(cs), senders)
+		}
+		for _, cv := range cs {
+			if cv.Status != "finished" || !strings.Contains(string(cv.StatusDetails), "inactivity_timeout") {
+				return fmt.Errorf("conversation %s: %s %s", cv.ID, cv.Status, cv.StatusDetails)
+			}
+		}
+		return nil
+	})
 }
