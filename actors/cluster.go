@@ -473,13 +473,49 @@ func (c *clusterNode) deliver(m *store.InboundMessage) bool {
 	if owner == "" || owner == c.self {
 		return false // ours soon: the acquisition loads it
 	}
-	return c.handOff(owner, m)
+	return c.handOff(owner, m, false)
+}
+
+// rescue asks the owner of m's key to run m, a duplicate of a message
+// committed earlier, if the store still has it unanswered (rescueLocal).
+func (c *clusterNode) rescue(m *store.InboundMessage) {
+	slot := store.SlotOf(m.Key())
+	if c.state[slot].Load() == slotOwned {
+		c.rescueLocal(m)
+		return
+	}
+	c.mu.Lock()
+	owner := ownerOf(slot, c.members)
+	c.mu.Unlock()
+	if owner != "" && owner != c.self {
+		c.handOff(owner, m, true)
+	}
+	// Ours soon: the acquisition loads it, if it is still pending.
+}
+
+// rescueLocal runs a message of a key this node owns if the store still
+// has it pending and unanswered, as a rescan would (rescan.go): a session
+// that holds it already skips it.
+func (c *clusterNode) rescueLocal(m *store.InboundMessage) {
+	read := time.Now()
+	pending, err := c.e.opts.Store.PendingInbound(context.Background())
+	if err != nil {
+		c.log.Warn("cluster: rescue a duplicate's original", "err", err)
+		return // the rescan finds it
+	}
+	for _, p := range pending {
+		if p.ID == m.ID {
+			c.e.pending.Add(1)
+			c.e.system.Root.Send(c.e.shardFor(p.Key()), &deliver{msg: p, check: read})
+			return
+		}
+	}
 }
 
 // handOff sends a committed message (or a start) to the owner of its key
 // and waits for the answer, retrying a failed send.
-func (c *clusterNode) handOff(owner string, m *store.InboundMessage) bool {
-	req := &clusterpb.HandOff{From: c.self}
+func (c *clusterNode) handOff(owner string, m *store.InboundMessage, rescue bool) bool {
+	req := &clusterpb.HandOff{From: c.self, Rescue: rescue}
 	if m.Start != nil {
 		req.StartIds = []string{m.Start.ID}
 	} else {
@@ -523,6 +559,25 @@ func (c *clusterNode) handOff(owner string, m *store.InboundMessage) bool {
 func (c *clusterNode) receive(ctx actor.Context) {
 	req, ok := ctx.Message().(*clusterpb.HandOff)
 	if !ok {
+		return
+	}
+	if req.Rescue {
+		// A store read: answered from a goroutine, so that hand-offs keep
+		// flowing meanwhile.
+		sender := ctx.Sender()
+		go func() {
+			ack := &clusterpb.HandOffAck{}
+			for _, p := range req.Messages {
+				m := fromProto(p)
+				if c.e.closing.Load() || c.state[store.SlotOf(m.Key())].Load() != slotOwned {
+					ack.Refused = append(ack.Refused, p.Id)
+					continue
+				}
+				c.rescueLocal(m)
+			}
+			c.m.received(len(req.Messages), len(ack.Refused))
+			c.e.system.Root.Send(sender, ack)
+		}()
 		return
 	}
 	ack := &clusterpb.HandOffAck{}

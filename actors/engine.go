@@ -310,9 +310,16 @@ func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.Inb
 		e.m.storeOp("commit_inbound", start)
 		return res, err
 	}
-	if !res.Duplicate {
+	switch {
+	case !res.Duplicate:
 		m.ID = res.ID
 		e.Deliver(m)
+	case res.Pending && e.cl != nil:
+		// In a cluster the original may have been committed by a node
+		// that died before handing it off (its webhook then failed, and
+		// this is the retry): its owner runs it unless it is answered.
+		m.ID = res.ID
+		e.cl.rescue(m)
 	}
 	// A duplicate waits too: its original may still await its flush.
 	select {

@@ -415,6 +415,10 @@ type OutboundMessage struct {
 type InboundResult struct {
 	ID        int64 // the stored message's ID (the original's, for a duplicate)
 	Duplicate bool  // same provider + MessageSid, or same idempotency token, seen before
+	// Pending, for a duplicate, reports that the original is still marked
+	// pending: not answered yet, or answered moments ago (a turn's
+	// messages are marked done in bulk, within a second or so).
+	Pending bool
 }
 
 // TurnStride is how many ids a turn row numbers: the k-th event of the

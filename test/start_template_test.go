@@ -104,7 +104,15 @@ func TestStartWhatsAppFreeFormOutsideWindow(t *testing.T) {
 	a := l.mustSend(t, map[string]any{"to": user, "text": "Hello! Are you still interested?"}, "")
 	var row outboundRow
 	testutil.CheckFor(t, 15*time.Second, func() error {
-		rows := l.outbound(t, a.ConversationID)
+		// The conversation appears with the start's turn, a moment after
+		// the send was accepted: until then its messages are a 404.
+		var page struct {
+			Items []outboundRow `json:"items"`
+		}
+		if code := l.srv.api("GET", "/api/projects/"+l.ProjectID+"/conversations/"+a.ConversationID+"/messages?limit=1000&orderBy=id", l.token, nil, &page); code != 200 {
+			return fmt.Errorf("messages: %d", code)
+		}
+		rows := page.Items
 		if len(rows) != 1 || rows[0].State != "failed" {
 			return fmt.Errorf("rows %+v", rows)
 		}

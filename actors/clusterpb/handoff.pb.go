@@ -193,7 +193,12 @@ type HandOff struct {
 	// from is the sending node's actor address (for logs and metrics).
 	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
 	// attempt counts the sends of this hand-off, from 1.
-	Attempt       int32 `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Attempt int32 `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// rescue: the messages are duplicates of messages committed earlier
+	// (a webhook retried after the node that committed the original died
+	// before handing it off); the owner runs each only if the store still
+	// has it unanswered.
+	Rescue        bool `protobuf:"varint,5,opt,name=rescue,proto3" json:"rescue,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -254,6 +259,13 @@ func (x *HandOff) GetAttempt() int32 {
 		return x.Attempt
 	}
 	return 0
+}
+
+func (x *HandOff) GetRescue() bool {
+	if x != nil {
+		return x.Rescue
+	}
+	return false
 }
 
 // HandOffAck answers a HandOff: what the receiver did not take because it
@@ -336,12 +348,13 @@ const file_handoff_proto_rawDesc = "" +
 	"\fprofile_name\x18\f \x01(\tR\vprofileName\x121\n" +
 	"\x15received_at_unix_nano\x18\r \x01(\x03R\x12receivedAtUnixNano\x12'\n" +
 	"\x0fconversation_id\x18\x0e \x01(\tR\x0econversationId\x12#\n" +
-	"\rcallback_base\x18\x0f \x01(\tR\fcallbackBase\"\x8e\x01\n" +
+	"\rcallback_base\x18\x0f \x01(\tR\fcallbackBase\"\xa6\x01\n" +
 	"\aHandOff\x128\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1c.switchboard.cluster.InboundR\bmessages\x12\x1b\n" +
 	"\tstart_ids\x18\x02 \x03(\tR\bstartIds\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12\x18\n" +
-	"\aattempt\x18\x04 \x01(\x05R\aattempt\"M\n" +
+	"\aattempt\x18\x04 \x01(\x05R\aattempt\x12\x16\n" +
+	"\x06rescue\x18\x05 \x01(\bR\x06rescue\"M\n" +
 	"\n" +
 	"HandOffAck\x12\x18\n" +
 	"\arefused\x18\x01 \x03(\x03R\arefused\x12%\n" +

@@ -123,62 +123,61 @@ func execute(ctx context.Context, cfg *config, args []string, stderr io.Writer) 
 	if cfg.killNode > 0 {
 		kw = &killWatch{node: cfg.killNode, attributed: cfg.nodes > 1}
 	}
-	// The nodes of a spawned cluster each get their own simulated Twilio
-	// (their TWILIO_API_BASE_URL), so that each reply's sender is known.
+	// One simulated Twilio, as in production one Twilio account: crash
+	// reconciliation after a kill looks up, on any node, what another node
+	// sent. The nodes of a spawned cluster each reach it on their own
+	// address (their TWILIO_API_BASE_URL), so that each reply's sender is
+	// known (Message.Via).
 	var f *fleet
-	sims := make([]*twiliosim.Server, 1)
-	if cfg.spawn && cfg.nodes > 1 {
-		sims = make([]*twiliosim.Server, cfg.nodes)
+	attributed := cfg.spawn && cfg.nodes > 1
+	sim := twiliosim.New(twiliosim.Options{
+		Callbacks: cfg.callbacks,
+		Latency:   cfg.simLatency,
+		Faults:    twiliosim.Faults{Rate429: cfg.fault429, Rate5xx: cfg.fault5xx, RateTimeout: cfg.faultTimeout},
+		Seed:      seed,
+		// Kept when a node is killed: the survivors ask Twilio what it sent.
+		DiscardMessages: cfg.killNode == 0,
+		HoldTimeout:     cfg.simHoldTimeout,
+		CallbackWorkers: 8,
+		OnMessage: func(m twiliosim.Message) {
+			<-recReady
+			now := time.Now()
+			sentAt, first := chk.Replied(m.To, m.Body, now)
+			if first {
+				rec.Reply(now, now.Sub(sentAt))
+			}
+			nodeIndex := 0 // not known
+			if attributed && m.Via > 0 {
+				nodeIndex = m.Via
+				f.nodes[nodeIndex-1].replies.Add(1)
+			}
+			if kw != nil {
+				kw.reply(m.To, nodeIndex, sentAt, now)
+			}
+		},
+	})
+	sims := []*twiliosim.Server{sim}
+	defer sim.Close()
+	if err := sim.Start(cfg.simAddr); err != nil {
+		return nil, fmt.Errorf("loadgen: simulated Twilio: %w", err)
 	}
-	simAddr := cfg.simAddr
-	if len(sims) > 1 {
+	simURLs := []string{sim.URL()}
+	if attributed {
 		host, _, err := net.SplitHostPort(cfg.simAddr)
 		if err != nil {
 			return nil, fmt.Errorf("loadgen: --sim-addr: %w", err)
 		}
-		simAddr = net.JoinHostPort(host, "0")
-	}
-	defer func() {
-		for _, sim := range sims {
-			if sim != nil {
-				sim.Close()
+		simURLs = simURLs[:0]
+		for range cfg.nodes {
+			u, err := sim.Listen(net.JoinHostPort(host, "0"))
+			if err != nil {
+				return nil, fmt.Errorf("loadgen: simulated Twilio: %w", err)
 			}
-		}
-	}()
-	for i := range sims {
-		nodeIndex := 0 // not known
-		if len(sims) > 1 {
-			nodeIndex = i + 1
-		}
-		sims[i] = twiliosim.New(twiliosim.Options{
-			Callbacks:       cfg.callbacks,
-			Latency:         cfg.simLatency,
-			Faults:          twiliosim.Faults{Rate429: cfg.fault429, Rate5xx: cfg.fault5xx, RateTimeout: cfg.faultTimeout},
-			Seed:            seed + uint64(i),
-			DiscardMessages: true,
-			HoldTimeout:     cfg.simHoldTimeout,
-			CallbackWorkers: 8,
-			OnMessage: func(m twiliosim.Message) {
-				<-recReady
-				now := time.Now()
-				sentAt, first := chk.Replied(m.To, m.Body, now)
-				if first {
-					rec.Reply(now, now.Sub(sentAt))
-				}
-				if nodeIndex > 0 {
-					f.nodes[nodeIndex-1].replies.Add(1)
-				}
-				if kw != nil {
-					kw.reply(m.To, nodeIndex, sentAt, now)
-				}
-			},
-		})
-		if err := sims[i].Start(simAddr); err != nil {
-			return nil, fmt.Errorf("loadgen: simulated Twilio: %w", err)
+			simURLs = append(simURLs, u)
 		}
 	}
 
-	f, err := newFleet(cfg, sims)
+	f, err := newFleet(cfg, simURLs)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +368,7 @@ func drainCallbacks(ctx context.Context, sims []*twiliosim.Server, deadline time
 func setUp(ctx context.Context, cfg *config, f *fleet, sims []*twiliosim.Server) (*line, error) {
 	setupCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	// The nodes of a spawned cluster send to their own simulated Twilio
+	// The nodes of a spawned cluster send to their own address of the simulated Twilio
 	// (TWILIO_API_BASE_URL): the provider names none.
 	simURL := sims[0].URL()
 	if f.attributed {

@@ -16,7 +16,6 @@ import (
 
 	"switchboard/cmd/loadgen/internal/report"
 	"switchboard/internal/pgtemp"
-	"switchboard/test/twiliosim"
 )
 
 // webhookPath is where Twilio posts inbound messages.
@@ -29,9 +28,6 @@ type node struct {
 	pid        int    // sampled from /proc when > 0
 	metricsURL string
 	srv        *spawned // nil unless loadgen started it
-	// sim is the node's own simulated Twilio (its TWILIO_API_BASE_URL), so
-	// its replies can be counted; nil when the nodes share one.
-	sim *twiliosim.Server
 	// line is the line set up on this node (its own ids only with
 	// config.setupEach; otherwise the fleet's one line).
 	line *line
@@ -62,7 +58,7 @@ type fleet struct {
 	// and of the balancer's requests.
 	deliver, balance atomic.Uint64
 	// attributed tells whether replies are counted per node (every node
-	// has its own simulated Twilio).
+	// reaches the simulated Twilio on its own address).
 	attributed bool
 }
 
@@ -162,9 +158,9 @@ func (f *fleet) close(timeout time.Duration) []error {
 }
 
 // newFleet returns the servers of cfg: the --server list, or the server(s)
-// it spawns. sims are the simulated Twilios: one per node with --spawn
-// --nodes N > 1, else one.
-func newFleet(cfg *config, sims []*twiliosim.Server) (*fleet, error) {
+// it spawns. simURLs are the simulated Twilio's addresses: one per node
+// with --spawn --nodes N > 1 (one Twilio on N listeners), else one.
+func newFleet(cfg *config, simURLs []string) (*fleet, error) {
 	if !cfg.spawn {
 		f := &fleet{public: cfg.publicURL}
 		for i, u := range cfg.servers {
@@ -180,7 +176,7 @@ func newFleet(cfg *config, sims []*twiliosim.Server) (*fleet, error) {
 		return f, nil
 	}
 	if cfg.nodes == 1 {
-		env := append([]string{"TWILIO_API_BASE_URL=" + sims[0].URL()}, cfg.serverEnv...)
+		env := append([]string{"TWILIO_API_BASE_URL=" + simURLs[0]}, cfg.serverEnv...)
 		srv, err := spawnServer(cfg.serverBin, env, cfg.serverLog, cfg.dbDir)
 		if err != nil {
 			return nil, err
@@ -192,14 +188,14 @@ func newFleet(cfg *config, sims []*twiliosim.Server) (*fleet, error) {
 		return &fleet{public: public, nodes: []*node{{index: 1, url: srv.URL, pid: srv.PID(), srv: srv,
 			metricsURL: spawnedMetricsURL(srv.MetricsURL, srv.URL, cfg.serverEnv)}}}, nil
 	}
-	return spawnCluster(cfg, sims)
+	return spawnCluster(cfg, simURLs)
 }
 
 // spawnCluster starts cfg.nodes servers as one cluster: a shared
 // PostgreSQL (a private one unless --server-env names one), the same
 // PUBLIC_BASE_URL on each, cluster membership on free loopback ports,
-// and each its own simulated Twilio.
-func spawnCluster(cfg *config, sims []*twiliosim.Server) (_ *fleet, err error) {
+// and each its own address of the simulated Twilio.
+func spawnCluster(cfg *config, simURLs []string) (_ *fleet, err error) {
 	f := &fleet{attributed: true}
 	defer func() {
 		if err != nil {
@@ -248,7 +244,7 @@ func spawnCluster(cfg *config, sims []*twiliosim.Server) (_ *fleet, err error) {
 	var wg sync.WaitGroup
 	for i := range cfg.nodes {
 		nodeEnv := append(append([]string(nil), env...),
-			"TWILIO_API_BASE_URL="+sims[i].URL(),
+			"TWILIO_API_BASE_URL="+simURLs[i],
 			"CLUSTER_ADDR="+remote[i],
 			"CLUSTER_MEMBERSHIP_ADDR="+members[i],
 			"CLUSTER_PEERS="+strings.Join(members, ","))
@@ -262,7 +258,7 @@ func spawnCluster(cfg *config, sims []*twiliosim.Server) (_ *fleet, err error) {
 				errs[i] = fmt.Errorf("node %d: %w", i+1, err)
 				return
 			}
-			f.nodes[i] = &node{index: i + 1, url: srv.URL, pid: srv.PID(), srv: srv, sim: sims[i],
+			f.nodes[i] = &node{index: i + 1, url: srv.URL, pid: srv.PID(), srv: srv,
 				metricsURL: spawnedMetricsURL(srv.MetricsURL, srv.URL, nodeEnv)}
 		})
 	}

@@ -21,8 +21,8 @@ var (
 	sqlInsInbound = `INSERT INTO inbound_messages (provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id,
 		from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', '') ON CONFLICT DO NOTHING RETURNING id`
-	sqlDupBySID    = `SELECT id FROM inbound_messages WHERE provider_id = $1 AND message_sid = $2 AND message_sid <> ''`
-	sqlDupByToken  = `SELECT id FROM inbound_messages WHERE idempotency_token = $1 AND idempotency_token <> '' AND message_sid = ''`
+	sqlDupBySID    = `SELECT id, state = 'pending' FROM inbound_messages WHERE provider_id = $1 AND message_sid = $2 AND message_sid <> ''`
+	sqlDupByToken  = `SELECT id, state = 'pending' FROM inbound_messages WHERE idempotency_token = $1 AND idempotency_token <> '' AND message_sid = ''`
 	sqlInsEvent    = `INSERT INTO events (conversation_id, event_type, event_data, created_at) VALUES ($1, $2, $3, $4) RETURNING id`
 	sqlDoneInbound = `UPDATE inbound_messages SET state = 'done', conversation_id = $1 WHERE id = $2`
 	sqlInsTurn     = `INSERT INTO turns (conversation_id, project_id, provider_id, from_address, to_address, inbound_ids,
@@ -379,10 +379,10 @@ func (db *DB) findOriginals(ctx context.Context, msgs []*store.InboundMessage, d
 		m := msgs[i]
 		err := pgx.ErrNoRows
 		if m.MessageSID != "" {
-			err = db.pool.QueryRow(ctx, sqlDupBySID, m.ProviderID, m.MessageSID).Scan(&results[i].ID)
+			err = db.pool.QueryRow(ctx, sqlDupBySID, m.ProviderID, m.MessageSID).Scan(&results[i].ID, &results[i].Pending)
 		}
 		if errors.Is(err, pgx.ErrNoRows) && m.IdempotencyToken != "" {
-			err = db.pool.QueryRow(ctx, sqlDupByToken, m.IdempotencyToken).Scan(&results[i].ID)
+			err = db.pool.QueryRow(ctx, sqlDupByToken, m.IdempotencyToken).Scan(&results[i].ID, &results[i].Pending)
 		}
 		if err != nil {
 			return fmt.Errorf("postgres: commit inbound: find original of duplicate: %w", err)

@@ -27,8 +27,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{nil, &db.insInbound, `INSERT INTO inbound_messages (provider_id, message_sid, idempotency_token, project_id, stage_id, agent_id,
 			from_address, to_address, body, media_urls, profile_name, received_at, state, conversation_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', '') ON CONFLICT DO NOTHING`},
-		{nil, &db.dupBySID, `SELECT id FROM inbound_messages WHERE provider_id = ? AND message_sid = ? AND message_sid <> ''`},
-		{nil, &db.dupByToken, `SELECT id FROM inbound_messages WHERE idempotency_token = ? AND idempotency_token <> '' AND message_sid = ''`},
+		{nil, &db.dupBySID, `SELECT id, state = 'pending' FROM inbound_messages WHERE provider_id = ? AND message_sid = ? AND message_sid <> ''`},
+		{nil, &db.dupByToken, `SELECT id, state = 'pending' FROM inbound_messages WHERE idempotency_token = ? AND idempotency_token <> '' AND message_sid = ''`},
 		{nil, &db.insEvent, `INSERT INTO events (id, conversation_id, event_type, event_data, created_at) VALUES (?, ?, ?, ?, ?)`},
 		{nil, &db.doneInbound, `UPDATE inbound_messages SET state = 'done', conversation_id = ? WHERE id = ?`},
 		{nil, &db.insTurn, `INSERT INTO turns (id, conversation_id, project_id, provider_id, from_address, to_address, inbound_ids,
@@ -263,25 +263,26 @@ func (db *DB) insertInbound(ctx context.Context, tx *sql.Tx, msgs []*store.Inbou
 		}
 		// A duplicate: find the original.
 		var id int64
+		var pending bool
 		err = sql.ErrNoRows
 		if m.MessageSID != "" {
 			if bySID == nil {
 				bySID = tx.StmtContext(ctx, db.dupBySID)
 			}
-			err = bySID.QueryRowContext(ctx, m.ProviderID, m.MessageSID).Scan(&id)
+			err = bySID.QueryRowContext(ctx, m.ProviderID, m.MessageSID).Scan(&id, &pending)
 			db.dur.Statements.Add(1)
 		}
 		if errors.Is(err, sql.ErrNoRows) && m.IdempotencyToken != "" {
 			if byToken == nil {
 				byToken = tx.StmtContext(ctx, db.dupByToken)
 			}
-			err = byToken.QueryRowContext(ctx, m.IdempotencyToken).Scan(&id)
+			err = byToken.QueryRowContext(ctx, m.IdempotencyToken).Scan(&id, &pending)
 			db.dur.Statements.Add(1)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: commit inbound: find original of duplicate: %w", err)
 		}
-		results[i] = store.InboundResult{ID: id, Duplicate: true}
+		results[i] = store.InboundResult{ID: id, Duplicate: true, Pending: pending}
 	}
 	return nil
 }

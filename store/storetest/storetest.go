@@ -1077,8 +1077,15 @@ func testInboundDedupe(t *testing.T, s store.Store) {
 	must(t, err)
 	again, err := s.CommitInbound(ctx, []*store.InboundMessage{inbound("SM1"), inbound("SM2")})
 	must(t, err)
-	if !again[0].Duplicate || again[0].ID != first[0].ID || again[1].Duplicate {
+	if !again[0].Duplicate || again[0].ID != first[0].ID || again[1].Duplicate || !again[0].Pending {
 		t.Fatalf("results %+v (first %+v)", again, first)
+	}
+	// Once the original is marked done, a duplicate says so.
+	must(t, s.CommitTurns(ctx, []*store.Turn{{InboundIDs: []int64{first[0].ID}}}))
+	done, err := s.CommitInbound(ctx, []*store.InboundMessage{inbound("SM1")})
+	must(t, err)
+	if !done[0].Duplicate || done[0].Pending {
+		t.Fatalf("duplicate of a done message: %+v", done[0])
 	}
 	// The same SID from another provider is another message.
 	other := inbound("SM1")
@@ -1096,8 +1103,8 @@ func testInboundDedupe(t *testing.T, s store.Store) {
 	}
 	pending, err := s.PendingInbound(ctx)
 	must(t, err)
-	if len(pending) != 5 {
-		t.Fatalf("%d pending, want 5", len(pending))
+	if len(pending) != 4 { // SM2, the other provider's SM1, two SID-less (SM1 is done)
+		t.Fatalf("%d pending, want 4", len(pending))
 	}
 }
 

@@ -119,6 +119,10 @@ type Message struct {
 	ErrorCode        int    // delivery error code, 0 if none
 	Form             url.Values
 	Received         time.Time
+	// Via is the listener the message was sent to: 0 for Start's, k for
+	// the k-th Listen (one Twilio that several servers reach on their own
+	// addresses, so that each reply's sender is known).
+	Via int
 }
 
 // Attempt is a Messages.json call answered with an error, injected or not.
@@ -192,6 +196,7 @@ type Server struct {
 	closeOnce sync.Once
 	workers   sync.WaitGroup
 	srv       *http.Server
+	extra     []*http.Server // Listen's
 	url       string
 }
 
@@ -259,6 +264,28 @@ func (s *Server) Start(addr string) error {
 	return nil
 }
 
+// viaKey is the context key of the listener a request came in on.
+type viaKey struct{}
+
+// Listen serves the same simulated Twilio on another address as well, and
+// returns its base URL: messages sent to it carry Via k for the k-th call.
+// Start must have been called first.
+func (s *Server) Listen(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("twiliosim: listen: %w", err)
+	}
+	s.mu.Lock()
+	via := len(s.extra) + 1
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viaKey{}, via)))
+	})}
+	s.extra = append(s.extra, srv)
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
 // URL returns the base URL of a started server ("http://127.0.0.1:port"),
 // the value for apiBaseUrl or TWILIO_API_BASE_URL.
 func (s *Server) URL() string {
@@ -273,10 +300,13 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.mu.Lock()
-		srv := s.srv
+		srv, extra := s.srv, s.extra
 		s.mu.Unlock()
 		if srv != nil {
 			_ = srv.Close()
+		}
+		for _, x := range extra {
+			_ = x.Close()
 		}
 		s.workers.Wait()
 		if t, ok := s.client.Transport.(*http.Transport); ok && s.opts.CallbackClient == nil {
@@ -755,6 +785,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, sid strin
 		Form:             form,
 		Received:         time.Now().UTC(),
 	}
+	m.Via, _ = r.Context().Value(viaKey{}).(int)
 	s.mu.Lock()
 	s.count++
 	if !s.opts.DiscardMessages {
