@@ -73,6 +73,10 @@ const (
 // node.
 const handOffName = "switchboard-handoff"
 
+// leaseLostGrace bounds how long a node whose lease expired waits for its
+// turns in flight (each refused by the store) before ClusterOptions.LeaseLost.
+const leaseLostGrace = 5 * time.Second
+
 // handOffTimeout bounds one hand-off request; handOffAttempts the sends of
 // one hand-off before its messages are left to the owner's rescan.
 const (
@@ -243,6 +247,9 @@ func (c *clusterNode) renewLoop() {
 			c.log.Error("cluster lease lost; giving up every slot", "err", err)
 			c.giveUpAll()
 			if c.opts.LeaseLost != nil {
+				// Let the turns in flight finish first: their commits are
+				// refused and their sends not made, which they log.
+				c.e.awaitIdle(leaseLostGrace)
 				c.opts.LeaseLost()
 				return
 			}
@@ -657,6 +664,14 @@ func (e *Engine) routeWork(m *store.InboundMessage) {
 		return
 	}
 	e.route(m)
+}
+
+// awaitIdle waits until no turn, send or expiry goroutine runs, at most d.
+func (e *Engine) awaitIdle(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for e.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // fencedCommit is told that the store refused a commit: the lease may be

@@ -2,9 +2,11 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -17,7 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"switchboard/internal/testutil"
+	"switchboard/store"
 	"switchboard/test/twiliosim"
 )
 
@@ -440,4 +445,116 @@ func TestClusterGracefulHandover(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// senderOwnedBy returns a sender address whose session key belongs to a
+// slot the node at addr (its CLUSTER_ADDR) owns now.
+func (c *clusterNodes) senderOwnedBy(l *line, addr string) string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.db)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for i := range 1000 {
+		from := fmt.Sprintf("+1555930%04d", i)
+		slot := store.SlotOf(store.SessionKey{ProjectID: l.ProjectID, ChannelProviderID: l.ProviderID, To: l.Number, From: from})
+		var owner string
+		err := conn.QueryRow(ctx, `SELECT n.addr FROM cluster_slots s JOIN cluster_nodes n ON n.node = s.owner WHERE s.slot = $1`, slot).Scan(&owner)
+		if err == nil && owner == addr {
+			return from
+		}
+	}
+	c.t.Fatalf("no sender owned by %s", addr)
+	return ""
+}
+
+// TestClusterStaleOwnerTurnInFlight: the owner of a sender is paused while
+// its turn waits for the LLM. The other node takes the sender once the
+// paused node's lease expires and answers the message; when the paused
+// node wakes up, its turn cannot commit or send (fencing), so the sender
+// is answered once — and the LLM was asked twice, since the stale owner's
+// turn never counted.
+func TestClusterStaleOwnerTurnInFlight(t *testing.T) {
+	c := startCluster(t, 2, nil)
+	sim := newSim(t, twiliosim.Options{})
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 8)
+	var calls atomic.Int32
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			arrived <- struct{}{}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id":"r","object":"response","status":"completed","output":[{"type":"message","id":"m","role":"assistant","status":"completed","content":[{"type":"output_text","text":"the answer","annotations":[]}]}]}`))
+	}))
+	defer fake.Close()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	l := setupLine(t, c.nodes[0], sim, lineOptions{llmType: "openai", llmConfig: map[string]any{"apiKey": "sk-test", "baseUrl": fake.URL + "/v1"}})
+	from := c.senderOwnedBy(l, c.env[1]["CLUSTER_ADDR"])
+	c.textVia(l, 0, from, "hello", twiliosim.NewMessageSID())
+	select {
+	case <-arrived: // the owner's turn waits for the LLM
+	case <-time.After(10 * time.Second):
+		t.Fatal("the owner never asked the LLM")
+	}
+	stale := c.nodes[1]
+	if err := stale.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[1] = nil
+	c.lb.set(c.nodes)
+	c.waitBalanced(1)
+	close(release)
+	testutil.CheckFor(t, 20*time.Second, func() error {
+		if got := l.replies(from); len(got) != 1 {
+			return fmt.Errorf("%d replies", len(got))
+		}
+		return nil
+	})
+	if err := stale.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stale.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stale owner did not exit")
+	}
+	time.Sleep(500 * time.Millisecond) // room for a late second reply
+	if got := l.replies(from); len(got) != 1 || got[0] != "the answer" {
+		t.Fatalf("replies %q, want one", got)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("the LLM was asked %d times, want 2 (the stale turn, and the new owner's)", n)
+	}
+	// The stale turn was refused by the store (fencing) when it woke up,
+	// and not committed: one user message stored.
+	if !strings.Contains(stale.logs.String(), "refused by fencing") {
+		t.Fatal("the stale owner's turn was not refused by fencing")
+	}
+	users := 0
+	for _, cv := range l.conversations(t) {
+		for _, e := range l.events(t, cv.ID) {
+			var d struct{ Role string }
+			if e.EventType == "message" && json.Unmarshal(e.EventData, &d) == nil && d.Role == "user" {
+				users++
+			}
+		}
+	}
+	if users != 1 {
+		t.Fatalf("%d user messages stored, want 1", users)
+	}
 }
