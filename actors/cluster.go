@@ -222,12 +222,13 @@ func (c *clusterNode) leaseValid(margin time.Duration) bool {
 	return int64(time.Since(c.base)+margin) < c.leaseUntil.Load()
 }
 
-// renewLoop keeps the lease: every third of its TTL. A lease that could
+// renewLoop keeps the lease: every fifth of its TTL, so that a renewal
+// may be late (a busy machine, a slow database) by most of the TTL. A lease that could
 // not be renewed in time has expired in the database: other nodes may own
 // this node's slots now, so it gives them all up and joins again.
 func (c *clusterNode) renewLoop() {
 	defer c.done.Done()
-	t := time.NewTicker(c.opts.LeaseTTL / 3)
+	t := time.NewTicker(c.opts.LeaseTTL / 5)
 	defer t.Stop()
 	for {
 		select {

@@ -143,7 +143,7 @@
 // (disthash) is not used: sessions stay this package's actors.
 //
 // Ownership is fenced in the database (store.ClusterStore). Each node
-// incarnation holds a lease, renewed every third of CLUSTER_LEASE_TTL; a
+// incarnation holds a lease, renewed every fifth of CLUSTER_LEASE_TTL; a
 // slot row names its owner. A node runs a slot's sessions only after it
 // has acquired the row, which succeeds when the slot is free, or when its
 // owner's lease has expired — by the database's clock, and only after the

@@ -101,6 +101,10 @@ func startCluster(t *testing.T, n int, extra map[string]string) *clusterNodes {
 			"CLUSTER_ADDR":            remotes[i],
 			"CLUSTER_MEMBERSHIP_ADDR": members[i],
 			"CLUSTER_PEERS":           strings.Join(peers, ","),
+			// Longer than the default 3 s: the test machine runs other
+			// tests beside these nodes, and a node that misses its
+			// renewals for a lease's length exits (as it must).
+			"CLUSTER_LEASE_TTL": "5s",
 		}
 		for k, v := range extra {
 			env[k] = v
