@@ -69,6 +69,10 @@ type inboundReq struct {
 	// durable receives nil once the message is durable, or the error
 	// that left its durability unknown.
 	durable chan error
+	// now: no turn of this process will share the message's flush (in a
+	// cluster, another node owns its sender), so its batch is committed
+	// durably at once rather than written and flushed a moment later.
+	now bool
 }
 
 type inboundResp struct {
@@ -118,8 +122,8 @@ func newCommitter(st store.Store, max int, linger, syncWait time.Duration, logEr
 // error that left that unknown). Once handed over, the commit is not
 // cancelled by ctx: the caller waits for the outcome, because a committed
 // message must not be reported as failed.
-func (c *committer) commitInbound(ctx context.Context, m *store.InboundMessage) (store.InboundResult, <-chan error, error) {
-	req := inboundReq{m: m, resp: make(chan inboundResp, 1), durable: make(chan error, 1)}
+func (c *committer) commitInbound(ctx context.Context, m *store.InboundMessage, now bool) (store.InboundResult, <-chan error, error) {
+	req := inboundReq{m: m, resp: make(chan inboundResp, 1), durable: make(chan error, 1), now: now}
 	select {
 	case c.inbound <- req:
 	case <-c.done:
@@ -387,6 +391,9 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 	durable := c.deferred == nil || c.syncDue()
 	for _, r := range trs {
 		durable = durable || r.patience <= 0
+	}
+	for _, r := range ins {
+		durable = durable || r.now
 	}
 	ctx := context.Background()
 	msgs := make([]*store.InboundMessage, len(ins))

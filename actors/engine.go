@@ -305,7 +305,10 @@ func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.Inb
 		m.ReceivedAt = e.opts.Now().UTC()
 	}
 	start := time.Now()
-	res, durable, err := e.commits.commitInbound(ctx, m)
+	// A message another node will answer gains nothing from waiting for
+	// a turn here to share its flush.
+	now := e.cl != nil && !e.cl.owns(m.Key())
+	res, durable, err := e.commits.commitInbound(ctx, m, now)
 	if err != nil {
 		e.m.storeOp("commit_inbound", start)
 		return res, err
