@@ -131,24 +131,16 @@ func newClusterNode(e *Engine, opts ClusterOptions) (*clusterNode, error) {
 	if opts.MembershipRefresh <= 0 {
 		opts.MembershipRefresh = time.Second
 	}
-	host, portS, err := net.SplitHostPort(opts.Addr)
+	host, port, err := splitAddr("cluster", opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("actors: cluster address %q: %w", opts.Addr, err)
-	}
-	port, err := strconv.Atoi(portS)
-	if err != nil {
-		return nil, fmt.Errorf("actors: cluster address %q: bad port", opts.Addr)
+		return nil, err
 	}
 	var provider cluster.ClusterProvider
 	switch opts.Provider {
 	case "automanaged":
-		_, mport, err := net.SplitHostPort(opts.MembershipAddr)
+		_, mp, err := splitAddr("membership", opts.MembershipAddr)
 		if err != nil {
-			return nil, fmt.Errorf("actors: membership address %q: %w", opts.MembershipAddr, err)
-		}
-		mp, err := strconv.Atoi(mport)
-		if err != nil {
-			return nil, fmt.Errorf("actors: membership address %q: bad port", opts.MembershipAddr)
+			return nil, err
 		}
 		provider = automanaged.NewWithConfig(opts.MembershipRefresh, mp, opts.Peers...)
 	default:
@@ -194,6 +186,19 @@ func newClusterNode(e *Engine, opts ClusterOptions) (*clusterNode, error) {
 	go c.renewLoop()
 	go c.balanceLoop()
 	return c, nil
+}
+
+// splitAddr splits a host:port address with a numeric port.
+func splitAddr(what, addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("actors: %s address %q: %w", what, addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("actors: %s address %q: bad port", what, addr)
+	}
+	return host, port, nil
 }
 
 // join registers a new incarnation of this node and fences the store's

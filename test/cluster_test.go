@@ -326,63 +326,23 @@ func TestClusterPausedOwnerIsFenced(t *testing.T) {
 	for s := range senders {
 		c.textVia(l, s, from(s), "m1", twiliosim.NewMessageSID())
 	}
-	testutil.CheckFor(t, 20*time.Second, func() error {
-		for s := range senders {
-			if got := l.replies(from(s)); len(got) != 1 {
-				return fmt.Errorf("%s: %d replies", from(s), len(got))
-			}
-		}
-		return nil
-	})
-	paused := c.nodes[1]
-	if err := paused.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	c.nodes[1] = nil
-	c.lb.set(c.nodes)
+	waitReplies(t, l, senders, from, 1)
 	// The survivor takes every slot once the paused node's lease expires.
-	c.waitBalanced(1)
+	paused := c.pause(1)
 	for s := range senders {
 		c.textVia(l, 0, from(s), "m2", twiliosim.NewMessageSID())
 	}
-	testutil.CheckFor(t, 20*time.Second, func() error {
-		for s := range senders {
-			if got := l.replies(from(s)); len(got) != 2 {
-				return fmt.Errorf("%s: %d replies", from(s), len(got))
-			}
-		}
-		return nil
-	})
-	if err := paused.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	waitReplies(t, l, senders, from, 2)
 	// On waking up it finds its lease gone and exits, for its supervisor
 	// to start a new member.
-	select {
-	case <-paused.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the paused node did not exit after its lease expired")
-	}
-	if code := paused.cmd.ProcessState.ExitCode(); code != 3 {
-		t.Fatalf("the paused node exited %d, want 3", code)
-	}
-	if !strings.Contains(paused.logs.String(), "cluster lease lost") {
-		t.Fatal("the paused node did not log its lost lease")
-	}
+	c.wake(paused)
 	c.nodes[1] = startServer(t, "", c.env[1])
 	c.lb.set(c.nodes)
 	c.waitBalanced(2)
 	for s := range senders {
 		c.textVia(l, s, from(s), "m3", twiliosim.NewMessageSID())
 	}
-	testutil.CheckFor(t, 20*time.Second, func() error {
-		for s := range senders {
-			if got := l.replies(from(s)); len(got) < 3 {
-				return fmt.Errorf("%s: %d replies", from(s), len(got))
-			}
-		}
-		return nil
-	})
+	waitReplies(t, l, senders, from, 3)
 	time.Sleep(500 * time.Millisecond)
 	for s := range senders {
 		want := []string{"R1: m1", "R2: m2", "R3: m3"}
@@ -405,14 +365,7 @@ func TestClusterGracefulHandover(t *testing.T) {
 	for s := range senders {
 		c.textVia(l, s, from(s), "m1", twiliosim.NewMessageSID())
 	}
-	testutil.CheckFor(t, 20*time.Second, func() error {
-		for s := range senders {
-			if got := l.replies(from(s)); len(got) != 1 {
-				return fmt.Errorf("%s: %d replies", from(s), len(got))
-			}
-		}
-		return nil
-	})
+	waitReplies(t, l, senders, from, 1)
 	if code := c.nodes[1].terminate(); code != 0 {
 		t.Fatalf("SIGTERM: exit %d", code)
 	}
@@ -422,14 +375,7 @@ func TestClusterGracefulHandover(t *testing.T) {
 	for s := range senders {
 		c.textVia(l, 0, from(s), "m2", twiliosim.NewMessageSID())
 	}
-	testutil.CheckFor(t, 20*time.Second, func() error {
-		for s := range senders {
-			if got := l.replies(from(s)); len(got) != 2 {
-				return fmt.Errorf("%s: %d replies", from(s), len(got))
-			}
-		}
-		return nil
-	})
+	waitReplies(t, l, senders, from, 2)
 	for s := range senders {
 		want := []string{"R1: m1", "R2: m2"}
 		if got := l.replies(from(s)); strings.Join(got, "|") != strings.Join(want, "|") {
@@ -515,13 +461,7 @@ func TestClusterStaleOwnerTurnInFlight(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the owner never asked the LLM")
 	}
-	stale := c.nodes[1]
-	if err := stale.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	c.nodes[1] = nil
-	c.lb.set(c.nodes)
-	c.waitBalanced(1)
+	stale := c.pause(1)
 	close(release)
 	testutil.CheckFor(t, 20*time.Second, func() error {
 		if got := l.replies(from); len(got) != 1 {
@@ -529,14 +469,7 @@ func TestClusterStaleOwnerTurnInFlight(t *testing.T) {
 		}
 		return nil
 	})
-	if err := stale.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-stale.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the stale owner did not exit")
-	}
+	c.wake(stale)
 	time.Sleep(500 * time.Millisecond) // room for a late second reply
 	if got := l.replies(from); len(got) != 1 || got[0] != "the answer" {
 		t.Fatalf("replies %q, want one", got)
@@ -560,5 +493,58 @@ func TestClusterStaleOwnerTurnInFlight(t *testing.T) {
 	}
 	if users != 1 {
 		t.Fatalf("%d user messages stored, want 1", users)
+	}
+}
+
+// waitReplies waits until each of the senders has at least n replies.
+func waitReplies(t *testing.T, l *line, senders int, from func(int) string, n int) {
+	t.Helper()
+	testutil.CheckFor(t, 20*time.Second, func() error {
+		for s := range senders {
+			if got := l.replies(from(s)); len(got) < n {
+				return fmt.Errorf("%s: %d replies, want %d", from(s), len(got), n)
+			}
+		}
+		return nil
+	})
+}
+
+// pause stops node i (SIGSTOP), takes it out of the balancer and waits
+// until the others own every slot: its lease has expired.
+func (c *clusterNodes) pause(i int) *server {
+	c.t.Helper()
+	n := c.nodes[i]
+	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		c.t.Fatal(err)
+	}
+	c.nodes[i] = nil
+	c.lb.set(c.nodes)
+	live := 0
+	for _, x := range c.nodes {
+		if x != nil {
+			live++
+		}
+	}
+	c.waitBalanced(live)
+	return n
+}
+
+// wake resumes a paused node (SIGCONT), which must find its lease gone,
+// log it and exit with status 3.
+func (c *clusterNodes) wake(n *server) {
+	c.t.Helper()
+	if err := n.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		c.t.Fatal(err)
+	}
+	select {
+	case <-n.exited:
+	case <-time.After(20 * time.Second):
+		c.t.Fatal("the paused node did not exit after its lease expired")
+	}
+	if code := n.cmd.ProcessState.ExitCode(); code != 3 {
+		c.t.Fatalf("the paused node exited %d, want 3", code)
+	}
+	if !strings.Contains(n.logs.String(), "cluster lease lost") {
+		c.t.Fatal("the paused node did not log its lost lease")
 	}
 }

@@ -21,31 +21,8 @@ import (
 // hash, a project read and updated), which run through the shared core
 // (database/sql on the pgx pool), not the hot path.
 func BenchmarkCRUD(b *testing.B) {
-	base := testutil.PostgresURL(b)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	schema := "b_" + hex.EncodeToString(r[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(context.Background())
-	})
-	db, err := postgres.Open(ctx, withSearchPath(b, base, schema))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	p := &store.Project{Name: "bench"}
-	if err := db.CreateProject(ctx, p); err != nil {
-		b.Fatal(err)
-	}
+	db, p, _ := benchStore(b)
 	k := &store.APIKey{ProjectID: p.ID, Name: "k", KeyHash: "hash-bench", KeyPreview: "sk_…", IsActive: true}
 	if err := db.CreateAPIKey(ctx, k); err != nil {
 		b.Fatal(err)
@@ -70,31 +47,8 @@ func BenchmarkCRUD(b *testing.B) {
 // the turns' slot rows). It reports the statements and the WAL bytes per
 // batch besides the time.
 func BenchmarkFencedCommit(b *testing.B) {
-	base := testutil.PostgresURL(b)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	schema := "b_" + hex.EncodeToString(r[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(context.Background())
-	})
-	db, err := postgres.Open(ctx, withSearchPath(b, base, schema))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	p := &store.Project{Name: "bench"}
-	if err := db.CreateProject(ctx, p); err != nil {
-		b.Fatal(err)
-	}
+	db, p, conn := benchStore(b)
 	c := &store.Conversation{ProjectID: p.ID, StageID: "stag_x", UserID: "+15551110000", ChannelProviderID: "prov_chan",
 		ChannelAddress: "+15550000001", Deadline: time.Now().Add(time.Hour)}
 	if err := db.CreateConversation(ctx, c, store.Event{EventType: store.EventConversationStart}); err != nil {
@@ -167,4 +121,37 @@ func BenchmarkFencedCommit(b *testing.B) {
 			}
 		}
 	}
+}
+
+// benchStore opens the store on a schema of its own (dropped at the end)
+// of the test PostgreSQL, with one project, and a connection to that
+// PostgreSQL.
+func benchStore(b *testing.B) (*postgres.DB, *store.Project, *pgx.Conn) {
+	b.Helper()
+	base := testutil.PostgresURL(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	schema := "b_" + hex.EncodeToString(r[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		conn.Close(context.Background())
+	})
+	db, err := postgres.Open(ctx, withSearchPath(b, base, schema))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	p := &store.Project{Name: "bench"}
+	if err := db.CreateProject(ctx, p); err != nil {
+		b.Fatal(err)
+	}
+	return db, p, conn
 }
