@@ -168,6 +168,10 @@ func newClusterNode(e *Engine, opts ClusterOptions) (*clusterNode, error) {
 	}
 	rc := remote.Configure(host, port, remote.WithAdvertisedHost(opts.Addr))
 	cfg := cluster.Configure(opts.Name, provider, disthash.New(), rc)
+	// Gossip carries only Proto.Actor's own heartbeats here (ownership is
+	// in the database): once a second instead of every 300 ms, well
+	// inside its 20 s heartbeat expiry.
+	cfg.GossipInterval = time.Second
 	c.cl = cluster.New(e.system, cfg)
 	e.system.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {
