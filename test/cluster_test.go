@@ -84,6 +84,13 @@ func (b *balancer) set(nodes []*server) {
 // they own every slot between them.
 func startCluster(t *testing.T, n int, extra map[string]string) *clusterNodes {
 	t.Helper()
+	return startClusterOf(t, n, n, extra)
+}
+
+// startClusterOf configures n nodes (every one in the peer list) and
+// starts the first started of them.
+func startClusterOf(t *testing.T, n, started int, extra map[string]string) *clusterNodes {
+	t.Helper()
 	c := &clusterNodes{t: t, db: postgresURL(t), lb: newBalancer(t)}
 	var peers, members, remotes []string
 	for range n {
@@ -113,7 +120,7 @@ func startCluster(t *testing.T, n int, extra map[string]string) *clusterNodes {
 	}
 	c.nodes = make([]*server, n)
 	var wg sync.WaitGroup
-	for i := range n {
+	for i := range started {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -122,7 +129,7 @@ func startCluster(t *testing.T, n int, extra map[string]string) *clusterNodes {
 	}
 	wg.Wait()
 	c.lb.set(c.nodes)
-	c.waitBalanced(n)
+	c.waitBalanced(started)
 	return c
 }
 
@@ -547,4 +554,87 @@ func (c *clusterNodes) wake(n *server) {
 	if !strings.Contains(n.logs.String(), "cluster lease lost") {
 		c.t.Fatal("the paused node did not log its lost lease")
 	}
+}
+
+// TestClusterJoinUnderLoad: a third node joins two that are answering a
+// stream of texts. It takes its share of the senders — their sessions
+// drain on the old owners and move between turns — and every message is
+// answered once, in order, each conversation continuing.
+func TestClusterJoinUnderLoad(t *testing.T) {
+	c := startClusterOf(t, 3, 2, nil)
+	sim := newSim(t, twiliosim.Options{})
+	l := setupLine(t, c.nodes[0], sim, lineOptions{})
+	const senders = 24
+	from := func(s int) string { return fmt.Sprintf("+1555940%04d", s) }
+	round := func(r int) {
+		var nodes []int
+		for i, n := range c.nodes {
+			if n != nil {
+				nodes = append(nodes, i)
+			}
+		}
+		var wg sync.WaitGroup
+		for s := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.textVia(l, nodes[(s+r)%len(nodes)], from(s), fmt.Sprintf("m%d", r+1), twiliosim.NewMessageSID())
+			}()
+		}
+		wg.Wait()
+	}
+	balanced := func() bool {
+		total := 0
+		for _, n := range c.nodes {
+			if n == nil {
+				return false
+			}
+			owned := int(scrapeQuiet(n.MetricsURL)["switchboard_cluster_owned_slots"])
+			if owned == 0 {
+				return false
+			}
+			total += owned
+		}
+		return total == 256
+	}
+	round(0)
+	joined := make(chan *server, 1)
+	go func() { joined <- startServer(t, "", c.env[2]) }()
+	// Texts keep coming while the third node starts, joins and takes its
+	// slots, and a few rounds after.
+	rounds, after := 1, 0
+	for ; rounds < 200 && after < 3; rounds++ {
+		round(rounds)
+		select {
+		case n := <-joined:
+			c.nodes[2] = n
+			c.lb.set(c.nodes)
+		default:
+		}
+		if c.nodes[2] != nil && balanced() {
+			after++
+		}
+	}
+	if after < 3 {
+		t.Fatalf("the third node did not take its share within %d rounds", rounds)
+	}
+	waitReplies(t, l, senders, from, rounds)
+	time.Sleep(500 * time.Millisecond) // room for a late duplicate
+	for s := range senders {
+		var want []string
+		for k := 1; k <= rounds; k++ {
+			want = append(want, fmt.Sprintf("R%d: m%d", k, k))
+		}
+		if got := l.replies(from(s)); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("%s: replies %q, want %q", from(s), got, want)
+		}
+	}
+	var moved float64
+	for _, n := range c.nodes {
+		moved += scrapeQuiet(n.MetricsURL)["switchboard_cluster_slot_moves_total{direction=\"released\"}"]
+	}
+	if moved == 0 {
+		t.Fatal("no slot was released to the node that joined")
+	}
+	t.Logf("%d rounds of %d texts while the third node joined", rounds, senders)
 }
