@@ -38,7 +38,7 @@ type node struct {
 	dead       atomic.Bool  // killed: no more deliveries
 	deliveries atomic.Int64 // webhook deliveries posted to it
 	accepted   atomic.Int64 // of them answered 200
-	replies    atomic.Int64 // sends its own simulated Twilio accepted
+	replies    atomic.Int64 // sends the simulated Twilio accepted on this node's address
 }
 
 // fleet is the set of servers a run drives: one, a list of running ones
