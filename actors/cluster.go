@@ -52,7 +52,9 @@ type ClusterOptions struct {
 	// Store holds the leases and slot owners and fences commits.
 	Store store.ClusterStore
 	// LeaseLost, when set, is called once this node's lease has expired
-	// (a pause, a cut from the database) and it has given up its slots.
+	// (a pause, a cut from the database), or most live nodes have left it
+	// out of their membership for a while (checkViews), and it has given
+	// up its slots.
 	// The other members have removed it for good (Proto.Actor blocks a
 	// member that left, by its id), so the server exits and its supervisor
 	// starts it again as a new member. Nil: the node joins again by
@@ -72,6 +74,14 @@ const (
 // handOffName is the name of the actor that receives hand-offs on every
 // node.
 const handOffName = "switchboard-handoff"
+
+// A node reports what its membership provider shows it every viewEvery
+// and reads the others' reports; when most live nodes have left it out of
+// theirs for excludedFor, it steps down (checkViews).
+const (
+	viewEvery   = 2 * time.Second
+	excludedFor = 15 * time.Second
+)
 
 // leaseLostGrace bounds how long a node whose lease expired waits for its
 // turns in flight (each refused by the store) before ClusterOptions.LeaseLost.
@@ -114,6 +124,10 @@ type clusterNode struct {
 	wake chan struct{}
 	stop chan struct{}
 	done sync.WaitGroup
+
+	// excludedSince is when checkViews first found this node left out
+	// by most live nodes (zero: it is not); balanceLoop's own.
+	excludedSince time.Time
 }
 
 // newClusterNode starts the remote, the membership provider and the
@@ -255,12 +269,7 @@ func (c *clusterNode) renewLoop() {
 		case store.ErrorCode(err) == store.EFENCED:
 			c.m.leaseLost()
 			c.log.Error("cluster lease lost; giving up every slot", "err", err)
-			c.giveUpAll()
-			if c.opts.LeaseLost != nil {
-				// Let the turns in flight finish first: their commits are
-				// refused and their sends not made, which they log.
-				c.e.awaitIdle(leaseLostGrace)
-				c.opts.LeaseLost()
+			if c.stepDown() {
 				return
 			}
 			for {
@@ -278,6 +287,21 @@ func (c *clusterNode) renewLoop() {
 			c.log.Warn("cluster lease renewal failed", "err", err)
 		}
 	}
+}
+
+// stepDown gives up every slot and, when the server wants it
+// (ClusterOptions.LeaseLost), lets the turns in flight meet their refusal
+// and calls LeaseLost; it reports whether it did.
+func (c *clusterNode) stepDown() bool {
+	c.giveUpAll()
+	if c.opts.LeaseLost == nil {
+		return false
+	}
+	// Let the turns in flight finish first: their commits are refused
+	// and their sends not made, which they log.
+	c.e.awaitIdle(leaseLostGrace)
+	c.opts.LeaseLost()
+	return true
 }
 
 // giveUpAll drops every slot at once, without draining: the lease has
@@ -349,6 +373,7 @@ func (c *clusterNode) balanceLoop() {
 	defer c.done.Done()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	var viewed time.Time
 	for {
 		select {
 		case <-c.stop:
@@ -356,8 +381,82 @@ func (c *clusterNode) balanceLoop() {
 		case <-t.C:
 		case <-c.wake:
 		}
+		if time.Since(viewed) >= viewEvery {
+			viewed = time.Now()
+			if c.checkViews() {
+				return
+			}
+		}
 		c.balance()
 	}
+}
+
+// checkViews reports this node's view of the membership and reads the
+// others'. Proto.Actor blocks a member for good once the membership saw it
+// leave — say its health endpoint was slow for a moment — so the others
+// may route around a node that is alive, whose lease they cannot take:
+// its senders would wait in the store for its rescans. A node that most
+// live nodes have left out of their views for excludedFor steps down (as
+// when its lease is lost; the server then exits, and its supervisor starts
+// a new member). It reports whether the node stepped down for good.
+func (c *clusterNode) checkViews() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), viewEvery)
+	defer cancel()
+	c.mu.Lock()
+	members := c.members
+	c.mu.Unlock()
+	if err := c.cs.ReportView(ctx, c.nodeID(), members); err != nil {
+		c.log.Warn("cluster: report the membership view", "err", err)
+		return false
+	}
+	nodes, err := c.cs.ClusterMembers(ctx)
+	if err != nil {
+		c.log.Warn("cluster: read the members' views", "err", err)
+		return false
+	}
+	if !leftOut(c.self, c.nodeID(), nodes) {
+		c.excludedSince = time.Time{}
+		return false
+	}
+	if c.excludedSince.IsZero() {
+		c.excludedSince = time.Now()
+		c.log.Warn("cluster: most live nodes do not see this node")
+		return false
+	}
+	if time.Since(c.excludedSince) < excludedFor {
+		return false
+	}
+	c.m.steppedDown()
+	c.log.Error("cluster: left out of the membership by most live nodes; giving up every slot", "for", time.Since(c.excludedSince).Round(time.Second))
+	c.excludedSince = time.Time{}
+	if c.stepDown() {
+		return true
+	}
+	// No supervisor to restart it: free the slots in the database and
+	// join again as a new incarnation.
+	if err := c.cs.LeaveCluster(ctx, c.nodeID()); err != nil {
+		c.log.Warn("cluster: leave", "err", err)
+	}
+	if err := c.join(context.Background()); err != nil {
+		c.log.Error("cluster: join again", "err", err)
+	}
+	return false
+}
+
+// leftOut reports whether most live nodes (this one, node at addr self,
+// included in the count) have left self out of their fresh views.
+func leftOut(self, node string, nodes []store.ClusterNode) bool {
+	live, out := 0, 0
+	for _, n := range nodes {
+		if !n.Live {
+			continue
+		}
+		live++
+		if n.Node != node && n.ViewFresh && !slices.Contains(n.View, self) {
+			out++
+		}
+	}
+	return 2*out > live
 }
 
 func (c *clusterNode) balance() {

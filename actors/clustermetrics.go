@@ -17,6 +17,7 @@ type clusterMetrics struct {
 	receivedC   *prometheus.CounterVec
 	fencedC     prometheus.Counter
 	leaseLostC  prometheus.Counter
+	steppedC    prometheus.Counter
 }
 
 func newClusterMetrics(reg prometheus.Registerer) *clusterMetrics {
@@ -41,8 +42,10 @@ func newClusterMetrics(reg prometheus.Registerer) *clusterMetrics {
 			Name: "switchboard_cluster_fenced_total", Help: "Commits the database refused because this node no longer owned their key (fencing)."}),
 		leaseLostC: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_cluster_lease_lost_total", Help: "Times this node's lease expired before it was renewed (it then gave up every slot and joined again)."}),
+		steppedC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_cluster_stepped_down_total", Help: "Times this node gave up every slot because most live nodes no longer saw it in their membership."}),
 	}
-	reg.MustRegister(m.membersG, m.owned, m.moves, m.handOffs, m.handOffTime, m.receivedC, m.fencedC, m.leaseLostC)
+	reg.MustRegister(m.membersG, m.owned, m.moves, m.handOffs, m.handOffTime, m.receivedC, m.fencedC, m.leaseLostC, m.steppedC)
 	return m
 }
 
@@ -92,5 +95,11 @@ func (m *clusterMetrics) fenced() {
 func (m *clusterMetrics) leaseLost() {
 	if m != nil {
 		m.leaseLostC.Inc()
+	}
+}
+
+func (m *clusterMetrics) steppedDown() {
+	if m != nil {
+		m.steppedC.Inc()
 	}
 }

@@ -191,6 +191,13 @@
 //     expired), it sends nothing (its own clock says its lease ran out),
 //     its renewal fails, and it gives up every slot and joins again as a
 //     new incarnation.
+//   - A node the others dropped from their membership while it lived
+//     (Proto.Actor blocks such a member for good): its lease stays valid,
+//     so nobody can take its slots, while the others route its senders
+//     elsewhere. Every node records its view of the membership in the
+//     database every 2 s; a node that most live nodes have left out for
+//     15 s gives up its slots (the server exits, for its supervisor to
+//     start a new member).
 //   - Two nodes that disagree about the membership (a partition between
 //     them, a provider that lags): both may want a slot, only the row's
 //     owner can commit, and the other cannot take it while the owner's

@@ -60,6 +60,9 @@ type ClusterStore interface {
 	ReleaseSlots(ctx context.Context, node string, slots []int) error
 	// ClusterMembers lists the registered nodes and the slots they own.
 	ClusterMembers(ctx context.Context) ([]ClusterNode, error)
+	// ReportView records the actor addresses of the members node's
+	// membership provider shows it (ClusterNode.View).
+	ReportView(ctx context.Context, node string, view []string) error
 	// FenceAs makes every later fenced commit check node's lease and slots.
 	FenceAs(node string)
 }
@@ -71,4 +74,11 @@ type ClusterNode struct {
 	LeaseUntil time.Time
 	Live       bool // its lease had not expired when it was read
 	Slots      []int
+	// View is what the node last reported of the membership (ReportView);
+	// ViewFresh that it reported it within the last ViewFreshness.
+	View      []string
+	ViewFresh bool
 }
+
+// ViewFreshness is how recent a node's reported view must be to count.
+const ViewFreshness = 10 * time.Second

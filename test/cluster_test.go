@@ -638,3 +638,39 @@ func TestClusterJoinUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d rounds of %d texts while the third node joined", rounds, senders)
 }
+
+// TestClusterUnseenMemberStepsDown: a node that the other live nodes do
+// not see — here they are not told of it; in production Proto.Actor blocks
+// a member whose health check failed once — cannot take its share (their
+// leases are valid) while they route its senders elsewhere. It finds out
+// from the views the nodes report in the database, gives up and exits (3)
+// for its supervisor to start a new member.
+func TestClusterUnseenMemberStepsDown(t *testing.T) {
+	c := startClusterOf(t, 3, 2, nil)
+	// The first two never poll the third one's membership endpoint.
+	for i := range 2 {
+		c.env[i]["CLUSTER_PEERS"] = c.env[0]["CLUSTER_MEMBERSHIP_ADDR"] + "," + c.env[1]["CLUSTER_MEMBERSHIP_ADDR"]
+	}
+	for i := range 2 {
+		if code := c.nodes[i].terminate(); code != 0 {
+			t.Fatalf("SIGTERM: exit %d", code)
+		}
+		c.nodes[i] = startServer(t, "", c.env[i])
+	}
+	c.lb.set(c.nodes)
+	c.waitBalanced(2)
+	unseen := startServer(t, "", c.env[2])
+	select {
+	case <-unseen.exited:
+	case <-time.After(45 * time.Second):
+		t.Fatal("the node nobody sees did not step down")
+	}
+	if code := unseen.cmd.ProcessState.ExitCode(); code != 3 {
+		t.Fatalf("exit %d, want 3", code)
+	}
+	if !strings.Contains(unseen.logs.String(), "left out of the membership") {
+		t.Fatal("the node did not log why it stepped down")
+	}
+	// The two that see each other own everything still.
+	c.waitBalanced(2)
+}

@@ -335,11 +335,12 @@ func clusterOptions(cfg *config.Config, st store.Store) (*actors.ClusterOptions,
 		Store:          cs,
 		LeaseLost: func() {
 			// Fenced already: nothing of this process can commit or send.
-			fmt.Fprintln(os.Stderr, "switchboard: the cluster lease expired (the process was paused or cut off from PostgreSQL); exiting so that the supervisor starts a new member")
+			fmt.Fprintln(os.Stderr, "switchboard: this node lost its place in the cluster (its lease expired: paused, or cut off from PostgreSQL; or the other nodes no longer see it); exiting so that the supervisor starts a new member")
 			os.Exit(exitLeaseLost)
 		},
 	}, nil
 }
 
-// exitLeaseLost is the exit status of a cluster member whose lease expired.
+// exitLeaseLost is the exit status of a cluster member whose lease expired,
+// or that the other members no longer see.
 const exitLeaseLost = 3

@@ -75,7 +75,9 @@ const (
 			RETURNING slot)
 		SELECT slot FROM taken UNION ALL SELECT slot FROM cluster_slots WHERE slot = ANY($2) AND owner = $1 ORDER BY slot`
 	sqlReleaseSlots = `UPDATE cluster_slots SET owner = '' WHERE slot = ANY($2) AND owner = $1`
+	sqlReportView   = `UPDATE cluster_nodes SET view = $2, view_at = clock_timestamp() WHERE node = $1`
 	sqlMembers      = `SELECT n.node, n.addr, n.lease_until, n.lease_until > clock_timestamp(),
+			n.view, COALESCE(n.view_at > clock_timestamp() - $1 * interval '1 microsecond', false),
 			COALESCE(array_agg(s.slot ORDER BY s.slot) FILTER (WHERE s.slot IS NOT NULL), '{}')
 		FROM cluster_nodes n LEFT JOIN cluster_slots s ON s.owner = n.node
 		GROUP BY n.node ORDER BY n.joined_at, n.node`
@@ -279,10 +281,10 @@ func (db *DB) ReleaseSlots(ctx context.Context, node string, slots []int) error 
 // ClusterMembers lists the registered nodes, oldest first, with the slots
 // they own; Live is judged by the database's clock.
 func (db *DB) ClusterMembers(ctx context.Context) ([]store.ClusterNode, error) {
-	nodes, err := queryAll(ctx, db.pool, "cluster members", sqlMembers, nil, func(s scanner) (store.ClusterNode, error) {
+	nodes, err := queryAll(ctx, db.pool, "cluster members", sqlMembers, []any{micros(store.ViewFreshness)}, func(s scanner) (store.ClusterNode, error) {
 		var n store.ClusterNode
 		var slots []int32
-		if err := s.Scan(&n.Node, &n.Addr, &n.LeaseUntil, &n.Live, &slots); err != nil {
+		if err := s.Scan(&n.Node, &n.Addr, &n.LeaseUntil, &n.Live, &n.View, &n.ViewFresh, &slots); err != nil {
 			return n, err
 		}
 		n.LeaseUntil = n.LeaseUntil.UTC()
@@ -299,6 +301,20 @@ func (db *DB) ClusterMembers(ctx context.Context) ([]store.ClusterNode, error) {
 		nodes = []store.ClusterNode{}
 	}
 	return nodes, nil
+}
+
+// ReportView records what node's membership provider shows it.
+func (db *DB) ReportView(ctx context.Context, node string, view []string) error {
+	if err := checkNode(node); err != nil {
+		return err
+	}
+	if view == nil {
+		view = []string{}
+	}
+	if _, err := db.pool.Exec(ctx, sqlReportView, node, view); err != nil {
+		return fmt.Errorf("postgres: report view: %w", err)
+	}
+	return nil
 }
 
 // FenceAs makes every later batch that commits a turn of a conversation

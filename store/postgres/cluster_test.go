@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +142,23 @@ func TestClusterLeases(t *testing.T) {
 	}
 	if m := member(t, db, "a"); !m.LeaseUntil.After(a.LeaseUntil) {
 		t.Fatalf("renewal did not extend the lease: %v then %v", a.LeaseUntil, m.LeaseUntil)
+	}
+	// A node's view of the membership: none until it reports one.
+	if a.ViewFresh || len(a.View) != 0 {
+		t.Fatalf("view before any report: %+v", a)
+	}
+	wantCode(t, db.ReportView(ctx, "", []string{"x"}), store.EINVALID)
+	if err := db.ReportView(ctx, "a", []string{"127.0.0.1:1", "127.0.0.1:2"}); err != nil {
+		t.Fatal(err)
+	}
+	if m := member(t, db, "a"); !m.ViewFresh || strings.Join(m.View, ",") != "127.0.0.1:1,127.0.0.1:2" {
+		t.Fatalf("view after a report: %+v", m)
+	}
+	if _, err := c.conn.Exec(ctx, `UPDATE cluster_nodes SET view_at = clock_timestamp() - interval '1 hour' WHERE node = 'a'`); err != nil {
+		t.Fatal(err)
+	}
+	if m := member(t, db, "a"); m.ViewFresh {
+		t.Fatalf("an hour-old view counts as fresh: %+v", m)
 	}
 	// A retried join renews; the same id at another address is refused.
 	if err := db.JoinCluster(ctx, "a", "127.0.0.1:1", time.Minute); err != nil {
