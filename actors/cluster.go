@@ -572,20 +572,12 @@ func (c *clusterNode) evict() {
 // off (it stays pending in the database for the slot's next owner).
 func (c *clusterNode) deliver(m *store.InboundMessage) bool {
 	slot := store.SlotOf(m.Key())
-	c.mu.Lock()
-	members := c.members
-	switch c.state[slot].Load() {
-	case slotOwned:
-		c.mu.Unlock()
-		c.e.routeWork(m)
-		return true
-	case slotAcquiring:
-		c.held[slot] = append(c.held[slot], m)
-		c.mu.Unlock()
+	if c.runHere(slot, m) {
 		return true
 	}
+	c.mu.Lock()
+	owner := ownerOf(slot, c.members)
 	c.mu.Unlock()
-	owner := ownerOf(slot, members)
 	if owner == "" || owner == c.self {
 		return false // ours soon: the acquisition loads it
 	}
@@ -621,8 +613,7 @@ func (c *clusterNode) rescueLocal(m *store.InboundMessage) {
 	}
 	for _, p := range pending {
 		if p.ID == m.ID {
-			c.e.pending.Add(1)
-			c.e.system.Root.Send(c.e.shardFor(p.Key()), &deliver{msg: p, check: read})
+			c.e.redeliver(p, read)
 			return
 		}
 	}
@@ -717,7 +708,13 @@ func (c *clusterNode) take(m *store.InboundMessage) bool {
 	if c.e.closing.Load() {
 		return false
 	}
-	slot := store.SlotOf(m.Key())
+	return c.runHere(store.SlotOf(m.Key()), m)
+}
+
+// runHere runs work of a slot this node owns, or holds it while the slot
+// is being acquired (acquired lets it through after the slot's pending
+// work); false: the slot is not this node's now.
+func (c *clusterNode) runHere(slot int, m *store.InboundMessage) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch c.state[slot].Load() {

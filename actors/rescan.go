@@ -54,8 +54,7 @@ func (e *Engine) rescan(ctx context.Context) (int, error) {
 			continue
 		}
 		n++
-		e.pending.Add(1)
-		e.system.Root.Send(e.shardFor(m.Key()), &deliver{msg: m, check: read})
+		e.redeliver(m, read)
 	}
 	starts, err := e.opts.Store.PendingStarts(ctx)
 	if err != nil {
@@ -70,6 +69,13 @@ func (e *Engine) rescan(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// redeliver hands a message the store had pending at read to its session
+// again; the session skips it if it holds it already (session.holds).
+func (e *Engine) redeliver(m *store.InboundMessage, read time.Time) {
+	e.pending.Add(1)
+	e.system.Root.Send(e.shardFor(m.Key()), &deliver{msg: m, check: read})
 }
 
 // mine reports whether this node runs the sessions of key: always on a

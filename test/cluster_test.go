@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,52 +136,37 @@ func startClusterOf(t *testing.T, n, started int, extra map[string]string) *clus
 // each some.
 func (c *clusterNodes) waitBalanced(live int) {
 	c.t.Helper()
-	testutil.CheckFor(c.t, 30*time.Second, func() error {
-		total, nodes := 0, 0
-		for _, n := range c.nodes {
-			if n == nil {
-				continue
-			}
-			owned := int(scrapeQuiet(n.MetricsURL)["switchboard_cluster_owned_slots"])
-			total += owned
-			if owned > 0 {
-				nodes++
-			}
+	testutil.CheckFor(c.t, 30*time.Second, func() error { return c.balanced(live) })
+}
+
+// balanced reports (nil) whether the live nodes own all 256 slots between
+// them, each some.
+func (c *clusterNodes) balanced(live int) error {
+	total, nodes := 0, 0
+	for _, n := range c.nodes {
+		if n == nil {
+			continue
 		}
-		if total != 256 || nodes != live {
-			return fmt.Errorf("%d slots owned by %d nodes, want 256 by %d", total, nodes, live)
+		owned := int(scrapeQuiet(n.MetricsURL)["switchboard_cluster_owned_slots"])
+		total += owned
+		if owned > 0 {
+			nodes++
 		}
-		return nil
-	})
+	}
+	if total != 256 || nodes != live {
+		return fmt.Errorf("%d slots owned by %d nodes, want 256 by %d", total, nodes, live)
+	}
+	return nil
 }
 
 // scrapeQuiet is scrape for a server that may be down: no samples then.
 func scrapeQuiet(u string) map[string]float64 {
-	out := map[string]float64{}
 	resp, err := httpClient.Get(u)
 	if err != nil {
-		return out
+		return map[string]float64{}
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		k, err := resp.Body.Read(buf)
-		b.Write(buf[:k])
-		if err != nil {
-			break
-		}
-	}
-	for _, line := range strings.Split(b.String(), "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
+	return samples(resp.Body)
 }
 
 // textVia posts a signed webhook for the line to node i (signed for the
@@ -583,20 +567,6 @@ func TestClusterJoinUnderLoad(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	balanced := func() bool {
-		total := 0
-		for _, n := range c.nodes {
-			if n == nil {
-				return false
-			}
-			owned := int(scrapeQuiet(n.MetricsURL)["switchboard_cluster_owned_slots"])
-			if owned == 0 {
-				return false
-			}
-			total += owned
-		}
-		return total == 256
-	}
 	round(0)
 	joined := make(chan *server, 1)
 	go func() { joined <- startServer(t, "", c.env[2]) }()
@@ -611,7 +581,7 @@ func TestClusterJoinUnderLoad(t *testing.T) {
 			c.lb.set(c.nodes)
 		default:
 		}
-		if c.nodes[2] != nil && balanced() {
+		if c.nodes[2] != nil && c.balanced(3) == nil {
 			after++
 		}
 	}

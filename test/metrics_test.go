@@ -29,8 +29,13 @@ func scrape(t *testing.T, url string) map[string]float64 {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
 	}
+	return samples(resp.Body)
+}
+
+// samples reads a /metrics page: "name{labels}" → value.
+func samples(r io.Reader) map[string]float64 {
 	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
