@@ -17,7 +17,18 @@ type procTimes struct {
 	// self is utime+stime, children cutime+cstime (the processes it
 	// waited for), both in seconds.
 	self, children float64
+	// start is when the process started, in clock ticks after boot: with
+	// the pid it tells a process from a later one that reuses its pid.
+	start uint64
 }
+
+// key names one process over its lifetime.
+type procKey struct {
+	pid   int
+	start uint64
+}
+
+func (p procTimes) key() procKey { return procKey{p.pid, p.start} }
 
 // parseStat reads the fields of /proc/<pid>/stat loadgen uses. The command
 // name (field 2) may hold spaces and parentheses, so the fields after it
@@ -33,8 +44,8 @@ func parseStat(b []byte) (procTimes, error) {
 	}
 	f := strings.Fields(string(b[end+1:]))
 	// f[0] is field 3 (state), f[1] field 4 (ppid); utime, stime, cutime
-	// and cstime are fields 14 to 17.
-	if len(f) < 15 {
+	// and cstime are fields 14 to 17, starttime field 22.
+	if len(f) < 20 {
 		return procTimes{}, errors.New("loadgen: short /proc stat")
 	}
 	var ticks [4]int64
@@ -45,6 +56,8 @@ func parseStat(b []byte) (procTimes, error) {
 	}
 	ppid, err := strconv.Atoi(f[1])
 	errs = append(errs, err)
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return procTimes{}, fmt.Errorf("loadgen: /proc stat fields: %w", err)
 	}
@@ -52,6 +65,7 @@ func parseStat(b []byte) (procTimes, error) {
 		pid: pid, ppid: ppid, comm: string(b[open+1 : end]),
 		self:     float64(ticks[0]+ticks[1]) / userHZ,
 		children: float64(ticks[2]+ticks[3]) / userHZ,
+		start:    start,
 	}, nil
 }
 
@@ -148,33 +162,54 @@ func (d *dbProcs) selectProcs(all []procTimes) []procTimes {
 // dbCPU is one reading of the database's processes.
 type dbCPU struct {
 	seconds float64 // the sum of self+children over the processes
-	procs   int
+	procs   []procTimes
 }
 
-// read sums the CPU of the selected processes, their own and that of the
+// read reads the selected processes' CPU, their own and that of the
 // children they reaped.
-//
-// The difference of two readings is the CPU spent between them when every
-// selected process that exits in between is reaped by a selected process
-// still running: PostgreSQL's postmaster reaps all its backends and
-// workers, and the kernel adds a reaped child's whole CPU to the parent's
-// cutime/cstime, which makes up for the part already counted in the first
-// reading. A process that starts in between is counted from zero (all its
-// CPU falls inside). The approximation: a process that exits and is reaped
-// by a process outside the selection loses the CPU it spent between the
-// first reading and its exit (never with a PostgreSQL selected by name or
-// by its postmaster's pid).
 func (d *dbProcs) read() (dbCPU, error) {
 	all, err := allProcs(d.procRoot)
 	if err != nil {
 		return dbCPU{}, err
 	}
-	var r dbCPU
-	for _, p := range d.selectProcs(all) {
+	r := dbCPU{procs: d.selectProcs(all)}
+	for _, p := range r.procs {
 		r.seconds += p.self + p.children
-		r.procs++
 	}
 	return r, nil
+}
+
+// since returns the CPU the selected processes spent between an earlier
+// reading and r.
+//
+// A process that runs at both readings counts its growth; one that starts
+// in between counts from zero (all its CPU falls inside). One that exits
+// in between and is reaped by a selected process still running counts in
+// full too: the kernel adds a reaped child's whole CPU to its parent's
+// cutime/cstime, and the part the first reading already held is taken
+// off. PostgreSQL's postmaster reaps all its backends and workers.
+//
+// The approximation: a process that exits with its parent (another
+// PostgreSQL cluster on the host that stops, say) leaves the count, and
+// the CPU it spent between the readings is lost; it never makes the count
+// shrink.
+func (r dbCPU) since(earlier dbCPU) float64 {
+	now := make(map[procKey]bool, len(r.procs))
+	for _, p := range r.procs {
+		now[p.key()] = true
+	}
+	was := make(map[int]procKey, len(earlier.procs))
+	for _, p := range earlier.procs {
+		was[p.pid] = p.key()
+	}
+	sec := r.seconds
+	for _, p := range earlier.procs {
+		parent, ok := was[p.ppid]
+		if now[p.key()] || ok && now[parent] {
+			sec -= p.self + p.children
+		}
+	}
+	return max(sec, 0)
 }
 
 // parseNames splits a comma-separated list of process names.

@@ -93,11 +93,11 @@ func (m *measures) dbAfter(answered int64) *report.DBStats {
 		m.notes = append(m.notes, "database CPU not measured: "+err.Error())
 		return nil
 	}
-	st := &report.DBStats{Names: m.db.names, Root: m.db.root, Procs: r.procs, CPUSeconds: max(r.seconds-m.db0.seconds, 0)}
+	st := &report.DBStats{Names: m.db.names, Root: m.db.root, Procs: len(r.procs), CPUSeconds: r.since(m.db0)}
 	if answered > 0 {
 		st.CPUMicrosPerMessage = st.CPUSeconds * 1e6 / float64(answered)
 	}
-	if r.procs == 0 {
+	if len(r.procs) == 0 {
 		m.notes = append(m.notes, "database CPU: no process "+st.Selection()+" was found")
 	}
 	return st
@@ -244,7 +244,7 @@ func (m *measures) idle(ctx context.Context, d time.Duration, pids []int) (*repo
 	st.ServerCPUSeconds = cpu1 - cpu0
 	st.ServerCPUMillisPerSecond = idleRate(st.ServerCPUSeconds, st.Seconds)
 	if dbOK {
-		sec := max(db1.seconds-db0.seconds, 0)
+		sec := db1.since(db0)
 		rate := idleRate(sec, st.Seconds)
 		st.DBCPUSeconds, st.DBCPUMillisPerSecond = &sec, &rate
 	}

@@ -21,7 +21,7 @@ func TestParseStat(t *testing.T) {
 	// The command name holds a space and a parenthesis.
 	stat := []byte("4763 (postgres: x)) S 4700 4763 4763 0 -1 4194304 1200 0 0 0 250 75 30 20 20 0 9 0 123 1000 2000")
 	got, err := parseStat(stat)
-	want := procTimes{pid: 4763, ppid: 4700, comm: "postgres: x)", self: 3.25, children: 0.5}
+	want := procTimes{pid: 4763, ppid: 4700, comm: "postgres: x)", self: 3.25, children: 0.5, start: 123}
 	if err != nil || got != want {
 		t.Fatalf("parseStat = %+v, %v; want %+v", got, err, want)
 	}
@@ -46,11 +46,17 @@ func newFakeProc(t *testing.T) *fakeProc {
 // set writes process pid's stat: ticks are utime, stime, cutime, cstime.
 func (f *fakeProc) set(pid, ppid int, comm string, ticks [4]int, exe string) {
 	f.t.Helper()
+	f.setStarted(pid, ppid, comm, ticks, exe, 1)
+}
+
+// setStarted is set for a process that started at the given tick.
+func (f *fakeProc) setStarted(pid, ppid int, comm string, ticks [4]int, exe string, start int) {
+	f.t.Helper()
 	d := filepath.Join(f.dir, fmt.Sprint(pid))
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		f.t.Fatal(err)
 	}
-	line := fmt.Sprintf("%d (%s) S %d %d %d 0 -1 0 0 0 0 0 %d %d %d %d 20 0 1 0 1 1 1\n", pid, comm, ppid, pid, pid, ticks[0], ticks[1], ticks[2], ticks[3])
+	line := fmt.Sprintf("%d (%s) S %d %d %d 0 -1 0 0 0 0 0 %d %d %d %d 20 0 1 0 %d 1 1\n", pid, comm, ppid, pid, pid, ticks[0], ticks[1], ticks[2], ticks[3], start)
 	if err := os.WriteFile(filepath.Join(d, "stat"), []byte(line), 0o644); err != nil {
 		f.t.Fatal(err)
 	}
@@ -93,7 +99,7 @@ func TestDBProcsSelection(t *testing.T) {
 	} {
 		d := &dbProcs{procRoot: p.dir, names: c.names, root: c.root}
 		got, err := d.read()
-		if err != nil || got.procs != c.procs || math.Abs(got.seconds-c.want) > 1e-9 {
+		if err != nil || len(got.procs) != c.procs || math.Abs(got.seconds-c.want) > 1e-9 {
 			t.Errorf("names %v root %d: read = %+v, %v; want %v s over %d processes", c.names, c.root, got, err, c.want, c.procs)
 		}
 	}
@@ -121,8 +127,38 @@ func TestDBCPUWindowCountsExitedAndNewProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := after.seconds - before.seconds; math.Abs(got-0.9) > 1e-9 || after.procs != 2 {
-		t.Fatalf("window = %v s over %d processes, want 0.9 s (0.5 A + 0.1 postmaster + 0.3 B) over 2", got, after.procs)
+	if got := after.since(before); math.Abs(got-0.9) > 1e-9 || len(after.procs) != 2 {
+		t.Fatalf("window = %v s over %d processes, want 0.9 s (0.5 A + 0.1 postmaster + 0.3 B) over 2", got, len(after.procs))
+	}
+}
+
+// TestDBCPUWindowOtherClusterStops: another PostgreSQL on the host (a
+// test's private cluster) stops during the window, and a new process
+// reuses a pid of the first reading. The window still holds what ours
+// spent; it never shrinks by what the stopped cluster had spent before.
+func TestDBCPUWindowOtherClusterStops(t *testing.T) {
+	p := newFakeProc(t)
+	d := &dbProcs{procRoot: p.dir, names: []string{"postgres"}}
+	p.set(100, 1, "postgres", [4]int{100, 0, 0, 0}, "")   // ours: postmaster, 1 s
+	p.set(101, 100, "postgres", [4]int{100, 0, 0, 0}, "") // ours: backend, 1 s
+	p.set(200, 50, "postgres", [4]int{500, 0, 0, 0}, "")  // theirs: postmaster, 5 s
+	p.set(201, 200, "postgres", [4]int{700, 0, 0, 0}, "") // theirs: backend, 7 s
+	before, err := d.read()
+	if err != nil || before.seconds != 14 {
+		t.Fatalf("before = %+v, %v", before, err)
+	}
+	// Theirs stops (its parent, a test binary, reaps the postmaster); our
+	// backend runs 0.4 s more; a new backend of ours takes pid 201 and runs
+	// 0.2 s.
+	p.remove(200)
+	p.set(101, 100, "postgres", [4]int{140, 0, 0, 0}, "")
+	p.setStarted(201, 100, "postgres", [4]int{20, 0, 0, 0}, "", 9)
+	after, err := d.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.since(before); math.Abs(got-0.6) > 1e-9 {
+		t.Fatalf("window = %v s, want 0.6 s (0.4 old backend + 0.2 new one)", got)
 	}
 }
 
