@@ -3,6 +3,8 @@ package actors
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strconv"
@@ -423,5 +425,73 @@ func BenchmarkSessionCollector(b *testing.B) {
 		}()
 		c.Collect(ch)
 		<-done
+	}
+}
+
+// TestSlowTurnRidesTheNextFlush: with an LLM slower than SyncWait, a
+// message's own flush (before its 200) is over when its turn is written;
+// the turn then waits (up to a tenth of its 310 ms) for the next webhook's
+// flush instead of flushing on its own, so a steady stream at 50/s still
+// costs one fsync per message. With TurnWait off, the same stream costs
+// two.
+func TestSlowTurnRidesTheNextFlush(t *testing.T) {
+	llmSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A remote LLM, much slower than SyncWait; not a multiple of the
+		// 20 ms between messages, so that a turn does not land while a
+		// later message waits for its flush by the pace alone.
+		time.Sleep(310 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"choices":[{"message":{"role":"assistant","content":"ok"}}]}`)
+	}))
+	defer llmSrv.Close()
+	for _, c := range []struct {
+		name     string
+		turnWait time.Duration
+		check    func(fsyncs float64) bool
+		want     string
+	}{
+		{"riding", 0, func(f float64) bool { return f <= 1.15 }, "at most 1.15"},
+		{"own flush", -1, func(f float64) bool { return f >= 1.4 }, "at least 1.4 (the control: a flush per turn)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			const n, senders = 100, 30
+			f := newFixtureSync(t, "FULL", time.Hour, store.APITypeOpenAILegacy, `{"apiKey":"k","baseUrl":"`+llmSrv.URL+`"}`,
+				func(o *Options) { o.TurnWait = c.turnWait })
+			var replies sync.WaitGroup
+			replies.Add(n)
+			f.sender.fn = func(int64, OutMessage) error { replies.Done(); return nil }
+			stats := f.st.(store.StatsReporter)
+			before := stats.Stats()
+			// One message every 20 ms (50/s), round robin over the senders:
+			// each sender's session is idle again (310 ms turn) before its
+			// next (600 ms later).
+			var accepts sync.WaitGroup
+			tick := time.NewTicker(20 * time.Millisecond)
+			for k := range n {
+				<-tick.C
+				accepts.Go(func() {
+					m := &store.InboundMessage{ProviderID: f.channel.ID, MessageSID: fmt.Sprintf("SMs%030d", k),
+						ProjectID: f.project.ID, StageID: f.stage.ID, From: fmt.Sprintf("+1555%07d", k%senders), To: ourNumber, Body: "hi"}
+					if _, err := f.eng.Accept(context.Background(), m); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			tick.Stop()
+			accepts.Wait()
+			replies.Wait()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = f.eng.Close(ctx)
+			after := stats.Stats()
+			fsyncs := float64(after.Syncs-before.Syncs) / n
+			t.Logf("%s: %.3f fsyncs per message", c.name, fsyncs)
+			if !c.check(fsyncs) {
+				t.Errorf("%.3f fsyncs per message, want %s", fsyncs, c.want)
+			}
+			if got := len(f.sender.sent); got != n {
+				t.Errorf("%d replies, want %d", got, n)
+			}
+		})
 	}
 }

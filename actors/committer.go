@@ -23,10 +23,15 @@ import (
 // hand its message to the session before the flush. What must be durable
 // — the inbound message before the webhook's 200, the turn before its
 // send — waits for the next flush, which covers everything written before
-// it. A turn waits for no one: the batch that carries it is committed
-// durably at once (one flush for it and every write before). An inbound
-// message gives its turn up to syncWait to come along; a scripted or
-// otherwise quick turn does, so the message and its turn share one flush.
+// it. An inbound message gives its turn up to syncWait to come along; a
+// scripted or otherwise quick turn does, so the message and its turn share
+// one flush: a turn that finds an inbound message waiting is committed
+// durably at once (one flush for it and every write before). A turn that
+// finds no one waiting (its LLM took longer than syncWait, and the flush
+// its message had alone is past) waits for company in turn, as long as
+// its caller allows (Engine.turnPatience: a tenth of the time the turn
+// took, at most TurnWait): the next webhook's flush covers it, so at a
+// steady rate a message costs one fsync however slow the LLM.
 //
 // Send results are lazy: nobody waits for them, they ride along with the
 // next commit (or are written after lazyDelay) and need no flush of their
@@ -52,10 +57,12 @@ type committer struct {
 	lazyBuf   []lazyWrite
 	// waiting are the writers whose writes are committed but not yet
 	// durable; syncBy is when the least patient of them must be flushed
-	// (now, for a turn).
-	waiting []func(error)
-	syncBy  time.Time
-	logErr  func(msg string, err error)
+	// (now, for a turn that finds an inbound message waiting). inWaiting
+	// counts the inbound messages among them.
+	waiting   []func(error)
+	syncBy    time.Time
+	inWaiting int
+	logErr    func(msg string, err error)
 	// observe records each transaction's size and duration.
 	observe func(items int, d time.Duration)
 	done    chan struct{}
@@ -88,12 +95,15 @@ type lazyWrite struct {
 }
 
 // turnReq is a turn to commit; resp receives nil once it is durable, or
-// the error. patience is how long its flush may wait for company: zero
-// for a turn, which is about to send; longer for a status callback.
+// the error. patience is how long its flush may wait for company; eager
+// makes it flush at once when an inbound message waits for a flush (a
+// turn, about to send: the flush is due for that message anyway, and its
+// webhook is waiting).
 type turnReq struct {
 	t        *store.Turn
 	resp     chan error
 	patience time.Duration
+	eager    bool
 }
 
 var errCommitterClosed = errors.New("actors: committer closed")
@@ -147,15 +157,20 @@ func (c *committer) commitInbound(ctx context.Context, m *store.InboundMessage, 
 }
 
 // commitTurn commits one turn and returns once it is durable, or its
-// error.
-func (c *committer) commitTurn(ctx context.Context, t *store.Turn) error {
-	return c.commitPatient(ctx, t, 0)
+// error. Its flush is at once if an inbound message waits for one, else
+// within patience.
+func (c *committer) commitTurn(ctx context.Context, t *store.Turn, patience time.Duration) error {
+	return c.commitReq(ctx, turnReq{t: t, patience: patience, eager: true})
 }
 
 // commitPatient commits t like commitTurn, but lets its flush wait up to
-// patience for other writes to share it.
+// patience for other writes to share it, whoever waits.
 func (c *committer) commitPatient(ctx context.Context, t *store.Turn, patience time.Duration) error {
-	req := turnReq{t: t, resp: make(chan error, 1), patience: patience}
+	return c.commitReq(ctx, turnReq{t: t, patience: patience})
+}
+
+func (c *committer) commitReq(ctx context.Context, req turnReq) error {
+	req.resp = make(chan error, 1)
 	select {
 	case c.turns <- req:
 	case <-c.done:
@@ -283,14 +298,18 @@ func stopTimer(t *time.Timer, c <-chan time.Time) {
 }
 
 // syncDue reports whether writes wait for a flush that must happen now: a
-// writer has waited as long as it would (a turn, not at all).
+// writer has waited as long as it would.
 func (c *committer) syncDue() bool {
 	return len(c.waiting) > 0 && !time.Now().Before(c.syncBy)
 }
 
 // wait records a writer whose write is committed but not yet durable and
-// whose flush may wait up to patience (zero: flush now).
-func (c *committer) wait(patience time.Duration, notify func(error)) {
+// whose flush may wait up to patience (zero: flush now); inbound says it
+// is an inbound message's.
+func (c *committer) wait(patience time.Duration, inbound bool, notify func(error)) {
+	if inbound {
+		c.inWaiting++
+	}
 	by := time.Now().Add(max(patience, 0))
 	if len(c.waiting) == 0 || by.Before(c.syncBy) {
 		c.syncBy = by
@@ -338,6 +357,7 @@ func (c *committer) synced(err error) {
 	}
 	clear(c.waiting)
 	c.waiting = c.waiting[:0]
+	c.inWaiting = 0
 }
 
 // drain answers what is still queued at close, commits the lazy writes
@@ -379,10 +399,11 @@ func (c *committer) takeLazy() []lazyWrite {
 }
 
 // commit commits the queued lazy writes, then ins and trs, answering every
-// request. The transaction is durable when it carries a turn (a write
-// without patience) or when a flush is due anyway; its flush then covers
-// every write before it.
-// Otherwise it is deferred and its writers wait for a later flush.
+// request. The transaction is durable when a flush is due anyway, when it
+// carries a write without patience, or a turn while an inbound message
+// written before waits for a flush; its flush then covers every write
+// before it. Otherwise it is deferred and its writers wait for a later
+// flush.
 func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 	lazy := c.takeLazy()
 	if len(ins) == 0 && len(trs) == 0 && len(lazy) == 0 {
@@ -390,7 +411,7 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 	}
 	durable := c.deferred == nil || c.syncDue()
 	for _, r := range trs {
-		durable = durable || r.patience <= 0
+		durable = durable || r.patience <= 0 || r.eager && c.inWaiting > 0
 	}
 	for _, r := range ins {
 		durable = durable || r.now
@@ -426,7 +447,7 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 		r := ins[i]
 		r.resp <- inboundResp{r: res, err: err}
 		if err == nil {
-			c.wait(c.syncWait, func(err error) { r.durable <- err })
+			c.wait(c.syncWait, true, func(err error) { r.durable <- err })
 		}
 	}
 	answerTurn := func(i int, err error) {
@@ -444,7 +465,7 @@ func (c *committer) commit(ins []inboundReq, trs []turnReq) {
 			r.resp <- err
 			return
 		}
-		c.wait(r.patience, func(err error) { r.resp <- err })
+		c.wait(r.patience, false, func(err error) { r.resp <- err })
 	}
 	defer func() {
 		if flushed && durable {

@@ -76,13 +76,22 @@
 // flush: the webhook's 200 (its message must be on disk) and a turn's
 // first send (the turn's row — its events, the inbound messages it
 // consumed, its outbox parts — must be on disk, or a restart would run
-// the turn again and answer twice). A batch that carries a turn is committed
-// durably at once, and its flush covers every write before it, so a
-// message written a moment earlier (its webhook still waiting) is made
-// durable by its own turn's flush: with a quick LLM a message costs one
-// fsync at any rate. A message whose turn does not come within
-// COMMIT_SYNC_WAIT_US (a remote LLM, a busy session) is flushed on its own
-// and its turn gets a second flush, unless other traffic shares them. Send
+// the turn again and answer twice). A flush covers every write before it.
+// An inbound message waits up to COMMIT_SYNC_WAIT_US for its turn; a turn
+// that finds an inbound message waiting is committed durably at once, so
+// with a quick LLM a message and its turn share one flush at any rate. A
+// message whose turn does not come within COMMIT_SYNC_WAIT_US (a remote
+// LLM, a busy session) is flushed on its own; its turn, finding no one
+// waiting, is written and waits for the next webhook's flush — a tenth of
+// the time the turn took, at most COMMIT_TURN_WAIT_US (50 ms), so a reply
+// is held back by at most a tenth of its LLM call — and sends once that
+// flush has covered it. At a steady rate each message then costs one
+// fsync however slow the LLM (TestSlowTurnRidesTheNextFlush, 50/s with a
+// 310 ms LLM: 1.08 fsyncs per message, the last turns of the stream
+// flushing without a webhook to ride, against 2.0 without the wait); only
+// a turn with no webhook within its wait flushes alone.
+// The wait delays nothing on disk: the turn's reply is not sent before
+// its flush, so every crash point below holds as written. Send
 // results are never flushed for their own sake: they ride the next commit
 // and the next flush. A flush that fails while the store still works (a
 // dropped PostgreSQL connection) is tried again rather than failing writes

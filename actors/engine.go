@@ -94,6 +94,13 @@ type Options struct {
 	// share its flush before it is flushed on its own (committer). Zero
 	// means DefaultSyncWait; a negative value, no wait.
 	SyncWait time.Duration
+	// TurnWait bounds how long a written turn that finds no inbound
+	// message waiting for a flush (its LLM was slower than SyncWait) waits
+	// for the next one to share its flush before it is flushed on its own
+	// and its reply sent: a tenth of the time the turn took, at most
+	// TurnWait (turnPatience). Zero means DefaultTurnWait; a negative
+	// value, no wait.
+	TurnWait time.Duration
 	// Registerer receives the engine's metrics (nil: none).
 	Registerer prometheus.Registerer
 	// RetryAfterMax is the longest Retry-After a send waits for (default
@@ -132,6 +139,12 @@ const (
 // its turn to share its flush: long enough for a scripted or cached reply
 // (a few hundred microseconds), short against the fsync it saves.
 const DefaultSyncWait = 2 * time.Millisecond
+
+// DefaultTurnWait is the longest a slow turn waits, by default, for the
+// next webhook's flush before its reply goes out: at 20 messages/s and
+// more the next webhook nearly always comes within it, and it is at most
+// a tenth of the LLM call that made the turn slow.
+const DefaultTurnWait = 50 * time.Millisecond
 
 // Engine runs the sessions. It is the only way the rest of the program
 // talks to the actor system.
@@ -233,6 +246,12 @@ func New(opts Options) (*Engine, error) {
 		opts.SyncWait = DefaultSyncWait
 	case opts.SyncWait < 0:
 		opts.SyncWait = 0
+	}
+	switch {
+	case opts.TurnWait == 0:
+		opts.TurnWait = DefaultTurnWait
+	case opts.TurnWait < 0:
+		opts.TurnWait = 0
 	}
 	if opts.RescanInterval <= 0 {
 		opts.RescanInterval = 10 * time.Second

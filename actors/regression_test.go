@@ -119,7 +119,7 @@ func TestCommitterAnswersAfterClose(t *testing.T) {
 	hung := 0
 	for i := 0; i < 20; i++ {
 		done := make(chan error, 1)
-		go func() { done <- c.commitTurn(context.Background(), &store.Turn{}) }()
+		go func() { done <- c.commitTurn(context.Background(), &store.Turn{}, 0) }()
 		select {
 		case <-done:
 		case <-time.After(200 * time.Millisecond):

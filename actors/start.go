@@ -356,7 +356,7 @@ func (e *Engine) runStart(in turnInput) (out turnOutput) {
 		}
 		turn.Outbox = append(turn.Outbox, row)
 	}
-	if ok, _ := e.commitTurn(ctx, in.sessionID, turn); !ok {
+	if ok, _ := e.commitTurn(ctx, in.sessionID, turn, 0); !ok {
 		return out // the engine is draining: the start stays pending
 	}
 	e.finishStart(ctx, s, store.StartStarted, "")

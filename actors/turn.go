@@ -69,12 +69,13 @@ func (e *Engine) runTurn(in turnInput) turnOutput {
 // conversation it continued no longer exists.
 func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 	ctx := context.Background()
+	began := time.Now()
 	out.conv = in.conv
 	defer func() {
 		if r := recover(); r != nil {
 			e.log.Error("turn panicked", "session_id", in.sessionID, "panic", fmt.Sprint(r))
 			// Poison message: mark it consumed so it does not loop.
-			e.commitTurn(ctx, in.sessionID, &store.Turn{InboundIDs: inboundIDs(in.msgs)})
+			e.commitTurn(ctx, in.sessionID, &store.Turn{InboundIDs: inboundIDs(in.msgs)}, 0)
 		}
 	}()
 	now := e.opts.Now().UTC()
@@ -93,7 +94,7 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 			// A missing stage will not come back by waiting: consume the
 			// messages (logged) so they do not block the session forever.
 			e.log.Error("turn: no conversation; messages dropped", "session_id", in.sessionID, "message_sid", first.MessageSID, "err", err)
-			e.commitTurn(ctx, in.sessionID, &store.Turn{InboundIDs: inboundIDs(in.msgs)})
+			e.commitTurn(ctx, in.sessionID, &store.Turn{InboundIDs: inboundIDs(in.msgs)}, 0)
 			return out, false
 		}
 		// The database is failing: wait for it, keeping the order.
@@ -212,7 +213,7 @@ func (e *Engine) runTurnOnce(in turnInput) (out turnOutput, gone bool) {
 	if endReason != "" {
 		endTurn(turn, endReason, now)
 	}
-	ok, gone := e.commitTurn(ctx, in.sessionID, turn)
+	ok, gone := e.commitTurn(ctx, in.sessionID, turn, e.turnPatience(began))
 	if !ok {
 		// Nothing was committed: the session keeps the conversation it had
 		// (never one this turn only meant to create).
@@ -262,16 +263,28 @@ func (e *Engine) setOptOut(ctx context.Context, providerID, addr string, out boo
 	}
 }
 
+// turnPatience is how long the flush of a turn that began at began may
+// wait for the next webhook's flush to cover it, when its own message's
+// flush is past: a tenth of the time the turn took, so a quick turn
+// flushes at once and a reply is never held back by more than a tenth of
+// its LLM call, and at most TurnWait.
+func (e *Engine) turnPatience(began time.Time) time.Duration {
+	return min(time.Since(began)/10, e.opts.TurnWait)
+}
+
 // commitTurn commits through the group committer. A failing database is
 // retried (the session waits, so order is kept) until the engine shuts
 // down, when the messages stay pending for the next start. It reports
 // whether the turn was committed, and convGone when the conversation it
 // continues was deleted meanwhile (nothing is committed then).
-func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn) (committed, convGone bool) {
+//
+// patience is how long the turn's flush may wait for company when no
+// webhook's message is waiting for one (committer).
+func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn, patience time.Duration) (committed, convGone bool) {
 	delay := 50 * time.Millisecond
 	for {
 		start := time.Now()
-		err := e.commits.commitTurn(ctx, t)
+		err := e.commits.commitTurn(ctx, t, patience)
 		e.m.storeOp("commit_turns", start)
 		if err == nil {
 			return true, false
@@ -543,7 +556,8 @@ func (e *Engine) expireConversation(key store.SessionKey, conv *convState) {
 func (e *Engine) endConversation(ctx context.Context, key store.SessionKey, id, reason string) {
 	t := &store.Turn{ConversationID: id, Slot: store.SlotOf(key)}
 	endTurn(t, reason, e.opts.Now().UTC())
-	if err := e.commits.commitTurn(ctx, t); err != nil {
+	// Nothing is sent after an end: its flush waits for the next one.
+	if err := e.commits.commitTurn(ctx, t, e.opts.TurnWait); err != nil {
 		e.log.Error("end conversation", "conversation_id", id, "err", err)
 	}
 }

@@ -64,6 +64,7 @@ type Config struct {
 	SQLiteSynchronous  string        // SQLITE_SYNCHRONOUS: FULL or NORMAL
 	CommitLinger       time.Duration // COMMIT_LINGER_US
 	SyncWait           time.Duration // COMMIT_SYNC_WAIT_US
+	TurnWait           time.Duration // COMMIT_TURN_WAIT_US
 	SecretKey          []byte        // SWITCHBOARD_SECRET_KEY: seals provider secrets at rest; nil = key file (SQLite) or none
 	ShutdownTimeout    time.Duration
 
@@ -149,6 +150,14 @@ var options = []option{
 			return fmt.Errorf("must be an integer between 0 and 100000 (microseconds), got %q", v)
 		}
 		c.SyncWait = time.Duration(n) * time.Microsecond
+		return nil
+	}},
+	{name: "COMMIT_TURN_WAIT_US", def: "50000", help: "the longest (µs) a turn slower than COMMIT_SYNC_WAIT_US (a remote LLM), written but not yet flushed to disk, waits for the next webhook's fsync to cover it before its reply is sent, rather than fsyncing on its own; it waits at most a tenth of the time the turn took (0 = flush at once: two fsyncs per message with a slow LLM)", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1000000 {
+			return fmt.Errorf("must be an integer between 0 and 1000000 (microseconds), got %q", v)
+		}
+		c.TurnWait = time.Duration(n) * time.Microsecond
 		return nil
 	}},
 	{name: "SWITCHBOARD_SECRET_KEY", def: "", secret: true, help: "32-byte key (64 hex digits or base64) that encrypts provider secrets (authToken, apiKey) at rest with AES-256-GCM; unset = on SQLite a key file DATABASE_PATH.key (mode 0600) is used, created on first start; on PostgreSQL secrets are refused unless ALLOW_PLAINTEXT_SECRETS=true", set: func(c *Config, v string) error {

@@ -44,12 +44,13 @@ func TestValid(t *testing.T) {
 		"TRUST_PROXY":                         "false",
 		"LOG_LEVEL":                           "DEBUG",
 		"COMMIT_SYNC_WAIT_US":                 "500",
+		"COMMIT_TURN_WAIT_US":                 "0",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.PostgresURL == "" || c.SQLitePath != "" || c.SessionTimeout != 50*time.Millisecond ||
-		c.PublicBaseURL != "https://sms.example.com" || c.TrustProxy || c.LogLevel != "debug" || c.SyncWait != 500*time.Microsecond {
+		c.PublicBaseURL != "https://sms.example.com" || c.TrustProxy || c.LogLevel != "debug" || c.SyncWait != 500*time.Microsecond || c.TurnWait != 0 {
 		t.Fatalf("unexpected: %+v", c)
 	}
 }
@@ -74,6 +75,9 @@ func TestInvalid(t *testing.T) {
 		{"COMMIT_SYNC_WAIT_US", "-1", "COMMIT_SYNC_WAIT_US must be an integer between 0 and 100000 (microseconds)"},
 		{"COMMIT_SYNC_WAIT_US", "2ms", "COMMIT_SYNC_WAIT_US must be an integer between 0 and 100000"},
 		{"COMMIT_SYNC_WAIT_US", "100001", "COMMIT_SYNC_WAIT_US must be an integer between 0 and 100000"},
+		{"COMMIT_TURN_WAIT_US", "-5", "COMMIT_TURN_WAIT_US must be an integer between 0 and 1000000 (microseconds)"},
+		{"COMMIT_TURN_WAIT_US", "50ms", "COMMIT_TURN_WAIT_US must be an integer between 0 and 1000000"},
+		{"COMMIT_TURN_WAIT_US", "1000001", "COMMIT_TURN_WAIT_US must be an integer between 0 and 1000000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

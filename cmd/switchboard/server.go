@@ -143,6 +143,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Registerer:         reg,
 		CommitLinger:       cfg.CommitLinger,
 		SyncWait:           syncWait(cfg.SyncWait),
+		TurnWait:           syncWait(cfg.TurnWait),
 		Cluster:            clusterOpts,
 	})
 	if err != nil {
@@ -303,8 +304,9 @@ func classify(err error) actors.SendFailure {
 	return actors.SendFailure{Retryable: c == twilio.ClassRetryable, Unknown: c == twilio.ClassUnknown, Message: err.Error()}
 }
 
-// syncWait maps COMMIT_SYNC_WAIT_US to the engine's option, where zero
-// means the default and a negative value no wait.
+// syncWait maps COMMIT_SYNC_WAIT_US or COMMIT_TURN_WAIT_US to the
+// engine's option, where zero means the default and a negative value no
+// wait.
 func syncWait(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
