@@ -136,30 +136,9 @@ var options = []option{
 	{name: "SQLITE_SYNCHRONOUS", def: "FULL", help: "SQLite durability: FULL (every acknowledged message, and every turn before its reply is sent, is fsynced: survives power loss; one fsync per message, shared by concurrent messages) or NORMAL (WAL fsynced at checkpoints only; survives process crashes and kill -9, may lose the last commits on power loss)", set: func(c *Config, v string) error {
 		return oneOf(&c.SQLiteSynchronous, strings.ToUpper(v), "FULL", "NORMAL")
 	}},
-	{name: "COMMIT_LINGER_US", def: "1000", help: "under load, how long (µs) the group committer waits for more work before a commit (0 = never): larger batches cost less CPU per message, at that much added latency", set: func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 100000 {
-			return fmt.Errorf("must be an integer between 0 and 100000 (microseconds), got %q", v)
-		}
-		c.CommitLinger = time.Duration(n) * time.Microsecond
-		return nil
-	}},
-	{name: "COMMIT_SYNC_WAIT_US", def: "2000", help: "how long (µs) a webhook's message, written but not yet flushed to disk, waits for its turn so that both share one fsync before the 200 (0 = flush at once: two fsyncs per message at low rates; a turn slower than this gets a flush of its own)", set: func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 100000 {
-			return fmt.Errorf("must be an integer between 0 and 100000 (microseconds), got %q", v)
-		}
-		c.SyncWait = time.Duration(n) * time.Microsecond
-		return nil
-	}},
-	{name: "COMMIT_TURN_WAIT_US", def: "50000", help: "the longest (µs) a turn slower than COMMIT_SYNC_WAIT_US (a remote LLM), written but not yet flushed to disk, waits for the next webhook's fsync to cover it before its reply is sent, rather than fsyncing on its own; it waits at most a tenth of the time the turn took (0 = flush at once: two fsyncs per message with a slow LLM)", set: func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 1000000 {
-			return fmt.Errorf("must be an integer between 0 and 1000000 (microseconds), got %q", v)
-		}
-		c.TurnWait = time.Duration(n) * time.Microsecond
-		return nil
-	}},
+	{name: "COMMIT_LINGER_US", def: "1000", help: "under load, how long (µs) the group committer waits for more work before a commit (0 = never): larger batches cost less CPU per message, at that much added latency", set: func(c *Config, v string) error { return micros(&c.CommitLinger, v, 100000) }},
+	{name: "COMMIT_SYNC_WAIT_US", def: "2000", help: "how long (µs) a webhook's message, written but not yet flushed to disk, waits for its turn so that both share one fsync before the 200 (0 = flush at once: two fsyncs per message at low rates; a turn slower than this waits for the next webhook's flush, COMMIT_TURN_WAIT_US)", set: func(c *Config, v string) error { return micros(&c.SyncWait, v, 100000) }},
+	{name: "COMMIT_TURN_WAIT_US", def: "50000", help: "the longest (µs) a turn slower than COMMIT_SYNC_WAIT_US (a remote LLM), written but not yet flushed to disk, waits for the next webhook's fsync to cover it before its reply is sent, rather than fsyncing on its own; it waits at most a tenth of the time the turn took (0 = flush at once: two fsyncs per message with a slow LLM)", set: func(c *Config, v string) error { return micros(&c.TurnWait, v, 1000000) }},
 	{name: "SWITCHBOARD_SECRET_KEY", def: "", secret: true, help: "32-byte key (64 hex digits or base64) that encrypts provider secrets (authToken, apiKey) at rest with AES-256-GCM; unset = on SQLite a key file DATABASE_PATH.key (mode 0600) is used, created on first start; on PostgreSQL secrets are refused unless ALLOW_PLAINTEXT_SECRETS=true", set: func(c *Config, v string) error {
 		if v == "" {
 			return nil
@@ -556,6 +535,16 @@ func positiveMillis(dst *time.Duration, v string) error {
 		return fmt.Errorf("must be a positive integer (milliseconds), got %q", v)
 	}
 	*dst = time.Duration(n) * time.Millisecond
+	return nil
+}
+
+// micros sets dst from a whole number of microseconds between 0 and max.
+func micros(dst *time.Duration, v string, max int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > max {
+		return fmt.Errorf("must be an integer between 0 and %d (microseconds), got %q", max, v)
+	}
+	*dst = time.Duration(n) * time.Microsecond
 	return nil
 }
 
