@@ -433,7 +433,8 @@ func BenchmarkSessionCollector(b *testing.B) {
 // the turn then waits (up to a tenth of its 310 ms) for the next webhook's
 // flush instead of flushing on its own, so a steady stream at 50/s still
 // costs one fsync per message. With TurnWait off, the same stream costs
-// two.
+// two. Sparse traffic (one message at a time) costs one with a SyncWait
+// longer than the LLM: the webhook's 200 waits for the turn.
 func TestSlowTurnRidesTheNextFlush(t *testing.T) {
 	llmSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A remote LLM, much slower than SyncWait; not a multiple of the
@@ -444,6 +445,32 @@ func TestSlowTurnRidesTheNextFlush(t *testing.T) {
 		fmt.Fprint(w, `{"choices":[{"message":{"role":"assistant","content":"ok"}}]}`)
 	}))
 	defer llmSrv.Close()
+	t.Run("sparse, long sync wait", func(t *testing.T) {
+		// One message at a time, each after the previous reply: no webhook
+		// for a slow turn to ride, unless the message's own flush waits
+		// for its turn (COMMIT_SYNC_WAIT_US raised past the LLM's time).
+		f := newFixtureSync(t, "FULL", time.Hour, store.APITypeOpenAILegacy, `{"apiKey":"k","baseUrl":"`+llmSrv.URL+`"}`,
+			func(o *Options) { o.SyncWait = 5 * time.Second })
+		replied := make(chan struct{}, 1)
+		f.sender.fn = func(int64, OutMessage) error { replied <- struct{}{}; return nil }
+		stats := f.st.(store.StatsReporter)
+		before := stats.Stats()
+		const n = 4
+		for k := range n {
+			begin := time.Now()
+			f.text(fmt.Sprintf("+1555%07d", k), "hi")
+			if d := time.Since(begin); d < 300*time.Millisecond {
+				t.Errorf("acknowledged after %v, before its 310 ms turn", d)
+			}
+			<-replied
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = f.eng.Close(ctx)
+		if got := float64(stats.Stats().Syncs-before.Syncs) / n; got != 1 {
+			t.Errorf("%.3f fsyncs per message, want 1", got)
+		}
+	})
 	for _, c := range []struct {
 		name     string
 		turnWait time.Duration

@@ -89,7 +89,10 @@
 // fsync however slow the LLM (TestSlowTurnRidesTheNextFlush, 50/s with a
 // 310 ms LLM: 1.08 fsyncs per message, the last turns of the stream
 // flushing without a webhook to ride, against 2.0 without the wait); only
-// a turn with no webhook within its wait flushes alone.
+// a turn with no webhook within its wait flushes alone. A line whose
+// traffic is too sparse for that can raise COMMIT_SYNC_WAIT_US towards
+// its LLM's usual time (up to 10 s, below Twilio's 15 s webhook timeout):
+// the 200 then waits for the turn, whose flush covers both.
 // The wait delays nothing on disk: the turn's reply is not sent before
 // its flush, so every crash point below holds as written. Send
 // results are never flushed for their own sake: they ride the next commit
