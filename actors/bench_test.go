@@ -120,8 +120,7 @@ func messageCost(tb testing.TB, n, senders int, par bool, mod func(*Options)) co
 		}
 		return nil
 	}
-	stats := f.st.(store.StatsReporter)
-	st := stats.Stats()
+	st := f.st.(store.StatsReporter).Stats()
 	var i atomic.Int64
 	accept := func() {
 		k := i.Add(1)
@@ -156,12 +155,18 @@ func messageCost(tb testing.TB, n, senders int, par bool, mod func(*Options)) co
 		}
 	}
 	wg.Wait()
+	return f.costSince(st, n)
+}
+
+// costSince closes the engine (which commits the last send results) and
+// returns the store's work since the counts in before, per message of n.
+func (f *fixture) costSince(before store.Stats, n int) cost {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = f.eng.Close(ctx) // commits the last send results
-	end := stats.Stats()
+	_ = f.eng.Close(ctx)
+	end := f.st.(store.StatsReporter).Stats()
 	per := func(a, z uint64) float64 { return float64(z-a) / float64(n) }
-	return cost{per(st.Commits, end.Commits), per(st.Syncs, end.Syncs), per(st.Statements, end.Statements)}
+	return cost{per(before.Commits, end.Commits), per(before.Syncs, end.Syncs), per(before.Statements, end.Statements)}
 }
 
 // BenchmarkIdleSessionMemory creates sessions through the engine's real
@@ -453,8 +458,7 @@ func TestSlowTurnRidesTheNextFlush(t *testing.T) {
 			func(o *Options) { o.SyncWait = 5 * time.Second })
 		replied := make(chan struct{}, 1)
 		f.sender.fn = func(int64, OutMessage) error { replied <- struct{}{}; return nil }
-		stats := f.st.(store.StatsReporter)
-		before := stats.Stats()
+		before := f.st.(store.StatsReporter).Stats()
 		const n = 4
 		for k := range n {
 			begin := time.Now()
@@ -464,10 +468,7 @@ func TestSlowTurnRidesTheNextFlush(t *testing.T) {
 			}
 			<-replied
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = f.eng.Close(ctx)
-		if got := float64(stats.Stats().Syncs-before.Syncs) / n; got != 1 {
+		if got := f.costSince(before, n).fsyncs; got != 1 {
 			t.Errorf("%.3f fsyncs per message, want 1", got)
 		}
 	})
@@ -487,8 +488,7 @@ func TestSlowTurnRidesTheNextFlush(t *testing.T) {
 			var replies sync.WaitGroup
 			replies.Add(n)
 			f.sender.fn = func(int64, OutMessage) error { replies.Done(); return nil }
-			stats := f.st.(store.StatsReporter)
-			before := stats.Stats()
+			before := f.st.(store.StatsReporter).Stats()
 			// One message every 20 ms (50/s), round robin over the senders:
 			// each sender's session is idle again (310 ms turn) before its
 			// next (600 ms later).
@@ -507,11 +507,7 @@ func TestSlowTurnRidesTheNextFlush(t *testing.T) {
 			tick.Stop()
 			accepts.Wait()
 			replies.Wait()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = f.eng.Close(ctx)
-			after := stats.Stats()
-			fsyncs := float64(after.Syncs-before.Syncs) / n
+			fsyncs := f.costSince(before, n).fsyncs
 			t.Logf("%s: %.3f fsyncs per message", c.name, fsyncs)
 			if !c.check(fsyncs) {
 				t.Errorf("%.3f fsyncs per message, want %s", fsyncs, c.want)

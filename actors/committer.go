@@ -169,6 +169,7 @@ func (c *committer) commitPatient(ctx context.Context, t *store.Turn, patience t
 	return c.commitReq(ctx, turnReq{t: t, patience: patience})
 }
 
+// commitReq queues req and waits for its answer.
 func (c *committer) commitReq(ctx context.Context, req turnReq) error {
 	req.resp = make(chan error, 1)
 	select {

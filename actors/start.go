@@ -278,10 +278,10 @@ func (e *Engine) runStart(in turnInput) (out turnOutput) {
 	// 3. The recipient's active conversation, if any, ends: the start
 	// opens a new one (as in Bonsai).
 	if in.conv != nil {
-		e.endConversation(ctx, in.key, in.conv.id, reasonSuperseded)
+		e.endConversation(ctx, in.key, in.conv.id, reasonSuperseded, 0)
 		out.conv = nil
 	} else if c, err := e.opts.Store.ActiveConversation(ctx, s.Key()); err == nil {
-		e.endConversation(ctx, in.key, c.ID, reasonSuperseded)
+		e.endConversation(ctx, in.key, c.ID, reasonSuperseded, 0)
 	}
 
 	// 4. The conversation and its opening message.

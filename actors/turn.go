@@ -299,7 +299,7 @@ func (e *Engine) commitTurn(ctx context.Context, sessionID string, t *store.Turn
 				if t.NewConversation.Direction == store.DirectionOutgoing && c.ID != t.ConversationID {
 					// A start replaces the conversation, as in Bonsai
 					// (start.go): it keeps its own id.
-					e.endConversation(ctx, t.NewConversation.Key(), c.ID, reasonSuperseded)
+					e.endConversation(ctx, t.NewConversation.Key(), c.ID, reasonSuperseded, 0)
 					continue
 				}
 				joinConversation(t, c.ID)
@@ -397,7 +397,7 @@ func (e *Engine) ensureConversation(ctx context.Context, in turnInput, now time.
 	c, err := e.opts.Store.ActiveConversation(ctx, in.key)
 	switch {
 	case err == nil && !c.Deadline.IsZero() && !c.Deadline.After(now):
-		e.endConversation(ctx, in.key, c.ID, "inactivity_timeout")
+		e.endConversation(ctx, in.key, c.ID, "inactivity_timeout", 0)
 	case err == nil:
 		cs := &convState{id: c.ID, stageID: c.StageID, agentID: c.AgentID}
 		if n, err := e.opts.Store.CountUserMessages(ctx, c.ID); err == nil {
@@ -547,17 +547,20 @@ func (e *Engine) expireConversation(key store.SessionKey, conv *convState) {
 		id = c.ID
 	}
 	if id != "" {
-		e.endConversation(ctx, key, id, "inactivity_timeout")
+		// Nothing is sent after an expiry: its flush may wait for the
+		// next one.
+		e.endConversation(ctx, key, id, "inactivity_timeout", e.opts.TurnWait)
 	}
 }
 
 // endConversation ends a conversation through the group committer, so
-// that many sessions expiring together share one transaction.
-func (e *Engine) endConversation(ctx context.Context, key store.SessionKey, id, reason string) {
+// that many sessions expiring together share one transaction; its flush
+// may wait up to patience for company (committer.commitTurn). An end
+// inside a turn or a start takes none: the turn waits for it.
+func (e *Engine) endConversation(ctx context.Context, key store.SessionKey, id, reason string, patience time.Duration) {
 	t := &store.Turn{ConversationID: id, Slot: store.SlotOf(key)}
 	endTurn(t, reason, e.opts.Now().UTC())
-	// Nothing is sent after an end: its flush waits for the next one.
-	if err := e.commits.commitTurn(ctx, t, e.opts.TurnWait); err != nil {
+	if err := e.commits.commitTurn(ctx, t, patience); err != nil {
 		e.log.Error("end conversation", "conversation_id", id, "err", err)
 	}
 }

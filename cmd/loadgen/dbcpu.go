@@ -161,8 +161,7 @@ func (d *dbProcs) selectProcs(all []procTimes) []procTimes {
 
 // dbCPU is one reading of the database's processes.
 type dbCPU struct {
-	seconds float64 // the sum of self+children over the processes
-	procs   []procTimes
+	procs []procTimes
 }
 
 // read reads the selected processes' CPU, their own and that of the
@@ -172,11 +171,16 @@ func (d *dbProcs) read() (dbCPU, error) {
 	if err != nil {
 		return dbCPU{}, err
 	}
-	r := dbCPU{procs: d.selectProcs(all)}
+	return dbCPU{procs: d.selectProcs(all)}, nil
+}
+
+// seconds is the sum of self+children over the processes.
+func (r dbCPU) seconds() float64 {
+	sec := 0.0
 	for _, p := range r.procs {
-		r.seconds += p.self + p.children
+		sec += p.self + p.children
 	}
-	return r, nil
+	return sec
 }
 
 // since returns the CPU the selected processes spent between an earlier
@@ -202,7 +206,7 @@ func (r dbCPU) since(earlier dbCPU) float64 {
 	for _, p := range earlier.procs {
 		was[p.pid] = p.key()
 	}
-	sec := r.seconds
+	sec := r.seconds()
 	for _, p := range earlier.procs {
 		parent, ok := was[p.ppid]
 		if now[p.key()] || ok && now[parent] {

@@ -99,7 +99,7 @@ func TestDBProcsSelection(t *testing.T) {
 	} {
 		d := &dbProcs{procRoot: p.dir, names: c.names, root: c.root}
 		got, err := d.read()
-		if err != nil || len(got.procs) != c.procs || math.Abs(got.seconds-c.want) > 1e-9 {
+		if err != nil || len(got.procs) != c.procs || math.Abs(got.seconds()-c.want) > 1e-9 {
 			t.Errorf("names %v root %d: read = %+v, %v; want %v s over %d processes", c.names, c.root, got, err, c.want, c.procs)
 		}
 	}
@@ -114,7 +114,7 @@ func TestDBCPUWindowCountsExitedAndNewProcesses(t *testing.T) {
 	p.set(100, 1, "postgres", [4]int{50, 50, 0, 0}, "")    // postmaster, 1 s so far
 	p.set(101, 100, "postgres", [4]int{150, 50, 0, 0}, "") // backend A, 2 s so far
 	before, err := d.read()
-	if err != nil || before.seconds != 3 {
+	if err != nil || before.seconds() != 3 {
 		t.Fatalf("before = %+v, %v", before, err)
 	}
 	// A runs 0.5 s more and exits; the postmaster reaps it (its 2.5 s go to
@@ -144,7 +144,7 @@ func TestDBCPUWindowOtherClusterStops(t *testing.T) {
 	p.set(200, 50, "postgres", [4]int{500, 0, 0, 0}, "")  // theirs: postmaster, 5 s
 	p.set(201, 200, "postgres", [4]int{700, 0, 0, 0}, "") // theirs: backend, 7 s
 	before, err := d.read()
-	if err != nil || before.seconds != 14 {
+	if err != nil || before.seconds() != 14 {
 		t.Fatalf("before = %+v, %v", before, err)
 	}
 	// Theirs stops (its parent, a test binary, reaps the postmaster); our
