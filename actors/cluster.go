@@ -88,10 +88,15 @@ const (
 const leaseLostGrace = 5 * time.Second
 
 // handOffTimeout bounds one hand-off request; handOffAttempts the sends of
-// one hand-off before its messages are left to the owner's rescan.
+// one hand-off to the owner by this node's view. settle asks the owners
+// the database names at most settleRounds times, starting no round after
+// settleFor, before it leaves the work to the owner's rescan: with the
+// hand-off before it, the webhook answers well within Twilio's 15 s.
 const (
 	handOffTimeout  = 2 * time.Second
 	handOffAttempts = 3
+	settleRounds    = 4
+	settleFor       = 2 * time.Second
 )
 
 // clusterNode is the engine's membership in a cluster: it follows the
@@ -568,37 +573,86 @@ func (c *clusterNode) evict() {
 
 // deliver routes work for a key: to the local registry when this node
 // owns the key's slot, held while the slot is being acquired, else handed
-// to the owner. It reports false when the work was neither run nor handed
-// off (it stays pending in the database for the slot's next owner).
+// to its owner by this node's view of the membership. It reports false
+// when the work was neither run nor taken; the caller then calls settle
+// once the work is durable.
 func (c *clusterNode) deliver(m *store.InboundMessage) bool {
 	slot := store.SlotOf(m.Key())
 	if c.runHere(slot, m) {
 		return true
 	}
-	c.mu.Lock()
-	owner := ownerOf(slot, c.members)
-	c.mu.Unlock()
-	if owner == "" || owner == c.self {
-		return false // ours soon: the acquisition loads it
-	}
-	return c.handOff(owner, m, false)
+	return c.handOff(slot, m, false)
 }
 
 // rescue asks the owner of m's key to run m, a duplicate of a message
 // committed earlier, if the store still has it unanswered (rescueLocal).
-func (c *clusterNode) rescue(m *store.InboundMessage) {
+// Like deliver, it reports false when nobody took the request.
+func (c *clusterNode) rescue(m *store.InboundMessage) bool {
 	slot := store.SlotOf(m.Key())
 	if c.state[slot].Load() == slotOwned {
 		c.rescueLocal(m)
-		return
+		return true
 	}
-	c.mu.Lock()
-	owner := ownerOf(slot, c.members)
-	c.mu.Unlock()
-	if owner != "" && owner != c.self {
-		c.handOff(owner, m, true)
+	return c.handOff(slot, m, true)
+}
+
+// settle places work that deliver or rescue could not, once it is durable.
+// The views of the membership differ between nodes for a moment after a
+// change: the owner by this node's view may not own the slot yet, while
+// the owner in the database, which loaded the slot's pending messages
+// before this one was written, answers the sender's next message, handed
+// to it by a node that sees the membership as the database does. Left
+// pending, this message would be answered after that one, at the next
+// rescan. So settle asks the database who owns the slot and hands the work
+// to that node. The work may stay pending only when a later load is
+// certain to find it: the slot is free, or its owner's lease has expired
+// (the next owner loads it), or its owner is this node (acquiring or
+// releasing it), or the owner itself refused it — it then was not running
+// the slot's sessions, so it is acquiring the slot (and loads it) or
+// releasing it (and the next owner loads it).
+func (c *clusterNode) settle(m *store.InboundMessage, rescue bool) {
+	slot := store.SlotOf(m.Key())
+	refused := "" // the owner that refused the work last
+	delay := 100 * time.Millisecond
+	began := time.Now()
+	for round := 0; round < settleRounds && (round == 0 || time.Since(began) < settleFor); round++ {
+		if rescue && c.state[slot].Load() == slotOwned {
+			c.rescueLocal(m)
+			c.m.settled("here")
+			return
+		}
+		if !rescue && c.runHere(slot, m) {
+			c.m.settled("here")
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), handOffTimeout/2)
+		o, err := c.cs.SlotOwner(ctx, slot)
+		cancel()
+		if err != nil {
+			c.log.Warn("cluster: read a slot's owner; the message waits for the rescan", "err", err)
+			c.m.settled("rescan")
+			return
+		}
+		if o.Node == "" || !o.Live || o.Node == c.nodeID() || o.Addr == refused {
+			c.m.settled("pending")
+			return
+		}
+		took, err := c.ask(o.Addr, m, rescue, 1)
+		switch {
+		case err == nil && took:
+			c.m.settled("handed")
+			return
+		case err == nil:
+			refused = o.Addr
+		default:
+			c.log.Warn("cluster: hand-off to the slot's owner failed", "owner", o.Addr, "err", err)
+			refused = ""
+			time.Sleep(delay)
+			delay *= 3
+		}
 	}
-	// Ours soon: the acquisition loads it, if it is still pending.
+	c.log.Warn("cluster: no owner took a message; it waits for the rescan")
+	c.m.settled("rescan")
 }
 
 // rescueLocal runs a message of a key this node owns if the store still
@@ -619,39 +673,22 @@ func (c *clusterNode) rescueLocal(m *store.InboundMessage) {
 	}
 }
 
-// handOff sends a committed message (or a start) to the owner of its key
-// and waits for the answer, retrying a failed send.
-func (c *clusterNode) handOff(owner string, m *store.InboundMessage, rescue bool) bool {
-	req := &clusterpb.HandOff{From: c.self, Rescue: rescue}
-	if m.Start != nil {
-		req.StartIds = []string{m.Start.ID}
-	} else {
-		req.Messages = []*clusterpb.Inbound{toProto(m)}
-	}
-	slot := store.SlotOf(m.Key())
+// handOff hands work to the owner of its slot by this node's view of the
+// membership, retrying a failed send (the view may have changed since).
+// It reports whether the owner took it; false as well when the view names
+// no owner or this node, which does not run the slot (yet).
+func (c *clusterNode) handOff(slot int, m *store.InboundMessage, rescue bool) bool {
 	delay := 100 * time.Millisecond
 	for attempt := 1; attempt <= handOffAttempts; attempt++ {
-		if attempt > 1 {
-			// The membership may have changed since: ask the owner now.
-			c.mu.Lock()
-			owner = ownerOf(slot, c.members)
-			c.mu.Unlock()
-			if owner == "" || owner == c.self {
-				return false // ours soon: the acquisition loads it
-			}
+		c.mu.Lock()
+		owner := ownerOf(slot, c.members)
+		c.mu.Unlock()
+		if owner == "" || owner == c.self {
+			return false
 		}
-		pid := actor.NewPID(owner, handOffName)
-		req.Attempt = int32(attempt)
-		start := time.Now()
-		res, err := c.e.system.Root.RequestFuture(pid, req, handOffTimeout).Result()
-		c.m.handOff(time.Since(start), err)
+		took, err := c.ask(owner, m, rescue, attempt)
 		if err == nil {
-			ack, ok := res.(*clusterpb.HandOffAck)
-			if !ok {
-				err = fmt.Errorf("unexpected answer %T", res)
-			} else {
-				return len(ack.Refused) == 0 && len(ack.RefusedStarts) == 0
-			}
+			return took
 		}
 		c.log.Warn("cluster: hand-off failed", "owner", owner, "attempt", attempt, "err", err)
 		if attempt < handOffAttempts {
@@ -660,6 +697,28 @@ func (c *clusterNode) handOff(owner string, m *store.InboundMessage, rescue bool
 		}
 	}
 	return false
+}
+
+// ask sends a committed message (or a start) to node owner and waits for
+// the answer: whether owner took it, or why there was none.
+func (c *clusterNode) ask(owner string, m *store.InboundMessage, rescue bool, attempt int) (bool, error) {
+	req := &clusterpb.HandOff{From: c.self, Rescue: rescue, Attempt: int32(attempt)}
+	if m.Start != nil {
+		req.StartIds = []string{m.Start.ID}
+	} else {
+		req.Messages = []*clusterpb.Inbound{toProto(m)}
+	}
+	start := time.Now()
+	res, err := c.e.system.Root.RequestFuture(actor.NewPID(owner, handOffName), req, handOffTimeout).Result()
+	c.m.handOff(time.Since(start), err)
+	if err != nil {
+		return false, err
+	}
+	ack, ok := res.(*clusterpb.HandOffAck)
+	if !ok {
+		return false, fmt.Errorf("unexpected answer %T", res)
+	}
+	return len(ack.Refused) == 0 && len(ack.RefusedStarts) == 0, nil
 }
 
 // receive is the hand-off receiver's behaviour.

@@ -15,6 +15,7 @@ type clusterMetrics struct {
 	handOffs    *prometheus.CounterVec
 	handOffTime prometheus.Histogram
 	receivedC   *prometheus.CounterVec
+	settledC    *prometheus.CounterVec
 	fencedC     prometheus.Counter
 	leaseLostC  prometheus.Counter
 	steppedC    prometheus.Counter
@@ -38,6 +39,8 @@ func newClusterMetrics(reg prometheus.Registerer) *clusterMetrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2}}),
 		receivedC: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_cluster_handoffs_received_total", Help: "Messages and starts handed to this node, by outcome (taken; refused: not its key now)."}, []string{"outcome"}),
+		settledC: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_cluster_settled_total", Help: "Messages and starts that the owner by this node's view did not take, placed by the slot's owner in the database: by outcome (handed: to that owner; here: this node runs the slot now; pending: left for the load of the slot's next owner; rescan: no owner answered)."}, []string{"outcome"}),
 		fencedC: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_cluster_fenced_total", Help: "Commits the database refused because this node no longer owned their key (fencing)."}),
 		leaseLostC: prometheus.NewCounter(prometheus.CounterOpts{
@@ -45,7 +48,10 @@ func newClusterMetrics(reg prometheus.Registerer) *clusterMetrics {
 		steppedC: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_cluster_stepped_down_total", Help: "Times this node gave up every slot because most live nodes no longer saw it in their membership."}),
 	}
-	reg.MustRegister(m.membersG, m.owned, m.moves, m.handOffs, m.handOffTime, m.receivedC, m.fencedC, m.leaseLostC, m.steppedC)
+	reg.MustRegister(m.membersG, m.owned, m.moves, m.handOffs, m.handOffTime, m.receivedC, m.settledC, m.fencedC, m.leaseLostC, m.steppedC)
+	for _, o := range []string{"handed", "here", "pending", "rescan"} {
+		m.settledC.WithLabelValues(o)
+	}
 	return m
 }
 
@@ -83,6 +89,12 @@ func (m *clusterMetrics) received(n, refused int) {
 	if m != nil {
 		m.receivedC.WithLabelValues("taken").Add(float64(n - refused))
 		m.receivedC.WithLabelValues("refused").Add(float64(refused))
+	}
+}
+
+func (m *clusterMetrics) settled(outcome string) {
+	if m != nil {
+		m.settledC.WithLabelValues(outcome).Inc()
 	}
 }
 

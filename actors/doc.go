@@ -172,12 +172,19 @@
 // Flow of a message in a cluster: the receiving node commits it (the
 // webhook's 200 still waits for that) and hands it to the slot's owner
 // (clusterpb.HandOff), waiting for the answer, so that a sender's next
-// message cannot overtake it. The owner runs it; a node that does not own
-// the slot refuses it, and it stays pending in the store. Hand-offs are
-// retried (to the owner as the membership says at each attempt) and are
-// idempotent by message id: a registry drops a message it delivered in the
-// last 30 to 60 s. Whatever was not handed off is found by whoever next
-// acquires the slot, or by the owner's rescan (rescan.go).
+// message cannot overtake it. The owner runs it; a node that does not run
+// the slot refuses it. Hand-offs are retried (to the owner as the
+// membership says at each attempt) and are idempotent by message id: a
+// registry drops a message it delivered in the last 30 to 60 s. Views of
+// the membership differ between nodes for a moment after a change, so the
+// node this one sees as the owner may not own the slot yet while the
+// owner in the database keeps answering the sender's messages that other
+// nodes hand it. A message refused, once durable, therefore goes to the
+// slot's owner as the database names it (settle); it stays pending only
+// when a later load is certain to find it: the slot is free or its owner's
+// lease expired (the next owner loads it), or the owner refused it (it is
+// acquiring the slot, and loads it, or releasing it, and the next owner
+// does). What no owner answered is found by the owner's rescan (rescan.go).
 //
 // Membership change: when the members change, each node computes the
 // slots it should own. A slot that should move away is released gently:
@@ -213,8 +220,8 @@
 //   - Two nodes that disagree about the membership (a partition between
 //     them, a provider that lags): both may want a slot, only the row's
 //     owner can commit, and the other cannot take it while the owner's
-//     lease is valid. Work for the slot waits in the store until the
-//     views agree; none is run twice.
+//     lease is valid. Work for the slot goes to the row's owner (settle),
+//     or waits in the store until the views agree; none is run twice.
 //   - A send in flight when its node is cut off: a send starts only with a
 //     third of the lease left, and the next owner asks Twilio before
 //     sending an unsent part (Finder), so a double text needs a send that

@@ -332,16 +332,17 @@ func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.Inb
 		e.m.storeOp("commit_inbound", start)
 		return res, err
 	}
+	placed, rescue := true, false
 	switch {
 	case !res.Duplicate:
 		m.ID = res.ID
-		e.Deliver(m)
+		placed = e.dispatch(m)
 	case res.Pending && e.cl != nil:
 		// In a cluster the original may have been committed by a node
 		// that died before handing it off (its webhook then failed, and
 		// this is the retry): its owner runs it unless it is answered.
 		m.ID = res.ID
-		e.cl.rescue(m)
+		placed, rescue = e.cl.rescue(m), true
 	}
 	// A duplicate waits too: its original may still await its flush.
 	select {
@@ -349,20 +350,25 @@ func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.Inb
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	if err == nil && !placed {
+		// Durable now: the owner in the database takes it, or a load
+		// that is certain to come finds it (cluster.go, settle).
+		e.cl.settle(m, rescue)
+	}
 	e.m.storeOp("commit_inbound", start)
 	return res, err
 }
 
-// Deliver hands an already-committed inbound message to its session: in
-// a cluster, to the owner of its key (cluster.go), waiting for the owner's
-// answer, so that a sender's next message cannot overtake it. A message the
-// owner did not take stays pending in the store for the slot's next owner.
-func (e *Engine) Deliver(m *store.InboundMessage) {
+// dispatch hands an inbound message, written and maybe not yet durable, to
+// its session: in a cluster, to the owner of its key (cluster.go), waiting
+// for the owner's answer, so that a sender's next message cannot overtake
+// it. False: no node took it (Accept settles it once it is durable).
+func (e *Engine) dispatch(m *store.InboundMessage) bool {
 	if e.cl != nil {
-		e.cl.deliver(m)
-		return
+		return e.cl.deliver(m)
 	}
 	e.route(m)
+	return true
 }
 
 // route hands work to its key's local session.

@@ -114,9 +114,12 @@ func (e *Engine) Start(s *store.Start) (<-chan struct{}, error) {
 		return nil, ErrClosing
 	}
 	if e.cl != nil && !e.cl.owns(s.Key()) {
-		// Another node's (or nobody's yet): hand it over by id; a start
-		// the owner did not take stays pending for the slot's next owner.
-		e.cl.deliver(startMessage(s))
+		// Another node's (or nobody's yet): hand it over by id, to the
+		// owner in the database if the one this node sees did not take it
+		// (the start is stored already).
+		if m := startMessage(s); !e.cl.deliver(m) {
+			e.cl.settle(m, false)
+		}
 		done := make(chan struct{})
 		close(done)
 		return done, nil

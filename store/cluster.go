@@ -60,6 +60,9 @@ type ClusterStore interface {
 	ReleaseSlots(ctx context.Context, node string, slots []int) error
 	// ClusterMembers lists the registered nodes and the slots they own.
 	ClusterMembers(ctx context.Context) ([]ClusterNode, error)
+	// SlotOwner returns the node that owns slot now, with its Addr and
+	// Live (Slots and View unset); Node is "" while the slot is free.
+	SlotOwner(ctx context.Context, slot int) (ClusterNode, error)
 	// ReportView records the actor addresses of the members node's
 	// membership provider shows it (ClusterNode.View).
 	ReportView(ctx context.Context, node string, view []string) error

@@ -81,6 +81,9 @@ const (
 			COALESCE(array_agg(s.slot ORDER BY s.slot) FILTER (WHERE s.slot IS NOT NULL), '{}')
 		FROM cluster_nodes n LEFT JOIN cluster_slots s ON s.owner = n.node
 		GROUP BY n.node ORDER BY n.joined_at, n.node`
+	sqlSlotOwner = `SELECT s.owner, COALESCE(n.addr, ''), COALESCE(n.lease_until, 'epoch'::timestamptz),
+			COALESCE(n.lease_until > clock_timestamp(), false)
+		FROM cluster_slots s LEFT JOIN cluster_nodes n ON n.node = s.owner WHERE s.slot = $1`
 	// sqlFence is the first statement of a fenced batch.
 	sqlFence = `SELECT cluster_fence($1, $2)`
 )
@@ -301,6 +304,24 @@ func (db *DB) ClusterMembers(ctx context.Context) ([]store.ClusterNode, error) {
 		nodes = []store.ClusterNode{}
 	}
 	return nodes, nil
+}
+
+// SlotOwner returns the owner of slot, Node "" if it is free; Live is
+// judged by the database's clock.
+func (db *DB) SlotOwner(ctx context.Context, slot int) (store.ClusterNode, error) {
+	want, err := checkSlots([]int{slot})
+	if err != nil {
+		return store.ClusterNode{}, err
+	}
+	var n store.ClusterNode
+	if err := db.pool.QueryRow(ctx, sqlSlotOwner, want[0]).Scan(&n.Node, &n.Addr, &n.LeaseUntil, &n.Live); err != nil {
+		return store.ClusterNode{}, fmt.Errorf("postgres: slot owner: %w", err)
+	}
+	if n.Node == "" {
+		return store.ClusterNode{}, nil
+	}
+	n.LeaseUntil = n.LeaseUntil.UTC()
+	return n, nil
 }
 
 // ReportView records what node's membership provider shows it.

@@ -295,6 +295,24 @@ func TestClusterSlots(t *testing.T) {
 	if e := c.epoch(1); e != 2 {
 		t.Fatalf("epoch of a released slot acquired again: %d, want 2", e)
 	}
+
+	// SlotOwner: the owner by its row, free as "".
+	for _, want := range []struct {
+		slot int
+		node string
+		addr string
+		live bool
+	}{{1, "b", "127.0.0.1:1", true}, {7, "short", "127.0.0.1:2", false}, {9, "", "", false}} {
+		o, err := db.SlotOwner(ctx, want.slot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Node != want.node || o.Addr != want.addr || o.Live != want.live {
+			t.Fatalf("owner of slot %d: %+v, want %s at %q, live %v", want.slot, o, want.node, want.addr, want.live)
+		}
+	}
+	_, err = db.SlotOwner(ctx, store.Slots)
+	wantCode(t, err, store.EINVALID)
 }
 
 // fixture is a project and a conversation, for turns.
