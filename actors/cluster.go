@@ -91,12 +91,14 @@ const leaseLostGrace = 5 * time.Second
 // one hand-off to the owner by this node's view. settle asks the owners
 // the database names at most settleRounds times, starting no round after
 // settleFor, before it leaves the work to the owner's rescan: with the
-// hand-off before it, the webhook answers well within Twilio's 15 s.
+// hand-off before it, the webhook answers well within Twilio's 15 s. An
+// owner not in this node's membership gets unseenTimeout to answer.
 const (
 	handOffTimeout  = 2 * time.Second
 	handOffAttempts = 3
 	settleRounds    = 4
 	settleFor       = 2 * time.Second
+	unseenTimeout   = 500 * time.Millisecond
 )
 
 // clusterNode is the engine's membership in a cluster: it follows the
@@ -122,9 +124,10 @@ type clusterNode struct {
 	base       time.Time
 	leaseUntil atomic.Int64
 
-	mu      sync.Mutex
-	members []string                        // sorted actor addresses of the live members
-	held    map[int][]*store.InboundMessage // work for slots being acquired, in arrival order
+	mu       sync.Mutex
+	members  []string                        // sorted actor addresses of the live members
+	memberID map[string]string               // a member's Proto.Actor id by its address ("": two members there)
+	held     map[int][]*store.InboundMessage // work for slots being acquired, in arrival order
 
 	wake chan struct{}
 	stop chan struct{}
@@ -327,13 +330,20 @@ func (c *clusterNode) giveUpAll() {
 // topology records the members Proto.Actor reports.
 func (c *clusterNode) topology(t *cluster.ClusterTopology) {
 	members := make([]string, 0, len(t.Members))
+	ids := make(map[string]string, len(t.Members))
 	for _, m := range t.Members {
-		members = append(members, m.Address())
+		addr := m.Address()
+		members = append(members, addr)
+		if _, dup := ids[addr]; dup {
+			ids[addr] = "" // an old process and its successor: either may run there
+		} else {
+			ids[addr] = m.Id
+		}
 	}
 	slices.Sort(members)
 	members = slices.Compact(members)
 	c.mu.Lock()
-	c.members = members
+	c.members, c.memberID = members, ids
 	c.mu.Unlock()
 	c.m.members(len(members))
 	c.poke()
@@ -637,13 +647,26 @@ func (c *clusterNode) settle(m *store.InboundMessage, rescue bool) {
 			c.m.settled("pending")
 			return
 		}
-		took, err := c.ask(o.Addr, m, rescue, 1)
+		// An owner this node's membership does not show is most likely
+		// dead (its lease has not run out yet): it gets a short wait.
+		c.mu.Lock()
+		_, seen := c.memberID[o.Addr]
+		c.mu.Unlock()
+		timeout := handOffTimeout
+		if !seen {
+			timeout = unseenTimeout
+		}
+		took, err := c.ask(peer{addr: o.Addr, node: o.Node}, m, rescue, 1, timeout)
 		switch {
 		case err == nil && took:
 			c.m.settled("handed")
 			return
 		case err == nil:
 			refused = o.Addr
+		case !seen:
+			c.log.Warn("cluster: the slot's owner does not answer and is not a member; the message waits for the slot's next owner", "owner", o.Addr)
+			c.m.settled("rescan")
+			return
 		default:
 			c.log.Warn("cluster: hand-off to the slot's owner failed", "owner", o.Addr, "err", err)
 			refused = ""
@@ -682,11 +705,12 @@ func (c *clusterNode) handOff(slot int, m *store.InboundMessage, rescue bool) bo
 	for attempt := 1; attempt <= handOffAttempts; attempt++ {
 		c.mu.Lock()
 		owner := ownerOf(slot, c.members)
+		member := c.memberID[owner]
 		c.mu.Unlock()
 		if owner == "" || owner == c.self {
 			return false
 		}
-		took, err := c.ask(owner, m, rescue, attempt)
+		took, err := c.ask(peer{addr: owner, member: member}, m, rescue, attempt, handOffTimeout)
 		if err == nil {
 			return took
 		}
@@ -699,17 +723,22 @@ func (c *clusterNode) handOff(slot int, m *store.InboundMessage, rescue bool) bo
 	return false
 }
 
-// ask sends a committed message (or a start) to node owner and waits for
-// the answer: whether owner took it, or why there was none.
-func (c *clusterNode) ask(owner string, m *store.InboundMessage, rescue bool, attempt int) (bool, error) {
-	req := &clusterpb.HandOff{From: c.self, Rescue: rescue, Attempt: int32(attempt)}
+// peer is a node work is handed to: its actor address, and the process
+// (Proto.Actor member id) or the incarnation (in the database) that the
+// sender expects there, when it knows them.
+type peer struct{ addr, member, node string }
+
+// ask sends a committed message (or a start) to node to and waits for the
+// answer, at most timeout: whether it took it, or why there was none.
+func (c *clusterNode) ask(to peer, m *store.InboundMessage, rescue bool, attempt int, timeout time.Duration) (bool, error) {
+	req := &clusterpb.HandOff{From: c.self, Rescue: rescue, Attempt: int32(attempt), ToMember: to.member, ToNode: to.node}
 	if m.Start != nil {
 		req.StartIds = []string{m.Start.ID}
 	} else {
 		req.Messages = []*clusterpb.Inbound{toProto(m)}
 	}
 	start := time.Now()
-	res, err := c.e.system.Root.RequestFuture(actor.NewPID(owner, handOffName), req, handOffTimeout).Result()
+	res, err := c.e.system.Root.RequestFuture(actor.NewPID(to.addr, handOffName), req, timeout).Result()
 	c.m.handOff(time.Since(start), err)
 	if err != nil {
 		return false, err
@@ -725,6 +754,20 @@ func (c *clusterNode) ask(owner string, m *store.InboundMessage, rescue bool, at
 func (c *clusterNode) receive(ctx actor.Context) {
 	req, ok := ctx.Message().(*clusterpb.HandOff)
 	if !ok {
+		return
+	}
+	if (req.ToMember != "" && req.ToMember != c.e.system.ID) || (req.ToNode != "" && req.ToNode != c.nodeID()) {
+		// Addressed to the process this one replaced at the same address
+		// (Proto.Actor delivers what it queued for the address once it
+		// connects again): its sender has moved on — the messages are
+		// answered, or pending for this node's acquisitions to load.
+		ack := &clusterpb.HandOffAck{RefusedStarts: req.StartIds}
+		for _, p := range req.Messages {
+			ack.Refused = append(ack.Refused, p.Id)
+		}
+		c.m.received(len(req.Messages)+len(req.StartIds), len(req.Messages)+len(req.StartIds))
+		c.m.stale()
+		ctx.Respond(ack)
 		return
 	}
 	if req.Rescue {

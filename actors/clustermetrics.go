@@ -16,6 +16,7 @@ type clusterMetrics struct {
 	handOffTime prometheus.Histogram
 	receivedC   *prometheus.CounterVec
 	settledC    *prometheus.CounterVec
+	staleC      prometheus.Counter
 	fencedC     prometheus.Counter
 	leaseLostC  prometheus.Counter
 	steppedC    prometheus.Counter
@@ -41,6 +42,8 @@ func newClusterMetrics(reg prometheus.Registerer) *clusterMetrics {
 			Name: "switchboard_cluster_handoffs_received_total", Help: "Messages and starts handed to this node, by outcome (taken; refused: not its key now)."}, []string{"outcome"}),
 		settledC: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_cluster_settled_total", Help: "Messages and starts that the owner by this node's view did not take, placed by the slot's owner in the database: by outcome (handed: to that owner; here: this node runs the slot now; pending: left for the load of the slot's next owner; rescan: no owner answered)."}, []string{"outcome"}),
+		staleC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_cluster_handoffs_stale_total", Help: "Hand-off requests this node refused because they were addressed to the process it replaced at the same address (queued by Proto.Actor while that one was down)."}),
 		fencedC: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_cluster_fenced_total", Help: "Commits the database refused because this node no longer owned their key (fencing)."}),
 		leaseLostC: prometheus.NewCounter(prometheus.CounterOpts{
@@ -48,7 +51,7 @@ func newClusterMetrics(reg prometheus.Registerer) *clusterMetrics {
 		steppedC: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_cluster_stepped_down_total", Help: "Times this node gave up every slot because most live nodes no longer saw it in their membership."}),
 	}
-	reg.MustRegister(m.membersG, m.owned, m.moves, m.handOffs, m.handOffTime, m.receivedC, m.settledC, m.fencedC, m.leaseLostC, m.steppedC)
+	reg.MustRegister(m.membersG, m.owned, m.moves, m.handOffs, m.handOffTime, m.receivedC, m.settledC, m.staleC, m.fencedC, m.leaseLostC, m.steppedC)
 	for _, o := range []string{"handed", "here", "pending", "rescan"} {
 		m.settledC.WithLabelValues(o)
 	}
@@ -95,6 +98,12 @@ func (m *clusterMetrics) received(n, refused int) {
 func (m *clusterMetrics) settled(outcome string) {
 	if m != nil {
 		m.settledC.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *clusterMetrics) stale() {
+	if m != nil {
+		m.staleC.Inc()
 	}
 }
 

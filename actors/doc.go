@@ -175,7 +175,12 @@
 // message cannot overtake it. The owner runs it; a node that does not run
 // the slot refuses it. Hand-offs are retried (to the owner as the
 // membership says at each attempt) and are idempotent by message id: a
-// registry drops a message it delivered in the last 30 to 60 s. Views of
+// registry drops a message it delivered in the last 30 to 60 s. A hand-off
+// names the process (Proto.Actor member id) or the incarnation it is meant
+// for, and any other refuses it: Proto.Actor keeps what it could not send
+// to a dead node and delivers it once something answers at that address
+// again — maybe the node's successor, which must not run a message the
+// others answered meanwhile. Views of
 // the membership differ between nodes for a moment after a change, so the
 // node this one sees as the owner may not own the slot yet while the
 // owner in the database keeps answering the sender's messages that other

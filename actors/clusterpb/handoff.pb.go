@@ -198,7 +198,15 @@ type HandOff struct {
 	// (a webhook retried after the node that committed the original died
 	// before handing it off); the owner runs each only if the store still
 	// has it unanswered.
-	Rescue        bool `protobuf:"varint,5,opt,name=rescue,proto3" json:"rescue,omitempty"`
+	Rescue bool `protobuf:"varint,5,opt,name=rescue,proto3" json:"rescue,omitempty"`
+	// to_member is the receiver's Proto.Actor member id (its actor system's
+	// id, new at every process start) and to_node its incarnation in the
+	// database, as the sender knew them ("" = unknown). A receiver that is
+	// not that member or incarnation refuses everything: the request was
+	// queued for a process that has since died and been replaced at the same
+	// address, and the sender gave up on it long ago.
+	ToMember      string `protobuf:"bytes,6,opt,name=to_member,json=toMember,proto3" json:"to_member,omitempty"`
+	ToNode        string `protobuf:"bytes,7,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -266,6 +274,20 @@ func (x *HandOff) GetRescue() bool {
 		return x.Rescue
 	}
 	return false
+}
+
+func (x *HandOff) GetToMember() string {
+	if x != nil {
+		return x.ToMember
+	}
+	return ""
+}
+
+func (x *HandOff) GetToNode() string {
+	if x != nil {
+		return x.ToNode
+	}
+	return ""
 }
 
 // HandOffAck answers a HandOff: what the receiver did not take because it
@@ -348,13 +370,15 @@ const file_handoff_proto_rawDesc = "" +
 	"\fprofile_name\x18\f \x01(\tR\vprofileName\x121\n" +
 	"\x15received_at_unix_nano\x18\r \x01(\x03R\x12receivedAtUnixNano\x12'\n" +
 	"\x0fconversation_id\x18\x0e \x01(\tR\x0econversationId\x12#\n" +
-	"\rcallback_base\x18\x0f \x01(\tR\fcallbackBase\"\xa6\x01\n" +
+	"\rcallback_base\x18\x0f \x01(\tR\fcallbackBase\"\xdc\x01\n" +
 	"\aHandOff\x128\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1c.switchboard.cluster.InboundR\bmessages\x12\x1b\n" +
 	"\tstart_ids\x18\x02 \x03(\tR\bstartIds\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12\x18\n" +
 	"\aattempt\x18\x04 \x01(\x05R\aattempt\x12\x16\n" +
-	"\x06rescue\x18\x05 \x01(\bR\x06rescue\"M\n" +
+	"\x06rescue\x18\x05 \x01(\bR\x06rescue\x12\x1b\n" +
+	"\tto_member\x18\x06 \x01(\tR\btoMember\x12\x17\n" +
+	"\ato_node\x18\a \x01(\tR\x06toNode\"M\n" +
 	"\n" +
 	"HandOffAck\x12\x18\n" +
 	"\arefused\x18\x01 \x03(\x03R\arefused\x12%\n" +
