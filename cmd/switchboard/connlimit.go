@@ -75,9 +75,11 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		if l.open[key] >= l.max {
 			l.mu.Unlock()
-			_ = c.Close()
-			l.logRefusal(ip)
+			// Counted before the close, so that whoever sees the
+			// connection closed finds it counted.
 			l.refused.Inc()
+			l.logRefusal(ip)
+			_ = c.Close()
 			continue
 		}
 		l.open[key]++
