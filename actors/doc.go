@@ -180,16 +180,16 @@
 // for, and any other refuses it: Proto.Actor keeps what it could not send
 // to a dead node and delivers it once something answers at that address
 // again — maybe the node's successor, which must not run a message the
-// others answered meanwhile. Views of
-// the membership differ between nodes for a moment after a change, so the
-// node this one sees as the owner may not own the slot yet while the
-// owner in the database keeps answering the sender's messages that other
-// nodes hand it. A message refused, once durable, therefore goes to the
-// slot's owner as the database names it (settle); it stays pending only
-// when a later load is certain to find it: the slot is free or its owner's
-// lease expired (the next owner loads it), or the owner refused it (it is
-// acquiring the slot, and loads it, or releasing it, and the next owner
-// does). What no owner answered is found by the owner's rescan (rescan.go).
+// others answered meanwhile. Views of the membership differ between nodes
+// for a moment after a change, so the node this one sees as the owner may
+// not own the slot yet while the owner in the database keeps answering the
+// sender's messages that other nodes hand it. A message refused, once
+// durable, therefore goes to the slot's owner as the database names it
+// (settle); it stays pending only when a later load is certain to find it:
+// the slot is free or its owner's lease expired (the next owner loads it),
+// or the owner refused it (it is acquiring the slot, and loads it, or
+// releasing it, and the next owner does). What no owner answered is found
+// by the owner's rescan (rescan.go).
 //
 // Membership change: when the members change, each node computes the
 // slots it should own. A slot that should move away is released gently:
