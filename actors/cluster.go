@@ -581,29 +581,32 @@ func (c *clusterNode) evict() {
 	}
 }
 
-// deliver routes work for a key: to the local registry when this node
-// owns the key's slot, held while the slot is being acquired, else handed
-// to its owner by this node's view of the membership. It reports false
-// when the work was neither run nor taken; the caller then calls settle
-// once the work is durable.
-func (c *clusterNode) deliver(m *store.InboundMessage) bool {
+// deliver routes work for a key: here when this node runs the key's slot
+// (runLocal), else to its owner by this node's view of the membership. A
+// rescue asks the owner to run m, a duplicate of a message committed
+// earlier, if the store still has it unanswered (rescueLocal). It reports
+// false when the work was neither run nor taken; the caller then calls
+// settle once the work is durable.
+func (c *clusterNode) deliver(m *store.InboundMessage, rescue bool) bool {
 	slot := store.SlotOf(m.Key())
-	if c.runHere(slot, m) {
+	if c.runLocal(slot, m, rescue) {
 		return true
 	}
-	return c.handOff(slot, m, false)
+	return c.handOff(slot, m, rescue)
 }
 
-// rescue asks the owner of m's key to run m, a duplicate of a message
-// committed earlier, if the store still has it unanswered (rescueLocal).
-// Like deliver, it reports false when nobody took the request.
-func (c *clusterNode) rescue(m *store.InboundMessage) bool {
-	slot := store.SlotOf(m.Key())
-	if c.state[slot].Load() == slotOwned {
-		c.rescueLocal(m)
-		return true
+// runLocal runs work of a slot this node runs: a rescue once the slot is
+// owned, other work also while it is being acquired (runHere). False: the
+// slot is not this node's now.
+func (c *clusterNode) runLocal(slot int, m *store.InboundMessage, rescue bool) bool {
+	if !rescue {
+		return c.runHere(slot, m)
 	}
-	return c.handOff(slot, m, true)
+	if c.state[slot].Load() != slotOwned {
+		return false
+	}
+	c.rescueLocal(m)
+	return true
 }
 
 // settle places work that deliver or rescue could not, once it is durable.
@@ -619,19 +622,17 @@ func (c *clusterNode) rescue(m *store.InboundMessage) bool {
 // (the next owner loads it), or its owner is this node (acquiring or
 // releasing it), or the owner itself refused it — it then was not running
 // the slot's sessions, so it is acquiring the slot (and loads it) or
-// releasing it (and the next owner loads it).
+// releasing it (and the next owner loads it). A refusal counts only if it
+// came after the work was durable, as settle's own do: deliver's may have
+// come before, from a node that has since acquired the slot and loaded its
+// pending messages without this one.
 func (c *clusterNode) settle(m *store.InboundMessage, rescue bool) {
 	slot := store.SlotOf(m.Key())
 	refused := "" // the owner that refused the work last
 	delay := 100 * time.Millisecond
 	began := time.Now()
 	for round := 0; round < settleRounds && (round == 0 || time.Since(began) < settleFor); round++ {
-		if rescue && c.state[slot].Load() == slotOwned {
-			c.rescueLocal(m)
-			c.m.settled("here")
-			return
-		}
-		if !rescue && c.runHere(slot, m) {
+		if c.runLocal(slot, m, rescue) {
 			c.m.settled("here")
 			return
 		}
@@ -777,12 +778,9 @@ func (c *clusterNode) receive(ctx actor.Context) {
 		go func() {
 			ack := &clusterpb.HandOffAck{}
 			for _, p := range req.Messages {
-				m := fromProto(p)
-				if c.e.closing.Load() || c.state[store.SlotOf(m.Key())].Load() != slotOwned {
+				if !c.take(fromProto(p), true) {
 					ack.Refused = append(ack.Refused, p.Id)
-					continue
 				}
-				c.rescueLocal(m)
 			}
 			c.m.received(len(req.Messages), len(ack.Refused))
 			c.e.system.Root.Send(sender, ack)
@@ -791,8 +789,7 @@ func (c *clusterNode) receive(ctx actor.Context) {
 	}
 	ack := &clusterpb.HandOffAck{}
 	for _, p := range req.Messages {
-		m := fromProto(p)
-		if !c.take(m) {
+		if !c.take(fromProto(p), false) {
 			ack.Refused = append(ack.Refused, p.Id)
 		}
 	}
@@ -805,12 +802,12 @@ func (c *clusterNode) receive(ctx actor.Context) {
 	ctx.Respond(ack)
 }
 
-// take accepts handed-off work for a key this node owns or is acquiring.
-func (c *clusterNode) take(m *store.InboundMessage) bool {
+// take accepts handed-off work for a key this node runs (runLocal).
+func (c *clusterNode) take(m *store.InboundMessage, rescue bool) bool {
 	if c.e.closing.Load() {
 		return false
 	}
-	return c.runHere(store.SlotOf(m.Key()), m)
+	return c.runLocal(store.SlotOf(m.Key()), m, rescue)
 }
 
 // runHere runs work of a slot this node owns, or holds it while the slot
@@ -839,7 +836,7 @@ func (c *clusterNode) takeStart(id string) bool {
 	if err != nil {
 		return store.ErrorCode(err) == store.ENOTFOUND // gone: nothing to run
 	}
-	return c.take(startMessage(s))
+	return c.take(startMessage(s), false)
 }
 
 // owns reports whether this node runs key's sessions now.

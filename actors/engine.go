@@ -342,7 +342,7 @@ func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.Inb
 		// that died before handing it off (its webhook then failed, and
 		// this is the retry): its owner runs it unless it is answered.
 		m.ID = res.ID
-		placed, rescue = e.cl.rescue(m), true
+		placed, rescue = e.cl.deliver(m, true), true
 	}
 	// A duplicate waits too: its original may still await its flush.
 	select {
@@ -365,7 +365,7 @@ func (e *Engine) Accept(ctx context.Context, m *store.InboundMessage) (store.Inb
 // it. False: no node took it (Accept settles it once it is durable).
 func (e *Engine) dispatch(m *store.InboundMessage) bool {
 	if e.cl != nil {
-		return e.cl.deliver(m)
+		return e.cl.deliver(m, false)
 	}
 	e.route(m)
 	return true

@@ -117,7 +117,7 @@ func (e *Engine) Start(s *store.Start) (<-chan struct{}, error) {
 		// Another node's (or nobody's yet): hand it over by id, to the
 		// owner in the database if the one this node sees did not take it
 		// (the start is stored already).
-		if m := startMessage(s); !e.cl.deliver(m) {
+		if m := startMessage(s); !e.cl.deliver(m, false) {
 			e.cl.settle(m, false)
 		}
 		done := make(chan struct{})

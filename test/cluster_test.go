@@ -245,13 +245,6 @@ func TestClusterKillNode(t *testing.T) {
 	for r := 4; r < 6; r++ {
 		round(r)
 	}
-	want := func(s, n int) []string {
-		var out []string
-		for k := 1; k <= n; k++ {
-			out = append(out, fmt.Sprintf("R%d: m%d", k, k))
-		}
-		return out
-	}
 	check := func(n int) {
 		t.Helper()
 		testutil.CheckFor(t, 30*time.Second, func() error {
@@ -264,8 +257,8 @@ func TestClusterKillNode(t *testing.T) {
 		})
 		time.Sleep(500 * time.Millisecond) // room for a late duplicate
 		for s := range senders {
-			if got := l.replies(from(s)); strings.Join(got, "|") != strings.Join(want(s, n), "|") {
-				t.Fatalf("%s: replies %q, want %q", from(s), got, want(s, n))
+			if got := l.replies(from(s)); strings.Join(got, "|") != strings.Join(inOrder(n), "|") {
+				t.Fatalf("%s: replies %q, want %q", from(s), got, inOrder(n))
 			}
 		}
 	}
@@ -462,11 +455,7 @@ func TestClusterViewsDisagree(t *testing.T) {
 	waitReplies(t, l, len(senders), func(s int) string { return senders[s] }, texts)
 	time.Sleep(300 * time.Millisecond) // room for a late duplicate
 	for _, from := range senders {
-		var want []string
-		for k := 1; k <= texts; k++ {
-			want = append(want, fmt.Sprintf("R%d: m%d", k, k))
-		}
-		if got := l.replies(from); strings.Join(got, "|") != strings.Join(want, "|") {
+		if got, want := l.replies(from), inOrder(texts); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Fatalf("%s: replies %q, want %q", from, got, want)
 		}
 	}
@@ -555,6 +544,16 @@ func TestClusterStaleOwnerTurnInFlight(t *testing.T) {
 }
 
 // waitReplies waits until each of the senders has at least n replies.
+// inOrder is what a sender who texted "m1" … "mn" gets from the scripted
+// AI ("R{{.Turn}}: {{.Text}}"): each text answered once, in order.
+func inOrder(n int) []string {
+	var out []string
+	for k := 1; k <= n; k++ {
+		out = append(out, fmt.Sprintf("R%d: m%d", k, k))
+	}
+	return out
+}
+
 func waitReplies(t *testing.T, l *line, senders int, from func(int) string, n int) {
 	t.Helper()
 	testutil.CheckFor(t, 20*time.Second, func() error {
@@ -658,11 +657,7 @@ func TestClusterJoinUnderLoad(t *testing.T) {
 	waitReplies(t, l, senders, from, rounds)
 	time.Sleep(500 * time.Millisecond) // room for a late duplicate
 	for s := range senders {
-		var want []string
-		for k := 1; k <= rounds; k++ {
-			want = append(want, fmt.Sprintf("R%d: m%d", k, k))
-		}
-		if got := l.replies(from(s)); strings.Join(got, "|") != strings.Join(want, "|") {
+		if got, want := l.replies(from(s)), inOrder(rounds); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Fatalf("%s: replies %q, want %q", from(s), got, want)
 		}
 	}
